@@ -1,0 +1,145 @@
+/* mnemo bench: time a recurrent stack at one shape (training step or inference). */
+#include "common.h"
+#include "progress.h"
+
+#include <math.h>
+#include <string.h>
+
+static const char *const mode_names[] = {"train", "infer", NULL};
+
+static void usage(FILE *f, cli_opt *opts, int n) {
+    fprintf(f,
+            "usage: mnemo bench --model M --length T --batch B --input-size I --hidden H "
+            "[options]\n"
+            "\n"
+            "Time a recurrent stack on random data: a training step (forward, backward, Adam)\n"
+            "or a forward pass. Reports ms per step, tokens/s, useful GFLOP/s and memory.\n"
+            "Models: %s.\n"
+            "\n"
+            "options:\n",
+            cli_cell_list());
+    cli_print_options(f, opts, n);
+}
+
+int cmd_bench(int argc, char **argv) {
+    mn_train_config tc;
+    mn_train_config_init(&tc);
+    const char *model_name = NULL, *mode_name = "train";
+    int length = 0, batch = 0, input = 0, hidden = 0, layers = 1, bidir = 0;
+    int iterations = 20, warmup = 3, threads = 0, json = 0;
+    uint64_t seed = tc.seed;
+    char threads_def[48];
+    snprintf(threads_def, sizeof threads_def, "all cores, %d here", mn_get_threads());
+
+    cli_opt opts[] = {
+        {"--model", OPT_STR, &model_name, "M", "recurrent cell: rnn, rnn-relu, lstm, gru", NULL,
+         "lstm", 0, 0, 0, 0, 0, 1, 0},
+        {"--length", OPT_INT, &length, "T", "sequence length", NULL, "100", 1, CLI_MAX_LENGTH, 0,
+         0, 0, 1, 0},
+        {"--batch", OPT_INT, &batch, "B", "sequences per step", NULL, "32", 1, CLI_MAX_BATCH, 0,
+         0, 0, 1, 0},
+        {"--input-size", OPT_INT, &input, "I", "input features per step", NULL, "32", 1,
+         CLI_MAX_INPUT, 0, 0, 0, 1, 0},
+        {"--hidden", OPT_INT, &hidden, "H", "hidden units per layer and direction", NULL, "128",
+         1, CLI_MAX_HIDDEN, 0, 0, 0, 1, 0},
+        {"--layers", OPT_INT, &layers, "L", "stacked layers", NULL, "2", 1, CLI_MAX_LAYERS, 0, 0,
+         0, 0, 0},
+        {"--bidirectional", OPT_FLAG, &bidir, NULL, "run each layer in both directions", NULL,
+         NULL, 0, 0, 0, 0, 0, 0, 0},
+        {"--mode", OPT_STR, &mode_name, "MODE", "train (forward+backward+Adam) or infer", NULL,
+         "infer", 0, 0, 0, 0, 0, 0, 0},
+        {"--iterations", OPT_INT, &iterations, "N", "timed steps", NULL, "20", 1, 1000000, 0, 0,
+         0, 0, 0},
+        {"--warmup", OPT_INT, &warmup, "N", "untimed steps first", NULL, "3", 0, 1000000, 0, 0,
+         0, 0, 0},
+        {"--threads", OPT_INT, &threads, "N", "threads", threads_def, "2", 1, CLI_MAX_THREADS, 0,
+         0, 0, 0, 0},
+        {"--seed", OPT_U64, &seed, "S", "seed of the weights and data", NULL, "1", 0, 0, 0, 0, 0,
+         0, 0},
+        {"--json", OPT_FLAG, &json, NULL, "end stdout with one JSON summary line", NULL, NULL, 0,
+         0, 0, 0, 0, 0, 0},
+    };
+    const int nopts = (int)(sizeof opts / sizeof opts[0]);
+
+    if (cli_wants_help(argc, argv)) {
+        usage(stdout, opts, nopts);
+        return CLI_EXIT_OK;
+    }
+    int rc = cli_parse("bench", argc, argv, opts, nopts);
+    if (rc) return rc;
+
+    mn_cell_kind cell;
+    char list[64];
+    if (cli_parse_cell(model_name, &cell)) return CLI_EXIT_USAGE;
+    int mode = cli_choice(mode_name, mode_names);
+    if (mode < 0)
+        return cli_fail("unknown --mode \"%s\"; choose one of %s", mode_name,
+                        cli_join(list, sizeof list, mode_names));
+    double need = cli_estimate_bytes(cell, length, batch, input, hidden, layers, bidir,
+                                     mode == 0);
+    if (cli_check_memory("this benchmark", need,
+                         "lower --batch, --hidden, --layers or --length"))
+        return CLI_EXIT_USAGE;
+    cli_set_threads(threads);
+
+    mn_bench_config bc;
+    memset(&bc, 0, sizeof bc);
+    bc.cell = cell;
+    bc.T = length;
+    bc.B = batch;
+    bc.input_size = input;
+    bc.hidden_size = hidden;
+    bc.num_layers = layers;
+    bc.bidirectional = bidir;
+    bc.train = mode == 0;
+    bc.warmup = warmup;
+    bc.iterations = iterations;
+    bc.seed = seed;
+
+    mn_bench_result res;
+    memset(&res, 0, sizeof res);
+    mn_status st = mn_bench_run(&bc, &res);
+    if (st) return cli_lib_fail(st, "benchmark failed");
+
+    int nthreads = mn_get_threads();
+    double ratio = res.model_bytes ? (double)res.peak_bytes / (double)res.model_bytes : NAN;
+    char a[32], b[32], c[32];
+    printf("mnemo bench: %s%s, %s, T %d, B %d, input %d, hidden %d, %d layer%s, %d thread%s\n",
+           bidir ? "bidirectional " : "", mn_cell_name(cell), mode_names[mode], length, batch,
+           input, hidden, layers, layers > 1 ? "s" : "", nthreads, nthreads > 1 ? "s" : "");
+    printf("  time        %.4g ms per step (%d timed, %d warmup)\n", res.ms_per_step, iterations,
+           warmup);
+    printf("  throughput  %s tokens/s\n", fmt_si(a, sizeof a, res.tokens_per_s));
+    printf("  compute     %.4g GFLOP/s (%s FLOP per step)\n", res.gflops,
+           fmt_si(b, sizeof b, res.flops_per_step));
+    printf("  memory      peak %s; model %s (params, grads, optimizer state, activations); "
+           "peak/model %.3g\n",
+           fmt_bytes(a, sizeof a, (double)res.peak_bytes),
+           fmt_bytes(c, sizeof c, (double)res.model_bytes), ratio);
+    if (json) {
+        json_obj j;
+        json_begin(&j, stdout);
+        json_str(&j, "command", "bench");
+        json_str(&j, "model", mn_cell_name(cell));
+        json_int(&j, "length", length);
+        json_int(&j, "batch", batch);
+        json_int(&j, "input_size", input);
+        json_int(&j, "hidden", hidden);
+        json_int(&j, "layers", layers);
+        json_bool(&j, "bidirectional", bidir);
+        json_str(&j, "mode", mode_names[mode]);
+        json_int(&j, "threads", nthreads);
+        json_int(&j, "iterations", iterations);
+        json_num(&j, "ms_per_step", res.ms_per_step);
+        json_num(&j, "tokens_per_s", res.tokens_per_s);
+        json_num(&j, "gflops", res.gflops);
+        json_num(&j, "flops_per_step", res.flops_per_step);
+        json_u64(&j, "peak_bytes", (uint64_t)res.peak_bytes);
+        json_u64(&j, "model_bytes", (uint64_t)res.model_bytes);
+        json_num(&j, "peak_to_model", ratio);
+        json_u64(&j, "seed", seed);
+        json_end(&j);
+    }
+    fflush(stdout);
+    return CLI_EXIT_OK;
+}

@@ -1,0 +1,243 @@
+/* mnemo eval: evaluate a saved model on a task's held-out sequences. */
+#include "common.h"
+#include "progress.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void usage(FILE *f, cli_opt *opts, int n) {
+    fprintf(f,
+            "usage: mnemo eval --load FILE.safetensors [--task T --length N] [options]\n"
+            "\n"
+            "Evaluate a model saved by 'mnemo train --save' on a task's held-out sequences and\n"
+            "compare its loss with the task's baseline. --task, --length and --seed default to\n"
+            "the values the file records, so the same test set as during training is used.\n"
+            "Tasks: %s.\n"
+            "\n"
+            "options:\n",
+            mn_task_names());
+    cli_print_options(f, opts, n);
+}
+
+static void describe(char *buf, size_t n, const mn_model_config *c) {
+    int w;
+    if (c->vocab_size > 0)
+        w = snprintf(buf, n, "tokens of a vocabulary of %d", c->vocab_size);
+    else
+        w = snprintf(buf, n, "input width %d", c->input_size);
+    if (w > 0 && (size_t)w < n)
+        snprintf(buf + w, n - (size_t)w, ", output %d, %s %s", c->output_size,
+                 c->loss == MN_LOSS_CE ? "cross-entropy" : "MSE",
+                 c->output == MN_OUTPUT_EVERY ? "at every step" : "at the last step");
+}
+
+/* Parse a whole non-negative number stored as metadata text; -1 when absent or not one. */
+static long long meta_number(const char *s, long long max) {
+    if (!s || *s < '0' || *s > '9') return -1;
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(s, &end, 10);
+    if (*end || errno || x > (unsigned long long)max) return -1;
+    return (long long)x;
+}
+
+int cmd_eval(int argc, char **argv) {
+    mn_train_config tc;
+    mn_train_config_init(&tc);
+    const char *load = NULL, *task_name = NULL;
+    int length = 0, eval_size = tc.eval_size, batch = tc.batch_size, threads = 0, json = 0;
+    uint64_t seed = tc.seed;
+    char threads_def[48], seed_def[64];
+    snprintf(threads_def, sizeof threads_def, "all cores, %d here", mn_get_threads());
+    snprintf(seed_def, sizeof seed_def, "the file's seed, else %llu", (unsigned long long)seed);
+
+    cli_opt opts[] = {
+        {"--load", OPT_STR, &load, "FILE", "model saved by mnemo train --save", NULL,
+         "model.safetensors", 0, 0, 0, 0, 0, 1, 0},
+        {"--task", OPT_STR, &task_name, "T", "task to evaluate on", "the file's task", "adding",
+         0, 0, 0, 0, 0, 0, 0},
+        {"--length", OPT_INT, &length, "N", "sequence length T", "the file's length", "100", 1,
+         CLI_MAX_LENGTH, 0, 0, 0, 0, 0},
+        {"--eval-size", OPT_INT, &eval_size, "N", "held-out sequences", NULL, "1000", 1,
+         CLI_MAX_EVAL, 0, 0, 0, 0, 0},
+        {"--batch", OPT_INT, &batch, "B", "sequences per forward pass", NULL, "32", 1,
+         CLI_MAX_BATCH, 0, 0, 0, 0, 0},
+        {"--seed", OPT_U64, &seed, "S", "seed of the task's held-out stream", seed_def, "1", 0,
+         0, 0, 0, 0, 0, 0},
+        {"--threads", OPT_INT, &threads, "N", "threads", threads_def, "2", 1, CLI_MAX_THREADS, 0,
+         0, 0, 0, 0},
+        {"--json", OPT_FLAG, &json, NULL, "end stdout with one JSON summary line", NULL, NULL, 0,
+         0, 0, 0, 0, 0, 0},
+    };
+    const int nopts = (int)(sizeof opts / sizeof opts[0]);
+
+    if (cli_wants_help(argc, argv)) {
+        usage(stdout, opts, nopts);
+        return CLI_EXIT_OK;
+    }
+    int rc = cli_parse("eval", argc, argv, opts, nopts);
+    if (rc) return rc;
+    if (task_name && cli_check_task(task_name)) return CLI_EXIT_USAGE;
+
+    struct stat sb;
+    if (stat(load, &sb) != 0 || access(load, R_OK) != 0)
+        return cli_fail("cannot read --load file \"%s\": %s; give the path of a model saved "
+                        "with 'mnemo train --save'", load, strerror(errno));
+    if (S_ISDIR(sb.st_mode))
+        return cli_fail("--load needs a file, got the folder \"%s\"; give the path of a model "
+                        "saved with 'mnemo train --save'", load);
+    cli_set_threads(threads);
+
+    double t_start = cli_now();
+    mn_model *model = NULL;
+    mn_task *task = NULL;
+    mn_status st = mn_model_load(load, &model);
+    if (st) {
+        char ctx[512];
+        snprintf(ctx, sizeof ctx, "cannot load \"%s\"", load);
+        return cli_lib_fail(st, ctx);
+    }
+
+    /* Defaults from the file's metadata. */
+    const char *file_task = mn_model_metadata(model, "task");
+    if (!task_name) {
+        if (!file_task) {
+            rc = cli_fail("\"%s\" does not record its task; pass --task (one of %s)", load,
+                          mn_task_names());
+            goto done;
+        }
+        task_name = file_task;
+        if (cli_check_task(task_name)) {
+            rc = CLI_EXIT_USAGE;
+            goto done;
+        }
+    }
+    if (!length) {
+        long long l = meta_number(mn_model_metadata(model, "length"), CLI_MAX_LENGTH);
+        if (l < 1) {
+            rc = cli_fail("\"%s\" does not record its sequence length; pass --length N", load);
+            goto done;
+        }
+        length = (int)l;
+    }
+    if (!cli_find(opts, nopts, "--seed")->given) {
+        const char *s = mn_model_metadata(model, "seed");
+        if (s && *s >= '0' && *s <= '9') {
+            char *end;
+            errno = 0;
+            unsigned long long x = strtoull(s, &end, 10);
+            if (!*end && !errno) seed = (uint64_t)x;
+        }
+    }
+
+    st = mn_task_create(task_name, length, seed, &task);
+    if (st) {
+        rc = cli_lib_fail(st, NULL);
+        goto done;
+    }
+    const mn_task_info *info = mn_task_get_info(task);
+    const mn_model_config *mc = mn_model_get_config(model);
+    {
+        mn_model_config need = *mc;
+        mn_task_configure_model(task, &need);
+        if (need.input_size != mc->input_size || need.vocab_size != mc->vocab_size ||
+            need.output_size != mc->output_size || need.loss != mc->loss ||
+            need.output != mc->output) {
+            char have_s[160], need_s[160];
+            describe(have_s, sizeof have_s, mc);
+            describe(need_s, sizeof need_s, &need);
+            if (file_task && strcmp(file_task, task_name))
+                rc = cli_fail("the model in \"%s\" does not fit task %s (model: %s; task: %s); "
+                              "it was trained on task %s, pass --task %s",
+                              load, task_name, have_s, need_s, file_task, file_task);
+            else
+                rc = cli_fail("the model in \"%s\" does not fit task %s at length %d (model: "
+                              "%s; task: %s); evaluate it on the task it was trained for",
+                              load, task_name, length, have_s, need_s);
+            goto done;
+        }
+    }
+    {
+        double in = mc->vocab_size > 0 ? (mc->embed_size > 0 ? mc->embed_size : mc->hidden_size)
+                                       : mc->input_size;
+        int b = batch < eval_size ? batch : eval_size;
+        double need = cli_estimate_bytes(mc->cell, info->max_steps, b, in, mc->hidden_size,
+                                         mc->num_layers, mc->bidirectional, 0);
+        if (cli_check_memory("evaluation", need, "lower --batch or --length")) {
+            rc = CLI_EXIT_USAGE;
+            goto done;
+        }
+    }
+
+    mn_eval_stats ev = {NAN, -1, 0};
+    double t0 = cli_now();
+    st = mn_evaluate(model, task, eval_size, batch, &ev);
+    double eval_secs = cli_now() - t0;
+    if (st) {
+        rc = cli_lib_fail(st, "evaluation failed");
+        goto done;
+    }
+
+    {
+        const int has_acc = info->has_accuracy && ev.accuracy >= 0;
+        const int seqs = ev.sequences > 0 ? ev.sequences : eval_size;
+        double seconds = cli_now() - t_start;
+        double ratio = info->baseline_loss > 0 ? ev.loss / info->baseline_loss : NAN;
+        /* Tokens: every step of every sequence (an upper bound with variable lengths). */
+        double tps = eval_secs > 0 ? (double)seqs * info->max_steps / eval_secs : NAN;
+        int nthreads = mn_get_threads();
+        char a[32], b[32];
+        printf("mnemo eval: %s, hidden %d, %d layer%s%s from %s, task %s, length %d\n",
+               mn_cell_name(mc->cell), mc->hidden_size, mc->num_layers,
+               mc->num_layers > 1 ? "s" : "", mc->bidirectional ? ", bidirectional" : "", load,
+               task_name, length);
+        printf("  test loss   %.6g on %d held-out sequences\n", ev.loss, seqs);
+        printf("  baseline    %.6g (%s)\n", info->baseline_loss,
+               info->baseline_desc ? info->baseline_desc : "best input-blind guess");
+        if (ratio < 1)
+            printf("  ratio       %.4g (test loss / baseline: %.3gx better than the baseline)\n",
+                   ratio, 1 / ratio);
+        else
+            printf("  ratio       %.4g (test loss / baseline: no better than the baseline)\n",
+                   ratio);
+        if (has_acc)
+            printf("  accuracy    %.2f%% (%s)\n", 100.0 * ev.accuracy,
+                   info->accuracy_desc ? info->accuracy_desc : "task criterion");
+        printf("  speed       %s tokens/s on %d thread%s\n", fmt_si(a, sizeof a, tps), nthreads,
+               nthreads > 1 ? "s" : "");
+        printf("  time        %s\n", fmt_duration(b, sizeof b, seconds));
+        if (json) {
+            json_obj j;
+            json_begin(&j, stdout);
+            json_str(&j, "command", "eval");
+            json_str(&j, "file", load);
+            json_str(&j, "task", task_name);
+            json_str(&j, "model", mn_cell_name(mc->cell));
+            json_int(&j, "length", length);
+            json_int(&j, "hidden", mc->hidden_size);
+            json_int(&j, "layers", mc->num_layers);
+            json_bool(&j, "bidirectional", mc->bidirectional);
+            json_num(&j, "test_loss", ev.loss);
+            json_num(&j, "baseline_loss", info->baseline_loss);
+            json_num(&j, "loss_ratio", ratio);
+            if (has_acc) json_num(&j, "test_accuracy", ev.accuracy);
+            json_int(&j, "eval_size", seqs);
+            json_num(&j, "tokens_per_s", tps);
+            json_num(&j, "seconds", seconds);
+            json_int(&j, "threads", nthreads);
+            json_u64(&j, "seed", seed);
+            json_end(&j);
+        }
+        fflush(stdout);
+    }
+    rc = CLI_EXIT_OK;
+
+done:
+    if (task) mn_task_free(task);
+    if (model) mn_model_free(model);
+    return rc;
+}

@@ -1,0 +1,43 @@
+/* Pieces shared by the mnemo commands: checks of names, memory and paths that print the
+ * CLI's one-line errors, and the command entry points. */
+#ifndef MNEMO_CLI_COMMON_H
+#define MNEMO_CLI_COMMON_H
+
+#include "args.h"
+#include "mnemo.h"
+
+/* Bounds every command applies (documented in --help through the error messages). */
+#define CLI_MAX_LENGTH 1000000
+#define CLI_MAX_HIDDEN 65536
+#define CLI_MAX_LAYERS 64
+#define CLI_MAX_BATCH 65536
+#define CLI_MAX_INPUT 65536
+#define CLI_MAX_THREADS 4096
+#define CLI_MAX_STEPS 1000000000
+#define CLI_MAX_EVAL 100000000
+
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+/* 0 when name is one of mn_task_names(); otherwise prints the error, returns 2. */
+int cli_check_task(const char *name);
+/* mn_cell_parse with the CLI's error line; 0 or 2. */
+int cli_parse_cell(const char *name, mn_cell_kind *out);
+/* Lists for messages and help. */
+const char *cli_cell_list(void);   /* "rnn, rnn-relu, lstm, gru" */
+
+/* Lower bound of the memory a run needs; prints an error and returns 2 when it is more
+ * than the machine has. what: "training", "evaluation", "the benchmark". */
+double cli_estimate_bytes(mn_cell_kind cell, double T, double B, double I, double H,
+                          double L, int bidirectional, int train);
+int cli_check_memory(const char *what, double bytes, const char *advice);
+
+/* 0 when a file can be created at path (its folder exists and is writable); else prints
+ * "mnemo: cannot write <opt> file ..." and returns 2. */
+int cli_check_writable(const char *opt, const char *path);
+
+/* Apply --threads (0: all cores). */
+void cli_set_threads(int threads);
+
+#endif

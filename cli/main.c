@@ -1,0 +1,88 @@
+/* mnemo: the command-line tool. It parses arguments, calls the library (mnemo.h), prints,
+ * and chooses the exit code: 0 success, 1 runtime failure, 2 bad usage or bad input. */
+#include "common.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"train", cmd_train, "train a model on a task and compare it with the task's baseline"},
+    {"eval", cmd_eval, "evaluate a saved model on a task's held-out sequences"},
+    {"bench", cmd_bench, "time a recurrent stack at one shape (train step or inference)"},
+};
+#define NCOMMANDS ((int)(sizeof commands / sizeof commands[0]))
+
+/* Named in the design, not in this version yet. */
+static const char *const planned[] = {"predict", "diagnose", "lab", NULL};
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "mnemo %s: train recurrent sequence models and see how far back they learn.\n"
+            "\n"
+            "usage: mnemo COMMAND [options]      (mnemo COMMAND --help for its options)\n"
+            "\n"
+            "commands:\n",
+            mn_version());
+    for (int i = 0; i < NCOMMANDS; i++)
+        fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f,
+            "  help     this text, or 'mnemo help COMMAND'\n"
+            "\n"
+            "tasks:  %s\n"
+            "models: %s\n"
+            "\n"
+            "Every command takes --threads N (default: all cores) and --seed S. Progress goes\n"
+            "to stderr, results to stdout; with --json the last stdout line is one JSON\n"
+            "object. Exit codes: 0 success, 1 runtime failure, 2 bad usage or bad input.\n"
+            "\n"
+            "example:\n"
+            "  mnemo train --task adding --length 100 --model lstm --hidden 64 --steps 2000\n",
+            mn_task_names(), cli_cell_list());
+}
+
+static const command *find(const char *name) {
+    for (int i = 0; i < NCOMMANDS; i++)
+        if (!strcmp(commands[i].name, name)) return &commands[i];
+    return NULL;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2)
+        return cli_fail("no command given; run 'mnemo --help' for the list of commands");
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
+        if (argc > 2)
+            return cli_fail("%s takes no arguments, got \"%s\"; run 'mnemo --version'", cmd,
+                            argv[2]);
+        printf("mnemo %s\n", mn_version());
+        return CLI_EXIT_OK;
+    }
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        if (argc == 2) {
+            usage(stdout);
+            return CLI_EXIT_OK;
+        }
+        const command *c = find(argv[2]);
+        if (!c || argc > 3)
+            return cli_fail("no help for \"%s\"; run 'mnemo --help' for the list of commands",
+                            argv[2]);
+        char help[] = "--help";
+        char *args[] = {help, NULL};
+        return c->run(1, args);
+    }
+    const command *c = find(cmd);
+    if (c) return c->run(argc - 2, argv + 2);
+    for (int i = 0; planned[i]; i++)
+        if (!strcmp(cmd, planned[i]))
+            return cli_fail("'%s' is not available in mnemo %s yet; run 'mnemo --help' for the "
+                            "commands there are", cmd, mn_version());
+    if (cmd[0] == '-')
+        return cli_fail("unknown option \"%s\" before the command; run 'mnemo --help'", cmd);
+    return cli_fail("unknown command \"%s\"; run 'mnemo --help' for the list of commands", cmd);
+}

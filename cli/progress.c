@@ -1,0 +1,174 @@
+/* Output helpers: see progress.h. */
+#include "progress.h"
+
+#include <math.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+double cli_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+const char *fmt_duration(char *buf, size_t n, double s) {
+    if (!isfinite(s) || s < 0) {
+        snprintf(buf, n, "?");
+    } else if (s < 10) {
+        snprintf(buf, n, "%.1fs", s);
+    } else if (s < 60) {
+        snprintf(buf, n, "%.0fs", s);
+    } else if (s < 3600) {
+        long t = lround(s);
+        snprintf(buf, n, "%ldm%02lds", t / 60, t % 60);
+    } else {
+        long t = lround(s / 60);
+        snprintf(buf, n, "%ldh%02ldm", t / 60, t % 60);
+    }
+    return buf;
+}
+
+const char *fmt_si(char *buf, size_t n, double x) {
+    static const char *const suffix[] = {"", "k", "M", "G", "T", "P"};
+    int k = 0;
+    if (!isfinite(x)) {
+        snprintf(buf, n, "?");
+        return buf;
+    }
+    while (fabs(x) >= 999.5 && k < 5) {
+        x /= 1000;
+        k++;
+    }
+    if (k == 0)
+        snprintf(buf, n, "%.0f", x);
+    else
+        snprintf(buf, n, fabs(x) < 9.995 ? "%.2f%s" : fabs(x) < 99.95 ? "%.1f%s" : "%.0f%s", x,
+                 suffix[k]);
+    return buf;
+}
+
+const char *fmt_bytes(char *buf, size_t n, double b) {
+    static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int k = 0;
+    while (b >= 1024 && k < 4) {
+        b /= 1024;
+        k++;
+    }
+    if (k == 0)
+        snprintf(buf, n, "%.0f B", b);
+    else
+        snprintf(buf, n, "%.1f %s", b, unit[k]);
+    return buf;
+}
+
+void progress_init(progress *p, FILE *f) {
+    p->f = f;
+    p->tty = isatty(fileno(f));
+    p->drawn = 0;
+    p->last_draw = -1e30;
+}
+
+void progress_show(progress *p, const char *line) {
+    int len = (int)strlen(line);
+    if (p->tty) {
+        /* Pad with blanks over what the previous, longer line left on screen. */
+        int pad = p->drawn > len ? p->drawn - len : 0;
+        fprintf(p->f, "\r%s%*s", line, pad, "");
+        if (pad) fprintf(p->f, "\r%s", line);
+        p->drawn = len;
+    } else {
+        fprintf(p->f, "%s\n", line);
+    }
+    fflush(p->f);
+    p->last_draw = cli_now();
+}
+
+void progress_line(progress *p, const char *line) {
+    if (p->tty && p->drawn) {
+        fprintf(p->f, "\r%*s\r", p->drawn, "");
+        p->drawn = 0;
+    }
+    fprintf(p->f, "%s\n", line);
+    fflush(p->f);
+}
+
+void progress_end(progress *p) {
+    if (p->tty && p->drawn) fputc('\n', p->f);
+    p->drawn = 0;
+    fflush(p->f);
+}
+
+/* ------------------------------------------------------------------ JSON */
+
+static void json_key(json_obj *j, const char *key) {
+    fputs(j->n++ ? ",\"" : "\"", j->f);
+    fputs(key, j->f);   /* keys are our own identifiers: no escaping needed */
+    fputs("\":", j->f);
+}
+
+static void json_escaped(FILE *f, const char *s) {
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        switch (*p) {
+        case '"': fputs("\\\"", f); break;
+        case '\\': fputs("\\\\", f); break;
+        case '\n': fputs("\\n", f); break;
+        case '\r': fputs("\\r", f); break;
+        case '\t': fputs("\\t", f); break;
+        default:
+            if (*p < 0x20)
+                fprintf(f, "\\u%04x", *p);
+            else
+                fputc(*p, f);
+        }
+    }
+    fputc('"', f);
+}
+
+void json_begin(json_obj *j, FILE *f) {
+    j->f = f;
+    j->n = 0;
+    fputc('{', f);
+}
+
+void json_str(json_obj *j, const char *key, const char *value) {
+    json_key(j, key);
+    if (value)
+        json_escaped(j->f, value);
+    else
+        fputs("null", j->f);
+}
+
+void json_num(json_obj *j, const char *key, double value) {
+    json_key(j, key);
+    if (isfinite(value))
+        fprintf(j->f, "%.6g", value);
+    else
+        fputs("null", j->f);
+}
+
+void json_int(json_obj *j, const char *key, long long value) {
+    json_key(j, key);
+    fprintf(j->f, "%lld", value);
+}
+
+void json_u64(json_obj *j, const char *key, uint64_t value) {
+    json_key(j, key);
+    fprintf(j->f, "%llu", (unsigned long long)value);
+}
+
+void json_bool(json_obj *j, const char *key, int value) {
+    json_key(j, key);
+    fputs(value ? "true" : "false", j->f);
+}
+
+void json_null(json_obj *j, const char *key) {
+    json_key(j, key);
+    fputs("null", j->f);
+}
+
+void json_end(json_obj *j) {
+    fputs("}\n", j->f);
+    fflush(j->f);
+}

@@ -1,0 +1,51 @@
+/* Output helpers for the mnemo CLI: wall-clock time, human number formats, the progress
+ * line on stderr, and one-object-per-line JSON (summaries and the metrics file). */
+#ifndef MNEMO_CLI_PROGRESS_H
+#define MNEMO_CLI_PROGRESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+double cli_now(void);   /* monotonic seconds */
+
+/* "1m32s", "45.2s", "2h03m" */
+const char *fmt_duration(char *buf, size_t n, double seconds);
+/* "950", "12.3k", "4.56M", "1.2G" */
+const char *fmt_si(char *buf, size_t n, double x);
+/* "1.5 MiB" etc. */
+const char *fmt_bytes(char *buf, size_t n, double bytes);
+
+/* Progress on a stream: redrawn in place with '\r' on a terminal, one line per call
+ * otherwise. Permanent lines (evaluations, warnings) clear the in-place line first. */
+typedef struct {
+    FILE *f;
+    int tty;
+    int drawn;          /* characters of the in-place line now on screen */
+    double last_draw;   /* cli_now() of the last redraw */
+} progress;
+
+void progress_init(progress *p, FILE *f);
+/* Show the current status line (tty: in place; otherwise as its own line). */
+void progress_show(progress *p, const char *line);
+/* Print a permanent line. */
+void progress_line(progress *p, const char *line);
+/* Finish: leave the last in-place line on screen and end it with a newline. */
+void progress_end(progress *p);
+
+/* One JSON object written on one line. Non-finite numbers are written as null. */
+typedef struct {
+    FILE *f;
+    int n;
+} json_obj;
+
+void json_begin(json_obj *j, FILE *f);
+void json_str(json_obj *j, const char *key, const char *value);   /* NULL value -> null */
+void json_num(json_obj *j, const char *key, double value);        /* %.6g */
+void json_int(json_obj *j, const char *key, long long value);
+void json_u64(json_obj *j, const char *key, uint64_t value);
+void json_bool(json_obj *j, const char *key, int value);
+void json_null(json_obj *j, const char *key);
+void json_end(json_obj *j);   /* "}\n" and flush */
+
+#endif

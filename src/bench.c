@@ -1,0 +1,86 @@
+/* mn_bench_run: time training steps (forward + backward + Adam) or forward passes of a
+ * recurrent stack at one shape, and count useful FLOPs and memory. */
+#include "model.h"
+#include "optim.h"
+
+#include <string.h>
+#include <time.h>
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int gates(mn_cell_kind c) { return c == MN_LSTM ? 4 : c == MN_GRU ? 3 : 1; }
+
+mn_status mn_bench_run(const mn_bench_config *cfg, mn_bench_result *res) {
+    memset(res, 0, sizeof *res);
+    if (cfg->T < 1 || cfg->B < 1 || cfg->input_size < 1 || cfg->iterations < 1 || cfg->warmup < 0)
+        return mn_fail(MN_E_ARG, "bench needs length, batch, input size and iterations >= 1");
+    mn_memory_reset_peak();
+    size_t base = mn_memory_in_use();
+
+    mn_model_config c;
+    mn_model_config_init(&c);
+    c.cell = cfg->cell;
+    c.input_size = cfg->input_size;
+    c.hidden_size = cfg->hidden_size;
+    c.num_layers = cfg->num_layers > 0 ? cfg->num_layers : 1;
+    c.bidirectional = cfg->bidirectional;
+    c.output = MN_OUTPUT_EVERY;      /* a 1-wide head at every step: negligible work */
+    c.output_size = 1;
+    mn_model *m;
+    mn_status st = mn_model_create(&c, cfg->seed, &m);
+    if (st) return st;
+
+    size_t rows = (size_t)cfg->T * cfg->B;
+    float *x = mn_alloc(rows * cfg->input_size * sizeof(float));
+    float *target = mn_alloc(rows * sizeof(float));
+    int32_t *lengths = mn_alloc((size_t)cfg->B * sizeof(int32_t));
+    mn_optimizer opt = {0};
+    mn_train_config tc;
+    mn_train_config_init(&tc);
+    if (!x || !target || !lengths || (cfg->train && (st = mn_optimizer_init(&opt, &tc, m->nparams)))) {
+        st = st ? st : MN_E_NOMEM;
+        goto done;
+    }
+    mn_rng r;
+    mn_rng_seed(&r, cfg->seed + 1);
+    for (size_t i = 0; i < rows * cfg->input_size; i++) x[i] = mn_rng_uniform_range(&r, -1, 1);
+    for (size_t i = 0; i < rows; i++) target[i] = mn_rng_uniform_range(&r, -1, 1);
+    for (int b = 0; b < cfg->B; b++) lengths[b] = cfg->T;
+    mn_batch batch = {cfg->T, cfg->B, cfg->input_size, x, NULL, lengths, 1, target, NULL};
+    double inv = 1.0 / (double)rows, sum, t0 = 0;
+
+    for (int it = 0; it < cfg->warmup + cfg->iterations; it++) {
+        if (it == cfg->warmup) t0 = now();
+        if (cfg->train) memset(m->grads, 0, m->nparams * sizeof(float));
+        if ((st = mn_model_run(m, &batch, 0, cfg->T, 0, cfg->train, inv, &sum))) goto done;
+        if (cfg->train) mn_optimizer_step(&opt, m->params, m->grads, tc.lr);
+    }
+    double secs = (now() - t0) / cfg->iterations;
+
+    /* useful FLOPs: the GEMMs of every layer and direction (elementwise work not counted) */
+    double flops = 0;
+    int dirs = cfg->bidirectional ? 2 : 1, in = cfg->input_size;
+    for (int l = 0; l < c.num_layers; l++) {
+        double f = 2.0 * rows * gates(cfg->cell) * cfg->hidden_size * (double)(in + cfg->hidden_size);
+        flops += dirs * f * (cfg->train ? 3 : 1);   /* backward: input and weight gradients */
+        in = dirs * cfg->hidden_size;
+    }
+    res->ms_per_step = secs * 1e3;
+    res->tokens_per_s = (double)rows / secs;
+    res->flops_per_step = flops;
+    res->gflops = flops / secs / 1e9;
+    res->peak_bytes = mn_memory_peak() - base;
+    res->model_bytes = m->nparams * sizeof(float) * (cfg->train ? 4 : 1) +
+                       mn_model_activation_bytes(m);
+done:
+    mn_optimizer_free(&opt);
+    mn_release(x);
+    mn_release(target);
+    mn_release(lengths);
+    mn_model_free(m);
+    return st;
+}

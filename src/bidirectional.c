@@ -1,0 +1,162 @@
+/* Bidirectional wrapper: y[t,b] = [fwd(x)[t,b], reverse(bwd(reverse(x)))[t,b]], where
+ * reverse flips each sequence within its own length (padding stays where it is), which is
+ * what PyTorch computes for packed sequences. Parameters: all of fwd's, then all of bwd's. */
+#include "layer.h"
+
+#include <string.h>
+
+typedef struct {
+    mn_layer base;
+    mn_layer *fwd, *bwd;
+    int H;
+    void *ws;
+    size_t ws_bytes, cap_rows;
+    float *xr, *dxr;       /* [T,B,I] reversed input and its gradient */
+    float *yf, *yr;        /* [T,B,H] one direction's output, and it reversed */
+} bidir;
+
+static void bind(bidir *s) {
+    s->fwd->params = s->base.params;
+    s->fwd->grads = s->base.grads;
+    s->bwd->params = s->base.params + s->fwd->param_count;
+    s->bwd->grads = s->base.grads + s->fwd->param_count;
+    s->fwd->probe_dh = s->base.probe_dh;
+    s->fwd->probe_dc = s->base.probe_dc;
+}
+
+static mn_status reserve(bidir *s, size_t rows) {
+    if (rows <= s->cap_rows && s->ws) return MN_OK;
+    size_t floats = rows * (2 * (size_t)s->base.in_size + 2 * (size_t)s->H), bytes;
+    if (!mn_mul_size(floats, sizeof(float), &bytes))
+        return mn_fail(MN_E_NOMEM, "bidirectional workspace overflows");
+    if (mn_reserve(&s->ws, &s->ws_bytes, bytes) != MN_OK) return MN_E_NOMEM;
+    s->xr = s->ws;
+    s->dxr = s->xr + rows * s->base.in_size;
+    s->yf = s->dxr + rows * s->base.in_size;
+    s->yr = s->yf + rows * s->H;
+    s->cap_rows = rows;
+    return MN_OK;
+}
+
+/* y[:, :, half] (width 2H) <-> v (width H) */
+static void interleave(float *y, const float *v, int rows, int H, int half) {
+    for (int r = 0; r < rows; r++)
+        memcpy(y + (size_t)r * 2 * H + half * H, v + (size_t)r * H, (size_t)H * sizeof(float));
+}
+static void deinterleave(float *v, const float *y, int rows, int H, int half) {
+    for (int r = 0; r < rows; r++)
+        memcpy(v + (size_t)r * H, y + (size_t)r * 2 * H + half * H, (size_t)H * sizeof(float));
+}
+
+static void bidir_init(mn_layer *l, mn_rng *rng, const mn_init_config *cfg) {
+    bidir *s = (bidir *)l;
+    bind(s);
+    s->fwd->ops->init(s->fwd, rng, cfg);
+    s->bwd->ops->init(s->bwd, rng, cfg);
+}
+
+static mn_status bidir_forward(mn_layer *l, const float *x, float *y, int T, int B,
+                               const int32_t *lengths) {
+    bidir *s = (bidir *)l;
+    int rows = T * B, I = l->in_size, H = s->H;
+    mn_status st;
+    bind(s);
+    if (reserve(s, (size_t)rows) != MN_OK) return MN_E_NOMEM;
+    if ((st = s->fwd->ops->forward(s->fwd, x, s->yf, T, B, lengths))) return st;
+    interleave(y, s->yf, rows, H, 0);
+    mn_reverse_sequences(x, s->xr, T, B, I, lengths);
+    if ((st = s->bwd->ops->forward(s->bwd, s->xr, s->yf, T, B, lengths))) return st;
+    mn_reverse_sequences(s->yf, s->yr, T, B, H, lengths);
+    interleave(y, s->yr, rows, H, 1);
+    return MN_OK;
+}
+
+static mn_status bidir_backward(mn_layer *l, const float *dy, float *dx, int T, int B,
+                                const int32_t *lengths) {
+    bidir *s = (bidir *)l;
+    int rows = T * B, I = l->in_size, H = s->H;
+    mn_status st;
+    bind(s);
+    deinterleave(s->yf, dy, rows, H, 0);
+    if ((st = s->fwd->ops->backward(s->fwd, s->yf, dx, T, B, lengths))) return st;
+    deinterleave(s->yr, dy, rows, H, 1);
+    mn_reverse_sequences(s->yr, s->yf, T, B, H, lengths);
+    if (!dx) return s->bwd->ops->backward(s->bwd, s->yf, NULL, T, B, lengths);
+    /* the reverse direction's input gradient is in reversed time: flip it back and add */
+    memset(s->dxr, 0, (size_t)rows * I * sizeof(float));
+    if ((st = s->bwd->ops->backward(s->bwd, s->yf, s->dxr, T, B, lengths))) return st;
+    for (int b = 0; b < B; b++) {
+        int len = lengths ? lengths[b] : T;
+        for (int t = 0; t < len; t++) {
+            float *d = dx + ((size_t)t * B + b) * I;
+            const float *r = s->dxr + ((size_t)(len - 1 - t) * B + b) * I;
+            for (int i = 0; i < I; i++) d[i] += r[i];
+        }
+    }
+    return MN_OK;
+}
+
+static void bidir_reset(mn_layer *l) {
+    bidir *s = (bidir *)l;
+    s->fwd->ops->reset_state(s->fwd);
+    s->bwd->ops->reset_state(s->bwd);
+}
+
+static int bidir_state(mn_layer *l, mn_state_view v[2]) {
+    bidir *s = (bidir *)l;
+    mn_state_view tmp[2];
+    s->fwd->ops->state(s->fwd, tmp);
+    v[0] = tmp[0];
+    s->bwd->ops->state(s->bwd, tmp);
+    v[1] = tmp[0];
+    return 2;
+}
+
+static size_t bidir_bytes(const mn_layer *l) {
+    const bidir *s = (const bidir *)l;
+    return s->ws_bytes + s->fwd->ops->activation_bytes(s->fwd) +
+           s->bwd->ops->activation_bytes(s->bwd);
+}
+
+static void bidir_destroy(mn_layer *l) {
+    bidir *s = (bidir *)l;
+    mn_layer_destroy(s->fwd);
+    mn_layer_destroy(s->bwd);
+    mn_release(s->ws);
+    mn_release(s);
+}
+
+/* No carry_state: the reverse direction reads the future, so a bidirectional layer cannot
+ * carry state across truncated-BPTT chunks; the model rejects that combination. */
+static const mn_layer_ops bidir_ops = {
+    "bidirectional", bidir_init, bidir_forward, bidir_backward, bidir_reset, NULL,
+    bidir_state, bidir_bytes, bidir_destroy,
+};
+
+mn_layer *mn_bidirectional_create(mn_layer *fwd, mn_layer *bwd) {
+    if (!fwd || !bwd) {
+        mn_layer_destroy(fwd);
+        mn_layer_destroy(bwd);
+        return NULL;
+    }
+    bidir *s = mn_alloc_zero(sizeof *s);
+    if (!s) {
+        mn_layer_destroy(fwd);
+        mn_layer_destroy(bwd);
+        return NULL;
+    }
+    s->base.ops = &bidir_ops;
+    s->base.in_size = fwd->in_size;
+    s->base.out_size = fwd->out_size + bwd->out_size;
+    s->fwd = fwd;
+    s->bwd = bwd;
+    s->H = fwd->out_size;
+    for (int i = 0; i < fwd->nspecs; i++) s->base.specs[s->base.nspecs++] = fwd->specs[i];
+    for (int i = 0; i < bwd->nspecs; i++) {
+        mn_param_spec sp = bwd->specs[i];
+        sp.offset += fwd->param_count;
+        s->base.specs[s->base.nspecs++] = sp;
+    }
+    s->base.param_count = fwd->param_count + bwd->param_count;
+    return &s->base;
+}

@@ -1,0 +1,40 @@
+/* The per-step arithmetic of each recurrent cell, fused into one pass over a row.
+ * The driver (recurrent.c) does the GEMMs and the time loop; a cell only sees one time
+ * step of one sequence b. Gate blocks follow PyTorch: RNN [h], LSTM [i,f,g,o], GRU [r,z,n]. */
+#ifndef MN_CELL_H
+#define MN_CELL_H
+
+#include "core.h"
+
+typedef struct {
+    int H;
+    /* forward inputs */
+    const float *gi;       /* [B,G·H] x_t·W_ihᵀ (no bias) */
+    const float *rec;      /* [B,G·H] h_{t-1}·W_hhᵀ (no bias) */
+    const float *b_ih, *b_hh;            /* [G·H] */
+    const float *h_prev, *c_prev;        /* [B,H] */
+    /* forward outputs, read again by backward */
+    float *act;            /* [B,G·H] activated gates; may alias gi */
+    float *aux;            /* [B,H] GRU: W_hn·h_{t-1} + b_hn; unused otherwise */
+    float *h, *c;          /* [B,H] new state */
+    /* backward */
+    float *dh;             /* [B,H] in: ∂L/∂h_t; out: the part of ∂L/∂h_{t-1} that does
+                              not go through W_hh */
+    float *dc;             /* [B,H] LSTM: in ∂L/∂c_t, out ∂L/∂c_{t-1} */
+    float *dg;             /* [B,G·H] out: ∂L/∂ input-side pre-activations */
+    float *dgh;            /* [B,G·H] out: ∂L/∂ recurrent-side pre-activations (== dg
+                              except for GRU's n gate) */
+} mn_cell_step;
+
+typedef struct {
+    const char *name;
+    int gates;             /* G */
+    int has_cell;          /* keeps a c state (LSTM) */
+    int split_recurrent;   /* dgh differs from dg, so it needs its own buffer (GRU) */
+    void (*forward)(const mn_cell_step *s, int b);
+    void (*backward)(const mn_cell_step *s, int b);
+} mn_cell_kernel;
+
+const mn_cell_kernel *mn_cell_kernel_for(mn_cell_kind kind);
+
+#endif

@@ -1,0 +1,187 @@
+/* Model checkpoints as safetensors: the tensors under PyTorch state-dict names, and the
+ * model description in __metadata__ so that the file alone rebuilds the model. */
+#include "model.h"
+#include "safetensors.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *output_names[] = {"last", "every"};
+static const char *loss_names[] = {"mse", "ce"};
+static const char *init_names[] = {"uniform", "orthogonal", "identity"};
+
+mn_status mn_model_save(const mn_model *m, const char *path, const char *const *extra) {
+    const mn_model_config *c = &m->cfg;
+    char num[9][32];
+    snprintf(num[0], 32, "%d", c->input_size);
+    snprintf(num[1], 32, "%d", c->vocab_size);
+    snprintf(num[2], 32, "%d", c->embed_size);
+    snprintf(num[3], 32, "%d", c->hidden_size);
+    snprintf(num[4], 32, "%d", c->num_layers);
+    snprintf(num[5], 32, "%d", c->bidirectional);
+    snprintf(num[6], 32, "%d", c->output_size);
+    snprintf(num[7], 32, "%.9g", c->forget_bias);
+    snprintf(num[8], 32, "%d", c->chrono_tmax);
+    const char *meta[2 * 32 + 1];
+    int n = 0;
+#define KV(k, v) (meta[n++] = (k), meta[n++] = (v))
+    KV("format", "mnemo");
+    KV("mnemo_version", MNEMO_VERSION);
+    KV("model.cell", mn_cell_name(c->cell));
+    KV("model.input_size", num[0]);
+    KV("model.vocab_size", num[1]);
+    KV("model.embed_size", num[2]);
+    KV("model.hidden_size", num[3]);
+    KV("model.num_layers", num[4]);
+    KV("model.bidirectional", num[5]);
+    KV("model.output_size", num[6]);
+    KV("model.output", output_names[c->output]);
+    KV("model.loss", loss_names[c->loss]);
+    KV("model.recurrent_init", init_names[c->recurrent_init]);
+    KV("model.forget_bias", num[7]);
+    KV("model.chrono_tmax", num[8]);
+#undef KV
+    for (int i = 0; extra && extra[i] && extra[i + 1] && n < 2 * 32 - 1; i += 2) {
+        meta[n++] = extra[i];
+        meta[n++] = extra[i + 1];
+    }
+    meta[n] = NULL;
+
+    mn_st_entry e[MN_MAX_TENSORS];
+    int64_t shapes[MN_MAX_TENSORS][MN_MAX_DIMS];
+    for (int i = 0; i < m->ntensors; i++) {
+        const mn_tensor_view *t = &m->tensors[i];
+        for (int d = 0; d < t->ndim; d++) shapes[i][d] = t->shape[d];
+        e[i] = (mn_st_entry){t->name, MN_ST_F32, t->ndim, shapes[i], m->params + t->offset};
+    }
+    return mn_st_write(path, e, m->ntensors, meta);
+}
+
+/* Reads a whole number in [lo, hi] from metadata; the file is untrusted. */
+static mn_status meta_int(const mn_st_file *f, const char *path, const char *key, int lo,
+                          int hi, int *out) {
+    const char *v = mn_st_meta(f, key);
+    if (!v) return mn_fail(MN_E_INPUT, "%s: metadata has no '%s'; was it written by mnemo?", path, key);
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || end == v || *end || x < lo || x > hi)
+        return mn_fail(MN_E_INPUT, "%s: metadata '%s' = \"%s\" is not a whole number in [%d, %d]",
+                       path, key, v, lo, hi);
+    *out = (int)x;
+    return MN_OK;
+}
+
+static mn_status meta_choice(const mn_st_file *f, const char *path, const char *key,
+                             const char *const *names, int count, int *out) {
+    const char *v = mn_st_meta(f, key);
+    if (!v) return mn_fail(MN_E_INPUT, "%s: metadata has no '%s'; was it written by mnemo?", path, key);
+    for (int i = 0; i < count; i++)
+        if (strcmp(v, names[i]) == 0) { *out = i; return MN_OK; }
+    return mn_fail(MN_E_INPUT, "%s: metadata '%s' has an unknown value \"%s\"", path, key, v);
+}
+
+static mn_status config_from_file(const mn_st_file *f, const char *path, mn_model_config *c) {
+    mn_model_config_init(c);
+    const char *fmt = mn_st_meta(f, "format");
+    if (!fmt || strcmp(fmt, "mnemo") != 0)
+        return mn_fail(MN_E_INPUT, "%s: not a mnemo checkpoint (no __metadata__ format=mnemo); "
+                       "plain PyTorch state dicts are read by `mnemo predict`", path);
+    const char *cell = mn_st_meta(f, "model.cell");
+    if (!cell || mn_cell_parse(cell, &c->cell) != MN_OK)
+        return mn_fail(MN_E_INPUT, "%s: metadata 'model.cell' is missing or unknown", path);
+    int out = 0, loss = 0, init = 0, bi = 0;
+    mn_status st;
+    if ((st = meta_int(f, path, "model.input_size", 0, 1 << 20, &c->input_size)) ||
+        (st = meta_int(f, path, "model.vocab_size", 0, 1 << 24, &c->vocab_size)) ||
+        (st = meta_int(f, path, "model.embed_size", 0, 65536, &c->embed_size)) ||
+        (st = meta_int(f, path, "model.hidden_size", 1, 65536, &c->hidden_size)) ||
+        (st = meta_int(f, path, "model.num_layers", 1, MN_MAX_LAYERS, &c->num_layers)) ||
+        (st = meta_int(f, path, "model.bidirectional", 0, 1, &bi)) ||
+        (st = meta_int(f, path, "model.output_size", 1, 1 << 20, &c->output_size)) ||
+        (st = meta_choice(f, path, "model.output", output_names, 2, &out)) ||
+        (st = meta_choice(f, path, "model.loss", loss_names, 2, &loss)))
+        return st;
+    c->bidirectional = bi;
+    c->output = (mn_output_mode)out;
+    c->loss = (mn_loss_kind)loss;
+    if (mn_st_meta(f, "model.recurrent_init") &&
+        meta_choice(f, path, "model.recurrent_init", init_names, 3, &init) == MN_OK)
+        c->recurrent_init = (mn_recurrent_init)init;
+    return MN_OK;
+}
+
+static char *copy_string(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *p = mn_alloc(n);
+    if (p) memcpy(p, s, n);
+    return p;
+}
+
+mn_status mn_model_load(const char *path, mn_model **out) {
+    *out = NULL;
+    mn_st_file *f;
+    mn_model *m = NULL;
+    mn_model_config c;
+    mn_status st = mn_st_read(path, &f);
+    if (st) return st;
+    if ((st = config_from_file(f, path, &c))) goto done;
+    if ((st = mn_model_create(&c, 0, &m))) {
+        st = mn_fail(MN_E_INPUT, "%s: the metadata describes an impossible model: %s", path,
+                     mn_last_error());
+        goto done;
+    }
+    /* every tensor the model has, with its exact shape, and nothing else */
+    for (int i = 0; i < m->ntensors; i++) {
+        const mn_tensor_view *t = &m->tensors[i];
+        const mn_st_tensor *s = mn_st_find(f, t->name);
+        if (!s) {
+            st = mn_fail(MN_E_INPUT, "%s: tensor '%s' is missing", path, t->name);
+            goto done;
+        }
+        int same = s->dtype == MN_ST_F32 && s->ndim == t->ndim;
+        for (int d = 0; same && d < t->ndim; d++) same = s->shape[d] == t->shape[d];
+        if (!same) {
+            char want[64] = "", *p = want;
+            for (int d = 0; d < t->ndim; d++)
+                p += snprintf(p, sizeof want - (size_t)(p - want), d ? ", %d" : "%d", t->shape[d]);
+            st = mn_fail(MN_E_INPUT, "%s: tensor '%s' must be F32 of shape [%s] for this model",
+                         path, t->name, want);
+            goto done;
+        }
+        memcpy(m->params + t->offset, s->data, t->size * sizeof(float));
+    }
+    if (mn_st_count(f) != m->ntensors) {
+        for (int i = 0; i < mn_st_count(f); i++) {
+            const char *name = mn_st_at(f, i)->name;
+            int known = 0;
+            for (int j = 0; j < m->ntensors && !known; j++) known = !strcmp(name, m->tensors[j].name);
+            if (!known) {
+                st = mn_fail(MN_E_INPUT, "%s: unexpected tensor '%s' for a %s model", path, name,
+                             mn_cell_name(c.cell));
+                goto done;
+            }
+        }
+    }
+    int nm = mn_st_meta_count(f);
+    if (nm > 0 && !(m->meta = mn_alloc_zero((size_t)nm * 2 * sizeof(char *)))) {
+        st = MN_E_NOMEM;
+        goto done;
+    }
+    for (int i = 0; i < nm; i++) {
+        const char *k, *v;
+        mn_st_meta_at(f, i, &k, &v);
+        m->meta[2 * i] = copy_string(k);
+        m->meta[2 * i + 1] = copy_string(v);
+        m->nmeta = i + 1;
+        if (!m->meta[2 * i] || !m->meta[2 * i + 1]) { st = MN_E_NOMEM; goto done; }
+    }
+done:
+    mn_st_free(f);
+    if (st) mn_model_free(m);
+    else *out = m;
+    return st;
+}

@@ -1,0 +1,158 @@
+/* Tracked allocation, per-thread error messages, the random generator, threads. */
+#include "core.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* ------------------------------------------------------------------ allocation */
+
+/* Every block carries a 64-byte prefix holding its size, so mn_release can count it and
+ * the payload stays 64-byte aligned for vector loads. */
+#define PREFIX 64
+static size_t in_use, peak;
+
+void *mn_alloc(size_t bytes) {
+    if (bytes > SIZE_MAX - PREFIX - 64) {
+        mn_fail(MN_E_NOMEM, "cannot allocate %zu bytes: size too large", bytes);
+        return NULL;
+    }
+    size_t total = (bytes + PREFIX + 63) & ~(size_t)63;
+    unsigned char *p = aligned_alloc(64, total);
+    if (!p) {
+        mn_fail(MN_E_NOMEM, "out of memory allocating %zu bytes; try a smaller batch, length "
+                "or hidden size", bytes);
+        return NULL;
+    }
+    memcpy(p, &total, sizeof total);
+#pragma omp atomic
+    in_use += total;
+    if (in_use > peak) peak = in_use;
+    return p + PREFIX;
+}
+
+void *mn_alloc_zero(size_t bytes) {
+    void *p = mn_alloc(bytes);
+    if (p) memset(p, 0, bytes);
+    return p;
+}
+
+void mn_release(void *ptr) {
+    if (!ptr) return;
+    unsigned char *p = (unsigned char *)ptr - PREFIX;
+    size_t total;
+    memcpy(&total, p, sizeof total);
+#pragma omp atomic
+    in_use -= total;
+    free(p);
+}
+
+mn_status mn_reserve(void **buf, size_t *cap, size_t bytes) {
+    if (*buf && *cap >= bytes) return MN_OK;
+    void *p = mn_alloc(bytes ? bytes : 1);
+    if (!p) return MN_E_NOMEM;
+    mn_release(*buf);
+    *buf = p;
+    *cap = bytes;
+    return MN_OK;
+}
+
+size_t mn_memory_in_use(void) { return in_use; }
+size_t mn_memory_peak(void) { return peak; }
+void mn_memory_reset_peak(void) { peak = in_use; }
+
+int mn_mul_size(size_t a, size_t b, size_t *out) {
+    if (a && b > SIZE_MAX / a) return 0;
+    *out = a * b;
+    return 1;
+}
+
+/* ---------------------------------------------------------------------- errors */
+
+static _Thread_local char last_error[512];
+
+mn_status mn_fail(mn_status s, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+void mn_clear_error(void) { last_error[0] = 0; }
+const char *mn_last_error(void) { return last_error; }
+const char *mn_version(void) { return MNEMO_VERSION; }
+
+/* ---------------------------------------------------------------------- random */
+
+static uint64_t splitmix64(uint64_t *x) {
+    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+void mn_rng_seed(mn_rng *r, uint64_t seed) {
+    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&seed);
+}
+
+static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+uint64_t mn_rng_u64(mn_rng *r) {
+    uint64_t *s = r->s;
+    uint64_t result = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3];
+    s[2] ^= t; s[3] = rotl(s[3], 45);
+    return result;
+}
+
+double mn_rng_uniform(mn_rng *r) { return (double)(mn_rng_u64(r) >> 11) * 0x1.0p-53; }
+
+float mn_rng_uniform_range(mn_rng *r, float lo, float hi) {
+    return (float)(lo + (hi - lo) * mn_rng_uniform(r));
+}
+
+double mn_rng_normal(mn_rng *r) {
+    double u1 = mn_rng_uniform(r), u2 = mn_rng_uniform(r);
+    return sqrt(-2.0 * log(1.0 - u1)) * cos(6.283185307179586 * u2);
+}
+
+uint32_t mn_rng_below(mn_rng *r, uint32_t n) {
+    /* Lemire's multiply-shift with rejection: unbiased for every n. */
+    uint64_t m = (mn_rng_u64(r) >> 32) * (uint64_t)n;
+    uint32_t low = (uint32_t)m;
+    if (low < n) {
+        uint32_t threshold = (uint32_t)(-n) % n;
+        while (low < threshold) {
+            m = (mn_rng_u64(r) >> 32) * (uint64_t)n;
+            low = (uint32_t)m;
+        }
+    }
+    return (uint32_t)(m >> 32);
+}
+
+/* --------------------------------------------------------------------- threads */
+
+static int nthreads;
+
+void mn_set_threads(int n) {
+    nthreads = n > 0 ? n : 0;
+#ifdef _OPENMP
+    omp_set_num_threads(nthreads ? nthreads : omp_get_num_procs());
+#endif
+}
+
+int mn_threads(void) {
+#ifdef _OPENMP
+    return nthreads ? nthreads : omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+int mn_get_threads(void) { return mn_threads(); }

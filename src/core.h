@@ -1,0 +1,39 @@
+/* Internal essentials shared by every source file: tracked allocation, error reporting,
+ * the deterministic random generator, and small numeric helpers. */
+#ifndef MN_CORE_H
+#define MN_CORE_H
+
+#include "mnemo.h"
+#include <stddef.h>
+#include <stdint.h>
+
+/* --- allocation: 64-byte aligned, counted so that bench can report peak memory --- */
+void *mn_alloc(size_t bytes);          /* NULL on failure (sets the error) */
+void *mn_alloc_zero(size_t bytes);
+void mn_release(void *p);
+/* Grow *buf to hold at least `bytes` (contents discarded); keeps it when large enough. */
+mn_status mn_reserve(void **buf, size_t *cap, size_t bytes);
+
+/* --- errors: one message per thread; functions return the status they set --- */
+mn_status mn_fail(mn_status s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void mn_clear_error(void);
+
+/* --- random numbers: xoshiro256** seeded by splitmix64; identical on every platform --- */
+typedef struct { uint64_t s[4]; } mn_rng;
+void mn_rng_seed(mn_rng *r, uint64_t seed);
+uint64_t mn_rng_u64(mn_rng *r);
+double mn_rng_uniform(mn_rng *r);            /* [0, 1) with 53 random bits */
+float mn_rng_uniform_range(mn_rng *r, float lo, float hi);
+double mn_rng_normal(mn_rng *r);             /* N(0, 1), Box-Muller */
+uint32_t mn_rng_below(mn_rng *r, uint32_t n); /* uniform integer in [0, n) */
+
+/* --- checked size arithmetic: 0 on overflow --- */
+int mn_mul_size(size_t a, size_t b, size_t *out);
+
+/* --- threads --- */
+int mn_threads(void);   /* what mn_set_threads chose (or all cores) */
+
+#define MN_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MN_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+#endif

@@ -1,0 +1,227 @@
+/* Packed, register-blocked SGEMM with run-time kernel choice (see gemm.h).
+ *
+ * Loop structure (as in BLIS/GotoBLAS): op(B) is packed as panels of NR columns, each
+ * panel [K][NR] contiguous; a thread takes a block of MC rows and a range of panels, packs
+ * its rows of op(A) into [KC][MR] panels, and the micro-kernel computes an MR×NR tile
+ * over KC steps in registers. Every element of C is owned by one thread and summed in the
+ * same K order, so results do not depend on the thread count. */
+#include "gemm.h"
+
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#define KC 256
+#define MC_PANELS 8          /* rows per A block = MC_PANELS * MR */
+#define MAX_MR 8
+#define MAX_NR 32
+
+typedef void (*kernel_fn)(int kc, const float *A, const float *B, float *acc);
+typedef struct { const char *name; int mr, nr; kernel_fn fn; int (*supported)(void); } kernel;
+
+/* ------------------------------------------------------------------ kernels */
+/* acc[MR][NR] = sum_k A[k][0..MR) ⊗ B[k][0..NR); A and B are packed panels. */
+
+typedef float v16 __attribute__((vector_size(64)));
+typedef float v8 __attribute__((vector_size(32)));
+typedef float v4 __attribute__((vector_size(16)));
+
+#define DEFINE_KERNEL(fname, ATTR, VT, W, MR, NV)                                   \
+    ATTR static void fname(int kc, const float *A,        \
+                                                      const float *B, float *acc) {  \
+        VT c[MR][NV];                                                                 \
+        memset(c, 0, sizeof c);                                                       \
+        for (int k = 0; k < kc; k++) {                                                \
+            VT b[NV];                                                                 \
+            memcpy(b, B + (size_t)k * (W * NV), sizeof b);                            \
+            _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) {                    \
+                float a = A[(size_t)k * MR + r];                                      \
+                _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) c[r][v] += a * b[v]; \
+            }                                                                         \
+        }                                                                             \
+        memcpy(acc, c, sizeof c);                                                     \
+    }
+
+DEFINE_KERNEL(kernel_portable, , v4, 4, 4, 2)
+static int always(void) { return 1; }
+
+#if defined(__x86_64__) || defined(__i386__)
+DEFINE_KERNEL(kernel_avx512, __attribute__((target("avx512f,fma"))), v16, 16, 8, 2)
+DEFINE_KERNEL(kernel_avx2, __attribute__((target("avx2,fma"))), v8, 8, 6, 2)
+static int has_avx512(void) { return __builtin_cpu_supports("avx512f"); }
+static int has_avx2(void) {
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+#else /* other CPUs run the portable kernel under every name */
+#define kernel_avx512 kernel_portable
+#define kernel_avx2 kernel_portable
+static int has_avx512(void) { return 0; }
+static int has_avx2(void) { return 0; }
+#endif
+
+static const kernel kernels[] = {
+    {"avx512", 8, 32, kernel_avx512, has_avx512},
+    {"avx2", 6, 16, kernel_avx2, has_avx2},
+    {"portable", 4, 8, kernel_portable, always},
+};
+static const kernel *active;
+
+static const kernel *pick(void) {
+    if (!active) {
+        for (size_t i = 0; i < sizeof kernels / sizeof kernels[0]; i++)
+            if (kernels[i].supported()) { active = &kernels[i]; break; }
+    }
+    return active;
+}
+
+const char *mn_gemm_kernel_name(void) { return pick()->name; }
+
+mn_status mn_gemm_use(const char *name) {
+    if (!name) { active = NULL; pick(); return MN_OK; }
+    for (size_t i = 0; i < sizeof kernels / sizeof kernels[0]; i++) {
+        if (strcmp(kernels[i].name, name) != 0) continue;
+        if (!kernels[i].supported())
+            return mn_fail(MN_E_ARG, "this CPU cannot run the %s GEMM kernel", name);
+        active = &kernels[i];
+        return MN_OK;
+    }
+    return mn_fail(MN_E_ARG, "unknown GEMM kernel '%s' (avx512, avx2, portable)", name);
+}
+
+/* ------------------------------------------------------------------ packing */
+
+static inline float at(const float *X, int trans, int ld, int row, int col) {
+    return trans ? X[(size_t)col * ld + row] : X[(size_t)row * ld + col];
+}
+
+mn_status mn_pack_b(mn_packed *p, int trans_b, int K, int N, const float *B, int ldb) {
+    const kernel *kn = pick();
+    int nr = kn->nr, panels = (N + nr - 1) / nr;
+    size_t bytes = (size_t)panels * nr * (size_t)(K > 0 ? K : 1) * sizeof(float);
+    if (mn_reserve((void **)&p->data, &p->cap, bytes) != MN_OK) return MN_E_NOMEM;
+    p->K = K; p->N = N; p->nr = nr;
+    #pragma omp parallel for schedule(static) if ((size_t)K * N > 65536)
+    for (int jp = 0; jp < panels; jp++) {
+        float *dst = p->data + (size_t)jp * K * nr;
+        int j0 = jp * nr, w = MN_MIN(nr, N - j0);
+        for (int k = 0; k < K; k++) {
+            float *row = dst + (size_t)k * nr;
+            for (int j = 0; j < w; j++) row[j] = at(B, trans_b, ldb, k, j0 + j);
+            for (int j = w; j < nr; j++) row[j] = 0.0f;
+        }
+    }
+    return MN_OK;
+}
+
+void mn_packed_free(mn_packed *p) {
+    mn_release(p->data);
+    p->data = NULL;
+    p->cap = 0;
+}
+
+/* Pack rows [i0, i0+rows) × columns [k0, k0+kc) of op(A) as [kc][MR] panels. */
+static void pack_a(float *dst, const float *A, int trans_a, int lda, int i0, int rows,
+                   int k0, int kc, int mr) {
+    for (int ip = 0; ip < rows; ip += mr) {
+        int h = MN_MIN(mr, rows - ip);
+        for (int k = 0; k < kc; k++) {
+            float *d = dst + (size_t)k * mr;
+            for (int r = 0; r < h; r++) d[r] = at(A, trans_a, lda, i0 + ip + r, k0 + k);
+            for (int r = h; r < mr; r++) d[r] = 0.0f;
+        }
+        dst += (size_t)kc * mr;
+    }
+}
+
+/* Per-thread scratch for packed A blocks: global so it stays reachable, grown rarely. */
+#define MAX_THREADS 256
+static float *a_scratch[MAX_THREADS];
+static size_t a_scratch_cap[MAX_THREADS];
+static mn_packed b_scratch;
+
+/* ------------------------------------------------------------------ driver */
+
+void mn_sgemm_packed(int trans_a, int M, float alpha, const float *A, int lda,
+                     const mn_packed *Bp, float beta, float *C, int ldc) {
+    const kernel *kn = pick();
+    int K = Bp->K, N = Bp->N, mr = kn->mr, nr = kn->nr;
+    if (M <= 0 || N <= 0) return;
+    if (Bp->nr != nr) return; /* packed for another kernel: cannot happen unless misused */
+    int mc = MC_PANELS * mr;
+    int mblocks = (M + mc - 1) / mc, panels = (N + nr - 1) / nr;
+    int threads = 1;
+#ifdef _OPENMP
+    double flops = 2.0 * M * N * (double)K;
+    threads = flops < 2e5 ? 1 : MN_MIN(omp_get_max_threads(), MAX_THREADS);
+#endif
+    /* Split panels into chunks so that blocks × chunks keeps every thread busy. */
+    int chunks = MN_MAX(1, MN_MIN(panels, (threads + mblocks - 1) / mblocks));
+    int items = mblocks * chunks;
+    #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+    for (int item = 0; item < items; item++) {
+        int tid = 0;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+#endif
+        int mb = item / chunks, ch = item % chunks;
+        int i0 = mb * mc, rows = MN_MIN(mc, M - i0);
+        int p0 = (int)((long)panels * ch / chunks), p1 = (int)((long)panels * (ch + 1) / chunks);
+        size_t need = (size_t)mc * KC * sizeof(float);
+        if (mn_reserve((void **)&a_scratch[tid], &a_scratch_cap[tid], need) != MN_OK) continue;
+        float *Ap = a_scratch[tid];
+        float acc[MAX_MR * MAX_NR];
+        for (int k0 = 0; k0 < K || k0 == 0; k0 += KC) {
+            int kc = MN_MIN(KC, K - k0);
+            if (kc > 0) pack_a(Ap, A, trans_a, lda, i0, rows, k0, kc, mr);
+            float b = k0 == 0 ? beta : 1.0f;
+            for (int jp = p0; jp < p1; jp++) {
+                const float *Bpan = Bp->data + (size_t)jp * K * nr + (size_t)k0 * nr;
+                int j0 = jp * nr, w = MN_MIN(nr, N - j0);
+                for (int ip = 0; ip < rows; ip += mr) {
+                    int h = MN_MIN(mr, rows - ip);
+                    if (kc > 0) kn->fn(kc, Ap + (size_t)ip * kc, Bpan, acc);
+                    else memset(acc, 0, sizeof(float) * mr * nr);
+                    for (int r = 0; r < h; r++) {
+                        float *c = C + (size_t)(i0 + ip + r) * ldc + j0;
+                        const float *a = acc + r * nr;
+                        if (b == 0.0f) for (int j = 0; j < w; j++) c[j] = alpha * a[j];
+                        else if (b == 1.0f) for (int j = 0; j < w; j++) c[j] += alpha * a[j];
+                        else for (int j = 0; j < w; j++) c[j] = b * c[j] + alpha * a[j];
+                    }
+                }
+            }
+            if (K == 0) break;
+        }
+    }
+}
+
+void mn_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
+              const float *A, int lda, const float *B, int ldb, float beta,
+              float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    /* Packing costs K·N copies against M·N·K multiply-adds: for a handful of rows the
+     * reference loop is cheaper. */
+    if (M < 4 && (size_t)N * K < 4096) {
+        mn_sgemm_ref(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    if (mn_pack_b(&b_scratch, trans_b, K, N, B, ldb) != MN_OK) {
+        mn_sgemm_ref(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    mn_sgemm_packed(trans_a, M, alpha, A, lda, &b_scratch, beta, C, ldc);
+}
+
+void mn_sgemm_ref(int trans_a, int trans_b, int M, int N, int K, float alpha,
+                  const float *A, int lda, const float *B, int ldb, float beta,
+                  float *C, int ldc) {
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            float s = 0.0f;
+            for (int k = 0; k < K; k++)
+                s += at(A, trans_a, lda, i, k) * at(B, trans_b, ldb, k, j);
+            float *c = C + (size_t)i * ldc + j;
+            *c = beta == 0.0f ? alpha * s : beta * *c + alpha * s;
+        }
+}

@@ -1,0 +1,42 @@
+/* Single-precision matrix multiply, row-major:
+ *   C[M,N] = alpha * op(A)[M,K] · op(B)[K,N] + beta * C
+ * op(A) = A (trans_a = 0, A is [M,K], lda >= K) or Aᵀ (trans_a = 1, A is [K,M], lda >= M);
+ * likewise for B. beta = 0 overwrites C without reading it (NaNs in C do not leak).
+ *
+ * The optimized path packs op(B) into panels of NR columns and op(A) into panels of MR rows
+ * and runs a register-blocked micro-kernel chosen once from the CPU (AVX-512, AVX2, or a
+ * portable one). A recurrent layer multiplies by the same W_hh at every step, so it packs
+ * W_hh once per sequence (mn_pack_b) and calls mn_sgemm_packed inside its time loop. */
+#ifndef MN_GEMM_H
+#define MN_GEMM_H
+
+#include "core.h"
+
+typedef struct {
+    int K, N;          /* op(B) is [K,N] */
+    int nr;            /* panel width of the kernel it was packed for */
+    float *data;       /* [ceil(N/nr)] panels of [K][nr], zero-padded */
+    size_t cap;        /* bytes held */
+} mn_packed;
+
+mn_status mn_pack_b(mn_packed *p, int trans_b, int K, int N, const float *B, int ldb);
+void mn_packed_free(mn_packed *p);
+void mn_sgemm_packed(int trans_a, int M, float alpha, const float *A, int lda,
+                     const mn_packed *B, float beta, float *C, int ldc);
+
+void mn_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
+              const float *A, int lda, const float *B, int ldb, float beta,
+              float *C, int ldc);
+
+/* The plain triple loop every optimized path is tested against. */
+void mn_sgemm_ref(int trans_a, int trans_b, int M, int N, int K, float alpha,
+                  const float *A, int lda, const float *B, int ldb, float beta,
+                  float *C, int ldc);
+
+/* Kernel selection: "avx512", "avx2" or "portable"; tests force each one in turn.
+ * mn_gemm_use returns MN_E_ARG when the CPU cannot run the named kernel; NULL restores the
+ * automatic choice. Buffers packed before a switch must be packed again. */
+const char *mn_gemm_kernel_name(void);
+mn_status mn_gemm_use(const char *name);
+
+#endif

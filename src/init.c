@@ -1,0 +1,59 @@
+#include "init.h"
+
+#include <math.h>
+#include <string.h>
+
+void mn_init_uniform(float *w, size_t n, float bound, mn_rng *rng) {
+    for (size_t i = 0; i < n; i++) w[i] = mn_rng_uniform_range(rng, -bound, bound);
+}
+
+mn_status mn_init_orthogonal(float *w, int rows, int cols, float gain, mn_rng *rng) {
+    /* Orthonormalize the longer dimension's vectors: work on the transpose when the
+     * matrix is tall so that we always orthonormalize `n` vectors of length `len`. */
+    int tall = rows > cols, n = tall ? cols : rows, len = tall ? rows : cols;
+    double *q = mn_alloc((size_t)n * len * sizeof(double));
+    if (!q) return MN_E_NOMEM;
+    for (size_t i = 0; i < (size_t)n * len; i++) q[i] = mn_rng_normal(rng);
+    for (int i = 0; i < n; i++) {
+        double *v = q + (size_t)i * len;
+        for (int pass = 0; pass < 2; pass++)          /* twice is enough (Kahan) */
+            for (int j = 0; j < i; j++) {
+                const double *u = q + (size_t)j * len;
+                double d = 0;
+                for (int k = 0; k < len; k++) d += u[k] * v[k];
+                for (int k = 0; k < len; k++) v[k] -= d * u[k];
+            }
+        double norm = 0;
+        for (int k = 0; k < len; k++) norm += v[k] * v[k];
+        norm = sqrt(norm);
+        for (int k = 0; k < len; k++) v[k] /= norm;
+    }
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++)
+            w[(size_t)r * cols + c] =
+                (float)(gain * (tall ? q[(size_t)c * len + r] : q[(size_t)r * len + c]));
+    mn_release(q);
+    return MN_OK;
+}
+
+void mn_init_identity(float *w, int n, float gain) {
+    memset(w, 0, (size_t)n * n * sizeof(float));
+    for (int i = 0; i < n; i++) w[(size_t)i * n + i] = gain;
+}
+
+/* Threads split the columns into blocks; each walks the rows in order, touching memory
+ * row by row so the inner loop vectorizes. */
+void mn_column_sums(const float *x, int rows, int cols, float *out) {
+    enum { BLOCK = 64 };
+    int blocks = (cols + BLOCK - 1) / BLOCK;
+    #pragma omp parallel for schedule(static) if ((size_t)rows * cols > 65536)
+    for (int bk = 0; bk < blocks; bk++) {
+        int c0 = bk * BLOCK, w = MN_MIN(BLOCK, cols - c0);
+        float s[BLOCK] = {0};
+        for (int r = 0; r < rows; r++) {
+            const float *row = x + (size_t)r * cols + c0;
+            for (int c = 0; c < w; c++) s[c] += row[c];
+        }
+        for (int c = 0; c < w; c++) out[c0 + c] += s[c];
+    }
+}

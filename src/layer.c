@@ -1,0 +1,35 @@
+/* What every layer shares: parameter specs, destruction, sequence reversal. */
+#include "layer.h"
+
+#include <stdio.h>
+#include <string.h>
+
+size_t mn_layer_add_param(mn_layer *l, const char *name, int ndim, const int *shape) {
+    mn_param_spec *s = &l->specs[l->nspecs++];
+    snprintf(s->name, sizeof s->name, "%s", name);
+    s->ndim = ndim;
+    s->size = 1;
+    for (int i = 0; i < ndim; i++) {
+        s->shape[i] = shape[i];
+        s->size *= (size_t)shape[i];
+    }
+    s->offset = l->param_count;
+    l->param_count += s->size;
+    return s->offset;
+}
+
+void mn_layer_destroy(mn_layer *l) {
+    if (l) l->ops->destroy(l);
+}
+
+void mn_reverse_sequences(const float *in, float *out, int T, int B, int D,
+                          const int32_t *lengths) {
+    size_t row = (size_t)D * sizeof(float);
+    for (int b = 0; b < B; b++) {
+        int len = lengths ? lengths[b] : T;
+        for (int t = 0; t < T; t++) {
+            int src = t < len ? len - 1 - t : t;
+            memcpy(out + ((size_t)t * B + b) * D, in + ((size_t)src * B + b) * D, row);
+        }
+    }
+}

@@ -1,0 +1,101 @@
+/* A layer is an operator on a whole sequence:
+ *   forward (x[T,B,in])  -> y[T,B,out], storing what backward needs;
+ *   backward(dy[T,B,out]) -> dx[T,B,in] (accumulated, +=) and parameter gradients (+=).
+ * The model, trainer, checkpoint and diagnostics code call layers only through this table,
+ * so nothing outside a layer's own file switches on its kind. */
+#ifndef MN_LAYER_H
+#define MN_LAYER_H
+
+#include "core.h"
+
+#define MN_NAME_MAX 64
+#define MN_MAX_DIMS 4
+
+/* One named parameter tensor: a view into the model's flat buffers. */
+typedef struct {
+    char name[MN_NAME_MAX];     /* PyTorch state-dict name, without the module prefix */
+    int ndim;
+    int shape[MN_MAX_DIMS];
+    size_t offset;              /* in floats, from the layer's first parameter */
+    size_t size;                /* elements */
+} mn_param_spec;
+
+#define MN_MAX_SPECS 16
+
+/* Initialization choices a layer may look at. */
+typedef struct {
+    mn_recurrent_init recurrent_init;
+    float gain;
+    float forget_bias;
+    int chrono_tmax;
+} mn_init_config;
+
+/* Where a layer's recurrent state lives (NULL pointers for stateless layers); used by
+ * diagnostics and tests. */
+typedef struct mn_state_view {
+    int B, H;
+    float *h0, *c0;       /* initial state [B,H] for the next forward */
+    float *hT, *cT;       /* final state [B,H] of the last forward */
+} mn_state_view;
+
+typedef struct mn_layer mn_layer;
+
+typedef struct {
+    const char *kind;
+    void (*init)(mn_layer *l, mn_rng *rng, const mn_init_config *cfg);
+    /* lengths: [B], every value in [1, T], or NULL for all T. */
+    mn_status (*forward)(mn_layer *l, const float *x, float *y, int T, int B,
+                         const int32_t *lengths);
+    /* Called after forward with the same T, B, lengths. dx may be NULL (input needs no
+     * gradient); otherwise dx is accumulated. */
+    mn_status (*backward)(mn_layer *l, const float *dy, float *dx, int T, int B,
+                          const int32_t *lengths);
+    /* Recurrent state: the next forward starts from zero ... */
+    void (*reset_state)(mn_layer *l);
+    /* ... or from the final state of the last forward, with no gradient path to it
+     * (truncated BPTT, streaming inference). NULL for layers without state. */
+    void (*carry_state)(mn_layer *l);
+    /* Where the recurrent state lives: fills one view per direction and returns how
+     * many (0 for stateless layers, 2 for bidirectional: [0] forward, [1] reverse). */
+    int (*state)(mn_layer *l, struct mn_state_view views[2]);
+    /* Bytes the layer holds for activations at its current capacity. */
+    size_t (*activation_bytes)(const mn_layer *l);
+    void (*destroy)(mn_layer *l);
+} mn_layer_ops;
+
+struct mn_layer {
+    const mn_layer_ops *ops;
+    int in_size, out_size;
+    size_t param_count;
+    int nspecs;
+    mn_param_spec specs[MN_MAX_SPECS];
+    float *params, *grads;      /* this layer's slices of the model's flat buffers */
+    /* Diagnostics: when non-NULL, recurrent backward adds the batch-mean of ‖∂L/∂h_t‖
+     * for each step t into probe_dh[t] (length >= T); probe_dc likewise for LSTM cells. */
+    double *probe_dh, *probe_dc;
+};
+
+/* Adds a parameter spec and returns its offset (floats). */
+size_t mn_layer_add_param(mn_layer *l, const char *name, int ndim, const int *shape);
+
+/* Constructors. Each returns NULL and sets the error on failure. */
+mn_layer *mn_linear_create(int in, int out);                     /* weight [out,in], bias [out] */
+/* The token embedding is the model's input stage, not a stack layer: its input is int32. */
+mn_layer *mn_embedding_create(int vocab, int dim);              /* weight [vocab,dim] */
+void mn_embedding_forward(mn_layer *l, const int32_t *tokens, float *y, size_t n);
+void mn_embedding_backward(mn_layer *l, const int32_t *tokens, const float *dy, size_t n);
+/* A recurrent layer: suffix is appended to parameter names ("_l0", "_l1_reverse"). */
+mn_layer *mn_recurrent_create(mn_cell_kind cell, int in, int hidden, const char *suffix);
+/* Bidirectional wrapper: runs fwd on each sequence and bwd on it reversed within its
+ * own length, output [T,B,2H] = concat(fwd, bwd). Takes ownership of both. */
+mn_layer *mn_bidirectional_create(mn_layer *fwd, mn_layer *bwd);
+
+
+/* Reverse each sequence within its own length: out[t,b] = in[len_b-1-t, b] for t < len_b;
+ * padding rows are copied unchanged. in and out must not overlap. */
+void mn_reverse_sequences(const float *in, float *out, int T, int B, int D,
+                          const int32_t *lengths);
+
+void mn_layer_destroy(mn_layer *l);
+
+#endif

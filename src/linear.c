@@ -1,0 +1,67 @@
+/* Linear layer applied to every row: y[N,out] = x[N,in] · Wᵀ + b, N = T·B.
+ * Parameters follow nn.Linear: weight [out,in], bias [out]. */
+#include "layer.h"
+#include "gemm.h"
+#include "init.h"
+
+#include <math.h>
+
+typedef struct {
+    mn_layer base;
+    size_t o_w, o_b;
+    const float *x;     /* input of the last forward (owned by the caller) */
+} linear;
+
+static void linear_init(mn_layer *l, mn_rng *rng, const mn_init_config *cfg) {
+    (void)cfg;
+    linear *s = (linear *)l;
+    float bound = 1.0f / sqrtf((float)l->in_size);  /* nn.Linear's default */
+    mn_init_uniform(l->params + s->o_w, (size_t)l->out_size * l->in_size, bound, rng);
+    mn_init_uniform(l->params + s->o_b, (size_t)l->out_size, bound, rng);
+}
+
+static mn_status linear_forward(mn_layer *l, const float *x, float *y, int T, int B,
+                                const int32_t *lengths) {
+    (void)lengths;
+    linear *s = (linear *)l;
+    int N = T * B, in = l->in_size, out = l->out_size;
+    const float *W = l->params + s->o_w, *b = l->params + s->o_b;
+    for (int n = 0; n < N; n++)                          /* y = b */
+        for (int o = 0; o < out; o++) y[(size_t)n * out + o] = b[o];
+    mn_sgemm(0, 1, N, out, in, 1.0f, x, in, W, in, 1.0f, y, out);  /* y += x·Wᵀ */
+    s->x = x;
+    return MN_OK;
+}
+
+static mn_status linear_backward(mn_layer *l, const float *dy, float *dx, int T, int B,
+                                 const int32_t *lengths) {
+    (void)lengths;
+    linear *s = (linear *)l;
+    int N = T * B, in = l->in_size, out = l->out_size;
+    float *dW = l->grads + s->o_w, *db = l->grads + s->o_b;
+    mn_sgemm(1, 0, out, in, N, 1.0f, dy, out, s->x, in, 1.0f, dW, in);  /* dW += dyᵀ·x */
+    mn_column_sums(dy, N, out, db);                                      /* db += Σ dy */
+    if (dx) mn_sgemm(0, 0, N, in, out, 1.0f, dy, out, l->params + s->o_w, in, 1.0f, dx, in);
+    return MN_OK;
+}
+
+static void no_state(mn_layer *l) { (void)l; }
+static int linear_state(mn_layer *l, mn_state_view v[2]) { (void)l; (void)v; return 0; }
+static size_t linear_bytes(const mn_layer *l) { (void)l; return 0; }
+static void linear_destroy(mn_layer *l) { mn_release(l); }
+
+static const mn_layer_ops linear_ops = {
+    "linear", linear_init, linear_forward, linear_backward, no_state, NULL,
+    linear_state, linear_bytes, linear_destroy,
+};
+
+mn_layer *mn_linear_create(int in, int out) {
+    linear *s = mn_alloc_zero(sizeof *s);
+    if (!s) return NULL;
+    s->base.ops = &linear_ops;
+    s->base.in_size = in;
+    s->base.out_size = out;
+    s->o_w = mn_layer_add_param(&s->base, "weight", 2, (int[]){out, in});
+    s->o_b = mn_layer_add_param(&s->base, "bias", 1, (int[]){out});
+    return &s->base;
+}

@@ -1,0 +1,382 @@
+/* A model: input stage (dense features or token embedding) → stack of recurrent layers →
+ * linear head → loss, with the head at the last real step or at every step.
+ * All parameters live in one flat buffer and all gradients in another of the same layout;
+ * layers get views into them. */
+#include "model.h"
+#include "gemm.h"
+#include "loss.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void mn_model_config_init(mn_model_config *c) {
+    memset(c, 0, sizeof *c);
+    c->cell = MN_LSTM;
+    c->input_size = 1;
+    c->hidden_size = 128;
+    c->num_layers = 1;
+    c->output_size = 1;
+    c->output = MN_OUTPUT_LAST;
+    c->loss = MN_LOSS_MSE;
+    c->recurrent_init = MN_INIT_UNIFORM;
+    c->init_gain = 1.0f;
+    c->forget_bias = 1.0f;
+}
+
+static const char *const cell_names[] = {"rnn", "rnn-relu", "lstm", "gru"};
+
+mn_status mn_cell_parse(const char *name, mn_cell_kind *out) {
+    for (int i = 0; i < 4; i++)
+        if (name && strcmp(name, cell_names[i]) == 0) { *out = (mn_cell_kind)i; return MN_OK; }
+    return mn_fail(MN_E_ARG, "unknown model '%s'; choose one of: rnn, rnn-relu, lstm, gru",
+                   name ? name : "");
+}
+
+const char *mn_cell_name(mn_cell_kind c) {
+    return (unsigned)c < 4 ? cell_names[c] : "unknown";
+}
+
+static mn_status check_config(const mn_model_config *c) {
+    if ((unsigned)c->cell > MN_GRU) return mn_fail(MN_E_ARG, "unknown cell kind %d", (int)c->cell);
+    if (c->hidden_size < 1 || c->hidden_size > 65536)
+        return mn_fail(MN_E_ARG, "hidden size must be from 1 to 65536, got %d", c->hidden_size);
+    if (c->num_layers < 1 || c->num_layers > MN_MAX_LAYERS)
+        return mn_fail(MN_E_ARG, "layers must be from 1 to %d, got %d", MN_MAX_LAYERS, c->num_layers);
+    if (c->vocab_size < 0 || c->vocab_size > (1 << 24))
+        return mn_fail(MN_E_ARG, "vocabulary size must be from 0 to 2^24, got %d", c->vocab_size);
+    if (c->vocab_size == 0 && (c->input_size < 1 || c->input_size > (1 << 20)))
+        return mn_fail(MN_E_ARG, "input size must be from 1 to 2^20, got %d", c->input_size);
+    if (c->embed_size < 0 || c->embed_size > 65536)
+        return mn_fail(MN_E_ARG, "embedding size must be from 0 to 65536, got %d", c->embed_size);
+    if (c->output_size < 1 || c->output_size > (1 << 20))
+        return mn_fail(MN_E_ARG, "output size must be from 1 to 2^20, got %d", c->output_size);
+    if (c->bidirectional != 0 && c->bidirectional != 1)
+        return mn_fail(MN_E_ARG, "bidirectional must be 0 or 1");
+    if ((unsigned)c->output > MN_OUTPUT_EVERY || (unsigned)c->loss > MN_LOSS_CE ||
+        (unsigned)c->recurrent_init > MN_INIT_IDENTITY)
+        return mn_fail(MN_E_ARG, "unknown output, loss or init kind");
+    if (!(c->init_gain > 0 && c->init_gain < 1e6))
+        return mn_fail(MN_E_ARG, "init gain must be a positive finite number");
+    if (!(c->forget_bias > -1e6 && c->forget_bias < 1e6))
+        return mn_fail(MN_E_ARG, "forget bias must be a finite number");
+    if (c->chrono_tmax < 0) return mn_fail(MN_E_ARG, "chrono T_max must be >= 0");
+    if (c->loss == MN_LOSS_CE && c->output_size < 2)
+        return mn_fail(MN_E_ARG, "cross-entropy needs at least 2 output classes");
+    return MN_OK;
+}
+
+static void add_tensors(mn_model *m, mn_layer *l, const char *prefix, size_t base) {
+    for (int i = 0; i < l->nspecs && m->ntensors < MN_MAX_TENSORS; i++) {
+        mn_tensor_view *t = &m->tensors[m->ntensors++];
+        const mn_param_spec *s = &l->specs[i];
+        snprintf(t->name, sizeof t->name, "%s%s", prefix, s->name);
+        t->ndim = s->ndim;
+        memcpy(t->shape, s->shape, sizeof t->shape);
+        t->offset = base + s->offset;
+        t->size = s->size;
+    }
+}
+
+void mn_model_free(mn_model *m) {
+    if (!m) return;
+    mn_layer_destroy(m->embed);
+    for (int i = 0; i < m->L; i++) mn_layer_destroy(m->layers[i]);
+    mn_layer_destroy(m->head);
+    mn_release(m->params);
+    mn_release(m->grads);
+    mn_release(m->ws);
+    for (int i = 0; i < 2 * m->nmeta; i++) mn_release(m->meta[i]);
+    mn_release(m->meta);
+    mn_release(m);
+}
+
+mn_status mn_model_create(const mn_model_config *cfg, uint64_t seed, mn_model **out) {
+    *out = NULL;
+    mn_status st = check_config(cfg);
+    if (st) return st;
+    mn_model *m = mn_alloc_zero(sizeof *m);
+    if (!m) return MN_E_NOMEM;
+    m->cfg = *cfg;
+    mn_model_config *c = &m->cfg;
+    if (c->vocab_size > 0 && c->embed_size == 0) c->embed_size = c->hidden_size;
+    if (c->vocab_size > 0) c->input_size = 0;
+    int H = c->hidden_size, dirs = c->bidirectional ? 2 : 1;
+    int in = c->vocab_size > 0 ? c->embed_size : c->input_size;
+    if (c->vocab_size > 0 && !(m->embed = mn_embedding_create(c->vocab_size, c->embed_size)))
+        goto fail;
+    for (int k = 0; k < c->num_layers; k++) {
+        char suffix[32];
+        snprintf(suffix, sizeof suffix, "_l%d", k);
+        mn_layer *l = mn_recurrent_create(c->cell, in, H, suffix);
+        if (l && c->bidirectional) {
+            snprintf(suffix, sizeof suffix, "_l%d_reverse", k);
+            l = mn_bidirectional_create(l, mn_recurrent_create(c->cell, in, H, suffix));
+        }
+        if (!l) goto fail;
+        m->layers[m->L++] = l;
+        in = H * dirs;
+    }
+    if (!(m->head = mn_linear_create(in, c->output_size))) goto fail;
+
+    /* one flat buffer per role; each layer views its slice */
+    mn_layer *all[MN_MAX_LAYERS + 2];
+    const char *prefix[MN_MAX_LAYERS + 2];
+    int n = 0;
+    if (m->embed) { all[n] = m->embed; prefix[n++] = "embedding."; }
+    for (int k = 0; k < m->L; k++) { all[n] = m->layers[k]; prefix[n++] = "rnn."; }
+    all[n] = m->head; prefix[n++] = "head.";
+    size_t total = 0;
+    for (int i = 0; i < n; i++) total += all[i]->param_count;
+    size_t bytes;
+    if (!mn_mul_size(total, sizeof(float), &bytes)) {
+        st = mn_fail(MN_E_ARG, "model too large");
+        goto fail_st;
+    }
+    if (!(m->params = mn_alloc_zero(bytes)) || !(m->grads = mn_alloc_zero(bytes))) goto fail;
+    m->nparams = total;
+    size_t off = 0;
+    mn_rng rng;
+    mn_rng_seed(&rng, seed);
+    mn_init_config ic = {c->recurrent_init, c->init_gain, c->forget_bias, c->chrono_tmax};
+    for (int i = 0; i < n; i++) {
+        all[i]->params = m->params + off;
+        all[i]->grads = m->grads + off;
+        add_tensors(m, all[i], prefix[i], off);
+        all[i]->ops->init(all[i], &rng, &ic);
+        off += all[i]->param_count;
+    }
+    *out = m;
+    return MN_OK;
+fail:
+    st = MN_E_NOMEM;
+fail_st:
+    mn_model_free(m);
+    return st;
+}
+
+const mn_model_config *mn_model_get_config(const mn_model *m) { return &m->cfg; }
+size_t mn_model_param_count(const mn_model *m) { return m->nparams; }
+int mn_model_tensor_count(const mn_model *m) { return m->ntensors; }
+float *mn_model_params(mn_model *m) { return m->params; }
+float *mn_model_grads(mn_model *m) { return m->grads; }
+
+mn_status mn_model_tensor(mn_model *m, int i, const char **name, int *ndim,
+                          const int **shape, float **data, float **grad) {
+    if (i < 0 || i >= m->ntensors)
+        return mn_fail(MN_E_ARG, "tensor index %d out of range [0, %d)", i, m->ntensors);
+    mn_tensor_view *t = &m->tensors[i];
+    if (name) *name = t->name;
+    if (ndim) *ndim = t->ndim;
+    if (shape) *shape = t->shape;
+    if (data) *data = m->params + t->offset;
+    if (grad) *grad = m->grads + t->offset;
+    return MN_OK;
+}
+
+const char *mn_model_metadata(const mn_model *m, const char *key) {
+    for (int i = 0; i < m->nmeta; i++)
+        if (strcmp(m->meta[2 * i], key) == 0) return m->meta[2 * i + 1];
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- workspace */
+
+static int width(const mn_model *m, int k) {   /* feature width of acts[k] */
+    return k == m->L ? m->layers[m->L - 1]->out_size : m->layers[k]->in_size;
+}
+
+static mn_status reserve(mn_model *m, int T, int B) {
+    size_t rows = (size_t)T * B;
+    if (m->ws && rows <= m->cap_rows && (size_t)B <= m->cap_B) return MN_OK;
+    rows = MN_MAX(rows, m->cap_rows);
+    size_t cb = MN_MAX((size_t)B, m->cap_B), O = (size_t)m->cfg.output_size;
+    size_t D = (size_t)width(m, m->L), floats = 0;
+    for (int k = 0; k <= m->L; k++) floats += 2 * rows * (size_t)width(m, k);
+    size_t head_rows = m->cfg.output == MN_OUTPUT_LAST ? cb : rows;
+    floats += 2 * cb * D + 2 * head_rows * O;
+    size_t bytes = floats * sizeof(float) + rows * (sizeof(uint8_t) + sizeof(int32_t)) +
+                   cb * sizeof(int32_t) + 64;
+    if (mn_reserve(&m->ws, &m->ws_bytes, bytes) != MN_OK) return MN_E_NOMEM;
+    float *p = m->ws;
+    for (int k = 0; k <= m->L; k++) {
+        size_t n = rows * (size_t)width(m, k);
+        m->acts[k] = p; p += n;
+        m->dacts[k] = p; p += n;
+    }
+    m->head_in = p; p += cb * D;
+    m->dhead_in = p; p += cb * D;
+    m->head_out = p; p += head_rows * O;
+    m->dhead_out = p; p += head_rows * O;
+    m->labels = (int32_t *)p;
+    m->lengths = m->labels + rows;
+    m->mask = (uint8_t *)(m->lengths + cb);
+    m->cap_rows = rows;
+    m->cap_B = cb;
+    return MN_OK;
+}
+
+size_t mn_model_activation_bytes(const mn_model *m) {
+    size_t n = m->ws_bytes;
+    for (int k = 0; k < m->L; k++) n += m->layers[k]->ops->activation_bytes(m->layers[k]);
+    return n;
+}
+
+/* ---------------------------------------------------------------- the batch */
+
+mn_status mn_model_loss_items(const mn_model *m, const mn_batch *b, double *items) {
+    const mn_model_config *c = &m->cfg;
+    if (b->T < 1 || b->B < 1 || b->T > (1 << 24) || b->B > (1 << 24))
+        return mn_fail(MN_E_ARG, "batch has T=%d, B=%d; both must be at least 1", b->T, b->B);
+    if (!b->lengths) return mn_fail(MN_E_ARG, "batch has no lengths");
+    if (c->vocab_size > 0) {
+        if (!b->tokens) return mn_fail(MN_E_ARG, "this model reads tokens; the batch has none");
+        for (size_t i = 0; i < (size_t)b->T * b->B; i++)
+            if (b->tokens[i] < 0 || b->tokens[i] >= c->vocab_size)
+                return mn_fail(MN_E_INPUT, "token %d at position %zu is outside the vocabulary "
+                               "[0, %d)", b->tokens[i], i, c->vocab_size);
+    } else if (!b->x || b->input_size != c->input_size) {
+        return mn_fail(MN_E_ARG, "the model expects %d input features per step, the batch "
+                       "has %d", c->input_size, b->x ? b->input_size : 0);
+    }
+    if (b->output_size != c->output_size)
+        return mn_fail(MN_E_ARG, "the model has %d outputs, the batch's targets have %d",
+                       c->output_size, b->output_size);
+    double n = 0;
+    for (int i = 0; i < b->B; i++) {
+        int len = b->lengths[i];
+        if (len < 1 || len > b->T)
+            return mn_fail(MN_E_INPUT, "sequence %d has length %d; lengths must be in [1, %d]",
+                           i, len, b->T);
+        if (c->loss == MN_LOSS_MSE) {
+            n += c->output == MN_OUTPUT_LAST ? 1 : len;
+            continue;
+        }
+        int steps = c->output == MN_OUTPUT_LAST ? 1 : len;
+        for (int t = 0; t < steps; t++) {
+            int32_t y = c->output == MN_OUTPUT_LAST ? b->labels[i] : b->labels[(size_t)t * b->B + i];
+            if (y >= c->output_size)
+                return mn_fail(MN_E_INPUT, "label %d is not a class of this model (0..%d)", y,
+                               c->output_size - 1);
+            if (y >= 0) n += 1;
+        }
+    }
+    if (c->loss == MN_LOSS_MSE) {
+        if (!b->target) return mn_fail(MN_E_ARG, "the batch has no regression targets");
+        n *= c->output_size;
+    } else if (!b->labels) {
+        return mn_fail(MN_E_ARG, "the batch has no class labels");
+    }
+    *items = n;
+    return MN_OK;
+}
+
+/* ---------------------------------------------------------------- running */
+
+mn_status mn_model_run(mn_model *m, const mn_batch *b, int t0, int k, int carry,
+                       int backward, double inv_norm, double *loss_sum) {
+    const mn_model_config *c = &m->cfg;
+    int B = b->B, O = c->output_size, L = m->L, last = c->output == MN_OUTPUT_LAST;
+    size_t rows = (size_t)k * B;
+    mn_status st;
+    if (t0 < 0 || k < 1 || t0 + k > b->T)
+        return mn_fail(MN_E_ARG, "steps [%d, %d) are outside the batch's %d", t0, t0 + k, b->T);
+    if ((st = reserve(m, k, B))) return st;
+    for (int i = 0; i < B; i++)
+        m->lengths[i] = MN_MAX(0, MN_MIN(k, b->lengths[i] - t0));
+
+    /* input stage */
+    const float *x;
+    if (m->embed) {
+        mn_embedding_forward(m->embed, b->tokens + (size_t)t0 * B, m->acts[0], rows);
+        x = m->acts[0];
+    } else {
+        x = b->x + (size_t)t0 * B * c->input_size;
+    }
+    /* the stack */
+    for (int l = 0; l < L; l++) {
+        mn_layer *ly = m->layers[l];
+        if (carry && ly->ops->carry_state) ly->ops->carry_state(ly);
+        else ly->ops->reset_state(ly);
+        if ((st = ly->ops->forward(ly, l == 0 ? x : m->acts[l], m->acts[l + 1], k, B, m->lengths)))
+            return st;
+    }
+    /* head: rows of the last real step, or every row */
+    int D = width(m, L);
+    const float *hin = m->acts[L];
+    int hrows = (int)rows;
+    if (last) {
+        hrows = B;
+        memset(m->head_in, 0, (size_t)B * D * sizeof(float));
+        for (int i = 0; i < B; i++) {
+            int e = b->lengths[i] - 1 - t0;    /* last real step, relative to this chunk */
+            m->mask[i] = e >= 0 && e < k;
+            if (m->mask[i])
+                memcpy(m->head_in + (size_t)i * D, m->acts[L] + ((size_t)e * B + i) * D,
+                       (size_t)D * sizeof(float));
+        }
+        hin = m->head_in;
+    } else {
+        for (size_t r = 0; r < rows; r++) m->mask[r] = (int)(r / B) < m->lengths[r % B];
+    }
+    if ((st = m->head->ops->forward(m->head, hin, m->head_out, 1, hrows, NULL))) return st;
+    m->last_rows = hrows;
+
+    /* loss */
+    float *d = backward ? m->dhead_out : NULL;
+    double sum;
+    if (c->loss == MN_LOSS_MSE) {
+        const float *tg = last ? b->target : b->target + (size_t)t0 * B * O;
+        sum = mn_mse_loss(m->head_out, tg, m->mask, hrows, O, inv_norm, d);
+    } else {
+        const int32_t *lb = last ? b->labels : b->labels + (size_t)t0 * B;
+        for (int r = 0; r < hrows; r++) m->labels[r] = m->mask[r] ? lb[r] : -1;
+        sum = mn_ce_loss(m->head_out, m->labels, hrows, O, inv_norm, d);
+    }
+    if (loss_sum) *loss_sum = sum;
+    if (!backward) return MN_OK;
+
+    /* backward: head, then the stack top-down, then the embedding */
+    float *dtop = m->dacts[L];
+    memset(dtop, 0, rows * D * sizeof(float));
+    if (last) {
+        memset(m->dhead_in, 0, (size_t)B * D * sizeof(float));
+        if ((st = m->head->ops->backward(m->head, m->dhead_out, m->dhead_in, 1, B, NULL))) return st;
+        for (int i = 0; i < B; i++) {
+            int e = b->lengths[i] - 1 - t0;
+            if (m->mask[i])
+                memcpy(dtop + ((size_t)e * B + i) * D, m->dhead_in + (size_t)i * D,
+                       (size_t)D * sizeof(float));
+        }
+    } else if ((st = m->head->ops->backward(m->head, m->dhead_out, dtop, 1, hrows, NULL))) {
+        return st;
+    }
+    for (int l = L - 1; l >= 0; l--) {
+        float *dx = NULL;
+        if (l > 0 || m->embed) {
+            dx = m->dacts[l];
+            memset(dx, 0, rows * (size_t)m->layers[l]->in_size * sizeof(float));
+        }
+        if ((st = m->layers[l]->ops->backward(m->layers[l], m->dacts[l + 1], dx, k, B, m->lengths)))
+            return st;
+    }
+    if (m->embed) mn_embedding_backward(m->embed, b->tokens + (size_t)t0 * B, m->dacts[0], rows);
+    return MN_OK;
+}
+
+mn_status mn_model_forward(mn_model *m, const mn_batch *b, const float **output) {
+    double items;
+    mn_status st = mn_model_loss_items(m, b, &items);
+    if (st) return st;
+    if ((st = mn_model_run(m, b, 0, b->T, 0, 0, 1.0, NULL))) return st;
+    if (output) *output = m->head_out;
+    return MN_OK;
+}
+
+mn_status mn_model_loss(mn_model *m, const mn_batch *b, double *loss) {
+    double items, sum;
+    mn_status st = mn_model_loss_items(m, b, &items);
+    if (st) return st;
+    if ((st = mn_model_run(m, b, 0, b->T, 0, 0, 1.0, &sum))) return st;
+    *loss = items > 0 ? sum / items : 0.0;
+    return MN_OK;
+}

@@ -1,0 +1,56 @@
+/* The model's internals, shared by the trainer, checkpoints, bench and diagnostics. */
+#ifndef MN_MODEL_H
+#define MN_MODEL_H
+
+#include "layer.h"
+
+#define MN_MAX_LAYERS 64
+#define MN_MAX_TENSORS (MN_MAX_LAYERS * 8 + 8)
+
+typedef struct {
+    char name[MN_NAME_MAX + 16];
+    int ndim;
+    int shape[MN_MAX_DIMS];
+    size_t offset, size;      /* in floats, in the flat buffers */
+} mn_tensor_view;
+
+struct mn_model {
+    mn_model_config cfg;
+    mn_layer *embed;                     /* token input stage, or NULL for dense input */
+    mn_layer *layers[MN_MAX_LAYERS];     /* the recurrent stack */
+    int L;
+    mn_layer *head;
+    size_t nparams;
+    float *params, *grads;
+    int ntensors;
+    mn_tensor_view tensors[MN_MAX_TENSORS];
+
+    /* activations, sized for cap_rows = T·B rows and cap_B sequences */
+    size_t cap_rows, cap_B;
+    void *ws;
+    size_t ws_bytes;
+    float *acts[MN_MAX_LAYERS + 1];      /* acts[k]: input of layer k; acts[L]: top output */
+    float *dacts[MN_MAX_LAYERS + 1];
+    float *head_in, *dhead_in;           /* [B,D] last-step rows (output-last models) */
+    float *head_out, *dhead_out;
+    uint8_t *mask;
+    int32_t *labels, *lengths;           /* this chunk's labels (-1 = not counted), lengths */
+    int last_rows;                       /* head rows of the last run */
+
+    /* metadata of the file a model was loaded from: "k", "v", ..., NULL */
+    char **meta;
+    int nmeta;
+};
+
+/* Runs steps [t0, t0+k) of a batch. carry: start from the state the previous call ended
+ * in (truncated BPTT) instead of zero. With backward, parameter gradients of
+ * (loss sum · inv_norm) are accumulated into m->grads. *loss_sum gets the chunk's
+ * un-normalized loss sum. */
+mn_status mn_model_run(mn_model *m, const mn_batch *b, int t0, int k, int carry,
+                       int backward, double inv_norm, double *loss_sum);
+/* Items the loss averages over (for inv_norm), after checking the batch fits the model. */
+mn_status mn_model_loss_items(const mn_model *m, const mn_batch *b, double *items);
+/* Bytes of stored activations at the current capacity (all layers and the model's own). */
+size_t mn_model_activation_bytes(const mn_model *m);
+
+#endif

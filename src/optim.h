@@ -1,0 +1,35 @@
+/* Optimizers over the model's flat buffers, gradient clipping and learning-rate schedules.
+ * All loops are plain passes over one buffer: the flat layout makes this one function. */
+#ifndef MN_OPTIM_H
+#define MN_OPTIM_H
+
+#include "core.h"
+
+typedef struct {
+    mn_optimizer_kind kind;
+    float beta1, beta2, eps, weight_decay, momentum;
+    size_t n;
+    float *m, *v;          /* Adam moments, or the SGD momentum buffer in m */
+    long t;                /* steps taken */
+} mn_optimizer;
+
+/* PyTorch semantics:
+ *  SGD:   g += wd·p; buf = μ·buf + g (buf = g on the first step); p -= lr·buf (μ = 0: p -= lr·g)
+ *  Adam:  g += wd·p; m = β1 m + (1-β1) g; v = β2 v + (1-β2) g²;
+ *         p -= lr · (m / (1-β1^t)) / (sqrt(v / (1-β2^t)) + eps)
+ *  AdamW: p -= lr·wd·p, then the Adam update without the g += wd·p. */
+mn_status mn_optimizer_init(mn_optimizer *o, const mn_train_config *cfg, size_t n);
+void mn_optimizer_free(mn_optimizer *o);
+void mn_optimizer_step(mn_optimizer *o, float *params, const float *grads, float lr);
+
+double mn_global_norm(const float *g, size_t n);        /* sqrt(sum g²) in double */
+/* Rescale g to max_norm when norm > max_norm; returns the factor applied (1 if none). */
+double mn_clip_global_norm(float *g, size_t n, double norm, double max_norm);
+void mn_clip_values(float *g, size_t n, float c);       /* clamp to [-c, c] */
+int mn_all_finite(const float *x, size_t n);
+
+/* Learning rate at step (0-based): linear warmup from lr/warmup to lr over warmup steps,
+ * then constant, or cosine from lr down to lr·min_lr_ratio at the last step (steps - 1). */
+double mn_schedule_lr(const mn_train_config *cfg, int step);
+
+#endif

@@ -1,0 +1,327 @@
+/* A recurrent layer over whole sequences (RNN, LSTM or GRU; the cell arithmetic lives in
+ * cell.c). Parameters follow PyTorch: weight_ih [G·H, I], weight_hh [G·H, H], bias_ih and
+ * bias_hh [G·H], gate blocks stacked as in nn.RNN / nn.LSTM / nn.GRU.
+ *
+ * forward:  GI[T·B, G·H] = X[T·B, I]·W_ihᵀ             one GEMM before the loop
+ *           for t: REC[B, G·H] = h_{t-1}·W_hhᵀ         W_hh packed once per sequence
+ *                  cell: gates, h_t (and c_t)           one fused pass per row
+ * backward: for t = T-1..0: cell backward → DG_t; dh_{t-1} = direct + DGH_t·W_hh
+ *           then dW_ih += DGᵀ·X, dW_hh += DGHᵀ·H_prev, dX += DG·W_ih   GEMMs over all steps
+ *
+ * Padding (t >= lengths[b]): the state is carried unchanged and the output is 0, as with
+ * PyTorch's packed sequences, so the final state is the state at the last real step. */
+#include "cell.h"
+#include "gemm.h"
+#include "init.h"
+#include "layer.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef struct {
+    mn_layer base;
+    const mn_cell_kernel *cell;
+    mn_cell_kind kind;
+    int H, GH;
+    size_t o_wih, o_whh, o_bih, o_bhh;
+
+    /* workspace, sized for cap_rows = T·B rows */
+    size_t cap_rows, cap_B;
+    void *ws;
+    size_t ws_bytes;
+    float *act;      /* [T,B,GH] input projection, then activated gates (in place) */
+    float *aux;      /* [T,B,H]  GRU's W_hn·h + b_hn */
+    float *hs, *cs;  /* [T+1,B,H] states; hs[0] is the initial state */
+    float *dg, *dgh; /* [T,B,GH] pre-activation gradients (dgh == dg except GRU) */
+    float *rec;      /* [B,GH] recurrent product of one step */
+    float *dh, *dc;  /* [B,H] running gradients */
+    const float *x;  /* input of the last forward (owned by the caller) */
+
+    /* initial state for the next forward, [B,H], valid when carry is set */
+    float *h0, *c0;
+    size_t state_cap;
+    int carry, state_B, last_T, last_B;
+
+    mn_packed whh_t, whh;  /* W_hhᵀ for forward, W_hh for backward */
+} recurrent;
+
+/* --------------------------------------------------------------- workspace */
+
+static mn_status reserve(recurrent *s, int T, int B) {
+    size_t rows = (size_t)T * B;
+    if (rows <= s->cap_rows && (size_t)B <= s->cap_B && s->ws) return MN_OK;
+    rows = MN_MAX(rows, s->cap_rows);
+    size_t cb = MN_MAX((size_t)B, s->cap_B);
+    size_t H = (size_t)s->H, GH = (size_t)s->GH, steps = rows / (size_t)B + 1;
+    size_t states = (rows + cb) * H;  /* (T+1)·B rows for any T·B <= rows, B <= cb */
+    (void)steps;
+    size_t floats = rows * GH                                  /* act */
+                  + (s->kind == MN_GRU ? rows * H : 0)         /* aux */
+                  + states * (s->cell->has_cell ? 2 : 1)       /* hs, cs */
+                  + rows * GH * (s->cell->split_recurrent ? 2 : 1) /* dg, dgh */
+                  + cb * GH + 2 * cb * H;                      /* rec, dh, dc */
+    size_t bytes;
+    if (!mn_mul_size(floats, sizeof(float), &bytes))
+        return mn_fail(MN_E_NOMEM, "recurrent workspace for %zu rows overflows", rows);
+    if (mn_reserve(&s->ws, &s->ws_bytes, bytes) != MN_OK) return MN_E_NOMEM;
+    float *p = s->ws;
+    s->act = p; p += rows * GH;
+    s->aux = NULL;
+    if (s->kind == MN_GRU) { s->aux = p; p += rows * H; }
+    s->hs = p; p += states;
+    s->cs = NULL;
+    if (s->cell->has_cell) { s->cs = p; p += states; }
+    s->dg = p; p += rows * GH;
+    s->dgh = s->dg;
+    if (s->cell->split_recurrent) { s->dgh = p; p += rows * GH; }
+    s->rec = p; p += cb * GH;
+    s->dh = p; p += cb * H;
+    s->dc = p;
+    s->cap_rows = rows;
+    s->cap_B = cb;
+    return MN_OK;
+}
+
+/* ------------------------------------------------------------------ forward */
+
+static int omp_rows(int B, int H) { return (size_t)B * H >= 8192; }
+
+static mn_status recurrent_forward(mn_layer *l, const float *x, float *y, int T, int B,
+                                   const int32_t *lengths) {
+    recurrent *s = (recurrent *)l;
+    int H = s->H, GH = s->GH, I = l->in_size;
+    size_t BH = (size_t)B * H;
+    if (reserve(s, T, B) != MN_OK) return MN_E_NOMEM;
+    const float *W_ih = l->params + s->o_wih, *W_hh = l->params + s->o_whh;
+    if (mn_pack_b(&s->whh_t, 1, H, GH, W_hh, H) != MN_OK) return MN_E_NOMEM;
+
+    /* initial state: carried from the previous chunk, or zero */
+    int carry = s->carry && s->state_B == B;
+    if (carry) memcpy(s->hs, s->h0, BH * sizeof(float));
+    else memset(s->hs, 0, BH * sizeof(float));
+    if (s->cs) {
+        if (carry) memcpy(s->cs, s->c0, BH * sizeof(float));
+        else memset(s->cs, 0, BH * sizeof(float));
+    }
+
+    /* GI = X·W_ihᵀ for all T·B rows at once */
+    mn_sgemm(0, 1, T * B, GH, I, 1.0f, x, I, W_ih, I, 0.0f, s->act, GH);
+
+    mn_cell_step st = {.H = H, .b_ih = l->params + s->o_bih, .b_hh = l->params + s->o_bhh,
+                       .rec = s->rec};
+    for (int t = 0; t < T; t++) {
+        float *hp = s->hs + (size_t)t * BH, *hn = hp + BH;
+        mn_sgemm_packed(0, B, 1.0f, hp, H, &s->whh_t, 0.0f, s->rec, GH);
+        st.gi = st.act = s->act + (size_t)t * B * GH;
+        st.aux = s->aux ? s->aux + (size_t)t * BH : NULL;
+        st.h_prev = hp;
+        st.h = hn;
+        st.c_prev = s->cs ? s->cs + (size_t)t * BH : NULL;
+        st.c = s->cs ? s->cs + (size_t)(t + 1) * BH : NULL;
+        float *yt = y + (size_t)t * BH;
+        #pragma omp parallel for schedule(static) if (omp_rows(B, H))
+        for (int b = 0; b < B; b++) {
+            size_t o = (size_t)b * H;
+            if (!lengths || t < lengths[b]) {
+                s->cell->forward(&st, b);
+                memcpy(yt + o, hn + o, (size_t)H * sizeof(float));
+            } else { /* padding: carry the state, output zero */
+                memcpy(hn + o, hp + o, (size_t)H * sizeof(float));
+                if (st.c) memcpy(st.c + o, st.c_prev + o, (size_t)H * sizeof(float));
+                memset(yt + o, 0, (size_t)H * sizeof(float));
+            }
+        }
+    }
+    s->x = x;
+    s->last_T = T;
+    s->last_B = B;
+    return MN_OK;
+}
+
+/* ----------------------------------------------------------------- backward */
+
+static double row_norm(const float *v, int n) {
+    double s = 0;
+    for (int i = 0; i < n; i++) s += (double)v[i] * v[i];
+    return sqrt(s);
+}
+
+static mn_status recurrent_backward(mn_layer *l, const float *dy, float *dx, int T, int B,
+                                    const int32_t *lengths) {
+    recurrent *s = (recurrent *)l;
+    int H = s->H, GH = s->GH, I = l->in_size;
+    size_t BH = (size_t)B * H;
+    if (T != s->last_T || B != s->last_B)
+        return mn_fail(MN_E_STATE, "recurrent backward called with T=%d B=%d after a forward "
+                       "with T=%d B=%d", T, B, s->last_T, s->last_B);
+    const float *W_hh = l->params + s->o_whh;
+    if (mn_pack_b(&s->whh, 0, GH, H, W_hh, H) != MN_OK) return MN_E_NOMEM;
+
+    /* no gradient reaches the final state: the loss reads only the outputs */
+    memset(s->dh, 0, BH * sizeof(float));
+    if (s->cs) memset(s->dc, 0, BH * sizeof(float));
+
+    mn_cell_step st = {.H = H, .dh = s->dh, .dc = s->dc};
+    for (int t = T - 1; t >= 0; t--) {
+        const float *dyt = dy + (size_t)t * BH;
+        size_t og = (size_t)t * B * GH;
+        st.act = s->act + og;
+        st.aux = s->aux ? s->aux + (size_t)t * BH : NULL;
+        st.h_prev = s->hs + (size_t)t * BH;
+        st.c_prev = s->cs ? s->cs + (size_t)t * BH : NULL;
+        st.c = s->cs ? s->cs + (size_t)(t + 1) * BH : NULL;
+        st.dg = s->dg + og;
+        st.dgh = s->dgh + og;
+        double sum_dh = 0, sum_dc = 0;
+        #pragma omp parallel for schedule(static) if (omp_rows(B, H)) reduction(+ : sum_dh, sum_dc)
+        for (int b = 0; b < B; b++) {
+            size_t o = (size_t)b * H;
+            float *dh = s->dh + o;
+            if (!lengths || t < lengths[b]) {
+                for (int j = 0; j < H; j++) dh[j] += dyt[o + j];
+                if (l->probe_dh) sum_dh += row_norm(dh, H);
+                if (l->probe_dc && s->cs) sum_dc += row_norm(s->dc + o, H);
+                s->cell->backward(&st, b);
+            } else { /* padding: the state was copied, so its gradient passes through */
+                if (l->probe_dh) sum_dh += row_norm(dh, H);
+                if (l->probe_dc && s->cs) sum_dc += row_norm(s->dc + o, H);
+                memset(st.dg + (size_t)b * GH, 0, (size_t)GH * sizeof(float));
+                if (st.dgh != st.dg) memset(st.dgh + (size_t)b * GH, 0, (size_t)GH * sizeof(float));
+            }
+        }
+        if (l->probe_dh) l->probe_dh[t] += sum_dh / B;
+        if (l->probe_dc && s->cs) l->probe_dc[t] += sum_dc / B;
+        /* dh_{t-1} = direct part + DGH_t·W_hh */
+        mn_sgemm_packed(0, B, 1.0f, st.dgh, GH, &s->whh, 1.0f, s->dh, H);
+    }
+
+    int rows = T * B;
+    float *g = l->grads;
+    mn_sgemm(1, 0, GH, I, rows, 1.0f, s->dg, GH, s->x, I, 1.0f, g + s->o_wih, I);
+    mn_sgemm(1, 0, GH, H, rows, 1.0f, s->dgh, GH, s->hs, H, 1.0f, g + s->o_whh, H);
+    mn_column_sums(s->dg, rows, GH, g + s->o_bih);
+    mn_column_sums(s->dgh, rows, GH, g + s->o_bhh);
+    if (dx)
+        mn_sgemm(0, 0, rows, I, GH, 1.0f, s->dg, GH, l->params + s->o_wih, I, 1.0f, dx, I);
+    return MN_OK;
+}
+
+/* -------------------------------------------------------------------- state */
+
+static void recurrent_reset(mn_layer *l) { ((recurrent *)l)->carry = 0; }
+
+static void recurrent_carry(mn_layer *l) {
+    recurrent *s = (recurrent *)l;
+    if (!s->last_B) return;
+    size_t BH = (size_t)s->last_B * s->H;
+    if (mn_reserve((void **)&s->h0, &s->state_cap, 2 * BH * sizeof(float)) != MN_OK) {
+        s->carry = 0;   /* out of memory: fall back to a zero state rather than crash */
+        return;
+    }
+    s->c0 = s->h0 + BH;
+    memcpy(s->h0, s->hs + (size_t)s->last_T * BH, BH * sizeof(float));
+    if (s->cs) memcpy(s->c0, s->cs + (size_t)s->last_T * BH, BH * sizeof(float));
+    s->state_B = s->last_B;
+    s->carry = 1;
+}
+
+static int recurrent_state(mn_layer *l, mn_state_view v[2]) {
+    recurrent *s = (recurrent *)l;
+    size_t BH = (size_t)s->last_B * s->H;
+    v[0].B = s->last_B;
+    v[0].H = s->H;
+    v[0].h0 = s->hs;
+    v[0].c0 = s->cs;
+    v[0].hT = s->hs ? s->hs + (size_t)s->last_T * BH : NULL;
+    v[0].cT = s->cs ? s->cs + (size_t)s->last_T * BH : NULL;
+    return 1;
+}
+
+static size_t recurrent_bytes(const mn_layer *l) {
+    const recurrent *s = (const recurrent *)l;
+    return s->ws_bytes + s->whh.cap + s->whh_t.cap + s->state_cap;
+}
+
+static void recurrent_destroy(mn_layer *l) {
+    recurrent *s = (recurrent *)l;
+    mn_release(s->ws);
+    mn_release(s->h0);
+    mn_packed_free(&s->whh_t);
+    mn_packed_free(&s->whh);
+    mn_release(s);
+}
+
+/* --------------------------------------------------------------------- init */
+
+static void recurrent_init(mn_layer *l, mn_rng *rng, const mn_init_config *cfg) {
+    recurrent *s = (recurrent *)l;
+    int H = s->H, G = s->cell->gates;
+    float *p = l->params;
+    /* PyTorch's default for every tensor: U(±1/√H) */
+    mn_init_uniform(p, l->param_count, 1.0f / sqrtf((float)H), rng);
+    float gain = cfg->gain > 0 ? cfg->gain : 1.0f;
+    for (int g = 0; g < G; g++) {
+        float *block = p + s->o_whh + (size_t)g * H * H;
+        if (cfg->recurrent_init == MN_INIT_ORTHOGONAL)
+            mn_init_orthogonal(block, H, H, gain, rng);
+        else if (cfg->recurrent_init == MN_INIT_IDENTITY)
+            mn_init_identity(block, H, gain);
+    }
+    float *b_ih = p + s->o_bih, *b_hh = p + s->o_bhh;
+    if (cfg->recurrent_init == MN_INIT_IDENTITY) { /* IRNN: zero biases (Le et al. 2015) */
+        memset(b_ih, 0, (size_t)s->GH * sizeof(float));
+        memset(b_hh, 0, (size_t)s->GH * sizeof(float));
+    }
+    if (s->kind == MN_LSTM) {
+        /* the forget gate sees b_ih + b_hh: put the whole bias in b_ih */
+        for (int j = 0; j < H; j++) {
+            b_ih[H + j] = cfg->forget_bias;
+            b_hh[H + j] = 0.0f;
+        }
+    }
+    if (cfg->chrono_tmax > 1) {
+        /* chrono init (Tallec & Ollivier 2018): b_f ~ log U[1, T_max-1], b_i = -b_f */
+        int keep = s->kind == MN_LSTM ? 1 : s->kind == MN_GRU ? 1 : -1; /* f (LSTM), z (GRU) */
+        if (keep >= 0) {
+            for (int j = 0; j < H; j++) {
+                float bf = logf(mn_rng_uniform_range(rng, 1.0f, (float)(cfg->chrono_tmax - 1)));
+                b_ih[keep * H + j] = bf;
+                b_hh[keep * H + j] = 0.0f;
+                if (s->kind == MN_LSTM) { b_ih[j] = -bf; b_hh[j] = 0.0f; }
+            }
+        }
+    }
+}
+
+static const mn_layer_ops recurrent_ops = {
+    "recurrent", recurrent_init, recurrent_forward, recurrent_backward, recurrent_reset,
+    recurrent_carry, recurrent_state, recurrent_bytes, recurrent_destroy,
+};
+
+mn_layer *mn_recurrent_create(mn_cell_kind cell, int in, int hidden, const char *suffix) {
+    const mn_cell_kernel *k = mn_cell_kernel_for(cell);
+    if (!k) {
+        mn_fail(MN_E_ARG, "unknown cell kind %d", (int)cell);
+        return NULL;
+    }
+    recurrent *s = mn_alloc_zero(sizeof *s);
+    if (!s) return NULL;
+    s->base.ops = &recurrent_ops;
+    s->base.in_size = in;
+    s->base.out_size = hidden;
+    s->cell = k;
+    s->kind = cell;
+    s->H = hidden;
+    s->GH = k->gates * hidden;
+    char name[MN_NAME_MAX];
+    snprintf(name, sizeof name, "weight_ih%s", suffix);
+    s->o_wih = mn_layer_add_param(&s->base, name, 2, (int[]){s->GH, in});
+    snprintf(name, sizeof name, "weight_hh%s", suffix);
+    s->o_whh = mn_layer_add_param(&s->base, name, 2, (int[]){s->GH, hidden});
+    snprintf(name, sizeof name, "bias_ih%s", suffix);
+    s->o_bih = mn_layer_add_param(&s->base, name, 1, (int[]){s->GH});
+    snprintf(name, sizeof name, "bias_hh%s", suffix);
+    s->o_bhh = mn_layer_add_param(&s->base, name, 1, (int[]){s->GH});
+    return &s->base;
+}

@@ -1,0 +1,37 @@
+/* Tasks produce batches; they never know about models. Each kind fills a shared struct. */
+#ifndef MN_TASK_H
+#define MN_TASK_H
+
+#include "core.h"
+
+typedef struct mn_task_kind mn_task_kind;
+
+struct mn_task {
+    const mn_task_kind *kind;
+    mn_task_info info;
+    uint64_t seed;           /* the seed given to mn_task_create (mn_evaluate derives the
+                              * held-out stream from it) */
+    mn_rng rng;
+    mn_batch batch;          /* the buffers below, as handed out by mn_task_next */
+    int capacity_B;          /* batch buffers are sized for this many sequences */
+    float *x, *target;
+    int32_t *tokens, *labels, *lengths;
+};
+
+struct mn_task_kind {
+    const char *name;
+    /* Fill t->info for the requested length; MN_E_ARG when the length is impossible. */
+    mn_status (*setup)(mn_task *t, int length);
+    /* Generate B sequences into t->batch (buffers already sized for B). */
+    void (*generate)(mn_task *t, int B);
+    /* Correct / counted items; NULL when the task has no accuracy. */
+    void (*score)(const mn_task *t, const mn_batch *b, const float *out,
+                  double *correct, double *counted);
+};
+
+extern const mn_task_kind mn_task_adding, mn_task_adding1997, mn_task_copy;
+
+/* Restart the task's random stream (evaluation re-reads the same held-out sequences). */
+void mn_task_reseed(mn_task *t, uint64_t seed);
+
+#endif

@@ -1,0 +1,138 @@
+/* The trainer: one optimizer step per batch, with full or truncated BPTT, a NaN/Inf guard,
+ * clipping and a schedule; evaluation on a held-out stream seeded apart from training. */
+#include "model.h"
+#include "optim.h"
+#include "task.h"
+
+#include <math.h>
+#include <string.h>
+
+#define MAX_BAD_STEPS 5
+
+struct mn_trainer {
+    mn_model *m;
+    mn_task *task;
+    mn_task *eval_task;        /* same task kind and length, held-out stream */
+    mn_train_config cfg;
+    mn_optimizer opt;
+    int step, bad_in_a_row;
+};
+
+/* The held-out stream must never meet the training stream: derive its seed by a fixed
+ * odd-constant mix so that seed s's test set differs from every training seed's data. */
+static uint64_t heldout_seed(uint64_t seed) { return (seed ^ 0xD1B54A32D192ED03ull) * 0x9E3779B97F4A7C15ull + 1; }
+
+static mn_status check_config(const mn_train_config *c, const mn_model *m) {
+    if (c->steps < 0) return mn_fail(MN_E_ARG, "steps must be >= 0, got %d", c->steps);
+    if (c->batch_size < 1 || c->batch_size > (1 << 20))
+        return mn_fail(MN_E_ARG, "batch size must be from 1 to 2^20, got %d", c->batch_size);
+    if (!(c->lr > 0 && c->lr < 1e3))
+        return mn_fail(MN_E_ARG, "learning rate must be a positive finite number, got %g", c->lr);
+    if (!(c->clip_norm >= 0 && c->clip_norm < 1e30) || !(c->clip_value >= 0 && c->clip_value < 1e30))
+        return mn_fail(MN_E_ARG, "clipping thresholds must be finite and >= 0 (0 turns clipping off)");
+    if (c->tbptt < 0) return mn_fail(MN_E_ARG, "truncated BPTT length must be >= 0, got %d", c->tbptt);
+    if (c->tbptt > 0 && m->cfg.bidirectional)
+        return mn_fail(MN_E_ARG, "truncated BPTT needs a causal model: the reverse direction of a "
+                       "bidirectional layer reads the future; drop --tbptt or --bidirectional");
+    if (c->eval_size < 1) return mn_fail(MN_E_ARG, "evaluation size must be >= 1");
+    return MN_OK;
+}
+
+mn_status mn_trainer_create(mn_model *m, mn_task *task, const mn_train_config *cfg,
+                            mn_trainer **out) {
+    *out = NULL;
+    mn_status st = check_config(cfg, m);
+    if (st) return st;
+    mn_trainer *tr = mn_alloc_zero(sizeof *tr);
+    if (!tr) return MN_E_NOMEM;
+    tr->m = m;
+    tr->task = task;
+    tr->cfg = *cfg;
+    if ((st = mn_optimizer_init(&tr->opt, cfg, m->nparams)) ||
+        (st = mn_task_create(task->kind->name, task->info.length, task->seed, &tr->eval_task))) {
+        mn_trainer_free(tr);
+        return st;
+    }
+    *out = tr;
+    return MN_OK;
+}
+
+void mn_trainer_free(mn_trainer *tr) {
+    if (!tr) return;
+    mn_optimizer_free(&tr->opt);
+    mn_task_free(tr->eval_task);
+    mn_release(tr);
+}
+
+mn_status mn_trainer_step(mn_trainer *tr, mn_step_stats *stats) {
+    mn_model *m = tr->m;
+    const mn_batch *b;
+    double items, total = 0, sum;
+    mn_status st = mn_task_next(tr->task, tr->cfg.batch_size, &b);
+    if (st || (st = mn_model_loss_items(m, b, &items))) return st;
+    memset(m->grads, 0, m->nparams * sizeof(float));
+    double inv = items > 0 ? 1.0 / items : 0.0;
+    int k = tr->cfg.tbptt > 0 ? tr->cfg.tbptt : b->T;
+    for (int t0 = 0; t0 < b->T; t0 += k) {
+        if ((st = mn_model_run(m, b, t0, MN_MIN(k, b->T - t0), t0 > 0, 1, inv, &sum))) return st;
+        total += sum;
+    }
+    memset(stats, 0, sizeof *stats);
+    stats->loss = total * inv;
+    stats->lr = mn_schedule_lr(&tr->cfg, tr->step);
+    for (int i = 0; i < b->B; i++) stats->tokens += b->lengths[i];
+    stats->grad_norm = mn_global_norm(m->grads, m->nparams);
+    tr->step++;
+    stats->step = tr->step;
+    if (!isfinite(stats->loss) || !isfinite(stats->grad_norm)) {
+        /* skip the update: parameters and optimizer moments stay as they were */
+        stats->skipped = 1;
+        if (++tr->bad_in_a_row >= MAX_BAD_STEPS)
+            return mn_fail(MN_E_NUMERIC, "the loss or gradients were NaN/Inf in %d steps in a "
+                           "row (last at step %d); lower the learning rate or clip gradients "
+                           "(--clip)", tr->bad_in_a_row, tr->step);
+        return MN_OK;
+    }
+    tr->bad_in_a_row = 0;
+    if (tr->cfg.clip_value > 0) mn_clip_values(m->grads, m->nparams, tr->cfg.clip_value);
+    if (tr->cfg.clip_norm > 0) {
+        double norm = tr->cfg.clip_value > 0 ? mn_global_norm(m->grads, m->nparams) : stats->grad_norm;
+        mn_clip_global_norm(m->grads, m->nparams, norm, tr->cfg.clip_norm);
+    }
+    mn_optimizer_step(&tr->opt, m->params, m->grads, (float)stats->lr);
+    return MN_OK;
+}
+
+mn_status mn_evaluate(mn_model *m, mn_task *task, int sequences, int batch_size,
+                      mn_eval_stats *stats) {
+    if (sequences < 1 || batch_size < 1)
+        return mn_fail(MN_E_ARG, "evaluation needs at least one sequence and a batch size >= 1");
+    mn_task_reseed(task, heldout_seed(task->seed));
+    double loss = 0, items = 0, correct = 0, counted = 0;
+    for (int done = 0; done < sequences;) {
+        int B = MN_MIN(batch_size, sequences - done);
+        const mn_batch *b;
+        double n, sum, c = 0, k = 0;
+        mn_status st = mn_task_next(task, B, &b);
+        if (st || (st = mn_model_loss_items(m, b, &n)) ||
+            (st = mn_model_run(m, b, 0, b->T, 0, 0, 1.0, &sum)))
+            return st;
+        loss += sum;
+        items += n;
+        if (task->info.has_accuracy &&
+            (st = mn_task_score(task, b, m->head_out, &c, &k)) != MN_OK)
+            return st;
+        correct += c;
+        counted += k;
+        done += B;
+    }
+    stats->loss = items > 0 ? loss / items : 0;
+    stats->accuracy = task->info.has_accuracy && counted > 0 ? correct / counted : -1;
+    stats->sequences = sequences;
+    return MN_OK;
+}
+
+mn_status mn_trainer_evaluate(mn_trainer *tr, mn_eval_stats *stats) {
+    return mn_evaluate(tr->m, tr->eval_task, tr->cfg.eval_size,
+                       MN_MAX(tr->cfg.batch_size, 128), stats);
+}

@@ -1,0 +1,72 @@
+/* Runs every registered test (optionally only those whose name contains argv[1]). */
+#include "test.h"
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_TESTS 512
+static struct { const char *name; mn_test_fn fn; int slow; } tests[MAX_TESTS];
+static int ntests;
+static int current_failed;
+
+void mn_test_register(const char *name, mn_test_fn fn, int slow) {
+    if (ntests < MAX_TESTS) {
+        tests[ntests].name = name;
+        tests[ntests].fn = fn;
+        tests[ntests].slow = slow;
+        ntests++;
+    }
+}
+
+void mn_test_fail(const char *file, int line, const char *fmt, ...) {
+    va_list ap;
+    fprintf(stdout, "    %s:%d: ", file, line);
+    va_start(ap, fmt);
+    vfprintf(stdout, fmt, ap);
+    va_end(ap);
+    fputc('\n', stdout);
+    current_failed++;
+}
+
+int mn_test_slow_skipped(void) {
+    const char *s = getenv("MNEMO_SKIP_SLOW");
+    return s && *s && strcmp(s, "0") != 0;
+}
+
+const char *mn_test_fixture_dir(void) {
+    const char *d = getenv("MNEMO_FIXTURES");
+    return d && *d ? d : "tests/fixtures";
+}
+
+static int by_name(const void *a, const void *b) {
+    const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+    return strcmp(x, y);
+}
+
+int main(int argc, char **argv) {
+    int passed = 0, failed = 0, skipped = 0;
+    const char *filter = argc > 1 ? argv[1] : NULL;
+    /* Registration order depends on link order; sort so runs are comparable. */
+    qsort(tests, (size_t)ntests, sizeof tests[0], by_name);
+    for (int i = 0; i < ntests; i++) {
+        if (filter && !strstr(tests[i].name, filter)) continue;
+        if (tests[i].slow && mn_test_slow_skipped()) {
+            printf("skip %s (slow; MNEMO_SKIP_SLOW is set)\n", tests[i].name);
+            skipped++;
+            continue;
+        }
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        current_failed = 0;
+        tests[i].fn();
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double s = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+        printf("%s %s (%.2fs)\n", current_failed ? "FAIL" : "ok  ", tests[i].name, s);
+        fflush(stdout);
+        if (current_failed) failed++; else passed++;
+    }
+    if (skipped) printf("%d skipped\n", skipped);
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,222 @@
+/* Finite-difference checks of every layer's backward and of the whole model.
+ * Loss = Σ y·w for random w, so ∂L/∂y = w; central differences in float32 with eps = 1e-2,
+ * compared as |analytic − numeric| <= 2e-2·max(|a|, |n|) + 2e-3. */
+#include "test.h"
+#include "layer.h"
+#include "model.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ReLU's kink makes wide differences cross it: use a narrower step for rnn-relu. */
+static float EPS = 1e-2f;
+
+typedef struct {
+    mn_layer *l;
+    int T, B;
+    const int32_t *lengths;
+    float *x, *y, *w, *dx;
+} harness;
+
+static void randomize(float *v, size_t n, mn_rng *r, float scale) {
+    for (size_t i = 0; i < n; i++) v[i] = mn_rng_uniform_range(r, -scale, scale);
+}
+
+static double loss_of(harness *h) {
+    h->l->ops->forward(h->l, h->x, h->y, h->T, h->B, h->lengths);
+    double s = 0;
+    for (size_t i = 0; i < (size_t)h->T * h->B * h->l->out_size; i++) s += (double)h->y[i] * h->w[i];
+    return s;
+}
+
+static int close_enough(double a, double n) {
+    return fabs(a - n) <= 2e-2 * fmax(fabs(a), fabs(n)) + 2e-3;
+}
+
+/* Checks parameter and input gradients; `carry` runs a first chunk and carries its final
+ * state into the checked one (the truncated-BPTT boundary: no gradient into that state). */
+static void check_layer(const char *what, mn_layer *l, int T, int B, const int32_t *lengths,
+                        int carry, uint64_t seed) {
+    mn_rng r;
+    mn_rng_seed(&r, seed);
+    size_t nx = (size_t)T * B * l->in_size, ny = (size_t)T * B * l->out_size;
+    float *params = calloc(l->param_count, 4), *grads = calloc(l->param_count, 4);
+    harness h = {l, T, B, lengths, calloc(nx, 4), calloc(ny, 4), calloc(ny, 4), calloc(nx, 4)};
+    l->params = params;
+    l->grads = grads;
+    mn_init_config ic = {MN_INIT_UNIFORM, 1.0f, 1.0f, 0};
+    l->ops->init(l, &r, &ic);
+    randomize(params, l->param_count, &r, 0.6f);  /* larger than init: exercise saturation */
+    randomize(h.x, nx, &r, 1.0f);
+    randomize(h.w, ny, &r, 1.0f);
+    l->ops->reset_state(l);
+    if (carry) {
+        loss_of(&h);               /* first chunk: its final state becomes the next h0 */
+        l->ops->carry_state(l);
+        randomize(h.x, nx, &r, 1.0f);
+    }
+    loss_of(&h);
+    if (l->ops->backward(l, h.w, h.dx, T, B, lengths) != MN_OK) {
+        mn_test_fail(__FILE__, __LINE__, "%s: backward failed: %s", what, mn_last_error());
+        goto done;
+    }
+    int bad = 0;
+    for (size_t i = 0; i < l->param_count && bad < 5; i++) {
+        float keep = params[i];
+        params[i] = keep + EPS; double lp = loss_of(&h);
+        params[i] = keep - EPS; double lm = loss_of(&h);
+        params[i] = keep;
+        double num = (lp - lm) / (2 * EPS);
+        if (!close_enough(grads[i], num)) {
+            const char *name = "?";
+            for (int s = 0; s < l->nspecs; s++)
+                if (i >= l->specs[s].offset && i < l->specs[s].offset + l->specs[s].size)
+                    name = l->specs[s].name;
+            mn_test_fail(__FILE__, __LINE__, "%s: d/d%s[%zu]: analytic %.6g, numeric %.6g",
+                         what, name, i, grads[i], num);
+            bad++;
+        }
+    }
+    for (size_t i = 0; i < nx && bad < 5; i++) {
+        float keep = h.x[i];
+        h.x[i] = keep + EPS; double lp = loss_of(&h);
+        h.x[i] = keep - EPS; double lm = loss_of(&h);
+        h.x[i] = keep;
+        double num = (lp - lm) / (2 * EPS);
+        if (!close_enough(h.dx[i], num)) {
+            mn_test_fail(__FILE__, __LINE__, "%s: d/dx[%zu]: analytic %.6g, numeric %.6g",
+                         what, i, h.dx[i], num);
+            bad++;
+        }
+    }
+done:
+    free(params); free(grads); free(h.x); free(h.y); free(h.w); free(h.dx);
+}
+
+static const int32_t ragged[3] = {5, 3, 1};
+
+TEST(gradcheck_linear) {
+    mn_layer *l = mn_linear_create(4, 3);
+    check_layer("linear", l, 2, 3, NULL, 0, 1);
+    mn_layer_destroy(l);
+}
+
+static void check_cell(mn_cell_kind cell) {
+    char what[64];
+    for (int padded = 0; padded < 2; padded++) {
+        mn_layer *l = mn_recurrent_create(cell, 3, 4, "_l0");
+        snprintf(what, sizeof what, "%s%s", mn_cell_name(cell), padded ? " padded" : "");
+        check_layer(what, l, 5, 3, padded ? ragged : NULL, 0, 10 + padded);
+        mn_layer_destroy(l);
+    }
+    snprintf(what, sizeof what, "%s carried state", mn_cell_name(cell));
+    static const int32_t chunk_lengths[3] = {4, 2, 0};   /* a sequence may end before a chunk */
+    mn_layer *l = mn_recurrent_create(cell, 3, 4, "_l0");
+    check_layer(what, l, 4, 3, chunk_lengths, 1, 21);
+    mn_layer_destroy(l);
+    l = mn_bidirectional_create(mn_recurrent_create(cell, 3, 4, "_l0"),
+                                mn_recurrent_create(cell, 3, 4, "_l0_reverse"));
+    snprintf(what, sizeof what, "bidirectional %s padded", mn_cell_name(cell));
+    check_layer(what, l, 5, 3, ragged, 0, 30);
+    mn_layer_destroy(l);
+}
+
+TEST(gradcheck_rnn_tanh) { check_cell(MN_RNN_TANH); }
+TEST(gradcheck_rnn_relu) { EPS = 1e-3f; check_cell(MN_RNN_RELU); EPS = 1e-2f; }
+TEST(gradcheck_lstm) { check_cell(MN_LSTM); }
+TEST(gradcheck_gru) { check_cell(MN_GRU); }
+
+/* ------------------------------------------------------------ the whole model */
+
+static double model_loss(mn_model *m, const mn_batch *b, double inv) {
+    double s;
+    mn_model_run(m, b, 0, b->T, 0, 0, inv, &s);
+    return s * inv;
+}
+
+static void check_model(const char *what, mn_model_config *cfg, mn_batch *b) {
+    mn_model *m;
+    if (mn_model_create(cfg, 5, &m) != MN_OK) {
+        mn_test_fail(__FILE__, __LINE__, "%s: %s", what, mn_last_error());
+        return;
+    }
+    double items;
+    if (mn_model_loss_items(m, b, &items) != MN_OK) {
+        mn_test_fail(__FILE__, __LINE__, "%s: %s", what, mn_last_error());
+        mn_model_free(m);
+        return;
+    }
+    double inv = 1.0 / items;
+    memset(m->grads, 0, m->nparams * 4);
+    double s;
+    mn_model_run(m, b, 0, b->T, 0, 1, inv, &s);
+    int bad = 0;
+    for (size_t i = 0; i < m->nparams && bad < 5; i++) {
+        float keep = m->params[i];
+        m->params[i] = keep + EPS; double lp = model_loss(m, b, inv);
+        m->params[i] = keep - EPS; double lm = model_loss(m, b, inv);
+        m->params[i] = keep;
+        double num = (lp - lm) / (2 * EPS);
+        if (!close_enough(m->grads[i], num)) {
+            const char *name = "?";
+            for (int t = 0; t < m->ntensors; t++)
+                if (i >= m->tensors[t].offset && i < m->tensors[t].offset + m->tensors[t].size)
+                    name = m->tensors[t].name;
+            mn_test_fail(__FILE__, __LINE__, "%s: d/d%s (flat %zu): analytic %.6g, numeric %.6g",
+                         what, name, i, m->grads[i], num);
+            bad++;
+        }
+    }
+    mn_model_free(m);
+}
+
+TEST(gradcheck_model_mse_last_stacked_padded) {
+    enum { T = 5, B = 3, I = 2 };
+    float x[T * B * I], target[B];
+    int32_t lengths[B] = {5, 2, 4};
+    mn_rng r;
+    mn_rng_seed(&r, 9);
+    randomize(x, T * B * I, &r, 1.0f);
+    randomize(target, B, &r, 1.0f);
+    mn_batch b = {T, B, I, x, NULL, lengths, 1, target, NULL};
+    for (int cell = 0; cell < 4; cell++)
+        for (int bi = 0; bi < 2; bi++) {
+            mn_model_config c;
+            mn_model_config_init(&c);
+            c.cell = (mn_cell_kind)cell;
+            c.input_size = I;
+            c.hidden_size = 3;
+            c.num_layers = 2;
+            c.bidirectional = bi;
+            char what[64];
+            snprintf(what, sizeof what, "model %s%s mse-last", mn_cell_name(c.cell), bi ? " bidir" : "");
+            check_model(what, &c, &b);
+        }
+}
+
+TEST(gradcheck_model_ce_every_tokens_padded) {
+    enum { T = 6, B = 3, V = 5, C = 4 };
+    int32_t tokens[T * B], labels[T * B], lengths[B] = {6, 4, 1};
+    mn_rng r;
+    mn_rng_seed(&r, 11);
+    for (int i = 0; i < T * B; i++) {
+        tokens[i] = (int32_t)mn_rng_below(&r, V);
+        labels[i] = i % 7 == 3 ? -1 : (int32_t)mn_rng_below(&r, C);  /* some ignored */
+    }
+    mn_batch b = {T, B, 0, NULL, tokens, lengths, C, NULL, labels};
+    for (int cell = 0; cell < 4; cell++) {
+        mn_model_config c;
+        mn_model_config_init(&c);
+        c.cell = (mn_cell_kind)cell;
+        c.vocab_size = V;
+        c.embed_size = 3;
+        c.hidden_size = 4;
+        c.num_layers = 2;
+        c.output = MN_OUTPUT_EVERY;
+        c.loss = MN_LOSS_CE;
+        c.output_size = C;
+        char what[64];
+        snprintf(what, sizeof what, "model %s ce-every tokens", mn_cell_name(c.cell));
+        check_model(what, &c, &b);
+    }
+}
