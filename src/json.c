@@ -281,7 +281,8 @@ static mn_status parse_number(parser *ps, mn_json *v) {
     if (buf != small) mn_release(buf);
     if (!isfinite(v->number)) {
         ps->p = s;
-        return perr(ps, "number %.*s is too large for a double", (int)MN_MIN(n, 40), (const char *)s);
+        return perr(ps, "number %.*s is too large for a double", (int)MN_MIN(n, 40),
+                    (const char *)s);
     }
     return MN_OK;
 }

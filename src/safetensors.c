@@ -97,7 +97,8 @@ static mn_status check_tensor(const char *label, const char *name, const mn_json
         if (strcmp(e->keys[i], "dtype") && strcmp(e->keys[i], "shape") &&
             strcmp(e->keys[i], "data_offsets"))
             return mn_fail(MN_E_INPUT, "%s: tensor '%s' has unexpected field '%.60s' (only "
-                           "dtype, shape and data_offsets are allowed)", label, name, e->keys[i]);
+                           "dtype, shape and data_offsets are allowed)", label, name,
+                           e->keys[i]);
     const mn_json *dt = mn_json_get(e, "dtype"), *sh = mn_json_get(e, "shape"),
                   *off = mn_json_get(e, "data_offsets");
     if (!dt || !sh || !off)
@@ -212,7 +213,7 @@ static mn_status parse_header(const char *label, mn_st_file *f) {
     if (mn_json_parse((const char *)f->buf + 8, (size_t)n, &f->header)) {
         char why[400];
         snprintf(why, sizeof why, "%s", mn_last_error());
-        return mn_fail(MN_E_INPUT, "%s: header is not valid JSON: %s", label, why);
+        return mn_fail(MN_E_INPUT, "%s: header: %s", label, why);
     }
     const mn_json *h = f->header;
     if (h->type != MN_JSON_OBJECT)

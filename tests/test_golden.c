@@ -68,8 +68,8 @@ static int load_params(const char *fixture, const mn_st_file *f, mn_layer *l, in
         int same = t && t->dtype == MN_ST_F32 && t->ndim == sp->ndim && t->numel == sp->size;
         for (int k = 0; same && k < sp->ndim; k++) same = t->shape[k] == sp->shape[k];
         if (!same) {
-            mn_test_fail(__FILE__, __LINE__, "%s: parameter '%s' is %s in the fixture or "
-                         "has a different shape", fixture, sp->name, t ? "different" : "absent");
+            mn_test_fail(__FILE__, __LINE__, "%s: parameter '%s' is absent from the fixture "
+                         "or has a different dtype or shape", fixture, sp->name);
             return 0;
         }
         memcpy(l->params + sp->offset, t->data, sp->size * sizeof(float));
@@ -93,7 +93,10 @@ static void run_golden(const char *fixture) {
     else if (!strcmp(mode, "rnn-relu")) cell = MN_RNN_RELU;
     else if (!strcmp(mode, "lstm")) cell = MN_LSTM;
     else if (!strcmp(mode, "gru")) cell = MN_GRU;
-    else { mn_test_fail(__FILE__, __LINE__, "%s: unknown mode '%s'", fixture, mode); goto out_file; }
+    else {
+        mn_test_fail(__FILE__, __LINE__, "%s: unknown mode '%s'", fixture, mode);
+        goto out_file;
+    }
     const mn_st_tensor *x_t = mn_st_find(f, "x"), *len_t = mn_st_find(f, "lengths"),
                        *w_t = mn_st_find(f, "w");
     if (L < 1 || L > MAX_LAYERS || H < 1 || I < 1 || T < 1 || B < 1 || !x_t || !len_t ||
@@ -180,7 +183,8 @@ static void run_golden(const char *fixture) {
             row.numel = (size_t)B * H;
             row.data = (const float *)hn->data + (size_t)(k * D + d) * B * H;
             snprintf(what, sizeof what, "h_n[layer %d, direction %d]", k, d);
-            if (v[d].hT && v[d].B == B && v[d].H == H) compare(fixture, what, v[d].hT, &row, row.numel);
+            if (v[d].hT && v[d].B == B && v[d].H == H)
+                compare(fixture, what, v[d].hT, &row, row.numel);
             else mn_test_fail(__FILE__, __LINE__, "%s: no %s state view", fixture, what);
             if (cell != MN_LSTM || !cn) continue;
             row.data = (const float *)cn->data + (size_t)(k * D + d) * B * H;

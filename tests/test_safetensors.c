@@ -230,11 +230,11 @@ TEST(safetensors_rejects_malformed) {
     BAD_BYTES("\x00\x00\x00\x00\x00\x00\x00\x80{}", "exceeds");        /* 2^63 */
     BAD_BYTES("\xff\xff\xff\xff\xff\xff\xff\xff{}", "exceeds");
     BAD_BYTES("\x40\x00\x00\x00\x00\x00\x00\x00{\"a\":{\"dtype\"", "past the end");
-    BAD_BYTES("\x00\x00\x00\x00\x00\x00\x00\x00", "not valid JSON"); /* empty header */
+    BAD_BYTES("\x00\x00\x00\x00\x00\x00\x00\x00", "invalid JSON"); /* empty header */
     /* header JSON */
-    BAD_HEADER("{abc}", 0, "not valid JSON");
-    BAD_HEADER("{\"a\":1,}", 0, "not valid JSON");
-    BAD_HEADER("{}  x", 0, "not valid JSON");
+    BAD_HEADER("{abc}", 0, "invalid JSON");
+    BAD_HEADER("{\"a\":1,}", 0, "invalid JSON");
+    BAD_HEADER("{}  x", 0, "invalid JSON");
     BAD_HEADER("[1,2]", 0, "must be a JSON object");
     BAD_HEADER("\"str\"", 0, "must be a JSON object");
     /* tensor entries */
@@ -280,7 +280,7 @@ TEST(safetensors_rejects_malformed) {
     BAD_HEADER("{}", 4, "after the last tensor");
     /* names and metadata */
     BAD_HEADER("{" T8("a", "[0,8]") "," T8("a", "[8,16]") "}", 16, "duplicate key");
-    BAD_HEADER("{\"a\\u0000b\":{}}", 0, "not valid JSON");
+    BAD_HEADER("{\"a\\u0000b\":{}}", 0, "invalid JSON");
     BAD_HEADER("{\"__metadata__\":{\"k\":1}}", 0, "not a string");
     BAD_HEADER("{\"__metadata__\":{\"k\":\"v\",\"n\":null}}", 0, "not a string");
     BAD_HEADER("{\"__metadata__\":[\"k\",\"v\"]}", 0, "__metadata__");
