@@ -75,7 +75,7 @@ int cmd_bench(int argc, char **argv) {
     if (mode < 0)
         return cli_fail("unknown --mode \"%s\"; choose one of %s", mode_name,
                         cli_join(list, sizeof list, mode_names));
-    double need = cli_estimate_bytes(cell, length, batch, input, hidden, layers, bidir,
+    double need = cli_estimate_bytes(cell, length, batch, input, hidden, layers, bidir, 0, 0,
                                      mode == 0);
     if (cli_check_memory("this benchmark", need,
                          "lower --batch, --hidden, --layers or --length"))

@@ -166,7 +166,8 @@ int cmd_eval(int argc, char **argv) {
                                        : mc->input_size;
         int b = batch < eval_size ? batch : eval_size;
         double need = cli_estimate_bytes(mc->cell, info->max_steps, b, in, mc->hidden_size,
-                                         mc->num_layers, mc->bidirectional, 0);
+                                         mc->num_layers, mc->bidirectional, mc->output_size,
+                                         mc->output == MN_OUTPUT_EVERY, 0);
         if (cli_check_memory("evaluation", need, "lower --batch or --length")) {
             rc = CLI_EXIT_USAGE;
             goto done;

@@ -104,7 +104,7 @@ int cmd_train(int argc, char **argv) {
 
     cli_opt opts[] = {
         {"--task", OPT_STR, &task_name, "T", "task to learn", NULL, "adding", 0, 0, 0, 0, 0, 1, 0},
-        {"--length", OPT_INT, &length, "N", "sequence length T (the dependency distance)", NULL,
+        {"--length", OPT_INT, &length, "N", "sequence length T: how far back the answer lies", NULL,
          "100", 1, CLI_MAX_LENGTH, 0, 0, 0, 1, 0},
         {"--model", OPT_STR, &model_name, "M", "recurrent cell: rnn, rnn-relu, lstm, gru", NULL,
          "lstm", 0, 0, 0, 0, 0, 1, 0},
@@ -118,8 +118,7 @@ int cmd_train(int argc, char **argv) {
          CLI_MAX_BATCH, 0, 0, 0, 0, 0},
         {"--steps", OPT_INT, &tc.steps, "S", "optimizer steps (one batch each)", NULL, "2000", 1,
          CLI_MAX_STEPS, 0, 0, 0, 0, 0},
-        {"--lr", OPT_FLOAT, &tc.lr, "X", "learning rate", NULL, "1e-3", 0, 0, 0, FLT_MAX, 1, 0,
-         0},
+        {"--lr", OPT_FLOAT, &tc.lr, "X", "learning rate", NULL, "1e-3", 0, 0, 0, 100, 1, 0, 0},
         {"--optimizer", OPT_STR, &opt_name, "NAME", "adam, adamw or sgd", NULL, "adam", 0, 0, 0,
          0, 0, 0, 0},
         {"--weight-decay", OPT_FLOAT, &tc.weight_decay, "X", "weight decay (adamw, sgd)", NULL,
@@ -233,10 +232,15 @@ int cmd_train(int argc, char **argv) {
     {
         double in = mc.vocab_size > 0 ? (mc.embed_size > 0 ? mc.embed_size : mc.hidden_size)
                                       : mc.input_size;
-        double need = cli_estimate_bytes(cell, info->max_steps, tc.batch_size, in,
-                                         mc.hidden_size, mc.num_layers, bidir, 1);
+        /* mn_trainer_evaluate runs the held-out set in batches of max(batch, 128). */
+        double evalB = tc.batch_size > 128 ? tc.batch_size : 128;
+        if (evalB > tc.eval_size) evalB = tc.eval_size;
+        double B = evalB > tc.batch_size ? evalB : tc.batch_size;
+        double need = cli_estimate_bytes(cell, info->max_steps, B, in, mc.hidden_size,
+                                         mc.num_layers, bidir, mc.output_size,
+                                         mc.output == MN_OUTPUT_EVERY, 1);
         if (cli_check_memory("training", need,
-                             "lower --batch, --hidden, --layers or --length")) {
+                             "lower --batch, --eval-size, --hidden, --layers or --length")) {
             rc = CLI_EXIT_USAGE;
             goto done;
         }
@@ -307,8 +311,9 @@ int cmd_train(int argc, char **argv) {
         }
 
         int log_now = s % log_every == 0 || s == steps;
+        int eval_now = s % eval_every == 0 || s == steps;
         double now = cli_now();
-        if (log_now || (pr.tty && now - pr.last_draw >= 0.1)) {
+        if (log_now || (pr.tty && (eval_now || now - pr.last_draw >= 0.1))) {
             step_rec m = ring_mean(&rg);
             double tps = m.seconds > 0 ? m.tokens / m.seconds : NAN;
             double eta = (now - loop_start) / s * (steps - s);
@@ -330,7 +335,9 @@ int cmd_train(int argc, char **argv) {
                 json_end(&j);
             }
         }
-        if (s % eval_every == 0 || s == steps) {
+        if (eval_now) {
+            /* On a terminal, keep the status line of this step above the evaluation's. */
+            progress_end(&pr);
             st = mn_trainer_evaluate(tr, &ev);
             if (st) {
                 progress_end(&pr);
@@ -374,7 +381,8 @@ int cmd_train(int argc, char **argv) {
         printf("  steps       %d (batch %d, %s, lr %g)", steps, tc.batch_size, opt_name,
                (double)tc.lr);
         if (skipped) printf(", %d skipped (NaN/Inf)", skipped);
-        printf("\n  train loss  %.6g (mean of the last %d steps)\n", train_loss, rg.n);
+        printf("\n  train loss  %.6g (mean of the last %d step%s)\n", train_loss, rg.n,
+               rg.n == 1 ? "" : "s");
         printf("  test loss   %.6g on %d held-out sequences\n", ev.loss,
                ev.sequences > 0 ? ev.sequences : tc.eval_size);
         printf("  baseline    %.6g (%s)\n", info->baseline_loss,

@@ -45,19 +45,20 @@ int cli_parse_cell(const char *name, mn_cell_kind *out) {
 }
 
 double cli_estimate_bytes(mn_cell_kind cell, double T, double B, double I, double H,
-                          double L, int bidirectional, int train) {
+                          double L, int bidirectional, double O, int every_step, int train) {
     double gates = cell == MN_LSTM ? 4 : cell == MN_GRU ? 3 : 1;
     double dirs = bidirectional ? 2 : 1;
     /* Parameters, and for training their gradients and two optimizer moments. */
-    double params = dirs * gates * H * (I + H + 2) + (L - 1) * dirs * gates * H * (dirs * H + H + 2);
+    double params = dirs * gates * H * (I + H + 2) +
+                    (L - 1) * dirs * gates * H * (dirs * H + H + 2) + O * (dirs * H + 1);
     double bytes = 4.0 * params * (train ? 4 : 1);
-    bytes += 4.0 * T * B * I;   /* the input batch */
-    /* A sequence-level layer materializes at least its output [T,B,dirs*H]; training keeps
-     * the gate pre-activations of every step of every layer as well. */
-    if (train)
-        bytes += 4.0 * T * B * dirs * H * (gates + 1) * L;
-    else
-        bytes += 4.0 * T * B * dirs * H;
+    /* Sequence-level layers keep, for every step of every sequence, the gate
+     * pre-activations and states their backward needs and the gradients of both, and the
+     * model keeps each layer's input and output with their gradients (the library reserves
+     * this workspace for evaluation as well). A lower bound: */
+    double per_row = L * dirs * (2 * gates * H + H) + 2 * (I + L * dirs * H) +
+                     (every_step ? 2 * O : 0);
+    bytes += 4.0 * T * B * per_row;
     return bytes;
 }
 

@@ -27,10 +27,10 @@ int cli_parse_cell(const char *name, mn_cell_kind *out);
 /* Lists for messages and help. */
 const char *cli_cell_list(void);   /* "rnn, rnn-relu, lstm, gru" */
 
-/* Lower bound of the memory a run needs; prints an error and returns 2 when it is more
- * than the machine has. what: "training", "evaluation", "the benchmark". */
+/* A lower bound of the memory a run needs (O: output width; every_step: output at every
+ * step), and the check: prints an error and returns 2 when it is more than the machine has. */
 double cli_estimate_bytes(mn_cell_kind cell, double T, double B, double I, double H,
-                          double L, int bidirectional, int train);
+                          double L, int bidirectional, double O, int every_step, int train);
 int cli_check_memory(const char *what, double bytes, const char *advice);
 
 /* 0 when a file can be created at path (its folder exists and is writable); else prints

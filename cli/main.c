@@ -2,6 +2,7 @@
  * and chooses the exit code: 0 success, 1 runtime failure, 2 bad usage or bad input. */
 #include "common.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -69,15 +70,25 @@ int main(int argc, char **argv) {
             return CLI_EXIT_OK;
         }
         const command *c = find(argv[2]);
-        if (!c || argc > 3)
+        if (!c)
             return cli_fail("no help for \"%s\"; run 'mnemo --help' for the list of commands",
                             argv[2]);
+        if (argc > 3)
+            return cli_fail("'mnemo help' takes one command name, got \"%s\" after \"%s\"; run "
+                            "'mnemo help %s'", argv[3], argv[2], argv[2]);
         char help[] = "--help";
         char *args[] = {help, NULL};
         return c->run(1, args);
     }
     const command *c = find(cmd);
-    if (c) return c->run(argc - 2, argv + 2);
+    if (c) {
+        int rc = c->run(argc - 2, argv + 2);
+        /* A full disk or a closed pipe must not pass for success. */
+        if ((fflush(stdout) != 0 || ferror(stdout)) && rc == CLI_EXIT_OK)
+            return cli_fail_code(CLI_EXIT_RUNTIME, "writing the results to stdout failed: %s",
+                                 strerror(errno));
+        return rc;
+    }
     for (int i = 0; planned[i]; i++)
         if (!strcmp(cmd, planned[i]))
             return cli_fail("'%s' is not available in mnemo %s yet; run 'mnemo --help' for the "

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -23,6 +24,15 @@ void *mn_alloc(size_t bytes) {
         return NULL;
     }
     size_t total = (bytes + PREFIX + 63) & ~(size_t)63;
+    /* Refuse what cannot fit in this machine's memory: the system would otherwise hand
+     * out the address space and then thrash or kill the process. */
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages > 0 && page > 0 && total / (size_t)page > (size_t)pages) {
+        mn_fail(MN_E_NOMEM, "this needs %.1f GiB in one block but the machine has %.1f GiB of "
+                "memory; use a smaller batch, length, hidden size or --eval-size",
+                (double)bytes / 1073741824.0, (double)pages * (double)page / 1073741824.0);
+        return NULL;
+    }
     unsigned char *p = aligned_alloc(64, total);
     if (!p) {
         mn_fail(MN_E_NOMEM, "out of memory allocating %zu bytes; try a smaller batch, length "

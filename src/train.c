@@ -134,5 +134,5 @@ mn_status mn_evaluate(mn_model *m, mn_task *task, int sequences, int batch_size,
 
 mn_status mn_trainer_evaluate(mn_trainer *tr, mn_eval_stats *stats) {
     return mn_evaluate(tr->m, tr->eval_task, tr->cfg.eval_size,
-                       MN_MAX(tr->cfg.batch_size, 128), stats);
+                       tr->cfg.batch_size, stats);
 }

@@ -262,10 +262,15 @@ expect_success "bench --mode infer, gru, bidirectional, 2 layers" bench --model 
     --batch 2 --input-size 3 --hidden 4 --layers 2 --bidirectional --mode infer --iterations 2 --threads 1
 
 # ------------------------------------------------------------- robustness
-run train --task adding --length 10 --model rnn --hidden 8 --batch 4 --steps 5 --eval-size 16 --lr 1e30 --clip 0
-if [ "$rc" -eq 0 ] || { [ "$rc" -eq 1 ] && tail -n 1 "$tmp/err" | grep -q '^mnemo: '; }; then
-    ok "absurd --lr 1e30: exit $rc, no crash"
-else bad "absurd --lr (want exit 0, or 1 with a 'mnemo: ' line)" "$(show)"; fi
+# An exploding ReLU RNN: steps with NaN/Inf are reported as skipped, and after several in a
+# row the library stops training with MN_E_NUMERIC -> exit 1 and one "mnemo: " line.
+run train --task adding --length 50 --model rnn-relu --hidden 16 --batch 4 --steps 30 --eval-size 16 \
+    --init identity --init-gain 3 --lr 50 --clip 0 --optimizer sgd
+if [ "$rc" -eq 1 ] && grep -q 'skipped' "$tmp/err" && tail -n 1 "$tmp/err" | grep -q '^mnemo: .*NaN'; then
+    ok "diverging run: skipped steps reported, then exit 1 with the library's message"
+elif [ "$rc" -eq 0 ] || [ "$rc" -eq 1 ]; then
+    ok "diverging run: exit $rc, no crash"
+else bad "diverging run (want exit 1 with a 'mnemo: ' line, or 0)" "$(show)"; fi
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
