@@ -1,16 +1,25 @@
 /* Forward and backward of each cell for one step of one sequence (see cell.h).
  * Backward recomputes nothing but tanh(c): everything else comes from the stored gates. */
 #include "cell.h"
+#include "fastmath.h"
 
-#include <math.h>
 #include <stddef.h>
 
-static inline float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+/* The loops below are compiled for AVX-512, AVX2 and baseline x86-64 and chosen at load
+ * time; branch-free exp/tanh (fastmath.h) let each loop vectorize. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define CELL_LOOP __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define CELL_LOOP
+#endif
+
+#define sigmoid mn_fast_sigmoid
+#define tanhf mn_fast_tanhf
 
 /* ---------------------------------------------------------------- vanilla RNN
  * h = act(x·W_ihᵀ + b_ih + h_prev·W_hhᵀ + b_hh);   act = tanh or ReLU */
 
-static void rnn_tanh_forward(const mn_cell_step *s, int b) {
+CELL_LOOP static void rnn_tanh_forward(const mn_cell_step *s, int b) {
     int H = s->H;
     size_t o = (size_t)b * H;
     for (int j = 0; j < H; j++) {
@@ -20,7 +29,7 @@ static void rnn_tanh_forward(const mn_cell_step *s, int b) {
     }
 }
 
-static void rnn_relu_forward(const mn_cell_step *s, int b) {
+CELL_LOOP static void rnn_relu_forward(const mn_cell_step *s, int b) {
     int H = s->H;
     size_t o = (size_t)b * H;
     for (int j = 0; j < H; j++) {
@@ -31,7 +40,7 @@ static void rnn_relu_forward(const mn_cell_step *s, int b) {
     }
 }
 
-static void rnn_tanh_backward(const mn_cell_step *s, int b) {
+CELL_LOOP static void rnn_tanh_backward(const mn_cell_step *s, int b) {
     int H = s->H;
     size_t o = (size_t)b * H;
     for (int j = 0; j < H; j++) {
@@ -41,7 +50,7 @@ static void rnn_tanh_backward(const mn_cell_step *s, int b) {
     }
 }
 
-static void rnn_relu_backward(const mn_cell_step *s, int b) {
+CELL_LOOP static void rnn_relu_backward(const mn_cell_step *s, int b) {
     int H = s->H;
     size_t o = (size_t)b * H;
     for (int j = 0; j < H; j++) {
@@ -53,7 +62,7 @@ static void rnn_relu_backward(const mn_cell_step *s, int b) {
 /* ---------------------------------------------------------------------- LSTM
  * i,f,o = σ(·), g = tanh(·);  c = f⊙c_prev + i⊙g;  h = o⊙tanh(c) */
 
-static void lstm_forward(const mn_cell_step *s, int b) {
+CELL_LOOP static void lstm_forward(const mn_cell_step *s, int b) {
     int H = s->H;
     size_t o4 = (size_t)b * 4 * H, o = (size_t)b * H;
     const float *gi = s->gi + o4, *rc = s->rec + o4;
@@ -70,7 +79,7 @@ static void lstm_forward(const mn_cell_step *s, int b) {
     }
 }
 
-static void lstm_backward(const mn_cell_step *s, int b) {
+CELL_LOOP static void lstm_backward(const mn_cell_step *s, int b) {
     int H = s->H;
     size_t o4 = (size_t)b * 4 * H, o = (size_t)b * H;
     const float *a = s->act + o4;
@@ -92,7 +101,7 @@ static void lstm_backward(const mn_cell_step *s, int b) {
  * r = σ(x_r + h_r), z = σ(x_z + h_z), n = tanh(x_n + r⊙(W_hn·h_prev + b_hn)),
  * h = (1-z)⊙n + z⊙h_prev — exactly PyTorch's nn.GRU. */
 
-static void gru_forward(const mn_cell_step *s, int b) {
+CELL_LOOP static void gru_forward(const mn_cell_step *s, int b) {
     int H = s->H;
     size_t o3 = (size_t)b * 3 * H, o = (size_t)b * H;
     const float *gi = s->gi + o3, *rc = s->rec + o3;
@@ -108,7 +117,7 @@ static void gru_forward(const mn_cell_step *s, int b) {
     }
 }
 
-static void gru_backward(const mn_cell_step *s, int b) {
+CELL_LOOP static void gru_backward(const mn_cell_step *s, int b) {
     int H = s->H;
     size_t o3 = (size_t)b * 3 * H, o = (size_t)b * H;
     const float *a = s->act + o3;

@@ -1,0 +1,32 @@
+/* The vectorizable exp/sigmoid/tanh against libm: max relative error over the cells' range. */
+#include "test.h"
+#include "fastmath.h"
+
+static double worst_rel(float (*f)(float), double (*ref)(double), float lo, float hi, int n) {
+    double worst = 0;
+    for (int i = 0; i <= n; i++) {
+        float x = lo + (hi - lo) * (float)i / (float)n;
+        double want = ref((double)x), got = f(x);
+        if (want == 0) continue;
+        double e = fabs(got - want) / fabs(want);
+        if (e > worst || e != e) worst = e;
+    }
+    return worst;
+}
+
+static double sigmoid_ref(double x) { return 1.0 / (1.0 + exp(-x)); }
+
+TEST(fastmath_relative_error_below_1e6) {
+    double e_exp = worst_rel(mn_fast_expf, exp, -80.0f, 80.0f, 2000003);
+    double e_sig = worst_rel(mn_fast_sigmoid, sigmoid_ref, -80.0f, 80.0f, 2000003);
+    double e_tanh = worst_rel(mn_fast_tanhf, tanh, -20.0f, 20.0f, 2000003);
+    double e_tanh_small = worst_rel(mn_fast_tanhf, tanh, -0.2f, 0.2f, 200003);
+    printf("    max relative error vs double libm: exp %.2e, sigmoid %.2e, tanh %.2e (|x|<0.2: %.2e)\n",
+           e_exp, e_sig, e_tanh, e_tanh_small);
+    CHECK(e_exp < 1e-6, "exp: %g", e_exp);
+    CHECK(e_sig < 1e-6, "sigmoid: %g", e_sig);
+    CHECK(e_tanh < 1e-6, "tanh: %g", e_tanh);
+    CHECK(e_tanh_small < 1e-6, "tanh near 0: %g", e_tanh_small);
+    CHECK(mn_fast_tanhf(30.0f) == 1.0f && mn_fast_tanhf(-30.0f) == -1.0f, "tanh saturation");
+    CHECK(mn_fast_sigmoid(-200.0f) >= 0.0f && mn_fast_sigmoid(200.0f) == 1.0f, "sigmoid limits");
+}
