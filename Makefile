@@ -5,7 +5,7 @@
 #   make sanitize   the same suite built with -fsanitize=address,undefined
 CC      ?= cc
 BUILD   ?= build
-OPT     ?= -O2
+OPT     ?= -O3
 CFLAGS  ?=
 WARN    := -Wall -Wextra -Wno-unknown-pragmas
 BASEFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -Iinclude -Isrc $(WARN) -fPIC $(OPT)

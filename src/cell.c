@@ -22,21 +22,23 @@
 CELL_LOOP static void rnn_tanh_forward(const mn_cell_step *s, int b) {
     int H = s->H;
     size_t o = (size_t)b * H;
+    float *restrict a = s->act + o, *restrict h = s->h + o;
+    const float *restrict rc = s->rec + o, *restrict bi = s->b_ih, *restrict bh = s->b_hh;
     for (int j = 0; j < H; j++) {
-        float h = tanhf(s->gi[o + j] + s->b_ih[j] + s->rec[o + j] + s->b_hh[j]);
-        s->act[o + j] = h;
-        s->h[o + j] = h;
+        a[j] = tanhf(a[j] + bi[j] + rc[j] + bh[j]);
+        h[j] = a[j];
     }
 }
 
 CELL_LOOP static void rnn_relu_forward(const mn_cell_step *s, int b) {
     int H = s->H;
     size_t o = (size_t)b * H;
+    float *restrict a = s->act + o, *restrict h = s->h + o;
+    const float *restrict rc = s->rec + o, *restrict bi = s->b_ih, *restrict bh = s->b_hh;
     for (int j = 0; j < H; j++) {
-        float p = s->gi[o + j] + s->b_ih[j] + s->rec[o + j] + s->b_hh[j];
-        float h = p > 0.0f ? p : 0.0f;
-        s->act[o + j] = h;
-        s->h[o + j] = h;
+        float p = a[j] + bi[j] + rc[j] + bh[j];
+        a[j] = p > 0.0f ? p : 0.0f;
+        h[j] = a[j];
     }
 }
 
@@ -62,20 +64,20 @@ CELL_LOOP static void rnn_relu_backward(const mn_cell_step *s, int b) {
 /* ---------------------------------------------------------------------- LSTM
  * i,f,o = σ(·), g = tanh(·);  c = f⊙c_prev + i⊙g;  h = o⊙tanh(c) */
 
+/* Three short loops rather than one long one: each stays simple enough to vectorize. */
 CELL_LOOP static void lstm_forward(const mn_cell_step *s, int b) {
     int H = s->H;
     size_t o4 = (size_t)b * 4 * H, o = (size_t)b * H;
-    const float *gi = s->gi + o4, *rc = s->rec + o4;
-    float *a = s->act + o4;
+    float *restrict a = s->act + o4, *restrict c = s->c + o, *restrict h = s->h + o;
+    const float *restrict rc = s->rec + o4, *restrict bi = s->b_ih, *restrict bh = s->b_hh;
+    const float *restrict cp = s->c_prev + o;
+    for (int j = 0; j < 4 * H; j++) a[j] += rc[j] + bi[j] + bh[j];
+    for (int j = 0; j < 2 * H; j++) a[j] = sigmoid(a[j]);            /* i, f */
+    for (int j = 2 * H; j < 3 * H; j++) a[j] = tanhf(a[j]);          /* g */
+    for (int j = 3 * H; j < 4 * H; j++) a[j] = sigmoid(a[j]);        /* o */
     for (int j = 0; j < H; j++) {
-        float i = sigmoid(gi[j] + rc[j] + s->b_ih[j] + s->b_hh[j]);
-        float f = sigmoid(gi[H + j] + rc[H + j] + s->b_ih[H + j] + s->b_hh[H + j]);
-        float g = tanhf(gi[2 * H + j] + rc[2 * H + j] + s->b_ih[2 * H + j] + s->b_hh[2 * H + j]);
-        float og = sigmoid(gi[3 * H + j] + rc[3 * H + j] + s->b_ih[3 * H + j] + s->b_hh[3 * H + j]);
-        float c = f * s->c_prev[o + j] + i * g;
-        a[j] = i; a[H + j] = f; a[2 * H + j] = g; a[3 * H + j] = og;
-        s->c[o + j] = c;
-        s->h[o + j] = og * tanhf(c);
+        c[j] = a[H + j] * cp[j] + a[j] * a[2 * H + j];
+        h[j] = a[3 * H + j] * tanhf(c[j]);
     }
 }
 
@@ -104,17 +106,15 @@ CELL_LOOP static void lstm_backward(const mn_cell_step *s, int b) {
 CELL_LOOP static void gru_forward(const mn_cell_step *s, int b) {
     int H = s->H;
     size_t o3 = (size_t)b * 3 * H, o = (size_t)b * H;
-    const float *gi = s->gi + o3, *rc = s->rec + o3;
-    float *a = s->act + o3;
+    float *restrict a = s->act + o3, *restrict aux = s->aux + o, *restrict h = s->h + o;
+    const float *restrict rc = s->rec + o3, *restrict bi = s->b_ih, *restrict bh = s->b_hh;
+    const float *restrict hp = s->h_prev + o;
+    for (int j = 0; j < 2 * H; j++) a[j] = sigmoid(a[j] + bi[j] + rc[j] + bh[j]);  /* r, z */
     for (int j = 0; j < H; j++) {
-        float r = sigmoid(gi[j] + s->b_ih[j] + rc[j] + s->b_hh[j]);
-        float z = sigmoid(gi[H + j] + s->b_ih[H + j] + rc[H + j] + s->b_hh[H + j]);
-        float hn = rc[2 * H + j] + s->b_hh[2 * H + j];
-        float n = tanhf(gi[2 * H + j] + s->b_ih[2 * H + j] + r * hn);
-        a[j] = r; a[H + j] = z; a[2 * H + j] = n;
-        s->aux[o + j] = hn;
-        s->h[o + j] = (1.0f - z) * n + z * s->h_prev[o + j];
+        aux[j] = rc[2 * H + j] + bh[2 * H + j];
+        a[2 * H + j] = tanhf(a[2 * H + j] + bi[2 * H + j] + a[j] * aux[j]);
     }
+    for (int j = 0; j < H; j++) h[j] = (1.0f - a[H + j]) * a[2 * H + j] + a[H + j] * hp[j];
 }
 
 CELL_LOOP static void gru_backward(const mn_cell_step *s, int b) {

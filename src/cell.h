@@ -9,12 +9,12 @@
 typedef struct {
     int H;
     /* forward inputs */
-    const float *gi;       /* [B,G·H] x_t·W_ihᵀ (no bias) */
     const float *rec;      /* [B,G·H] h_{t-1}·W_hhᵀ (no bias) */
     const float *b_ih, *b_hh;            /* [G·H] */
     const float *h_prev, *c_prev;        /* [B,H] */
-    /* forward outputs, read again by backward */
-    float *act;            /* [B,G·H] activated gates; may alias gi */
+    /* act: on entry to forward x_t·W_ihᵀ (no bias); on exit the activated gates, which
+     * backward reads. Updating in place keeps one pointer, so the loops vectorize. */
+    float *act;            /* [B,G·H] */
     float *aux;            /* [B,H] GRU: W_hn·h_{t-1} + b_hn; unused otherwise */
     float *h, *c;          /* [B,H] new state */
     /* backward */

@@ -35,13 +35,12 @@ static inline float mn_fast_sigmoid(float x) { return 1.0f / (1.0f + mn_fast_exp
 /* tanh(x) = sign(x)·(1 − e^{−2|x|}) / (1 + e^{−2|x|}); below |x| = 0.0625 the subtraction
  * would cancel, so an odd Taylor polynomial takes over there. */
 static inline float mn_fast_tanhf(float x) {
-    float a = x < 0 ? -x : x;
+    float a = __builtin_fabsf(x);
     float e = mn_fast_expf(-2.0f * a);
     float big = (1.0f - e) / (1.0f + e);
     float x2 = a * a;
     float small = a * (1.0f + x2 * (-0.333333333f + x2 * (0.133333333f + x2 * -0.0539682540f)));
-    float y = a < 0.0625f ? small : big;
-    return x < 0 ? -y : y;
+    return __builtin_copysignf(a < 0.0625f ? small : big, x);
 }
 
 #endif

@@ -113,7 +113,7 @@ static mn_status recurrent_forward(mn_layer *l, const float *x, float *y, int T,
     for (int t = 0; t < T; t++) {
         float *hp = s->hs + (size_t)t * BH, *hn = hp + BH;
         mn_sgemm_packed(0, B, 1.0f, hp, H, &s->whh_t, 0.0f, s->rec, GH);
-        st.gi = st.act = s->act + (size_t)t * B * GH;
+        st.act = s->act + (size_t)t * B * GH;
         st.aux = s->aux ? s->aux + (size_t)t * BH : NULL;
         st.h_prev = hp;
         st.h = hn;
