@@ -4,21 +4,29 @@ set -u
 build=${1:-build}
 cd "$(dirname "$0")/.."
 pass=0; fail=0
-out=$("$build/test_runner" 2>&1 | tee /dev/stderr | tail -n 1)
-rc=${PIPESTATUS[0]}
-if [[ $out =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
-    pass=$((pass + BASH_REMATCH[1])); fail=$((fail + BASH_REMATCH[2]))
-else
-    echo "test_runner ended without a summary (exit $rc)"; fail=$((fail + 1))
-fi
-[ "$rc" -ne 0 ] && [ "$fail" -eq 0 ] && fail=1
-if [ -f tests/cli_test.sh ]; then
-    out=$(bash tests/cli_test.sh "$build/mnemo" 2>&1 | tee /dev/stderr | tail -n 1)
-    if [[ $out =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+# run NAME CMD...: adds the counts from the command's "N passed, N failed" line; a command
+# that fails without failing a test (a sanitizer report, a crash) counts as one failure.
+run() {
+    local name=$1; shift
+    "$@" >"$log" 2>&1
+    local rc=$?
+    cat "$log"
+    local line
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
+    if [[ $line =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
         pass=$((pass + BASH_REMATCH[1])); fail=$((fail + BASH_REMATCH[2]))
+        if [ "$rc" -ne 0 ] && [ "${BASH_REMATCH[2]}" -eq 0 ]; then
+            echo "$name exited with status $rc after its tests passed"; fail=$((fail + 1))
+        fi
     else
-        echo "cli_test.sh ended without a summary"; fail=$((fail + 1))
+        echo "$name ended without a summary (exit $rc)"; fail=$((fail + 1))
     fi
-fi
+}
+
+run test_runner "$build/test_runner"
+[ -f tests/cli_test.sh ] && run cli_test.sh bash tests/cli_test.sh "$build/mnemo"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

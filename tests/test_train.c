@@ -123,10 +123,10 @@ TEST(checkpoint_round_trip_rebuilds_the_model) {
     CHECK_OK(mn_evaluate(back, task, 20, 8, &e2));
     CHECK(e1.loss == e2.loss, "eval loss %g vs %g", e1.loss, e2.loss);
     mn_task_free(task);
-    /* a file that is not a mnemo checkpoint */
-    CHECK(mn_model_load(dir, &back) == MN_E_INPUT || back == NULL, "loading a directory");
-    mn_model_free(m);
     mn_model_free(back);
+    /* a directory is not a checkpoint */
+    CHECK(mn_model_load(dir, &back) == MN_E_INPUT && back == NULL, "loading a directory");
+    mn_model_free(m);
     unlink(path);
     rmdir(dir);
 }
