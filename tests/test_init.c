@@ -16,18 +16,24 @@ static float *tensor(mn_model *m, const char *name, int *rows, int *cols) {
     return NULL;
 }
 
+/* max |(W·Wᵀ − g²·I)_ij| for an n×n block */
+static double orthogonality_error(const float *w, int n, double g2) {
+    double worst = 0;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) {
+            double d = 0;
+            for (int k = 0; k < n; k++) d += (double)w[i * n + k] * w[j * n + k];
+            worst = fmax(worst, fabs(d - (i == j ? g2 : 0.0)));
+        }
+    return worst;
+}
+
 TEST(init_orthogonal_rows_are_orthonormal_times_gain) {
     mn_rng r;
     mn_rng_seed(&r, 1);
     float w[12 * 12];
     REQUIRE_OK(mn_init_orthogonal(w, 12, 12, 0.5f, &r));
-    double worst = 0;
-    for (int i = 0; i < 12; i++)
-        for (int j = 0; j < 12; j++) {
-            double d = 0;
-            for (int k = 0; k < 12; k++) d += (double)w[i * 12 + k] * w[j * 12 + k];
-            worst = fmax(worst, fabs(d - (i == j ? 0.25 : 0.0)));
-        }
+    double worst = orthogonality_error(w, 12, 0.25);
     CHECK(worst < 1e-5, "W·Wᵀ differs from gain²·I by %g", worst);
 }
 
@@ -47,14 +53,7 @@ TEST(init_lstm_orthogonal_forget_bias_and_chrono) {
     float *bhh = tensor(m, "rnn.bias_hh_l0", &rows, &cols);
     REQUIRE(whh && bih && bhh, "tensors missing");
     for (int g = 0; g < 4; g++) {            /* each gate block of W_hh is orthogonal */
-        double worst = 0;
-        const float *blk = whh + g * 64;
-        for (int i = 0; i < 8; i++)
-            for (int j = 0; j < 8; j++) {
-                double d = 0;
-                for (int k = 0; k < 8; k++) d += (double)blk[i * 8 + k] * blk[j * 8 + k];
-                worst = fmax(worst, fabs(d - (i == j)));
-            }
+        double worst = orthogonality_error(whh + g * 64, 8, 1.0);
         CHECK(worst < 1e-5, "gate block %d not orthogonal (%g)", g, worst);
     }
     for (int j = 0; j < 8; j++)
