@@ -49,7 +49,9 @@ int cmd_eval(int argc, char **argv) {
     mn_train_config tc;
     mn_train_config_init(&tc);
     const char *load = NULL, *task_name = NULL;
-    int length = 0, eval_size = tc.eval_size, batch = tc.batch_size, threads = 0, json = 0;
+    /* The batch mn_trainer_evaluate uses during training, for the same speed. */
+    int length = 0, eval_size = tc.eval_size, threads = 0, json = 0;
+    int batch = tc.batch_size > 128 ? tc.batch_size : 128;
     uint64_t seed = tc.seed;
     char threads_def[48], seed_def[64];
     snprintf(threads_def, sizeof threads_def, "all cores, %d here", mn_get_threads());

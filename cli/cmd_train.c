@@ -179,6 +179,9 @@ int cmd_train(int argc, char **argv) {
     if (mn_optimizer_parse(opt_name, &optk) != MN_OK)
         return cli_fail("unknown optimizer \"%s\"; choose one of %s", opt_name,
                         cli_join(list, sizeof list, optimizer_names));
+    if (chrono && cell != MN_LSTM && cell != MN_GRU)
+        return cli_fail("--chrono initializes gate biases, and the %s cell has no gates; drop "
+                        "--chrono or use --model lstm or gru", mn_cell_name(cell));
     int sched = cli_choice(sched_name, schedule_names);
     if (sched < 0)
         return cli_fail("unknown schedule \"%s\"; choose one of %s", sched_name,

@@ -43,7 +43,8 @@ static void usage(FILE *f) {
             "object. Exit codes: 0 success, 1 runtime failure, 2 bad usage or bad input.\n"
             "\n"
             "example:\n"
-            "  mnemo train --task adding --length 100 --model lstm --hidden 64 --steps 2000\n",
+            "  mnemo train --task adding --length 100 --model lstm --hidden 64 --chrono --lr 5e-3 "
+            "--steps 2000\n",
             mn_task_names(), cli_cell_list());
 }
 

@@ -157,6 +157,7 @@ expect_usage "unknown task"                train --task nosuch --length 10 --mod
 expect_usage "unknown model"               train --task adding --length 10 --model transformerx
 expect_usage "unknown optimizer"           train --task adding --length 10 --model lstm --optimizer adagrad
 expect_usage "unknown schedule"            train --task adding --length 10 --model lstm --schedule linear
+expect_usage "--chrono on a gateless rnn"  train --task adding --length 10 --model rnn --chrono
 expect_usage "unknown init"                train --task adding --length 10 --model lstm --init xavier
 expect_usage "--save in a missing folder"  "${T[@]}" --save "$tmp/no/such/dir/m.safetensors"
 expect_usage "--save names a folder"       "${T[@]}" --save "$tmp"

@@ -79,7 +79,7 @@ for name in lstm rnn; do
     row=$(awk -v n="$name" -v m="$mse" -v b="$base" -v s="$secs" 'BEGIN {
         if (m == "" || m == "null" || b == "" || b == "null") { print "?"; exit }
         r = m / b
-        printf "%-6s %12.6f %12.6f %10.4f %9.1f  %s", n, m, b, r, s, (m < b / 10) ? "solved" : "not solved"
+        printf "%-6s %12.6g %12.6f %10.3g %9.1f  %s", n, m, b, r, s, (m < b / 10) ? "solved" : "not solved"
     }')
     if [ "$row" = "?" ]; then
         echo "run_main_job: the $name run printed no test loss" >&2
