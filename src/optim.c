@@ -17,7 +17,7 @@ void mn_train_config_init(mn_train_config *cfg) {
     cfg->steps = 2000;
     cfg->batch_size = 32;
     cfg->optimizer = MN_OPT_ADAM;
-    cfg->lr = 2e-3f;
+    cfg->lr = 5e-3f;
     cfg->beta1 = 0.9f;
     cfg->beta2 = 0.999f;
     cfg->eps = 1e-8f;

@@ -200,7 +200,7 @@ TEST(optim_config_and_parse) {
     mn_train_config c;
     mn_train_config_init(&c);
     CHECK(c.steps == 2000 && c.batch_size == 32 && c.optimizer == MN_OPT_ADAM &&
-          c.lr == 2e-3f && c.beta1 == 0.9f && c.beta2 == 0.999f && c.eps == 1e-8f &&
+          c.lr == 5e-3f && c.beta1 == 0.9f && c.beta2 == 0.999f && c.eps == 1e-8f &&
           c.weight_decay == 0 && c.momentum == 0.9f && c.schedule == MN_SCHED_CONSTANT &&
           c.warmup_steps == 0 && c.min_lr_ratio == 0.1f && c.clip_norm == 1.0f &&
           c.clip_value == 0 && c.tbptt == 0 && c.seed == 1 && c.eval_size == 1000,
