@@ -53,9 +53,8 @@ static mn_status reserve(recurrent *s, int T, int B) {
     if (rows <= s->cap_rows && (size_t)B <= s->cap_B && s->ws) return MN_OK;
     rows = MN_MAX(rows, s->cap_rows);
     size_t cb = MN_MAX((size_t)B, s->cap_B);
-    size_t H = (size_t)s->H, GH = (size_t)s->GH, steps = rows / (size_t)B + 1;
+    size_t H = (size_t)s->H, GH = (size_t)s->GH;
     size_t states = (rows + cb) * H;  /* (T+1)·B rows for any T·B <= rows, B <= cb */
-    (void)steps;
     size_t floats = rows * GH                                  /* act */
                   + (s->kind == MN_GRU ? rows * H : 0)         /* aux */
                   + states * (s->cell->has_cell ? 2 : 1)       /* hs, cs */
