@@ -19,6 +19,10 @@
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_diagnose(int argc, char **argv);
+int cmd_memory(int argc, char **argv);
+int cmd_lab(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
 
 /* 0 when name is one of mn_task_names(); otherwise prints the error, returns 2. */
 int cli_check_task(const char *name);

@@ -16,11 +16,13 @@ static const command commands[] = {
     {"train", cmd_train, "train a model on a task and compare it with the task's baseline"},
     {"eval", cmd_eval, "evaluate a saved model on a task's held-out sequences"},
     {"bench", cmd_bench, "time a recurrent stack at one shape (train step or inference)"},
+    {"predict", cmd_predict, "run PyTorch RNN/LSTM/GRU weights on a .npy array"},
+    {"diagnose", cmd_diagnose, "train or load a model and report how its gradient flows"},
+    {"memory", cmd_memory, "bytes a training run needs, and the longest T that fits"},
+    {"lab", cmd_lab, "experiments that check the theory of long-range learning"},
 };
 #define NCOMMANDS ((int)(sizeof commands / sizeof commands[0]))
 
-/* Named in the design, not in this version yet. */
-static const char *const planned[] = {"predict", "diagnose", "lab", NULL};
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -90,10 +92,6 @@ int main(int argc, char **argv) {
                                  strerror(errno));
         return rc;
     }
-    for (int i = 0; planned[i]; i++)
-        if (!strcmp(cmd, planned[i]))
-            return cli_fail("'%s' is not available in mnemo %s yet; run 'mnemo --help' for the "
-                            "commands there are", cmd, mn_version());
     if (cmd[0] == '-')
         return cli_fail("unknown option \"%s\" before the command; run 'mnemo --help'", cmd);
     return cli_fail("unknown command \"%s\"; run 'mnemo --help' for the list of commands", cmd);

@@ -212,6 +212,112 @@ typedef struct {
 
 mn_status mn_bench_run(const mn_bench_config *cfg, mn_bench_result *res);
 
+/* ------------------------------------------------------------- diagnostics
+ * How the training signal travels back through time, measured on the model's own passes. */
+
+#define MN_DIAG_SINGULAR 4   /* leading singular values reported */
+
+typedef struct mn_grad_recorder mn_grad_recorder;
+
+/* Record, during every backward pass of m from now on (training or evaluation), the
+ * batch-mean ‖∂L/∂h_t‖ of each recurrent layer for steps t < max_T, and ‖∂L/∂c_t‖ for
+ * LSTM layers. With truncated BPTT, t counts from the start of the sequence. Bidirectional
+ * layers record their forward direction. A model without a recorder computes nothing
+ * extra. One recorder per model; detach before freeing the model. */
+mn_status mn_grad_recorder_attach(mn_model *m, int max_T, mn_grad_recorder **out);
+void mn_grad_recorder_detach(mn_grad_recorder *r);
+/* Mean profile over the backward passes recorded since the last clear, oldest step first:
+ * dh[t] and dc[t] for t < max_T (dc may be NULL; it stays 0 for cells without c).
+ * Returns the number of passes averaged (0: nothing recorded, arrays set to 0). */
+int mn_grad_recorder_profile(const mn_grad_recorder *r, int layer, double *dh, double *dc);
+void mn_grad_recorder_clear(mn_grad_recorder *r);
+
+/* Ratio of the gradient norm lag steps before the last step to the last step's norm:
+ * ratio[lag] = norm[T-1-lag] / norm[T-1], lag = 0..T-1 (all 0 when norm[T-1] is 0). */
+void mn_gradient_ratio(const double *norm, int T, double *ratio);
+/* The effective gradient horizon: the largest lag L such that ratio[lag] >= threshold for
+ * every lag <= L (T-1 when the ratio never drops below it). */
+int mn_gradient_horizon(const double *norm, int T, double threshold);
+
+typedef struct {
+    int units;                /* H */
+    int has_gates;            /* 0 for plain RNNs: only the tanh saturation applies */
+    double keep_mean;         /* mean over units of the mean forget gate (GRU: update gate z) */
+    double half_life_min, half_life_median, half_life_mean, half_life_max; /* steps */
+    double saturated_gates;   /* fraction of sigmoid gate values < 0.05 or > 0.95 */
+    double saturated_tanh;    /* fraction of tanh values with |v| > 0.95 (RNN h, LSTM g, GRU n) */
+} mn_gate_stats;
+
+/* Memory half-life of a unit whose mean forget (keep) gate is f: ln 0.5 / ln f steps
+ * (f <= 0 gives 0; f >= 1 gives MN_HALF_LIFE_MAX). */
+#define MN_HALF_LIFE_MAX 1e12
+double mn_half_life(double f);
+
+/* Runs the model forward on b and measures the gates of recurrent layer `layer` over the
+ * batch's real (non-padding) positions. keep_per_unit and half_life_per_unit: arrays of
+ * H values, or NULL. Bidirectional layers report their forward direction. */
+mn_status mn_gate_stats_measure(mn_model *m, const mn_batch *b, int layer, mn_gate_stats *out,
+                                double *keep_per_unit, double *half_life_per_unit);
+
+typedef struct {
+    int state_size;           /* H, or 2H for LSTM (h and c) */
+    int steps;                /* Jacobians multiplied per sequence */
+    int sequences;
+    double spectral_radius;   /* of W_hh (gated cells: the candidate block, g or n) */
+    double singular[MN_DIAG_SINGULAR];          /* leading singular values of that block */
+    double jacobian_log10_singular[MN_DIAG_SINGULAR]; /* log10 of the leading singular values
+                                 of ∂s_T/∂s_0, the product of step Jacobians along each real
+                                 sequence (mean over sequences) */
+    double lyapunov;          /* largest Lyapunov exponent: mean ln growth per step */
+} mn_recurrence_stats;
+
+/* Runs the model forward on b and measures recurrent layer `layer`: its W_hh, and the
+ * product of the step Jacobians ∂s_t/∂s_{t-1} along the batch's sequences (at most
+ * max_sequences of them; 0: all). */
+mn_status mn_recurrence_measure(mn_model *m, const mn_batch *b, int layer, int max_sequences,
+                                mn_recurrence_stats *out);
+
+typedef enum { MN_FLOW_HEALTHY, MN_FLOW_VANISHING, MN_FLOW_EXPLODING } mn_flow_verdict;
+typedef enum { MN_FIT_GOOD, MN_FIT_UNDER, MN_FIT_OVER } mn_fit_verdict;
+
+typedef struct {
+    const double *grad_norm;  /* [T] mean ‖∂L/∂h_t‖ of the first layer, oldest first */
+    int T;
+    int span;                 /* steps back the task needs (e.g. T-1 for adding) */
+    double threshold;         /* horizon threshold (0: 1e-3) */
+    int tbptt;                /* chunk length used in training, 0 for full BPTT */
+    double train_loss, val_loss, baseline_loss;
+    mn_cell_kind cell;
+    mn_recurrent_init recurrent_init;
+    int chrono;               /* chrono init was used */
+    double clip_norm;
+} mn_verdict_input;
+
+typedef struct {
+    mn_flow_verdict flow;
+    mn_fit_verdict fit;
+    int horizon;
+    char flow_reason[256];    /* the measured numbers behind the flow verdict */
+    char fit_reason[256];
+    char advice[768];         /* what to try next, one sentence per suggestion */
+} mn_verdict;
+
+const char *mn_flow_name(mn_flow_verdict v);  /* "healthy", "vanishing", "exploding" */
+const char *mn_fit_name(mn_fit_verdict v);    /* "good", "underfitting", "overfitting" */
+mn_status mn_diagnose_verdict(const mn_verdict_input *in, mn_verdict *out);
+
+/* ------------------------------------------------------------ memory (mnemo memory)
+ * <memory API: owned by the memory estimate work; keep declarations between these markers> */
+/* ------------------------------------------------------------ end memory */
+
+/* ------------------------------------------------------------ lab (mnemo lab)
+ * <lab API: owned by the lab work; keep declarations between these markers> */
+/* ------------------------------------------------------------ end lab */
+
+/* ------------------------------------------------------------ arrays (.npy)
+ * <npy API: owned by the npy/predict work; keep declarations between these markers> */
+/* ------------------------------------------------------------ end arrays */
+
 #ifdef __cplusplus
 }
 #endif

@@ -27,6 +27,8 @@ run() {
 }
 
 run test_runner "$build/test_runner"
-[ -f tests/cli_test.sh ] && run cli_test.sh bash tests/cli_test.sh "$build/mnemo"
+for script in tests/cli_*test.sh; do
+    [ -f "$script" ] && run "$(basename "$script")" bash "$script" "$build/mnemo"
+done
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
