@@ -168,6 +168,25 @@ void json_null(json_obj *j, const char *key) {
     fputs("null", j->f);
 }
 
+void json_num_array(json_obj *j, const char *key, const double *v, int n) {
+    json_key(j, key);
+    fputc('[', j->f);
+    for (int i = 0; i < n; i++) {
+        if (i) fputc(',', j->f);
+        if (isfinite(v[i])) fprintf(j->f, "%.6g", v[i]);
+        else fputs("null", j->f);
+    }
+    fputc(']', j->f);
+}
+
+json_obj json_child(json_obj *j, const char *key) {
+    json_key(j, key);
+    fputc('{', j->f);
+    return (json_obj){j->f, 0};
+}
+
+void json_close(json_obj *child) { fputc('}', child->f); }
+
 void json_end(json_obj *j) {
     fputs("}\n", j->f);
     fflush(j->f);

@@ -46,6 +46,10 @@ void json_int(json_obj *j, const char *key, long long value);
 void json_u64(json_obj *j, const char *key, uint64_t value);
 void json_bool(json_obj *j, const char *key, int value);
 void json_null(json_obj *j, const char *key);
+void json_num_array(json_obj *j, const char *key, const double *v, int n);
+/* A nested object: "key":{ ... }; fill the returned object, then json_close it. */
+json_obj json_child(json_obj *j, const char *key);
+void json_close(json_obj *child);
 void json_end(json_obj *j);   /* "}\n" and flush */
 
 #endif

@@ -111,6 +111,9 @@ typedef struct {
 mn_status mn_model_forward(mn_model *m, const mn_batch *b, const float **output);
 /* Mean loss of the batch (padding and ignored labels excluded). */
 mn_status mn_model_loss(mn_model *m, const mn_batch *b, double *loss);
+/* Full BPTT on a batch from zero state without an update: the gradients of the mean loss
+ * overwrite mn_model_grads (a recorder, if attached, records the pass); loss may be NULL. */
+mn_status mn_model_gradients(mn_model *m, const mn_batch *b, double *loss);
 
 /* ------------------------------------------------------------------- tasks */
 
@@ -307,15 +310,160 @@ const char *mn_fit_name(mn_fit_verdict v);    /* "good", "underfitting", "overfi
 mn_status mn_diagnose_verdict(const mn_verdict_input *in, mn_verdict *out);
 
 /* ------------------------------------------------------------ memory (mnemo memory)
- * <memory API: owned by the memory estimate work; keep declarations between these markers> */
+ * What a run of a model at T steps and B sequences holds at its peak, in bytes as the
+ * library allocates them (mn_memory_peak counts the same): one training step (forward,
+ * backward, Adam) or one forward pass, with one batch of the model's input and targets,
+ * in a process whose GEMM scratch starts empty, with the current thread count. */
+typedef struct {
+    size_t params;        /* the flat parameter buffer */
+    size_t grads;         /* the gradient buffer (the model allocates it for inference too) */
+    size_t optimizer;     /* Adam's two moments; 0 for inference */
+    size_t activations;   /* every layer's workspace and the model's own, for T·B rows */
+    size_t data;          /* one batch: inputs or tokens, targets or labels, lengths */
+    size_t workspace;     /* packed W_hh, GEMM scratch, model and layer structs */
+    size_t scratch;       /* the part of workspace in process-wide GEMM scratch (with the
+                             moment a growing buffer holds old and new); it stays allocated
+                             after the run and later runs reuse it */
+    size_t total;         /* the peak: params + grads + optimizer + activations + data +
+                             workspace */
+} mn_memory_estimate;
+
+/* train: 1 for a training step with Adam, 0 for inference. MN_E_ARG for an invalid
+ * config, T or B outside [1, 2^24], T·B beyond what one pass can index, or sizes that
+ * overflow size_t. */
+mn_status mn_memory_estimate_run(const mn_model_config *cfg, int T, int B, int train,
+                                 mn_memory_estimate *out);
+/* The longest T in [1, max_T] whose run fits in budget bytes at batch B (or the largest B in
+ * [1, max_B] at length T); 0 when even 1 does not fit. The answer fits and the next value
+ * does not (unless it is the maximum). */
+mn_status mn_memory_max_length(const mn_model_config *cfg, int B, int train, size_t budget,
+                               int max_T, int *T_out);
+mn_status mn_memory_max_batch(const mn_model_config *cfg, int T, int train, size_t budget,
+                              int max_B, int *B_out);
 /* ------------------------------------------------------------ end memory */
 
 /* ------------------------------------------------------------ lab (mnemo lab)
- * <lab API: owned by the lab work; keep declarations between these markers> */
+ * Experiments that check the theory of long-range learning against measurements made on
+ * mnemo's own layers, backward passes and trainer. Each states a claim, the value the
+ * theory predicts and the value measured, and whether they agree. A setting where the claim
+ * cannot be checked (a ratio below float32's range, say) is reported with applies = 0 and
+ * a note saying why, never hidden. */
+
+#define MN_LAB_MAX_LIST 16       /* values in a list option */
+#define MN_LAB_MAX_NUMBERS 160   /* named numbers in a result */
+
+typedef struct {
+    double radius;      /* ρ of W_hh = ρ·Q; 0: the experiment's own (0.9, 1.1 or 1) */
+    int length;         /* T; 0: 100 */
+    int hidden;         /* H; 0: 32 */
+    int tbptt;          /* chunk length k of the tbptt experiment; 0: 10 */
+    double forget;      /* forget gate f of lstm-highway, in (0, 1); 0: 0.99 */
+    double clip;        /* global-norm clipping threshold of exploding; 0: 1 */
+    int n_forget_bias;  /* forget-bias: how many values in forget_bias (0: 0, 1, 2, 3, 5) */
+    double forget_bias[MN_LAB_MAX_LIST];
+    int n_lengths;      /* adding-sweep: how many lengths (0: 25, 50, 100, 200, 400) */
+    int lengths[MN_LAB_MAX_LIST];
+    int steps;          /* adding-sweep: optimizer steps per run; 0: its default */
+    int batch;          /* adding-sweep: sequences per step; 0: its default */
+    uint64_t seed;      /* weights and data */
+    /* Called after each part of a long experiment (adding-sweep: each training run) with
+     * one line saying what finished; NULL for none. The library itself never prints. */
+    void (*progress)(void *ctx, const char *line);
+    void *progress_ctx;
+} mn_lab_options;
+
+typedef struct {
+    char name[48];
+    double value;
+} mn_lab_number;
+
+typedef struct {
+    char experiment[32];
+    char claim[320];          /* one sentence */
+    char quantity[128];       /* what theory and measured are */
+    double theory, measured;
+    char criterion[128];      /* how they must agree for PASS */
+    int applies;              /* 0: the claim cannot be checked here; note says why */
+    int pass;                 /* 1: they agree (never with applies = 0) */
+    char note[320];
+    char report[16384];       /* readable multi-line text: settings and tables */
+    int n_numbers;            /* further measured figures, for JSON */
+    mn_lab_number numbers[MN_LAB_MAX_NUMBERS];
+} mn_lab_result;
+
+/* The experiments, in order, as "vanishing, exploding, ...". */
+const char *mn_lab_names(void);
+int mn_lab_count(void);
+/* Name, one-line summary and the options experiment i reads (0 <= i < mn_lab_count()),
+ * the options as the CLI spells them without the dashes: "radius length hidden seed". */
+mn_status mn_lab_info(int i, const char **name, const char **summary, const char **options);
+void mn_lab_options_init(mn_lab_options *o);   /* every field "use the default", seed 1 */
+/* Run one experiment. A FAIL is a measurement, not an error: the status is MN_OK and
+ * r->pass is 0. Errors are bad options (MN_E_ARG) or running out of memory. */
+mn_status mn_lab_run(const char *name, const mn_lab_options *o, mn_lab_result *r);
 /* ------------------------------------------------------------ end lab */
 
 /* ------------------------------------------------------------ arrays (.npy)
  * <npy API: owned by the npy/predict work; keep declarations between these markers> */
+
+/* NumPy .npy arrays: little-endian float32 ('<f4') or int32 ('<i4'), C order, rank 0..8.
+ * The reader accepts format versions 1.0 and 2.0 and checks everything before use (magic,
+ * version, header length, the header's exact dict form, dtype, order, shape, and that the
+ * file is exactly header + data long); anything else is MN_E_INPUT with a message naming
+ * the file and the problem. */
+#define MN_ARRAY_MAX_DIMS 8
+
+typedef enum { MN_ARRAY_F32, MN_ARRAY_I32 } mn_array_dtype;
+
+typedef struct {
+    mn_array_dtype dtype;
+    int ndim;
+    int64_t shape[MN_ARRAY_MAX_DIMS];
+    size_t count;             /* product of the shape (1 for rank 0) */
+    void *data;               /* count elements, 64-byte aligned; free with mn_array_free */
+} mn_array;
+
+mn_status mn_array_load(const char *path, mn_array *out);
+/* The same checks on a file image in memory (label names it in messages; may be NULL). */
+mn_status mn_array_parse(const void *bytes, size_t len, const char *label, mn_array *out);
+/* Writes format 1.0 (2.0 only if the header needs it), the header laid out as numpy.save
+ * does. Atomic: a temporary file in the same folder, fsync, rename; on failure no file is
+ * left and an existing file at path is untouched. */
+mn_status mn_array_save(const char *path, mn_array_dtype dtype, int ndim,
+                        const int64_t *shape, const void *data);
+void mn_array_free(mn_array *a);   /* releases data; a zeroed or freed array is fine */
+
+/* A bare recurrent stack (no input stage, no head) run from a PyTorch nn.RNN / nn.LSTM /
+ * nn.GRU state dict, as `mnemo predict` does. */
+typedef struct {
+    mn_cell_kind cell;
+    int input_size;           /* I */
+    int hidden_size;          /* H */
+    int num_layers;           /* 1..64 */
+    int bidirectional;        /* 0 or 1: output width 2H */
+} mn_stack_config;
+
+typedef struct mn_stack mn_stack;
+
+/* Loads a safetensors file holding weight_ih_l{k}, weight_hh_l{k}, bias_ih_l{k},
+ * bias_hh_l{k} (and ..._reverse with bidirectional) for k < num_layers, all F32 with
+ * PyTorch's shapes. The names may share one prefix ending in '.', such as "rnn." in mnemo
+ * checkpoints or "lstm." in a larger module's state dict: tensors outside that prefix
+ * belong to other modules and are ignored; any other tensor under it is an error, as is a
+ * missing tensor or a shape that does not fit cfg (the message says what the file holds). */
+mn_status mn_stack_load_torch(const char *path, const mn_stack_config *cfg, mn_stack **out);
+/* What stack a state dict holds, read from its tensor shapes (and, for mnemo checkpoints,
+ * the cell named in the metadata; a plain state dict cannot tell rnn from rnn-relu, so it
+ * reports rnn). MN_E_INPUT when the file holds no recurrent stack. */
+mn_status mn_stack_probe_torch(const char *path, mn_stack_config *found);
+void mn_stack_free(mn_stack *s);
+const mn_stack_config *mn_stack_get_config(const mn_stack *s);
+int mn_stack_output_size(const mn_stack *s);   /* H, or 2H when bidirectional */
+/* y[T,B,output_size] from x[T,B,I], every sequence from a zero state. lengths: [B] with
+ * values in [1, T] (positions past a length are padding: output 0, state carried, and
+ * the reverse direction runs within each length, as with packed sequences), or NULL. */
+mn_status mn_stack_forward(mn_stack *s, const float *x, int T, int B, const int32_t *lengths,
+                           float *y);
 /* ------------------------------------------------------------ end arrays */
 
 #ifdef __cplusplus

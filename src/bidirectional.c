@@ -128,9 +128,20 @@ static void bidir_destroy(mn_layer *l) {
 
 /* No carry_state: the reverse direction reads the future, so a bidirectional layer cannot
  * carry state across truncated-BPTT chunks; the model rejects that combination. */
+/* Diagnostics look at the forward direction, whose time runs like the input's. */
+static int bidir_inspect(mn_layer *l, mn_recurrent_view *v) {
+    mn_layer *f = ((bidir *)l)->fwd;
+    return f->ops->inspect ? f->ops->inspect(f, v) : 0;
+}
+
+static void bidir_step_vjp(mn_layer *l, int t, int b, float *u_h, float *u_c) {
+    mn_layer *f = ((bidir *)l)->fwd;
+    f->ops->step_vjp(f, t, b, u_h, u_c);
+}
+
 static const mn_layer_ops bidir_ops = {
     "bidirectional", bidir_init, bidir_forward, bidir_backward, bidir_reset, NULL,
-    bidir_state, bidir_bytes, bidir_destroy,
+    bidir_state, bidir_bytes, bidir_destroy, bidir_inspect, bidir_step_vjp,
 };
 
 mn_layer *mn_bidirectional_create(mn_layer *fwd, mn_layer *bwd) {

@@ -3,6 +3,7 @@
 #include "cell.h"
 #include "fastmath.h"
 
+#include <math.h>
 #include <stddef.h>
 
 /* The loops below are compiled for AVX-512, AVX2 and baseline x86-64 and chosen at load
@@ -134,11 +135,25 @@ CELL_LOOP static void gru_backward(const mn_cell_step *s, int b) {
     }
 }
 
+/* ∂L/∂c_t = incoming (from c_{t+1}) + ∂L/∂h_t · o · (1 - tanh²c_t), as in lstm_backward */
+static double lstm_dc_norm(const mn_cell_step *s, int b) {
+    int H = s->H;
+    size_t o4 = (size_t)b * 4 * H, o = (size_t)b * H;
+    double sum = 0;
+    for (int j = 0; j < H; j++) {
+        float tc = tanhf(s->c[o + j]);
+        double dc = s->dc[o + j] + s->dh[o + j] * s->act[o4 + 3 * H + j] * (1.0f - tc * tc);
+        sum += dc * dc;
+    }
+    return sqrt(sum);
+}
+
 static const mn_cell_kernel kernels[] = {
-    [MN_RNN_TANH] = {"rnn", 1, 0, 0, rnn_tanh_forward, rnn_tanh_backward},
-    [MN_RNN_RELU] = {"rnn-relu", 1, 0, 0, rnn_relu_forward, rnn_relu_backward},
-    [MN_LSTM] = {"lstm", 4, 1, 0, lstm_forward, lstm_backward},
-    [MN_GRU] = {"gru", 3, 0, 1, gru_forward, gru_backward},
+    [MN_RNN_TANH] = {"rnn", 1, 0, 0, rnn_tanh_forward, rnn_tanh_backward, -1, 0, 0, 0, NULL},
+    [MN_RNN_RELU] = {"rnn-relu", 1, 0, 0, rnn_relu_forward, rnn_relu_backward, -1, -1, 0, 0,
+                     NULL},
+    [MN_LSTM] = {"lstm", 4, 1, 0, lstm_forward, lstm_backward, 1, 2, 0xBu, 2, lstm_dc_norm},
+    [MN_GRU] = {"gru", 3, 0, 1, gru_forward, gru_backward, 1, 2, 0x3u, 2, NULL},
 };
 
 const mn_cell_kernel *mn_cell_kernel_for(mn_cell_kind kind) {

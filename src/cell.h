@@ -33,6 +33,14 @@ typedef struct {
     int split_recurrent;   /* dgh differs from dg, so it needs its own buffer (GRU) */
     void (*forward)(const mn_cell_step *s, int b);
     void (*backward)(const mn_cell_step *s, int b);
+    /* What diagnostics read from the activated gates (indices of gate blocks): */
+    int keep_gate;         /* the gate that keeps the old state (LSTM f, GRU z), or -1 */
+    int tanh_gate;         /* the block holding tanh values (RNN h, LSTM g, GRU n), or -1 */
+    unsigned sigmoid_gates;/* bit g set: block g holds sigmoid values */
+    int candidate_block;   /* block of W_hh that feeds the new content (RNN 0, LSTM g, GRU n) */
+    /* ‖∂L/∂c_t‖ of row b including the path through h_t (read before backward updates
+     * dh and dc); NULL for cells without c. */
+    double (*dc_norm)(const mn_cell_step *s, int b);
 } mn_cell_kernel;
 
 const mn_cell_kernel *mn_cell_kernel_for(mn_cell_kind kind);

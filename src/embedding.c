@@ -44,7 +44,7 @@ static void embedding_destroy(mn_layer *l) { mn_release(l); }
 
 static const mn_layer_ops embedding_ops = {
     "embedding", embedding_init, not_a_stack_layer, not_a_stack_layer_bwd, no_state, NULL,
-    embedding_state, embedding_bytes, embedding_destroy,
+    embedding_state, embedding_bytes, embedding_destroy, NULL, NULL,
 };
 
 mn_layer *mn_embedding_create(int vocab, int dim) {

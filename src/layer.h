@@ -38,6 +38,18 @@ typedef struct mn_state_view {
     float *hT, *cT;       /* final state [B,H] of the last forward */
 } mn_state_view;
 
+/* A recurrent layer's internals after its last forward, for diagnostics (a bidirectional
+ * layer shows its forward direction). Valid until the next forward. */
+typedef struct mn_recurrent_view {
+    int gates, H, T, B;
+    int keep_gate, tanh_gate, candidate_block;  /* see mn_cell_kernel */
+    unsigned sigmoid_gates;
+    int state_size;       /* H, or 2H with a cell state */
+    const float *act;     /* [T,B,gates·H] activated gates */
+    const float *hs, *cs; /* [T+1,B,H] states; hs[0] the initial state; cs NULL without c */
+    const float *W_hh;    /* [gates·H, H] */
+} mn_recurrent_view;
+
 typedef struct mn_layer mn_layer;
 
 typedef struct {
@@ -61,6 +73,14 @@ typedef struct {
     /* Bytes the layer holds for activations at its current capacity. */
     size_t (*activation_bytes)(const mn_layer *l);
     void (*destroy)(mn_layer *l);
+    /* Diagnostics (NULL for layers without a recurrence). inspect fills the view of the
+     * last forward; returns 0 when there is none. */
+    int (*inspect)(mn_layer *l, mn_recurrent_view *v);
+    /* The transposed Jacobian of step t of sequence b, applied in place:
+     * (u_h, u_c) = (∂/∂h_{t+1}, ∂/∂c_{t+1}) → (∂/∂h_t, ∂/∂c_t) along h_{t+1} = f(h_t, c_t)
+     * of the last forward (hs indices; u_c NULL without c). Uses the backward workspace,
+     * so call it between a forward and the next forward, never inside a training step. */
+    void (*step_vjp)(mn_layer *l, int t, int b, float *u_h, float *u_c);
 } mn_layer_ops;
 
 struct mn_layer {

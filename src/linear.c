@@ -52,7 +52,7 @@ static void linear_destroy(mn_layer *l) { mn_release(l); }
 
 static const mn_layer_ops linear_ops = {
     "linear", linear_init, linear_forward, linear_backward, no_state, NULL,
-    linear_state, linear_bytes, linear_destroy,
+    linear_state, linear_bytes, linear_destroy, NULL, NULL,
 };
 
 mn_layer *mn_linear_create(int in, int out) {

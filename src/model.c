@@ -79,6 +79,7 @@ static void add_tensors(mn_model *m, mn_layer *l, const char *prefix, size_t bas
 
 void mn_model_free(mn_model *m) {
     if (!m) return;
+    mn_grad_recorder_model_freed(m);
     mn_layer_destroy(m->embed);
     for (int i = 0; i < m->L; i++) mn_layer_destroy(m->layers[i]);
     mn_layer_destroy(m->head);
@@ -277,7 +278,7 @@ mn_status mn_model_run(mn_model *m, const mn_batch *b, int t0, int k, int carry,
     const mn_model_config *c = &m->cfg;
     int B = b->B, O = c->output_size, L = m->L, last = c->output == MN_OUTPUT_LAST;
     size_t rows = (size_t)k * B;
-    mn_status st;
+    mn_status st = MN_OK;
     if (t0 < 0 || k < 1 || t0 + k > b->T)
         return mn_fail(MN_E_ARG, "steps [%d, %d) are outside the batch's %d", t0, t0 + k, b->T);
     if ((st = reserve(m, k, B))) return st;
@@ -350,6 +351,7 @@ mn_status mn_model_run(mn_model *m, const mn_batch *b, int t0, int k, int carry,
     } else if ((st = m->head->ops->backward(m->head, m->dhead_out, dtop, 1, hrows, NULL))) {
         return st;
     }
+    if (m->recorder) mn_grad_recorder_bind(m, t0, k);
     for (int l = L - 1; l >= 0; l--) {
         float *dx = NULL;
         if (l > 0 || m->embed) {
@@ -357,8 +359,10 @@ mn_status mn_model_run(mn_model *m, const mn_batch *b, int t0, int k, int carry,
             memset(dx, 0, rows * (size_t)m->layers[l]->in_size * sizeof(float));
         }
         if ((st = m->layers[l]->ops->backward(m->layers[l], m->dacts[l + 1], dx, k, B, m->lengths)))
-            return st;
+            break;
     }
+    if (m->recorder) mn_grad_recorder_unbind(m);
+    if (st) return st;
     if (m->embed) mn_embedding_backward(m->embed, b->tokens + (size_t)t0 * B, m->dacts[0], rows);
     return MN_OK;
 }
@@ -378,5 +382,15 @@ mn_status mn_model_loss(mn_model *m, const mn_batch *b, double *loss) {
     if (st) return st;
     if ((st = mn_model_run(m, b, 0, b->T, 0, 0, 1.0, &sum))) return st;
     *loss = items > 0 ? sum / items : 0.0;
+    return MN_OK;
+}
+
+mn_status mn_model_gradients(mn_model *m, const mn_batch *b, double *loss) {
+    double items, sum;
+    mn_status st = mn_model_loss_items(m, b, &items);
+    if (st) return st;
+    memset(m->grads, 0, m->nparams * sizeof(float));
+    if ((st = mn_model_run(m, b, 0, b->T, 0, 1, items > 0 ? 1.0 / items : 0.0, &sum))) return st;
+    if (loss) *loss = items > 0 ? sum / items : 0.0;
     return MN_OK;
 }

@@ -37,6 +37,8 @@ struct mn_model {
     int32_t *labels, *lengths;           /* this chunk's labels (-1 = not counted), lengths */
     int last_rows;                       /* head rows of the last run */
 
+    struct mn_grad_recorder *recorder;   /* per-step gradient norms (diagnostics), or NULL */
+
     /* metadata of the file a model was loaded from: "k", "v", ..., NULL */
     char **meta;
     int nmeta;
@@ -50,6 +52,14 @@ mn_status mn_model_run(mn_model *m, const mn_batch *b, int t0, int k, int carry,
                        int backward, double inv_norm, double *loss_sum);
 /* Items the loss averages over (for inv_norm), after checking the batch fits the model. */
 mn_status mn_model_loss_items(const mn_model *m, const mn_batch *b, double *items);
+/* Point the recurrent layers' gradient probes at the recorder's rows for steps
+ * [t0, t0+k) of the current backward, and detach them afterwards (grad_recorder.c). */
+void mn_grad_recorder_bind(mn_model *m, int t0, int k);
+void mn_grad_recorder_unbind(mn_model *m);
+/* A model freed before its recorder leaves the recorder detached, not dangling. */
+void mn_grad_recorder_model_freed(mn_model *m);
+/* Forward pass over b, then the view of recurrent layer `layer` (gate_stats.c). */
+mn_status mn_diag_forward_view(mn_model *m, const mn_batch *b, int layer, mn_recurrent_view *v);
 /* Bytes of stored activations at the current capacity (all layers and the model's own). */
 size_t mn_model_activation_bytes(const mn_model *m);
 

@@ -163,6 +163,7 @@ static mn_status recurrent_backward(mn_layer *l, const float *dy, float *dx, int
 
     mn_cell_step st = {.H = H, .dh = s->dh, .dc = s->dc};
     for (int t = T - 1; t >= 0; t--) {
+        /* (the probes read ∂L/∂h_t and ∂L/∂c_t, both complete once dy_t is added) */
         const float *dyt = dy + (size_t)t * BH;
         size_t og = (size_t)t * B * GH;
         st.act = s->act + og;
@@ -180,7 +181,7 @@ static mn_status recurrent_backward(mn_layer *l, const float *dy, float *dx, int
             if (!lengths || t < lengths[b]) {
                 for (int j = 0; j < H; j++) dh[j] += dyt[o + j];
                 if (l->probe_dh) sum_dh += row_norm(dh, H);
-                if (l->probe_dc && s->cs) sum_dc += row_norm(s->dc + o, H);
+                if (l->probe_dc && s->cell->dc_norm) sum_dc += s->cell->dc_norm(&st, b);
                 s->cell->backward(&st, b);
             } else { /* padding: the state was copied, so its gradient passes through */
                 if (l->probe_dh) sum_dh += row_norm(dh, H);
@@ -293,9 +294,55 @@ static void recurrent_init(mn_layer *l, mn_rng *rng, const mn_init_config *cfg) 
     }
 }
 
+/* ------------------------------------------------------------- diagnostics */
+
+static int recurrent_inspect(mn_layer *l, mn_recurrent_view *v) {
+    recurrent *s = (recurrent *)l;
+    if (!s->last_T) return 0;
+    const mn_cell_kernel *k = s->cell;
+    *v = (mn_recurrent_view){
+        .gates = k->gates, .H = s->H, .T = s->last_T, .B = s->last_B,
+        .keep_gate = k->keep_gate, .tanh_gate = k->tanh_gate,
+        .candidate_block = k->candidate_block, .sigmoid_gates = k->sigmoid_gates,
+        .state_size = k->has_cell ? 2 * s->H : s->H,
+        .act = s->act, .hs = s->hs, .cs = s->cs, .W_hh = l->params + s->o_whh,
+    };
+    return 1;
+}
+
+/* The cell's backward is the VJP of one step except for the W_hh product, so run it on
+ * row b of the backward workspace and add dgh·W_hh by hand. */
+static void recurrent_step_vjp(mn_layer *l, int t, int b, float *u_h, float *u_c) {
+    recurrent *s = (recurrent *)l;
+    int H = s->H, GH = s->GH;
+    size_t BH = (size_t)s->last_B * H, o = (size_t)b * H, og = (size_t)t * s->last_B * GH;
+    float *dh = s->dh + o, *dc = s->dc + o;
+    memcpy(dh, u_h, (size_t)H * sizeof(float));
+    if (s->cs) memcpy(dc, u_c, (size_t)H * sizeof(float));
+    mn_cell_step st = {
+        .H = H, .dh = s->dh, .dc = s->dc, .act = s->act + og,
+        .aux = s->aux ? s->aux + (size_t)t * BH : NULL,
+        .h_prev = s->hs + (size_t)t * BH,
+        .c_prev = s->cs ? s->cs + (size_t)t * BH : NULL,
+        .c = s->cs ? s->cs + (size_t)(t + 1) * BH : NULL,
+        .dg = s->dg + og, .dgh = s->dgh + og,
+    };
+    s->cell->backward(&st, b);
+    const float *dgh = st.dgh + (size_t)b * GH, *W = l->params + s->o_whh;
+    for (int j = 0; j < H; j++) u_h[j] = dh[j];
+    for (int g = 0; g < GH; g++) {           /* u_h += dghᵀ·W_hh, W_hh is [GH, H] */
+        float d = dgh[g];
+        if (d == 0.0f) continue;
+        const float *w = W + (size_t)g * H;
+        for (int j = 0; j < H; j++) u_h[j] += d * w[j];
+    }
+    if (s->cs) memcpy(u_c, dc, (size_t)H * sizeof(float));
+}
+
 static const mn_layer_ops recurrent_ops = {
     "recurrent", recurrent_init, recurrent_forward, recurrent_backward, recurrent_reset,
     recurrent_carry, recurrent_state, recurrent_bytes, recurrent_destroy,
+    recurrent_inspect, recurrent_step_vjp,
 };
 
 mn_layer *mn_recurrent_create(mn_cell_kind cell, int in, int hidden, const char *suffix) {

@@ -1,0 +1,62 @@
+/* The training options and loop shared by `mnemo train` and `mnemo diagnose`: one option
+ * table, one set of cross-checks, one loop with progress, metrics and evaluations. */
+#ifndef MNEMO_CLI_TRAIN_RUN_H
+#define MNEMO_CLI_TRAIN_RUN_H
+
+#include "common.h"
+#include "progress.h"
+
+typedef struct {
+    mn_train_config tc;
+    mn_model_config mc;
+    const char *task_name, *model_name, *metrics_path;
+    const char *opt_name, *sched_name, *init_name;
+    int length, bidir, chrono, no_chrono, eval_every, log_every, threads;
+    uint64_t seed;
+    mn_cell_kind cell;
+    char threads_def[48];
+} train_opts;
+
+#define TRAIN_OPTS_MAX 32
+
+void train_opts_init(train_opts *o);
+/* Writes the training options into opts[0..]; returns how many. model_required: 0 lets a
+ * command make --model optional (diagnose --load). */
+int train_opts_table(train_opts *o, cli_opt *opts, int model_required);
+/* Cross-checks after parsing (names, contradictions); 0, or 2 after printing the error. */
+int train_opts_check(train_opts *o);
+
+typedef struct {
+    mn_task *task;
+    const mn_task_info *info;
+    mn_model *model;
+    mn_trainer *tr;
+    FILE *metrics;
+} train_session;
+
+/* Creates the task, the model (task sets input, output, loss; options the rest) and the
+ * trainer. Returns 0 or the exit code after printing the error; close it either way. */
+int train_session_open(train_opts *o, train_session *s);
+void train_session_close(train_session *s);
+
+typedef struct {
+    double train_loss;     /* mean over the last logged window */
+    int window;            /* steps in that window */
+    mn_eval_stats ev;      /* last evaluation */
+    double tokens_per_s, train_seconds;
+    int skipped;
+} train_outcome;
+
+/* Called after every successful step (for recording); nonzero stops with that exit code. */
+typedef int (*train_hook)(void *ctx, int step, const mn_step_stats *ss);
+
+/* The loop: steps, progress on stderr, --metrics records, evaluations every eval_every
+ * steps and at the end. Returns 0 or the exit code after printing the error. */
+int train_session_run(train_opts *o, train_session *s, train_hook hook, void *ctx,
+                      train_outcome *out);
+
+/* "eval  step N  test loss ..." */
+void train_eval_line(char *buf, size_t n, int step, const mn_eval_stats *ev,
+                     const mn_task_info *info);
+
+#endif
