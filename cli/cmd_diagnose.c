@@ -1,8 +1,389 @@
-/* mnemo diagnose: placeholder until its implementation lands. */
-#include "common.h"
+/* mnemo diagnose: train (or load) a model, then measure how its training signal travels
+ * back through time: per-step gradient norms, horizon, gate half-lives, the recurrence's
+ * spectrum and step-Jacobian products, and a verdict with what to try next. */
+#include "plot_svg.h"
+#include "train_run.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    int max_T, every, rows, cap;
+    mn_grad_recorder *rec;
+    double *heat;          /* [cap × max_T] */
+    int *steps;
+} snapshots;
+
+/* Every `every` steps the recorder's mean over that window becomes one heatmap row. */
+static int snapshot_hook(void *ctx, int step, const mn_step_stats *ss) {
+    (void)ss;
+    snapshots *sn = ctx;
+    if (step % sn->every || sn->rows >= sn->cap) return 0;
+    if (mn_grad_recorder_profile(sn->rec, 0, sn->heat + (size_t)sn->rows * sn->max_T, NULL) > 0)
+        sn->steps[sn->rows++] = step;
+    mn_grad_recorder_clear(sn->rec);
+    return 0;
+}
+
+typedef struct {
+    int T, L, span, horizon, cell_state, units, analysis_sequences;
+    double threshold, train_loss, val_loss, baseline;
+    double *dh, *dc, *ratio;     /* [T] layer 0 */
+    int *horizon_by_layer;
+    double *oldest_by_layer;     /* ratio span steps back, per layer */
+    mn_gate_stats gates;
+    double *half_life;           /* [units] */
+    mn_recurrence_stats rec;
+    mn_verdict verdict;
+} diagnosis;
+
+static void usage(FILE *f, cli_opt *opts, int n) {
+    fprintf(f,
+            "usage: mnemo diagnose --task T --length N (--model M [training options] | --load FILE)\n"
+            "                      [--plot FILE.svg] [--json]\n"
+            "\n"
+            "Train a model (or load one) and measure how the training signal travels back\n"
+            "through time on held-out sequences: the gradient norm at every step, the horizon\n"
+            "over which it stays above a threshold, the memory half-life of each gated unit,\n"
+            "the spectrum of the recurrence, and a verdict (vanishing, exploding, healthy;\n"
+            "under- or overfitting) with what to try next. --plot writes an SVG of the profile,\n"
+            "its evolution during training, and the half-lives.\n"
+            "Tasks: %s. Models: %s.\n"
+            "\n"
+            "options:\n",
+            mn_task_names(), cli_cell_list());
+    cli_print_options(f, opts, n);
+}
+
+/* With --load the file defines the model and nothing is trained. */
+static int check_load_conflicts(cli_opt *opts, int n) {
+    static const char *const model_opts[] = {"--model", "--hidden", "--layers", "--bidirectional",
+                                             "--steps", "--init", "--chrono", NULL};
+    for (int i = 0; model_opts[i]; i++) {
+        cli_opt *o = cli_find(opts, n, model_opts[i]);
+        if (o && o->given)
+            return cli_fail("%s does not apply with --load: the file defines the model and "
+                            "diagnose does not train it; drop %s", model_opts[i], model_opts[i]);
+    }
+    return 0;
+}
+
+/* Gradients on held-out batches (no update), recorded per step and layer. */
+static int measure_profile(mn_model *m, mn_task *held, int batches, int B, diagnosis *d,
+                           double *loss) {
+    mn_grad_recorder *rec = NULL;
+    mn_status st = mn_grad_recorder_attach(m, d->T, &rec);
+    if (st) return cli_lib_fail(st, NULL);
+    double sum = 0;
+    for (int i = 0; i < batches && !st; i++) {
+        const mn_batch *b;
+        double l = 0;
+        if (!(st = mn_task_next(held, B, &b)) && !(st = mn_model_gradients(m, b, &l))) sum += l;
+    }
+    if (st) {
+        mn_grad_recorder_detach(rec);
+        return cli_lib_fail(st, "measuring the gradient profile failed");
+    }
+    *loss = sum / batches;
+    double *row = malloc((size_t)d->T * sizeof(double));
+    if (!row) {
+        mn_grad_recorder_detach(rec);
+        return cli_fail_code(CLI_EXIT_RUNTIME, "out of memory for the gradient profile");
+    }
+    for (int l = 0; l < d->L; l++) {
+        mn_grad_recorder_profile(rec, l, l == 0 ? d->dh : row, l == 0 ? d->dc : NULL);
+        const double *g = l == 0 ? d->dh : row;
+        d->horizon_by_layer[l] = mn_gradient_horizon(g, d->T, d->threshold);
+        double last = g[d->T - 1];
+        d->oldest_by_layer[l] = last > 0 ? g[d->T - 1 - d->span] / last : 0;
+    }
+    free(row);
+    mn_grad_recorder_detach(rec);
+    mn_gradient_ratio(d->dh, d->T, d->ratio);
+    return 0;
+}
+
+static int analyze(mn_model *m, mn_task *held, int B, int sequences, diagnosis *d) {
+    const mn_batch *b;
+    mn_status st = mn_task_next(held, B, &b);
+    if (!st) st = mn_gate_stats_measure(m, b, 0, &d->gates, NULL, d->half_life);
+    if (!st) st = mn_recurrence_measure(m, b, 0, sequences, &d->rec);
+    return st ? cli_lib_fail(st, "analysing the recurrence failed") : 0;
+}
+
+static void print_report(const train_opts *o, const mn_model_config *mc, const diagnosis *d,
+                         const char *load_path, int trained_steps) {
+    printf("mnemo diagnose: %s, hidden %d, %d layer%s%s, task %s, length %d (%s)\n",
+           mn_cell_name(mc->cell), mc->hidden_size, mc->num_layers, mc->num_layers > 1 ? "s" : "",
+           mc->bidirectional ? ", bidirectional" : "", o->task_name, o->length,
+           load_path ? "loaded" : "trained");
+    if (!load_path) printf("  trained     %d steps\n", trained_steps);
+    printf("  loss        train %.4g, validation %.4g, baseline %.4g\n", d->train_loss,
+           d->val_loss, d->baseline);
+    printf("  gradient    |dL/dh_t| relative to the last step, by lag (layer 0, mean of %d "
+           "held-out sequences):\n", d->analysis_sequences);
+    static const double fracs[] = {0, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0};
+    printf("     lag   ");
+    int lags[8], prev = -1, nl = 0;
+    for (int i = 0; i < 8; i++) {
+        int lag = (int)lrint(fracs[i] * (d->T - 1));
+        if (lag == prev) continue;
+        lags[nl++] = prev = lag;
+        printf(" %9d", lag);
+    }
+    printf("\n     ratio ");
+    for (int i = 0; i < nl; i++) printf(" %9.3g", d->ratio[lags[i]]);
+    printf("\n");
+    for (int l = 0; l < d->L; l++)
+        printf("  horizon     %s%d steps (ratio >= %g); the task needs %d; %d steps back: %.3g\n",
+               d->L > 1 ? (l == 0 ? "layer 0: " : "      layer ") : "", d->horizon_by_layer[l],
+               d->threshold, d->span, d->span, d->oldest_by_layer[l]);
+    if (d->cell_state) {
+        double last = d->dc[d->T - 1];
+        printf("  cell path   |dL/dc_t| %d steps back / last step: %.3g\n", d->span,
+               last > 0 ? d->dc[d->T - 1 - d->span] / last : 0);
+    }
+    const mn_gate_stats *g = &d->gates;
+    if (g->has_gates)
+        printf("  gates       %s mean %.3f; half-life min %.3g, median %.3g, mean %.3g, max %.3g "
+               "steps\n", mc->cell == MN_GRU ? "update gate z" : "forget gate", g->keep_mean,
+               g->half_life_min, g->half_life_median, g->half_life_mean, g->half_life_max);
+    printf("  saturation  %.1f%% of sigmoid gates < 0.05 or > 0.95; %.1f%% of tanh values |v| > "
+           "0.95\n", 100 * g->saturated_gates, 100 * g->saturated_tanh);
+    const mn_recurrence_stats *r = &d->rec;
+    printf("  recurrence  W_hh%s: spectral radius %.4g, singular values", 
+           mc->cell == MN_LSTM ? " (g block)" : mc->cell == MN_GRU ? " (n block)" : "",
+           r->spectral_radius);
+    for (int i = 0; i < MN_DIAG_SINGULAR && i < mc->hidden_size; i++) printf(" %.3g", r->singular[i]);
+    printf("\n  jacobians   product of %d step Jacobians, mean over %d sequences: log10 singular "
+           "values", r->steps, r->sequences);
+    for (int i = 0; i < MN_DIAG_SINGULAR && i < r->state_size; i++)
+        printf(" %.3g", r->jacobian_log10_singular[i]);
+    printf("\n              largest Lyapunov exponent %.4g per step (%s)\n", r->lyapunov,
+           r->lyapunov < -1e-3 ? "contracting" : r->lyapunov > 1e-3 ? "expanding" : "neutral");
+    const mn_verdict *v = &d->verdict;
+    printf("  verdict     %s: %s\n", mn_flow_name(v->flow), v->flow_reason);
+    printf("  fit         %s: %s\n", mn_fit_name(v->fit), v->fit_reason);
+    printf("  next        %s\n", v->advice);
+}
+
+static void print_json(const train_opts *o, const mn_model_config *mc, const diagnosis *d,
+                       int trained_steps, const char *plot) {
+    json_obj j;
+    json_begin(&j, stdout);
+    json_str(&j, "command", "diagnose");
+    json_str(&j, "task", o->task_name);
+    json_str(&j, "model", mn_cell_name(mc->cell));
+    json_int(&j, "length", o->length);
+    json_int(&j, "hidden", mc->hidden_size);
+    json_int(&j, "layers", mc->num_layers);
+    json_int(&j, "steps", trained_steps);
+    json_str(&j, "verdict", mn_flow_name(d->verdict.flow));
+    json_str(&j, "fit", mn_fit_name(d->verdict.fit));
+    json_int(&j, "horizon", d->horizon);
+    json_int(&j, "span", d->span);
+    json_num(&j, "threshold", d->threshold);
+    json_num(&j, "train_loss", d->train_loss);
+    json_num(&j, "val_loss", d->val_loss);
+    json_num(&j, "baseline_loss", d->baseline);
+    json_num_array(&j, "grad_norm_by_step", d->dh, d->T);
+    if (d->cell_state) json_num_array(&j, "cell_grad_norm_by_step", d->dc, d->T);
+    {
+        double hl[CLI_MAX_LAYERS];
+        int n = d->L < CLI_MAX_LAYERS ? d->L : CLI_MAX_LAYERS;
+        for (int l = 0; l < n; l++) hl[l] = d->horizon_by_layer[l];
+        json_num_array(&j, "horizon_by_layer", hl, n);
+    }
+    json_num(&j, "spectral_radius", d->rec.spectral_radius);
+    json_num_array(&j, "singular_values", d->rec.singular,
+                   mc->hidden_size < MN_DIAG_SINGULAR ? mc->hidden_size : MN_DIAG_SINGULAR);
+    json_num_array(&j, "jacobian_log10_singular", d->rec.jacobian_log10_singular,
+                   d->rec.state_size < MN_DIAG_SINGULAR ? d->rec.state_size : MN_DIAG_SINGULAR);
+    json_num(&j, "lyapunov", d->rec.lyapunov);
+    if (d->gates.has_gates) {
+        json_num(&j, "keep_gate_mean", d->gates.keep_mean);
+        json_obj h = json_child(&j, "half_life");
+        json_num(&h, "min", d->gates.half_life_min);
+        json_num(&h, "median", d->gates.half_life_median);
+        json_num(&h, "mean", d->gates.half_life_mean);
+        json_num(&h, "max", d->gates.half_life_max);
+        json_close(&h);
+    }
+    json_num(&j, "saturated_gates", d->gates.saturated_gates);
+    json_num(&j, "saturated_tanh", d->gates.saturated_tanh);
+    json_str(&j, "advice", d->verdict.advice);
+    if (plot) json_str(&j, "plot", plot);
+    json_end(&j);
+}
+
+static int write_plot(const char *path, const mn_model_config *mc, const train_opts *o,
+                      const diagnosis *d, const snapshots *sn) {
+    char title[160];
+    snprintf(title, sizeof title, "%s, hidden %d: %s T=%d (%s)", mn_cell_name(mc->cell),
+             mc->hidden_size, o->task_name, o->length, mn_flow_name(d->verdict.flow));
+    mn_plot_diagnosis p = {
+        .title = title, .T = d->T, .grad_h = d->dh, .grad_c = d->cell_state ? d->dc : NULL,
+        .snapshots = sn->rows, .snapshot_step = sn->steps, .heat = sn->heat,
+        .units = d->gates.has_gates ? d->units : 0, .half_life = d->half_life,
+        .horizon = d->horizon, .threshold = d->threshold,
+    };
+    mn_status st = mn_plot_diagnosis_svg(path, &p);
+    return st ? cli_lib_fail(st, "writing the --plot file failed") : 0;
+}
+
+static int alloc_diagnosis(diagnosis *d, int T, int L, int H) {
+    d->T = T;
+    d->L = L;
+    d->units = H;
+    d->dh = calloc((size_t)T * 3, sizeof(double));
+    d->horizon_by_layer = calloc((size_t)L, sizeof(int));
+    d->oldest_by_layer = calloc((size_t)L, sizeof(double));
+    d->half_life = calloc((size_t)H, sizeof(double));
+    if (!d->dh || !d->horizon_by_layer || !d->oldest_by_layer || !d->half_life)
+        return cli_fail_code(CLI_EXIT_RUNTIME, "out of memory for a diagnosis of %d steps", T);
+    d->dc = d->dh + T;
+    d->ratio = d->dc + T;
+    return 0;
+}
+
+static void free_diagnosis(diagnosis *d) {
+    free(d->dh);
+    free(d->horizon_by_layer);
+    free(d->oldest_by_layer);
+    free(d->half_life);
+}
 
 int cmd_diagnose(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    return cli_fail("'diagnose' is not available in mnemo %s yet; run 'mnemo --help'", mn_version());
+    train_opts o;
+    train_opts_init(&o);
+    const char *load_path = NULL, *plot_path = NULL;
+    int json = 0, nsnap = 20, sequences = 8, batches = 8;
+    float threshold_f = 1e-3f;
+    cli_opt opts[TRAIN_OPTS_MAX + 8];
+    int n = train_opts_table(&o, opts, 0);
+    opts[n++] = (cli_opt){"--load", OPT_STR, &load_path, "FILE",
+                          "diagnose a saved model instead of training one", "", "model.safetensors",
+                          0, 0, 0, 0, 0, 0, 0};
+    opts[n++] = (cli_opt){"--plot", OPT_STR, &plot_path, "FILE",
+                          "write an SVG: profile, its evolution in training, half-lives", "",
+                          "diagnosis.svg", 0, 0, 0, 0, 0, 0, 0};
+    opts[n++] = (cli_opt){"--threshold", OPT_FLOAT, &threshold_f, "X",
+                          "gradient ratio that bounds the horizon", NULL, "1e-3", 0, 0, 0, 1, 1,
+                          0, 0};
+    opts[n++] = (cli_opt){"--snapshots", OPT_INT, &nsnap, "N",
+                          "profiles recorded during training (heatmap rows)", NULL, "20", 1, 1000,
+                          0, 0, 0, 0, 0};
+    opts[n++] = (cli_opt){"--sequences", OPT_INT, &sequences, "N",
+                          "held-out sequences whose step Jacobians are multiplied", NULL, "8", 1,
+                          4096, 0, 0, 0, 0, 0};
+    opts[n++] = (cli_opt){"--batches", OPT_INT, &batches, "N",
+                          "held-out batches averaged for the final gradient profile", NULL, "8",
+                          1, 100000, 0, 0, 0, 0, 0};
+    opts[n++] = (cli_opt){"--json", OPT_FLAG, &json, NULL, "end stdout with one JSON summary line",
+                          NULL, NULL, 0, 0, 0, 0, 0, 0, 0};
+
+    if (cli_wants_help(argc, argv)) {
+        usage(stdout, opts, n);
+        return CLI_EXIT_OK;
+    }
+    int rc = cli_parse("diagnose", argc, argv, opts, n);
+    if (rc) return rc;
+    if (load_path && (rc = check_load_conflicts(opts, n))) return rc;
+    if (!load_path && !o.model_name)
+        return cli_fail("diagnose needs a model: give --model M to train one, or --load FILE");
+    if ((rc = train_opts_check(&o))) return rc;
+    if (plot_path && cli_check_writable("--plot", plot_path)) return CLI_EXIT_USAGE;
+
+    train_session s;
+    memset(&s, 0, sizeof s);
+    snapshots sn = {0};
+    diagnosis d = {0};
+    train_outcome out = {0};
+    mn_task *held = NULL;
+    mn_status st;
+    double threshold = threshold_f;
+    d.threshold = threshold;
+    if (load_path) {
+        if ((st = mn_model_load(load_path, &s.model))) {
+            rc = cli_lib_fail(st, NULL);
+            goto done;
+        }
+        if ((st = mn_task_create(o.task_name, o.length, o.seed, &s.task))) {
+            rc = cli_lib_fail(st, NULL);
+            goto done;
+        }
+        s.info = mn_task_get_info(s.task);
+        o.mc = *mn_model_get_config(s.model);
+    } else if ((rc = train_session_open(&o, &s))) {
+        goto done;
+    }
+    const mn_model_config *mc = mn_model_get_config(s.model);
+    o.cell = mc->cell;
+    int T = s.info->max_steps;
+    if ((rc = alloc_diagnosis(&d, T, mc->num_layers, mc->hidden_size))) goto done;
+    d.span = T - 1;
+    d.cell_state = mc->cell == MN_LSTM;
+    d.baseline = s.info->baseline_loss;
+
+    if (!load_path) {
+        /* the heatmap: at most nsnap rows, and at most ~16M numbers */
+        sn.max_T = T;
+        sn.cap = nsnap;
+        if ((double)sn.cap * T > 16e6) sn.cap = (int)(16e6 / T) > 1 ? (int)(16e6 / T) : 1;
+        sn.every = o.tc.steps / sn.cap > 0 ? o.tc.steps / sn.cap : 1;
+        sn.heat = calloc((size_t)sn.cap * T, sizeof(double));
+        sn.steps = calloc((size_t)sn.cap, sizeof(int));
+        if (!sn.heat || !sn.steps) {
+            rc = cli_fail_code(CLI_EXIT_RUNTIME, "out of memory for %d profile snapshots", sn.cap);
+            goto done;
+        }
+        if ((st = mn_grad_recorder_attach(s.model, T, &sn.rec))) {
+            rc = cli_lib_fail(st, NULL);
+            goto done;
+        }
+        if ((rc = train_session_run(&o, &s, snapshot_hook, &sn, &out))) goto done;
+        mn_grad_recorder_detach(sn.rec);
+        sn.rec = NULL;
+    }
+
+    /* held-out sequences from a stream of their own */
+    if ((st = mn_task_create(o.task_name, o.length, o.seed ^ 0xd1a6u, &held))) {
+        rc = cli_lib_fail(st, NULL);
+        goto done;
+    }
+    int B = o.tc.batch_size;
+    double held_loss = 0;
+    if ((rc = measure_profile(s.model, held, batches, B, &d, &held_loss))) goto done;
+    d.analysis_sequences = batches * B;
+    d.horizon = d.horizon_by_layer[0];
+    d.val_loss = load_path ? held_loss : out.ev.loss;
+    d.train_loss = load_path ? held_loss : out.train_loss;
+    if ((rc = analyze(s.model, held, B, sequences, &d))) goto done;
+
+    mn_verdict_input vi = {
+        .grad_norm = d.dh, .T = T, .span = d.span, .threshold = threshold, .tbptt = o.tc.tbptt,
+        .train_loss = d.train_loss, .val_loss = d.val_loss, .baseline_loss = d.baseline,
+        .cell = mc->cell, .recurrent_init = mc->recurrent_init, .chrono = mc->chrono_tmax > 0,
+        .clip_norm = o.tc.clip_norm,
+    };
+    if ((st = mn_diagnose_verdict(&vi, &d.verdict))) {
+        rc = cli_lib_fail(st, NULL);
+        goto done;
+    }
+    if (plot_path && (rc = write_plot(plot_path, mc, &o, &d, &sn))) goto done;
+    print_report(&o, mc, &d, load_path, o.tc.steps);
+    if (plot_path) printf("  plot        %s\n", plot_path);
+    if (json) print_json(&o, mc, &d, load_path ? 0 : o.tc.steps, plot_path);
+    fflush(stdout);
+    rc = 0;
+
+done:
+    if (sn.rec) mn_grad_recorder_detach(sn.rec);
+    free(sn.heat);
+    free(sn.steps);
+    free_diagnosis(&d);
+    if (held) mn_task_free(held);
+    train_session_close(&s);
+    return rc;
 }

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Checks of `mnemo diagnose`: the report, its JSON contract, the plot, --load, bad usage.
+#   bash tests/cli_diagnose_test.sh [build/mnemo]
+set -u
+source "$(dirname "$0")/cli_lib.sh"
+
+D=(diagnose --task adding --length 20 --model lstm --hidden 8 --batch 4 --steps 20 --eval-size 16
+   --batches 2 --sequences 2 --threads 1)
+
+run "${D[@]}" --json --plot "$tmp/d.svg" --snapshots 5
+if [ "$rc" -eq 0 ] && json_check "$tmp/out" command verdict fit horizon grad_norm_by_step \
+    cell_grad_norm_by_step spectral_radius half_life lyapunov advice >/dev/null; then
+    ok "diagnose --json: verdict, horizon, grad_norm_by_step, spectral_radius, half_life"
+else bad "diagnose --json" "$(show)"; fi
+
+if [ "$have_python" = 1 ]; then
+    msg=$(tail -n 1 "$tmp/out" | python3 -c '
+import json, sys
+d = json.loads(sys.stdin.read())
+g = d["grad_norm_by_step"]
+assert len(g) == 20, "grad_norm_by_step has %d entries, want 20" % len(g)
+assert all(x is not None and x >= 0 for x in g), "negative or null norms"
+assert d["verdict"] in ("healthy", "vanishing", "exploding"), d["verdict"]
+assert 0 <= d["horizon"] <= 19, d["horizon"]
+h = d["half_life"]
+assert 0 < h["min"] <= h["median"] <= h["max"], h
+' 2>&1) && ok "diagnose --json: one norm per step, horizon in [0, T-1], ordered half-lives" \
+        || bad "diagnose --json values" "$msg"
+fi
+
+if [ -s "$tmp/d.svg" ] && head -c 200 "$tmp/d.svg" | grep -q '<svg' && tail -c 20 "$tmp/d.svg" | grep -q '</svg>'; then
+    ok "--plot writes a complete SVG"
+else bad "--plot" "$(show)"; fi
+grep -q "plot" "$tmp/out" && ok "the report names the plot" || bad "report names the plot" "$(show)"
+
+# a tanh RNN: a plain cell has no gates, so no half-life in its JSON
+run diagnose --task adding --length 20 --model rnn --hidden 8 --batch 4 --steps 10 --eval-size 16 \
+    --batches 2 --sequences 2 --threads 1 --json
+if [ "$rc" -eq 0 ] && ! tail -n 1 "$tmp/out" | grep -q '"half_life"' \
+    && json_check "$tmp/out" verdict horizon grad_norm_by_step >/dev/null; then
+    ok "diagnose rnn: no gates, no half_life"
+else bad "diagnose rnn" "$(show)"; fi
+
+# a saved model diagnosed without training
+run train --task adding --length 20 --model gru --hidden 8 --batch 4 --steps 10 --eval-size 16 \
+    --threads 1 --save "$tmp/m.safetensors"
+run diagnose --task adding --length 20 --load "$tmp/m.safetensors" --batches 2 --sequences 2 --json
+if [ "$rc" -eq 0 ] && json_check "$tmp/out" verdict horizon half_life >/dev/null \
+    && [ "$(json_get "$tmp/out" steps)" = 0 ]; then
+    ok "diagnose --load: a saved GRU, nothing trained"
+else bad "diagnose --load" "$(show)"; fi
+
+expect_usage "no model and no --load"      diagnose --task adding --length 20
+expect_usage "--load with --hidden"        diagnose --task adding --length 20 --load "$tmp/m.safetensors" --hidden 4
+expect_usage "--load of a missing file"    diagnose --task adding --length 20 --load "$tmp/nope.safetensors"
+expect_usage "--threshold 0"               "${D[@]}" --threshold 0
+expect_usage "--threshold above 1"         "${D[@]}" --threshold 2
+expect_usage "--plot in a missing folder"  "${D[@]}" --plot "$tmp/no/such/dir/p.svg"
+expect_usage "--snapshots 0"               "${D[@]}" --snapshots 0
+expect_usage "unknown task"                diagnose --task nope --length 20 --model lstm
+printf 'not a model' > "$tmp/bad.safetensors"
+expect_usage "--load of a malformed file"  diagnose --task adding --length 20 --load "$tmp/bad.safetensors"
+
+cli_finish
