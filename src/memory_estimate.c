@@ -1,0 +1,379 @@
+/* mnemo memory: the bytes a run of a model at (T, B) holds at its peak, and the longest T
+ * (or largest B) that fits a budget.
+ *
+ * The estimate replays the allocations a run makes, in their order, on a ledger that
+ * counts bytes the way mn_alloc does (a 64-byte header, rounded up to 64). A formula per
+ * role would miss what decides the peak: the process-wide GEMM scratch grows by
+ * allocating its new block before freeing the old one, so for a moment both are held, and
+ * which growth comes last depends on the order of the GEMMs. The replay mirrors
+ * model.c (reserve, mn_model_run), recurrent.c and bidirectional.c (reserve, forward,
+ * backward), gemm.c (mn_pack_b, mn_sgemm, mn_sgemm_packed), optim.c, task.c (grow) and
+ * train.c; a change to their allocations must be mirrored here (tests/test_memory.c
+ * compares this estimate with the measured peak). */
+#include "cell.h"
+#include "gemm.h"
+#include "model.h"
+#include "optim.h"
+#include "task.h"
+
+#include <limits.h>
+#include <string.h>
+
+/* Limits of one run, as the library enforces them: mn_model_loss_items bounds T and B,
+ * and the layers index the T·B rows of a pass with int. */
+#define MAX_T (1 << 24)
+#define MAX_B (1 << 24)
+#define MAX_ROWS ((size_t)INT_MAX)
+
+/* gemm.c's blocking: KC columns of A per packed block, MC_PANELS·MR rows. */
+#define GEMM_KC 256
+#define GEMM_MC_PANELS 8
+#define GEMM_MAX_THREADS 256
+#define GEMM_PARALLEL_FLOPS 2e5
+
+/* Private structs of other files, approximately: the recurrent and bidirectional layers
+ * and the trainer add a few pointers and sizes to what the public headers show. */
+#define RECURRENT_EXTRA 320
+#define BIDIR_EXTRA 96
+#define LINEAR_EXTRA 32
+#define TRAINER_EXTRA 32
+
+enum { R_PARAMS, R_GRADS, R_OPT, R_ACT, R_DATA, R_WORK, R_SCRATCH, NROLES };
+
+typedef struct {
+    size_t live, peak, held[NROLES];
+    int overflow;              /* a size did not fit in size_t */
+    int mr, nr, threads;       /* the GEMM kernel's tile and the threads it may use */
+    size_t b_cap;              /* gemm.c's b_scratch: bytes requested by its last growth */
+    int a_count;               /* gemm.c's a_scratch blocks allocated so far */
+} ledger;
+
+/* ------------------------------------------------------------ checked sizes */
+
+static size_t mul(ledger *g, size_t a, size_t b) {
+    size_t r;
+    if (!mn_mul_size(a, b, &r)) { g->overflow = 1; return 0; }
+    return r;
+}
+
+static size_t add(ledger *g, size_t a, size_t b) {
+    if (a > SIZE_MAX - b) { g->overflow = 1; return 0; }
+    return a + b;
+}
+
+static size_t mul3(ledger *g, size_t a, size_t b, size_t c) { return mul(g, mul(g, a, b), c); }
+
+/* ----------------------------------------------------------------- ledger */
+
+/* What mn_alloc takes from the system for a request: see core.c. */
+static size_t block(ledger *g, size_t bytes) {
+    return add(g, bytes, 64 + 63) & ~(size_t)63;
+}
+
+static void take(ledger *g, int role, size_t bytes) {
+    size_t b = block(g, bytes);
+    g->held[role] = add(g, g->held[role], b);
+    g->live = add(g, g->live, b);
+    if (g->live > g->peak) g->peak = g->live;
+}
+
+static void drop(ledger *g, int role, size_t bytes) {
+    size_t b = block(g, bytes);
+    g->held[role] -= b;
+    g->live -= b;
+}
+
+static size_t floats(ledger *g, size_t n) { return mul(g, n, sizeof(float)); }
+
+/* ------------------------------------------------------------------- GEMM */
+
+static void gemm_shape(ledger *g) {
+    const char *k = mn_gemm_kernel_name();
+    /* the tiles of gemm.c's kernel table */
+    if (strcmp(k, "avx512") == 0) { g->mr = 8; g->nr = 32; }
+    else if (strcmp(k, "avx2") == 0) { g->mr = 6; g->nr = 16; }
+    else { g->mr = 4; g->nr = 8; }
+    g->threads = MN_MIN(mn_get_threads(), GEMM_MAX_THREADS);
+    if (g->threads < 1) g->threads = 1;
+}
+
+static size_t ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
+
+/* Bytes of op(B) [K,N] packed in panels of nr columns (mn_pack_b). */
+static size_t packed_bytes(ledger *g, size_t K, size_t N) {
+    return floats(g, mul3(g, ceil_div(N, (size_t)g->nr), (size_t)g->nr, K ? K : 1));
+}
+
+/* mn_sgemm_packed: each thread that gets a block of rows keeps its own A scratch. */
+static void sim_packed(ledger *g, size_t M, size_t N, size_t K) {
+    if (!M || !N) return;
+    double flops = 2.0 * (double)M * (double)N * (double)K;
+    size_t threads = flops < GEMM_PARALLEL_FLOPS ? 1 : (size_t)g->threads;
+    size_t mc = (size_t)GEMM_MC_PANELS * g->mr;
+    size_t mblocks = ceil_div(M, mc), panels = ceil_div(N, (size_t)g->nr);
+    size_t chunks = MN_MAX(1, MN_MIN(panels, ceil_div(threads, mblocks)));
+    size_t used = MN_MIN(threads, mul(g, mblocks, chunks));
+    for (; (size_t)g->a_count < used; g->a_count++)
+        take(g, R_SCRATCH, floats(g, mc * GEMM_KC));
+}
+
+/* mn_sgemm: small products take the reference loop; the others pack op(B) into the shared
+ * scratch, which grows by allocating the new block before freeing the old one. */
+static void sim_sgemm(ledger *g, size_t M, size_t N, size_t K) {
+    if (!M || !N) return;
+    if (M < 4 && N * K < 4096) return;
+    size_t need = packed_bytes(g, K, N);
+    if (need > g->b_cap) {
+        take(g, R_SCRATCH, need);
+        if (g->b_cap) drop(g, R_SCRATCH, g->b_cap);
+        g->b_cap = need;
+    }
+    sim_packed(g, M, N, K);
+}
+
+/* ------------------------------------------------------------------ layers */
+
+typedef struct {
+    const mn_model_config *c;
+    const mn_cell_kernel *cell;
+    size_t T, B, rows, H, GH, D, O, in0, dirs;
+    int L, train;
+} shape;
+
+static size_t layer_in(const shape *s, int l) { return l == 0 ? s->in0 : s->dirs * s->H; }
+
+/* recurrent.c reserve(): gates, aux (GRU), states with the initial row, gate gradients,
+ * and one step's product and running gradients. */
+static size_t recurrent_ws(ledger *g, const shape *s) {
+    size_t H = s->H, GH = s->GH, rows = s->rows, B = s->B;
+    size_t states = mul(g, add(g, rows, B), H);
+    size_t n = mul(g, rows, GH);
+    if (s->c->cell == MN_GRU) n = add(g, n, mul(g, rows, H));
+    n = add(g, n, mul(g, states, s->cell->has_cell ? 2 : 1));
+    n = add(g, n, mul3(g, rows, GH, s->cell->split_recurrent ? 2 : 1));
+    n = add(g, n, add(g, mul(g, B, GH), mul3(g, 2, B, H)));
+    return floats(g, n);
+}
+
+static void recurrent_forward(ledger *g, const shape *s, size_t in) {
+    take(g, R_ACT, recurrent_ws(g, s));
+    take(g, R_WORK, packed_bytes(g, s->H, s->GH));      /* W_hhᵀ, packed once */
+    sim_sgemm(g, s->rows, s->GH, in);                     /* X·W_ihᵀ */
+    sim_packed(g, s->B, s->GH, s->H);                     /* h_{t-1}·W_hhᵀ per step */
+}
+
+static void recurrent_backward(ledger *g, const shape *s, size_t in, int dx) {
+    take(g, R_WORK, packed_bytes(g, s->GH, s->H));      /* W_hh, packed once */
+    sim_packed(g, s->B, s->H, s->GH);                     /* DGH_t·W_hh per step */
+    sim_sgemm(g, s->GH, in, s->rows);                     /* dW_ih */
+    sim_sgemm(g, s->GH, s->H, s->rows);                   /* dW_hh */
+    if (dx) sim_sgemm(g, s->rows, in, s->GH);             /* dX */
+}
+
+/* A stack layer: a recurrent layer, or the bidirectional wrapper around two. */
+static void layer_forward(ledger *g, const shape *s, int l) {
+    size_t in = layer_in(s, l);
+    if (s->dirs == 2)   /* reversed input and its gradient, one direction's output twice */
+        take(g, R_ACT, floats(g, mul(g, s->rows, add(g, mul(g, 2, in), mul(g, 2, s->H)))));
+    for (size_t d = 0; d < s->dirs; d++) recurrent_forward(g, s, in);
+}
+
+static void layer_backward(ledger *g, const shape *s, int l, int dx) {
+    for (size_t d = 0; d < s->dirs; d++) recurrent_backward(g, s, layer_in(s, l), dx);
+}
+
+/* ------------------------------------------------------------------- model */
+
+/* model.c reserve(): every layer's input and output with their gradients, the head's
+ * rows, labels, mask and lengths. */
+static size_t model_ws(ledger *g, const shape *s, size_t head_rows) {
+    size_t n = 0;
+    for (int k = 0; k <= s->L; k++)
+        n = add(g, n, mul3(g, 2, s->rows, k == s->L ? s->D : layer_in(s, k)));
+    n = add(g, n, add(g, mul3(g, 2, s->B, s->D), mul3(g, 2, head_rows, s->O)));
+    size_t bytes = add(g, floats(g, n), mul(g, s->rows, sizeof(uint8_t) + sizeof(int32_t)));
+    return add(g, bytes, add(g, mul(g, s->B, sizeof(int32_t)), 64));
+}
+
+/* mn_model_create, the trainer with its optimizer, and the task's batch buffers. */
+static void setup(ledger *g, const shape *s) {
+    const mn_model_config *c = s->c;
+    size_t np = 0;
+    if (c->vocab_size > 0) {
+        np = mul(g, (size_t)c->vocab_size, s->in0);
+        take(g, R_WORK, sizeof(mn_layer));
+    }
+    take(g, R_WORK, sizeof(mn_model));
+    for (int l = 0; l < s->L; l++) {
+        size_t in = layer_in(s, l);
+        np = add(g, np, mul(g, s->dirs, mul(g, s->GH, add(g, add(g, in, s->H), 2))));
+        for (size_t d = 0; d < s->dirs; d++) take(g, R_WORK, sizeof(mn_layer) + RECURRENT_EXTRA);
+        if (s->dirs == 2) take(g, R_WORK, sizeof(mn_layer) + BIDIR_EXTRA);
+    }
+    np = add(g, np, mul(g, s->O, add(g, s->D, 1)));
+    take(g, R_WORK, sizeof(mn_layer) + LINEAR_EXTRA);
+    size_t pbytes = floats(g, np);
+    take(g, R_PARAMS, pbytes);
+    take(g, R_GRADS, pbytes);   /* mn_model_create always allocates the gradients */
+    take(g, R_WORK, sizeof(mn_task));
+    if (s->train) {             /* Adam: two moments; the trainer's held-out task */
+        take(g, R_OPT, pbytes);
+        take(g, R_OPT, pbytes);
+        take(g, R_WORK, sizeof(mn_train_config) + sizeof(mn_optimizer) + TRAINER_EXTRA);
+        take(g, R_WORK, sizeof(mn_task));
+    }
+    /* task.c grow(): inputs or tokens, targets or labels, lengths */
+    size_t out_steps = c->output == MN_OUTPUT_EVERY ? s->T : 1;
+    if (c->vocab_size > 0) take(g, R_DATA, mul(g, s->rows, sizeof(int32_t)));
+    else take(g, R_DATA, floats(g, mul(g, s->rows, s->in0)));
+    if (c->loss == MN_LOSS_MSE) take(g, R_DATA, floats(g, mul3(g, out_steps, s->B, s->O)));
+    else take(g, R_DATA, mul3(g, out_steps, s->B, sizeof(int32_t)));
+    take(g, R_DATA, mul(g, s->B, sizeof(int32_t)));
+}
+
+/* mn_model_run over the whole sequence: forward, head, and with training the backward. */
+static void run(ledger *g, const shape *s) {
+    size_t head_rows = s->c->output == MN_OUTPUT_LAST ? s->B : s->rows;
+    take(g, R_ACT, model_ws(g, s, head_rows));
+    for (int l = 0; l < s->L; l++) layer_forward(g, s, l);
+    sim_sgemm(g, head_rows, s->O, s->D);                  /* head */
+    if (!s->train) return;
+    sim_sgemm(g, s->O, s->D, head_rows);                  /* head dW */
+    sim_sgemm(g, head_rows, s->D, s->O);                  /* head dx */
+    for (int l = s->L - 1; l >= 0; l--)
+        layer_backward(g, s, l, l > 0 || s->c->vocab_size > 0);
+}
+
+/* ----------------------------------------------------------------- checks */
+
+static mn_status check_config(const mn_model_config *c) {
+    if (!c) return mn_fail(MN_E_ARG, "memory estimate: the model config is NULL");
+    if (!mn_cell_kernel_for(c->cell))
+        return mn_fail(MN_E_ARG, "memory estimate: unknown cell kind %d", (int)c->cell);
+    if (c->hidden_size < 1 || c->hidden_size > 65536)
+        return mn_fail(MN_E_ARG, "hidden size must be from 1 to 65536, got %d", c->hidden_size);
+    if (c->num_layers < 1 || c->num_layers > MN_MAX_LAYERS)
+        return mn_fail(MN_E_ARG, "layers must be from 1 to %d, got %d", MN_MAX_LAYERS,
+                       c->num_layers);
+    if (c->vocab_size < 0 || c->vocab_size > (1 << 24))
+        return mn_fail(MN_E_ARG, "vocabulary size must be from 0 to 2^24, got %d", c->vocab_size);
+    if (c->vocab_size == 0 && (c->input_size < 1 || c->input_size > (1 << 20)))
+        return mn_fail(MN_E_ARG, "input size must be from 1 to 2^20, got %d", c->input_size);
+    if (c->embed_size < 0 || c->embed_size > 65536)
+        return mn_fail(MN_E_ARG, "embedding size must be from 0 to 65536, got %d", c->embed_size);
+    if (c->output_size < 1 || c->output_size > (1 << 20))
+        return mn_fail(MN_E_ARG, "output size must be from 1 to 2^20, got %d", c->output_size);
+    if (c->bidirectional != 0 && c->bidirectional != 1)
+        return mn_fail(MN_E_ARG, "bidirectional must be 0 or 1");
+    if ((unsigned)c->output > MN_OUTPUT_EVERY || (unsigned)c->loss > MN_LOSS_CE)
+        return mn_fail(MN_E_ARG, "memory estimate: unknown output or loss kind");
+    return MN_OK;
+}
+
+static mn_status check_run(int T, int B) {
+    if (T < 1 || T > MAX_T)
+        return mn_fail(MN_E_ARG, "length must be from 1 to %d steps, got %d", MAX_T, T);
+    if (B < 1 || B > MAX_B)
+        return mn_fail(MN_E_ARG, "batch must be from 1 to %d sequences, got %d", MAX_B, B);
+    if ((size_t)T * (size_t)B > MAX_ROWS)
+        return mn_fail(MN_E_ARG, "length %d times batch %d is %zu rows, more than the %d a "
+                       "pass can hold; use a smaller length or batch", T, B,
+                       (size_t)T * (size_t)B, INT_MAX);
+    return MN_OK;
+}
+
+/* ------------------------------------------------------------------ public */
+
+mn_status mn_memory_estimate_run(const mn_model_config *cfg, int T, int B, int train,
+                                 mn_memory_estimate *out) {
+    if (!out) return mn_fail(MN_E_ARG, "memory estimate: out is NULL");
+    memset(out, 0, sizeof *out);
+    mn_status st = check_config(cfg);
+    if (st || (st = check_run(T, B))) return st;
+    mn_model_config c = *cfg;   /* what mn_model_create makes of it */
+    if (c.vocab_size > 0 && c.embed_size == 0) c.embed_size = c.hidden_size;
+    shape s = {.c = &c, .cell = mn_cell_kernel_for(c.cell), .T = (size_t)T, .B = (size_t)B,
+               .rows = (size_t)T * (size_t)B, .H = (size_t)c.hidden_size,
+               .dirs = c.bidirectional ? 2 : 1, .O = (size_t)c.output_size,
+               .L = c.num_layers, .train = train != 0};
+    s.GH = (size_t)s.cell->gates * s.H;
+    s.D = s.dirs * s.H;
+    s.in0 = (size_t)(c.vocab_size > 0 ? c.embed_size : c.input_size);
+
+    ledger g;
+    memset(&g, 0, sizeof g);
+    gemm_shape(&g);
+    setup(&g, &s);
+    run(&g, &s);
+    if (g.overflow)
+        return mn_fail(MN_E_ARG, "the memory for length %d and batch %d does not fit in a %zu-bit "
+                       "size; use a smaller length, batch or model", T, B,
+                       sizeof(size_t) * CHAR_BIT);
+    out->params = g.held[R_PARAMS];
+    out->grads = g.held[R_GRADS];
+    out->optimizer = g.held[R_OPT];
+    out->activations = g.held[R_ACT];
+    out->data = g.held[R_DATA];
+    /* Everything but the scratch is still held at the end, so the rest of the peak is
+     * what the scratch buffers added at the worst moment. */
+    size_t other = 0;
+    for (int r = 0; r < NROLES; r++)
+        if (r != R_SCRATCH) other += g.held[r];
+    out->scratch = g.peak - other;
+    out->workspace = g.held[R_WORK] + out->scratch;
+    out->total = g.peak;
+    return MN_OK;
+}
+
+/* 1 when a run at (T, B) fits the budget; a run too large to describe does not. */
+static int fits(const mn_model_config *c, int T, int B, int train, size_t budget) {
+    mn_memory_estimate e;
+    return mn_memory_estimate_run(c, T, B, train, &e) == MN_OK && e.total <= budget;
+}
+
+/* The largest n in [1, hi] with fits(n), or 0. Keeps lo fitting and hi+1 not, so the
+ * answer fits and the next value does not even where the estimate is not monotone. */
+static int search(const mn_model_config *c, int fixed, int over_T, int train, size_t budget,
+                  int hi) {
+#define FITS(n) fits(c, over_T ? (n) : fixed, over_T ? fixed : (n), train, budget)
+    if (FITS(hi)) return hi;
+    if (!FITS(1)) return 0;
+    int lo = 1;            /* fits */
+    while (hi - lo > 1) {  /* hi does not fit */
+        int mid = lo + (hi - lo) / 2;
+        if (FITS(mid)) lo = mid;
+        else hi = mid;
+    }
+    return lo;
+#undef FITS
+}
+
+static mn_status search_args(const mn_model_config *c, int fixed, int over_T, int max,
+                             int *out) {
+    if (!out) return mn_fail(MN_E_ARG, "memory search: out is NULL");
+    *out = 0;
+    mn_status st = check_config(c);
+    if (st) return st;
+    if (max < 1)
+        return mn_fail(MN_E_ARG, "the largest %s to try must be at least 1, got %d",
+                       over_T ? "length" : "batch", max);
+    return over_T ? check_run(1, fixed) : check_run(fixed, 1);
+}
+
+mn_status mn_memory_max_length(const mn_model_config *cfg, int B, int train, size_t budget,
+                               int max_T, int *T_out) {
+    mn_status st = search_args(cfg, B, 1, max_T, T_out);
+    if (st) return st;
+    *T_out = search(cfg, B, 1, train, budget, MN_MIN(max_T, MAX_T));
+    mn_clear_error();   /* sizes tried past the limits are answers, not failures */
+    return MN_OK;
+}
+
+mn_status mn_memory_max_batch(const mn_model_config *cfg, int T, int train, size_t budget,
+                              int max_B, int *B_out) {
+    mn_status st = search_args(cfg, T, 0, max_B, B_out);
+    if (st) return st;
+    *B_out = search(cfg, T, 0, train, budget, MN_MIN(max_B, MAX_B));
+    mn_clear_error();
+    return MN_OK;
+}
