@@ -87,21 +87,35 @@ static void decade_label(char *buf, size_t n, int k) {
     snprintf(buf, n, "10" SUPER("%s%d"), k < 0 ? "−" : "", k < 0 ? -k : k);
 }
 
+/* Length of the UTF-8 character at p when it is one XML may carry (no overlong forms,
+ * surrogates, U+FFFE/U+FFFF or code points past U+10FFFF); 0 otherwise. */
+static int xml_char_len(const unsigned char *p) {
+    unsigned c = p[0], cp;
+    int len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3
+            : (c & 0xF8) == 0xF0 ? 4 : 0;
+    if (len == 1) return c >= 0x20 || c == '\t' || c == '\n' ? 1 : 0;
+    if (!len) return 0;
+    cp = c & (0x7F >> len);
+    for (int i = 1; i < len; i++) {
+        if ((p[i] & 0xC0) != 0x80) return 0;
+        cp = cp << 6 | (p[i] & 0x3Fu);
+    }
+    static const unsigned least[5] = { 0, 0, 0x80, 0x800, 0x10000 };
+    if (cp < least[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) ||
+        cp == 0xFFFE || cp == 0xFFFF)
+        return 0;
+    return len;
+}
+
 /* Appends `s` escaped for XML text. Bytes that XML cannot carry (control characters,
  * invalid UTF-8) become '?', so a caller's odd title cannot break the document. */
 static void xml_escape(mn_strbuf *sb, const char *s) {
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        unsigned c = *p;
-        int len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3
-                : (c & 0xF8) == 0xF0 ? 4 : 0;
-        for (int i = 1; i < len; i++)
-            if ((p[i] & 0xC0) != 0x80) len = 0;
-        if (len == 2 && c < 0xC2) len = 0;  /* overlong */
-        if (c == '&') mn_sb_printf(sb, "&amp;");
-        else if (c == '<') mn_sb_printf(sb, "&lt;");
-        else if (c == '>') mn_sb_printf(sb, "&gt;");
-        else if (len == 0 || (c < 0x20 && c != '\t')) { mn_sb_printf(sb, "?"); len = 1; }
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        int len = xml_char_len(p);
+        if (*p == '&') mn_sb_printf(sb, "&amp;");
+        else if (*p == '<') mn_sb_printf(sb, "&lt;");
+        else if (*p == '>') mn_sb_printf(sb, "&gt;");
+        else if (!len || *p == '\n') mn_sb_printf(sb, "?");
         else mn_sb_printf(sb, "%.*s", len, (const char *)p);
         p += len ? len : 1;
     }
@@ -375,11 +389,14 @@ static double threshold_level(const mn_plot_diagnosis *d) {
     return d->threshold > 0 && usable(last) && isfinite(v) && v > 0 ? v : 0;
 }
 
+/* The threshold line is drawn (and keyed) only where the log axis can place it. */
+static int threshold_shown(const log_axis *a, double thr) { return thr > 0 && thr >= a->floor; }
+
 static int profile_keys(const mn_plot_diagnosis *d, const log_axis *a, double thr, key *k) {
     int n = 0;
     k[n++] = (key){ KEY_LINE, C_H, NORM_H };
     if (d->grad_c) k[n++] = (key){ KEY_LINE, C_C, NORM_C };
-    if (thr > 0) {
+    if (threshold_shown(a, thr)) {
         k[n] = (key){ KEY_DASH, C_REF, "" };
         char t[32];
         fmt_num(t, sizeof t, d->threshold);
@@ -422,7 +439,7 @@ static double panel_profile(mn_strbuf *sb, const mn_plot_diagnosis *d, double y)
     double thr = threshold_level(d);
     log_axis a;
     profile_axis(d, thr, &a);
-    y = panel_title(sb, y, "Gradient flow back through time (end of training)");
+    y = panel_title(sb, y, "Gradient flow back through time");
     key k[6];
     int nk = profile_keys(d, &a, thr, k);
     y += legend(sb, k, nk, LEFT, y, PAGE_W - LEFT - RIGHT);
@@ -431,7 +448,7 @@ static double panel_profile(mn_strbuf *sb, const mn_plot_diagnosis *d, double y)
     log_axis_ticks(sb, &b, &a);
     time_axis(sb, &b, d->T, 1);
     range ry = log_range(&a);
-    if (thr >= a.floor && thr > 0) {
+    if (threshold_shown(&a, thr)) {
         double ty = map_y(&b, ry, log10(thr));
         mn_sb_printf(sb, "<path d=\"M%.1f %.1fH%.1f\" stroke=\"" C_REF "\" stroke-width=\"1.4\" "
                      "stroke-dasharray=\"6 4\"/>\n", b.x, px(ty), b.x + b.w);
@@ -599,9 +616,11 @@ static void colour_bar(mn_strbuf *sb, const box *b, const colour_scale *cs) {
     for (int l = 0; l < NLEV; l++) {
         char col[8];
         level_colour(l, col);
-        double y1 = cb.y + cb.h * (1 - (double)l / NLEV), y0 = cb.y + cb.h * (1 - (l + 1.0) / NLEV);
-        mn_sb_printf(sb, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"/>",
-                     cb.x, y0, cb.w, y1 - y0, col);
+        double y1 = cb.y + cb.h * (1 - (double)l / NLEV);
+        double y0 = cb.y + cb.h * (1 - (l + 1.0) / NLEV);
+        /* 0.6 px into the level below, or crisp edges leave hairline seams */
+        mn_sb_printf(sb, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" "
+                     "fill=\"%s\"/>", cb.x, y0, cb.w, y1 - y0 + (l ? 0.6 : 0), col);
     }
     mn_sb_printf(sb, "</g>\n");
     frame(sb, &cb);
@@ -740,8 +759,8 @@ static int half_life_keys(const half_life_hist *h, key *k) {
     if (h->capped) {
         k[n] = (key){ KEY_NOTE, NULL, "" };
         snprintf(k[n++].label, sizeof k[0].label,
-                 "%d unit%s at the cap, 10" SUPER("12") " steps (gate ≈ 1)", h->capped,
-                 h->capped == 1 ? "" : "s");
+                 "%d unit%s with gate ≈ 1, at the cap of 10" SUPER("12") /* raised to the end */,
+                 h->capped, h->capped == 1 ? "" : "s");
     }
     if (h->below) {
         k[n] = (key){ KEY_NOTE, NULL, "" };
@@ -755,11 +774,12 @@ static int half_life_keys(const half_life_hist *h, key *k) {
     return n;
 }
 
-/* Whole decades covering the occupied bins and the sequence length T. */
+/* Whole decades covering the occupied bins, with the sequence length T strictly inside so
+ * its marker never sits on the frame. */
 static range half_life_range(const half_life_hist *h, int T, int *step) {
     double lt = log10((double)T);
-    int lo = (int)floor(MN_MIN(h->shown ? h->jmin / 2.0 : 0, lt));
-    int hi = (int)ceil(MN_MAX(h->shown ? (h->jmax + 1) / 2.0 : 1, lt));
+    int lo = (int)MN_MIN(floor(h->shown ? h->jmin / 2.0 : 0), ceil(lt) - 1);
+    int hi = (int)MN_MAX(ceil(h->shown ? (h->jmax + 1) / 2.0 : 1), floor(lt) + 1);
     if (hi - lo < 2) { lo--; hi++; }   /* a few bins: some context on both sides */
     *step = decade_step(lo, hi, 8);
     return (range){ floor_to(lo, *step), ceil_to(hi, *step) };
