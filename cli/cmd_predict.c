@@ -1,8 +1,212 @@
-/* mnemo predict: placeholder until its implementation lands. */
+/* mnemo predict: run a PyTorch nn.RNN / nn.LSTM / nn.GRU state dict on a .npy array.
+ *
+ * Every check that can fail on the user's files runs before the output is written, and
+ * the output is written atomically, so a failed run leaves no output file behind and
+ * never replaces an existing one. */
 #include "common.h"
+#include "progress.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static void usage(FILE *f, cli_opt *opts, int n) {
+    fprintf(f,
+            "usage: mnemo predict --model M --layers L --hidden H --input-size I [--bidirectional]\n"
+            "                     --weights W.safetensors --input X.npy --output Y.npy [options]\n"
+            "\n"
+            "Run a recurrent stack whose weights are a PyTorch nn.RNN / nn.LSTM / nn.GRU state\n"
+            "dict (weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0, ..._reverse; an optional\n"
+            "common prefix such as 'rnn.' is accepted, so mnemo checkpoints work too) on a\n"
+            "float32 array X of shape [T, B, I] (time-major, as PyTorch's default), and write\n"
+            "its output [T, B, H] (bidirectional: [T, B, 2H]) to Y. Every sequence starts\n"
+            "from a zero state. rnn is nn.RNN with tanh, rnn-relu with nonlinearity='relu'.\n"
+            "Models: %s.\n"
+            "\n"
+            "options:\n",
+            cli_cell_list());
+    cli_print_options(f, opts, n);
+}
+
+/* "[5, 3, 4]" */
+static const char *shape_str(char *buf, size_t cap, const int64_t *shape, int ndim) {
+    size_t n = (size_t)snprintf(buf, cap, "[");
+    for (int i = 0; i < ndim && n < cap; i++)
+        n += (size_t)snprintf(buf + n, cap - n, "%s%lld", i ? ", " : "", (long long)shape[i]);
+    if (n < cap) snprintf(buf + n, cap - n, "]");
+    return buf;
+}
+
+/* 1 when both paths exist and are the same file. */
+static int same_file(const char *a, const char *b) {
+    struct stat sa, sb;
+    return !stat(a, &sa) && !stat(b, &sb) && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* A failed load, with the options that would fit the file when it holds a stack. */
+static int weights_fail(mn_status st, const char *path) {
+    char msg[700];
+    snprintf(msg, sizeof msg, "%s", mn_last_error());
+    mn_stack_config f;
+    if (st != MN_E_INPUT || mn_stack_probe_torch(path, &f) != MN_OK)
+        return cli_fail_code(cli_exit_code(st), "--weights: %s", msg);
+    return cli_fail("--weights: %s; the file fits --model %s --layers %d --hidden %d "
+                    "--input-size %d%s", msg, mn_cell_name(f.cell), f.num_layers,
+                    f.hidden_size, f.input_size, f.bidirectional ? " --bidirectional" : "");
+}
+
+/* The input must be float32 [T, B, I] with I = --input-size. */
+static int check_input(const mn_array *x, const char *path, int I) {
+    char s[200];
+    shape_str(s, sizeof s, x->shape, x->ndim);
+    if (x->dtype != MN_ARRAY_F32)
+        return cli_fail("--input \"%s\" holds int32 values; predict reads float32: save "
+                        "x.astype(numpy.float32)", path);
+    if (x->ndim != 3)
+        return cli_fail("--input \"%s\" has shape %s (rank %d); predict reads rank 3 [T, B, I] "
+                        "(steps, sequences, features; add axes with x[:, None, :] or "
+                        "x[:, :, None])", path, s, x->ndim);
+    if (x->shape[2] != I)
+        return cli_fail("--input \"%s\" has shape %s: %lld features per step, but --input-size "
+                        "is %d", path, s, (long long)x->shape[2], I);
+    if (x->shape[0] < 1 || x->shape[1] < 1)
+        return cli_fail("--input \"%s\" has shape %s, which holds no sequence step; give at "
+                        "least one step of one sequence", path, s);
+    if (x->shape[0] > CLI_MAX_LENGTH || (double)x->shape[0] * (double)x->shape[1] > 2147483647.0)
+        return cli_fail("--input \"%s\" has shape %s; at most %d steps and 2^31-1 steps x "
+                        "sequences per run: split it along B", path, s, CLI_MAX_LENGTH);
+    return 0;
+}
+
+typedef struct {
+    const char *model, *weights, *input, *output;
+    int layers, hidden, input_size, bidir, threads, json;
+    uint64_t seed;
+} options;
+
+/* The summary on stdout, and with --json one JSON line after it. */
+static void report(const options *o, mn_cell_kind cell, const mn_array *x,
+                   const int64_t *yshape, double secs, double tps) {
+    char si[32], dur[32], xs[96], ys[96];
+    int nthreads = mn_get_threads();
+    printf("mnemo predict: %s, %d layer%s, hidden %d%s, weights %s\n", mn_cell_name(cell),
+           o->layers, o->layers > 1 ? "s" : "", o->hidden, o->bidir ? ", bidirectional" : "",
+           o->weights);
+    printf("  input   %s float32 %s\n", o->input, shape_str(xs, sizeof xs, x->shape, 3));
+    printf("  output  %s float32 %s\n", o->output, shape_str(ys, sizeof ys, yshape, 3));
+    printf("  speed   %s steps/s (T x B) on %d thread%s\n", fmt_si(si, sizeof si, tps),
+           nthreads, nthreads > 1 ? "s" : "");
+    printf("  time    %s\n", fmt_duration(dur, sizeof dur, secs));
+    if (!o->json) return;
+    json_obj j;
+    json_begin(&j, stdout);
+    json_str(&j, "command", "predict");
+    json_str(&j, "model", mn_cell_name(cell));
+    json_int(&j, "layers", o->layers);
+    json_int(&j, "hidden", o->hidden);
+    json_int(&j, "input_size", o->input_size);
+    json_bool(&j, "bidirectional", o->bidir);
+    json_int(&j, "length", yshape[0]);
+    json_int(&j, "batch", yshape[1]);
+    json_int(&j, "output_size", yshape[2]);
+    json_str(&j, "output", o->output);
+    json_num(&j, "tokens_per_s", tps);
+    json_num(&j, "seconds", secs);
+    json_int(&j, "threads", nthreads);
+    json_end(&j);
+}
+
+static int run(const options *o, mn_cell_kind cell) {
+    mn_stack_config cfg = {cell, o->input_size, o->hidden, o->layers, o->bidir};
+    mn_stack *stack = NULL;
+    mn_array x = {0};
+    float *y = NULL;
+    int rc = CLI_EXIT_OK;
+    double t0 = cli_now();
+    mn_status st = mn_stack_load_torch(o->weights, &cfg, &stack);
+    if (st) return weights_fail(st, o->weights);
+    if ((st = mn_array_load(o->input, &x))) {
+        rc = cli_lib_fail(st, "--input");
+        goto done;
+    }
+    if ((rc = check_input(&x, o->input, o->input_size))) goto done;
+    int T = (int)x.shape[0], B = (int)x.shape[1], O = mn_stack_output_size(stack);
+    double need = cli_estimate_bytes(cell, T, B, o->input_size, o->hidden, o->layers, o->bidir,
+                                     0, 0, 0) + 4.0 * T * B * (o->input_size + O);
+    if (cli_check_memory("this prediction", need, "split the input along its batch axis B")) {
+        rc = CLI_EXIT_USAGE;
+        goto done;
+    }
+    if (!(y = malloc((size_t)T * B * O * sizeof *y))) {
+        rc = cli_fail_code(CLI_EXIT_RUNTIME, "out of memory for the [%d, %d, %d] output; split "
+                           "the input along its batch axis B", T, B, O);
+        goto done;
+    }
+    double t1 = cli_now();
+    if ((st = mn_stack_forward(stack, x.data, T, B, NULL, y))) {
+        rc = cli_lib_fail(st, "forward pass");
+        goto done;
+    }
+    double fwd = cli_now() - t1;
+    int64_t shape[3] = {T, B, O};
+    if ((st = mn_array_save(o->output, MN_ARRAY_F32, 3, shape, y))) {
+        rc = cli_lib_fail(st, "--output");
+        goto done;
+    }
+    report(o, cell, &x, shape, cli_now() - t0, fwd > 0 ? (double)T * B / fwd : 0);
+done:
+    free(y);
+    mn_array_free(&x);
+    mn_stack_free(stack);
+    return rc;
+}
 
 int cmd_predict(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    return cli_fail("'predict' is not available in mnemo %s yet; run 'mnemo --help'", mn_version());
+    options o = {0};
+    o.layers = 1;
+    char threads_def[48];
+    snprintf(threads_def, sizeof threads_def, "all cores, %d here", mn_get_threads());
+    cli_opt opts[] = {
+        {"--model", OPT_STR, &o.model, "M", "recurrent cell: rnn, rnn-relu, lstm, gru", NULL,
+         "lstm", 0, 0, 0, 0, 0, 1, 0},
+        {"--layers", OPT_INT, &o.layers, "L", "stacked layers (num_layers)", NULL, "2", 1,
+         CLI_MAX_LAYERS, 0, 0, 0, 0, 0},
+        {"--hidden", OPT_INT, &o.hidden, "H", "hidden units per layer and direction", NULL,
+         "128", 1, CLI_MAX_HIDDEN, 0, 0, 0, 1, 0},
+        {"--input-size", OPT_INT, &o.input_size, "I", "input features per step", NULL, "32", 1,
+         CLI_MAX_INPUT, 0, 0, 0, 1, 0},
+        {"--bidirectional", OPT_FLAG, &o.bidir, NULL, "the module is bidirectional", NULL, NULL,
+         0, 0, 0, 0, 0, 0, 0},
+        {"--weights", OPT_STR, &o.weights, "FILE", "the state dict (safetensors)", NULL,
+         "lstm.safetensors", 0, 0, 0, 0, 0, 1, 0},
+        {"--input", OPT_STR, &o.input, "FILE", "float32 .npy array [T, B, I]", NULL, "x.npy", 0,
+         0, 0, 0, 0, 1, 0},
+        {"--output", OPT_STR, &o.output, "FILE", ".npy file to write [T, B, dirs*H]", NULL,
+         "y.npy", 0, 0, 0, 0, 0, 1, 0},
+        {"--threads", OPT_INT, &o.threads, "N", "threads", threads_def, "2", 1, CLI_MAX_THREADS,
+         0, 0, 0, 0, 0},
+        {"--seed", OPT_U64, &o.seed, "S", "accepted for uniformity; predict is deterministic",
+         "", "1", 0, 0, 0, 0, 0, 0, 0},
+        {"--json", OPT_FLAG, &o.json, NULL, "end stdout with one JSON summary line", NULL, NULL,
+         0, 0, 0, 0, 0, 0, 0},
+    };
+    const int nopts = (int)(sizeof opts / sizeof opts[0]);
+    if (cli_wants_help(argc, argv)) {
+        usage(stdout, opts, nopts);
+        return CLI_EXIT_OK;
+    }
+    int rc = cli_parse("predict", argc, argv, opts, nopts);
+    if (rc) return rc;
+    mn_cell_kind cell;
+    if (cli_parse_cell(o.model, &cell)) return CLI_EXIT_USAGE;
+    struct stat sb;
+    if (!stat(o.output, &sb) && S_ISDIR(sb.st_mode))
+        return cli_fail("--output needs a file name, got the folder \"%s\"; for example "
+                        "--output %s/y.npy", o.output, o.output);
+    if (cli_check_writable("--output", o.output)) return CLI_EXIT_USAGE;
+    if (same_file(o.output, o.weights) || same_file(o.output, o.input))
+        return cli_fail("--output \"%s\" is the %s file; write the output to a new file",
+                        o.output, same_file(o.output, o.weights) ? "--weights" : "--input");
+    cli_set_threads(o.threads);
+    return run(&o, cell);
 }

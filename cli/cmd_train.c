@@ -19,17 +19,35 @@ static void usage(FILE *f, cli_opt *opts, int n) {
     cli_print_options(f, opts, n);
 }
 
-static int save_model(const train_opts *o, const train_session *s, const train_outcome *out,
+/* The model and the trainer's state: the file evaluates (mnemo eval --load) and resumes
+ * (mnemo train --resume). test_loss is NULL for checkpoints written during training. */
+static int save_model(const train_opts *o, const train_session *s, const char *test_loss,
                       const char *path) {
-    char len_s[24], seed_s[24], steps_s[24], loss_s[32];
+    char len_s[24], seed_s[24], steps_s[24], done_s[24];
     snprintf(len_s, sizeof len_s, "%d", o->length);
     snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)o->seed);
     snprintf(steps_s, sizeof steps_s, "%d", o->tc.steps);
-    snprintf(loss_s, sizeof loss_s, "%.6g", out->ev.loss);
+    snprintf(done_s, sizeof done_s, "%d", mn_trainer_steps_done(s->tr));
     const char *const meta[] = {"task", o->task_name, "length", len_s, "seed", seed_s,
-                                "steps", steps_s, "test_loss", loss_s, NULL};
-    mn_status st = mn_model_save(s->model, path, meta);
+                                "steps", steps_s, "steps_done", done_s,
+                                test_loss ? "test_loss" : NULL, test_loss, NULL};
+    mn_status st = mn_trainer_save(s->tr, path, meta);
     return st ? cli_lib_fail(st, "saving the model failed") : 0;
+}
+
+typedef struct {
+    const train_opts *o;
+    const train_session *s;
+    const char *path;
+    int every;
+} checkpointer;
+
+/* Every N steps: the whole state, atomically, so a kill leaves the last one intact. */
+static int checkpoint_hook(void *ctx, int step, const mn_step_stats *ss) {
+    (void)ss;
+    checkpointer *c = ctx;
+    if (step % c->every) return 0;
+    return save_model(c->o, c->s, NULL, c->path);
 }
 
 static void summary(const train_opts *o, const train_session *s, const train_outcome *out,
@@ -97,13 +115,19 @@ static void summary(const train_opts *o, const train_session *s, const train_out
 int cmd_train(int argc, char **argv) {
     train_opts o;
     train_opts_init(&o);
-    const char *save_path = NULL;
-    int json = 0;
-    cli_opt opts[TRAIN_OPTS_MAX + 4];
+    const char *save_path = NULL, *resume_path = NULL;
+    int json = 0, every = 0;
+    cli_opt opts[TRAIN_OPTS_MAX + 6];
     int n = train_opts_table(&o, opts, 1);
     opts[n++] = (cli_opt){"--save", OPT_STR, &save_path, "FILE",
                           "save the trained model (safetensors)", "", "model.safetensors",
                           0, 0, 0, 0, 0, 0, 0};
+    opts[n++] = (cli_opt){"--checkpoint-every", OPT_INT, &every, "N",
+                          "also save the whole training state to --save every N steps", "",
+                          "500", 1, CLI_MAX_STEPS, 0, 0, 0, 0, 0};
+    opts[n++] = (cli_opt){"--resume", OPT_STR, &resume_path, "FILE",
+                          "continue a run from its checkpoint (same options; --steps is the total)",
+                          "", "model.safetensors", 0, 0, 0, 0, 0, 0, 0};
     opts[n++] = (cli_opt){"--json", OPT_FLAG, &json, NULL, "end stdout with one JSON summary line",
                           NULL, NULL, 0, 0, 0, 0, 0, 0, 0};
 
@@ -117,12 +141,31 @@ int cmd_train(int argc, char **argv) {
     if (save_path && o.metrics_path && !strcmp(save_path, o.metrics_path))
         return cli_fail("--save and --metrics name the same file \"%s\"; give them different "
                         "paths", save_path);
+    if (every && !save_path)
+        return cli_fail("--checkpoint-every needs --save FILE: the checkpoints are written there");
 
     double t_start = cli_now();
     train_session s;
     train_outcome out;
-    if (!(rc = train_session_open(&o, &s)) && !(rc = train_session_run(&o, &s, NULL, NULL, &out)) &&
-        !(rc = save_path ? save_model(&o, &s, &out, save_path) : 0)) {
+    checkpointer ck = {&o, &s, save_path, every};
+    rc = train_session_open(&o, &s);
+    if (!rc && resume_path) {
+        mn_status st = mn_trainer_resume(s.tr, resume_path);
+        if (st) rc = cli_lib_fail(st, NULL);
+        s.done = mn_trainer_steps_done(s.tr);
+        if (!rc && s.done >= o.tc.steps)
+            rc = cli_fail("%s has already taken %d steps, and --steps %d asks for no more; give "
+                          "a larger --steps total to go on", resume_path, s.done, o.tc.steps);
+        if (!rc)
+            fprintf(stderr, "resumed %s at step %d of %d\n", resume_path, s.done, o.tc.steps);
+    }
+    if (!rc) rc = train_session_run(&o, &s, every ? checkpoint_hook : NULL, &ck, &out);
+    if (!rc && save_path) {
+        char loss_s[32];
+        snprintf(loss_s, sizeof loss_s, "%.9g", out.ev.loss);
+        rc = save_model(&o, &s, loss_s, save_path);
+    }
+    if (!rc) {
         summary(&o, &s, &out, save_path, cli_now() - t_start, json);
         fflush(stdout);
     }

@@ -82,6 +82,9 @@ int train_opts_table(train_opts *o, cli_opt *opts, int model_required) {
          "1", 0, 0, 0, 0, 0, 0, 0},
         {"--threads", OPT_INT, &o->threads, "N", "threads", o->threads_def, "2", 1,
          CLI_MAX_THREADS, 0, 0, 0, 0, 0},
+        {"--max-faults", OPT_INT, &o->tc.max_bad_steps, "K",
+         "stop after K steps in a row with a NaN/Inf loss or gradient", NULL, "5", 1, 1000000, 0,
+         0, 0, 0, 0},
         {"--metrics", OPT_STR, &o->metrics_path, "FILE",
          "append one JSON line per logged step and evaluation", "", "run.jsonl", 0, 0, 0, 0, 0,
          0, 0},
@@ -263,7 +266,7 @@ int train_session_run(train_opts *o, train_session *s, train_hook hook, void *ct
     double total_tokens = 0, last_lr = o->tc.lr, loop_start = cli_now();
     char line[256], a[32], b[32];
     int rc = 0;
-    for (int step = 1; step <= steps && !rc; step++) {
+    for (int step = s->done + 1; step <= steps && !rc; step++) {
         mn_step_stats ss;
         memset(&ss, 0, sizeof ss);
         double t0 = cli_now();
@@ -297,7 +300,7 @@ int train_session_run(train_opts *o, train_session *s, train_hook hook, void *ct
         if (log_now || (pr.tty && (eval_now || now - pr.last_draw >= 0.1))) {
             step_rec m = ring_mean(&rg);
             double tps = m.seconds > 0 ? m.tokens / m.seconds : NAN;
-            double eta = (now - loop_start) / step * (steps - step);
+            double eta = (now - loop_start) / (step - s->done) * (steps - step);
             snprintf(line, sizeof line, "step %d/%d  loss %.4g  |g| %.3g  lr %.1e  %s tok/s  %s %s",
                      step, steps, m.loss, m.grad_norm, last_lr, fmt_si(a, sizeof a, tps),
                      step == steps ? "time" : "ETA",

@@ -32,6 +32,7 @@ typedef struct {
     mn_model *model;
     mn_trainer *tr;
     FILE *metrics;
+    int done;              /* steps already taken (a resumed run starts after them) */
 } train_session;
 
 /* Creates the task, the model (task sets input, output, loss; options the rest) and the

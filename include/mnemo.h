@@ -165,6 +165,7 @@ typedef struct {
     int tbptt;                /* > 0: truncated BPTT with chunks of this length */
     uint64_t seed;            /* training data stream; evaluation uses another stream */
     int eval_size;            /* held-out sequences per evaluation */
+    int max_bad_steps;        /* stop after this many NaN/Inf steps in a row (default 5) */
 } mn_train_config;
 
 typedef struct {
@@ -192,6 +193,16 @@ void mn_trainer_free(mn_trainer *tr);
 mn_status mn_trainer_step(mn_trainer *tr, mn_step_stats *stats);
 /* Evaluate on eval_size held-out sequences (same sequences at every call). */
 mn_status mn_trainer_evaluate(mn_trainer *tr, mn_eval_stats *stats);
+/* Training checkpoints: the model (so mn_model_load reads them too) plus what the trainer
+ * needs to continue exactly: Adam moments, the step, the NaN streak and the data stream's
+ * position. Atomic like mn_model_save. */
+mn_status mn_trainer_save(const mn_trainer *tr, const char *path,
+                          const char *const *extra_metadata);
+/* Restore a checkpoint into a trainer created for the same model, task and training
+ * options (steps may differ: it is the total). Continuing then gives the same bits as a
+ * run that was never interrupted, on the same thread count. */
+mn_status mn_trainer_resume(mn_trainer *tr, const char *path);
+int mn_trainer_steps_done(const mn_trainer *tr);
 /* Evaluate any model on a task's held-out stream (eval command). */
 mn_status mn_evaluate(mn_model *m, mn_task *task, int sequences, int batch_size,
                       mn_eval_stats *stats);

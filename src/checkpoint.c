@@ -1,7 +1,6 @@
 /* Model checkpoints as safetensors: the tensors under PyTorch state-dict names, and the
  * model description in __metadata__ so that the file alone rebuilds the model. */
-#include "model.h"
-#include "safetensors.h"
+#include "checkpoint.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -14,6 +13,11 @@ static const char *loss_names[] = {"mse", "ce"};
 static const char *init_names[] = {"uniform", "orthogonal", "identity"};
 
 mn_status mn_model_save(const mn_model *m, const char *path, const char *const *extra) {
+    return mn_model_save_with(m, path, extra, NULL, 0);
+}
+
+mn_status mn_model_save_with(const mn_model *m, const char *path, const char *const *extra,
+                             const mn_st_entry *more, int nmore) {
     const mn_model_config *c = &m->cfg;
     char num[9][32];
     snprintf(num[0], 32, "%d", c->input_size);
@@ -25,7 +29,7 @@ mn_status mn_model_save(const mn_model *m, const char *path, const char *const *
     snprintf(num[6], 32, "%d", c->output_size);
     snprintf(num[7], 32, "%.9g", c->forget_bias);
     snprintf(num[8], 32, "%d", c->chrono_tmax);
-    const char *meta[2 * 32 + 1];
+    const char *meta[2 * 48 + 1];
     int n = 0;
 #define KV(k, v) (meta[n++] = (k), meta[n++] = (v))
     KV("format", "mnemo");
@@ -44,20 +48,22 @@ mn_status mn_model_save(const mn_model *m, const char *path, const char *const *
     KV("model.forget_bias", num[7]);
     KV("model.chrono_tmax", num[8]);
 #undef KV
-    for (int i = 0; extra && extra[i] && extra[i + 1] && n < 2 * 32 - 1; i += 2) {
+    for (int i = 0; extra && extra[i] && extra[i + 1] && n < 2 * 48 - 1; i += 2) {
         meta[n++] = extra[i];
         meta[n++] = extra[i + 1];
     }
     meta[n] = NULL;
 
-    mn_st_entry e[MN_MAX_TENSORS];
+    mn_st_entry e[MN_MAX_TENSORS + 4];
     int64_t shapes[MN_MAX_TENSORS][MN_MAX_DIMS];
     for (int i = 0; i < m->ntensors; i++) {
         const mn_tensor_view *t = &m->tensors[i];
         for (int d = 0; d < t->ndim; d++) shapes[i][d] = t->shape[d];
         e[i] = (mn_st_entry){t->name, MN_ST_F32, t->ndim, shapes[i], m->params + t->offset};
     }
-    return mn_st_write(path, e, m->ntensors, meta);
+    int ne = m->ntensors;
+    for (int i = 0; i < nmore && i < 4; i++) e[ne++] = more[i];
+    return mn_st_write(path, e, ne, meta);
 }
 
 /* Reads a whole number in [lo, hi] from metadata; the file is untrusted. */
@@ -121,6 +127,54 @@ static char *copy_string(const char *s) {
     return p;
 }
 
+/* Tensors a training checkpoint adds beside the model's (see train_checkpoint.c). */
+static int is_trainer_tensor(const char *name) { return !strncmp(name, "optimizer.", 10); }
+
+mn_status mn_model_read_params(mn_model *m, const mn_st_file *f, const char *path) {
+    mn_model_config c;
+    mn_status st = config_from_file(f, path, &c);
+    if (st) return st;
+    const mn_model_config *h = &m->cfg;
+    if (c.cell != h->cell || c.input_size != h->input_size || c.vocab_size != h->vocab_size ||
+        c.hidden_size != h->hidden_size || c.num_layers != h->num_layers ||
+        c.bidirectional != h->bidirectional || c.output_size != h->output_size ||
+        c.output != h->output || c.loss != h->loss ||
+        (c.embed_size ? c.embed_size : c.hidden_size) != (h->embed_size ? h->embed_size : h->hidden_size))
+        return mn_fail(MN_E_INPUT, "%s holds a %s with hidden %d, %d layer%s%s, which is not the "
+                       "model of these options (%s, hidden %d, %d layer%s%s); use the options the "
+                       "checkpoint was written with", path, mn_cell_name(c.cell), c.hidden_size,
+                       c.num_layers, c.num_layers == 1 ? "" : "s", c.bidirectional ? ", bidirectional" : "",
+                       mn_cell_name(h->cell), h->hidden_size, h->num_layers,
+                       h->num_layers == 1 ? "" : "s", h->bidirectional ? ", bidirectional" : "");
+    /* every tensor the model has, with its exact shape, and nothing else */
+    for (int i = 0; i < m->ntensors; i++) {
+        const mn_tensor_view *t = &m->tensors[i];
+        const mn_st_tensor *s = mn_st_find(f, t->name);
+        if (!s) return mn_fail(MN_E_INPUT, "%s: tensor '%s' is missing", path, t->name);
+        int same = s->dtype == MN_ST_F32 && s->ndim == t->ndim;
+        for (int d = 0; same && d < t->ndim; d++) same = s->shape[d] == t->shape[d];
+        if (!same) {
+            char want[64] = "", *p = want;
+            for (int d = 0; d < t->ndim; d++)
+                p += snprintf(p, sizeof want - (size_t)(p - want), d ? ", %d" : "%d", t->shape[d]);
+            return mn_fail(MN_E_INPUT, "%s: tensor '%s' must be F32 of shape [%s] for this "
+                           "model", path, t->name, want);
+        }
+        memcpy(m->params + t->offset, s->data, t->size * sizeof(float));
+    }
+    if (mn_st_count(f) != m->ntensors) {
+        for (int i = 0; i < mn_st_count(f); i++) {
+            const char *name = mn_st_at(f, i)->name;
+            int known = is_trainer_tensor(name);
+            for (int j = 0; j < m->ntensors && !known; j++) known = !strcmp(name, m->tensors[j].name);
+            if (!known)
+                return mn_fail(MN_E_INPUT, "%s: unexpected tensor '%s' for a %s model", path,
+                               name, mn_cell_name(c.cell));
+        }
+    }
+    return MN_OK;
+}
+
 mn_status mn_model_load(const char *path, mn_model **out) {
     *out = NULL;
     mn_st_file *f;
@@ -134,38 +188,7 @@ mn_status mn_model_load(const char *path, mn_model **out) {
                      mn_last_error());
         goto done;
     }
-    /* every tensor the model has, with its exact shape, and nothing else */
-    for (int i = 0; i < m->ntensors; i++) {
-        const mn_tensor_view *t = &m->tensors[i];
-        const mn_st_tensor *s = mn_st_find(f, t->name);
-        if (!s) {
-            st = mn_fail(MN_E_INPUT, "%s: tensor '%s' is missing", path, t->name);
-            goto done;
-        }
-        int same = s->dtype == MN_ST_F32 && s->ndim == t->ndim;
-        for (int d = 0; same && d < t->ndim; d++) same = s->shape[d] == t->shape[d];
-        if (!same) {
-            char want[64] = "", *p = want;
-            for (int d = 0; d < t->ndim; d++)
-                p += snprintf(p, sizeof want - (size_t)(p - want), d ? ", %d" : "%d", t->shape[d]);
-            st = mn_fail(MN_E_INPUT, "%s: tensor '%s' must be F32 of shape [%s] for this model",
-                         path, t->name, want);
-            goto done;
-        }
-        memcpy(m->params + t->offset, s->data, t->size * sizeof(float));
-    }
-    if (mn_st_count(f) != m->ntensors) {
-        for (int i = 0; i < mn_st_count(f); i++) {
-            const char *name = mn_st_at(f, i)->name;
-            int known = 0;
-            for (int j = 0; j < m->ntensors && !known; j++) known = !strcmp(name, m->tensors[j].name);
-            if (!known) {
-                st = mn_fail(MN_E_INPUT, "%s: unexpected tensor '%s' for a %s model", path, name,
-                             mn_cell_name(c.cell));
-                goto done;
-            }
-        }
-    }
+    if ((st = mn_model_read_params(m, f, path))) goto done;
     int nm = mn_st_meta_count(f);
     if (nm > 0 && !(m->meta = mn_alloc_zero((size_t)nm * 2 * sizeof(char *)))) {
         st = MN_E_NOMEM;

@@ -31,6 +31,7 @@ void mn_train_config_init(mn_train_config *cfg) {
     cfg->tbptt = 0;
     cfg->seed = 1;
     cfg->eval_size = 1000;
+    cfg->max_bad_steps = 5;
 }
 
 mn_status mn_optimizer_parse(const char *name, mn_optimizer_kind *out) {

@@ -1,22 +1,9 @@
 /* The trainer: one optimizer step per batch, with full or truncated BPTT, a NaN/Inf guard,
  * clipping and a schedule; evaluation on a held-out stream seeded apart from training. */
-#include "model.h"
-#include "optim.h"
-#include "task.h"
+#include "trainer.h"
 
 #include <math.h>
 #include <string.h>
-
-#define MAX_BAD_STEPS 5
-
-struct mn_trainer {
-    mn_model *m;
-    mn_task *task;
-    mn_task *eval_task;        /* same task kind and length, held-out stream */
-    mn_train_config cfg;
-    mn_optimizer opt;
-    int step, bad_in_a_row;
-};
 
 /* The held-out stream must never meet the training stream: derive its seed by a fixed
  * odd-constant mix so that seed s's test set differs from every training seed's data. */
@@ -35,6 +22,9 @@ static mn_status check_config(const mn_train_config *c, const mn_model *m) {
         return mn_fail(MN_E_ARG, "truncated BPTT needs a causal model: the reverse direction of a "
                        "bidirectional layer reads the future; drop --tbptt or --bidirectional");
     if (c->eval_size < 1) return mn_fail(MN_E_ARG, "evaluation size must be >= 1");
+    if (c->max_bad_steps < 0)
+        return mn_fail(MN_E_ARG, "max_bad_steps must be >= 0 (0: the default 5), got %d",
+                       c->max_bad_steps);
     return MN_OK;
 }
 
@@ -87,7 +77,7 @@ mn_status mn_trainer_step(mn_trainer *tr, mn_step_stats *stats) {
     if (!isfinite(stats->loss) || !isfinite(stats->grad_norm)) {
         /* skip the update: parameters and optimizer moments stay as they were */
         stats->skipped = 1;
-        if (++tr->bad_in_a_row >= MAX_BAD_STEPS)
+        if (++tr->bad_in_a_row >= (tr->cfg.max_bad_steps > 0 ? tr->cfg.max_bad_steps : 5))
             return mn_fail(MN_E_NUMERIC, "the loss or gradients were NaN/Inf in %d steps in a "
                            "row (last at step %d); lower the learning rate or clip gradients "
                            "(--clip)", tr->bad_in_a_row, tr->step);

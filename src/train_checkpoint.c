@@ -1,0 +1,147 @@
+/* Training checkpoints: a model file (checkpoint.c) plus the trainer's state, so that a
+ * run killed at any moment and resumed from its last checkpoint ends with the same bits
+ * as a run that never stopped.
+ *
+ * What makes the continuation exact: the parameters, Adam's moments and its step count
+ * (bias correction), the trainer's step (schedule position), the NaN/Inf streak, and the
+ * training stream's RNG state (data position). The held-out stream is reseeded at every
+ * evaluation, so it has no state. Floats are stored bit for bit (F32 tensors, and the
+ * options as hexadecimal floats in the metadata) so that the option check is exact too. */
+#include "checkpoint.h"
+#include "trainer.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The options that shape the trajectory, except `steps` (the total, which may grow). */
+static void options_string(const mn_train_config *c, const mn_task *t, char *buf, size_t n) {
+    snprintf(buf, n,
+             "task=%s length=%d batch=%d optimizer=%d lr=%a beta1=%a beta2=%a eps=%a wd=%a "
+             "momentum=%a schedule=%d warmup=%d min_lr=%a clip=%a clip_value=%a tbptt=%d "
+             "seed=%" PRIu64,
+             t->kind->name, t->info.length, c->batch_size, (int)c->optimizer, c->lr, c->beta1,
+             c->beta2, c->eps, c->weight_decay, c->momentum, (int)c->schedule, c->warmup_steps,
+             c->min_lr_ratio, c->clip_norm, c->clip_value, c->tbptt, c->seed);
+}
+
+mn_status mn_trainer_save(const mn_trainer *tr, const char *path, const char *const *extra) {
+    char step[24], bad[24], opt_t[24], rng[80], opts[512];
+    snprintf(step, sizeof step, "%d", tr->step);
+    snprintf(bad, sizeof bad, "%d", tr->bad_in_a_row);
+    snprintf(opt_t, sizeof opt_t, "%ld", tr->opt.t);
+    const uint64_t *s = tr->task->rng.s;
+    snprintf(rng, sizeof rng, "%016" PRIx64 "%016" PRIx64 "%016" PRIx64 "%016" PRIx64, s[0],
+             s[1], s[2], s[3]);
+    options_string(&tr->cfg, tr->task, opts, sizeof opts);
+    const char *meta[2 * 24 + 1];
+    int n = 0;
+    meta[n++] = "trainer.step";       meta[n++] = step;
+    meta[n++] = "trainer.bad_streak"; meta[n++] = bad;
+    meta[n++] = "trainer.opt_t";      meta[n++] = opt_t;
+    meta[n++] = "trainer.rng";        meta[n++] = rng;
+    meta[n++] = "trainer.options";    meta[n++] = opts;
+    for (int i = 0; extra && extra[i] && extra[i + 1] && n < 2 * 24 - 1; i += 2) {
+        meta[n++] = extra[i];
+        meta[n++] = extra[i + 1];
+    }
+    meta[n] = NULL;
+    int64_t shape[1] = {(int64_t)tr->opt.n};
+    mn_st_entry e[2];
+    int ne = 0;
+    if (tr->opt.m) e[ne++] = (mn_st_entry){"optimizer.m", MN_ST_F32, 1, shape, tr->opt.m};
+    if (tr->opt.v) e[ne++] = (mn_st_entry){"optimizer.v", MN_ST_F32, 1, shape, tr->opt.v};
+    return mn_model_save_with(tr->m, path, meta, e, ne);
+}
+
+static mn_status meta_long(const mn_st_file *f, const char *path, const char *key, long lo,
+                           long hi, long *out) {
+    const char *v = mn_st_meta(f, key);
+    if (!v)
+        return mn_fail(MN_E_INPUT, "%s has no '%s': it is a model file, not a training "
+                       "checkpoint (write one with --checkpoint-every or --save)", path, key);
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || end == v || *end || x < lo || x > hi)
+        return mn_fail(MN_E_INPUT, "%s: metadata '%s' = \"%s\" is not a whole number in [%ld, %ld]",
+                       path, key, v, lo, hi);
+    *out = x;
+    return MN_OK;
+}
+
+static mn_status read_rng(const mn_st_file *f, const char *path, uint64_t s[4]) {
+    const char *v = mn_st_meta(f, "trainer.rng");
+    if (!v || strlen(v) != 64)
+        return mn_fail(MN_E_INPUT, "%s: metadata 'trainer.rng' is missing or not 64 hex digits",
+                       path);
+    for (int i = 0; i < 4; i++) {
+        char word[17];
+        memcpy(word, v + 16 * i, 16);
+        word[16] = '\0';
+        char *end;
+        errno = 0;
+        s[i] = strtoull(word, &end, 16);
+        if (errno || *end)
+            return mn_fail(MN_E_INPUT, "%s: metadata 'trainer.rng' is not hexadecimal", path);
+    }
+    if (!(s[0] | s[1] | s[2] | s[3]))
+        return mn_fail(MN_E_INPUT, "%s: metadata 'trainer.rng' is all zero (not a valid state)",
+                       path);
+    return MN_OK;
+}
+
+static mn_status read_moment(const mn_st_file *f, const char *path, const char *name,
+                             size_t n, float *dst) {
+    const mn_st_tensor *t = mn_st_find(f, name);
+    if (!dst) {
+        if (t) return mn_fail(MN_E_INPUT, "%s holds '%s', which this optimizer does not use; "
+                              "resume with the --optimizer the checkpoint was written with",
+                              path, name);
+        return MN_OK;
+    }
+    if (!t || t->dtype != MN_ST_F32 || t->ndim != 1 || (size_t)t->shape[0] != n)
+        return mn_fail(MN_E_INPUT, "%s: tensor '%s' must be F32 of shape [%zu] for this model "
+                       "and optimizer", path, name, n);
+    memcpy(dst, t->data, n * sizeof(float));
+    return MN_OK;
+}
+
+mn_status mn_trainer_resume(mn_trainer *tr, const char *path) {
+    mn_st_file *f;
+    mn_status st = mn_st_read(path, &f);
+    if (st) return st;
+    long step, bad, opt_t;
+    uint64_t rng[4];
+    char want[512];
+    options_string(&tr->cfg, tr->task, want, sizeof want);
+    const char *have = mn_st_meta(f, "trainer.options");
+    if ((st = meta_long(f, path, "trainer.step", 0, 2000000000L, &step)) ||
+        (st = meta_long(f, path, "trainer.bad_streak", 0, 2000000000L, &bad)) ||
+        (st = meta_long(f, path, "trainer.opt_t", 0, 2000000000L, &opt_t)) ||
+        (st = read_rng(f, path, rng)))
+        goto done;
+    if (!have || strcmp(have, want)) {
+        st = mn_fail(MN_E_ARG, "%s was written with other training options (%s) than these "
+                     "(%s); resume with the same options (only --steps may change)", path,
+                     have ? have : "none recorded", want);
+        goto done;
+    }
+    /* everything is checked before anything is changed, except the tensors, which are
+     * checked one by one: read them into the live buffers last */
+    if ((st = mn_model_read_params(tr->m, f, path)) ||
+        (st = read_moment(f, path, "optimizer.m", tr->opt.n, tr->opt.m)) ||
+        (st = read_moment(f, path, "optimizer.v", tr->opt.n, tr->opt.v)))
+        goto done;
+    tr->step = (int)step;
+    tr->bad_in_a_row = (int)bad;
+    tr->opt.t = opt_t;
+    memcpy(tr->task->rng.s, rng, sizeof rng);
+done:
+    mn_st_free(f);
+    return st;
+}
+
+int mn_trainer_steps_done(const mn_trainer *tr) { return tr->step; }

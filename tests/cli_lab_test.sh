@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Checks of 'mnemo lab': help, every fast experiment PASSes with its defaults, the JSON line,
+# and bad usage (exit 2, one line).
+#   bash tests/cli_lab_test.sh [build/mnemo]
+set -u
+
+source "$(dirname "$0")/cli_lib.sh"
+
+# ------------------------------------------------------------- help
+run lab --help
+if [ "$rc" -eq 0 ] && grep -q vanishing "$tmp/out" && grep -q adding-sweep "$tmp/out" \
+    && grep -q -- '--radius' "$tmp/out" && grep -q 'FAIL is a measurement' "$tmp/out"; then
+    ok "lab --help lists the experiments, the options and the exit-code rule"
+else bad "lab --help" "$(show)"; fi
+n=$(grep -cE '^  (vanishing|exploding|lstm-highway|orthogonal|tbptt|forget-bias|activations|gru-params|adding-sweep) ' "$tmp/out")
+[ "$n" -eq 9 ] && ok "lab --help has one line per experiment (9)" || bad "experiment lines: $n" "$(show)"
+run help lab
+[ "$rc" -eq 0 ] && grep -q vanishing "$tmp/out" && ok "'help lab' works" || bad "help lab" "$(show)"
+run lab tbptt --help
+[ "$rc" -eq 0 ] && grep -q -- '--tbptt, --length, --hidden, --seed' "$tmp/out" && ok "lab NAME --help shows what it reads" \
+    || bad "lab tbptt --help" "$(show)"
+
+# ------------------------------------------------------------- every fast experiment passes
+for e in vanishing exploding lstm-highway orthogonal tbptt forget-bias activations gru-params; do
+    run lab "$e" --json --threads 1
+    if [ "$rc" -ne 0 ]; then bad "lab $e (exit $rc)" "$(show)"; continue; fi
+    if ! msg=$(json_check "$tmp/out" command experiment claim theory measured pass applies); then
+        bad "lab $e --json keys" "$msg"; continue
+    fi
+    if [ "$(json_get "$tmp/out" pass)" = true ] && grep -q '^result     PASS$' "$tmp/out" \
+        && grep -q '^claim ' "$tmp/out" && grep -q '^theory ' "$tmp/out" && grep -q '^measured ' "$tmp/out"; then
+        ok "lab $e: PASS with its defaults ($(json_get "$tmp/out" theory) vs $(json_get "$tmp/out" measured))"
+    else bad "lab $e did not PASS with its defaults" "$(show)"; fi
+done
+
+# The issue's acceptance line: within 5% of 0.9^99.
+run lab vanishing --radius 0.9 --length 100 --json
+m=$(json_get "$tmp/out" measured)
+if [ "$rc" -eq 0 ] && awk -v m="$m" 'BEGIN { t = 0.9 ^ 99; exit !(m > 0.95 * t && m < 1.05 * t) }'; then
+    ok "vanishing --radius 0.9 --length 100: measured $m within 5% of 0.9^99"
+else bad "vanishing measured $m" "$(show)"; fi
+[ "$(json_get "$tmp/out" command)" = '"lab"' ] && [ "$(json_get "$tmp/out" experiment)" = '"vanishing"' ] \
+    && ok "JSON names the command and experiment" || bad "JSON command/experiment" "$(tail -n 1 "$tmp/out")"
+
+# A setting where the claim cannot be checked is reported, exit 0, pass false.
+run lab vanishing --radius 0.1 --length 300 --json
+if [ "$rc" -eq 0 ] && [ "$(json_get "$tmp/out" pass)" = false ] && [ "$(json_get "$tmp/out" applies)" = false ] \
+    && grep -q '^result     N/A' "$tmp/out"; then
+    ok "an underflowing ratio is reported N/A with pass false, exit 0"
+else bad "underflow case" "$(show)"; fi
+
+# The sweep at a tiny size: runs, reports every run, JSON keys.
+run lab adding-sweep --lengths 4,6 --steps 3 --batch 4 --hidden 4 --json --threads 1
+if [ "$rc" -eq 0 ] && json_check "$tmp/out" command experiment theory measured pass rnn_T4_mse gru_T6_horizon >/dev/null \
+    && [ "$(grep -c '^adding-sweep: length' "$tmp/err")" -eq 6 ]; then
+    ok "adding-sweep at a tiny size: 6 runs, progress on stderr, JSON figures"
+else bad "tiny adding-sweep" "$(show)"; fi
+
+# ------------------------------------------------------------- bad usage: exit 2, one line
+expect_usage "lab without a name"              lab
+expect_usage "lab with an option first"        lab --radius 0.9
+expect_usage "unknown experiment"              lab nosuch
+expect_usage "unknown option"                  lab vanishing --frobnicate 1
+expect_usage "option the experiment ignores"   lab gru-params --radius 0.9
+expect_usage "zero --radius"                   lab vanishing --radius 0
+expect_usage "non-numeric --radius"            lab vanishing --radius abc
+expect_usage "--length 1"                      lab vanishing --length 1
+expect_usage "--forget 1"                      lab lstm-highway --forget 1
+expect_usage "--forget 0"                      lab lstm-highway --forget 0
+expect_usage "negative --clip"                 lab exploding --clip -1
+expect_usage "--tbptt 0"                       lab tbptt --tbptt 0
+expect_usage "bad --forget-bias list"          lab forget-bias --forget-bias 1,,2
+expect_usage "--forget-bias out of range"      lab forget-bias --forget-bias 1,99
+expect_usage "bad --lengths list"              lab adding-sweep --lengths 25,x
+expect_usage "--lengths 1"                     lab adding-sweep --lengths 1
+expect_usage "option given twice"              lab vanishing --length 10 --length 20
+expect_usage "stray argument"                  lab vanishing extra
+
+cli_finish

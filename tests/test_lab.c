@@ -1,0 +1,312 @@
+/* mnemo lab: each experiment against closed forms computed here, not only its own verdict.
+ * Sizes are small so the whole file runs in a few seconds. */
+#include "test.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static mn_lab_result *run(const char *name, const mn_lab_options *o) {
+    mn_lab_result *r = malloc(sizeof *r);
+    if (!r) return NULL;
+    mn_status st = mn_lab_run(name, o, r);
+    if (st != MN_OK) {
+        printf("    mn_lab_run(%s) -> %d: %s\n", name, (int)st, mn_last_error());
+        free(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* The named figure of a result, or NaN when absent. */
+static double number(const mn_lab_result *r, const char *name) {
+    for (int i = 0; i < r->n_numbers; i++)
+        if (!strcmp(r->numbers[i].name, name)) return r->numbers[i].value;
+    return NAN;
+}
+
+static int close_rel(double a, double b, double tol) { return fabs(a / b - 1.0) <= tol; }
+
+TEST(lab_lists_every_experiment) {
+    const char *names = mn_lab_names();
+    CHECK(mn_lab_count() == 9, "count %d", mn_lab_count());
+    for (int i = 0; i < mn_lab_count(); i++) {
+        const char *n, *s, *opts;
+        CHECK_OK(mn_lab_info(i, &n, &s, &opts));
+        CHECK(strstr(names, n) != NULL, "%s missing from '%s'", n, names);
+        CHECK(s && *s && opts && *opts, "experiment %s has no summary or options", n);
+    }
+    CHECK(mn_lab_info(mn_lab_count(), NULL, NULL, NULL) == MN_E_ARG, "index past the end");
+}
+
+TEST(lab_rejects_bad_names_and_options) {
+    mn_lab_result *r = malloc(sizeof *r);
+    REQUIRE(r, "malloc");
+    mn_lab_options o;
+    mn_lab_options_init(&o);
+    CHECK(mn_lab_run("nosuch", &o, r) == MN_E_ARG, "unknown experiment accepted");
+    CHECK(strstr(mn_last_error(), "vanishing") != NULL, "message lists none: %s", mn_last_error());
+    o.radius = -1;
+    CHECK(mn_lab_run("vanishing", &o, r) == MN_E_ARG, "negative radius accepted");
+    mn_lab_options_init(&o);
+    o.length = 1;
+    CHECK(mn_lab_run("vanishing", &o, r) == MN_E_ARG, "length 1 accepted");
+    mn_lab_options_init(&o);
+    o.forget = 1.0;
+    CHECK(mn_lab_run("lstm-highway", &o, r) == MN_E_ARG, "forget 1 accepted");
+    mn_lab_options_init(&o);
+    o.n_lengths = 1;
+    o.lengths[0] = 1;
+    CHECK(mn_lab_run("adding-sweep", &o, r) == MN_E_ARG, "sweep length 1 accepted");
+    free(r);
+}
+
+/* ‖∂L/∂h_0‖/‖∂L/∂h_{T-1}‖ = ρ^(T-1) over several ρ and T, and at every tabulated lag. */
+TEST(lab_vanishing_matches_rho_power) {
+    const struct { double rho; int T; } cases[] = {{0.9, 100}, {0.5, 20}, {0.95, 60}, {0.8, 200}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        mn_lab_options o;
+        mn_lab_options_init(&o);
+        o.radius = cases[i].rho;
+        o.length = cases[i].T;
+        o.hidden = 16;
+        mn_lab_result *r = run("vanishing", &o);
+        REQUIRE(r, "vanishing failed to run");
+        double th = pow(cases[i].rho, cases[i].T - 1);
+        CHECK(close_rel(r->theory, th, 1e-12), "theory %g vs %g", r->theory, th);
+        CHECK(close_rel(r->measured, th, 0.05), "rho %g T %d: measured %g, want %g",
+              cases[i].rho, cases[i].T, r->measured, th);
+        CHECK(r->pass && r->applies, "rho %g T %d: not PASS", cases[i].rho, cases[i].T);
+        double m10 = number(r, "ratio_lag_10");
+        CHECK(close_rel(m10, pow(cases[i].rho, 10), 1e-4), "lag 10: %g", m10);
+        free(r);
+    }
+}
+
+TEST(lab_vanishing_default_is_0_9_pow_99) {
+    mn_lab_result *r = run("vanishing", NULL);
+    REQUIRE(r, "run");
+    CHECK(close_rel(r->measured, 2.9512665430652825e-05, 0.05), "measured %g", r->measured);
+    CHECK(r->pass, "default vanishing does not PASS");
+    CHECK(strstr(r->claim, "rho^(T-1)") != NULL, "claim: %s", r->claim);
+    free(r);
+}
+
+/* 0.1^199 = 1e-199 is far below float32: reported as not applicable, never as PASS. */
+TEST(lab_underflow_is_reported_not_hidden) {
+    mn_lab_options o;
+    mn_lab_options_init(&o);
+    o.radius = 0.1;
+    o.length = 200;
+    o.hidden = 8;
+    mn_lab_result *r = run("vanishing", &o);
+    REQUIRE(r, "run");
+    CHECK(!r->applies && !r->pass, "applies %d pass %d", r->applies, r->pass);
+    CHECK(strstr(r->note, "float32") != NULL, "note: %s", r->note);
+    CHECK(r->theory > 0 && r->theory < 1e-150, "theory %g", r->theory);
+    free(r);
+}
+
+/* Scaling the loss gradient keeps ratios far below 1e-38 measurable: 0.5^149 ≈ 1.4e-45. */
+TEST(lab_vanishing_measures_below_float_min) {
+    mn_lab_options o;
+    mn_lab_options_init(&o);
+    o.radius = 0.5;
+    o.length = 150;
+    o.hidden = 8;
+    mn_lab_result *r = run("vanishing", &o);
+    REQUIRE(r, "run");
+    CHECK(r->applies && close_rel(r->measured, pow(0.5, 149), 0.05), "measured %g", r->measured);
+    free(r);
+}
+
+TEST(lab_exploding_and_clipping) {
+    mn_lab_result *r = run("exploding", NULL);
+    REQUIRE(r, "run");
+    CHECK(close_rel(r->measured, pow(1.1, 99), 0.05), "measured %g", r->measured);
+    double g = number(r, "grad_norm"), u = number(r, "update_norm");
+    double c = number(r, "clipped_update_norm"), cos = number(r, "cosine");
+    CHECK(g > 1, "the default setting must actually clip: gradient norm %g", g);
+    CHECK(close_rel(u, g, 1e-3), "SGD lr 1 update %g vs gradient %g", u, g);
+    CHECK(close_rel(c, 1.0, 1e-3), "clipped norm %g", c);
+    CHECK(cos > 0.9999 && cos <= 1.0 + 1e-9, "cosine %.9f", cos);
+    CHECK(r->pass, "exploding does not PASS");
+    free(r);
+    /* a threshold above the norm leaves the update alone */
+    mn_lab_options o;
+    mn_lab_options_init(&o);
+    o.clip = 1e4;
+    r = run("exploding", &o);
+    REQUIRE(r, "run");
+    CHECK(close_rel(number(r, "clipped_update_norm"), number(r, "update_norm"), 1e-6),
+          "clip above the norm changed the update: %g vs %g",
+          number(r, "clipped_update_norm"), number(r, "update_norm"));
+    CHECK(r->pass, "no-op clipping does not PASS");
+    free(r);
+}
+
+TEST(lab_lstm_highway_is_forget_power) {
+    const struct { double f; int T; } cases[] = {{0.99, 100}, {0.9, 30}, {0.5, 12}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        mn_lab_options o;
+        mn_lab_options_init(&o);
+        o.forget = cases[i].f;
+        o.length = cases[i].T;
+        o.hidden = 8;
+        mn_lab_result *r = run("lstm-highway", &o);
+        REQUIRE(r, "run");
+        double th = pow(cases[i].f, cases[i].T - 1);
+        CHECK(close_rel(r->measured, th, 0.05), "f %g T %d: measured %g want %g", cases[i].f,
+              cases[i].T, r->measured, th);
+        CHECK(close_rel(number(r, "rnn_measured"), pow(0.9, cases[i].T - 1), 0.05),
+              "RNN beside it: %g", number(r, "rnn_measured"));
+        CHECK(r->pass, "f %g T %d not PASS", cases[i].f, cases[i].T);
+        free(r);
+    }
+}
+
+TEST(lab_orthogonal_ratio_is_one) {
+    mn_lab_options o;
+    mn_lab_options_init(&o);
+    o.length = 1000;
+    o.hidden = 16;
+    mn_lab_result *r = run("orthogonal", &o);
+    REQUIRE(r, "run");
+    CHECK(r->theory == 1.0, "theory %g", r->theory);
+    CHECK(fabs(r->measured - 1.0) <= 1e-3, "ratio over 999 steps %.9f", r->measured);
+    CHECK(r->pass, "not PASS");
+    /* PyTorch's default W_hh on the same recurrence loses the gradient */
+    CHECK(number(r, "uniform_init_ratio") < 1e-6, "uniform init ratio %g",
+          number(r, "uniform_init_ratio"));
+    free(r);
+}
+
+TEST(lab_tbptt_zeros_are_exact) {
+    mn_lab_options o;
+    mn_lab_options_init(&o);
+    o.length = 40;
+    o.hidden = 8;
+    o.tbptt = 10;
+    mn_lab_result *r = run("tbptt", &o);
+    REQUIRE(r, "run");
+    CHECK(r->theory == 10 && r->measured == 10, "nonzero steps %g (theory %g)", r->measured,
+          r->theory);
+    CHECK(r->pass && number(r, "nonzero_steps_full") == 40, "full BPTT nonzero %g",
+          number(r, "nonzero_steps_full"));
+    free(r);
+    /* chunks 0, 15, 30: the last one holds 10 steps, not k = 15 */
+    o.tbptt = 15;
+    r = run("tbptt", &o);
+    REQUIRE(r, "run");
+    CHECK(r->theory == 10 && r->measured == 10 && r->pass, "k 15: %g of %g", r->measured,
+          r->theory);
+    free(r);
+    /* one chunk: nothing truncated, the claim does not apply */
+    o.tbptt = 40;
+    r = run("tbptt", &o);
+    REQUIRE(r, "run");
+    CHECK(!r->applies && !r->pass && r->measured == 40, "k = T: applies %d measured %g",
+          r->applies, r->measured);
+    free(r);
+}
+
+TEST(lab_forget_bias_half_life_closed_form) {
+    mn_lab_options o;
+    mn_lab_options_init(&o);
+    o.hidden = 8;
+    o.length = 20;
+    o.n_forget_bias = 3;
+    o.forget_bias[0] = -1;
+    o.forget_bias[1] = 0;
+    o.forget_bias[2] = 3;
+    mn_lab_result *r = run("forget-bias", &o);
+    REQUIRE(r, "run");
+    double want[3];
+    for (int i = 0; i < 3; i++) {
+        want[i] = log(0.5) / log(1.0 / (1.0 + exp(-o.forget_bias[i])));
+        char name[48];
+        snprintf(name, sizeof name, "half_life_exact_%d", i);
+        CHECK(close_rel(number(r, name), want[i], 1e-3), "b_f %g: %g want %g",
+              o.forget_bias[i], number(r, name), want[i]);
+    }
+    CHECK(number(r, "half_life_exact_1") > 0.999 && number(r, "half_life_exact_1") < 1.001,
+          "b_f 0 must give a half-life of 1 step");
+    CHECK(close_rel(r->measured, want[2], 1e-3) && r->pass, "headline %g", r->measured);
+    free(r);
+    /* f rounds toward 1 in float32: not applicable */
+    mn_lab_options_init(&o);
+    o.hidden = 4;
+    o.length = 10;
+    o.n_forget_bias = 1;
+    o.forget_bias[0] = 20;
+    r = run("forget-bias", &o);
+    REQUIRE(r, "run");
+    CHECK(!r->applies && !r->pass, "b_f 20: applies %d", r->applies);
+    free(r);
+}
+
+TEST(lab_activation_bounds) {
+    mn_lab_options o;
+    mn_lab_options_init(&o);
+    o.length = 10;
+    mn_lab_result *r = run("activations", &o);
+    REQUIRE(r, "run");
+    CHECK(fabs(number(r, "sigmoid_max_derivative") - 0.25) < 1e-6, "sigmoid' max %.9f",
+          number(r, "sigmoid_max_derivative"));
+    CHECK(fabs(number(r, "tanh_max_derivative") - 1.0) < 1e-6, "tanh' max %.9f",
+          number(r, "tanh_max_derivative"));
+    CHECK(number(r, "relu_max_derivative") == 1.0, "relu' max %.9f",
+          number(r, "relu_max_derivative"));
+    CHECK(close_rel(number(r, "sigmoid_bound_product"), pow(0.25, 10), 1e-12), "0.25^10");
+    CHECK(number(r, "tanh_typical_product") < 1 && number(r, "tanh_typical_product") > 0,
+          "typical tanh product %g", number(r, "tanh_typical_product"));
+    CHECK(r->pass, "not PASS");
+    free(r);
+}
+
+TEST(lab_gru_has_three_quarters_of_lstm) {
+    const int sizes[] = {1, 7, 32};
+    for (int i = 0; i < 3; i++) {
+        mn_lab_options o;
+        mn_lab_options_init(&o);
+        o.hidden = sizes[i];
+        mn_lab_result *r = run("gru-params", &o);
+        REQUIRE(r, "run");
+        double H = sizes[i], lstm = 4 * H * (2 * H + 2), gru = 3 * H * (2 * H + 2);
+        CHECK(number(r, "lstm_params") == lstm && number(r, "gru_params") == gru,
+              "H %d: lstm %g gru %g", sizes[i], number(r, "lstm_params"), number(r, "gru_params"));
+        CHECK(r->measured == 0.75 && r->pass, "H %d: ratio %.9f", sizes[i], r->measured);
+        free(r);
+    }
+}
+
+/* The sweep's machinery at a size that runs in well under a second; whether the cells
+ * separate is not checked here (that needs minutes of training). */
+static int progress_lines;
+static void count_progress(void *ctx, const char *line) {
+    (void)ctx;
+    if (strstr(line, "adding-sweep")) progress_lines++;
+}
+
+TEST(lab_adding_sweep_runs_small) {
+    mn_lab_options o;
+    mn_lab_options_init(&o);
+    o.n_lengths = 2;
+    o.lengths[0] = 4;
+    o.lengths[1] = 6;
+    o.steps = 3;
+    o.batch = 4;
+    o.hidden = 4;
+    o.progress = count_progress;
+    progress_lines = 0;
+    mn_lab_result *r = run("adding-sweep", &o);
+    REQUIRE(r, "run");
+    CHECK(progress_lines == 6, "progress lines %d, want one per run (6)", progress_lines);
+    const char *keys[] = {"rnn_T4_mse", "lstm_T4_mse", "gru_T6_mse", "gru_T6_horizon"};
+    for (int i = 0; i < 4; i++)
+        CHECK(!isnan(number(r, keys[i])), "%s missing", keys[i]);
+    double mse = number(r, "lstm_T6_mse");
+    CHECK(mse > 0 && mse < 10, "lstm T6 test MSE %g", mse);
+    CHECK(!r->pass || r->applies, "pass without applies");
+    CHECK(strstr(r->report, "length") != NULL, "no table in the report");
+    free(r);
+}
