@@ -3,6 +3,7 @@
 #   make run        the main job: LSTM vs tanh RNN on the adding problem, T=100
 #   make test       the whole test suite
 #   make sanitize   the same suite built with -fsanitize=address,undefined
+#   make fuzz       libFuzzer harnesses (clang), FUZZ_SECONDS=300 each; see fuzz/run.sh
 CC      ?= cc
 BUILD   ?= build
 OPT     ?= -O3
@@ -57,6 +58,13 @@ test: all $(BUILD)/test_runner
 sanitize:
 	$(MAKE) BUILD=build/asan OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" all build/asan/test_runner
 	MNEMO_SKIP_SLOW=1 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 bash tests/run.sh build/asan
+
+# Fuzzing, never part of test: fuzz/run.sh builds the libFuzzer harnesses with clang into
+# build/fuzz/ and runs each for FUZZ_SECONDS (default 300), one after another.
+FUZZ_SECONDS ?= 300
+.PHONY: fuzz
+fuzz:
+	@FUZZ_SECONDS='$(FUZZ_SECONDS)' bash fuzz/run.sh
 
 clean:
 	rm -rf build

@@ -163,9 +163,11 @@ static int parse_value(const char *command, cli_opt *o, const char *v) {
         double x = strtod(v, &end);
         if (*end || !isfinite(x)) return bad_value(command, o, v);
         if (fabs(x) > FLT_MAX) return bad_value(command, o, v);
-        if (o->fmin_open ? !(x > o->fmin) : !(x >= o->fmin)) return bad_value(command, o, v);
-        if (!(x <= o->fmax)) return bad_value(command, o, v);
-        *(float *)o->dst = (float)x;
+        /* Check the float that is stored: "1e-50" is above 0 but becomes 0.0f. */
+        float f = (float)x;
+        if (o->fmin_open ? !(f > o->fmin) : !(f >= o->fmin)) return bad_value(command, o, v);
+        if (!(f <= o->fmax)) return bad_value(command, o, v);
+        *(float *)o->dst = f;
         return 0;
     }
     case OPT_STR:

@@ -1,0 +1,266 @@
+/* What the fuzz harnesses check on every input, shared with the regression test
+ * (tests/test_fuzz_regressions.c) so that a reproducer replays through exactly the same
+ * code. Crashes, leaks and out-of-bounds reads are the sanitizers' to catch; these
+ * functions check what they cannot see: the status is one the API promises, a failure
+ * leaves a message and no output behind, a success hands out what the bytes say (every
+ * tensor inside the data section, the sections tiling it, shapes and sizes consistent),
+ * and the library's tracked memory returns to where it was.
+ *
+ * Each check returns NULL when the library behaved, or a sentence saying what did not;
+ * *status gets the parser's status. Header-only (static inline) so the harnesses, built
+ * with clang and libFuzzer, and the test runner, built with the normal compiler, both
+ * include it. Needs -Iinclude -Isrc. */
+#ifndef MN_FUZZ_CHECKS_H
+#define MN_FUZZ_CHECKS_H
+
+#include "mnemo.h"
+#include "core.h"
+#include "safetensors.h"
+#include "checkpoint.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Reads of tensor and array bytes go here so the compiler cannot drop them. */
+static volatile unsigned fuzz_sink_;
+
+static inline void fuzz_touch(const void *p, size_t n) {
+    const unsigned char *b = p;
+    unsigned acc = 0;
+    for (size_t i = 0; i < n; i++) acc = acc * 31u + b[i];
+    fuzz_sink_ += acc;
+}
+
+/* A failed call must say why, in a message that fits the error buffer. */
+static inline const char *fuzz_check_message(void) {
+    const char *e = mn_last_error();
+    if (!e || !e[0]) return "a call failed without setting mn_last_error()";
+    if (strlen(e) >= 512) return "mn_last_error() is not terminated inside its buffer";
+    return NULL;
+}
+
+/* ------------------------------------------------------------ checkpoint models */
+
+/* A whole number from the metadata in [lo, hi]; 0 when absent or out of that range. */
+static inline int fuzz_meta_int(const mn_st_file *f, const char *key, int lo, int hi,
+                                int *out) {
+    const char *v = mn_st_meta(f, key);
+    if (!v || !*v) return 0;
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || *end || x < lo || x > hi) return 0;
+    *out = (int)x;
+    return 1;
+}
+
+/* Drives the checkpoint loader's validation (mn_model_read_params: the metadata's model
+ * description, then every tensor's name, dtype and shape, then no unknown tensors) from
+ * memory. The model it checks against is the one the metadata describes when that is
+ * small (so the tensors can match and be copied); otherwise a tiny default model, which
+ * still runs every check that rejects. Sizes are capped so a fuzzed "hidden 65536" costs
+ * nothing. */
+static inline const char *fuzz_check_model(const mn_st_file *f) {
+    const char *fmt = mn_st_meta(f, "format");
+    if (!fmt || strcmp(fmt, "mnemo")) return NULL;
+    mn_model_config c;
+    mn_model_config_init(&c);
+    c.input_size = 2;
+    c.hidden_size = 4;
+    c.output_size = 1;
+    mn_model_config want = c;
+    const char *cell = mn_st_meta(f, "model.cell");
+    const char *out = mn_st_meta(f, "model.output"), *loss = mn_st_meta(f, "model.loss");
+    int bi = 0;
+    int ok = cell && mn_cell_parse(cell, &want.cell) == MN_OK &&
+             fuzz_meta_int(f, "model.input_size", 0, 64, &want.input_size) &&
+             fuzz_meta_int(f, "model.vocab_size", 0, 64, &want.vocab_size) &&
+             fuzz_meta_int(f, "model.embed_size", 0, 16, &want.embed_size) &&
+             fuzz_meta_int(f, "model.hidden_size", 1, 16, &want.hidden_size) &&
+             fuzz_meta_int(f, "model.num_layers", 1, 3, &want.num_layers) &&
+             fuzz_meta_int(f, "model.bidirectional", 0, 1, &bi) &&
+             fuzz_meta_int(f, "model.output_size", 1, 64, &want.output_size) && out && loss &&
+             (!strcmp(out, "last") || !strcmp(out, "every")) &&
+             (!strcmp(loss, "mse") || !strcmp(loss, "ce"));
+    if (ok) {
+        want.bidirectional = bi;
+        want.output = !strcmp(out, "every") ? MN_OUTPUT_EVERY : MN_OUTPUT_LAST;
+        want.loss = !strcmp(loss, "ce") ? MN_LOSS_CE : MN_LOSS_MSE;
+        want.recurrent_init = MN_INIT_UNIFORM;   /* not compared; the cheapest to create */
+        want.chrono_tmax = 0;
+        c = want;
+    }
+    mn_model *m = NULL;
+    if (mn_model_create(&c, 0, &m) != MN_OK) {
+        mn_model_config_init(&c);
+        c.input_size = 2;
+        c.hidden_size = 4;
+        c.output_size = 1;
+        if (mn_model_create(&c, 0, &m) != MN_OK) return "cannot create the default model";
+    }
+    mn_clear_error();
+    mn_status s = mn_model_read_params(m, f, "fuzz input");
+    const char *why = NULL;
+    if (s != MN_OK && s != MN_E_INPUT)
+        why = "mn_model_read_params returned a status other than MN_OK or MN_E_INPUT";
+    else if (s != MN_OK)
+        why = fuzz_check_message();
+    mn_model_free(m);
+    return why;
+}
+
+/* ------------------------------------------------------------------ safetensors */
+
+typedef struct { const unsigned char *p; size_t n; } fuzz_span_;
+
+static inline int fuzz_cmp_span_(const void *a, const void *b) {
+    const fuzz_span_ *x = a, *y = b;
+    return x->p < y->p ? -1 : x->p > y->p;
+}
+
+static inline const char *fuzz_walk_safetensors(const mn_st_file *f, const uint8_t *data,
+                                                size_t len) {
+    static const size_t dsize[] = { [MN_ST_F32] = 4, [MN_ST_F64] = 8, [MN_ST_I32] = 4,
+                                    [MN_ST_I64] = 8, [MN_ST_U8] = 1 };
+    if (len < 8) return "a file shorter than 8 bytes parsed";
+    uint64_t hlen = 0;
+    for (int i = 7; i >= 0; i--) hlen = (hlen << 8) | data[i];
+    if (hlen > len - 8) return "a header longer than the file parsed";
+    size_t data_len = len - 8 - (size_t)hlen;
+    int n = mn_st_count(f);
+    if (n < 0 || (size_t)n > hlen) return "mn_st_count is negative or larger than the header";
+    if (mn_st_at(f, -1) || mn_st_at(f, n)) return "mn_st_at hands out an index out of range";
+    fuzz_span_ *spans = malloc(((size_t)n + 1) * sizeof *spans);
+    if (!spans) return NULL;
+    const char *why = NULL;
+    size_t total = 0, ns = 0;
+    for (int i = 0; i < n && !why; i++) {
+        const mn_st_tensor *t = mn_st_at(f, i);
+        size_t numel = 1, nbytes;
+        int zero = 0, over = 0;
+        if (!t || !t->name) { why = "a tensor without a name"; break; }
+        if (!strcmp(t->name, "__metadata__")) { why = "__metadata__ taken for a tensor"; break; }
+        if (mn_st_find(f, t->name) != t) { why = "two tensors share a name"; break; }
+        if ((unsigned)t->dtype > MN_ST_U8) { why = "a tensor with an unknown dtype"; break; }
+        if (t->ndim < 0 || t->ndim > MN_ST_MAX_DIMS) { why = "a tensor rank out of range"; break; }
+        for (int d = 0; d < t->ndim; d++) {
+            if (t->shape[d] < 0) { why = "a negative dimension"; break; }
+            zero |= t->shape[d] == 0;
+            if (!mn_mul_size(numel, (size_t)t->shape[d], &numel)) over = 1;
+        }
+        if (why) break;
+        if (zero) numel = 0;
+        else if (over) { why = "a shape whose product overflows was accepted"; break; }
+        if (numel != t->numel) { why = "numel is not the product of the shape"; break; }
+        if (!mn_mul_size(numel, dsize[t->dtype], &nbytes) || nbytes != t->nbytes) {
+            why = "nbytes is not numel times the dtype size";
+            break;
+        }
+        if (nbytes > data_len - total) { why = "the tensors hold more bytes than the data section"; break; }
+        total += nbytes;
+        if (nbytes) {
+            if (!t->data) { why = "a non-empty tensor without data"; break; }
+            fuzz_touch(t->data, nbytes);   /* out of the buffer: ASan says so */
+            spans[ns].p = t->data;
+            spans[ns].n = nbytes;
+            ns++;
+        }
+    }
+    if (!why && total != data_len) why = "the tensors do not cover the data section exactly";
+    /* Sorted by address, the non-empty tensors must follow each other without overlap. */
+    if (!why && ns > 1) {
+        qsort(spans, ns, sizeof *spans, fuzz_cmp_span_);
+        for (size_t i = 1; i < ns && !why; i++)
+            if (spans[i].p != spans[i - 1].p + spans[i - 1].n)
+                why = "tensor data ranges overlap or leave gaps";
+    }
+    free(spans);
+    if (why) return why;
+
+    int nm = mn_st_meta_count(f);
+    if (nm < 0 || (size_t)nm > hlen) return "mn_st_meta_count is negative or too large";
+    for (int i = 0; i < nm; i++) {
+        const char *k = NULL, *v = NULL;
+        mn_st_meta_at(f, i, &k, &v);
+        if (!k || !v) return "a metadata entry without key or value";
+        fuzz_touch(k, strlen(k));
+        fuzz_touch(v, strlen(v));
+        if (mn_st_meta(f, k) != v) return "mn_st_meta does not find a key's own value";
+    }
+    const char *k = "x", *v = "x";
+    mn_st_meta_at(f, nm, &k, &v);
+    if (k || v) return "mn_st_meta_at hands out an index out of range";
+    return fuzz_check_model(f);
+}
+
+/* mn_st_parse on the bytes, then the walk above and the checkpoint validation. */
+static inline const char *fuzz_check_safetensors(const uint8_t *data, size_t len,
+                                                 mn_status *status) {
+    size_t mem0 = mn_memory_in_use();
+    mn_clear_error();
+    mn_st_file *f = (mn_st_file *)&mem0;   /* must come back NULL on failure */
+    mn_status s = mn_st_parse(data, len, &f);
+    const char *why = NULL;
+    *status = s;
+    if (s != MN_OK) {
+        if (f) why = "mn_st_parse failed but left a file handle";
+        else if (s != MN_E_INPUT) why = "mn_st_parse returned a status other than MN_E_INPUT";
+        else why = fuzz_check_message();
+    } else if (!f) {
+        why = "mn_st_parse succeeded without a file handle";
+    } else {
+        why = fuzz_walk_safetensors(f, data, len);
+        mn_st_free(f);
+    }
+    if (!why && mn_memory_in_use() != mem0) why = "library memory in use changed (a leak)";
+    return why;
+}
+
+/* -------------------------------------------------------------------------- npy */
+
+static inline const char *fuzz_check_npy(const uint8_t *data, size_t len, mn_status *status) {
+    static const char label[] = "fuzz input";
+    size_t mem0 = mn_memory_in_use();
+    mn_clear_error();
+    mn_array a;
+    memset(&a, 0x5a, sizeof a);   /* must be zeroed on failure */
+    mn_status s = mn_array_parse(data, len, label, &a);
+    const char *why = NULL;
+    *status = s;
+    if (s != MN_OK) {
+        if (a.data || a.count || a.ndim) why = "mn_array_parse failed but left an array";
+        else if (s != MN_E_INPUT) why = "mn_array_parse returned a status other than MN_E_INPUT";
+        else if ((why = fuzz_check_message()) == NULL && !strstr(mn_last_error(), label))
+            why = "the error message does not name the input";
+    } else {
+        size_t count = 1, bytes;
+        int zero = 0, over = 0;
+        if ((unsigned)a.dtype > MN_ARRAY_I32) why = "an array with an unknown dtype";
+        else if (a.ndim < 0 || a.ndim > MN_ARRAY_MAX_DIMS) why = "an array rank out of range";
+        for (int d = 0; !why && d < a.ndim; d++) {
+            if (a.shape[d] < 0) why = "a negative dimension";
+            zero |= a.shape[d] == 0;
+            if (!mn_mul_size(count, (size_t)a.shape[d], &count)) over = 1;
+        }
+        if (!why && zero) count = 0;
+        else if (!why && over) why = "a shape whose product overflows was accepted";
+        if (!why && count != a.count) why = "count is not the product of the shape";
+        if (!why && (!a.data || ((uintptr_t)a.data & 63)))
+            why = "the data is missing or not 64-byte aligned";
+        if (!why && (!mn_mul_size(count, 4, &bytes) || bytes > len))
+            why = "the array holds more bytes than the input";
+        /* The data is the input's last count*4 bytes, copied; reading it all is the touch. */
+        if (!why && memcmp(a.data, data + len - bytes, bytes))
+            why = "the array data is not the input's trailing bytes";
+        if (!why) fuzz_touch(a.data, bytes);
+        mn_array_free(&a);
+        if (!why && (a.data || a.count)) why = "mn_array_free left the array set";
+    }
+    if (!why && mn_memory_in_use() != mem0) why = "library memory in use changed (a leak)";
+    return why;
+}
+
+#endif
