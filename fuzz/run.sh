@@ -18,7 +18,7 @@ cc=${FUZZ_CC:-clang}
 out=build/fuzz
 san="-fsanitize=address,undefined -fno-sanitize-recover=all"
 
-case $secs in ''|*[!0-9]*) echo "make fuzz: FUZZ_SECONDS must be a whole number of seconds, got \"$secs\""; exit 2 ;; esac
+case $secs in ''|*[!0-9]*|0) echo "make fuzz: FUZZ_SECONDS must be a whole number of seconds >= 1, got \"$secs\""; exit 2 ;; esac
 mkdir -p "$out" || exit 1
 probe='#include <stddef.h>
 #include <stdint.h>
