@@ -175,6 +175,28 @@ mn_status mn_model_read_params(mn_model *m, const mn_st_file *f, const char *pat
     return MN_OK;
 }
 
+/* The metadata is untrusted: a few hundred bytes could describe a model of gigabytes, and
+ * building it would take that memory and time before the missing tensors are noticed. So
+ * the tensors a file holds must be about as large as the model its metadata describes. */
+static mn_status check_size_claim(const mn_st_file *f, const char *path,
+                                  const mn_model_config *c) {
+    mn_memory_estimate e;
+    if (mn_memory_estimate_run(c, 1, 1, 0, &e) != MN_OK)
+        return mn_fail(MN_E_INPUT, "%s: the metadata describes an impossible model: %s", path,
+                       mn_last_error());
+    size_t held = 0;
+    for (int i = 0; i < mn_st_count(f); i++) {
+        const mn_st_tensor *t = mn_st_at(f, i);
+        if (!is_trainer_tensor(t->name)) held += t->nbytes;
+    }
+    if (held + 4096 < e.params)
+        return mn_fail(MN_E_INPUT, "%s: the metadata describes a %s model with %zu bytes of "
+                       "parameters, but the file holds only %zu bytes of tensors; it is "
+                       "truncated or its metadata is wrong", path, mn_cell_name(c->cell),
+                       e.params, held);
+    return MN_OK;
+}
+
 mn_status mn_model_load(const char *path, mn_model **out) {
     *out = NULL;
     mn_st_file *f;
@@ -183,6 +205,7 @@ mn_status mn_model_load(const char *path, mn_model **out) {
     mn_status st = mn_st_read(path, &f);
     if (st) return st;
     if ((st = config_from_file(f, path, &c))) goto done;
+    if ((st = check_size_claim(f, path, &c))) goto done;
     if ((st = mn_model_create(&c, 0, &m))) {
         st = mn_fail(MN_E_INPUT, "%s: the metadata describes an impossible model: %s", path,
                      mn_last_error());
