@@ -12,7 +12,7 @@
  * file to be exactly header + data long before it allocates or copies anything.
  * The data is little-endian ('<f4', '<i4') and handed out as is, so the host must be
  * little-endian, as the safetensors reader requires. */
-#include "core.h"
+#include "atomic_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -388,50 +388,6 @@ static size_t build_header(char *buf, size_t cap, mn_array_dtype dtype, int ndim
     return total;
 }
 
-/* Makes the rename durable; best effort, as some file systems cannot fsync a folder. */
-static void sync_parent(const char *path) {
-    const char *slash = strrchr(path, '/');
-    char dir[4096];
-    if (!slash) snprintf(dir, sizeof dir, ".");
-    else if (slash == path) snprintf(dir, sizeof dir, "/");
-    else if ((size_t)(slash - path) < sizeof dir)
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    else return;
-    int fd = open(dir, O_RDONLY);
-    if (fd >= 0) { (void)fsync(fd); close(fd); }
-}
-
-/* Writes head and body to a temporary file beside path, syncs it and renames it into
- * place; on any failure the temporary file is removed and path is left as it was. */
-static mn_status write_atomic(const char *path, const void *head, size_t hlen,
-                              const void *body, size_t blen) {
-    struct stat st;
-    if (!stat(path, &st) && S_ISDIR(st.st_mode))
-        return mn_fail(MN_E_INPUT, "%s: is a directory; give a file name to write", path);
-    size_t plen = strlen(path) + 32;
-    char *tmp = mn_alloc(plen);
-    if (!tmp) return MN_E_NOMEM;
-    snprintf(tmp, plen, "%s.tmp.%ld", path, (long)getpid());
-    FILE *fp = fopen(tmp, "wb");
-    const char *step = "cannot create temporary file";
-    int ok = fp != NULL, created = ok;
-    if (ok) { step = "cannot write"; ok = fwrite(head, 1, hlen, fp) == hlen; }
-    if (ok && blen) ok = fwrite(body, 1, blen, fp) == blen;
-    if (ok) { step = "cannot flush"; ok = fflush(fp) == 0 && fsync(fileno(fp)) == 0; }
-    int err = errno;
-    if (fp && fclose(fp) && ok) { ok = 0; err = errno; step = "cannot close"; }
-    if (ok && rename(tmp, path)) { ok = 0; err = errno; step = "cannot rename into place"; }
-    mn_status s = MN_OK;
-    if (!ok) {
-        if (created) remove(tmp);
-        s = mn_fail(MN_E_IO, "%s: %s (%s): %s", path, step, tmp, strerror(err));
-    } else {
-        sync_parent(path);
-    }
-    mn_release(tmp);
-    return s;
-}
-
 mn_status mn_array_save(const char *path, mn_array_dtype dtype, int ndim, const int64_t *shape,
                         const void *data) {
     if (!path || !*path) return mn_fail(MN_E_ARG, "mn_array_save: no path given");
@@ -458,5 +414,6 @@ mn_status mn_array_save(const char *path, mn_array_dtype dtype, int ndim, const 
     char head[640];
     size_t hlen = build_header(head, sizeof head, dtype, ndim, shape);
     if (!hlen) return mn_fail(MN_E_ARG, "mn_array_save: header does not fit");
-    return write_atomic(path, head, hlen, data, bytes);
+    mn_piece pieces[2] = {{head, hlen}, {data, bytes}};
+    return mn_write_atomic(path, pieces, 2);
 }

@@ -5,16 +5,14 @@
  * character count, which is enough to keep labels apart without font metrics. Every number
  * that reaches the file goes through px() or fmt_num(), so no "nan" or "inf" can leak in. */
 #include "plot_svg.h"
-#include "core.h"
+#include "atomic_file.h"
 #include "json.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 enum {
     PAGE_W = 860,        /* page width; panels share the same plot box horizontally */
@@ -890,51 +888,18 @@ static double page_title(mn_strbuf *sb, const char *title) {
     return y;
 }
 
-/* Makes the rename durable; best effort, as some file systems cannot fsync a folder. */
-static void sync_parent(const char *path) {
-    const char *slash = strrchr(path, '/');
-    char dir[4096];
-    if (!slash) snprintf(dir, sizeof dir, ".");
-    else if (slash == path) snprintf(dir, sizeof dir, "/");
-    else if ((size_t)(slash - path) < sizeof dir)
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    else return;
-    int fd = open(dir, O_RDONLY);
-    if (fd >= 0) { (void)fsync(fd); close(fd); }
-}
-
-/* Temporary file in the same folder, fsync, rename: a reader never sees half a plot, and
- * on failure nothing is left behind and an older `path` is untouched. */
-static mn_status write_atomic(const char *path, const mn_strbuf *body, int height) {
-    size_t plen = strlen(path) + 32;
-    char *tmp = mn_alloc(plen);
-    if (!tmp) return MN_E_NOMEM;
-    snprintf(tmp, plen, "%s.tmp.%ld", path, (long)getpid());
-    FILE *fp = fopen(tmp, "wb");
-    const char *step = "cannot create temporary file";
-    int ok = fp != NULL, created = ok;
-    if (ok) {
-        step = "cannot write";
-        ok = fprintf(fp, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-                     "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-                     "viewBox=\"0 0 %d %d\" font-family=\"DejaVu Sans, Helvetica, Arial, "
-                     "sans-serif\">\n", PAGE_W, height, PAGE_W, height) > 0;
-    }
-    if (ok) ok = fwrite(body->data, 1, body->len, fp) == body->len;
-    if (ok) ok = fputs("</svg>\n", fp) >= 0;
-    if (ok) { step = "cannot flush"; ok = fflush(fp) == 0 && fsync(fileno(fp)) == 0; }
-    int err = errno;
-    if (fp && fclose(fp) && ok) { ok = 0; err = errno; step = "cannot close"; }
-    if (ok && rename(tmp, path)) { ok = 0; err = errno; step = "cannot rename into place"; }
-    mn_status s = MN_OK;
-    if (!ok) {
-        if (created) remove(tmp);
-        s = mn_fail(MN_E_IO, "%s: %s (%s): %s", path, step, tmp, strerror(err));
-    } else {
-        sync_parent(path);
-    }
-    mn_release(tmp);
-    return s;
+/* The page: the XML prolog and <svg> element around the drawn body, written atomically so
+ * a reader never sees half a plot. */
+static mn_status write_page(const char *path, const mn_strbuf *body, int height) {
+    char head[512];
+    int hn = snprintf(head, sizeof head,
+                      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+                      "viewBox=\"0 0 %d %d\" font-family=\"DejaVu Sans, Helvetica, Arial, "
+                      "sans-serif\">\n", PAGE_W, height, PAGE_W, height);
+    static const char tail[] = "</svg>\n";
+    mn_piece pieces[3] = {{head, (size_t)hn}, {body->data, body->len}, {tail, sizeof tail - 1}};
+    return mn_write_atomic(path, pieces, 3);
 }
 
 mn_status mn_plot_diagnosis_svg(const char *path, const mn_plot_diagnosis *d) {
@@ -949,7 +914,7 @@ mn_status mn_plot_diagnosis_svg(const char *path, const mn_plot_diagnosis *d) {
         mn_sb_free(&body);
         return mn_fail(MN_E_NOMEM, "plot: out of memory while drawing %s", path);
     }
-    s = write_atomic(path, &body, (int)ceil(y) + 4);
+    s = write_page(path, &body, (int)ceil(y) + 4);
     mn_sb_free(&body);
     return s;
 }

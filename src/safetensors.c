@@ -10,6 +10,7 @@
  * needs a little-endian host; that is checked at compile time where the compiler tells
  * the byte order, and at run time otherwise. */
 #include "safetensors.h"
+#include "atomic_file.h"
 #include "json.h"
 
 #include <errno.h>
@@ -401,19 +402,6 @@ static mn_status build_header(const mn_st_entry *e, int n, const char *const *me
     return MN_OK;
 }
 
-/* Makes the rename durable; best effort, as some file systems cannot fsync a folder. */
-static void sync_parent(const char *path) {
-    const char *slash = strrchr(path, '/');
-    char dir[4096];
-    if (!slash) snprintf(dir, sizeof dir, ".");
-    else if (slash == path) snprintf(dir, sizeof dir, "/");
-    else if ((size_t)(slash - path) < sizeof dir)
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    else return;
-    int fd = open(dir, O_RDONLY);
-    if (fd >= 0) { (void)fsync(fd); close(fd); }
-}
-
 mn_status mn_st_write(const char *path, const mn_st_entry *entries, int n,
                       const char *const *meta) {
     if (!host_is_little_endian())
@@ -427,30 +415,16 @@ mn_status mn_st_write(const char *path, const mn_st_entry *entries, int n,
     mn_status s = build_header(entries, n, meta, sizes, &sb);
     if (s) { mn_release(sizes); mn_sb_free(&sb); return s; }
 
-    size_t plen = strlen(path) + 32;
-    char *tmp = mn_alloc(plen);
-    if (!tmp) { mn_release(sizes); mn_sb_free(&sb); return MN_E_NOMEM; }
-    snprintf(tmp, plen, "%s.tmp.%ld", path, (long)getpid());
-    FILE *fp = fopen(tmp, "wb");
-    const char *step = "cannot create temporary file";
-    int ok = fp != NULL, created = ok;
+    /* the length, the header, then each tensor's bytes */
+    mn_piece *pieces = mn_alloc((size_t)(n + 2) * sizeof *pieces);
+    if (!pieces) { mn_release(sizes); mn_sb_free(&sb); return MN_E_NOMEM; }
     unsigned char len8[8];
     for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)sb.len >> (8 * i));
-    if (ok) { step = "cannot write"; ok = fwrite(len8, 1, 8, fp) == 8; }
-    if (ok) ok = fwrite(sb.data, 1, sb.len, fp) == sb.len;
-    for (int i = 0; ok && i < n; i++)
-        ok = !sizes[i] || fwrite(entries[i].data, 1, sizes[i], fp) == sizes[i];
-    if (ok) { step = "cannot flush"; ok = fflush(fp) == 0 && fsync(fileno(fp)) == 0; }
-    int err = errno;
-    if (fp && fclose(fp) && ok) { ok = 0; err = errno; step = "cannot close"; }
-    if (ok && rename(tmp, path)) { ok = 0; err = errno; step = "cannot rename into place"; }
-    if (!ok) {
-        if (created) remove(tmp);  /* leave nothing behind; the old `path` is untouched */
-        s = mn_fail(MN_E_IO, "%s: %s (%s): %s", path, step, tmp, strerror(err));
-    } else {
-        sync_parent(path);
-    }
-    mn_release(tmp);
+    pieces[0] = (mn_piece){len8, 8};
+    pieces[1] = (mn_piece){sb.data, sb.len};
+    for (int i = 0; i < n; i++) pieces[i + 2] = (mn_piece){entries[i].data, sizes[i]};
+    s = mn_write_atomic(path, pieces, n + 2);
+    mn_release(pieces);
     mn_release(sizes);
     mn_sb_free(&sb);
     return s;
