@@ -115,34 +115,19 @@ static void summary(const train_opts *o, const train_session *s, const train_out
 int cmd_train(int argc, char **argv) {
     train_opts o;
     train_opts_init(&o);
-    const char *save_path = NULL, *resume_path = NULL;
-    int json = 0, every = 0;
-    cli_opt opts[TRAIN_OPTS_MAX + 6];
+    train_cmd_opts c = {0};
+    cli_opt opts[TRAIN_OPTS_MAX + TRAIN_CMD_OPTS];
     int n = train_opts_table(&o, opts, 1);
-    opts[n++] = (cli_opt){"--save", OPT_STR, &save_path, "FILE",
-                          "save the trained model (safetensors)", "", "model.safetensors",
-                          0, 0, 0, 0, 0, 0, 0};
-    opts[n++] = (cli_opt){"--checkpoint-every", OPT_INT, &every, "N",
-                          "also save the whole training state to --save every N steps", "",
-                          "500", 1, CLI_MAX_STEPS, 0, 0, 0, 0, 0};
-    opts[n++] = (cli_opt){"--resume", OPT_STR, &resume_path, "FILE",
-                          "continue a run from its checkpoint (same options; --steps is the total)",
-                          "", "model.safetensors", 0, 0, 0, 0, 0, 0, 0};
-    opts[n++] = (cli_opt){"--json", OPT_FLAG, &json, NULL, "end stdout with one JSON summary line",
-                          NULL, NULL, 0, 0, 0, 0, 0, 0, 0};
+    n += train_cmd_table(&c, opts + n);
 
     if (cli_wants_help(argc, argv)) {
         usage(stdout, opts, n);
         return CLI_EXIT_OK;
     }
     int rc = cli_parse("train", argc, argv, opts, n);
-    if (rc || (rc = train_opts_check(&o))) return rc;
-    if (save_path && cli_check_writable("--save", save_path)) return CLI_EXIT_USAGE;
-    if (save_path && o.metrics_path && !strcmp(save_path, o.metrics_path))
-        return cli_fail("--save and --metrics name the same file \"%s\"; give them different "
-                        "paths", save_path);
-    if (every && !save_path)
-        return cli_fail("--checkpoint-every needs --save FILE: the checkpoints are written there");
+    if (rc || (rc = train_opts_check(&o)) || (rc = train_cmd_check(&o, &c))) return rc;
+    const char *save_path = c.save_path, *resume_path = c.resume_path;
+    const int every = c.every, json = c.json;
 
     double t_start = cli_now();
     train_session s;

@@ -126,6 +126,33 @@ int train_opts_check(train_opts *o) {
     return 0;
 }
 
+int train_cmd_table(train_cmd_opts *c, cli_opt *opts) {
+    const cli_opt t[TRAIN_CMD_OPTS] = {
+        {"--save", OPT_STR, &c->save_path, "FILE", "save the trained model (safetensors)", "",
+         "model.safetensors", 0, 0, 0, 0, 0, 0, 0},
+        {"--checkpoint-every", OPT_INT, &c->every, "N",
+         "also save the whole training state to --save every N steps", "", "500", 1,
+         CLI_MAX_STEPS, 0, 0, 0, 0, 0},
+        {"--resume", OPT_STR, &c->resume_path, "FILE",
+         "continue a run from its checkpoint (same options; --steps is the total)", "",
+         "model.safetensors", 0, 0, 0, 0, 0, 0, 0},
+        {"--json", OPT_FLAG, &c->json, NULL, "end stdout with one JSON summary line", NULL, NULL,
+         0, 0, 0, 0, 0, 0, 0},
+    };
+    memcpy(opts, t, sizeof t);
+    return TRAIN_CMD_OPTS;
+}
+
+int train_cmd_check(const train_opts *o, const train_cmd_opts *c) {
+    if (c->save_path && cli_check_writable("--save", c->save_path)) return CLI_EXIT_USAGE;
+    if (c->save_path && o->metrics_path && !strcmp(c->save_path, o->metrics_path))
+        return cli_fail("--save and --metrics name the same file \"%s\"; give them different "
+                        "paths", c->save_path);
+    if (c->every && !c->save_path)
+        return cli_fail("--checkpoint-every needs --save FILE: the checkpoints are written there");
+    return 0;
+}
+
 /* The task sets input, output and loss; the options set the rest. */
 static void configure_model(train_opts *o, const mn_task *task, const mn_task_info *info) {
     mn_model_config user = o->mc, *mc = &o->mc;

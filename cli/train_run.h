@@ -26,6 +26,19 @@ int train_opts_table(train_opts *o, cli_opt *opts, int model_required);
 /* Cross-checks after parsing (names, contradictions); 0, or 2 after printing the error. */
 int train_opts_check(train_opts *o);
 
+/* The options only `mnemo train` has (saving, checkpoints, resume, JSON), kept here so
+ * that everything parsing train's command line (the command, the fuzz harness) shares
+ * one table and one set of checks. */
+typedef struct {
+    const char *save_path, *resume_path;
+    int every, json;
+} train_cmd_opts;
+
+#define TRAIN_CMD_OPTS 4
+int train_cmd_table(train_cmd_opts *c, cli_opt *opts);   /* writes 4 options, returns 4 */
+/* --save writable and apart from --metrics; --checkpoint-every needs --save. 0 or 2. */
+int train_cmd_check(const train_opts *o, const train_cmd_opts *c);
+
 typedef struct {
     mn_task *task;
     const mn_task_info *info;

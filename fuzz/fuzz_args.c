@@ -84,23 +84,11 @@ static void check_values(const cli_opt *opts, int n) {
 static int parse_train(int argc, char **argv) {
     train_opts o;
     train_opts_init(&o);
-    const char *save_path = NULL, *resume_path = NULL;
-    int json = 0, every = 0;
-    cli_opt opts[TRAIN_OPTS_MAX + 6];
+    train_cmd_opts c = {0};
+    cli_opt opts[TRAIN_OPTS_MAX + TRAIN_CMD_OPTS];
     int n = train_opts_table(&o, opts, 1);
     if (n < 1 || n > TRAIN_OPTS_MAX) broken("train_opts_table returned a bad count", NULL);
-    /* As in cmd_train.c. */
-    opts[n++] = (cli_opt){"--save", OPT_STR, &save_path, "FILE",
-                          "save the trained model (safetensors)", "", "model.safetensors",
-                          0, 0, 0, 0, 0, 0, 0};
-    opts[n++] = (cli_opt){"--checkpoint-every", OPT_INT, &every, "N",
-                          "also save the whole training state to --save every N steps", "",
-                          "500", 1, CLI_MAX_STEPS, 0, 0, 0, 0, 0};
-    opts[n++] = (cli_opt){"--resume", OPT_STR, &resume_path, "FILE",
-                          "continue a run from its checkpoint (same options; --steps is the total)",
-                          "", "model.safetensors", 0, 0, 0, 0, 0, 0, 0};
-    opts[n++] = (cli_opt){"--json", OPT_FLAG, &json, NULL, "end stdout with one JSON summary line",
-                          NULL, NULL, 0, 0, 0, 0, 0, 0, 0};
+    n += train_cmd_table(&c, opts + n);
     if (cli_wants_help(argc, argv)) {
         if (devnull) cli_print_options(devnull, opts, n);
         return 0;
@@ -112,11 +100,9 @@ static int parse_train(int argc, char **argv) {
     rc = train_opts_check(&o);
     if (rc != 0 && rc != CLI_EXIT_USAGE) broken("train_opts_check returned neither 0 nor 2", NULL);
     if (rc) return rc;
-    if (save_path && cli_check_writable("--save", save_path)) return CLI_EXIT_USAGE;
-    if (save_path && o.metrics_path && !strcmp(save_path, o.metrics_path)) return CLI_EXIT_USAGE;
-    if (every && !save_path) return CLI_EXIT_USAGE;
-    (void)json;
-    (void)resume_path;
+    rc = train_cmd_check(&o, &c);
+    if (rc != 0 && rc != CLI_EXIT_USAGE) broken("train_cmd_check returned neither 0 nor 2", NULL);
+    if (rc) return rc;
     return 0;
 }
 
