@@ -349,6 +349,28 @@ static mn_status exp_vanishing(const mn_lab_options *o, mn_lab_result *r) {
     return st;
 }
 
+/* The adding task at length T and a model config it has set up (input, output, loss),
+ * with the cell and hidden size filled in; the caller adjusts the rest. */
+static mn_status adding_setup(int T, uint64_t seed, mn_cell_kind cell, int H, mn_task **task,
+                              mn_model_config *mc) {
+    mn_status st = mn_task_create("adding", T, seed, task);
+    if (st) return st;
+    mn_model_config_init(mc);
+    mn_task_configure_model(*task, mc);
+    mc->cell = cell;
+    mc->hidden_size = H;
+    return MN_OK;
+}
+
+/* A training config for steps × batch on the given seed, evaluating eval_size sequences. */
+static void train_setup(mn_train_config *tc, int steps, int batch, uint64_t seed, int eval_size) {
+    mn_train_config_init(tc);
+    tc->steps = steps;
+    tc->batch_size = batch;
+    tc->seed = seed;
+    tc->eval_size = eval_size;
+}
+
 /* One training step of mnemo's trainer (SGD, lr 1, no momentum) on a batch of the adding
  * task with a tanh RNN whose W_hh = ρ·Q; delta receives the parameter update it applied
  * (n floats, caller frees) and *grad_norm the gradient norm before clipping. */
@@ -360,23 +382,15 @@ static mn_status sgd_update(const settings *s, double clip, float **delta, size_
     mn_model_config mc;
     mn_train_config tc;
     *delta = NULL;
-    mn_status st = mn_task_create("adding", s->T, s->seed, &task);
+    mn_status st = adding_setup(s->T, s->seed, MN_RNN_TANH, s->H, &task, &mc);
     if (st) return st;
-    mn_model_config_init(&mc);
-    mn_task_configure_model(task, &mc);
-    mc.cell = MN_RNN_TANH;
-    mc.hidden_size = s->H;
     mc.recurrent_init = MN_INIT_ORTHOGONAL;
     mc.init_gain = (float)s->radius;
-    mn_train_config_init(&tc);
-    tc.steps = 1;
-    tc.batch_size = 32;
+    train_setup(&tc, 1, 32, s->seed, 1);
     tc.optimizer = MN_OPT_SGD;
     tc.lr = 1.0f;
     tc.momentum = 0.0f;
     tc.clip_norm = (float)clip;
-    tc.seed = s->seed;
-    tc.eval_size = 1;
     if ((st = mn_model_create(&mc, s->seed, &m)) || (st = mn_trainer_create(m, task, &tc, &tr)))
         goto done;
     *n = mn_model_param_count(m);
@@ -598,19 +612,11 @@ static mn_status tbptt_profile(const settings *s, int k, double *dh, double *dc)
     mn_grad_recorder *rec = NULL;
     mn_model_config mc;
     mn_train_config tc;
-    mn_status st = mn_task_create("adding", s->T, s->seed, &task);
+    mn_status st = adding_setup(s->T, s->seed, MN_LSTM, s->H, &task, &mc);
     if (st) return st;
-    mn_model_config_init(&mc);
-    mn_task_configure_model(task, &mc);
-    mc.cell = MN_LSTM;
-    mc.hidden_size = s->H;
     mc.chrono_tmax = s->T;
-    mn_train_config_init(&tc);
-    tc.steps = 1;
-    tc.batch_size = 4;
+    train_setup(&tc, 1, 4, s->seed, 1);
     tc.tbptt = k;
-    tc.seed = s->seed;
-    tc.eval_size = 1;
     mn_step_stats ss;
     if (!(st = mn_model_create(&mc, s->seed, &m)) && !(st = mn_trainer_create(m, task, &tc, &tr)) &&
         !(st = mn_grad_recorder_attach(m, s->T, &rec)) && !(st = mn_trainer_step(tr, &ss)) &&
@@ -695,12 +701,8 @@ static mn_status forget_stats(const settings *s, double b, int exact, mn_gate_st
     mn_model *m = NULL;
     mn_model_config mc;
     const mn_batch *batch;
-    mn_status st = mn_task_create("adding", s->T, s->seed, &task);
+    mn_status st = adding_setup(s->T, s->seed, MN_LSTM, s->H, &task, &mc);
     if (st) return st;
-    mn_model_config_init(&mc);
-    mn_task_configure_model(task, &mc);
-    mc.cell = MN_LSTM;
-    mc.hidden_size = s->H;
     mc.forget_bias = (float)b;
     mc.chrono_tmax = 0;
     if ((st = mn_model_create(&mc, s->seed, &m))) goto done;
@@ -991,18 +993,10 @@ static mn_status sweep_one(const settings *s, int T, mn_cell_kind cell, sweep_ru
     double *dh = NULL;
     mn_model_config mc;
     mn_train_config tc;
-    mn_status st = mn_task_create("adding", T, s->seed, &task);
+    mn_status st = adding_setup(T, s->seed, cell, s->H, &task, &mc);
     if (st) return st;
-    mn_model_config_init(&mc);
-    mn_task_configure_model(task, &mc);
-    mc.cell = cell;
-    mc.hidden_size = s->H;
     mc.chrono_tmax = cell == MN_LSTM || cell == MN_GRU ? mn_task_get_info(task)->max_steps : 0;
-    mn_train_config_init(&tc);
-    tc.steps = s->steps;
-    tc.batch_size = s->batch;
-    tc.seed = s->seed;
-    tc.eval_size = SWEEP_EVAL;
+    train_setup(&tc, s->steps, s->batch, s->seed, SWEEP_EVAL);
     out->mse = NAN;
     out->horizon = 0;
     if ((st = mn_model_create(&mc, s->seed, &m)) || (st = mn_trainer_create(m, task, &tc, &tr)) ||
