@@ -39,6 +39,27 @@ const char *mn_test_fixture_dir(void) {
     return d && *d ? d : "tests/fixtures";
 }
 
+int mn_test_tmpdir(char *dir, size_t cap, const char *tag) {
+    const char *base = getenv("TMPDIR");
+    snprintf(dir, cap, "%s/mnemo-%s-XXXXXX", base && *base ? base : "/tmp", tag);
+    return mkdtemp(dir) != NULL;
+}
+
+int mn_test_write_file(const char *path, const void *bytes, size_t len) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return 0;
+    int ok = fwrite(bytes, 1, len, f) == len;
+    return fclose(f) == 0 && ok;
+}
+
+long mn_test_read_file(const char *path, void *buf, size_t cap) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    size_t n = fread(buf, 1, cap, f);
+    fclose(f);
+    return (long)n;
+}
+
 static int by_name(const void *a, const void *b) {
     const char *x = *(const char *const *)a, *y = *(const char *const *)b;
     return strcmp(x, y);

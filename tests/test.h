@@ -39,4 +39,10 @@ int mn_test_slow_skipped(void);  /* 1 when MNEMO_SKIP_SLOW is set */
 /* Directory of the test fixtures (tests/fixtures relative to the repository root). */
 const char *mn_test_fixture_dir(void);
 
+/* Scratch files: a fresh folder under $TMPDIR (or /tmp) named after tag; whole-file write
+ * (1 on success) and read into buf (the length read, or -1). */
+int mn_test_tmpdir(char *dir, size_t cap, const char *tag);
+int mn_test_write_file(const char *path, const void *bytes, size_t len);
+long mn_test_read_file(const char *path, void *buf, size_t cap);
+
 #endif

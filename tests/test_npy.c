@@ -11,26 +11,6 @@
 
 /* ------------------------------------------------------------------ helpers */
 
-static int make_tmpdir(char *dir, size_t cap) {
-    const char *base = getenv("TMPDIR");
-    snprintf(dir, cap, "%s/mnemo-npy-XXXXXX", base && *base ? base : "/tmp");
-    return mkdtemp(dir) != NULL;
-}
-
-static int write_file(const char *path, const void *bytes, size_t len) {
-    FILE *f = fopen(path, "wb");
-    if (!f) return 0;
-    int ok = fwrite(bytes, 1, len, f) == len;
-    return fclose(f) == 0 && ok;
-}
-
-static long read_file(const char *path, void *buf, size_t cap) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return -1;
-    size_t n = fread(buf, 1, cap, f);
-    fclose(f);
-    return (long)n;
-}
 
 static int count_entries(const char *dir) {
     DIR *d = opendir(dir);
@@ -75,7 +55,7 @@ static void expect_bad(const char *dir, const void *bytes, size_t len, const cha
                        int line) {
     char path[512];
     snprintf(path, sizeof path, "%s/bad.npy", dir);
-    if (!write_file(path, bytes, len)) {
+    if (!mn_test_write_file(path, bytes, len)) {
         mn_test_fail(__FILE__, line, "cannot write %s", path);
         return;
     }
@@ -110,7 +90,7 @@ static unsigned char img[70000];
 
 TEST(npy_round_trip) {
     char dir[256], path[300];
-    REQUIRE(make_tmpdir(dir, sizeof dir), "mkdtemp failed");
+    REQUIRE(mn_test_tmpdir(dir, sizeof dir, "npy"), "mkdtemp failed");
     snprintf(path, sizeof path, "%s/a.npy", dir);
     float f[24];
     int32_t i[5] = { INT32_MIN, -1, 0, 7, INT32_MAX };
@@ -148,7 +128,7 @@ TEST(npy_round_trip) {
 TEST(npy_numpy_files) {
     char dir[256], path[600], ref[600];
     unsigned char want[512], got[512];
-    REQUIRE(make_tmpdir(dir, sizeof dir), "mkdtemp failed");
+    REQUIRE(mn_test_tmpdir(dir, sizeof dir, "npy"), "mkdtemp failed");
     const struct { const char *name; mn_array_dtype dt; int ndim; int64_t shape[8]; } cases[] = {
         { "f32_2x3.npy", MN_ARRAY_F32, 2, { 2, 3 } },
         { "f32_2x3_v2.npy", MN_ARRAY_F32, 2, { 2, 3 } },
@@ -178,7 +158,7 @@ TEST(npy_numpy_files) {
         if (!strstr(cases[c].name, "_v2")) {
             snprintf(path, sizeof path, "%s/%s", dir, cases[c].name);
             CHECK_OK(mn_array_save(path, a.dtype, a.ndim, a.shape, a.data));
-            long nw = read_file(ref, want, sizeof want), ng = read_file(path, got, sizeof got);
+            long nw = mn_test_read_file(ref, want, sizeof want), ng = mn_test_read_file(path, got, sizeof got);
             CHECK(nw > 0 && nw == ng && !memcmp(want, got, (size_t)nw),
                   "%s: mnemo writes %ld bytes, numpy %ld, or they differ", cases[c].name, ng, nw);
         }
@@ -189,7 +169,7 @@ TEST(npy_numpy_files) {
 
 TEST(npy_save_refuses) {
     char dir[256], path[600];
-    REQUIRE(make_tmpdir(dir, sizeof dir), "mkdtemp failed");
+    REQUIRE(mn_test_tmpdir(dir, sizeof dir, "npy"), "mkdtemp failed");
     float v[2] = { 1, 2 };
     int64_t s[2] = { 2, 1 }, neg[1] = { -1 }, huge[2] = { INT64_MAX, 4 };
     snprintf(path, sizeof path, "%s/no/such/folder/a.npy", dir);
@@ -208,16 +188,16 @@ TEST(npy_save_refuses) {
     /* a refused save leaves an existing file as it was */
     REQUIRE_OK(mn_array_save(path, MN_ARRAY_F32, 2, s, v));
     unsigned char before[256], after[256];
-    long nb = read_file(path, before, sizeof before);
+    long nb = mn_test_read_file(path, before, sizeof before);
     CHECK(mn_array_save(path, MN_ARRAY_F32, 2, huge, v) != MN_OK, "refused");
-    long na = read_file(path, after, sizeof after);
+    long na = mn_test_read_file(path, after, sizeof after);
     CHECK(nb > 0 && nb == na && !memcmp(before, after, (size_t)nb), "file untouched");
     remove_all(dir);
 }
 
 TEST(npy_malformed) {
     char dir[256];
-    REQUIRE(make_tmpdir(dir, sizeof dir), "mkdtemp failed");
+    REQUIRE(mn_test_tmpdir(dir, sizeof dir, "npy"), "mkdtemp failed");
     const char *ok = HDR("<f4", "False", "(2, 3)");
 
     /* the prefix */

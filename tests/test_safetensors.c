@@ -10,27 +10,6 @@
 
 /* ------------------------------------------------------------------ helpers */
 
-static int make_tmpdir(char *dir, size_t cap) {
-    const char *base = getenv("TMPDIR");
-    snprintf(dir, cap, "%s/mnemo-st-XXXXXX", base && *base ? base : "/tmp");
-    return mkdtemp(dir) != NULL;
-}
-
-static int write_file(const char *path, const void *bytes, size_t len) {
-    FILE *f = fopen(path, "wb");
-    if (!f) return 0;
-    int ok = fwrite(bytes, 1, len, f) == len;
-    return fclose(f) == 0 && ok;
-}
-
-/* Reads a whole small file into buf; returns its length or -1. */
-static long read_file(const char *path, void *buf, size_t cap) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return -1;
-    size_t n = fread(buf, 1, cap, f);
-    fclose(f);
-    return (long)n;
-}
 
 /* Number of entries in dir whose name contains `part` (all entries when NULL). */
 static int count_entries(const char *dir, const char *part) {
@@ -60,7 +39,7 @@ static void expect_bad(const char *dir, const void *bytes, size_t len, const cha
                        int line) {
     char path[512];
     snprintf(path, sizeof path, "%s/bad.safetensors", dir);
-    if (!write_file(path, bytes, len)) {
+    if (!mn_test_write_file(path, bytes, len)) {
         mn_test_fail(__FILE__, line, "cannot write %s", path);
         return;
     }
@@ -93,7 +72,7 @@ static unsigned char img_buf[4096], zeros[512];
 
 TEST(safetensors_round_trip) {
     char dir[256], path[300];
-    REQUIRE(make_tmpdir(dir, sizeof dir), "mkdtemp failed");
+    REQUIRE(mn_test_tmpdir(dir, sizeof dir, "st"), "mkdtemp failed");
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     float f32[6] = { 1.5f, -2, 3, 4, 5, 6.25f };
     double f64[4] = { 1e-300, -0.0, 3.5, 1e300 };
@@ -116,7 +95,7 @@ TEST(safetensors_round_trip) {
     CHECK(count_entries(dir, NULL) == 1, "only the file is left in the folder");
 
     unsigned char raw[4096];
-    long len = read_file(path, raw, sizeof raw);
+    long len = mn_test_read_file(path, raw, sizeof raw);
     REQUIRE(len > 8, "file written");
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--) hlen = (hlen << 8) | raw[i];
@@ -167,14 +146,14 @@ TEST(safetensors_round_trip) {
 
 TEST(safetensors_atomic_write) {
     char dir[256], path[300], blocker[400], missing[400];
-    REQUIRE(make_tmpdir(dir, sizeof dir), "mkdtemp failed");
+    REQUIRE(mn_test_tmpdir(dir, sizeof dir, "st"), "mkdtemp failed");
     snprintf(path, sizeof path, "%s/ckpt.safetensors", dir);
     float a[2] = { 1, 2 }, b[2] = { 3, 4 };
     int64_t s2[] = { 2 };
     mn_st_entry ea = { "w", MN_ST_F32, 1, s2, a }, eb = { "w", MN_ST_F32, 1, s2, b };
     REQUIRE_OK(mn_st_write(path, &ea, 1, NULL));
     unsigned char before[512], after[512];
-    long nbefore = read_file(path, before, sizeof before);
+    long nbefore = mn_test_read_file(path, before, sizeof before);
 
     /* Overwriting works and leaves no temporary file. */
     REQUIRE_OK(mn_st_write(path, &eb, 1, NULL));
@@ -193,7 +172,7 @@ TEST(safetensors_atomic_write) {
     CHECK(mn_st_write(path, &eb, 1, NULL) == MN_E_IO, "blocked temp file must fail");
     CHECK(strstr(mn_last_error(), "ckpt.safetensors") != NULL, "names the file: %s",
           mn_last_error());
-    CHECK(read_file(path, after, sizeof after) == nbefore &&
+    CHECK(mn_test_read_file(path, after, sizeof after) == nbefore &&
           !memcmp(before, after, (size_t)nbefore), "existing file untouched");
     rmdir(blocker);
 
@@ -202,7 +181,7 @@ TEST(safetensors_atomic_write) {
     CHECK(mn_st_write(path, dup, 2, NULL) == MN_E_ARG, "duplicate names refused");
     const char *odd_meta[] = { "key", NULL };
     CHECK(mn_st_write(path, &eb, 1, odd_meta) == MN_E_ARG, "metadata key without value");
-    CHECK(read_file(path, after, sizeof after) == nbefore &&
+    CHECK(mn_test_read_file(path, after, sizeof after) == nbefore &&
           !memcmp(before, after, (size_t)nbefore), "existing file untouched");
 
     /* Renaming onto a directory fails; the temporary file is removed. */
@@ -223,7 +202,7 @@ TEST(safetensors_atomic_write) {
 
 TEST(safetensors_rejects_malformed) {
     char dir[256];
-    REQUIRE(make_tmpdir(dir, sizeof dir), "mkdtemp failed");
+    REQUIRE(mn_test_tmpdir(dir, sizeof dir, "st"), "mkdtemp failed");
     /* sizes and header length */
     BAD_BYTES("", "too short");
     BAD_BYTES("\x10\x00\x00", "too short");
