@@ -244,7 +244,8 @@ static step_rec ring_mean(const ring *g) {
     return m;
 }
 
-void train_eval_line(char *buf, size_t n, int step, const mn_eval_stats *ev,
+/* "eval  step N  test loss ..." */
+static void train_eval_line(char *buf, size_t n, int step, const mn_eval_stats *ev,
                      const mn_task_info *info) {
     int w = snprintf(buf, n, "eval  step %d  test loss %.4g  baseline %.4g  ratio %.3g", step,
                      ev->loss, info->baseline_loss,

@@ -69,8 +69,4 @@ typedef int (*train_hook)(void *ctx, int step, const mn_step_stats *ss);
 int train_session_run(train_opts *o, train_session *s, train_hook hook, void *ctx,
                       train_outcome *out);
 
-/* "eval  step N  test loss ..." */
-void train_eval_line(char *buf, size_t n, int step, const mn_eval_stats *ev,
-                     const mn_task_info *info);
-
 #endif
