@@ -17,38 +17,114 @@
 #define MAX_MR 8
 #define MAX_NR 32
 
-typedef void (*kernel_fn)(int kc, const float *A, const float *B, float *acc);
+/* A kernel computes one MR×NR tile over kc steps from packed panels and writes
+ *   C[r][j] = alpha * acc[r][j] + beta * C[r][j]   (beta == 0: C is not read)
+ * for the whole tile; the driver points edge tiles at a scratch tile first. */
+typedef void (*kernel_fn)(int kc, const float *A, const float *B, float *C, size_t ldc,
+                          float alpha, float beta);
 typedef struct { const char *name; int mr, nr; kernel_fn fn; int (*supported)(void); } kernel;
 
 /* ------------------------------------------------------------------ kernels */
-/* acc[MR][NR] = sum_k A[k][0..MR) ⊗ B[k][0..NR); A and B are packed panels. */
 
-typedef float v16 __attribute__((vector_size(64)));
-typedef float v8 __attribute__((vector_size(32)));
+/* Portable: GCC vector extensions, no ISA assumed (any CPU; also the fallback here). */
 typedef float v4 __attribute__((vector_size(16)));
-
-#define DEFINE_KERNEL(fname, ATTR, VT, W, MR, NV)                                   \
-    ATTR static void fname(int kc, const float *A,        \
-                                                      const float *B, float *acc) {  \
-        VT c[MR][NV];                                                                 \
-        memset(c, 0, sizeof c);                                                       \
-        for (int k = 0; k < kc; k++) {                                                \
-            VT b[NV];                                                                 \
-            memcpy(b, B + (size_t)k * (W * NV), sizeof b);                            \
-            _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) {                    \
-                float a = A[(size_t)k * MR + r];                                      \
-                _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) c[r][v] += a * b[v]; \
-            }                                                                         \
-        }                                                                             \
-        memcpy(acc, c, sizeof c);                                                     \
+static void kernel_portable(int kc, const float *A, const float *B, float *C, size_t ldc,
+                            float alpha, float beta) {
+    v4 c[4][2];
+    memset(c, 0, sizeof c);
+    for (int k = 0; k < kc; k++) {
+        v4 b[2];
+        memcpy(b, B + (size_t)k * 8, sizeof b);
+        for (int r = 0; r < 4; r++) {
+            float a = A[(size_t)k * 4 + r];
+            c[r][0] += a * b[0];
+            c[r][1] += a * b[1];
+        }
     }
-
-DEFINE_KERNEL(kernel_portable, , v4, 4, 4, 2)
+    for (int r = 0; r < 4; r++) {
+        float *cr = C + (size_t)r * ldc, acc[8];
+        memcpy(acc, c[r], sizeof acc);
+        for (int j = 0; j < 8; j++) cr[j] = beta == 0.0f ? alpha * acc[j] : beta * cr[j] + alpha * acc[j];
+    }
+}
 static int always(void) { return 1; }
 
 #if defined(__x86_64__) || defined(__i386__)
-DEFINE_KERNEL(kernel_avx512, __attribute__((target("avx512f,fma"))), v16, 16, 8, 2)
-DEFINE_KERNEL(kernel_avx2, __attribute__((target("avx2,fma"))), v8, 8, 6, 2)
+#include <immintrin.h>
+
+/* Each accumulator is a named variable (not an array) so that GCC keeps all of them in
+ * registers; an array of vectors is spilled to the stack at every step. */
+#define X512_ROW(r) __m512 c##r##0 = _mm512_setzero_ps(), c##r##1 = _mm512_setzero_ps();
+#define X512_FMA(r)                                                 \
+    {                                                               \
+        __m512 a = _mm512_set1_ps(A[r]);                            \
+        c##r##0 = _mm512_fmadd_ps(a, b0, c##r##0);                  \
+        c##r##1 = _mm512_fmadd_ps(a, b1, c##r##1);                  \
+    }
+#define X512_STORE(r)                                                                   \
+    {                                                                                   \
+        float *cr = C + (size_t)(r) * ldc;                                              \
+        __m512 o0 = _mm512_mul_ps(va, c##r##0), o1 = _mm512_mul_ps(va, c##r##1);        \
+        if (beta != 0.0f) {                                                             \
+            o0 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(cr), o0);                          \
+            o1 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(cr + 16), o1);                     \
+        }                                                                               \
+        _mm512_storeu_ps(cr, o0);                                                       \
+        _mm512_storeu_ps(cr + 16, o1);                                                  \
+    }
+
+/* AVX-512: 8 rows × 32 columns, 16 zmm accumulators; A is broadcast from memory. */
+__attribute__((target("avx512f,fma"))) static void kernel_avx512(
+    int kc, const float *A, const float *B, float *C, size_t ldc, float alpha, float beta) {
+    X512_ROW(0) X512_ROW(1) X512_ROW(2) X512_ROW(3)
+    X512_ROW(4) X512_ROW(5) X512_ROW(6) X512_ROW(7)
+    #pragma GCC unroll 4
+    for (int k = 0; k < kc; k++) {
+        __m512 b0 = _mm512_loadu_ps(B), b1 = _mm512_loadu_ps(B + 16);
+        X512_FMA(0) X512_FMA(1) X512_FMA(2) X512_FMA(3)
+        X512_FMA(4) X512_FMA(5) X512_FMA(6) X512_FMA(7)
+        A += 8;
+        B += 32;
+    }
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    X512_STORE(0) X512_STORE(1) X512_STORE(2) X512_STORE(3)
+    X512_STORE(4) X512_STORE(5) X512_STORE(6) X512_STORE(7)
+}
+
+#define X256_ROW(r) __m256 c##r##0 = _mm256_setzero_ps(), c##r##1 = _mm256_setzero_ps();
+#define X256_FMA(r)                                                 \
+    {                                                               \
+        __m256 a = _mm256_broadcast_ss(A + (r));                    \
+        c##r##0 = _mm256_fmadd_ps(a, b0, c##r##0);                  \
+        c##r##1 = _mm256_fmadd_ps(a, b1, c##r##1);                  \
+    }
+#define X256_STORE(r)                                                                   \
+    {                                                                                   \
+        float *cr = C + (size_t)(r) * ldc;                                              \
+        __m256 o0 = _mm256_mul_ps(va, c##r##0), o1 = _mm256_mul_ps(va, c##r##1);        \
+        if (beta != 0.0f) {                                                             \
+            o0 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(cr), o0);                          \
+            o1 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(cr + 8), o1);                      \
+        }                                                                               \
+        _mm256_storeu_ps(cr, o0);                                                       \
+        _mm256_storeu_ps(cr + 8, o1);                                                   \
+    }
+
+/* AVX2: 6 rows × 16 columns, 12 ymm accumulators + 2 for B + 1 broadcast. */
+__attribute__((target("avx2,fma"))) static void kernel_avx2(
+    int kc, const float *A, const float *B, float *C, size_t ldc, float alpha, float beta) {
+    X256_ROW(0) X256_ROW(1) X256_ROW(2) X256_ROW(3) X256_ROW(4) X256_ROW(5)
+    #pragma GCC unroll 4
+    for (int k = 0; k < kc; k++) {
+        __m256 b0 = _mm256_loadu_ps(B), b1 = _mm256_loadu_ps(B + 8);
+        X256_FMA(0) X256_FMA(1) X256_FMA(2) X256_FMA(3) X256_FMA(4) X256_FMA(5)
+        A += 6;
+        B += 16;
+    }
+    __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+    X256_STORE(0) X256_STORE(1) X256_STORE(2) X256_STORE(3) X256_STORE(4) X256_STORE(5)
+}
+
 static int has_avx512(void) { return __builtin_cpu_supports("avx512f"); }
 static int has_avx2(void) {
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
@@ -170,7 +246,7 @@ void mn_sgemm_packed(int trans_a, int M, float alpha, const float *A, int lda,
         size_t need = (size_t)mc * KC * sizeof(float);
         if (mn_reserve((void **)&a_scratch[tid], &a_scratch_cap[tid], need) != MN_OK) continue;
         float *Ap = a_scratch[tid];
-        float acc[MAX_MR * MAX_NR];
+        float edge[MAX_MR * MAX_NR];
         for (int k0 = 0; k0 < K || k0 == 0; k0 += KC) {
             int kc = MN_MIN(KC, K - k0);
             if (kc > 0) pack_a(Ap, A, trans_a, lda, i0, rows, k0, kc, mr);
@@ -180,14 +256,18 @@ void mn_sgemm_packed(int trans_a, int M, float alpha, const float *A, int lda,
                 int j0 = jp * nr, w = MN_MIN(nr, N - j0);
                 for (int ip = 0; ip < rows; ip += mr) {
                     int h = MN_MIN(mr, rows - ip);
-                    if (kc > 0) kn->fn(kc, Ap + (size_t)ip * kc, Bpan, acc);
-                    else memset(acc, 0, sizeof(float) * mr * nr);
+                    float *c = C + (size_t)(i0 + ip) * ldc + j0;
+                    if (h == mr && w == nr) {
+                        kn->fn(kc, Ap + (size_t)ip * kc, Bpan, c, (size_t)ldc, alpha, b);
+                        continue;
+                    }
+                    /* edge tile: compute the whole tile into scratch, copy what exists */
+                    kn->fn(kc, Ap + (size_t)ip * kc, Bpan, edge, (size_t)nr, alpha, 0.0f);
                     for (int r = 0; r < h; r++) {
-                        float *c = C + (size_t)(i0 + ip + r) * ldc + j0;
-                        const float *a = acc + r * nr;
-                        if (b == 0.0f) for (int j = 0; j < w; j++) c[j] = alpha * a[j];
-                        else if (b == 1.0f) for (int j = 0; j < w; j++) c[j] += alpha * a[j];
-                        else for (int j = 0; j < w; j++) c[j] = b * c[j] + alpha * a[j];
+                        float *cr = c + (size_t)r * ldc;
+                        const float *e = edge + r * nr;
+                        if (b == 0.0f) for (int j = 0; j < w; j++) cr[j] = e[j];
+                        else for (int j = 0; j < w; j++) cr[j] = b * cr[j] + e[j];
                     }
                 }
             }
