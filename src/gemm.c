@@ -210,13 +210,52 @@ static void pack_a(float *dst, const float *A, int trans_a, int lda, int i0, int
     }
 }
 
-/* Per-thread scratch for packed A blocks: global so it stays reachable, grown rarely. */
-#define MAX_THREADS 256
-static float *a_scratch[MAX_THREADS];
-static size_t a_scratch_cap[MAX_THREADS];
+/* Scratch for packed A blocks, one per thread (thread-local, so a caller's own threads
+ * and OpenMP's each get theirs), grown rarely and kept for the next call. */
+static _Thread_local float *a_scratch;
+static _Thread_local size_t a_scratch_cap;
 static mn_packed b_scratch;
 
 /* ------------------------------------------------------------------ driver */
+
+/* C rows [i0, i0+rows) × panels [p0, p1) of op(A)·B, on the calling thread. */
+static void gemm_block(const kernel *kn, int trans_a, int i0, int rows, int p0, int p1,
+                       float alpha, const float *A, int lda, const mn_packed *Bp, float beta,
+                       float *C, int ldc) {
+    int K = Bp->K, N = Bp->N, mr = kn->mr, nr = kn->nr;
+    size_t need = (size_t)MC_PANELS * mr * KC * sizeof(float);
+    if (mn_reserve((void **)&a_scratch, &a_scratch_cap, need) != MN_OK) return;
+    float *Ap = a_scratch;
+    float edge[MAX_MR * MAX_NR];
+    for (int k0 = 0; k0 < K || k0 == 0; k0 += KC) {
+        int kc = MN_MIN(KC, K - k0);
+        if (kc > 0) pack_a(Ap, A, trans_a, lda, i0, rows, k0, kc, mr);
+        float b = k0 == 0 ? beta : 1.0f;
+        for (int jp = p0; jp < p1; jp++) {
+            const float *Bpan = Bp->data + (size_t)jp * K * nr + (size_t)k0 * nr;
+            int j0 = jp * nr, w = MN_MIN(nr, N - j0);
+            for (int ip = 0; ip < rows; ip += mr) {
+                int h = MN_MIN(mr, rows - ip);
+                float *c = C + (size_t)(i0 + ip) * ldc + j0;
+                const float *a = Ap + (size_t)ip * kc;
+                if (h == mr && w == nr) {
+                    kn->fn(kc, a, Bpan, c, (size_t)ldc, alpha, b);
+                    continue;
+                }
+                /* Edge tile: run the same kernel on a copy, so a row's numbers do not
+                 * depend on whether it sits in a full tile or an edge one. */
+                memset(edge, 0, sizeof edge);
+                if (b != 0.0f)
+                    for (int r = 0; r < h; r++)
+                        memcpy(edge + r * nr, c + (size_t)r * ldc, (size_t)w * sizeof(float));
+                kn->fn(kc, a, Bpan, edge, (size_t)nr, alpha, b);
+                for (int r = 0; r < h; r++)
+                    memcpy(c + (size_t)r * ldc, edge + r * nr, (size_t)w * sizeof(float));
+            }
+        }
+        if (K == 0) break;
+    }
+}
 
 void mn_sgemm_packed(int trans_a, int M, float alpha, const float *A, int lda,
                      const mn_packed *Bp, float beta, float *C, int ldc) {
@@ -229,51 +268,28 @@ void mn_sgemm_packed(int trans_a, int M, float alpha, const float *A, int lda,
     int threads = 1;
 #ifdef _OPENMP
     double flops = 2.0 * M * N * (double)K;
-    threads = flops < 2e5 ? 1 : MN_MIN(omp_get_max_threads(), MAX_THREADS);
+    threads = flops < MN_GEMM_PARALLEL_FLOPS ? 1 : omp_get_max_threads();
 #endif
     /* Split panels into chunks so that blocks × chunks keeps every thread busy. */
     int chunks = MN_MAX(1, MN_MIN(panels, (threads + mblocks - 1) / mblocks));
     int items = mblocks * chunks;
     #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
     for (int item = 0; item < items; item++) {
-        int tid = 0;
-#ifdef _OPENMP
-        tid = omp_get_thread_num();
-#endif
         int mb = item / chunks, ch = item % chunks;
         int i0 = mb * mc, rows = MN_MIN(mc, M - i0);
         int p0 = (int)((long)panels * ch / chunks), p1 = (int)((long)panels * (ch + 1) / chunks);
-        size_t need = (size_t)mc * KC * sizeof(float);
-        if (mn_reserve((void **)&a_scratch[tid], &a_scratch_cap[tid], need) != MN_OK) continue;
-        float *Ap = a_scratch[tid];
-        float edge[MAX_MR * MAX_NR];
-        for (int k0 = 0; k0 < K || k0 == 0; k0 += KC) {
-            int kc = MN_MIN(KC, K - k0);
-            if (kc > 0) pack_a(Ap, A, trans_a, lda, i0, rows, k0, kc, mr);
-            float b = k0 == 0 ? beta : 1.0f;
-            for (int jp = p0; jp < p1; jp++) {
-                const float *Bpan = Bp->data + (size_t)jp * K * nr + (size_t)k0 * nr;
-                int j0 = jp * nr, w = MN_MIN(nr, N - j0);
-                for (int ip = 0; ip < rows; ip += mr) {
-                    int h = MN_MIN(mr, rows - ip);
-                    float *c = C + (size_t)(i0 + ip) * ldc + j0;
-                    if (h == mr && w == nr) {
-                        kn->fn(kc, Ap + (size_t)ip * kc, Bpan, c, (size_t)ldc, alpha, b);
-                        continue;
-                    }
-                    /* edge tile: compute the whole tile into scratch, copy what exists */
-                    kn->fn(kc, Ap + (size_t)ip * kc, Bpan, edge, (size_t)nr, alpha, 0.0f);
-                    for (int r = 0; r < h; r++) {
-                        float *cr = c + (size_t)r * ldc;
-                        const float *e = edge + r * nr;
-                        if (b == 0.0f) for (int j = 0; j < w; j++) cr[j] = e[j];
-                        else for (int j = 0; j < w; j++) cr[j] = b * cr[j] + e[j];
-                    }
-                }
-            }
-            if (K == 0) break;
-        }
+        gemm_block(kn, trans_a, i0, rows, p0, p1, alpha, A, lda, Bp, beta, C, ldc);
     }
+}
+
+void mn_sgemm_packed_serial(int trans_a, int M, float alpha, const float *A, int lda,
+                            const mn_packed *Bp, float beta, float *C, int ldc) {
+    const kernel *kn = pick();
+    if (M <= 0 || Bp->N <= 0 || Bp->nr != kn->nr) return;
+    int mc = MC_PANELS * kn->mr, panels = (Bp->N + kn->nr - 1) / kn->nr;
+    for (int i0 = 0; i0 < M; i0 += mc)
+        gemm_block(kn, trans_a, i0, MN_MIN(mc, M - i0), 0, panels, alpha, A, lda, Bp, beta,
+                   C, ldc);
 }
 
 void mn_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha,

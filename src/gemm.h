@@ -24,6 +24,15 @@ void mn_packed_free(mn_packed *p);
 void mn_sgemm_packed(int trans_a, int M, float alpha, const float *A, int lda,
                      const mn_packed *B, float beta, float *C, int ldc);
 
+/* The same product on the calling thread only: for callers that already split the work
+ * among threads (a recurrent layer gives each thread its own batch rows). Row i of C is
+ * computed with the same operations whichever way the rows are split. */
+void mn_sgemm_packed_serial(int trans_a, int M, float alpha, const float *A, int lda,
+                            const mn_packed *B, float beta, float *C, int ldc);
+
+/* Products below this many flops run on one thread: forking costs more than it saves. */
+#define MN_GEMM_PARALLEL_FLOPS 2e5
+
 void mn_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
               const float *A, int lda, const float *B, int ldb, float beta,
               float *C, int ldc);

@@ -18,6 +18,9 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 typedef struct {
     mn_layer base;
@@ -44,6 +47,9 @@ typedef struct {
     int carry, state_B, last_T, last_B;
 
     mn_packed whh_t, whh;  /* W_hhᵀ for forward, W_hh for backward */
+
+    double *probe_rows;    /* [2][T,B] per-row probe values, only while a recorder is on */
+    size_t probe_cap;
 } recurrent;
 
 /* --------------------------------------------------------------- workspace */
@@ -82,9 +88,139 @@ static mn_status reserve(recurrent *s, int T, int B) {
     return MN_OK;
 }
 
-/* ------------------------------------------------------------------ forward */
+/* ------------------------------------------------------------- time loops */
+
+/* The recurrence couples time steps, never sequences: row b of h_t needs only row b of
+ * h_{t-1}. So when the batch is large enough, each thread takes a block of rows and runs
+ * the whole time loop on them, its share of each step's product included, and the
+ * threads meet once per sequence instead of twice per step. A smaller batch runs the loop
+ * on one thread, and only a step's product large enough to pay for a fork is split by
+ * columns. Either way row b sees the same operations, so results do not depend on it. */
+#define ROWS_PER_THREAD 8
 
 static int omp_rows(int B, int H) { return (size_t)B * H >= 8192; }
+
+static int row_threads(int B) {
+#ifdef _OPENMP
+    return MN_MAX(1, MN_MIN(omp_get_max_threads(), B / ROWS_PER_THREAD));
+#else
+    (void)B;
+    return 1;
+#endif
+}
+
+/* The rows [*b0, *b1) of thread `id` of `n`. */
+static void my_rows(int B, int *b0, int *b1) {
+    int id = 0, n = 1;
+#ifdef _OPENMP
+    id = omp_get_thread_num();
+    n = omp_get_num_threads();
+#endif
+    *b0 = (int)((long)B * id / n);
+    *b1 = (int)((long)B * (id + 1) / n);
+}
+
+typedef struct {
+    recurrent *s;
+    int T, B;
+    const int32_t *lengths;
+    float *y;          /* forward output [T,B,H] */
+    const float *dy;   /* backward input [T,B,H] */
+    double *pdh, *pdc; /* per-row probe values [T,B], or NULL */
+} time_loop;
+
+/* Rows [b0, b1) of step t; `mine` says the rows are this thread's share of the batch
+ * (one-thread product), otherwise they are the whole batch (product may fork). */
+static void forward_step(const time_loop *k, int t, int b0, int b1, int mine) {
+    recurrent *s = k->s;
+    mn_layer *l = &s->base;
+    int H = s->H, GH = s->GH, B = k->B;
+    size_t BH = (size_t)B * H;
+    float *hp = s->hs + (size_t)t * BH, *hn = hp + BH;
+    float *rec = s->rec + (size_t)b0 * GH, *yt = k->y + (size_t)t * BH;
+    if (mine)
+        mn_sgemm_packed_serial(0, b1 - b0, 1.0f, hp + (size_t)b0 * H, H, &s->whh_t, 0.0f, rec, GH);
+    else
+        mn_sgemm_packed(0, b1 - b0, 1.0f, hp + (size_t)b0 * H, H, &s->whh_t, 0.0f, rec, GH);
+    mn_cell_step st = {.H = H, .b_ih = l->params + s->o_bih, .b_hh = l->params + s->o_bhh,
+                       .rec = s->rec, .act = s->act + (size_t)t * B * GH,
+                       .aux = s->aux ? s->aux + (size_t)t * BH : NULL, .h_prev = hp, .h = hn,
+                       .c_prev = s->cs ? s->cs + (size_t)t * BH : NULL,
+                       .c = s->cs ? s->cs + (size_t)(t + 1) * BH : NULL};
+    #pragma omp parallel for schedule(static) if (!mine && omp_rows(b1 - b0, H))
+    for (int b = b0; b < b1; b++) {
+        size_t o = (size_t)b * H;
+        if (!k->lengths || t < k->lengths[b]) {
+            s->cell->forward(&st, b);
+            memcpy(yt + o, hn + o, (size_t)H * sizeof(float));
+        } else { /* padding: carry the state, output zero */
+            memcpy(hn + o, hp + o, (size_t)H * sizeof(float));
+            if (st.c) memcpy(st.c + o, st.c_prev + o, (size_t)H * sizeof(float));
+            memset(yt + o, 0, (size_t)H * sizeof(float));
+        }
+    }
+}
+
+static double row_norm(const float *v, int n) {
+    double s = 0;
+    for (int i = 0; i < n; i++) s += (double)v[i] * v[i];
+    return sqrt(s);
+}
+
+static void backward_step(const time_loop *k, int t, int b0, int b1, int mine) {
+    recurrent *s = k->s;
+    int H = s->H, GH = s->GH, B = k->B;
+    size_t BH = (size_t)B * H, og = (size_t)t * B * GH;
+    const float *dyt = k->dy + (size_t)t * BH;
+    mn_cell_step st = {.H = H, .dh = s->dh, .dc = s->dc, .act = s->act + og,
+                       .aux = s->aux ? s->aux + (size_t)t * BH : NULL,
+                       .h_prev = s->hs + (size_t)t * BH,
+                       .c_prev = s->cs ? s->cs + (size_t)t * BH : NULL,
+                       .c = s->cs ? s->cs + (size_t)(t + 1) * BH : NULL,
+                       .dg = s->dg + og, .dgh = s->dgh + og};
+    double *pdh = k->pdh ? k->pdh + (size_t)t * B : NULL;
+    double *pdc = k->pdc ? k->pdc + (size_t)t * B : NULL;
+    #pragma omp parallel for schedule(static) if (!mine && omp_rows(b1 - b0, H))
+    for (int b = b0; b < b1; b++) {
+        size_t o = (size_t)b * H;
+        float *dh = s->dh + o;
+        /* (the probes read ∂L/∂h_t and ∂L/∂c_t, both complete once dy_t is added) */
+        if (!k->lengths || t < k->lengths[b]) {
+            for (int j = 0; j < H; j++) dh[j] += dyt[o + j];
+            if (pdh) pdh[b] = row_norm(dh, H);
+            if (pdc) pdc[b] = s->cell->dc_norm(&st, b);
+            s->cell->backward(&st, b);
+        } else { /* padding: the state was copied, so its gradient passes through */
+            if (pdh) pdh[b] = row_norm(dh, H);
+            if (pdc) pdc[b] = row_norm(s->dc + o, H);
+            memset(st.dg + (size_t)b * GH, 0, (size_t)GH * sizeof(float));
+            if (st.dgh != st.dg) memset(st.dgh + (size_t)b * GH, 0, (size_t)GH * sizeof(float));
+        }
+    }
+    /* dh_{t-1} = direct part + DGH_t·W_hh */
+    const float *dgh = st.dgh + (size_t)b0 * GH;
+    float *dh = s->dh + (size_t)b0 * H;
+    if (mine) mn_sgemm_packed_serial(0, b1 - b0, 1.0f, dgh, GH, &s->whh, 1.0f, dh, H);
+    else mn_sgemm_packed(0, b1 - b0, 1.0f, dgh, GH, &s->whh, 1.0f, dh, H);
+}
+
+/* Runs step(t) for t = 0..T-1 (or T-1..0), split by rows when the batch allows. */
+static void run_time_loop(const time_loop *k, int reverse,
+                          void (*step)(const time_loop *, int, int, int, int)) {
+    int T = k->T, B = k->B, threads = row_threads(B);
+    if (threads > 1) {
+        #pragma omp parallel num_threads(threads)
+        {
+            int b0, b1;
+            my_rows(B, &b0, &b1);
+            for (int i = 0; i < T; i++) step(k, reverse ? T - 1 - i : i, b0, b1, 1);
+        }
+    } else {
+        for (int i = 0; i < T; i++) step(k, reverse ? T - 1 - i : i, 0, B, 0);
+    }
+}
+
+/* ------------------------------------------------------------------ forward */
 
 static mn_status recurrent_forward(mn_layer *l, const float *x, float *y, int T, int B,
                                    const int32_t *lengths) {
@@ -107,31 +243,8 @@ static mn_status recurrent_forward(mn_layer *l, const float *x, float *y, int T,
     /* GI = X·W_ihᵀ for all T·B rows at once */
     mn_sgemm(0, 1, T * B, GH, I, 1.0f, x, I, W_ih, I, 0.0f, s->act, GH);
 
-    mn_cell_step st = {.H = H, .b_ih = l->params + s->o_bih, .b_hh = l->params + s->o_bhh,
-                       .rec = s->rec};
-    for (int t = 0; t < T; t++) {
-        float *hp = s->hs + (size_t)t * BH, *hn = hp + BH;
-        mn_sgemm_packed(0, B, 1.0f, hp, H, &s->whh_t, 0.0f, s->rec, GH);
-        st.act = s->act + (size_t)t * B * GH;
-        st.aux = s->aux ? s->aux + (size_t)t * BH : NULL;
-        st.h_prev = hp;
-        st.h = hn;
-        st.c_prev = s->cs ? s->cs + (size_t)t * BH : NULL;
-        st.c = s->cs ? s->cs + (size_t)(t + 1) * BH : NULL;
-        float *yt = y + (size_t)t * BH;
-        #pragma omp parallel for schedule(static) if (omp_rows(B, H))
-        for (int b = 0; b < B; b++) {
-            size_t o = (size_t)b * H;
-            if (!lengths || t < lengths[b]) {
-                s->cell->forward(&st, b);
-                memcpy(yt + o, hn + o, (size_t)H * sizeof(float));
-            } else { /* padding: carry the state, output zero */
-                memcpy(hn + o, hp + o, (size_t)H * sizeof(float));
-                if (st.c) memcpy(st.c + o, st.c_prev + o, (size_t)H * sizeof(float));
-                memset(yt + o, 0, (size_t)H * sizeof(float));
-            }
-        }
-    }
+    time_loop k = {.s = s, .T = T, .B = B, .lengths = lengths, .y = y};
+    run_time_loop(&k, 0, forward_step);
     s->x = x;
     s->last_T = T;
     s->last_B = B;
@@ -140,10 +253,14 @@ static mn_status recurrent_forward(mn_layer *l, const float *x, float *y, int T,
 
 /* ----------------------------------------------------------------- backward */
 
-static double row_norm(const float *v, int n) {
-    double s = 0;
-    for (int i = 0; i < n; i++) s += (double)v[i] * v[i];
-    return sqrt(s);
+/* The probes' per-row values are kept per step and summed in row order afterwards, so
+ * the profile does not depend on how rows were split among threads. */
+static void add_probe(double *probe, const double *rows, int T, int B) {
+    for (int t = 0; t < T; t++) {
+        double sum = 0;
+        for (int b = 0; b < B; b++) sum += rows[(size_t)t * B + b];
+        probe[t] += sum / B;
+    }
 }
 
 static mn_status recurrent_backward(mn_layer *l, const float *dy, float *dx, int T, int B,
@@ -157,44 +274,22 @@ static mn_status recurrent_backward(mn_layer *l, const float *dy, float *dx, int
     const float *W_hh = l->params + s->o_whh;
     if (mn_pack_b(&s->whh, 0, GH, H, W_hh, H) != MN_OK) return MN_E_NOMEM;
 
+    time_loop k = {.s = s, .T = T, .B = B, .lengths = lengths, .dy = dy};
+    int want_dc = l->probe_dc && s->cs && s->cell->dc_norm;
+    if (l->probe_dh || want_dc) {
+        size_t n = (size_t)T * B;
+        if (mn_reserve((void **)&s->probe_rows, &s->probe_cap, 2 * n * sizeof(double)) != MN_OK)
+            return MN_E_NOMEM;
+        k.pdh = l->probe_dh ? s->probe_rows : NULL;
+        k.pdc = want_dc ? s->probe_rows + n : NULL;
+    }
+
     /* no gradient reaches the final state: the loss reads only the outputs */
     memset(s->dh, 0, BH * sizeof(float));
     if (s->cs) memset(s->dc, 0, BH * sizeof(float));
-
-    mn_cell_step st = {.H = H, .dh = s->dh, .dc = s->dc};
-    for (int t = T - 1; t >= 0; t--) {
-        /* (the probes read ∂L/∂h_t and ∂L/∂c_t, both complete once dy_t is added) */
-        const float *dyt = dy + (size_t)t * BH;
-        size_t og = (size_t)t * B * GH;
-        st.act = s->act + og;
-        st.aux = s->aux ? s->aux + (size_t)t * BH : NULL;
-        st.h_prev = s->hs + (size_t)t * BH;
-        st.c_prev = s->cs ? s->cs + (size_t)t * BH : NULL;
-        st.c = s->cs ? s->cs + (size_t)(t + 1) * BH : NULL;
-        st.dg = s->dg + og;
-        st.dgh = s->dgh + og;
-        double sum_dh = 0, sum_dc = 0;
-        #pragma omp parallel for schedule(static) if (omp_rows(B, H)) reduction(+ : sum_dh, sum_dc)
-        for (int b = 0; b < B; b++) {
-            size_t o = (size_t)b * H;
-            float *dh = s->dh + o;
-            if (!lengths || t < lengths[b]) {
-                for (int j = 0; j < H; j++) dh[j] += dyt[o + j];
-                if (l->probe_dh) sum_dh += row_norm(dh, H);
-                if (l->probe_dc && s->cell->dc_norm) sum_dc += s->cell->dc_norm(&st, b);
-                s->cell->backward(&st, b);
-            } else { /* padding: the state was copied, so its gradient passes through */
-                if (l->probe_dh) sum_dh += row_norm(dh, H);
-                if (l->probe_dc && s->cs) sum_dc += row_norm(s->dc + o, H);
-                memset(st.dg + (size_t)b * GH, 0, (size_t)GH * sizeof(float));
-                if (st.dgh != st.dg) memset(st.dgh + (size_t)b * GH, 0, (size_t)GH * sizeof(float));
-            }
-        }
-        if (l->probe_dh) l->probe_dh[t] += sum_dh / B;
-        if (l->probe_dc && s->cs) l->probe_dc[t] += sum_dc / B;
-        /* dh_{t-1} = direct part + DGH_t·W_hh */
-        mn_sgemm_packed(0, B, 1.0f, st.dgh, GH, &s->whh, 1.0f, s->dh, H);
-    }
+    run_time_loop(&k, 1, backward_step);
+    if (k.pdh) add_probe(l->probe_dh, k.pdh, T, B);
+    if (k.pdc) add_probe(l->probe_dc, k.pdc, T, B);
 
     int rows = T * B;
     float *g = l->grads;
@@ -240,13 +335,14 @@ static int recurrent_state(mn_layer *l, mn_state_view v[2]) {
 
 static size_t recurrent_bytes(const mn_layer *l) {
     const recurrent *s = (const recurrent *)l;
-    return s->ws_bytes + s->whh.cap + s->whh_t.cap + s->state_cap;
+    return s->ws_bytes + s->whh.cap + s->whh_t.cap + s->state_cap + s->probe_cap;
 }
 
 static void recurrent_destroy(mn_layer *l) {
     recurrent *s = (recurrent *)l;
     mn_release(s->ws);
     mn_release(s->h0);
+    mn_release(s->probe_rows);
     mn_packed_free(&s->whh_t);
     mn_packed_free(&s->whh);
     mn_release(s);
