@@ -22,7 +22,17 @@
  * for the whole tile; the driver points edge tiles at a scratch tile first. */
 typedef void (*kernel_fn)(int kc, const float *A, const float *B, float *C, size_t ldc,
                           float alpha, float beta);
-typedef struct { const char *name; int mr, nr; kernel_fn fn; int (*supported)(void); } kernel;
+/* A thin kernel computes h < MR rows (h ≤ 4) over np = 4/h full panels at once, reading
+ * the first h rows of a packed A panel; NULL where a kernel has none. */
+typedef void (*thin_fn)(int h, int kc, const float *A, int mr, const float *B, size_t bstride,
+                        float *C, size_t ldc, float alpha, float beta);
+typedef struct {
+    const char *name;
+    int mr, nr;
+    kernel_fn fn;
+    thin_fn thin;
+    int (*supported)(void);
+} kernel;
 
 /* ------------------------------------------------------------------ kernels */
 
@@ -91,6 +101,53 @@ __attribute__((target("avx512f,fma"))) static void kernel_avx512(
     X512_STORE(4) X512_STORE(5) X512_STORE(6) X512_STORE(7)
 }
 
+
+/* Thin AVX-512 tiles: one sequence (B = 1) or the rows left over from the 8-row tiles.
+ * With H·P accumulator pairs (H rows × P panels, H·P = 4) there are 8 independent FMA
+ * chains, enough to keep both FMA pipes busy, where an 8×32 tile padded with zero rows
+ * would do up to 8× the work. Each element is still one chain of FMAs over k in order,
+ * from zero, then alpha and beta as in kernel_avx512: the same bits as the full tile. */
+#define THIN_BODY(H, P)                                                                   \
+    {                                                                                     \
+        __m512 c[H][P][2];                                                                \
+        for (int r = 0; r < H; r++)                                                       \
+            for (int q = 0; q < P; q++) c[r][q][0] = c[r][q][1] = _mm512_setzero_ps();   \
+        for (int k = 0; k < kc; k++) {                                                    \
+            _Pragma("GCC unroll 4") for (int q = 0; q < P; q++) {                         \
+                const float *b = B + (size_t)q * bstride + (size_t)k * 32;                \
+                __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);             \
+                _Pragma("GCC unroll 4") for (int r = 0; r < H; r++) {                     \
+                    __m512 a = _mm512_set1_ps(A[(size_t)k * mr + r]);                     \
+                    c[r][q][0] = _mm512_fmadd_ps(a, b0, c[r][q][0]);                      \
+                    c[r][q][1] = _mm512_fmadd_ps(a, b1, c[r][q][1]);                      \
+                }                                                                         \
+            }                                                                             \
+        }                                                                                 \
+        __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);                     \
+        for (int r = 0; r < H; r++)                                                       \
+            for (int q = 0; q < P; q++) {                                                 \
+                float *cr = C + (size_t)r * ldc + q * 32;                                 \
+                __m512 o0 = _mm512_mul_ps(va, c[r][q][0]), o1 = _mm512_mul_ps(va, c[r][q][1]); \
+                if (beta != 0.0f) {                                                       \
+                    o0 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(cr), o0);                    \
+                    o1 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(cr + 16), o1);               \
+                }                                                                         \
+                _mm512_storeu_ps(cr, o0);                                                 \
+                _mm512_storeu_ps(cr + 16, o1);                                            \
+            }                                                                             \
+    }
+
+__attribute__((target("avx512f,fma"))) static void kernel_avx512_thin(
+    int h, int kc, const float *A, int mr, const float *B, size_t bstride, float *C,
+    size_t ldc, float alpha, float beta) {
+    switch (h) {
+    case 1: THIN_BODY(1, 4) break;
+    case 2: THIN_BODY(2, 2) break;
+    case 3: THIN_BODY(3, 1) break;
+    default: THIN_BODY(4, 1) break;
+    }
+}
+
 #define X256_ROW(r) __m256 c##r##0 = _mm256_setzero_ps(), c##r##1 = _mm256_setzero_ps();
 #define X256_FMA(r)                                                 \
     {                                                               \
@@ -131,15 +188,16 @@ static int has_avx2(void) {
 }
 #else /* other CPUs run the portable kernel under every name */
 #define kernel_avx512 kernel_portable
+#define kernel_avx512_thin NULL
 #define kernel_avx2 kernel_portable
 static int has_avx512(void) { return 0; }
 static int has_avx2(void) { return 0; }
 #endif
 
 static const kernel kernels[] = {
-    {"avx512", 8, 32, kernel_avx512, has_avx512},
-    {"avx2", 6, 16, kernel_avx2, has_avx2},
-    {"portable", 4, 8, kernel_portable, always},
+    {"avx512", 8, 32, kernel_avx512, kernel_avx512_thin, has_avx512},
+    {"avx2", 6, 16, kernel_avx2, NULL, has_avx2},
+    {"portable", 4, 8, kernel_portable, NULL, always},
 };
 static const kernel *active;
 
@@ -196,17 +254,33 @@ void mn_packed_free(mn_packed *p) {
     p->cap = 0;
 }
 
-/* Pack rows [i0, i0+rows) × columns [k0, k0+kc) of op(A) as [kc][MR] panels. */
+/* Pack rows [i0, i0+rows) × columns [k0, k0+kc) of op(A) as [kc][MR] panels, reading
+ * A in its own memory order (row by row) so that every source line is used whole. */
 static void pack_a(float *dst, const float *A, int trans_a, int lda, int i0, int rows,
                    int k0, int kc, int mr) {
-    for (int ip = 0; ip < rows; ip += mr) {
-        int h = MN_MIN(mr, rows - ip);
+    int panels = (rows + mr - 1) / mr;
+    if (rows % mr) /* zero the rows past the end of the last panel */
+        for (int k = 0; k < kc; k++)
+            for (int r = rows % mr; r < mr; r++)
+                dst[(size_t)(panels - 1) * kc * mr + (size_t)k * mr + r] = 0.0f;
+    if (trans_a) { /* A is [K, M]: row k of A holds column k of op(A) */
         for (int k = 0; k < kc; k++) {
-            float *d = dst + (size_t)k * mr;
-            for (int r = 0; r < h; r++) d[r] = at(A, trans_a, lda, i0 + ip + r, k0 + k);
-            for (int r = h; r < mr; r++) d[r] = 0.0f;
+            const float *src = A + (size_t)(k0 + k) * lda + i0;
+            /* rows lda apart defeat the hardware prefetcher: ask for a few rows ahead */
+            if (k + 8 < kc)
+                for (int r = 0; r < rows; r += 16) __builtin_prefetch(src + 8 * (size_t)lda + r);
+            for (int ip = 0; ip < rows; ip += mr) {
+                float *d = dst + (size_t)(ip / mr) * kc * mr + (size_t)k * mr;
+                int h = MN_MIN(mr, rows - ip);
+                for (int r = 0; r < h; r++) d[r] = src[ip + r];
+            }
         }
-        dst += (size_t)kc * mr;
+        return;
+    }
+    for (int i = 0; i < rows; i++) {
+        const float *src = A + (size_t)(i0 + i) * lda + k0;
+        float *d = dst + (size_t)(i / mr) * kc * mr + i % mr;
+        for (int k = 0; k < kc; k++) d[(size_t)k * mr] = src[k];
     }
 }
 
@@ -218,43 +292,74 @@ static mn_packed b_scratch;
 
 /* ------------------------------------------------------------------ driver */
 
-/* C rows [i0, i0+rows) × panels [p0, p1) of op(A)·B, on the calling thread. */
-static void gemm_block(const kernel *kn, int trans_a, int i0, int rows, int p0, int p1,
-                       float alpha, const float *A, int lda, const mn_packed *Bp, float beta,
-                       float *C, int ldc) {
-    int K = Bp->K, N = Bp->N, mr = kn->mr, nr = kn->nr;
-    size_t need = (size_t)MC_PANELS * mr * KC * sizeof(float);
+/* One MR×NR tile: C[rows h][cols w] (+)= alpha · packed A panel · packed B panel. */
+static void tile(const kernel *kn, int kc, const float *a, const float *b, float *c, int ldc,
+                 int h, int w, float alpha, float beta) {
+    int mr = kn->mr, nr = kn->nr;
+    if (h == mr && w == nr) {
+        kn->fn(kc, a, b, c, (size_t)ldc, alpha, beta);
+        return;
+    }
+    /* Edge tile: run the same kernel on a copy, so a row's numbers do not depend on whether
+     * it sits in a full tile or an edge one. */
+    float edge[MAX_MR * MAX_NR];
+    memset(edge, 0, sizeof edge);
+    if (beta != 0.0f)
+        for (int r = 0; r < h; r++)
+            memcpy(edge + r * nr, c + (size_t)r * ldc, (size_t)w * sizeof(float));
+    kn->fn(kc, a, b, edge, (size_t)nr, alpha, beta);
+    for (int r = 0; r < h; r++)
+        memcpy(c + (size_t)r * ldc, edge + r * nr, (size_t)w * sizeof(float));
+}
+
+/* C rows [i0, i1) × panels [p0, p1) of op(A)·B, on the calling thread. The rows go in
+ * blocks of MC; each block of A is packed once per KC columns and swept across the panels.
+ * When K spans several KC blocks and this thread's part of C is small (weight gradients:
+ * K = T·B), the KC blocks go outermost, so each slice of B is read from memory once for
+ * all row blocks instead of once per row block. Either way every element of C sums its
+ * KC blocks in the same order. */
+#define C_RESIDENT_BYTES (512 * 1024)
+static void gemm_rows(const kernel *kn, int trans_a, int i0, int i1, int p0, int p1,
+                      float alpha, const float *A, int lda, const mn_packed *Bp, float beta,
+                      float *C, int ldc) {
+    int K = Bp->K, N = Bp->N, mr = kn->mr, nr = kn->nr, mc = MC_PANELS * mr;
+    size_t need = (size_t)mc * KC * sizeof(float);
     if (mn_reserve((void **)&a_scratch, &a_scratch_cap, need) != MN_OK) return;
     float *Ap = a_scratch;
-    float edge[MAX_MR * MAX_NR];
-    for (int k0 = 0; k0 < K || k0 == 0; k0 += KC) {
-        int kc = MN_MIN(KC, K - k0);
-        if (kc > 0) pack_a(Ap, A, trans_a, lda, i0, rows, k0, kc, mr);
-        float b = k0 == 0 ? beta : 1.0f;
-        for (int jp = p0; jp < p1; jp++) {
-            const float *Bpan = Bp->data + (size_t)jp * K * nr + (size_t)k0 * nr;
-            int j0 = jp * nr, w = MN_MIN(nr, N - j0);
-            for (int ip = 0; ip < rows; ip += mr) {
-                int h = MN_MIN(mr, rows - ip);
-                float *c = C + (size_t)(i0 + ip) * ldc + j0;
-                const float *a = Ap + (size_t)ip * kc;
-                if (h == mr && w == nr) {
-                    kn->fn(kc, a, Bpan, c, (size_t)ldc, alpha, b);
-                    continue;
-                }
-                /* Edge tile: run the same kernel on a copy, so a row's numbers do not
-                 * depend on whether it sits in a full tile or an edge one. */
-                memset(edge, 0, sizeof edge);
-                if (b != 0.0f)
-                    for (int r = 0; r < h; r++)
-                        memcpy(edge + r * nr, c + (size_t)r * ldc, (size_t)w * sizeof(float));
-                kn->fn(kc, a, Bpan, edge, (size_t)nr, alpha, b);
-                for (int r = 0; r < h; r++)
-                    memcpy(c + (size_t)r * ldc, edge + r * nr, (size_t)w * sizeof(float));
+    int kblocks = K > 0 ? (K + KC - 1) / KC : 1, mblocks = (i1 - i0 + mc - 1) / mc;
+    size_t c_bytes = (size_t)(i1 - i0) * (size_t)(p1 - p0) * nr * sizeof(float);
+    int k_outer = kblocks > 1 && c_bytes <= C_RESIDENT_BYTES;
+    int n_outer = k_outer ? kblocks : mblocks, n_inner = k_outer ? mblocks : kblocks;
+    for (int o = 0; o < n_outer; o++)
+        for (int in = 0; in < n_inner; in++) {
+            int kb = k_outer ? o : in, mb = k_outer ? in : o;
+            int k0 = kb * KC, kc = MN_MIN(KC, K - k0);
+            int r0 = i0 + mb * mc, rows = MN_MIN(mc, i1 - r0);
+            if (kc > 0) pack_a(Ap, A, trans_a, lda, r0, rows, k0, kc, mr);
+            else kc = 0;
+            float b = kb == 0 ? beta : 1.0f;
+            int full = rows - rows % mr, h = rows - full;
+            const float *Bk = Bp->data + (size_t)k0 * nr;
+            size_t bstride = (size_t)K * nr;   /* from one panel to the next */
+            for (int jp = p0; jp < p1; jp++) {
+                int j0 = jp * nr, w = MN_MIN(nr, N - j0);
+                for (int ip = 0; ip < full; ip += mr)
+                    tile(kn, kc, Ap + (size_t)ip * kc, Bk + jp * bstride,
+                         C + (size_t)(r0 + ip) * ldc + j0, ldc, mr, w, alpha, b);
             }
+            if (!h) continue;
+            /* the last h < MR rows: thin tiles over whole panels where the kernel has them */
+            const float *Ah = Ap + (size_t)full * kc;
+            float *Ch = C + (size_t)(r0 + full) * ldc;
+            int np = h == 1 ? 4 : h == 2 ? 2 : 1, jp = p0;
+            if (kn->thin && h <= 4)
+                for (; jp + np <= p1 && (jp + np) * nr <= N; jp += np)
+                    kn->thin(h, kc, Ah, mr, Bk + jp * bstride, bstride, Ch + jp * nr,
+                             (size_t)ldc, alpha, b);
+            for (; jp < p1; jp++)
+                tile(kn, kc, Ah, Bk + jp * bstride, Ch + jp * nr, ldc, h,
+                     MN_MIN(nr, N - jp * nr), alpha, b);
         }
-        if (K == 0) break;
-    }
 }
 
 void mn_sgemm_packed(int trans_a, int M, float alpha, const float *A, int lda,
@@ -263,22 +368,28 @@ void mn_sgemm_packed(int trans_a, int M, float alpha, const float *A, int lda,
     int K = Bp->K, N = Bp->N, mr = kn->mr, nr = kn->nr;
     if (M <= 0 || N <= 0) return;
     if (Bp->nr != nr) return; /* packed for another kernel: cannot happen unless misused */
-    int mc = MC_PANELS * mr;
-    int mblocks = (M + mc - 1) / mc, panels = (N + nr - 1) / nr;
     int threads = 1;
 #ifdef _OPENMP
     double flops = 2.0 * M * N * (double)K;
     threads = flops < MN_GEMM_PARALLEL_FLOPS ? 1 : omp_get_max_threads();
 #endif
-    /* Split panels into chunks so that blocks × chunks keeps every thread busy. */
-    int chunks = MN_MAX(1, MN_MIN(panels, (threads + mblocks - 1) / mblocks));
-    int items = mblocks * chunks;
-    #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+    if (threads == 1) {
+        gemm_rows(kn, trans_a, 0, M, 0, (N + nr - 1) / nr, alpha, A, lda, Bp, beta, C, ldc);
+        return;
+    }
+    /* Threads split the rows in whole blocks of MR when there are enough of them, and
+     * otherwise split the panels too, so that every thread gets work. */
+    int panels = (N + nr - 1) / nr, mtiles = (M + mr - 1) / mr;
+    int rsplit = MN_MIN(threads, mtiles);
+    int csplit = MN_MAX(1, MN_MIN(panels, threads / rsplit));
+    int items = rsplit * csplit;
+    #pragma omp parallel for schedule(static) num_threads(items) if (items > 1)
     for (int item = 0; item < items; item++) {
-        int mb = item / chunks, ch = item % chunks;
-        int i0 = mb * mc, rows = MN_MIN(mc, M - i0);
-        int p0 = (int)((long)panels * ch / chunks), p1 = (int)((long)panels * (ch + 1) / chunks);
-        gemm_block(kn, trans_a, i0, rows, p0, p1, alpha, A, lda, Bp, beta, C, ldc);
+        int rs = item / csplit, cs = item % csplit;
+        int i0 = (int)((long)mtiles * rs / rsplit) * mr;
+        int i1 = MN_MIN(M, (int)((long)mtiles * (rs + 1) / rsplit) * mr);
+        int p0 = (int)((long)panels * cs / csplit), p1 = (int)((long)panels * (cs + 1) / csplit);
+        gemm_rows(kn, trans_a, i0, i1, p0, p1, alpha, A, lda, Bp, beta, C, ldc);
     }
 }
 
@@ -286,10 +397,8 @@ void mn_sgemm_packed_serial(int trans_a, int M, float alpha, const float *A, int
                             const mn_packed *Bp, float beta, float *C, int ldc) {
     const kernel *kn = pick();
     if (M <= 0 || Bp->N <= 0 || Bp->nr != kn->nr) return;
-    int mc = MC_PANELS * kn->mr, panels = (Bp->N + kn->nr - 1) / kn->nr;
-    for (int i0 = 0; i0 < M; i0 += mc)
-        gemm_block(kn, trans_a, i0, MN_MIN(mc, M - i0), 0, panels, alpha, A, lda, Bp, beta,
-                   C, ldc);
+    gemm_rows(kn, trans_a, 0, M, 0, (Bp->N + kn->nr - 1) / kn->nr, alpha, A, lda, Bp, beta,
+              C, ldc);
 }
 
 void mn_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha,

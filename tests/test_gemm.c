@@ -20,7 +20,10 @@ static double max_rel(const float *a, const float *b, size_t n) {
 static void compare_kernel(const char *name) {
     static const int shapes[][3] = {{1, 1, 1}, {3, 5, 7}, {8, 32, 16}, {9, 33, 17},
                                     {32, 512, 128}, {65, 100, 300}, {130, 47, 513},
-                                    {5, 70, 0}, {200, 64, 64}};
+                                    {5, 70, 0}, {200, 64, 64},
+                                    /* thin tiles: 1-4 leftover rows over whole panels */
+                                    {1, 128, 64}, {2, 96, 300}, {3, 160, 40}, {4, 64, 9},
+                                    {10, 256, 17}, {13, 200, 33}, {1, 140, 257}};
     mn_rng r;
     mn_rng_seed(&r, 7);
     if (mn_gemm_use(name) != MN_OK) { printf("    (kernel %s not supported here)\n", name); return; }
@@ -50,6 +53,49 @@ static void compare_kernel(const char *name) {
 TEST(gemm_avx512_matches_reference) { compare_kernel("avx512"); }
 TEST(gemm_avx2_matches_reference) { compare_kernel("avx2"); }
 TEST(gemm_portable_matches_reference) { compare_kernel("portable"); }
+
+/* A row of C must come out the same whether it was computed in a full tile, an edge
+ * tile, a thin tile or alone: the recurrent layers split batch rows among threads and
+ * promise results independent of the split. */
+static void rows_independent_of_tiling(const char *name) {
+    enum { M = 21, N = 160, K = 300 };
+    static float A[M * K], B[N * K], C[M * N], R[N];
+    mn_rng r;
+    mn_rng_seed(&r, 11);
+    if (mn_gemm_use(name) != MN_OK) { printf("    (kernel %s not supported here)\n", name); return; }
+    fill(A, M * K, &r); fill(B, N * K, &r); fill(R, N, &r);
+    mn_packed p = {0};
+    REQUIRE_OK(mn_pack_b(&p, 1, K, N, B, K));
+    static const int starts[][2] = {{0, 1}, {8, 1}, {20, 1}, {3, 2}, {16, 3}, {9, 4}, {1, 13}};
+    for (size_t s = 0; s < sizeof starts / sizeof starts[0]; s++) {
+        int i0 = starts[s][0], m = starts[s][1];
+        static float Csub[M * N];
+        for (int i = 0; i < m; i++) memcpy(Csub + i * N, R, sizeof R);
+        mn_sgemm_packed_serial(0, m, 0.5f, A + i0 * K, K, &p, 1.0f, Csub, N);
+        int same = 1;
+        for (int i = 0; i < m; i++) {
+            static float expect[N];
+            memcpy(expect, R, sizeof R);
+            mn_sgemm_packed_serial(0, 1, 0.5f, A + (i0 + i) * K, K, &p, 1.0f, expect, N);
+            same &= memcmp(Csub + i * N, expect, sizeof expect) == 0;
+        }
+        CHECK(same, "kernel %s: rows %d..%d differ between a %d-row product and single rows",
+              name, i0, i0 + m - 1, m);
+    }
+    /* and the full product's row 8 against the same row computed alone from the same C */
+    static float alone[N];
+    memcpy(alone, R, sizeof R);
+    for (int i = 0; i < M; i++) memcpy(C + i * N, R, sizeof R);
+    mn_sgemm_packed(0, M, 0.5f, A, K, &p, 1.0f, C, N);
+    mn_sgemm_packed_serial(0, 1, 0.5f, A + 8 * K, K, &p, 1.0f, alone, N);
+    CHECK(memcmp(C + 8 * N, alone, sizeof alone) == 0, "kernel %s: row 8 differs", name);
+    mn_packed_free(&p);
+    mn_gemm_use(NULL);
+}
+
+TEST(gemm_avx512_rows_independent_of_tiling) { rows_independent_of_tiling("avx512"); }
+TEST(gemm_avx2_rows_independent_of_tiling) { rows_independent_of_tiling("avx2"); }
+TEST(gemm_portable_rows_independent_of_tiling) { rows_independent_of_tiling("portable"); }
 
 TEST(gemm_beta_zero_ignores_nan_in_c) {
     float A[4] = {1, 2, 3, 4}, B[4] = {1, 0, 0, 1}, C[4] = {NAN, NAN, NAN, NAN};
