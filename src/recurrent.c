@@ -129,6 +129,20 @@ typedef struct {
     double *pdh, *pdc; /* per-row probe values [T,B], or NULL */
 } time_loop;
 
+static void forward_row(const time_loop *k, const mn_cell_step *st, int t, int b, float *yt) {
+    recurrent *s = k->s;
+    int H = s->H;
+    size_t o = (size_t)b * H;
+    if (!k->lengths || t < k->lengths[b]) {
+        s->cell->forward(st, b);
+        memcpy(yt + o, st->h + o, (size_t)H * sizeof(float));
+    } else { /* padding: carry the state, output zero */
+        memcpy(st->h + o, st->h_prev + o, (size_t)H * sizeof(float));
+        if (st->c) memcpy(st->c + o, st->c_prev + o, (size_t)H * sizeof(float));
+        memset(yt + o, 0, (size_t)H * sizeof(float));
+    }
+}
+
 /* Rows [b0, b1) of step t; `mine` says the rows are this thread's share of the batch
  * (one-thread product), otherwise they are the whole batch (product may fork). */
 static void forward_step(const time_loop *k, int t, int b0, int b1, int mine) {
@@ -147,17 +161,11 @@ static void forward_step(const time_loop *k, int t, int b0, int b1, int mine) {
                        .aux = s->aux ? s->aux + (size_t)t * BH : NULL, .h_prev = hp, .h = hn,
                        .c_prev = s->cs ? s->cs + (size_t)t * BH : NULL,
                        .c = s->cs ? s->cs + (size_t)(t + 1) * BH : NULL};
-    #pragma omp parallel for schedule(static) if (!mine && omp_rows(b1 - b0, H))
-    for (int b = b0; b < b1; b++) {
-        size_t o = (size_t)b * H;
-        if (!k->lengths || t < k->lengths[b]) {
-            s->cell->forward(&st, b);
-            memcpy(yt + o, hn + o, (size_t)H * sizeof(float));
-        } else { /* padding: carry the state, output zero */
-            memcpy(hn + o, hp + o, (size_t)H * sizeof(float));
-            if (st.c) memcpy(st.c + o, st.c_prev + o, (size_t)H * sizeof(float));
-            memset(yt + o, 0, (size_t)H * sizeof(float));
-        }
+    if (!mine && omp_rows(b1 - b0, H)) {
+        #pragma omp parallel for schedule(static)
+        for (int b = b0; b < b1; b++) forward_row(k, &st, t, b, yt);
+    } else { /* no parallel construct at all: even a disabled one costs per step */
+        for (int b = b0; b < b1; b++) forward_row(k, &st, t, b, yt);
     }
 }
 
@@ -167,11 +175,31 @@ static double row_norm(const float *v, int n) {
     return sqrt(s);
 }
 
+static void backward_row(const time_loop *k, const mn_cell_step *st, int t, int b,
+                         double *pdh, double *pdc) {
+    recurrent *s = k->s;
+    int H = s->H, GH = s->GH;
+    size_t o = (size_t)b * H;
+    float *dh = s->dh + o;
+    const float *dyt = k->dy + (size_t)t * k->B * H;
+    /* (the probes read ∂L/∂h_t and ∂L/∂c_t, both complete once dy_t is added) */
+    if (!k->lengths || t < k->lengths[b]) {
+        for (int j = 0; j < H; j++) dh[j] += dyt[o + j];
+        if (pdh) pdh[b] = row_norm(dh, H);
+        if (pdc) pdc[b] = s->cell->dc_norm(st, b);
+        s->cell->backward(st, b);
+    } else { /* padding: the state was copied, so its gradient passes through */
+        if (pdh) pdh[b] = row_norm(dh, H);
+        if (pdc) pdc[b] = row_norm(s->dc + o, H);
+        memset(st->dg + (size_t)b * GH, 0, (size_t)GH * sizeof(float));
+        if (st->dgh != st->dg) memset(st->dgh + (size_t)b * GH, 0, (size_t)GH * sizeof(float));
+    }
+}
+
 static void backward_step(const time_loop *k, int t, int b0, int b1, int mine) {
     recurrent *s = k->s;
     int H = s->H, GH = s->GH, B = k->B;
     size_t BH = (size_t)B * H, og = (size_t)t * B * GH;
-    const float *dyt = k->dy + (size_t)t * BH;
     mn_cell_step st = {.H = H, .dh = s->dh, .dc = s->dc, .act = s->act + og,
                        .aux = s->aux ? s->aux + (size_t)t * BH : NULL,
                        .h_prev = s->hs + (size_t)t * BH,
@@ -180,22 +208,11 @@ static void backward_step(const time_loop *k, int t, int b0, int b1, int mine) {
                        .dg = s->dg + og, .dgh = s->dgh + og};
     double *pdh = k->pdh ? k->pdh + (size_t)t * B : NULL;
     double *pdc = k->pdc ? k->pdc + (size_t)t * B : NULL;
-    #pragma omp parallel for schedule(static) if (!mine && omp_rows(b1 - b0, H))
-    for (int b = b0; b < b1; b++) {
-        size_t o = (size_t)b * H;
-        float *dh = s->dh + o;
-        /* (the probes read ∂L/∂h_t and ∂L/∂c_t, both complete once dy_t is added) */
-        if (!k->lengths || t < k->lengths[b]) {
-            for (int j = 0; j < H; j++) dh[j] += dyt[o + j];
-            if (pdh) pdh[b] = row_norm(dh, H);
-            if (pdc) pdc[b] = s->cell->dc_norm(&st, b);
-            s->cell->backward(&st, b);
-        } else { /* padding: the state was copied, so its gradient passes through */
-            if (pdh) pdh[b] = row_norm(dh, H);
-            if (pdc) pdc[b] = row_norm(s->dc + o, H);
-            memset(st.dg + (size_t)b * GH, 0, (size_t)GH * sizeof(float));
-            if (st.dgh != st.dg) memset(st.dgh + (size_t)b * GH, 0, (size_t)GH * sizeof(float));
-        }
+    if (!mine && omp_rows(b1 - b0, H)) {
+        #pragma omp parallel for schedule(static)
+        for (int b = b0; b < b1; b++) backward_row(k, &st, t, b, pdh, pdc);
+    } else {
+        for (int b = b0; b < b1; b++) backward_row(k, &st, t, b, pdh, pdc);
     }
     /* dh_{t-1} = direct part + DGH_t·W_hh */
     const float *dgh = st.dgh + (size_t)b0 * GH;
