@@ -4,6 +4,7 @@
 #   make test       the whole test suite
 #   make sanitize   the same suite built with -fsanitize=address,undefined
 #   make fuzz       libFuzzer harnesses (clang), FUZZ_SECONDS=300 each; see fuzz/run.sh
+#   make bench-gemm GEMM vs measured FMA peak and OpenBLAS (if installed); BENCH_ARGS=--quick
 CC      ?= cc
 BUILD   ?= build
 OPT     ?= -O3
@@ -24,7 +25,7 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 HEADERS  := $(wildcard include/*.h src/*.h cli/*.h tests/*.h)
 
-.PHONY: all run test sanitize clean features bench
+.PHONY: all run test sanitize clean features bench bench-gemm
 all: features $(BUILD)/libmnemo.a $(BUILD)/libmnemo.so $(BUILD)/mnemo
 
 features:
@@ -47,6 +48,13 @@ $(BUILD)/mnemo: $(CLI_OBJ) $(BUILD)/libmnemo.a
 
 $(BUILD)/test_runner: $(TEST_OBJ) $(BUILD)/libmnemo.a
 	$(CC) $(ALLFLAGS) -o $@ $(TEST_OBJ) $(BUILD)/libmnemo.a $(LDLIBS)
+
+# OpenBLAS is dlopen'ed at run time, never linked; -ldl is a no-op on glibc >= 2.34.
+$(BUILD)/gemm_bench: bench/gemm_bench.c $(BUILD)/libmnemo.a $(HEADERS)
+	$(CC) $(ALLFLAGS) -o $@ bench/gemm_bench.c $(BUILD)/libmnemo.a $(LDLIBS) -ldl
+
+bench-gemm: $(BUILD)/gemm_bench
+	$(BUILD)/gemm_bench $(BENCH_ARGS)
 
 run: all
 	bash tools/run_main_job.sh $(BUILD)/mnemo
