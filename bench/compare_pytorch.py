@@ -53,6 +53,15 @@ def torch_ms(torch, model, T, B, I, H, mode, threads, iters, warmup):
     return (time.perf_counter() - t0) / iters * 1e3
 
 
+def mnemo_bench(a, model, T, B, I, H, mode, threads):
+    cmd = [a.mnemo, "bench", "--model", model, "--length", str(T), "--batch", str(B),
+           "--input-size", str(I), "--hidden", str(H), "--mode", mode,
+           "--threads", str(threads), "--iterations", str(a.iterations),
+           "--warmup", str(a.warmup), "--json"]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
@@ -60,22 +69,24 @@ def main():
     ap.add_argument("--shapes", default="lstm-200x32x256", help="comma list or 'all'")
     ap.add_argument("--iterations", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--scaling", action="store_true",
+                    help="also time mnemo on 1 thread and print its 1 -> N speed-up")
     a = ap.parse_args()
     import torch
     names = list(SHAPES) if a.shapes == "all" else a.shapes.split(",")
     print(f"# torch {torch.__version__}, {a.threads} threads; ms per step (lower is better)")
-    print(f"{'shape':<24}{'mode':<7}{'mnemo ms':>10}{'torch ms':>10}{'speed-up':>10}{'mnemo GFLOP/s':>15}")
+    print(f"{'shape':<24}{'mode':<7}{'mnemo ms':>10}{'torch ms':>10}{'speed-up':>10}{'mnemo GFLOP/s':>15}"
+          + (f"{'mnemo 1-thr ms':>16}{'scaling':>9}" if a.scaling else ""))
     for name in names:
         model, T, B, I, H, mode = SHAPES[name]
-        cmd = [a.mnemo, "bench", "--model", model, "--length", str(T), "--batch", str(B),
-               "--input-size", str(I), "--hidden", str(H), "--mode", mode,
-               "--threads", str(a.threads), "--iterations", str(a.iterations),
-               "--warmup", str(a.warmup), "--json"]
-        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-        m = json.loads(out.strip().splitlines()[-1])
+        m = mnemo_bench(a, model, T, B, I, H, mode, a.threads)
         t = torch_ms(torch, model, T, B, I, H, mode, a.threads, a.iterations, a.warmup)
-        print(f"{name:<24}{mode:<7}{m['ms_per_step']:>10.1f}{t:>10.1f}{t / m['ms_per_step']:>9.2f}x"
-              f"{m['gflops']:>15.1f}")
+        line = (f"{name:<24}{mode:<7}{m['ms_per_step']:>10.1f}{t:>10.1f}"
+                f"{t / m['ms_per_step']:>9.2f}x{m['gflops']:>15.1f}")
+        if a.scaling:
+            one = mnemo_bench(a, model, T, B, I, H, mode, 1)["ms_per_step"]
+            line += f"{one:>16.1f}{one / m['ms_per_step']:>8.2f}x"
+        print(line)
         sys.stdout.flush()
 
 

@@ -10,6 +10,10 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#if defined(__SSE__) || defined(__x86_64__)
+#include <xmmintrin.h>
+#define MN_HAVE_MXCSR 1
+#endif
 
 /* ------------------------------------------------------------------ allocation */
 
@@ -166,3 +170,29 @@ int mn_threads(void) {
 }
 
 int mn_get_threads(void) { return mn_threads(); }
+
+/* ---------------------------------------------------------------- denormals */
+
+#ifdef MN_HAVE_MXCSR
+#define FTZ_DAZ 0x8040u   /* MXCSR: flush-to-zero (bit 15), denormals-are-zero (bit 6) */
+static int fp_workers;    /* OpenMP threads already switched */
+
+unsigned mn_fp_enter(void) {
+    unsigned saved = _mm_getcsr();
+    _mm_setcsr(saved | FTZ_DAZ);
+#ifdef _OPENMP
+    int n = mn_threads();
+    if (n > fp_workers && !omp_in_parallel()) {
+        #pragma omp parallel num_threads(n)
+        _mm_setcsr(_mm_getcsr() | FTZ_DAZ);
+        fp_workers = n;
+    }
+#endif
+    return saved;
+}
+
+void mn_fp_leave(unsigned saved) { _mm_setcsr(saved); }
+#else
+unsigned mn_fp_enter(void) { return 0; }
+void mn_fp_leave(unsigned saved) { (void)saved; }
+#endif

@@ -33,6 +33,14 @@ int mn_mul_size(size_t a, size_t b, size_t *out);
 /* --- threads --- */
 int mn_threads(void);   /* what mn_set_threads chose (or all cores) */
 
+/* Denormal floats take a slow path (tens of cycles per operation) and appear exactly
+ * where mnemo looks, in vanishing gradients; below 1.2e-38 they carry nothing a float32
+ * model can use. mn_fp_enter turns on flush-to-zero and denormals-are-zero for the
+ * calling thread and returns its previous state for mn_fp_leave; OpenMP's worker
+ * threads get the same once and keep it. No-ops where the CPU has no such mode. */
+unsigned mn_fp_enter(void);
+void mn_fp_leave(unsigned saved);
+
 #define MN_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MN_MAX(a, b) ((a) > (b) ? (a) : (b))
 

@@ -273,8 +273,20 @@ mn_status mn_model_loss_items(const mn_model *m, const mn_batch *b, double *item
 
 /* ---------------------------------------------------------------- running */
 
+static mn_status model_run(mn_model *m, const mn_batch *b, int t0, int k, int carry,
+                           int backward, double inv_norm, double *loss_sum);
+
+/* Every forward and backward pass goes through here: denormals flushed (core.h). */
 mn_status mn_model_run(mn_model *m, const mn_batch *b, int t0, int k, int carry,
                        int backward, double inv_norm, double *loss_sum) {
+    unsigned fp = mn_fp_enter();
+    mn_status st = model_run(m, b, t0, k, carry, backward, inv_norm, loss_sum);
+    mn_fp_leave(fp);
+    return st;
+}
+
+static mn_status model_run(mn_model *m, const mn_batch *b, int t0, int k, int carry,
+                           int backward, double inv_norm, double *loss_sum) {
     const mn_model_config *c = &m->cfg;
     int B = b->B, O = c->output_size, L = m->L, last = c->output == MN_OUTPUT_LAST;
     size_t rows = (size_t)k * B;

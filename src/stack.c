@@ -331,7 +331,9 @@ mn_status mn_stack_forward(mn_stack *s, const float *x, int T, int B, const int3
         l->ops->reset_state(l);
         const float *in = k ? buf[(k - 1) % 2] : x;
         float *o = k == L - 1 ? y : buf[k % 2];
+        unsigned fp = mn_fp_enter();
         mn_status st = l->ops->forward(l, in, o, T, B, lengths);
+        mn_fp_leave(fp);
         if (st) return st;
     }
     return MN_OK;

@@ -89,7 +89,9 @@ mn_status mn_trainer_step(mn_trainer *tr, mn_step_stats *stats) {
         double norm = tr->cfg.clip_value > 0 ? mn_global_norm(m->grads, m->nparams) : stats->grad_norm;
         mn_clip_global_norm(m->grads, m->nparams, norm, tr->cfg.clip_norm);
     }
+    unsigned fp = mn_fp_enter();   /* Adam's second moments are where denormals live */
     mn_optimizer_step(&tr->opt, m->params, m->grads, (float)stats->lr);
+    mn_fp_leave(fp);
     return MN_OK;
 }
 

@@ -1,6 +1,7 @@
 /* The vectorizable exp/sigmoid/tanh against libm: max relative error over the cells' range. */
 #include "test.h"
 #include "fastmath.h"
+#include "core.h"
 
 static double worst_rel(float (*f)(float), double (*ref)(double), float lo, float hi, int n) {
     double worst = 0;
@@ -29,4 +30,25 @@ TEST(fastmath_relative_error_below_1e6) {
     CHECK(e_tanh_small < 1e-6, "tanh near 0: %g", e_tanh_small);
     CHECK(mn_fast_tanhf(30.0f) == 1.0f && mn_fast_tanhf(-30.0f) == -1.0f, "tanh saturation");
     CHECK(mn_fast_sigmoid(-200.0f) >= 0.0f && mn_fast_sigmoid(200.0f) == 1.0f, "sigmoid limits");
+}
+
+/* mnemo computes with denormals flushed (core.h) and gives the caller's mode back. */
+TEST(denormals_flushed_inside_and_restored_after) {
+    volatile float tiny = 1e-30f, scale = 1e-10f;
+    float before = tiny * scale;             /* 1e-40: a denormal under the default mode */
+    unsigned saved = mn_fp_enter();
+    float inside = tiny * scale;
+    volatile float denormal = before;
+    float read = denormal * 2.0f;            /* DAZ: a denormal input reads as zero */
+    mn_fp_leave(saved);
+    float after = tiny * scale;
+#if defined(__SSE__) || defined(__x86_64__)
+    CHECK(before != 0.0f, "1e-30 * 1e-10 was flushed before mn_fp_enter (%g)", before);
+    CHECK(inside == 0.0f, "1e-30 * 1e-10 = %g inside mn_fp_enter; expected 0 (FTZ)", inside);
+    CHECK(read == 0.0f, "a denormal input read as %g inside mn_fp_enter; expected 0 (DAZ)", read);
+    CHECK(after == before, "the mode was not restored: %g after, %g before", after, before);
+#else
+    (void)inside; (void)read; (void)after;
+    printf("    (no flush-to-zero mode on this CPU)\n");
+#endif
 }
