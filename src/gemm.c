@@ -277,10 +277,14 @@ static void pack_a(float *dst, const float *A, int trans_a, int lda, int i0, int
         }
         return;
     }
-    for (int i = 0; i < rows; i++) {
-        const float *src = A + (size_t)(i0 + i) * lda + k0;
-        float *d = dst + (size_t)(i / mr) * kc * mr + i % mr;
-        for (int k = 0; k < kc; k++) d[(size_t)k * mr] = src[k];
+    for (int ip = 0; ip < rows; ip += mr) {
+        /* k outer: each write is a whole MR-row of the panel, and the MR source rows stay
+         * in L1 across the 16 k that share a cache line */
+        const float *src = A + (size_t)(i0 + ip) * lda + k0;
+        float *d = dst + (size_t)(ip / mr) * kc * mr;
+        int h = MN_MIN(mr, rows - ip);
+        for (int k = 0; k < kc; k++)
+            for (int r = 0; r < h; r++) d[(size_t)k * mr + r] = src[(size_t)r * lda + k];
     }
 }
 
