@@ -28,8 +28,6 @@
 /* gemm.c's blocking: KC columns of A per packed block, MC_PANELS·MR rows. */
 #define GEMM_KC 256
 #define GEMM_MC_PANELS 8
-#define GEMM_MAX_THREADS 256
-#define GEMM_PARALLEL_FLOPS 2e5
 
 /* Private structs of other files, approximately: the recurrent and bidirectional layers
  * and the trainer add a few pointers and sizes to what the public headers show. */
@@ -93,7 +91,7 @@ static void gemm_shape(ledger *g) {
     if (strcmp(k, "avx512") == 0) { g->mr = 8; g->nr = 32; }
     else if (strcmp(k, "avx2") == 0) { g->mr = 6; g->nr = 16; }
     else { g->mr = 4; g->nr = 8; }
-    g->threads = MN_MIN(mn_get_threads(), GEMM_MAX_THREADS);
+    g->threads = mn_get_threads();
     if (g->threads < 1) g->threads = 1;
 }
 
@@ -104,17 +102,30 @@ static size_t packed_bytes(ledger *g, size_t K, size_t N) {
     return floats(g, mul3(g, ceil_div(N, (size_t)g->nr), (size_t)g->nr, K ? K : 1));
 }
 
-/* mn_sgemm_packed: each thread that gets a block of rows keeps its own A scratch. */
+/* Each thread that computes part of a product keeps its own A scratch (thread-local in
+ * gemm.c); `used` threads have touched it so far. */
+static void sim_threads(ledger *g, size_t used) {
+    size_t mc = (size_t)GEMM_MC_PANELS * g->mr;
+    for (; (size_t)g->a_count < used; g->a_count++)
+        take(g, R_SCRATCH, floats(g, mc * GEMM_KC));
+}
+
+/* mn_sgemm_packed: rows split in whole MR tiles, then panels, among the threads. */
 static void sim_packed(ledger *g, size_t M, size_t N, size_t K) {
     if (!M || !N) return;
     double flops = 2.0 * (double)M * (double)N * (double)K;
-    size_t threads = flops < GEMM_PARALLEL_FLOPS ? 1 : (size_t)g->threads;
-    size_t mc = (size_t)GEMM_MC_PANELS * g->mr;
-    size_t mblocks = ceil_div(M, mc), panels = ceil_div(N, (size_t)g->nr);
-    size_t chunks = MN_MAX(1, MN_MIN(panels, ceil_div(threads, mblocks)));
-    size_t used = MN_MIN(threads, mul(g, mblocks, chunks));
-    for (; (size_t)g->a_count < used; g->a_count++)
-        take(g, R_SCRATCH, floats(g, mc * GEMM_KC));
+    size_t threads = flops < MN_GEMM_PARALLEL_FLOPS ? 1 : (size_t)g->threads;
+    size_t rsplit = MN_MIN(threads, ceil_div(M, (size_t)g->mr));
+    size_t csplit = MN_MAX(1, MN_MIN(ceil_div(N, (size_t)g->nr), threads / rsplit));
+    sim_threads(g, rsplit * csplit);
+}
+
+/* A recurrent time loop: with 8 or more rows per thread each thread multiplies its own
+ * rows (recurrent.c), otherwise one product per step for the whole batch. */
+static void sim_step(ledger *g, size_t B, size_t N, size_t K) {
+    size_t row_threads = MN_MIN((size_t)g->threads, B / 8);
+    if (row_threads > 1) sim_threads(g, row_threads);
+    else sim_packed(g, B, N, K);
 }
 
 /* mn_sgemm: small products take the reference loop; the others pack op(B) into the shared
@@ -159,12 +170,12 @@ static void recurrent_forward(ledger *g, const shape *s, size_t in) {
     take(g, R_ACT, recurrent_ws(g, s));
     take(g, R_WORK, packed_bytes(g, s->H, s->GH));      /* W_hhᵀ, packed once */
     sim_sgemm(g, s->rows, s->GH, in);                     /* X·W_ihᵀ */
-    sim_packed(g, s->B, s->GH, s->H);                     /* h_{t-1}·W_hhᵀ per step */
+    sim_step(g, s->B, s->GH, s->H);                       /* h_{t-1}·W_hhᵀ per step */
 }
 
 static void recurrent_backward(ledger *g, const shape *s, size_t in, int dx) {
     take(g, R_WORK, packed_bytes(g, s->GH, s->H));      /* W_hh, packed once */
-    sim_packed(g, s->B, s->H, s->GH);                     /* DGH_t·W_hh per step */
+    sim_step(g, s->B, s->H, s->GH);                       /* DGH_t·W_hh per step */
     sim_sgemm(g, s->GH, in, s->rows);                     /* dW_ih */
     sim_sgemm(g, s->GH, s->H, s->rows);                   /* dW_hh */
     if (dx) sim_sgemm(g, s->rows, in, s->GH);             /* dX */
