@@ -7,8 +7,10 @@
 #include <string.h>
 #include <unistd.h>
 
+/* chrono_tmax > 0: chrono init of the gate biases, as `mnemo train` does for gated cells */
 static mn_status train(const char *task_name, int length, mn_cell_kind cell, int hidden,
-                       mn_train_config *tc, mn_model **out_model, mn_eval_stats *ev) {
+                       int chrono_tmax, mn_train_config *tc, mn_model **out_model,
+                       mn_eval_stats *ev) {
     mn_task *task = NULL;
     mn_model *m = NULL;
     mn_trainer *tr = NULL;
@@ -19,6 +21,7 @@ static mn_status train(const char *task_name, int length, mn_cell_kind cell, int
     mn_task_configure_model(task, &c);
     c.cell = cell;
     c.hidden_size = hidden;
+    c.chrono_tmax = chrono_tmax;
     if ((st = mn_model_create(&c, tc->seed, &m)) || (st = mn_trainer_create(m, task, tc, &tr)))
         goto done;
     for (int i = 0; i < tc->steps && !st; i++) {
@@ -43,13 +46,13 @@ TEST(train_is_deterministic) {
         tc.batch_size = 8;
         tc.eval_size = 16;
         mn_model *a, *b;
-        REQUIRE_OK(train("adding", 30, MN_LSTM, 24, &tc, &a, NULL));
-        REQUIRE_OK(train("adding", 30, MN_LSTM, 24, &tc, &b, NULL));
+        REQUIRE_OK(train("adding", 30, MN_LSTM, 24, 0, &tc, &a, NULL));
+        REQUIRE_OK(train("adding", 30, MN_LSTM, 24, 0, &tc, &b, NULL));
         CHECK(memcmp(a->params, b->params, a->nparams * sizeof(float)) == 0,
               "two runs with the same seed and %d threads differ", threads);
         tc.seed = 2;
         mn_model *c;
-        REQUIRE_OK(train("adding", 30, MN_LSTM, 24, &tc, &c, NULL));
+        REQUIRE_OK(train("adding", 30, MN_LSTM, 24, 0, &tc, &c, NULL));
         CHECK(memcmp(a->params, c->params, a->nparams * sizeof(float)) != 0,
               "a different seed gave the same weights");
         mn_model_free(a); mn_model_free(b); mn_model_free(c);
@@ -71,7 +74,7 @@ TEST(train_result_independent_of_thread_count) {
             tc.steps = 4;
             tc.batch_size = 21;
             tc.eval_size = 8;
-            REQUIRE_OK(train("adding", 12, cells[k], 40, &tc, &m[threads - 1], NULL));
+            REQUIRE_OK(train("adding", 12, cells[k], 40, 0, &tc, &m[threads - 1], NULL));
         }
         CHECK(memcmp(m[0]->params, m[1]->params, m[0]->nparams * sizeof(float)) == 0,
               "%s: 1 and 2 threads gave different weights", mn_cell_name(cells[k]));
@@ -88,11 +91,11 @@ TEST(tbptt_with_chunk_at_least_T_equals_full_bptt) {
     tc.batch_size = 4;
     tc.eval_size = 8;
     mn_model *a, *b, *c;
-    REQUIRE_OK(train("copy", 5, MN_GRU, 8, &tc, &a, NULL));
+    REQUIRE_OK(train("copy", 5, MN_GRU, 8, 0, &tc, &a, NULL));
     tc.tbptt = 25;   /* copy at T=5 has 25 steps: one chunk */
-    REQUIRE_OK(train("copy", 5, MN_GRU, 8, &tc, &b, NULL));
+    REQUIRE_OK(train("copy", 5, MN_GRU, 8, 0, &tc, &b, NULL));
     tc.tbptt = 4;
-    REQUIRE_OK(train("copy", 5, MN_GRU, 8, &tc, &c, NULL));
+    REQUIRE_OK(train("copy", 5, MN_GRU, 8, 0, &tc, &c, NULL));
     CHECK(memcmp(a->params, b->params, a->nparams * 4) == 0, "one chunk must equal full BPTT");
     CHECK(memcmp(a->params, c->params, a->nparams * 4) != 0, "truncation changed nothing");
     mn_model_free(a); mn_model_free(b); mn_model_free(c);
@@ -129,7 +132,7 @@ TEST(checkpoint_round_trip_rebuilds_the_model) {
     tc.batch_size = 4;
     tc.eval_size = 32;
     mn_model *m, *back;
-    REQUIRE_OK(train("copy", 6, MN_LSTM, 8, &tc, &m, NULL));
+    REQUIRE_OK(train("copy", 6, MN_LSTM, 8, 0, &tc, &m, NULL));
     const char *extra[] = {"task", "copy", NULL};
     REQUIRE_OK(mn_model_save(m, path, extra));
     REQUIRE_OK(mn_model_load(path, &back));
@@ -160,7 +163,7 @@ TEST(nan_learning_rate_rejected_and_nan_data_skipped) {
     mn_train_config_init(&tc);
     tc.lr = NAN;
     mn_model *m;
-    CHECK(train("adding", 10, MN_LSTM, 4, &tc, &m, NULL) == MN_E_ARG, "NaN lr accepted");
+    CHECK(train("adding", 10, MN_LSTM, 4, 0, &tc, &m, NULL) == MN_E_ARG, "NaN lr accepted");
     /* exploding weights: a huge lr without clipping makes the loss non-finite; the trainer
      * must skip those steps and stop with MN_E_NUMERIC, not train on garbage */
     mn_train_config_init(&tc);
@@ -170,7 +173,7 @@ TEST(nan_learning_rate_rejected_and_nan_data_skipped) {
     tc.momentum = 0;
     tc.steps = 200;
     tc.batch_size = 4;
-    mn_status st = train("adding", 10, MN_RNN_RELU, 16, &tc, NULL, NULL);
+    mn_status st = train("adding", 10, MN_RNN_RELU, 16, 0, &tc, NULL, NULL);
     CHECK(st == MN_E_NUMERIC, "expected MN_E_NUMERIC, got %d (%s)", st, mn_last_error());
 }
 
@@ -182,27 +185,30 @@ SLOW_TEST(learn_lstm_adding_T50) {
     tc.lr = 1e-2f;
     tc.eval_size = 1000;
     mn_eval_stats ev;
-    REQUIRE_OK(train("adding", 50, MN_LSTM, 64, &tc, NULL, &ev));
+    REQUIRE_OK(train("adding", 50, MN_LSTM, 64, 0, &tc, NULL, &ev));
     printf("    LSTM adding T=50: test MSE %.5f (baseline 0.1667), accuracy %.3f\n", ev.loss, ev.accuracy);
     CHECK(ev.loss < 0.01, "LSTM did not learn the adding problem at T=50: MSE %g", ev.loss);
 }
 
-/* The issue asks for > 99% recall at T=20. Measured (closing note): the LSTM climbs
- * steadily — 66% after 3000 steps, 87% after 7000 (hidden 128) — but not to 99% within a
- * test's time budget. This test checks the part that fits: clear learning far above
- * chance (1/8 of the symbols) and far below the baseline loss. */
+/* Copy memory at T=20: the LSTM must recall more than 99% of the 10 symbols. Measured
+ * with `mnemo train` (1 thread): hidden 128 stalls near 91% after 4000 steps; hidden 256
+ * with a cosine decay reaches 99.2% (batch 64, 4000 steps) and 99.6% (batch 128, 3000
+ * steps, this configuration), with chrono init over the 40 steps as the CLI does.
+ * About 15M tokens: two or three minutes on 2 cores. */
 SLOW_TEST(learn_lstm_copy_T20) {
     mn_train_config tc;
     mn_train_config_init(&tc);
     tc.steps = 3000;
-    tc.batch_size = 64;
-    tc.lr = 5e-3f;
+    tc.batch_size = 128;
+    tc.lr = 4e-3f;
+    tc.schedule = MN_SCHED_COSINE;
+    tc.warmup_steps = 100;
     tc.eval_size = 1000;
     mn_eval_stats ev;
-    REQUIRE_OK(train("copy", 20, MN_LSTM, 64, &tc, NULL, &ev));
+    REQUIRE_OK(train("copy", 20, MN_LSTM, 256, 40, &tc, NULL, &ev));
     printf("    LSTM copy T=20: test CE %.5f (baseline %.5f), recall accuracy %.4f\n", ev.loss,
            10 * log(8.0) / 40, ev.accuracy);
-    CHECK(ev.accuracy > 0.5, "LSTM recalled only %.2f%% of the copy symbols at T=20 (chance 12.5%%)",
+    CHECK(ev.accuracy > 0.99, "LSTM recalled only %.2f%% of the copy symbols at T=20 (needs > 99%%)",
           100 * ev.accuracy);
-    CHECK(ev.loss < 0.6 * 10 * log(8.0) / 40, "copy loss %g is not well below the baseline", ev.loss);
+    CHECK(ev.loss < 0.05 * 10 * log(8.0) / 40, "copy loss %g is not far below the baseline", ev.loss);
 }
