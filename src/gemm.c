@@ -63,25 +63,32 @@ static int always(void) { return 1; }
 #include <immintrin.h>
 
 /* Each accumulator is a named variable (not an array) so that GCC keeps all of them in
- * registers; an array of vectors is spilled to the stack at every step. */
-#define X512_ROW(r) __m512 c##r##0 = _mm512_setzero_ps(), c##r##1 = _mm512_setzero_ps();
-#define X512_FMA(r)                                                 \
+ * registers; an array of vectors is spilled to the stack at every step. The same macros
+ * serve both widths: P is the intrinsics' width (512 or 256), W the floats per vector. */
+#define VROW(VT, P, r) VT c##r##0 = _mm##P##_setzero_ps(), c##r##1 = _mm##P##_setzero_ps();
+#define VFMA(VT, P, r)                                              \
     {                                                               \
-        __m512 a = _mm512_set1_ps(A[r]);                            \
-        c##r##0 = _mm512_fmadd_ps(a, b0, c##r##0);                  \
-        c##r##1 = _mm512_fmadd_ps(a, b1, c##r##1);                  \
+        VT a = _mm##P##_set1_ps(A[r]);                              \
+        c##r##0 = _mm##P##_fmadd_ps(a, b0, c##r##0);                \
+        c##r##1 = _mm##P##_fmadd_ps(a, b1, c##r##1);                \
     }
-#define X512_STORE(r)                                                                   \
+#define VSTORE(VT, P, W, r)                                                             \
     {                                                                                   \
         float *cr = C + (size_t)(r) * ldc;                                              \
-        __m512 o0 = _mm512_mul_ps(va, c##r##0), o1 = _mm512_mul_ps(va, c##r##1);        \
+        VT o0 = _mm##P##_mul_ps(va, c##r##0), o1 = _mm##P##_mul_ps(va, c##r##1);        \
         if (beta != 0.0f) {                                                             \
-            o0 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(cr), o0);                          \
-            o1 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(cr + 16), o1);                     \
+            o0 = _mm##P##_fmadd_ps(vb, _mm##P##_loadu_ps(cr), o0);                      \
+            o1 = _mm##P##_fmadd_ps(vb, _mm##P##_loadu_ps(cr + W), o1);                  \
         }                                                                               \
-        _mm512_storeu_ps(cr, o0);                                                       \
-        _mm512_storeu_ps(cr + 16, o1);                                                  \
+        _mm##P##_storeu_ps(cr, o0);                                                     \
+        _mm##P##_storeu_ps(cr + W, o1);                                                 \
     }
+#define X512_ROW(r) VROW(__m512, 512, r)
+#define X512_FMA(r) VFMA(__m512, 512, r)
+#define X512_STORE(r) VSTORE(__m512, 512, 16, r)
+#define X256_ROW(r) VROW(__m256, 256, r)
+#define X256_FMA(r) VFMA(__m256, 256, r)
+#define X256_STORE(r) VSTORE(__m256, 256, 8, r)
 
 /* AVX-512: 8 rows × 32 columns, 16 zmm accumulators; A is broadcast from memory. */
 __attribute__((target("avx512f,fma"))) static void kernel_avx512(
@@ -147,25 +154,6 @@ __attribute__((target("avx512f,fma"))) static void kernel_avx512_thin(
     default: THIN_BODY(4, 1) break;
     }
 }
-
-#define X256_ROW(r) __m256 c##r##0 = _mm256_setzero_ps(), c##r##1 = _mm256_setzero_ps();
-#define X256_FMA(r)                                                 \
-    {                                                               \
-        __m256 a = _mm256_broadcast_ss(A + (r));                    \
-        c##r##0 = _mm256_fmadd_ps(a, b0, c##r##0);                  \
-        c##r##1 = _mm256_fmadd_ps(a, b1, c##r##1);                  \
-    }
-#define X256_STORE(r)                                                                   \
-    {                                                                                   \
-        float *cr = C + (size_t)(r) * ldc;                                              \
-        __m256 o0 = _mm256_mul_ps(va, c##r##0), o1 = _mm256_mul_ps(va, c##r##1);        \
-        if (beta != 0.0f) {                                                             \
-            o0 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(cr), o0);                          \
-            o1 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(cr + 8), o1);                      \
-        }                                                                               \
-        _mm256_storeu_ps(cr, o0);                                                       \
-        _mm256_storeu_ps(cr + 8, o1);                                                   \
-    }
 
 /* AVX2: 6 rows × 16 columns, 12 ymm accumulators + 2 for B + 1 broadcast. */
 __attribute__((target("avx2,fma"))) static void kernel_avx2(
