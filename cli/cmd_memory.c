@@ -146,7 +146,7 @@ static void print_table(const plan *p, const mn_memory_estimate *e, int steps, i
                                         : "same layout (the model holds it for inference too)");
     row("optimizer", e->optimizer, p->train ? "Adam's two moments" : "none for inference");
     snprintf(note, sizeof note, "%s: %s rows (T·B) in every layer",
-             p->train ? "stored for backward" : "layer workspaces (backward buffers included)",
+             p->train ? "stored for backward" : "layer outputs and workspaces (no backward buffers)",
              grouped(g, sizeof g, (unsigned long long)steps * (unsigned long long)B));
     row("activations", e->activations, note);
     row("batch", e->data, p->cfg.vocab_size > 0 ? "tokens, labels, lengths"

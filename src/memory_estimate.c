@@ -153,17 +153,22 @@ typedef struct {
 
 static size_t layer_in(const shape *s, int l) { return l == 0 ? s->in0 : s->dirs * s->H; }
 
-/* recurrent.c reserve(): gates, aux (GRU), states with the initial row, gate gradients,
- * and one step's product and running gradients. */
+/* recurrent.c reserve(): gates, aux (GRU), states with the initial row, one step's
+ * product, the running gradients and step_vjp's row. */
 static size_t recurrent_ws(ledger *g, const shape *s) {
     size_t H = s->H, GH = s->GH, rows = s->rows, B = s->B;
     size_t states = mul(g, add(g, rows, B), H);
     size_t n = mul(g, rows, GH);
     if (s->c->cell == MN_GRU) n = add(g, n, mul(g, rows, H));
     n = add(g, n, mul(g, states, s->cell->has_cell ? 2 : 1));
-    n = add(g, n, mul3(g, rows, GH, s->cell->split_recurrent ? 2 : 1));
     n = add(g, n, add(g, mul(g, B, GH), mul3(g, 2, B, H)));
+    n = add(g, n, mul(g, 2, GH));
     return floats(g, n);
+}
+
+/* recurrent.c reserve_grads(): the gate gradients, taken when backward starts. */
+static size_t recurrent_grads_ws(ledger *g, const shape *s) {
+    return floats(g, mul3(g, s->rows, s->GH, s->cell->split_recurrent ? 2 : 1));
 }
 
 static void recurrent_forward(ledger *g, const shape *s, size_t in) {
@@ -175,6 +180,7 @@ static void recurrent_forward(ledger *g, const shape *s, size_t in) {
 
 static void recurrent_backward(ledger *g, const shape *s, size_t in, int dx) {
     take(g, R_WORK, packed_bytes(g, s->GH, s->H));      /* W_hh, packed once */
+    take(g, R_ACT, recurrent_grads_ws(g, s));             /* dg (and dgh) */
     sim_step(g, s->B, s->H, s->GH);                       /* DGH_t·W_hh per step */
     sim_sgemm(g, s->GH, in, s->rows);                     /* dW_ih */
     sim_sgemm(g, s->GH, s->H, s->rows);                   /* dW_hh */
@@ -195,13 +201,14 @@ static void layer_backward(ledger *g, const shape *s, int l, int dx) {
 
 /* ------------------------------------------------------------------- model */
 
-/* model.c reserve(): every layer's input and output with their gradients, the head's
- * rows, labels, mask and lengths. */
-static size_t model_ws(ledger *g, const shape *s, size_t head_rows) {
+/* model.c reserve(): every layer's input and output, the head's rows, labels, mask and
+ * lengths; with `grads`, reserve_grads(): the gradients of the float buffers. */
+static size_t model_ws(ledger *g, const shape *s, size_t head_rows, int grads) {
     size_t n = 0;
     for (int k = 0; k <= s->L; k++)
-        n = add(g, n, mul3(g, 2, s->rows, k == s->L ? s->D : layer_in(s, k)));
-    n = add(g, n, add(g, mul3(g, 2, s->B, s->D), mul3(g, 2, head_rows, s->O)));
+        n = add(g, n, mul(g, s->rows, k == s->L ? s->D : layer_in(s, k)));
+    n = add(g, n, add(g, mul(g, s->B, s->D), mul(g, head_rows, s->O)));
+    if (grads) return floats(g, n);
     size_t bytes = add(g, floats(g, n), mul(g, s->rows, sizeof(uint8_t) + sizeof(int32_t)));
     return add(g, bytes, add(g, mul(g, s->B, sizeof(int32_t)), 64));
 }
@@ -245,7 +252,8 @@ static void setup(ledger *g, const shape *s) {
 /* mn_model_run over the whole sequence: forward, head, and with training the backward. */
 static void run(ledger *g, const shape *s) {
     size_t head_rows = s->c->output == MN_OUTPUT_LAST ? s->B : s->rows;
-    take(g, R_ACT, model_ws(g, s, head_rows));
+    take(g, R_ACT, model_ws(g, s, head_rows, 0));
+    if (s->train) take(g, R_ACT, model_ws(g, s, head_rows, 1));
     for (int l = 0; l < s->L; l++) layer_forward(g, s, l);
     sim_sgemm(g, head_rows, s->O, s->D);                  /* head */
     if (!s->train) return;

@@ -86,6 +86,7 @@ void mn_model_free(mn_model *m) {
     mn_release(m->params);
     mn_release(m->grads);
     mn_release(m->ws);
+    mn_release(m->gws);
     for (int i = 0; i < 2 * m->nmeta; i++) mn_release(m->meta[i]);
     mn_release(m->meta);
     mn_release(m);
@@ -186,28 +187,27 @@ static int width(const mn_model *m, int k) {   /* feature width of acts[k] */
     return k == m->L ? m->layers[m->L - 1]->out_size : m->layers[k]->in_size;
 }
 
+/* Forward's buffers: every layer's input and output, the head's rows, labels, lengths
+ * and mask. Their gradients are reserve_grads', so a forward-only run never holds them. */
 static mn_status reserve(mn_model *m, int T, int B) {
     size_t rows = (size_t)T * B;
     if (m->ws && rows <= m->cap_rows && (size_t)B <= m->cap_B) return MN_OK;
     rows = MN_MAX(rows, m->cap_rows);
     size_t cb = MN_MAX((size_t)B, m->cap_B), O = (size_t)m->cfg.output_size;
     size_t D = (size_t)width(m, m->L), floats = 0;
-    for (int k = 0; k <= m->L; k++) floats += 2 * rows * (size_t)width(m, k);
+    for (int k = 0; k <= m->L; k++) floats += rows * (size_t)width(m, k);
     size_t head_rows = m->cfg.output == MN_OUTPUT_LAST ? cb : rows;
-    floats += 2 * cb * D + 2 * head_rows * O;
+    floats += cb * D + head_rows * O;
     size_t bytes = floats * sizeof(float) + rows * (sizeof(uint8_t) + sizeof(int32_t)) +
                    cb * sizeof(int32_t) + 64;
     if (mn_reserve(&m->ws, &m->ws_bytes, bytes) != MN_OK) return MN_E_NOMEM;
     float *p = m->ws;
     for (int k = 0; k <= m->L; k++) {
-        size_t n = rows * (size_t)width(m, k);
-        m->acts[k] = p; p += n;
-        m->dacts[k] = p; p += n;
+        m->acts[k] = p;
+        p += rows * (size_t)width(m, k);
     }
     m->head_in = p; p += cb * D;
-    m->dhead_in = p; p += cb * D;
     m->head_out = p; p += head_rows * O;
-    m->dhead_out = p; p += head_rows * O;
     m->labels = (int32_t *)p;
     m->lengths = m->labels + rows;
     m->mask = (uint8_t *)(m->lengths + cb);
@@ -216,8 +216,26 @@ static mn_status reserve(mn_model *m, int T, int B) {
     return MN_OK;
 }
 
+/* The gradients of those buffers, laid out the same way (after reserve). */
+static mn_status reserve_grads(mn_model *m) {
+    size_t rows = m->cap_rows, cb = m->cap_B, O = (size_t)m->cfg.output_size;
+    size_t D = (size_t)width(m, m->L), floats = 0;
+    for (int k = 0; k <= m->L; k++) floats += rows * (size_t)width(m, k);
+    size_t head_rows = m->cfg.output == MN_OUTPUT_LAST ? cb : rows;
+    floats += cb * D + head_rows * O;
+    if (mn_reserve(&m->gws, &m->gws_bytes, floats * sizeof(float)) != MN_OK) return MN_E_NOMEM;
+    float *p = m->gws;
+    for (int k = 0; k <= m->L; k++) {
+        m->dacts[k] = p;
+        p += rows * (size_t)width(m, k);
+    }
+    m->dhead_in = p; p += cb * D;
+    m->dhead_out = p;
+    return MN_OK;
+}
+
 size_t mn_model_activation_bytes(const mn_model *m) {
-    size_t n = m->ws_bytes;
+    size_t n = m->ws_bytes + m->gws_bytes;
     for (int k = 0; k < m->L; k++) n += m->layers[k]->ops->activation_bytes(m->layers[k]);
     return n;
 }
@@ -293,7 +311,7 @@ static mn_status model_run(mn_model *m, const mn_batch *b, int t0, int k, int ca
     mn_status st = MN_OK;
     if (t0 < 0 || k < 1 || t0 + k > b->T)
         return mn_fail(MN_E_ARG, "steps [%d, %d) are outside the batch's %d", t0, t0 + k, b->T);
-    if ((st = reserve(m, k, B))) return st;
+    if ((st = reserve(m, k, B)) || (backward && (st = reserve_grads(m)))) return st;
     for (int i = 0; i < B; i++)
         m->lengths[i] = MN_MAX(0, MN_MIN(k, b->lengths[i] - t0));
 

@@ -29,6 +29,8 @@ struct mn_model {
     size_t cap_rows, cap_B;
     void *ws;
     size_t ws_bytes;
+    void *gws;          /* the gradients of ws's buffers, only once a backward has run */
+    size_t gws_bytes;
     float *acts[MN_MAX_LAYERS + 1];      /* acts[k]: input of layer k; acts[L]: top output */
     float *dacts[MN_MAX_LAYERS + 1];
     float *head_in, *dhead_in;           /* [B,D] last-step rows (output-last models) */

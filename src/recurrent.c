@@ -39,6 +39,9 @@ typedef struct {
     float *dg, *dgh; /* [T,B,GH] pre-activation gradients (dgh == dg except GRU) */
     float *rec;      /* [B,GH] recurrent product of one step */
     float *dh, *dc;  /* [B,H] running gradients */
+    float *vjp_dg;   /* [2,GH] one row's gate gradients for step_vjp */
+    void *gws;       /* backward's own: dg (and dgh) */
+    size_t gws_bytes;
     const float *x;  /* input of the last forward (owned by the caller) */
 
     /* initial state for the next forward, [B,H], valid when carry is set */
@@ -54,6 +57,10 @@ typedef struct {
 
 /* --------------------------------------------------------------- workspace */
 
+/* What forward needs: gates, GRU's aux, states, one step's product, the running
+ * gradients dh/dc (also used by step_vjp after a forward) and a row for step_vjp's gate
+ * gradients. The [T,B,GH] gate gradients are backward's own (reserve_grads), so a
+ * forward-only run never holds them. */
 static mn_status reserve(recurrent *s, int T, int B) {
     size_t rows = (size_t)T * B;
     if (rows <= s->cap_rows && (size_t)B <= s->cap_B && s->ws) return MN_OK;
@@ -64,8 +71,8 @@ static mn_status reserve(recurrent *s, int T, int B) {
     size_t floats = rows * GH                                  /* act */
                   + (s->kind == MN_GRU ? rows * H : 0)         /* aux */
                   + states * (s->cell->has_cell ? 2 : 1)       /* hs, cs */
-                  + rows * GH * (s->cell->split_recurrent ? 2 : 1) /* dg, dgh */
-                  + cb * GH + 2 * cb * H;                      /* rec, dh, dc */
+                  + cb * GH + 2 * cb * H                       /* rec, dh, dc */
+                  + 2 * GH;                                    /* vjp_dg */
     size_t bytes;
     if (!mn_mul_size(floats, sizeof(float), &bytes))
         return mn_fail(MN_E_NOMEM, "recurrent workspace for %zu rows overflows", rows);
@@ -77,14 +84,23 @@ static mn_status reserve(recurrent *s, int T, int B) {
     s->hs = p; p += states;
     s->cs = NULL;
     if (s->cell->has_cell) { s->cs = p; p += states; }
-    s->dg = p; p += rows * GH;
-    s->dgh = s->dg;
-    if (s->cell->split_recurrent) { s->dgh = p; p += rows * GH; }
     s->rec = p; p += cb * GH;
     s->dh = p; p += cb * H;
-    s->dc = p;
+    s->dc = p; p += cb * H;
+    s->vjp_dg = p;
     s->cap_rows = rows;
     s->cap_B = cb;
+    return MN_OK;
+}
+
+static mn_status reserve_grads(recurrent *s, int T, int B) {
+    size_t rows = (size_t)T * B, GH = (size_t)s->GH, bytes;
+    size_t floats = rows * GH * (s->cell->split_recurrent ? 2 : 1);   /* dg, dgh */
+    if (!mn_mul_size(floats, sizeof(float), &bytes))
+        return mn_fail(MN_E_NOMEM, "recurrent gradients for %zu rows overflow", rows);
+    if (mn_reserve(&s->gws, &s->gws_bytes, bytes) != MN_OK) return MN_E_NOMEM;
+    s->dg = s->gws;
+    s->dgh = s->cell->split_recurrent ? s->dg + rows * GH : s->dg;
     return MN_OK;
 }
 
@@ -290,6 +306,7 @@ static mn_status recurrent_backward(mn_layer *l, const float *dy, float *dx, int
                        "with T=%d B=%d", T, B, s->last_T, s->last_B);
     const float *W_hh = l->params + s->o_whh;
     if (mn_pack_b(&s->whh, 0, GH, H, W_hh, H) != MN_OK) return MN_E_NOMEM;
+    if (reserve_grads(s, T, B) != MN_OK) return MN_E_NOMEM;
 
     time_loop k = {.s = s, .T = T, .B = B, .lengths = lengths, .dy = dy};
     int want_dc = l->probe_dc && s->cs && s->cell->dc_norm;
@@ -352,12 +369,14 @@ static int recurrent_state(mn_layer *l, mn_state_view v[2]) {
 
 static size_t recurrent_bytes(const mn_layer *l) {
     const recurrent *s = (const recurrent *)l;
-    return s->ws_bytes + s->whh.cap + s->whh_t.cap + s->state_cap + s->probe_cap;
+    return s->ws_bytes + s->gws_bytes + s->whh.cap + s->whh_t.cap + s->state_cap +
+           s->probe_cap;
 }
 
 static void recurrent_destroy(mn_layer *l) {
     recurrent *s = (recurrent *)l;
     mn_release(s->ws);
+    mn_release(s->gws);
     mn_release(s->h0);
     mn_release(s->probe_rows);
     mn_packed_free(&s->whh_t);
@@ -424,24 +443,26 @@ static int recurrent_inspect(mn_layer *l, mn_recurrent_view *v) {
 }
 
 /* The cell's backward is the VJP of one step except for the W_hh product, so run it on
- * row b of the backward workspace and add dgh·W_hh by hand. */
+ * row b (every row pointer shifted to it, as row 0) and add dgh·W_hh by hand. The gate
+ * gradients go to a one-row scratch: a forward-only run holds no [T,B,GH] ones. */
 static void recurrent_step_vjp(mn_layer *l, int t, int b, float *u_h, float *u_c) {
     recurrent *s = (recurrent *)l;
     int H = s->H, GH = s->GH;
-    size_t BH = (size_t)s->last_B * H, o = (size_t)b * H, og = (size_t)t * s->last_B * GH;
+    size_t BH = (size_t)s->last_B * H, o = (size_t)b * H;
+    size_t og = (size_t)t * s->last_B * GH + (size_t)b * GH;
     float *dh = s->dh + o, *dc = s->dc + o;
     memcpy(dh, u_h, (size_t)H * sizeof(float));
     if (s->cs) memcpy(dc, u_c, (size_t)H * sizeof(float));
     mn_cell_step st = {
-        .H = H, .dh = s->dh, .dc = s->dc, .act = s->act + og,
-        .aux = s->aux ? s->aux + (size_t)t * BH : NULL,
-        .h_prev = s->hs + (size_t)t * BH,
-        .c_prev = s->cs ? s->cs + (size_t)t * BH : NULL,
-        .c = s->cs ? s->cs + (size_t)(t + 1) * BH : NULL,
-        .dg = s->dg + og, .dgh = s->dgh + og,
+        .H = H, .dh = dh, .dc = dc, .act = s->act + og,
+        .aux = s->aux ? s->aux + (size_t)t * BH + o : NULL,
+        .h_prev = s->hs + (size_t)t * BH + o,
+        .c_prev = s->cs ? s->cs + (size_t)t * BH + o : NULL,
+        .c = s->cs ? s->cs + (size_t)(t + 1) * BH + o : NULL,
+        .dg = s->vjp_dg, .dgh = s->cell->split_recurrent ? s->vjp_dg + GH : s->vjp_dg,
     };
-    s->cell->backward(&st, b);
-    const float *dgh = st.dgh + (size_t)b * GH, *W = l->params + s->o_whh;
+    s->cell->backward(&st, 0);
+    const float *dgh = st.dgh, *W = l->params + s->o_whh;
     for (int j = 0; j < H; j++) u_h[j] = dh[j];
     for (int g = 0; g < GH; g++) {           /* u_h += dghᵀ·W_hh, W_hh is [GH, H] */
         float d = dgh[g];
