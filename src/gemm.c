@@ -31,6 +31,8 @@ typedef struct {
     int mr, nr;
     kernel_fn fn;
     thin_fn thin;
+    /* MR = 8 only: 8 rows × 8 k of a row-major A into 8 panel rows; NULL: scalar packing */
+    void (*transpose8)(const float *src, size_t lda, float *dst);
     int (*supported)(void);
 } kernel;
 
@@ -170,6 +172,32 @@ __attribute__((target("avx2,fma"))) static void kernel_avx2(
     X256_STORE(0) X256_STORE(1) X256_STORE(2) X256_STORE(3) X256_STORE(4) X256_STORE(5)
 }
 
+/* Packing 8 rows of a row-major A: an 8×8 block transposed in registers (the classic
+ * unpack / shuffle / permute sequence) becomes 8 consecutive k-rows of the panel. */
+__attribute__((target("avx"))) static void transpose8x8(const float *src, size_t lda,
+                                                        float *dst) {
+    __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + lda),
+           r2 = _mm256_loadu_ps(src + 2 * lda), r3 = _mm256_loadu_ps(src + 3 * lda),
+           r4 = _mm256_loadu_ps(src + 4 * lda), r5 = _mm256_loadu_ps(src + 5 * lda),
+           r6 = _mm256_loadu_ps(src + 6 * lda), r7 = _mm256_loadu_ps(src + 7 * lda);
+    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+    __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+    __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+    __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    _mm256_storeu_ps(dst, _mm256_permute2f128_ps(u0, u4, 0x20));
+    _mm256_storeu_ps(dst + 8, _mm256_permute2f128_ps(u1, u5, 0x20));
+    _mm256_storeu_ps(dst + 16, _mm256_permute2f128_ps(u2, u6, 0x20));
+    _mm256_storeu_ps(dst + 24, _mm256_permute2f128_ps(u3, u7, 0x20));
+    _mm256_storeu_ps(dst + 32, _mm256_permute2f128_ps(u0, u4, 0x31));
+    _mm256_storeu_ps(dst + 40, _mm256_permute2f128_ps(u1, u5, 0x31));
+    _mm256_storeu_ps(dst + 48, _mm256_permute2f128_ps(u2, u6, 0x31));
+    _mm256_storeu_ps(dst + 56, _mm256_permute2f128_ps(u3, u7, 0x31));
+}
+
 static int has_avx512(void) { return __builtin_cpu_supports("avx512f"); }
 static int has_avx2(void) {
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
@@ -177,15 +205,16 @@ static int has_avx2(void) {
 #else /* other CPUs run the portable kernel under every name */
 #define kernel_avx512 kernel_portable
 #define kernel_avx512_thin NULL
+#define transpose8x8 NULL
 #define kernel_avx2 kernel_portable
 static int has_avx512(void) { return 0; }
 static int has_avx2(void) { return 0; }
 #endif
 
 static const kernel kernels[] = {
-    {"avx512", 8, 32, kernel_avx512, kernel_avx512_thin, has_avx512},
-    {"avx2", 6, 16, kernel_avx2, NULL, has_avx2},
-    {"portable", 4, 8, kernel_portable, NULL, always},
+    {"avx512", 8, 32, kernel_avx512, kernel_avx512_thin, transpose8x8, has_avx512},
+    {"avx2", 6, 16, kernel_avx2, NULL, NULL, has_avx2},
+    {"portable", 4, 8, kernel_portable, NULL, NULL, always},
 };
 static const kernel *active;
 
@@ -244,8 +273,9 @@ void mn_packed_free(mn_packed *p) {
 
 /* Pack rows [i0, i0+rows) × columns [k0, k0+kc) of op(A) as [kc][MR] panels, reading
  * A in its own memory order (row by row) so that every source line is used whole. */
-static void pack_a(float *dst, const float *A, int trans_a, int lda, int i0, int rows,
-                   int k0, int kc, int mr) {
+static void pack_a(const kernel *kn, float *dst, const float *A, int trans_a, int lda, int i0,
+                   int rows, int k0, int kc) {
+    int mr = kn->mr;
     int panels = (rows + mr - 1) / mr;
     if (rows % mr) /* zero the rows past the end of the last panel */
         for (int k = 0; k < kc; k++)
@@ -270,8 +300,10 @@ static void pack_a(float *dst, const float *A, int trans_a, int lda, int i0, int
          * in L1 across the 16 k that share a cache line */
         const float *src = A + (size_t)(i0 + ip) * lda + k0;
         float *d = dst + (size_t)(ip / mr) * kc * mr;
-        int h = MN_MIN(mr, rows - ip);
-        for (int k = 0; k < kc; k++)
+        int h = MN_MIN(mr, rows - ip), k = 0;
+        if (h == 8 && kn->transpose8)
+            for (; k + 8 <= kc; k += 8) kn->transpose8(src + k, (size_t)lda, d + (size_t)k * 8);
+        for (; k < kc; k++)
             for (int r = 0; r < h; r++) d[(size_t)k * mr + r] = src[(size_t)r * lda + k];
     }
 }
@@ -327,7 +359,7 @@ static void gemm_rows(const kernel *kn, int trans_a, int i0, int i1, int p0, int
             int kb = k_outer ? o : in, mb = k_outer ? in : o;
             int k0 = kb * KC, kc = MN_MIN(KC, K - k0);
             int r0 = i0 + mb * mc, rows = MN_MIN(mc, i1 - r0);
-            if (kc > 0) pack_a(Ap, A, trans_a, lda, r0, rows, k0, kc, mr);
+            if (kc > 0) pack_a(kn, Ap, A, trans_a, lda, r0, rows, k0, kc);
             else kc = 0;
             float b = kb == 0 ? beta : 1.0f;
             int full = rows - rows % mr, h = rows - full;
