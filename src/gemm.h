@@ -31,7 +31,7 @@ void mn_sgemm_packed_serial(int trans_a, int M, float alpha, const float *A, int
                             const mn_packed *B, float beta, float *C, int ldc);
 
 /* Products below this many flops run on one thread: forking costs more than it saves. */
-#define MN_GEMM_PARALLEL_FLOPS 2e5
+#define MN_GEMM_PARALLEL_FLOPS 1e6
 
 void mn_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
               const float *A, int lda, const float *B, int ldb, float beta,
