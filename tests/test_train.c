@@ -37,14 +37,20 @@ done:
     return st;
 }
 
+/* The default configuration with a few steps, a batch size and a held-out set size. */
+static mn_train_config short_run(int steps, int batch, int eval) {
+    mn_train_config tc;
+    mn_train_config_init(&tc);
+    tc.steps = steps;
+    tc.batch_size = batch;
+    tc.eval_size = eval;
+    return tc;
+}
+
 TEST(train_is_deterministic) {
     for (int threads = 1; threads <= 2; threads++) {
         mn_set_threads(threads);
-        mn_train_config tc;
-        mn_train_config_init(&tc);
-        tc.steps = 15;
-        tc.batch_size = 8;
-        tc.eval_size = 16;
+        mn_train_config tc = short_run(15, 8, 16);
         mn_model *a, *b;
         REQUIRE_OK(train("adding", 30, MN_LSTM, 24, 0, &tc, &a, NULL));
         REQUIRE_OK(train("adding", 30, MN_LSTM, 24, 0, &tc, &b, NULL));
@@ -69,11 +75,7 @@ TEST(train_result_independent_of_thread_count) {
         mn_model *m[2];
         for (int threads = 1; threads <= 2; threads++) {
             mn_set_threads(threads);
-            mn_train_config tc;
-            mn_train_config_init(&tc);
-            tc.steps = 4;
-            tc.batch_size = 21;
-            tc.eval_size = 8;
+            mn_train_config tc = short_run(4, 21, 8);
             REQUIRE_OK(train("adding", 12, cells[k], 40, 0, &tc, &m[threads - 1], NULL));
         }
         CHECK(memcmp(m[0]->params, m[1]->params, m[0]->nparams * sizeof(float)) == 0,
@@ -85,11 +87,7 @@ TEST(train_result_independent_of_thread_count) {
 }
 
 TEST(tbptt_with_chunk_at_least_T_equals_full_bptt) {
-    mn_train_config tc;
-    mn_train_config_init(&tc);
-    tc.steps = 5;
-    tc.batch_size = 4;
-    tc.eval_size = 8;
+    mn_train_config tc = short_run(5, 4, 8);
     mn_model *a, *b, *c;
     REQUIRE_OK(train("copy", 5, MN_GRU, 8, 0, &tc, &a, NULL));
     tc.tbptt = 25;   /* copy at T=5 has 25 steps: one chunk */
@@ -126,11 +124,7 @@ TEST(checkpoint_round_trip_rebuilds_the_model) {
     char dir[] = "/tmp/mnemo-ckpt-XXXXXX", path[64];
     REQUIRE(mkdtemp(dir), "mkdtemp");
     snprintf(path, sizeof path, "%s/m.safetensors", dir);
-    mn_train_config tc;
-    mn_train_config_init(&tc);
-    tc.steps = 3;
-    tc.batch_size = 4;
-    tc.eval_size = 32;
+    mn_train_config tc = short_run(3, 4, 32);
     mn_model *m, *back;
     REQUIRE_OK(train("copy", 6, MN_LSTM, 8, 0, &tc, &m, NULL));
     const char *extra[] = {"task", "copy", NULL};
