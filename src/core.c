@@ -175,7 +175,9 @@ int mn_get_threads(void) { return mn_threads(); }
 
 #ifdef MN_HAVE_MXCSR
 #define FTZ_DAZ 0x8040u   /* MXCSR: flush-to-zero (bit 15), denormals-are-zero (bit 6) */
+#ifdef _OPENMP
 static int fp_workers;    /* OpenMP threads already switched */
+#endif
 
 unsigned mn_fp_enter(void) {
     unsigned saved = _mm_getcsr();

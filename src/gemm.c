@@ -389,12 +389,12 @@ static void gemm_rows(const kernel *kn, int trans_a, int i0, int i1, int p0, int
 void mn_sgemm_packed(int trans_a, int M, float alpha, const float *A, int lda,
                      const mn_packed *Bp, float beta, float *C, int ldc) {
     const kernel *kn = pick();
-    int K = Bp->K, N = Bp->N, mr = kn->mr, nr = kn->nr;
+    int N = Bp->N, mr = kn->mr, nr = kn->nr;
     if (M <= 0 || N <= 0) return;
     if (Bp->nr != nr) return; /* packed for another kernel: cannot happen unless misused */
     int threads = 1;
 #ifdef _OPENMP
-    double flops = 2.0 * M * N * (double)K;
+    double flops = 2.0 * M * N * (double)Bp->K;
     threads = flops < MN_GEMM_PARALLEL_FLOPS ? 1 : omp_get_max_threads();
 #endif
     if (threads == 1) {
