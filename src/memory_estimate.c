@@ -205,7 +205,7 @@ static void layer_backward(ledger *g, const shape *s, int l, int dx) {
  * lengths; with `grads`, reserve_grads(): the gradients of the float buffers. */
 static size_t model_ws(ledger *g, const shape *s, size_t head_rows, int grads) {
     size_t n = 0;
-    for (int k = 0; k <= s->L; k++)
+    for (int k = s->c->vocab_size > 0 ? 0 : 1; k <= s->L; k++)  /* acts[0]: tokens only */
         n = add(g, n, mul(g, s->rows, k == s->L ? s->D : layer_in(s, k)));
     n = add(g, n, add(g, mul(g, s->B, s->D), mul(g, head_rows, s->O)));
     if (grads) return floats(g, n);

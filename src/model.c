@@ -188,21 +188,26 @@ static int width(const mn_model *m, int k) {   /* feature width of acts[k] */
 }
 
 /* Forward's buffers: every layer's input and output, the head's rows, labels, lengths
- * and mask. Their gradients are reserve_grads', so a forward-only run never holds them. */
+ * and mask. Their gradients are reserve_grads', so a forward-only run never holds them.
+ * acts[0] holds the embedded tokens; dense input is read from the batch in place, so
+ * there is no acts[0] (nor dacts[0]) for it. */
+static int first_act(const mn_model *m) { return m->embed ? 0 : 1; }
+
 static mn_status reserve(mn_model *m, int T, int B) {
     size_t rows = (size_t)T * B;
     if (m->ws && rows <= m->cap_rows && (size_t)B <= m->cap_B) return MN_OK;
     rows = MN_MAX(rows, m->cap_rows);
     size_t cb = MN_MAX((size_t)B, m->cap_B), O = (size_t)m->cfg.output_size;
     size_t D = (size_t)width(m, m->L), floats = 0;
-    for (int k = 0; k <= m->L; k++) floats += rows * (size_t)width(m, k);
+    for (int k = first_act(m); k <= m->L; k++) floats += rows * (size_t)width(m, k);
     size_t head_rows = m->cfg.output == MN_OUTPUT_LAST ? cb : rows;
     floats += cb * D + head_rows * O;
     size_t bytes = floats * sizeof(float) + rows * (sizeof(uint8_t) + sizeof(int32_t)) +
                    cb * sizeof(int32_t) + 64;
     if (mn_reserve(&m->ws, &m->ws_bytes, bytes) != MN_OK) return MN_E_NOMEM;
     float *p = m->ws;
-    for (int k = 0; k <= m->L; k++) {
+    m->acts[0] = NULL;
+    for (int k = first_act(m); k <= m->L; k++) {
         m->acts[k] = p;
         p += rows * (size_t)width(m, k);
     }
@@ -220,12 +225,13 @@ static mn_status reserve(mn_model *m, int T, int B) {
 static mn_status reserve_grads(mn_model *m) {
     size_t rows = m->cap_rows, cb = m->cap_B, O = (size_t)m->cfg.output_size;
     size_t D = (size_t)width(m, m->L), floats = 0;
-    for (int k = 0; k <= m->L; k++) floats += rows * (size_t)width(m, k);
+    for (int k = first_act(m); k <= m->L; k++) floats += rows * (size_t)width(m, k);
     size_t head_rows = m->cfg.output == MN_OUTPUT_LAST ? cb : rows;
     floats += cb * D + head_rows * O;
     if (mn_reserve(&m->gws, &m->gws_bytes, floats * sizeof(float)) != MN_OK) return MN_E_NOMEM;
     float *p = m->gws;
-    for (int k = 0; k <= m->L; k++) {
+    m->dacts[0] = NULL;
+    for (int k = first_act(m); k <= m->L; k++) {
         m->dacts[k] = p;
         p += rows * (size_t)width(m, k);
     }
