@@ -104,9 +104,11 @@ int cmd_bench(int argc, char **argv) {
     int nthreads = mn_get_threads();
     double ratio = res.model_bytes ? (double)res.peak_bytes / (double)res.model_bytes : NAN;
     char a[32], b[32], c[32];
-    printf("mnemo bench: %s%s, %s, T %d, B %d, input %d, hidden %d, %d layer%s, %d thread%s\n",
+    printf("mnemo bench: %s%s, %s, T %d, B %d, input %d, hidden %d, %d layer%s, %d thread%s, "
+           "%s kernels\n",
            bidir ? "bidirectional " : "", mn_cell_name(cell), mode_names[mode], length, batch,
-           input, hidden, layers, layers > 1 ? "s" : "", nthreads, nthreads > 1 ? "s" : "");
+           input, hidden, layers, layers > 1 ? "s" : "", nthreads, nthreads > 1 ? "s" : "",
+           mn_cpu_kernel());
     printf("  time        %.4g ms per step (%d timed, %d warmup)\n", res.ms_per_step, iterations,
            warmup);
     printf("  throughput  %s tokens/s\n", fmt_si(a, sizeof a, res.tokens_per_s));
@@ -129,6 +131,7 @@ int cmd_bench(int argc, char **argv) {
         json_bool(&j, "bidirectional", bidir);
         json_str(&j, "mode", mode_names[mode]);
         json_int(&j, "threads", nthreads);
+        json_str(&j, "kernel", mn_cpu_kernel());
         json_int(&j, "iterations", iterations);
         json_num(&j, "ms_per_step", res.ms_per_step);
         json_num(&j, "tokens_per_s", res.tokens_per_s);

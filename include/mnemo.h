@@ -225,6 +225,8 @@ typedef struct {
 } mn_bench_result;
 
 mn_status mn_bench_run(const mn_bench_config *cfg, mn_bench_result *res);
+/* The CPU kernel chosen for this machine: "avx512", "avx2" or "portable". */
+const char *mn_cpu_kernel(void);
 
 /* ------------------------------------------------------------- diagnostics
  * How the training signal travels back through time, measured on the model's own passes. */

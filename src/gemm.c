@@ -227,6 +227,7 @@ static const kernel *pick(void) {
 }
 
 const char *mn_gemm_kernel_name(void) { return pick()->name; }
+const char *mn_cpu_kernel(void) { return pick()->name; }
 
 mn_status mn_gemm_use(const char *name) {
     if (!name) { active = NULL; pick(); return MN_OK; }

@@ -179,9 +179,13 @@ fi
 # ------------------------------------------------------------- bench
 run bench --model lstm --length 8 --batch 2 --input-size 3 --hidden 4 --iterations 2 --warmup 1 --threads 1 --json
 if [ "$rc" -eq 0 ] && msg=$(json_check "$tmp/out" command model length batch input_size hidden layers \
-    mode threads ms_per_step tokens_per_s gflops peak_bytes model_bytes); then
+    mode threads kernel ms_per_step tokens_per_s gflops peak_bytes model_bytes); then
     ok "bench --json: small shape, all keys"
 else bad "bench --json" "$(show) ${msg:-}"; fi
+case "$(json_get "$tmp/out" kernel)" in
+    '"avx512"' | '"avx2"' | '"portable"') ok "bench --json: names the CPU kernel" ;;
+    *) bad "bench kernel" "kernel field: $(json_get "$tmp/out" kernel)" ;;
+esac
 expect_success "bench --mode infer, gru, bidirectional, 2 layers" bench --model gru --length 6 \
     --batch 2 --input-size 3 --hidden 4 --layers 2 --bidirectional --mode infer --iterations 2 --threads 1
 
