@@ -74,25 +74,24 @@ CELL_LOOP static void rnn_relu_backward(const mn_cell_step *s, int b) {
 /* ---------------------------------------------------------------------- LSTM
  * i,f,o = σ(·), g = tanh(·);  c = f⊙c_prev + i⊙g;  h = o⊙tanh(c) */
 
-/* Three short loops rather than one long one: each stays simple enough to vectorize. */
+/* One pass over the row: gate blocks through their own pointers (with ivdep, see above)
+ * so the single loop vectorizes. */
 CELL_LOOP static void lstm_forward(const mn_cell_step *s, int b) {
     int H = s->H;
     size_t o4 = (size_t)b * 4 * H, o = (size_t)b * H;
-    float *restrict a = s->act + o4, *restrict c = s->c + o, *restrict h = s->h + o;
-    const float *restrict rc = s->rec + o4, *restrict bi = s->b_ih, *restrict bh = s->b_hh;
-    const float *restrict cp = s->c_prev + o;
-    #pragma GCC ivdep
-    for (int j = 0; j < 4 * H; j++) a[j] += rc[j] + bi[j] + bh[j];
-    #pragma GCC ivdep
-    for (int j = 0; j < 2 * H; j++) a[j] = sigmoid(a[j]);            /* i, f */
-    #pragma GCC ivdep
-    for (int j = 2 * H; j < 3 * H; j++) a[j] = tanhf(a[j]);          /* g */
-    #pragma GCC ivdep
-    for (int j = 3 * H; j < 4 * H; j++) a[j] = sigmoid(a[j]);        /* o */
+    float *ai = s->act + o4, *af = ai + H, *ag = ai + 2 * H, *ao = ai + 3 * H;
+    const float *ri = s->rec + o4, *rf = ri + H, *rg = ri + 2 * H, *ro = ri + 3 * H;
+    const float *bi = s->b_ih, *bh = s->b_hh, *cp = s->c_prev + o;
+    float *c = s->c + o, *h = s->h + o;
     #pragma GCC ivdep
     for (int j = 0; j < H; j++) {
-        c[j] = a[H + j] * cp[j] + a[j] * a[2 * H + j];
-        h[j] = a[3 * H + j] * tanhf(c[j]);
+        float i = sigmoid(ai[j] + (ri[j] + bi[j] + bh[j]));
+        float f = sigmoid(af[j] + (rf[j] + bi[H + j] + bh[H + j]));
+        float g = tanhf(ag[j] + (rg[j] + bi[2 * H + j] + bh[2 * H + j]));
+        float og = sigmoid(ao[j] + (ro[j] + bi[3 * H + j] + bh[3 * H + j]));
+        ai[j] = i; af[j] = f; ag[j] = g; ao[j] = og;
+        c[j] = f * cp[j] + i * g;
+        h[j] = og * tanhf(c[j]);
     }
 }
 
@@ -126,18 +125,18 @@ CELL_LOOP static void lstm_backward(const mn_cell_step *s, int b) {
 CELL_LOOP static void gru_forward(const mn_cell_step *s, int b) {
     int H = s->H;
     size_t o3 = (size_t)b * 3 * H, o = (size_t)b * H;
-    float *restrict a = s->act + o3, *restrict aux = s->aux + o, *restrict h = s->h + o;
-    const float *restrict rc = s->rec + o3, *restrict bi = s->b_ih, *restrict bh = s->b_hh;
-    const float *restrict hp = s->h_prev + o;
-    #pragma GCC ivdep
-    for (int j = 0; j < 2 * H; j++) a[j] = sigmoid(a[j] + bi[j] + rc[j] + bh[j]);  /* r, z */
+    float *ar = s->act + o3, *az = ar + H, *an = ar + 2 * H, *aux = s->aux + o, *h = s->h + o;
+    const float *rr = s->rec + o3, *rz = rr + H, *rn = rr + 2 * H;
+    const float *bi = s->b_ih, *bh = s->b_hh, *hp = s->h_prev + o;
     #pragma GCC ivdep
     for (int j = 0; j < H; j++) {
-        aux[j] = rc[2 * H + j] + bh[2 * H + j];
-        a[2 * H + j] = tanhf(a[2 * H + j] + bi[2 * H + j] + a[j] * aux[j]);
+        float r = sigmoid(ar[j] + bi[j] + rr[j] + bh[j]);
+        float z = sigmoid(az[j] + bi[H + j] + rz[j] + bh[H + j]);
+        float hn = rn[j] + bh[2 * H + j];               /* W_hn·h_prev + b_hn */
+        float n = tanhf(an[j] + bi[2 * H + j] + r * hn);
+        ar[j] = r; az[j] = z; an[j] = n; aux[j] = hn;
+        h[j] = (1.0f - z) * n + z * hp[j];
     }
-    #pragma GCC ivdep
-    for (int j = 0; j < H; j++) h[j] = (1.0f - a[H + j]) * a[2 * H + j] + a[H + j] * hp[j];
 }
 
 CELL_LOOP static void gru_backward(const mn_cell_step *s, int b) {
