@@ -6,6 +6,11 @@
  *
  * Data layout: sequences are time-major [T, B, D] float32, contiguous. A batch may carry
  * lengths[B]; positions at or past a sequence's length are padding. Tokens are int32 [T, B].
+ *
+ * Threads: each call uses mn_set_threads() OpenMP threads internally. Calls into the
+ * library must not overlap: the GEMM keeps process-wide packing scratch, so call from one
+ * thread at a time (a lock around calls is enough). While it computes, mnemo flushes
+ * denormal floats to zero; the caller's floating-point mode is restored on return.
  */
 #ifndef MNEMO_H
 #define MNEMO_H

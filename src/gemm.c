@@ -309,11 +309,22 @@ static void pack_a(const kernel *kn, float *dst, const float *A, int trans_a, in
     }
 }
 
-/* Scratch for packed A blocks, one per thread (thread-local, so a caller's own threads
- * and OpenMP's each get theirs), grown rarely and kept for the next call. */
-static _Thread_local float *a_scratch;
-static _Thread_local size_t a_scratch_cap;
+/* Scratch for packed A blocks, one per OpenMP thread number, grown rarely and kept for
+ * the next call. (Thread-local storage would leak a block for every short-lived thread
+ * that ever called in; calls into mnemo must not overlap anyway, see mnemo.h.) */
+static float *a_scratch[MN_GEMM_MAX_THREADS];
+static size_t a_scratch_cap[MN_GEMM_MAX_THREADS];
 static mn_packed b_scratch;
+
+static float *my_a_scratch(size_t bytes) {
+    int id = 0;
+#ifdef _OPENMP
+    id = omp_get_thread_num();
+#endif
+    if (id >= MN_GEMM_MAX_THREADS) return NULL;   /* callers cap their threads below this */
+    if (mn_reserve((void **)&a_scratch[id], &a_scratch_cap[id], bytes) != MN_OK) return NULL;
+    return a_scratch[id];
+}
 
 /* ------------------------------------------------------------------ driver */
 
@@ -348,9 +359,8 @@ static void gemm_rows(const kernel *kn, int trans_a, int i0, int i1, int p0, int
                       float alpha, const float *A, int lda, const mn_packed *Bp, float beta,
                       float *C, int ldc) {
     int K = Bp->K, N = Bp->N, mr = kn->mr, nr = kn->nr, mc = MC_PANELS * mr;
-    size_t need = (size_t)mc * KC * sizeof(float);
-    if (mn_reserve((void **)&a_scratch, &a_scratch_cap, need) != MN_OK) return;
-    float *Ap = a_scratch;
+    float *Ap = my_a_scratch((size_t)mc * KC * sizeof(float));
+    if (!Ap) return;
     int kblocks = K > 0 ? (K + KC - 1) / KC : 1, mblocks = (i1 - i0 + mc - 1) / mc;
     size_t c_bytes = (size_t)(i1 - i0) * (size_t)(p1 - p0) * nr * sizeof(float);
     int k_outer = kblocks > 1 && c_bytes <= C_RESIDENT_BYTES;
@@ -396,7 +406,7 @@ void mn_sgemm_packed(int trans_a, int M, float alpha, const float *A, int lda,
     int threads = 1;
 #ifdef _OPENMP
     double flops = 2.0 * M * N * (double)Bp->K;
-    threads = flops < MN_GEMM_PARALLEL_FLOPS ? 1 : omp_get_max_threads();
+    threads = flops < MN_GEMM_PARALLEL_FLOPS ? 1 : MN_MIN(omp_get_max_threads(), MN_GEMM_MAX_THREADS);
 #endif
     if (threads == 1) {
         gemm_rows(kn, trans_a, 0, M, 0, (N + nr - 1) / nr, alpha, A, lda, Bp, beta, C, ldc);

@@ -30,6 +30,9 @@ void mn_sgemm_packed(int trans_a, int M, float alpha, const float *A, int lda,
 void mn_sgemm_packed_serial(int trans_a, int M, float alpha, const float *A, int lda,
                             const mn_packed *B, float beta, float *C, int ldc);
 
+/* The most threads that may run GEMMs at once (each keeps its own packing scratch). */
+#define MN_GEMM_MAX_THREADS 256
+
 /* Products below this many flops run on one thread: forking costs more than it saves. */
 #define MN_GEMM_PARALLEL_FLOPS 1e6
 

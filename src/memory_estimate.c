@@ -91,7 +91,7 @@ static void gemm_shape(ledger *g) {
     if (strcmp(k, "avx512") == 0) { g->mr = 8; g->nr = 32; }
     else if (strcmp(k, "avx2") == 0) { g->mr = 6; g->nr = 16; }
     else { g->mr = 4; g->nr = 8; }
-    g->threads = mn_get_threads();
+    g->threads = MN_MIN(mn_get_threads(), MN_GEMM_MAX_THREADS);
     if (g->threads < 1) g->threads = 1;
 }
 
@@ -102,8 +102,8 @@ static size_t packed_bytes(ledger *g, size_t K, size_t N) {
     return floats(g, mul3(g, ceil_div(N, (size_t)g->nr), (size_t)g->nr, K ? K : 1));
 }
 
-/* Each thread that computes part of a product keeps its own A scratch (thread-local in
- * gemm.c); `used` threads have touched it so far. */
+/* Each thread that computes part of a product keeps its own A scratch (one per OpenMP
+ * thread number in gemm.c); `used` threads have touched it so far. */
 static void sim_threads(ledger *g, size_t used) {
     size_t mc = (size_t)GEMM_MC_PANELS * g->mr;
     for (; (size_t)g->a_count < used; g->a_count++)

@@ -118,7 +118,8 @@ static int omp_rows(int B, int H) { return (size_t)B * H >= 8192; }
 
 static int row_threads(int B) {
 #ifdef _OPENMP
-    return MN_MAX(1, MN_MIN(omp_get_max_threads(), B / ROWS_PER_THREAD));
+    int threads = MN_MIN(omp_get_max_threads(), MN_GEMM_MAX_THREADS);
+    return MN_MAX(1, MN_MIN(threads, B / ROWS_PER_THREAD));
 #else
     (void)B;
     return 1;
