@@ -120,10 +120,10 @@ static void sim_packed(ledger *g, size_t M, size_t N, size_t K) {
     sim_threads(g, rsplit * csplit);
 }
 
-/* A recurrent time loop: with 8 or more rows per thread each thread multiplies its own
+/* A recurrent time loop: with 4 or more rows per thread each thread multiplies its own
  * rows (recurrent.c), otherwise one product per step for the whole batch. */
 static void sim_step(ledger *g, size_t B, size_t N, size_t K) {
-    size_t row_threads = MN_MIN((size_t)g->threads, B / 8);
+    size_t row_threads = MN_MIN((size_t)g->threads, B / 4);   /* recurrent.c's ROWS_PER_THREAD */
     if (row_threads > 1) sim_threads(g, row_threads);
     else sim_packed(g, B, N, K);
 }

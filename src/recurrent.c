@@ -112,7 +112,7 @@ static mn_status reserve_grads(recurrent *s, int T, int B) {
  * threads meet once per sequence instead of twice per step. A smaller batch runs the loop
  * on one thread, and only a step's product large enough to pay for a fork is split by
  * columns. Either way row b sees the same operations, so results do not depend on it. */
-#define ROWS_PER_THREAD 8   /* memory_estimate.c mirrors this */
+#define ROWS_PER_THREAD 4   /* memory_estimate.c mirrors this */
 
 static int omp_rows(int B, int H) { return (size_t)B * H >= 8192; }
 
