@@ -265,28 +265,11 @@ static void run(ledger *g, const shape *s) {
 
 /* ----------------------------------------------------------------- checks */
 
+/* The estimate describes the models mn_model_create builds, so it refuses the same
+ * configurations with the same reasons. */
 static mn_status check_config(const mn_model_config *c) {
     if (!c) return mn_fail(MN_E_ARG, "memory estimate: the model config is NULL");
-    if (!mn_cell_kernel_for(c->cell))
-        return mn_fail(MN_E_ARG, "memory estimate: unknown cell kind %d", (int)c->cell);
-    if (c->hidden_size < 1 || c->hidden_size > 65536)
-        return mn_fail(MN_E_ARG, "hidden size must be from 1 to 65536, got %d", c->hidden_size);
-    if (c->num_layers < 1 || c->num_layers > MN_MAX_LAYERS)
-        return mn_fail(MN_E_ARG, "layers must be from 1 to %d, got %d", MN_MAX_LAYERS,
-                       c->num_layers);
-    if (c->vocab_size < 0 || c->vocab_size > (1 << 24))
-        return mn_fail(MN_E_ARG, "vocabulary size must be from 0 to 2^24, got %d", c->vocab_size);
-    if (c->vocab_size == 0 && (c->input_size < 1 || c->input_size > (1 << 20)))
-        return mn_fail(MN_E_ARG, "input size must be from 1 to 2^20, got %d", c->input_size);
-    if (c->embed_size < 0 || c->embed_size > 65536)
-        return mn_fail(MN_E_ARG, "embedding size must be from 0 to 65536, got %d", c->embed_size);
-    if (c->output_size < 1 || c->output_size > (1 << 20))
-        return mn_fail(MN_E_ARG, "output size must be from 1 to 2^20, got %d", c->output_size);
-    if (c->bidirectional != 0 && c->bidirectional != 1)
-        return mn_fail(MN_E_ARG, "bidirectional must be 0 or 1");
-    if ((unsigned)c->output > MN_OUTPUT_EVERY || (unsigned)c->loss > MN_LOSS_CE)
-        return mn_fail(MN_E_ARG, "memory estimate: unknown output or loss kind");
-    return MN_OK;
+    return mn_model_config_check(c);
 }
 
 static mn_status check_run(int T, int B) {

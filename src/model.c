@@ -36,7 +36,7 @@ const char *mn_cell_name(mn_cell_kind c) {
     return (unsigned)c < 4 ? cell_names[c] : "unknown";
 }
 
-static mn_status check_config(const mn_model_config *c) {
+mn_status mn_model_config_check(const mn_model_config *c) {
     if ((unsigned)c->cell > MN_GRU) return mn_fail(MN_E_ARG, "unknown cell kind %d", (int)c->cell);
     if (c->hidden_size < 1 || c->hidden_size > 65536)
         return mn_fail(MN_E_ARG, "hidden size must be from 1 to 65536, got %d", c->hidden_size);
@@ -94,7 +94,7 @@ void mn_model_free(mn_model *m) {
 
 mn_status mn_model_create(const mn_model_config *cfg, uint64_t seed, mn_model **out) {
     *out = NULL;
-    mn_status st = check_config(cfg);
+    mn_status st = mn_model_config_check(cfg);
     if (st) return st;
     mn_model *m = mn_alloc_zero(sizeof *m);
     if (!m) return MN_E_NOMEM;

@@ -54,6 +54,9 @@ mn_status mn_model_run(mn_model *m, const mn_batch *b, int t0, int k, int carry,
                        int backward, double inv_norm, double *loss_sum);
 /* Items the loss averages over (for inv_norm), after checking the batch fits the model. */
 mn_status mn_model_loss_items(const mn_model *m, const mn_batch *b, double *items);
+
+/* Whether mn_model_create would accept the configuration (MN_E_ARG with the reason). */
+mn_status mn_model_config_check(const mn_model_config *c);
 /* Point the recurrent layers' gradient probes at the recorder's rows for steps
  * [t0, t0+k) of the current backward, and detach them afterwards (grad_recorder.c). */
 void mn_grad_recorder_bind(mn_model *m, int t0, int k);
