@@ -31,18 +31,24 @@ static void zero(mn_model *m, const char *name) {
     if (p) memset(p, 0, (size_t)n * sizeof(float));
 }
 
-/* A linear-regime RNN: dense input of width 1 (all zero), last-step MSE. */
-static mn_model *linear_rnn(int H, uint64_t seed) {
+/* One cell over dense input of width 1 with a last-step MSE head. */
+static mn_model *scalar_model(mn_cell_kind cell, int H, uint64_t seed) {
     mn_model_config c;
     mn_model_config_init(&c);
-    c.cell = MN_RNN_TANH;
+    c.cell = cell;
     c.input_size = 1;
     c.hidden_size = H;
     c.output_size = 1;
     c.output = MN_OUTPUT_LAST;
     c.loss = MN_LOSS_MSE;
     mn_model *m = NULL;
-    if (mn_model_create(&c, seed, &m) != MN_OK) return NULL;
+    return mn_model_create(&c, seed, &m) == MN_OK ? m : NULL;
+}
+
+/* A linear-regime RNN: input (all zero), input weights and biases zeroed. */
+static mn_model *linear_rnn(int H, uint64_t seed) {
+    mn_model *m = scalar_model(MN_RNN_TANH, H, seed);
+    if (!m) return NULL;
     zero(m, "rnn.weight_ih_l0");
     zero(m, "rnn.bias_ih_l0");
     zero(m, "rnn.bias_hh_l0");
@@ -164,16 +170,9 @@ TEST(diagnose_diagonal_recurrence_decays_per_unit) {
 TEST(diagnose_lstm_fixed_forget_gate) {
     const int T = 250, H = 8;
     const double f = 0.97;
-    mn_model_config c;
-    mn_model_config_init(&c);
-    c.cell = MN_LSTM;
-    c.input_size = 1;
-    c.hidden_size = H;
-    c.output_size = 1;
-    c.output = MN_OUTPUT_LAST;
-    c.loss = MN_LOSS_MSE;
-    mn_model *m = NULL;
-    REQUIRE_OK(mn_model_create(&c, 5, &m));
+    mn_model *m = scalar_model(MN_LSTM, H, 5);
+    CHECK(m != NULL, "LSTM model: %s", mn_last_error());
+    if (!m) return;
     int n;
     zero(m, "rnn.weight_hh_l0");
     float *wih = tensor(m, "rnn.weight_ih_l0", &n), *bih = tensor(m, "rnn.bias_ih_l0", &n),
