@@ -193,27 +193,33 @@ static int width(const mn_model *m, int k) {   /* feature width of acts[k] */
  * there is no acts[0] (nor dacts[0]) for it. */
 static int first_act(const mn_model *m) { return m->embed ? 0 : 1; }
 
+/* One set of float buffers for rows × cb: every layer's input/output and the head's
+ * rows in and out. Returns its floats; with `base`, also points the views into it. */
+static size_t lay_out(const mn_model *m, size_t rows, size_t cb, float *base, float **layer,
+                      float **head_in, float **head_out) {
+    size_t n = 0, head_rows = m->cfg.output == MN_OUTPUT_LAST ? cb : rows;
+    if (base) layer[0] = NULL;
+    for (int k = first_act(m); k <= m->L; k++) {
+        if (base) layer[k] = base + n;
+        n += rows * (size_t)width(m, k);
+    }
+    if (base) *head_in = base + n;
+    n += cb * (size_t)width(m, m->L);
+    if (base) *head_out = base + n;
+    return n + head_rows * (size_t)m->cfg.output_size;
+}
+
 static mn_status reserve(mn_model *m, int T, int B) {
     size_t rows = (size_t)T * B;
     if (m->ws && rows <= m->cap_rows && (size_t)B <= m->cap_B) return MN_OK;
     rows = MN_MAX(rows, m->cap_rows);
-    size_t cb = MN_MAX((size_t)B, m->cap_B), O = (size_t)m->cfg.output_size;
-    size_t D = (size_t)width(m, m->L), floats = 0;
-    for (int k = first_act(m); k <= m->L; k++) floats += rows * (size_t)width(m, k);
-    size_t head_rows = m->cfg.output == MN_OUTPUT_LAST ? cb : rows;
-    floats += cb * D + head_rows * O;
+    size_t cb = MN_MAX((size_t)B, m->cap_B);
+    size_t floats = lay_out(m, rows, cb, NULL, NULL, NULL, NULL);
     size_t bytes = floats * sizeof(float) + rows * (sizeof(uint8_t) + sizeof(int32_t)) +
                    cb * sizeof(int32_t) + 64;
     if (mn_reserve(&m->ws, &m->ws_bytes, bytes) != MN_OK) return MN_E_NOMEM;
-    float *p = m->ws;
-    m->acts[0] = NULL;
-    for (int k = first_act(m); k <= m->L; k++) {
-        m->acts[k] = p;
-        p += rows * (size_t)width(m, k);
-    }
-    m->head_in = p; p += cb * D;
-    m->head_out = p; p += head_rows * O;
-    m->labels = (int32_t *)p;
+    lay_out(m, rows, cb, m->ws, m->acts, &m->head_in, &m->head_out);
+    m->labels = (int32_t *)((float *)m->ws + floats);
     m->lengths = m->labels + rows;
     m->mask = (uint8_t *)(m->lengths + cb);
     m->cap_rows = rows;
@@ -223,20 +229,9 @@ static mn_status reserve(mn_model *m, int T, int B) {
 
 /* The gradients of those buffers, laid out the same way (after reserve). */
 static mn_status reserve_grads(mn_model *m) {
-    size_t rows = m->cap_rows, cb = m->cap_B, O = (size_t)m->cfg.output_size;
-    size_t D = (size_t)width(m, m->L), floats = 0;
-    for (int k = first_act(m); k <= m->L; k++) floats += rows * (size_t)width(m, k);
-    size_t head_rows = m->cfg.output == MN_OUTPUT_LAST ? cb : rows;
-    floats += cb * D + head_rows * O;
+    size_t floats = lay_out(m, m->cap_rows, m->cap_B, NULL, NULL, NULL, NULL);
     if (mn_reserve(&m->gws, &m->gws_bytes, floats * sizeof(float)) != MN_OK) return MN_E_NOMEM;
-    float *p = m->gws;
-    m->dacts[0] = NULL;
-    for (int k = first_act(m); k <= m->L; k++) {
-        m->dacts[k] = p;
-        p += rows * (size_t)width(m, k);
-    }
-    m->dhead_in = p; p += cb * D;
-    m->dhead_out = p;
+    lay_out(m, m->cap_rows, m->cap_B, m->gws, m->dacts, &m->dhead_in, &m->dhead_out);
     return MN_OK;
 }
 
