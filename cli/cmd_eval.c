@@ -198,18 +198,7 @@ int cmd_eval(int argc, char **argv) {
                mn_cell_name(mc->cell), mc->hidden_size, mc->num_layers,
                mc->num_layers > 1 ? "s" : "", mc->bidirectional ? ", bidirectional" : "", load,
                task_name, length);
-        printf("  test loss   %.6g on %d held-out sequences\n", ev.loss, seqs);
-        printf("  baseline    %.6g (%s)\n", info->baseline_loss,
-               info->baseline_desc ? info->baseline_desc : "best input-blind guess");
-        if (ratio < 1)
-            printf("  ratio       %.4g (test loss / baseline: %.3gx better than the baseline)\n",
-                   ratio, 1 / ratio);
-        else
-            printf("  ratio       %.4g (test loss / baseline: no better than the baseline)\n",
-                   ratio);
-        if (has_acc)
-            printf("  accuracy    %.2f%% (%s)\n", 100.0 * ev.accuracy,
-                   info->accuracy_desc ? info->accuracy_desc : "task criterion");
+        cli_print_test_result(&ev, seqs, info, has_acc);
         printf("  speed       %s tokens/s on %d thread%s\n", fmt_si(a, sizeof a, tps), nthreads,
                nthreads > 1 ? "s" : "");
         printf("  time        %s\n", fmt_duration(b, sizeof b, seconds));

@@ -67,17 +67,7 @@ static void summary(const train_opts *o, const train_session *s, const train_out
     if (out->skipped) printf(", %d skipped (NaN/Inf)", out->skipped);
     printf("\n  train loss  %.6g (mean of the last %d step%s)\n", out->train_loss, out->window,
            out->window == 1 ? "" : "s");
-    printf("  test loss   %.6g on %d held-out sequences\n", ev->loss, eval_n);
-    printf("  baseline    %.6g (%s)\n", info->baseline_loss,
-           info->baseline_desc ? info->baseline_desc : "best input-blind guess");
-    if (ratio < 1)
-        printf("  ratio       %.4g (test loss / baseline: %.3gx better than the baseline)\n",
-               ratio, 1 / ratio);
-    else
-        printf("  ratio       %.4g (test loss / baseline: no better than the baseline)\n", ratio);
-    if (info->has_accuracy)
-        printf("  accuracy    %.2f%% (%s)\n", 100.0 * ev->accuracy,
-               info->accuracy_desc ? info->accuracy_desc : "task criterion");
+    cli_print_test_result(ev, eval_n, info, info->has_accuracy);
     printf("  speed       %s tokens/s on %d thread%s\n", fmt_si(a, sizeof a, out->tokens_per_s),
            nthreads, nthreads > 1 ? "s" : "");
     printf("  time        %s\n", fmt_duration(b, sizeof b, seconds));

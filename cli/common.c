@@ -3,6 +3,7 @@
 #include "progress.h"
 
 #include <errno.h>
+#include <math.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -114,3 +115,19 @@ int cli_check_writable(const char *opt, const char *path) {
 }
 
 void cli_set_threads(int threads) { mn_set_threads(threads > 0 ? threads : 0); }
+
+void cli_print_test_result(const mn_eval_stats *ev, int sequences, const mn_task_info *info,
+                           int show_accuracy) {
+    double ratio = info->baseline_loss > 0 ? ev->loss / info->baseline_loss : NAN;
+    printf("  test loss   %.6g on %d held-out sequences\n", ev->loss, sequences);
+    printf("  baseline    %.6g (%s)\n", info->baseline_loss,
+           info->baseline_desc ? info->baseline_desc : "best input-blind guess");
+    if (ratio < 1)
+        printf("  ratio       %.4g (test loss / baseline: %.3gx better than the baseline)\n",
+               ratio, 1 / ratio);
+    else
+        printf("  ratio       %.4g (test loss / baseline: no better than the baseline)\n", ratio);
+    if (show_accuracy)
+        printf("  accuracy    %.2f%% (%s)\n", 100.0 * ev->accuracy,
+               info->accuracy_desc ? info->accuracy_desc : "task criterion");
+}

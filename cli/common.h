@@ -24,6 +24,11 @@ int cmd_memory(int argc, char **argv);
 int cmd_lab(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 
+/* The result lines `train` and `eval` share: test loss, the task's baseline, their ratio
+ * and (when show_accuracy) the task's accuracy. */
+void cli_print_test_result(const mn_eval_stats *ev, int sequences, const mn_task_info *info,
+                           int show_accuracy);
+
 /* 0 when name is one of mn_task_names(); otherwise prints the error, returns 2. */
 int cli_check_task(const char *name);
 /* mn_cell_parse with the CLI's error line; 0 or 2. */
