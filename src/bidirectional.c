@@ -3,6 +3,7 @@
  * what PyTorch computes for packed sequences. Parameters: all of fwd's, then all of bwd's. */
 #include "layer.h"
 
+#include <stdio.h>
 #include <string.h>
 
 typedef struct {
@@ -170,4 +171,15 @@ mn_layer *mn_bidirectional_create(mn_layer *fwd, mn_layer *bwd) {
     }
     s->base.param_count = fwd->param_count + bwd->param_count;
     return &s->base;
+}
+
+mn_layer *mn_stack_layer_create(mn_cell_kind cell, int in, int hidden, int k, int bidirectional) {
+    char suffix[32];
+    snprintf(suffix, sizeof suffix, "_l%d", k);
+    mn_layer *l = mn_recurrent_create(cell, in, hidden, suffix);
+    if (l && bidirectional) {
+        snprintf(suffix, sizeof suffix, "_l%d_reverse", k);
+        l = mn_bidirectional_create(l, mn_recurrent_create(cell, in, hidden, suffix));
+    }
+    return l;
 }

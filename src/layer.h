@@ -109,6 +109,9 @@ mn_layer *mn_recurrent_create(mn_cell_kind cell, int in, int hidden, const char 
 /* Bidirectional wrapper: runs fwd on each sequence and bwd on it reversed within its
  * own length, output [T,B,2H] = concat(fwd, bwd). Takes ownership of both. */
 mn_layer *mn_bidirectional_create(mn_layer *fwd, mn_layer *bwd);
+/* Layer k of a stack, with PyTorch's parameter names: a recurrent layer ("_l{k}"), or with
+ * `bidirectional` the pair ("_l{k}", "_l{k}_reverse") in the wrapper. NULL on failure. */
+mn_layer *mn_stack_layer_create(mn_cell_kind cell, int in, int hidden, int k, int bidirectional);
 
 
 /* Reverse each sequence within its own length: out[t,b] = in[len_b-1-t, b] for t < len_b;

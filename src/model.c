@@ -107,13 +107,7 @@ mn_status mn_model_create(const mn_model_config *cfg, uint64_t seed, mn_model **
     if (c->vocab_size > 0 && !(m->embed = mn_embedding_create(c->vocab_size, c->embed_size)))
         goto fail;
     for (int k = 0; k < c->num_layers; k++) {
-        char suffix[32];
-        snprintf(suffix, sizeof suffix, "_l%d", k);
-        mn_layer *l = mn_recurrent_create(c->cell, in, H, suffix);
-        if (l && c->bidirectional) {
-            snprintf(suffix, sizeof suffix, "_l%d_reverse", k);
-            l = mn_bidirectional_create(l, mn_recurrent_create(c->cell, in, H, suffix));
-        }
+        mn_layer *l = mn_stack_layer_create(c->cell, in, H, k, c->bidirectional);
         if (!l) goto fail;
         m->layers[m->L++] = l;
         in = H * dirs;

@@ -67,13 +67,7 @@ static mn_status build(const mn_stack_config *c, mn_stack **out) {
     int H = c->hidden_size, dirs = c->bidirectional ? 2 : 1;
     s->out_size = dirs * H;
     for (int k = 0, in = c->input_size; k < c->num_layers; k++, in = dirs * H) {
-        char sfx[32];
-        snprintf(sfx, sizeof sfx, "_l%d", k);
-        mn_layer *l = mn_recurrent_create(c->cell, in, H, sfx);
-        if (l && c->bidirectional) {
-            snprintf(sfx, sizeof sfx, "_l%d_reverse", k);
-            l = mn_bidirectional_create(l, mn_recurrent_create(c->cell, in, H, sfx));
-        }
+        mn_layer *l = mn_stack_layer_create(c->cell, in, H, k, c->bidirectional);
         if (!l) { mn_stack_free(s); return MN_E_NOMEM; }
         s->layers[k] = l;
         s->nparams += l->param_count;
