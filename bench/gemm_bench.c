@@ -275,7 +275,7 @@ int main(int argc, char **argv) {
     if (max_threads > 1) printf("built without OpenMP: 1 thread only\n");
     max_threads = 1;
 #endif
-    printf("mnemo GEMM benchmark: kernel %s\n", mn_gemm_kernel_name());
+    printf("mnemo GEMM benchmark: kernel %s\n", mn_cpu_kernel());
     print_machine();
     /* Peak per thread count: the faster of the ISAs this CPU runs, as mnemo picks that one. */
     double peak[MAX_THREADS + 1] = {0};

@@ -226,7 +226,6 @@ static const kernel *pick(void) {
     return active;
 }
 
-const char *mn_gemm_kernel_name(void) { return pick()->name; }
 const char *mn_cpu_kernel(void) { return pick()->name; }
 
 mn_status mn_gemm_use(const char *name) {

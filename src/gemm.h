@@ -45,10 +45,10 @@ void mn_sgemm_ref(int trans_a, int trans_b, int M, int N, int K, float alpha,
                   const float *A, int lda, const float *B, int ldb, float beta,
                   float *C, int ldc);
 
-/* Kernel selection: "avx512", "avx2" or "portable"; tests force each one in turn.
- * mn_gemm_use returns MN_E_ARG when the CPU cannot run the named kernel; NULL restores the
- * automatic choice. Buffers packed before a switch must be packed again. */
-const char *mn_gemm_kernel_name(void);
+/* Kernel selection: "avx512", "avx2" or "portable" (mn_cpu_kernel in mnemo.h says which
+ * runs); tests force each one in turn. mn_gemm_use returns MN_E_ARG when the CPU cannot
+ * run the named kernel; NULL restores the automatic choice. Buffers packed before a
+ * switch must be packed again. */
 mn_status mn_gemm_use(const char *name);
 
 #endif

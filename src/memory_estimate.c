@@ -86,7 +86,7 @@ static size_t floats(ledger *g, size_t n) { return mul(g, n, sizeof(float)); }
 /* ------------------------------------------------------------------- GEMM */
 
 static void gemm_shape(ledger *g) {
-    const char *k = mn_gemm_kernel_name();
+    const char *k = mn_cpu_kernel();
     /* the tiles of gemm.c's kernel table */
     if (strcmp(k, "avx512") == 0) { g->mr = 8; g->nr = 32; }
     else if (strcmp(k, "avx2") == 0) { g->mr = 6; g->nr = 16; }
