@@ -104,7 +104,10 @@ mn_layer *mn_linear_create(int in, int out);                     /* weight [out,
 mn_layer *mn_embedding_create(int vocab, int dim);              /* weight [vocab,dim] */
 void mn_embedding_forward(mn_layer *l, const int32_t *tokens, float *y, size_t n);
 void mn_embedding_backward(mn_layer *l, const int32_t *tokens, const float *dy, size_t n);
-/* A recurrent layer: suffix is appended to parameter names ("_l0", "_l1_reverse"). */
+/* A recurrent layer: suffix is appended to parameter names ("_l0", "_l1_reverse").
+ * With at least MN_ROWS_PER_THREAD batch rows per thread, each thread runs the whole time
+ * loop on its own rows (recurrent.c; the memory estimate follows the same rule). */
+#define MN_ROWS_PER_THREAD 4
 mn_layer *mn_recurrent_create(mn_cell_kind cell, int in, int hidden, const char *suffix);
 /* Bidirectional wrapper: runs fwd on each sequence and bwd on it reversed within its
  * own length, output [T,B,2H] = concat(fwd, bwd). Takes ownership of both. */

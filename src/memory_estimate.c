@@ -120,10 +120,10 @@ static void sim_packed(ledger *g, size_t M, size_t N, size_t K) {
     sim_threads(g, rsplit * csplit);
 }
 
-/* A recurrent time loop: with 4 or more rows per thread each thread multiplies its own
- * rows (recurrent.c), otherwise one product per step for the whole batch. */
+/* A recurrent time loop: with MN_ROWS_PER_THREAD rows per thread or more, each thread
+ * multiplies its own rows (recurrent.c); otherwise one product per step for the batch. */
 static void sim_step(ledger *g, size_t B, size_t N, size_t K) {
-    size_t row_threads = MN_MIN((size_t)g->threads, B / 4);   /* recurrent.c's ROWS_PER_THREAD */
+    size_t row_threads = MN_MIN((size_t)g->threads, B / MN_ROWS_PER_THREAD);
     if (row_threads > 1) sim_threads(g, row_threads);
     else sim_packed(g, B, N, K);
 }

@@ -112,14 +112,13 @@ static mn_status reserve_grads(recurrent *s, int T, int B) {
  * threads meet once per sequence instead of twice per step. A smaller batch runs the loop
  * on one thread, and only a step's product large enough to pay for a fork is split by
  * columns. Either way row b sees the same operations, so results do not depend on it. */
-#define ROWS_PER_THREAD 4   /* memory_estimate.c mirrors this */
 
 static int omp_rows(int B, int H) { return (size_t)B * H >= 8192; }
 
 static int row_threads(int B) {
 #ifdef _OPENMP
     int threads = MN_MIN(omp_get_max_threads(), MN_GEMM_MAX_THREADS);
-    return MN_MAX(1, MN_MIN(threads, B / ROWS_PER_THREAD));
+    return MN_MAX(1, MN_MIN(threads, B / MN_ROWS_PER_THREAD));
 #else
     (void)B;
     return 1;
