@@ -10,20 +10,24 @@ BUILD   ?= build
 OPT     ?= -O3
 CFLAGS  ?=
 WARN    := -Wall -Wextra -Wno-unknown-pragmas
-BASEFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -Iinclude -Isrc $(WARN) -fPIC $(OPT)
+SRC_DIRS := core math layers model io data diag lab
+# The library and the tests see the internal headers of every concern; the CLI sees only
+# the public header (include/mnemo.h), as any program linking libmnemo would.
+BASEFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -Iinclude $(WARN) -fPIC $(OPT)
+INTERNAL  := $(SRC_DIRS:%=-Isrc/%)
 
 # OpenMP is optional: probe whether the compiler accepts it.
 OPENMP := $(shell printf 'int main(void){return 0;}' | $(CC) -fopenmp -x c - -o /dev/null 2>/dev/null && echo -fopenmp)
 ALLFLAGS := $(BASEFLAGS) $(OPENMP) $(CFLAGS)
 LDLIBS  := -lm $(OPENMP)
 
-LIB_SRC  := $(sort $(wildcard src/*.c))
+LIB_SRC  := $(sort $(wildcard $(SRC_DIRS:%=src/%/*.c)))
 CLI_SRC  := $(sort $(wildcard cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
-HEADERS  := $(wildcard include/*.h src/*.h cli/*.h tests/*.h)
+HEADERS  := $(wildcard include/*.h $(SRC_DIRS:%=src/%/*.h) cli/*.h tests/*.h)
 
 .PHONY: all run test sanitize clean features bench bench-gemm
 all: features $(BUILD)/libmnemo.a $(BUILD)/libmnemo.so $(BUILD)/mnemo
@@ -33,9 +37,18 @@ features:
 	      "CPU kernels: avx512/avx2/scalar chosen at run time;" \
 	      "OpenBLAS not used; CUDA backend not built"
 
-$(BUILD)/%.o: %.c $(HEADERS)
+# Library objects hide every symbol but the API that mnemo.h marks public (check: nm -D).
+$(BUILD)/src/%.o: src/%.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLFLAGS) $(INTERNAL) -fvisibility=hidden -c $< -o $@
+
+$(BUILD)/cli/%.o: cli/%.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLFLAGS) -c $< -o $@
+
+$(BUILD)/tests/%.o: tests/%.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLFLAGS) $(INTERNAL) -c $< -o $@
 
 $(BUILD)/libmnemo.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
@@ -51,7 +64,7 @@ $(BUILD)/test_runner: $(TEST_OBJ) $(BUILD)/libmnemo.a
 
 # OpenBLAS is dlopen'ed at run time, never linked; -ldl is a no-op on glibc >= 2.34.
 $(BUILD)/gemm_bench: bench/gemm_bench.c $(BUILD)/libmnemo.a $(HEADERS)
-	$(CC) $(ALLFLAGS) -o $@ bench/gemm_bench.c $(BUILD)/libmnemo.a $(LDLIBS) -ldl
+	$(CC) $(ALLFLAGS) $(INTERNAL) -o $@ bench/gemm_bench.c $(BUILD)/libmnemo.a $(LDLIBS) -ldl
 
 bench-gemm: $(BUILD)/gemm_bench
 	$(BUILD)/gemm_bench $(BENCH_ARGS)

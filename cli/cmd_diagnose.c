@@ -1,7 +1,7 @@
 /* mnemo diagnose: train (or load) a model, then measure how its training signal travels
  * back through time: per-step gradient norms, horizon, gate half-lives, the recurrence's
  * spectrum and step-Jacobian products, and a verdict with what to try next. */
-#include "plot_svg.h"
+#include "mnemo.h"
 #include "train_run.h"
 
 #include <math.h>

@@ -36,7 +36,7 @@ make -s BUILD="$out" CC="$cc" OPENMP= \
     "$out/libmnemo.a" $cli_objs >"$out/build.log" 2>&1 || {
     cat "$out/build.log"; echo "make fuzz: building the instrumented library failed"; exit 1; }
 
-flags="-std=c11 -D_POSIX_C_SOURCE=200809L -Iinclude -Isrc -Icli -Wall -Wextra -O1 -g
+flags="-std=c11 -D_POSIX_C_SOURCE=200809L -Iinclude $(for d in src/*/; do printf -- "-I%s " "${d%/}"; done)-Icli -Wall -Wextra -O1 -g
        -fno-omit-frame-pointer -fsanitize=fuzzer $san"
 failed=0
 for t in $targets; do

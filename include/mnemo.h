@@ -22,6 +22,12 @@
 extern "C" {
 #endif
 
+/* Everything declared here is the library's interface; the build hides every other symbol
+ * of libmnemo.so (-fvisibility=hidden). */
+#if defined(__GNUC__)
+#pragma GCC visibility push(default)
+#endif
+
 #define MNEMO_VERSION "0.1.0"
 
 typedef enum {
@@ -421,6 +427,40 @@ void mn_lab_options_init(mn_lab_options *o);   /* every field "use the default",
 mn_status mn_lab_run(const char *name, const mn_lab_options *o, mn_lab_result *r);
 /* ------------------------------------------------------------ end lab */
 
+/* ------------------------------------------------------------ plots
+ * SVG plot of a gradient-flow diagnosis (mnemo diagnose --plot).
+ *
+ * Up to three panels stacked on one page, sharing the time axis:
+ *   1. the final gradient norm per time step on a log axis (‖∂L/∂h_t‖, and ‖∂L/∂c_t‖ when
+ *      given), with the threshold line (last-step norm × threshold) and the horizon marker;
+ *   2. a heatmap of that profile at each snapshot taken during training (log10 colour);
+ *   3. for gated cells, a histogram of the memory half-life per unit on a log axis.
+ * Hard values are drawn, never fatal: NaN/Inf leave gaps (grey cells in the heatmap); zeros
+ * and norms more than 40 decades below the largest are drawn on a separate "0" level and
+ * counted in the legend; long profiles are decimated keeping each bucket's min and max. */
+typedef struct {
+    const char *title;            /* page title, e.g. "lstm, adding T=200"; NULL: none */
+    int T;                        /* time steps, >= 1 */
+    const double *grad_h;         /* [T] mean ‖∂L/∂h_t‖, oldest step first (final profile) */
+    const double *grad_c;         /* [T] ‖∂L/∂c_t‖ for LSTM, or NULL */
+    int snapshots;                /* rows of the heatmap (0: no heatmap) */
+    const int *snapshot_step;     /* [snapshots] training step of each row, increasing;
+                                     NULL: rows are numbered 0, 1, ... */
+    const double *heat;           /* [snapshots × T] profile at each snapshot, row-major */
+    int units;                    /* H; 0: no half-life histogram (plain RNN) */
+    const double *half_life;      /* [units] memory half-life per unit, in steps */
+    int horizon;                  /* effective gradient horizon in steps, 0..T-1 (-1: not shown) */
+    double threshold;             /* horizon threshold, e.g. 1e-3 (0: no threshold line) */
+} mn_plot_diagnosis;
+
+/* Writes the SVG to `path` atomically (temporary file in the same folder, fsync, rename):
+ * on failure `path` is untouched and nothing is left behind. Returns MN_OK, MN_E_ARG for
+ * an impossible description, MN_E_IO when the file cannot be written, or MN_E_NOMEM;
+ * mn_last_error() says which. */
+mn_status mn_plot_diagnosis_svg(const char *path, const mn_plot_diagnosis *d);
+
+/* ------------------------------------------------------------ end plots */
+
 /* ------------------------------------------------------------ arrays (.npy)
  * <npy API: owned by the npy/predict work; keep declarations between these markers> */
 
@@ -483,6 +523,10 @@ int mn_stack_output_size(const mn_stack *s);   /* H, or 2H when bidirectional */
 mn_status mn_stack_forward(mn_stack *s, const float *x, int T, int B, const int32_t *lengths,
                            float *y);
 /* ------------------------------------------------------------ end arrays */
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #ifdef __cplusplus
 }

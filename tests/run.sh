@@ -11,9 +11,9 @@ trap 'rm -f "$log"' EXIT
 # that fails without failing a test (a sanitizer report, a crash) counts as one failure.
 run() {
     local name=$1; shift
-    "$@" >"$log" 2>&1
-    local rc=$?
-    cat "$log"
+    # tee: each test's line shows as it finishes, not when the whole command is done
+    "$@" 2>&1 | tee "$log"
+    local rc=${PIPESTATUS[0]}
     local line
     line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
     if [[ $line =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then

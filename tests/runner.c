@@ -5,18 +5,27 @@
 #include <string.h>
 #include <time.h>
 
-#define MAX_TESTS 512
-static struct { const char *name; mn_test_fn fn; int slow; } tests[MAX_TESTS];
-static int ntests;
+/* Grown as tests register (before main runs), so no test is ever dropped. */
+typedef struct { const char *name; mn_test_fn fn; int slow; } test_entry;
+static test_entry *tests;
+static int ntests, cap_tests;
 static int current_failed;
 
 void mn_test_register(const char *name, mn_test_fn fn, int slow) {
-    if (ntests < MAX_TESTS) {
-        tests[ntests].name = name;
-        tests[ntests].fn = fn;
-        tests[ntests].slow = slow;
-        ntests++;
+    if (ntests == cap_tests) {
+        int cap = cap_tests ? 2 * cap_tests : 256;
+        test_entry *grown = realloc(tests, (size_t)cap * sizeof *grown);
+        if (!grown) {
+            fprintf(stderr, "test runner: out of memory registering %s\n", name);
+            exit(1);
+        }
+        tests = grown;
+        cap_tests = cap;
     }
+    tests[ntests].name = name;
+    tests[ntests].fn = fn;
+    tests[ntests].slow = slow;
+    ntests++;
 }
 
 void mn_test_fail(const char *file, int line, const char *fmt, ...) {
@@ -89,5 +98,6 @@ int main(int argc, char **argv) {
     }
     if (skipped) printf("%d skipped\n", skipped);
     printf("%d passed, %d failed\n", passed, failed);
+    free(tests);
     return failed ? 1 : 0;
 }

@@ -52,7 +52,10 @@ static void check_layer(const char *what, mn_layer *l, int T, int B, const int32
     l->ops->reset_state(l);
     if (carry) {
         loss_of(&h);               /* first chunk: its final state becomes the next h0 */
-        l->ops->carry_state(l);
+        if (l->ops->carry_state(l) != MN_OK) {
+            mn_test_fail(__FILE__, __LINE__, "%s: carry_state failed: %s", what, mn_last_error());
+            goto done;
+        }
         randomize(h.x, nx, &r, 1.0f);
     }
     loss_of(&h);

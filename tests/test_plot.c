@@ -1,7 +1,7 @@
 /* The SVG plot of a diagnosis: synthetic profiles, hard values, huge T, atomic writes.
  * Set MNEMO_PLOT_KEEP to a folder to keep the plots there (to render and look at them). */
 #include "test.h"
-#include "plot_svg.h"
+#include "mnemo.h"
 #include "core.h"
 
 #include <dirent.h>

@@ -51,8 +51,14 @@ static size_t linear_bytes(const mn_layer *l) { (void)l; return 0; }
 static void linear_destroy(mn_layer *l) { mn_release(l); }
 
 static const mn_layer_ops linear_ops = {
-    "linear", linear_init, linear_forward, linear_backward, no_state, NULL,
-    linear_state, linear_bytes, linear_destroy, NULL, NULL,
+    .kind = "linear",
+    .init = linear_init,
+    .forward = linear_forward,
+    .backward = linear_backward,
+    .reset_state = no_state,
+    .state = linear_state,
+    .activation_bytes = linear_bytes,
+    .destroy = linear_destroy,
 };
 
 mn_layer *mn_linear_create(int in, int out) {

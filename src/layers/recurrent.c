@@ -340,19 +340,21 @@ static mn_status recurrent_backward(mn_layer *l, const float *dy, float *dx, int
 
 static void recurrent_reset(mn_layer *l) { ((recurrent *)l)->carry = 0; }
 
-static void recurrent_carry(mn_layer *l) {
+static mn_status recurrent_carry(mn_layer *l) {
     recurrent *s = (recurrent *)l;
-    if (!s->last_B) return;
+    if (!s->last_B) return MN_OK;
     size_t BH = (size_t)s->last_B * s->H;
-    if (mn_reserve((void **)&s->h0, &s->state_cap, 2 * BH * sizeof(float)) != MN_OK) {
-        s->carry = 0;   /* out of memory: fall back to a zero state rather than crash */
-        return;
-    }
+    /* Out of memory is reported, never replaced by a zero state: that would train on a
+     * different problem than the one asked for. */
+    if (mn_reserve((void **)&s->h0, &s->state_cap, 2 * BH * sizeof(float)) != MN_OK)
+        return mn_fail(MN_E_NOMEM, "out of memory carrying a [%d,%d] recurrent state into "
+                       "the next chunk", s->last_B, s->H);
     s->c0 = s->h0 + BH;
     memcpy(s->h0, s->hs + (size_t)s->last_T * BH, BH * sizeof(float));
     if (s->cs) memcpy(s->c0, s->cs + (size_t)s->last_T * BH, BH * sizeof(float));
     s->state_B = s->last_B;
     s->carry = 1;
+    return MN_OK;
 }
 
 static int recurrent_state(mn_layer *l, mn_state_view v[2]) {
@@ -474,9 +476,17 @@ static void recurrent_step_vjp(mn_layer *l, int t, int b, float *u_h, float *u_c
 }
 
 static const mn_layer_ops recurrent_ops = {
-    "recurrent", recurrent_init, recurrent_forward, recurrent_backward, recurrent_reset,
-    recurrent_carry, recurrent_state, recurrent_bytes, recurrent_destroy,
-    recurrent_inspect, recurrent_step_vjp,
+    .kind = "recurrent",
+    .init = recurrent_init,
+    .forward = recurrent_forward,
+    .backward = recurrent_backward,
+    .reset_state = recurrent_reset,
+    .carry_state = recurrent_carry,
+    .state = recurrent_state,
+    .activation_bytes = recurrent_bytes,
+    .destroy = recurrent_destroy,
+    .inspect = recurrent_inspect,
+    .step_vjp = recurrent_step_vjp,
 };
 
 mn_layer *mn_recurrent_create(mn_cell_kind cell, int in, int hidden, const char *suffix) {

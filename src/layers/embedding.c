@@ -43,8 +43,14 @@ static size_t embedding_bytes(const mn_layer *l) { (void)l; return 0; }
 static void embedding_destroy(mn_layer *l) { mn_release(l); }
 
 static const mn_layer_ops embedding_ops = {
-    "embedding", embedding_init, not_a_stack_layer, not_a_stack_layer_bwd, no_state, NULL,
-    embedding_state, embedding_bytes, embedding_destroy, NULL, NULL,
+    .kind = "embedding",
+    .init = embedding_init,
+    .forward = not_a_stack_layer,
+    .backward = not_a_stack_layer_bwd,
+    .reset_state = no_state,
+    .state = embedding_state,
+    .activation_bytes = embedding_bytes,
+    .destroy = embedding_destroy,
 };
 
 mn_layer *mn_embedding_create(int vocab, int dim) {

@@ -141,8 +141,16 @@ static void bidir_step_vjp(mn_layer *l, int t, int b, float *u_h, float *u_c) {
 }
 
 static const mn_layer_ops bidir_ops = {
-    "bidirectional", bidir_init, bidir_forward, bidir_backward, bidir_reset, NULL,
-    bidir_state, bidir_bytes, bidir_destroy, bidir_inspect, bidir_step_vjp,
+    .kind = "bidirectional",
+    .init = bidir_init,
+    .forward = bidir_forward,
+    .backward = bidir_backward,
+    .reset_state = bidir_reset,
+    .state = bidir_state,
+    .activation_bytes = bidir_bytes,
+    .destroy = bidir_destroy,
+    .inspect = bidir_inspect,
+    .step_vjp = bidir_step_vjp,
 };
 
 mn_layer *mn_bidirectional_create(mn_layer *fwd, mn_layer *bwd) {

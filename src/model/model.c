@@ -321,8 +321,11 @@ static mn_status model_run(mn_model *m, const mn_batch *b, int t0, int k, int ca
     /* the stack */
     for (int l = 0; l < L; l++) {
         mn_layer *ly = m->layers[l];
-        if (carry && ly->ops->carry_state) ly->ops->carry_state(ly);
-        else ly->ops->reset_state(ly);
+        if (carry && ly->ops->carry_state) {
+            if ((st = ly->ops->carry_state(ly))) return st;
+        } else if (ly->ops->reset_state) {
+            ly->ops->reset_state(ly);
+        }
         if ((st = ly->ops->forward(ly, l == 0 ? x : m->acts[l], m->acts[l + 1], k, B, m->lengths)))
             return st;
     }
@@ -393,7 +396,7 @@ static mn_status model_run(mn_model *m, const mn_batch *b, int t0, int k, int ca
 }
 
 mn_status mn_model_forward(mn_model *m, const mn_batch *b, const float **output) {
-    double items;
+    double items = 0;
     mn_status st = mn_model_loss_items(m, b, &items);
     if (st) return st;
     if ((st = mn_model_run(m, b, 0, b->T, 0, 0, 1.0, NULL))) return st;
@@ -402,7 +405,7 @@ mn_status mn_model_forward(mn_model *m, const mn_batch *b, const float **output)
 }
 
 mn_status mn_model_loss(mn_model *m, const mn_batch *b, double *loss) {
-    double items, sum;
+    double items = 0, sum = 0;
     mn_status st = mn_model_loss_items(m, b, &items);
     if (st) return st;
     if ((st = mn_model_run(m, b, 0, b->T, 0, 0, 1.0, &sum))) return st;
@@ -411,7 +414,7 @@ mn_status mn_model_loss(mn_model *m, const mn_batch *b, double *loss) {
 }
 
 mn_status mn_model_gradients(mn_model *m, const mn_batch *b, double *loss) {
-    double items, sum;
+    double items = 0, sum = 0;
     mn_status st = mn_model_loss_items(m, b, &items);
     if (st) return st;
     memset(m->grads, 0, m->nparams * sizeof(float));

@@ -4,7 +4,7 @@
  * written atomically. Layout constants are in pixels; text widths are estimated from the
  * character count, which is enough to keep labels apart without font metrics. Every number
  * that reaches the file goes through px() or fmt_num(), so no "nan" or "inf" can leak in. */
-#include "plot_svg.h"
+#include "mnemo.h"
 #include "atomic_file.h"
 #include "json.h"
 

@@ -66,7 +66,7 @@ typedef struct {
     void (*reset_state)(mn_layer *l);
     /* ... or from the final state of the last forward, with no gradient path to it
      * (truncated BPTT, streaming inference). NULL for layers without state. */
-    void (*carry_state)(mn_layer *l);
+    mn_status (*carry_state)(mn_layer *l);
     /* Where the recurrent state lives: fills one view per direction and returns how
      * many (0 for stateless layers, 2 for bidirectional: [0] forward, [1] reverse). */
     int (*state)(mn_layer *l, struct mn_state_view views[2]);
@@ -81,6 +81,10 @@ typedef struct {
      * of the last forward (hs indices; u_c NULL without c). Uses the backward workspace,
      * so call it between a forward and the next forward, never inside a training step. */
     void (*step_vjp)(mn_layer *l, int t, int b, float *u_h, float *u_c);
+    /* Training or inference for the passes that follow, and the seed of this pass's noise
+     * (dropout): the same seed gives the same masks on any thread count. NULL for layers
+     * that behave the same in both modes. */
+    void (*set_mode)(mn_layer *l, int training, uint64_t seed);
 } mn_layer_ops;
 
 struct mn_layer {
