@@ -60,8 +60,32 @@ typedef enum { MN_INIT_UNIFORM, MN_INIT_ORTHOGONAL, MN_INIT_IDENTITY } mn_recurr
 typedef enum { MN_OUTPUT_LAST, MN_OUTPUT_EVERY } mn_output_mode;
 typedef enum { MN_LOSS_MSE, MN_LOSS_CE } mn_loss_kind;
 
+/* ------------------------------------------------------------------ blocks
+ * A model is: input stage (dense features, or a token embedding) → blocks → linear head
+ * → loss. A block is one registered layer kind f with its width, optionally wrapped as
+ *   residual:   y = x + f(x)                      (an identity path through depth)
+ *   pre-norm:   y = [x +] f(N(x))                 (N: LayerNorm or RMSNorm)
+ *   post-norm:  y = N([x +] f(x))                 (the original Transformer's order)
+ * and dropout on f's output while training (Srivastava et al. 2014, inverted scaling). */
+typedef enum { MN_NORM_NONE, MN_NORM_PRE, MN_NORM_POST } mn_norm_place;
+typedef enum { MN_NORM_LAYERNORM, MN_NORM_RMSNORM } mn_norm_kind;
+
+#define MN_MAX_BLOCKS 64
+#define MN_KIND_NAME_MAX 24
+
 typedef struct {
-    mn_cell_kind cell;
+    char kind[MN_KIND_NAME_MAX]; /* a registered layer kind (mn_layer_kind_names()) */
+    int width;               /* the kind's width (hidden size of a recurrence, inner size of
+                                a feed-forward); 0: the model's hidden_size */
+    int bidirectional;       /* recurrent kinds: 1 runs both directions (output 2·width) */
+    int residual;            /* 1: add the block's input to its output (widths must agree) */
+    mn_norm_place norm;
+    mn_norm_kind norm_kind;
+    float dropout;           /* drop probability on f's output while training, in [0, 1) */
+} mn_block_config;
+
+typedef struct {
+    mn_cell_kind cell;       /* the recurrent cell when num_blocks is 0 */
     int input_size;          /* features per step for dense input; 0 with tokens */
     int vocab_size;          /* > 0: inputs are tokens read through an embedding */
     int embed_size;          /* embedding width (0: same as hidden_size) */
@@ -75,6 +99,10 @@ typedef struct {
     float init_gain;         /* gain for orthogonal / identity recurrent init */
     float forget_bias;       /* LSTM forget-gate bias (b_ih + b_hh sum), default 1.0 */
     int chrono_tmax;         /* > 0: chrono init, b_f ~ log U[1, T_max-1], b_i = -b_f */
+    /* The blocks. num_blocks = 0 builds num_layers blocks of `cell` (bidirectional as set),
+     * the plain stacked recurrence of PyTorch's nn.RNN / nn.LSTM / nn.GRU. */
+    int num_blocks;
+    mn_block_config blocks[MN_MAX_BLOCKS];
 } mn_model_config;
 
 typedef struct mn_model mn_model;
@@ -82,6 +110,17 @@ typedef struct mn_model mn_model;
 void mn_model_config_init(mn_model_config *cfg);   /* a 1-layer LSTM, hidden 128 */
 mn_status mn_cell_parse(const char *name, mn_cell_kind *out); /* rnn, rnn-relu, lstm, gru */
 const char *mn_cell_name(mn_cell_kind cell);
+
+/* The registered layer kinds a block may name, as "rnn, rnn-relu, lstm, gru, ...". */
+const char *mn_layer_kind_names(void);
+/* Fill cfg's blocks from a spec: blocks separated by ',', each KIND[:WIDTH][:OPTION...]
+ * with options residual, bidirectional, pre or post (normalization place), layernorm or
+ * rmsnorm, dropout=P; e.g. "lstm:128,lstm:128:residual:pre". cfg's other fields are
+ * kept. MN_E_ARG names the malformed part and what is allowed. */
+mn_status mn_blocks_parse(const char *spec, mn_model_config *cfg);
+/* The blocks cfg builds (num_blocks = 0 included) as a spec mn_blocks_parse reads back;
+ * the length written, or the length needed when cap is too small (like snprintf). */
+int mn_blocks_format(const mn_model_config *cfg, char *buf, size_t cap);
 
 mn_status mn_model_create(const mn_model_config *cfg, uint64_t seed, mn_model **out);
 void mn_model_free(mn_model *m);

@@ -10,10 +10,12 @@
  * backward), gemm.c (mn_pack_b, mn_sgemm, mn_sgemm_packed), optim.c, task.c (grow) and
  * train.c; a change to their allocations must be mirrored here (tests/test_memory.c
  * compares this estimate with the measured peak). */
+#include "blocks.h"
 #include "cell.h"
 #include "gemm.h"
 #include "model.h"
 #include "optim.h"
+#include "registry.h"
 #include "task.h"
 
 #include <limits.h>
@@ -144,59 +146,77 @@ static void sim_sgemm(ledger *g, size_t M, size_t N, size_t K) {
 
 /* ------------------------------------------------------------------ layers */
 
+/* One block as mn_model_create builds it: a recurrent kind (one or two directions) or a
+ * linear map. */
+typedef struct {
+    const mn_cell_kernel *cell;   /* NULL: a linear block */
+    size_t in, H, GH, dirs, out;
+} block_shape;
+
 typedef struct {
     const mn_model_config *c;
-    const mn_cell_kernel *cell;
-    size_t T, B, rows, H, GH, D, O, in0, dirs;
+    size_t T, B, rows, D, O, in0;
     int L, train;
+    block_shape blk[MN_MAX_BLOCKS];
 } shape;
 
-static size_t layer_in(const shape *s, int l) { return l == 0 ? s->in0 : s->dirs * s->H; }
+/* Features entering block l (l = L: the head's input). */
+static size_t layer_in(const shape *s, int l) { return l == s->L ? s->D : s->blk[l].in; }
 
 /* recurrent.c reserve(): gates, aux (GRU), states with the initial row, one step's
  * product, the running gradients and step_vjp's row. */
-static size_t recurrent_ws(ledger *g, const shape *s) {
-    size_t H = s->H, GH = s->GH, rows = s->rows, B = s->B;
+static size_t recurrent_ws(ledger *g, const shape *s, const block_shape *k) {
+    size_t H = k->H, GH = k->GH, rows = s->rows, B = s->B;
     size_t states = mul(g, add(g, rows, B), H);
     size_t n = mul(g, rows, GH);
-    if (s->c->cell == MN_GRU) n = add(g, n, mul(g, rows, H));
-    n = add(g, n, mul(g, states, s->cell->has_cell ? 2 : 1));
+    if (k->cell->split_recurrent) n = add(g, n, mul(g, rows, H));  /* GRU: aux with dgh */
+    n = add(g, n, mul(g, states, k->cell->has_cell ? 2 : 1));
     n = add(g, n, add(g, mul(g, B, GH), mul3(g, 2, B, H)));
     n = add(g, n, mul(g, 2, GH));
     return floats(g, n);
 }
 
 /* recurrent.c reserve_grads(): the gate gradients, taken when backward starts. */
-static size_t recurrent_grads_ws(ledger *g, const shape *s) {
-    return floats(g, mul3(g, s->rows, s->GH, s->cell->split_recurrent ? 2 : 1));
+static size_t recurrent_grads_ws(ledger *g, const shape *s, const block_shape *k) {
+    return floats(g, mul3(g, s->rows, k->GH, k->cell->split_recurrent ? 2 : 1));
 }
 
-static void recurrent_forward(ledger *g, const shape *s, size_t in) {
-    take(g, R_ACT, recurrent_ws(g, s));
-    take(g, R_WORK, packed_bytes(g, s->H, s->GH));      /* W_hhᵀ, packed once */
-    sim_sgemm(g, s->rows, s->GH, in);                     /* X·W_ihᵀ */
-    sim_step(g, s->B, s->GH, s->H);                       /* h_{t-1}·W_hhᵀ per step */
+static void recurrent_forward(ledger *g, const shape *s, const block_shape *k) {
+    take(g, R_ACT, recurrent_ws(g, s, k));
+    take(g, R_WORK, packed_bytes(g, k->H, k->GH));      /* W_hhᵀ, packed once */
+    sim_sgemm(g, s->rows, k->GH, k->in);                  /* X·W_ihᵀ */
+    sim_step(g, s->B, k->GH, k->H);                       /* h_{t-1}·W_hhᵀ per step */
 }
 
-static void recurrent_backward(ledger *g, const shape *s, size_t in, int dx) {
-    take(g, R_WORK, packed_bytes(g, s->GH, s->H));      /* W_hh, packed once */
-    take(g, R_ACT, recurrent_grads_ws(g, s));             /* dg (and dgh) */
-    sim_step(g, s->B, s->H, s->GH);                       /* DGH_t·W_hh per step */
-    sim_sgemm(g, s->GH, in, s->rows);                     /* dW_ih */
-    sim_sgemm(g, s->GH, s->H, s->rows);                   /* dW_hh */
-    if (dx) sim_sgemm(g, s->rows, in, s->GH);             /* dX */
+static void recurrent_backward(ledger *g, const shape *s, const block_shape *k, int dx) {
+    take(g, R_WORK, packed_bytes(g, k->GH, k->H));      /* W_hh, packed once */
+    take(g, R_ACT, recurrent_grads_ws(g, s, k));          /* dg (and dgh) */
+    sim_step(g, s->B, k->H, k->GH);                       /* DGH_t·W_hh per step */
+    sim_sgemm(g, k->GH, k->in, s->rows);                  /* dW_ih */
+    sim_sgemm(g, k->GH, k->H, s->rows);                   /* dW_hh */
+    if (dx) sim_sgemm(g, s->rows, k->in, k->GH);          /* dX */
 }
 
-/* A stack layer: a recurrent layer, or the bidirectional wrapper around two. */
+/* A block: a linear map, a recurrent layer, or the bidirectional wrapper around two. */
 static void layer_forward(ledger *g, const shape *s, int l) {
-    size_t in = layer_in(s, l);
-    if (s->dirs == 2)   /* reversed input and its gradient, one direction's output twice */
-        take(g, R_ACT, floats(g, mul(g, s->rows, add(g, mul(g, 2, in), mul(g, 2, s->H)))));
-    for (size_t d = 0; d < s->dirs; d++) recurrent_forward(g, s, in);
+    const block_shape *k = &s->blk[l];
+    if (!k->cell) {
+        sim_sgemm(g, s->rows, k->out, k->in);
+        return;
+    }
+    if (k->dirs == 2)   /* reversed input and its gradient, one direction's output twice */
+        take(g, R_ACT, floats(g, mul(g, s->rows, add(g, mul(g, 2, k->in), mul(g, 2, k->H)))));
+    for (size_t d = 0; d < k->dirs; d++) recurrent_forward(g, s, k);
 }
 
 static void layer_backward(ledger *g, const shape *s, int l, int dx) {
-    for (size_t d = 0; d < s->dirs; d++) recurrent_backward(g, s, layer_in(s, l), dx);
+    const block_shape *k = &s->blk[l];
+    if (!k->cell) {
+        sim_sgemm(g, k->out, k->in, s->rows);             /* dW */
+        if (dx) sim_sgemm(g, s->rows, k->in, k->out);     /* dX */
+        return;
+    }
+    for (size_t d = 0; d < k->dirs; d++) recurrent_backward(g, s, k, dx);
 }
 
 /* ------------------------------------------------------------------- model */
@@ -206,7 +226,7 @@ static void layer_backward(ledger *g, const shape *s, int l, int dx) {
 static size_t model_ws(ledger *g, const shape *s, size_t head_rows, int grads) {
     size_t n = 0;
     for (int k = s->c->vocab_size > 0 ? 0 : 1; k <= s->L; k++)  /* acts[0]: tokens only */
-        n = add(g, n, mul(g, s->rows, k == s->L ? s->D : layer_in(s, k)));
+        n = add(g, n, mul(g, s->rows, layer_in(s, k)));
     n = add(g, n, add(g, mul(g, s->B, s->D), mul(g, head_rows, s->O)));
     if (grads) return floats(g, n);
     size_t bytes = add(g, floats(g, n), mul(g, s->rows, sizeof(uint8_t) + sizeof(int32_t)));
@@ -223,10 +243,15 @@ static void setup(ledger *g, const shape *s) {
     }
     take(g, R_WORK, sizeof(mn_model));
     for (int l = 0; l < s->L; l++) {
-        size_t in = layer_in(s, l);
-        np = add(g, np, mul(g, s->dirs, mul(g, s->GH, add(g, add(g, in, s->H), 2))));
-        for (size_t d = 0; d < s->dirs; d++) take(g, R_WORK, sizeof(mn_layer) + RECURRENT_EXTRA);
-        if (s->dirs == 2) take(g, R_WORK, sizeof(mn_layer) + BIDIR_EXTRA);
+        const block_shape *k = &s->blk[l];
+        if (!k->cell) {
+            np = add(g, np, mul(g, k->out, add(g, k->in, 1)));
+            take(g, R_WORK, sizeof(mn_layer) + LINEAR_EXTRA);
+            continue;
+        }
+        np = add(g, np, mul(g, k->dirs, mul(g, k->GH, add(g, add(g, k->in, k->H), 2))));
+        for (size_t d = 0; d < k->dirs; d++) take(g, R_WORK, sizeof(mn_layer) + RECURRENT_EXTRA);
+        if (k->dirs == 2) take(g, R_WORK, sizeof(mn_layer) + BIDIR_EXTRA);
     }
     np = add(g, np, mul(g, s->O, add(g, s->D, 1)));
     take(g, R_WORK, sizeof(mn_layer) + LINEAR_EXTRA);
@@ -263,6 +288,32 @@ static void run(ledger *g, const shape *s) {
         layer_backward(g, s, l, l > 0 || s->c->vocab_size > 0);
 }
 
+/* The blocks of c, read from the registry; kinds the estimate does not model yet are
+ * refused by name rather than estimated wrongly. */
+static mn_status block_shapes(const mn_model_config *c, shape *s) {
+    mn_block_config b[MN_MAX_BLOCKS];
+    s->L = mn_model_blocks(c, b);
+    size_t in = s->in0;
+    for (int l = 0; l < s->L; l++) {
+        const mn_layer_kind *kind = mn_layer_kind_find(b[l].kind);
+        block_shape *k = &s->blk[l];
+        k->in = in;
+        k->out = (size_t)kind->out_width(&b[l], (int)in);
+        if (kind->cell >= 0) {
+            k->cell = mn_cell_kernel_for((mn_cell_kind)kind->cell);
+            k->H = (size_t)b[l].width;
+            k->GH = (size_t)k->cell->gates * k->H;
+            k->dirs = b[l].bidirectional ? 2 : 1;
+        } else if (strcmp(kind->name, "linear") != 0) {
+            return mn_fail(MN_E_ARG, "the memory estimate does not cover %s blocks yet",
+                           kind->name);
+        }
+        in = k->out;
+    }
+    s->D = in;
+    return MN_OK;
+}
+
 /* ----------------------------------------------------------------- checks */
 
 /* The estimate describes the models mn_model_create builds, so it refuses the same
@@ -294,13 +345,10 @@ mn_status mn_memory_estimate_run(const mn_model_config *cfg, int T, int B, int t
     if (st || (st = check_run(T, B))) return st;
     mn_model_config c = *cfg;   /* what mn_model_create makes of it */
     if (c.vocab_size > 0 && c.embed_size == 0) c.embed_size = c.hidden_size;
-    shape s = {.c = &c, .cell = mn_cell_kernel_for(c.cell), .T = (size_t)T, .B = (size_t)B,
-               .rows = (size_t)T * (size_t)B, .H = (size_t)c.hidden_size,
-               .dirs = c.bidirectional ? 2 : 1, .O = (size_t)c.output_size,
-               .L = c.num_layers, .train = train != 0};
-    s.GH = (size_t)s.cell->gates * s.H;
-    s.D = s.dirs * s.H;
+    shape s = {.c = &c, .T = (size_t)T, .B = (size_t)B, .rows = (size_t)T * (size_t)B,
+               .O = (size_t)c.output_size, .train = train != 0};
     s.in0 = (size_t)(c.vocab_size > 0 ? c.embed_size : c.input_size);
+    if ((st = block_shapes(&c, &s))) return st;
 
     ledger g;
     memset(&g, 0, sizeof g);

@@ -1,6 +1,6 @@
 /* Linear layer applied to every row: y[N,out] = x[N,in] · Wᵀ + b, N = T·B.
  * Parameters follow nn.Linear: weight [out,in], bias [out]. */
-#include "layer.h"
+#include "registry.h"
 #include "gemm.h"
 #include "init.h"
 
@@ -71,3 +71,18 @@ mn_layer *mn_linear_create(int in, int out) {
     s->o_b = mn_layer_add_param(&s->base, "bias", 1, (int[]){out});
     return &s->base;
 }
+
+/* ------------------------------------------------------------ registered kind */
+
+static int linear_out_width(const mn_block_config *b, int in) { (void)in; return b->width; }
+static mn_layer *linear_block(const mn_block_config *b, int in, int index) {
+    (void)index;
+    return mn_linear_create(in, b->width);
+}
+static double linear_macs(const mn_block_config *b, int in) { return (double)in * b->width; }
+
+const mn_layer_kind mn_kind_linear = {
+    .name = "linear", .summary = "a linear map of every step, y = W x + b", .cell = -1,
+    .caps = MN_KIND_WIDTH, .out_width = linear_out_width, .create = linear_block,
+    .macs_per_row = linear_macs,
+};

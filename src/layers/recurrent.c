@@ -13,7 +13,7 @@
 #include "cell.h"
 #include "gemm.h"
 #include "init.h"
-#include "layer.h"
+#include "registry.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -515,3 +515,37 @@ mn_layer *mn_recurrent_create(mn_cell_kind cell, int in, int hidden, const char 
     s->o_bhh = mn_layer_add_param(&s->base, name, 1, (int[]){s->GH});
     return &s->base;
 }
+
+/* ------------------------------------------------------------ registered kinds */
+
+static int recurrent_out_width(const mn_block_config *b, int in) {
+    (void)in;
+    return b->width * (b->bidirectional ? 2 : 1);
+}
+
+static mn_layer *recurrent_block(mn_cell_kind cell, const mn_block_config *b, int in, int index) {
+    return mn_stack_layer_create(cell, in, b->width, index, b->bidirectional);
+}
+
+static double recurrent_macs(mn_cell_kind cell, const mn_block_config *b, int in) {
+    double gh = (double)mn_cell_kernel_for(cell)->gates * b->width;
+    return gh * (in + b->width) * (b->bidirectional ? 2 : 1);
+}
+
+#define RECURRENT_KIND(id, cell_, label, caps_, text)                                         \
+    static mn_layer *create_##id(const mn_block_config *b, int in, int index) {             \
+        return recurrent_block(cell_, b, in, index);                                          \
+    }                                                                                        \
+    static double macs_##id(const mn_block_config *b, int in) {                             \
+        return recurrent_macs(cell_, b, in);                                                  \
+    }                                                                                        \
+    const mn_layer_kind mn_kind_##id = {                                                     \
+        .name = label, .summary = text, .cell = cell_,                                        \
+        .caps = MN_KIND_RECURRENT | MN_KIND_BIDIRECTIONAL | MN_KIND_WIDTH | (caps_),         \
+        .out_width = recurrent_out_width, .create = create_##id, .macs_per_row = macs_##id,  \
+    };
+
+RECURRENT_KIND(rnn, MN_RNN_TANH, "rnn", 0, "Elman RNN, h = tanh(W_ih x + W_hh h + b)")
+RECURRENT_KIND(rnn_relu, MN_RNN_RELU, "rnn-relu", 0, "Elman RNN with ReLU")
+RECURRENT_KIND(lstm, MN_LSTM, "lstm", MN_KIND_GATED, "LSTM (gates i, f, g, o as nn.LSTM)")
+RECURRENT_KIND(gru, MN_GRU, "gru", MN_KIND_GATED, "GRU (gates r, z, n as nn.GRU)")

@@ -1,6 +1,7 @@
 /* Model checkpoints as safetensors: the tensors under PyTorch state-dict names, and the
  * model description in __metadata__ so that the file alone rebuilds the model. */
 #include "checkpoint.h"
+#include "blocks.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -34,6 +35,11 @@ mn_status mn_model_save_with(const mn_model *m, const char *path, const char *co
 #define KV(k, v) (meta[n++] = (k), meta[n++] = (v))
     KV("format", "mnemo");
     KV("mnemo_version", MNEMO_VERSION);
+    char blocks[MN_MAX_BLOCKS * 96];
+    if (c->num_blocks > 0) {
+        mn_blocks_format(c, blocks, sizeof blocks);
+        KV("model.blocks", blocks);
+    }
     KV("model.cell", mn_cell_name(c->cell));
     KV("model.input_size", num[0]);
     KV("model.vocab_size", num[1]);
@@ -96,8 +102,11 @@ static mn_status config_from_file(const mn_st_file *f, const char *path, mn_mode
     if (!fmt || strcmp(fmt, "mnemo") != 0)
         return mn_fail(MN_E_INPUT, "%s: not a mnemo checkpoint (no __metadata__ format=mnemo); "
                        "plain PyTorch state dicts are read by `mnemo predict`", path);
-    const char *cell = mn_st_meta(f, "model.cell");
-    if (!cell || mn_cell_parse(cell, &c->cell) != MN_OK)
+    const char *cell = mn_st_meta(f, "model.cell"), *blocks = mn_st_meta(f, "model.blocks");
+    if (blocks && mn_blocks_parse(blocks, c) != MN_OK)
+        return mn_fail(MN_E_INPUT, "%s: metadata 'model.blocks' is malformed: %s", path,
+                       mn_last_error());
+    if (!blocks && (!cell || mn_cell_parse(cell, &c->cell) != MN_OK))
         return mn_fail(MN_E_INPUT, "%s: metadata 'model.cell' is missing or unknown", path);
     int out = 0, loss = 0, init = 0, bi = 0;
     mn_status st;
@@ -135,17 +144,15 @@ mn_status mn_model_read_params(mn_model *m, const mn_st_file *f, const char *pat
     mn_status st = config_from_file(f, path, &c);
     if (st) return st;
     const mn_model_config *h = &m->cfg;
-    if (c.cell != h->cell || c.input_size != h->input_size || c.vocab_size != h->vocab_size ||
-        c.hidden_size != h->hidden_size || c.num_layers != h->num_layers ||
-        c.bidirectional != h->bidirectional || c.output_size != h->output_size ||
-        c.output != h->output || c.loss != h->loss ||
+    char has[MN_MAX_BLOCKS * 96], want[MN_MAX_BLOCKS * 96];
+    mn_blocks_format(&c, has, sizeof has);
+    mn_blocks_format(h, want, sizeof want);
+    if (strcmp(has, want) || c.input_size != h->input_size || c.vocab_size != h->vocab_size ||
+        c.output_size != h->output_size || c.output != h->output || c.loss != h->loss ||
         (c.embed_size ? c.embed_size : c.hidden_size) != (h->embed_size ? h->embed_size : h->hidden_size))
-        return mn_fail(MN_E_INPUT, "%s holds a %s with hidden %d, %d layer%s%s, which is not the "
-                       "model of these options (%s, hidden %d, %d layer%s%s); use the options the "
-                       "checkpoint was written with", path, mn_cell_name(c.cell), c.hidden_size,
-                       c.num_layers, c.num_layers == 1 ? "" : "s", c.bidirectional ? ", bidirectional" : "",
-                       mn_cell_name(h->cell), h->hidden_size, h->num_layers,
-                       h->num_layers == 1 ? "" : "s", h->bidirectional ? ", bidirectional" : "");
+        return mn_fail(MN_E_INPUT, "%s holds the blocks %s, which are not the model of these "
+                       "options (%s); use the options the checkpoint was written with", path,
+                       has, want);
     /* every tensor the model has, with its exact shape, and nothing else */
     for (int i = 0; i < m->ntensors; i++) {
         const mn_tensor_view *t = &m->tensors[i];
@@ -169,7 +176,7 @@ mn_status mn_model_read_params(mn_model *m, const mn_st_file *f, const char *pat
             for (int j = 0; j < m->ntensors && !known; j++) known = !strcmp(name, m->tensors[j].name);
             if (!known)
                 return mn_fail(MN_E_INPUT, "%s: unexpected tensor '%s' for a %s model", path,
-                               name, mn_cell_name(c.cell));
+                               name, has);
         }
     }
     return MN_OK;
@@ -189,10 +196,12 @@ static mn_status check_size_claim(const mn_st_file *f, const char *path,
         const mn_st_tensor *t = mn_st_at(f, i);
         if (!is_trainer_tensor(t->name)) held += t->nbytes;
     }
+    char spec[256];
+    mn_blocks_format(c, spec, sizeof spec);
     if (held + 4096 < e.params)
         return mn_fail(MN_E_INPUT, "%s: the metadata describes a %s model with %zu bytes of "
                        "parameters, but the file holds only %zu bytes of tensors; it is "
-                       "truncated or its metadata is wrong", path, mn_cell_name(c->cell),
+                       "truncated or its metadata is wrong", path, spec,
                        e.params, held);
     return MN_OK;
 }

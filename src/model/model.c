@@ -1,10 +1,13 @@
-/* A model: input stage (dense features or token embedding) → stack of recurrent layers →
- * linear head → loss, with the head at the last real step or at every step.
+/* A model: input stage (dense features or token embedding) → blocks (registered layer
+ * kinds, optionally residual and normalized) → linear head → loss, with the head at the
+ * last real step or at every step.
  * All parameters live in one flat buffer and all gradients in another of the same layout;
  * layers get views into them. */
 #include "model.h"
+#include "blocks.h"
 #include "gemm.h"
 #include "loss.h"
+#include "registry.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -23,21 +26,9 @@ void mn_model_config_init(mn_model_config *c) {
     c->forget_bias = 1.0f;
 }
 
-static const char *const cell_names[] = {"rnn", "rnn-relu", "lstm", "gru"};
-
-mn_status mn_cell_parse(const char *name, mn_cell_kind *out) {
-    for (int i = 0; i < 4; i++)
-        if (name && strcmp(name, cell_names[i]) == 0) { *out = (mn_cell_kind)i; return MN_OK; }
-    return mn_fail(MN_E_ARG, "unknown model '%s'; choose one of: rnn, rnn-relu, lstm, gru",
-                   name ? name : "");
-}
-
-const char *mn_cell_name(mn_cell_kind c) {
-    return (unsigned)c < 4 ? cell_names[c] : "unknown";
-}
-
 mn_status mn_model_config_check(const mn_model_config *c) {
-    if ((unsigned)c->cell > MN_GRU) return mn_fail(MN_E_ARG, "unknown cell kind %d", (int)c->cell);
+    if (c->num_blocks == 0 && !mn_layer_kind_of_cell(c->cell))
+        return mn_fail(MN_E_ARG, "unknown cell kind %d", (int)c->cell);
     if (c->hidden_size < 1 || c->hidden_size > 65536)
         return mn_fail(MN_E_ARG, "hidden size must be from 1 to 65536, got %d", c->hidden_size);
     if (c->num_layers < 1 || c->num_layers > MN_MAX_LAYERS)
@@ -62,14 +53,15 @@ mn_status mn_model_config_check(const mn_model_config *c) {
     if (c->chrono_tmax < 0) return mn_fail(MN_E_ARG, "chrono T_max must be >= 0");
     if (c->loss == MN_LOSS_CE && c->output_size < 2)
         return mn_fail(MN_E_ARG, "cross-entropy needs at least 2 output classes");
-    return MN_OK;
+    int in = c->vocab_size > 0 ? (c->embed_size ? c->embed_size : c->hidden_size) : c->input_size;
+    return mn_model_blocks_check(c, in);
 }
 
 static void add_tensors(mn_model *m, mn_layer *l, const char *prefix, size_t base) {
     for (int i = 0; i < l->nspecs && m->ntensors < MN_MAX_TENSORS; i++) {
         mn_tensor_view *t = &m->tensors[m->ntensors++];
         const mn_param_spec *s = &l->specs[i];
-        snprintf(t->name, sizeof t->name, "%s%s", prefix, s->name);
+        snprintf(t->name, sizeof t->name, "%.23s%.63s", prefix, s->name);
         t->ndim = s->ndim;
         memcpy(t->shape, s->shape, sizeof t->shape);
         t->offset = base + s->offset;
@@ -92,6 +84,28 @@ void mn_model_free(mn_model *m) {
     mn_release(m);
 }
 
+/* The blocks of a plain recurrent stack keep PyTorch's nn.RNN / nn.LSTM / nn.GRU names
+ * ("rnn.weight_ih_l1"), so its state dict moves to and from PyTorch as it is and every
+ * earlier checkpoint still loads; any other model names block k's tensors "blocks.k.". */
+static int plain_stack(const mn_block_config *b, int n) {
+    const mn_layer_kind *k0 = mn_layer_kind_find(b[0].kind);
+    if (!k0 || !(k0->caps & MN_KIND_RECURRENT)) return 0;
+    for (int k = 0; k < n; k++)
+        if (strcmp(b[k].kind, b[0].kind) || b[k].width != b[0].width ||
+            b[k].bidirectional != b[0].bidirectional || b[k].residual ||
+            b[k].norm != MN_NORM_NONE || b[k].dropout > 0)
+            return 0;
+    return 1;
+}
+
+/* The layer of one block: the kind's layer, wrapped when the block adds a residual path,
+ * a normalization or dropout. */
+static mn_layer *block_layer(const mn_block_config *b, int in, int index) {
+    const mn_layer_kind *kind = mn_layer_kind_find(b->kind);
+    mn_layer *l = kind->create(b, in, index);
+    return l;
+}
+
 mn_status mn_model_create(const mn_model_config *cfg, uint64_t seed, mn_model **out) {
     *out = NULL;
     mn_status st = mn_model_config_check(cfg);
@@ -99,28 +113,45 @@ mn_status mn_model_create(const mn_model_config *cfg, uint64_t seed, mn_model **
     mn_model *m = mn_alloc_zero(sizeof *m);
     if (!m) return MN_E_NOMEM;
     m->cfg = *cfg;
+    m->seed = seed;
     mn_model_config *c = &m->cfg;
     if (c->vocab_size > 0 && c->embed_size == 0) c->embed_size = c->hidden_size;
     if (c->vocab_size > 0) c->input_size = 0;
-    int H = c->hidden_size, dirs = c->bidirectional ? 2 : 1;
     int in = c->vocab_size > 0 ? c->embed_size : c->input_size;
     if (c->vocab_size > 0 && !(m->embed = mn_embedding_create(c->vocab_size, c->embed_size)))
         goto fail;
-    for (int k = 0; k < c->num_layers; k++) {
-        mn_layer *l = mn_stack_layer_create(c->cell, in, H, k, c->bidirectional);
+    int nb = mn_model_blocks(c, m->blocks);
+    int plain = plain_stack(m->blocks, nb);
+    /* the summary fields describe block models too: how many blocks, whether any reads
+     * the future (truncated BPTT refuses those), the first block's cell */
+    c->num_layers = nb;
+    for (int k = 0; k < nb; k++) c->bidirectional |= m->blocks[k].bidirectional;
+    const mn_layer_kind *first = mn_layer_kind_find(m->blocks[0].kind);
+    if (first->cell >= 0) c->cell = (mn_cell_kind)first->cell;
+    for (int k = 0; k < nb; k++) {
+        mn_layer *l = block_layer(&m->blocks[k], in, plain ? k : 0);
         if (!l) goto fail;
         m->layers[m->L++] = l;
-        in = H * dirs;
+        in = l->out_size;
     }
+    /* A bidirectional last block summarizes a sequence by its forward state at the last
+     * real step joined with its reverse state at step 0 (PyTorch's h_n, Keras'
+     * Bidirectional); the other blocks are read at the last real step. */
+    if (c->output == MN_OUTPUT_LAST && m->blocks[nb - 1].bidirectional)
+        m->summary_split = in / 2;
     if (!(m->head = mn_linear_create(in, c->output_size))) goto fail;
 
     /* one flat buffer per role; each layer views its slice */
     mn_layer *all[MN_MAX_LAYERS + 2];
-    const char *prefix[MN_MAX_LAYERS + 2];
+    char prefix[MN_MAX_LAYERS + 2][24];
     int n = 0;
-    if (m->embed) { all[n] = m->embed; prefix[n++] = "embedding."; }
-    for (int k = 0; k < m->L; k++) { all[n] = m->layers[k]; prefix[n++] = "rnn."; }
-    all[n] = m->head; prefix[n++] = "head.";
+    if (m->embed) { all[n] = m->embed; snprintf(prefix[n++], sizeof prefix[0], "embedding."); }
+    for (int k = 0; k < m->L; k++) {
+        all[n] = m->layers[k];
+        if (plain) snprintf(prefix[n++], sizeof prefix[0], "rnn.");
+        else snprintf(prefix[n++], sizeof prefix[0], "blocks.%d.", k);
+    }
+    all[n] = m->head; snprintf(prefix[n++], sizeof prefix[0], "head.");
     size_t total = 0;
     for (int i = 0; i < n; i++) total += all[i]->param_count;
     size_t bytes;
@@ -286,6 +317,39 @@ mn_status mn_model_loss_items(const mn_model *m, const mn_batch *b, double *item
 
 /* ---------------------------------------------------------------- running */
 
+void mn_model_set_training(mn_model *m, int training, uint64_t seed) {
+    m->training = training;
+    m->noise_seed = seed;
+}
+
+/* Each layer and chunk draws its own noise: a splitmix64 step over (seed, layer, t0). */
+static uint64_t noise_seed(uint64_t seed, int layer, int t0) {
+    uint64_t z = seed + 0x9E3779B97F4A7C15ull * (uint64_t)(layer + 1) +
+                 0xBF58476D1CE4E5B9ull * (uint64_t)(t0 + 1);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* The head's row i of sequence i, whose last real step is e in this chunk: the top output
+ * at e, or, with a bidirectional last block, its forward half at e and its reverse half at
+ * step 0 (the reverse direction ends there, having read the whole sequence). back = 1
+ * scatters the row's gradient to the same places instead. With truncated BPTT a
+ * bidirectional model is refused, so step 0 of the chunk is step 0 of the sequence. */
+static void summary_rows(mn_model *m, int i, int e, int B, int D, int back) {
+    int split = m->summary_split > 0 ? m->summary_split : D;
+    size_t at_e = ((size_t)e * B + i) * D, at_0 = (size_t)i * D, row = (size_t)i * D;
+    if (!back) {
+        memcpy(m->head_in + row, m->acts[m->L] + at_e, (size_t)split * sizeof(float));
+        memcpy(m->head_in + row + split, m->acts[m->L] + at_0 + split,
+               (size_t)(D - split) * sizeof(float));
+    } else {
+        float *dtop = m->dacts[m->L];
+        memcpy(dtop + at_e, m->dhead_in + row, (size_t)split * sizeof(float));
+        memcpy(dtop + at_0 + split, m->dhead_in + row + split, (size_t)(D - split) * sizeof(float));
+    }
+}
+
 static mn_status model_run(mn_model *m, const mn_batch *b, int t0, int k, int carry,
                            int backward, double inv_norm, double *loss_sum);
 
@@ -321,6 +385,8 @@ static mn_status model_run(mn_model *m, const mn_batch *b, int t0, int k, int ca
     /* the stack */
     for (int l = 0; l < L; l++) {
         mn_layer *ly = m->layers[l];
+        if (ly->ops->set_mode)
+            ly->ops->set_mode(ly, m->training, noise_seed(m->noise_seed, l, t0));
         if (carry && ly->ops->carry_state) {
             if ((st = ly->ops->carry_state(ly))) return st;
         } else if (ly->ops->reset_state) {
@@ -339,9 +405,7 @@ static mn_status model_run(mn_model *m, const mn_batch *b, int t0, int k, int ca
         for (int i = 0; i < B; i++) {
             int e = b->lengths[i] - 1 - t0;    /* last real step, relative to this chunk */
             m->mask[i] = e >= 0 && e < k;
-            if (m->mask[i])
-                memcpy(m->head_in + (size_t)i * D, m->acts[L] + ((size_t)e * B + i) * D,
-                       (size_t)D * sizeof(float));
+            if (m->mask[i]) summary_rows(m, i, e, B, D, 0);
         }
         hin = m->head_in;
     } else {
@@ -372,9 +436,7 @@ static mn_status model_run(mn_model *m, const mn_batch *b, int t0, int k, int ca
         if ((st = m->head->ops->backward(m->head, m->dhead_out, m->dhead_in, 1, B, NULL))) return st;
         for (int i = 0; i < B; i++) {
             int e = b->lengths[i] - 1 - t0;
-            if (m->mask[i])
-                memcpy(dtop + ((size_t)e * B + i) * D, m->dhead_in + (size_t)i * D,
-                       (size_t)D * sizeof(float));
+            if (m->mask[i]) summary_rows(m, i, e, B, D, 1);
         }
     } else if ((st = m->head->ops->backward(m->head, m->dhead_out, dtop, 1, hrows, NULL))) {
         return st;

@@ -5,10 +5,10 @@
 #include "layer.h"
 
 #define MN_MAX_LAYERS 64
-#define MN_MAX_TENSORS (MN_MAX_LAYERS * 8 + 8)
+#define MN_MAX_TENSORS (MN_MAX_LAYERS * 16 + 8)
 
 typedef struct {
-    char name[MN_NAME_MAX + 16];
+    char name[MN_NAME_MAX + 32];
     int ndim;
     int shape[MN_MAX_DIMS];
     size_t offset, size;      /* in floats, in the flat buffers */
@@ -17,8 +17,15 @@ typedef struct {
 struct mn_model {
     mn_model_config cfg;
     mn_layer *embed;                     /* token input stage, or NULL for dense input */
-    mn_layer *layers[MN_MAX_LAYERS];     /* the recurrent stack */
+    mn_layer *layers[MN_MAX_LAYERS];     /* one per block */
     int L;
+    mn_block_config blocks[MN_MAX_BLOCKS]; /* as built: widths resolved */
+    int summary_split;                   /* > 0: the head reads [0, split) of the top output
+                                            at the last real step and the rest at step 0
+                                            (a bidirectional last block) */
+    uint64_t seed;                       /* of the initialization; noise seeds derive from it */
+    int training;                        /* dropout on (mn_model_set_training) */
+    uint64_t noise_seed;
     mn_layer *head;
     size_t nparams;
     float *params, *grads;
@@ -65,6 +72,10 @@ void mn_grad_recorder_unbind(mn_model *m);
 void mn_grad_recorder_model_freed(mn_model *m);
 /* Forward pass over b, then the view of recurrent layer `layer` (gate_stats.c). */
 mn_status mn_diag_forward_view(mn_model *m, const mn_batch *b, int layer, mn_recurrent_view *v);
+/* Training mode (dropout on) for the passes that follow, with their noise seed; the
+ * trainer sets it around each step with a seed derived from the step, so a resumed run
+ * draws the same masks. */
+void mn_model_set_training(mn_model *m, int training, uint64_t noise_seed);
 /* Bytes of stored activations at the current capacity (all layers and the model's own). */
 size_t mn_model_activation_bytes(const mn_model *m);
 

@@ -1,0 +1,46 @@
+/* The registry of layer kinds: every kind a block may name, each described once by the
+ * file that implements it. Model, checkpoint, bench, memory estimate and CLI look kinds
+ * up here and never switch on one.
+ *
+ * Adding a kind: its file under src/layers/ defines `const mn_layer_kind mn_kind_NAME`,
+ * and one KIND(NAME) line in kinds.def registers it. */
+#ifndef MN_REGISTRY_H
+#define MN_REGISTRY_H
+
+#include "layer.h"
+
+/* What a kind can do, beyond forward and backward. */
+enum {
+    MN_KIND_RECURRENT = 1u << 0,     /* state carried along time: reset, carry (TBPTT) */
+    MN_KIND_BIDIRECTIONAL = 1u << 1, /* may run in both directions */
+    MN_KIND_GATED = 1u << 2,         /* has a keep gate: forget bias and chrono init apply */
+    MN_KIND_WIDTH = 1u << 3,         /* reads the block's width (else the width is ignored) */
+};
+
+typedef struct mn_layer_kind {
+    const char *name;          /* as --blocks and --model spell it */
+    const char *summary;       /* one line for help texts */
+    unsigned caps;             /* MN_KIND_* */
+    int cell;                  /* recurrent kinds: their mn_cell_kind; -1 otherwise */
+    /* Output features of the block reading `in` features (b->width already resolved). */
+    int (*out_width)(const mn_block_config *b, int in);
+    /* The layer of a block; `index` numbers its parameters as PyTorch numbers layers
+     * ("_l{index}"). NULL with the error set on failure. */
+    mn_layer *(*create)(const mn_block_config *b, int in, int index);
+    /* Multiply-adds of one forward, per sequence row and time step (bench's FLOP count). */
+    double (*macs_per_row)(const mn_block_config *b, int in);
+} mn_layer_kind;
+
+#define KIND(name) extern const mn_layer_kind mn_kind_##name;
+#include "kinds.def"
+#undef KIND
+
+int mn_layer_kind_count(void);
+const mn_layer_kind *mn_layer_kind_at(int i);
+/* NULL when no kind has that name (mn_layer_kind_find_checked says so in the error). */
+const mn_layer_kind *mn_layer_kind_find(const char *name);
+mn_status mn_layer_kind_find_checked(const char *name, const mn_layer_kind **out);
+/* The kind of a recurrent cell. */
+const mn_layer_kind *mn_layer_kind_of_cell(mn_cell_kind cell);
+
+#endif

@@ -1,0 +1,198 @@
+/* A model's block list: the spec grammar (mnemo train --blocks), its canonical form (the
+ * checkpoint's model.blocks) and the checks that make a list buildable. */
+#include "blocks.h"
+#include "registry.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define OPTIONS "residual, bidirectional, pre, post, layernorm, rmsnorm, dropout=P"
+
+int mn_model_blocks(const mn_model_config *c, mn_block_config *out) {
+    if (c->num_blocks > 0) {
+        int n = c->num_blocks < MN_MAX_BLOCKS ? c->num_blocks : MN_MAX_BLOCKS;
+        for (int k = 0; k < n; k++) {
+            out[k] = c->blocks[k];
+            if (out[k].width == 0) out[k].width = c->hidden_size;
+        }
+        return n;
+    }
+    int n = c->num_layers < MN_MAX_BLOCKS ? c->num_layers : MN_MAX_BLOCKS;
+    for (int k = 0; k < n; k++) {
+        memset(&out[k], 0, sizeof out[k]);
+        snprintf(out[k].kind, sizeof out[k].kind, "%s", mn_cell_name(c->cell));
+        out[k].width = c->hidden_size;
+        out[k].bidirectional = c->bidirectional;
+    }
+    return n;
+}
+
+static mn_status check_block(const mn_block_config *b, int k, int in, int *out) {
+    const mn_layer_kind *kind = mn_layer_kind_find(b->kind);
+    if (!kind)
+        return mn_fail(MN_E_ARG, "block %d: unknown layer kind '%.*s'; choose one of: %s", k,
+                       MN_KIND_NAME_MAX, b->kind, mn_layer_kind_names());
+    if ((kind->caps & MN_KIND_WIDTH) && (b->width < 1 || b->width > 65536))
+        return mn_fail(MN_E_ARG, "block %d (%s): width must be from 1 to 65536, got %d", k,
+                       kind->name, b->width);
+    if (b->bidirectional != 0 && b->bidirectional != 1)
+        return mn_fail(MN_E_ARG, "block %d: bidirectional must be 0 or 1", k);
+    if (b->bidirectional && !(kind->caps & MN_KIND_BIDIRECTIONAL))
+        return mn_fail(MN_E_ARG, "block %d: %s cannot run bidirectionally; only recurrent kinds "
+                       "can", k, kind->name);
+    if (b->residual != 0 && b->residual != 1)
+        return mn_fail(MN_E_ARG, "block %d: residual must be 0 or 1", k);
+    if ((unsigned)b->norm > MN_NORM_POST || (unsigned)b->norm_kind > MN_NORM_RMSNORM)
+        return mn_fail(MN_E_ARG, "block %d: unknown normalization %d/%d", k, (int)b->norm,
+                       (int)b->norm_kind);
+    if (!(b->dropout >= 0 && b->dropout < 1))
+        return mn_fail(MN_E_ARG, "block %d: dropout must be in [0, 1), got %g", k, b->dropout);
+    if (b->residual || b->norm != MN_NORM_NONE || b->dropout > 0)
+        return mn_fail(MN_E_ARG, "block %d: residual, normalized and dropout blocks are not "
+                       "built yet", k);
+    *out = kind->out_width(b, in);
+    if (b->residual && *out != in)
+        return mn_fail(MN_E_ARG, "block %d (%s): a residual connection adds the block's input "
+                       "(%d features) to its output (%d features); make the widths equal, e.g. "
+                       "%s:%d%s, or drop residual", k, kind->name, in, *out, kind->name,
+                       b->bidirectional ? in / 2 : in, b->bidirectional ? ":bidirectional" : "");
+    return MN_OK;
+}
+
+mn_status mn_model_blocks_check(const mn_model_config *c, int in) {
+    if (c->num_blocks < 0 || c->num_blocks > MN_MAX_BLOCKS)
+        return mn_fail(MN_E_ARG, "blocks must be from 1 to %d, got %d", MN_MAX_BLOCKS,
+                       c->num_blocks);
+    mn_block_config b[MN_MAX_BLOCKS];
+    int n = mn_model_blocks(c, b);
+    for (int k = 0; k < n; k++) {
+        mn_status st = check_block(&b[k], k, in, &in);
+        if (st) return st;
+    }
+    return MN_OK;
+}
+
+/* ------------------------------------------------------------------ the spec */
+
+static int parse_int(const char *s, size_t len, int *out) {
+    char buf[16];
+    if (len == 0 || len >= sizeof buf) return 0;
+    memcpy(buf, s, len);
+    buf[len] = 0;
+    for (size_t i = 0; i < len; i++)
+        if (buf[i] < '0' || buf[i] > '9') return 0;
+    long v = strtol(buf, NULL, 10);
+    if (v > 1 << 30) return 0;
+    *out = (int)v;
+    return 1;
+}
+
+static int is(const char *s, size_t len, const char *word) {
+    return strlen(word) == len && memcmp(s, word, len) == 0;
+}
+
+/* One block: KIND[:WIDTH][:OPTION...], the text [s, s+len). */
+static mn_status parse_block(const char *s, size_t len, int k, mn_block_config *b) {
+    memset(b, 0, sizeof *b);
+    const char *end = s + len, *p = s;
+    for (int field = 0; p <= end; field++) {
+        const char *q = memchr(p, ':', (size_t)(end - p));
+        if (!q) q = end;
+        size_t n = (size_t)(q - p);
+        if (n == 0)
+            return mn_fail(MN_E_ARG, "--blocks: block %d ('%.*s') has an empty part; write "
+                           "KIND[:WIDTH][:OPTION...] such as lstm:128:residual", k, (int)len, s);
+        if (field == 0) {
+            if (n >= MN_KIND_NAME_MAX) n = MN_KIND_NAME_MAX - 1;
+            memcpy(b->kind, p, n);
+            b->kind[n] = 0;
+            if (!mn_layer_kind_find(b->kind))
+                return mn_fail(MN_E_ARG, "--blocks: block %d ('%.*s'): unknown layer kind '%.*s'; "
+                               "choose one of: %s", k, (int)len, s, (int)(q - p), p,
+                               mn_layer_kind_names());
+        } else if (field == 1 && p[0] >= '0' && p[0] <= '9') {
+            if (!parse_int(p, n, &b->width) || b->width < 1 || b->width > 65536)
+                return mn_fail(MN_E_ARG, "--blocks: block %d ('%.*s'): width '%.*s' must be a "
+                               "whole number from 1 to 65536", k, (int)len, s, (int)n, p);
+        } else if (is(p, n, "residual")) {
+            b->residual = 1;
+        } else if (is(p, n, "bidirectional") || is(p, n, "bi")) {
+            b->bidirectional = 1;
+        } else if (is(p, n, "pre") || is(p, n, "post")) {
+            b->norm = p[1] == 'r' ? MN_NORM_PRE : MN_NORM_POST;
+        } else if (is(p, n, "layernorm") || is(p, n, "rmsnorm")) {
+            b->norm_kind = p[0] == 'l' ? MN_NORM_LAYERNORM : MN_NORM_RMSNORM;
+            if (b->norm == MN_NORM_NONE) b->norm = MN_NORM_PRE;
+        } else if (n > 8 && memcmp(p, "dropout=", 8) == 0) {
+            char buf[32], *e;
+            size_t m = n - 8 < sizeof buf - 1 ? n - 8 : sizeof buf - 1;
+            memcpy(buf, p + 8, m);
+            buf[m] = 0;
+            errno = 0;
+            double v = strtod(buf, &e);
+            if (errno || *e || !(v >= 0 && v < 1))
+                return mn_fail(MN_E_ARG, "--blocks: block %d ('%.*s'): dropout '%s' must be a "
+                               "number in [0, 1)", k, (int)len, s, buf);
+            b->dropout = (float)v;
+        } else {
+            return mn_fail(MN_E_ARG, "--blocks: block %d ('%.*s'): '%.*s' is not a width or an "
+                           "option; options are " OPTIONS, k, (int)len, s, (int)n, p);
+        }
+        p = q + 1;
+    }
+    return MN_OK;
+}
+
+mn_status mn_blocks_parse(const char *spec, mn_model_config *cfg) {
+    if (!spec || !*spec)
+        return mn_fail(MN_E_ARG, "--blocks: the spec is empty; write blocks separated by ',', "
+                       "each KIND[:WIDTH][:OPTION...], e.g. lstm:128,lstm:128:residual");
+    mn_block_config blocks[MN_MAX_BLOCKS];
+    int n = 0;
+    for (const char *p = spec;; n++) {
+        const char *q = strchr(p, ',');
+        size_t len = q ? (size_t)(q - p) : strlen(p);
+        if (n == MN_MAX_BLOCKS)
+            return mn_fail(MN_E_ARG, "--blocks: more than %d blocks", MN_MAX_BLOCKS);
+        if (len == 0)
+            return mn_fail(MN_E_ARG, "--blocks: block %d is empty (two commas, or a comma at "
+                           "the start or end of '%s')", n, spec);
+        mn_status st = parse_block(p, len, n, &blocks[n]);
+        if (st) return st;
+        if (!q) { n++; break; }
+        p = q + 1;
+    }
+    memcpy(cfg->blocks, blocks, (size_t)n * sizeof blocks[0]);
+    cfg->num_blocks = n;
+    return MN_OK;
+}
+
+int mn_blocks_format(const mn_model_config *cfg, char *buf, size_t cap) {
+    mn_block_config b[MN_MAX_BLOCKS];
+    int n = mn_model_blocks(cfg, b);
+    size_t len = 0;
+    char tmp[160];
+    for (int k = 0; k < n; k++) {
+        const mn_layer_kind *kind = mn_layer_kind_find(b[k].kind);
+        int w = 0;
+        w += snprintf(tmp + w, sizeof tmp - (size_t)w, "%s%.*s", k ? "," : "",
+                      MN_KIND_NAME_MAX, b[k].kind);
+        if (!kind || (kind->caps & MN_KIND_WIDTH))
+            w += snprintf(tmp + w, sizeof tmp - (size_t)w, ":%d", b[k].width);
+        if (b[k].bidirectional) w += snprintf(tmp + w, sizeof tmp - (size_t)w, ":bidirectional");
+        if (b[k].residual) w += snprintf(tmp + w, sizeof tmp - (size_t)w, ":residual");
+        if (b[k].norm != MN_NORM_NONE)
+            w += snprintf(tmp + w, sizeof tmp - (size_t)w, ":%s:%s",
+                          b[k].norm == MN_NORM_PRE ? "pre" : "post",
+                          b[k].norm_kind == MN_NORM_RMSNORM ? "rmsnorm" : "layernorm");
+        if (b[k].dropout > 0)
+            w += snprintf(tmp + w, sizeof tmp - (size_t)w, ":dropout=%.9g", b[k].dropout);
+        if (buf && len + (size_t)w < cap) memcpy(buf + len, tmp, (size_t)w + 1);
+        len += (size_t)w;
+    }
+    if (buf && cap && len >= cap) buf[cap - 1] = 0;   /* truncated, still terminated */
+    if (buf && cap && n == 0) buf[0] = 0;
+    return (int)len;
+}
