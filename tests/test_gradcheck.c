@@ -4,6 +4,7 @@
 #include "test.h"
 #include "layer.h"
 #include "model.h"
+#include "registry.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -129,6 +130,36 @@ TEST(gradcheck_rnn_relu) { EPS = 1e-3f; check_cell(MN_RNN_RELU); EPS = 1e-2f; }
 TEST(gradcheck_lstm) { check_cell(MN_LSTM); }
 TEST(gradcheck_gru) { check_cell(MN_GRU); }
 
+/* Every registered kind, as a block builds it: plain, with padding, bidirectional where
+ * the kind can be, and across a truncated-BPTT boundary where it has state. A narrower
+ * step than the per-cell tests keeps ReLU's kink out of the differences. */
+TEST(gradcheck_every_registered_kind) {
+    float keep_eps = EPS;
+    EPS = 1e-3f;
+    for (int i = 0; i < mn_layer_kind_count(); i++) {
+        const mn_layer_kind *k = mn_layer_kind_at(i);
+        for (int variant = 0; variant < 3; variant++) {
+            mn_block_config b = {.width = 4};
+            snprintf(b.kind, sizeof b.kind, "%s", k->name);
+            if (variant == 1 && !(k->caps & MN_KIND_BIDIRECTIONAL)) continue;
+            if (variant == 2 && !(k->caps & MN_KIND_RECURRENT)) continue;
+            b.bidirectional = variant == 1;
+            mn_layer *l = k->create(&b, 3, 0);
+            if (!l) { mn_test_fail(__FILE__, __LINE__, "%s: create failed", k->name); continue; }
+            CHECK(l->out_size == k->out_width(&b, 3), "%s: out_size %d, out_width %d", k->name,
+                  l->out_size, k->out_width(&b, 3));
+            char what[64];
+            snprintf(what, sizeof what, "registered %s%s", k->name,
+                     variant == 1 ? " bidirectional" : variant == 2 ? " carried" : " padded");
+            static const int32_t chunk[3] = {4, 2, 0};
+            check_layer(what, l, variant == 2 ? 4 : 5, 3, variant == 2 ? chunk : ragged,
+                        variant == 2, 40 + (uint64_t)i);
+            mn_layer_destroy(l);
+        }
+    }
+    EPS = keep_eps;
+}
+
 /* ------------------------------------------------------------ the whole model */
 
 static double model_loss(mn_model *m, const mn_batch *b, double inv) {
@@ -195,6 +226,23 @@ TEST(gradcheck_model_mse_last_stacked_padded) {
             snprintf(what, sizeof what, "model %s%s mse-last", mn_cell_name(c.cell), bi ? " bidir" : "");
             check_model(what, &c, &b);
         }
+}
+
+TEST(gradcheck_model_mixed_blocks) {
+    enum { T = 5, B = 3, I = 2 };
+    float x[T * B * I], target[B];
+    int32_t lengths[B] = {5, 2, 4};
+    mn_rng r;
+    mn_rng_seed(&r, 19);
+    randomize(x, T * B * I, &r, 1.0f);
+    randomize(target, B, &r, 1.0f);
+    mn_batch b = {T, B, I, x, NULL, lengths, 1, target, NULL};
+    mn_model_config c;
+    mn_model_config_init(&c);
+    c.input_size = I;
+    c.hidden_size = 3;
+    REQUIRE_OK(mn_blocks_parse("gru:3,linear:4,lstm:3:bidirectional", &c));
+    check_model("model gru,linear,bidirectional lstm", &c, &b);
 }
 
 TEST(gradcheck_model_ce_every_tokens_padded) {

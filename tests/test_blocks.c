@@ -1,0 +1,143 @@
+/* Block lists: the --blocks grammar, its canonical form, the checks that name a bad block,
+ * and checkpoints of block models. */
+#include "test.h"
+#include "model.h"
+#include "registry.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+TEST(blocks_parse_and_format_round_trip) {
+    mn_model_config c;
+    mn_model_config_init(&c);
+    c.hidden_size = 32;
+    REQUIRE_OK(mn_blocks_parse("lstm:64,gru:bi,linear:7,rnn-relu", &c));
+    CHECK(c.num_blocks == 4, "num_blocks %d", c.num_blocks);
+    CHECK(!strcmp(c.blocks[0].kind, "lstm") && c.blocks[0].width == 64, "block 0");
+    CHECK(c.blocks[1].bidirectional == 1 && c.blocks[1].width == 0, "block 1");
+    char spec[256];
+    mn_blocks_format(&c, spec, sizeof spec);
+    CHECK(!strcmp(spec, "lstm:64,gru:32:bidirectional,linear:7,rnn-relu:32"), "format: %s", spec);
+    mn_model_config d;
+    mn_model_config_init(&d);
+    d.hidden_size = 5;   /* widths are explicit in the canonical form */
+    REQUIRE_OK(mn_blocks_parse(spec, &d));
+    char again[256];
+    mn_blocks_format(&d, again, sizeof again);
+    CHECK(!strcmp(spec, again), "%s became %s", spec, again);
+    /* a legacy config formats as its stack */
+    mn_model_config_init(&c);
+    c.cell = MN_GRU;
+    c.num_layers = 2;
+    c.hidden_size = 9;
+    c.bidirectional = 1;
+    mn_blocks_format(&c, spec, sizeof spec);
+    CHECK(!strcmp(spec, "gru:9:bidirectional,gru:9:bidirectional"), "legacy: %s", spec);
+    CHECK(mn_blocks_format(&c, NULL, 0) == (int)strlen(spec), "length without a buffer");
+}
+
+/* Every malformed spec is MN_E_ARG with a message that quotes the bad part. */
+TEST(blocks_parse_names_the_bad_part) {
+    static const struct { const char *spec, *quoted; } bad[] = {
+        {"", "empty"},
+        {"lstm,,gru", "block 1 is empty"},
+        {"lstm,", "block 1 is empty"},
+        {"lstm::64", "empty part"},
+        {"foo:3", "'foo'"},
+        {"lstm:abc", "'abc'"},
+        {"lstm:0", "'0'"},
+        {"lstm:99999999", "'99999999'"},
+        {"lstm:64:dropout=1.5", "'1.5'"},
+        {"lstm:64:dropout=x", "'x'"},
+        {"lstm:64:sideways", "'sideways'"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        mn_model_config c;
+        mn_model_config_init(&c);
+        mn_status st = mn_blocks_parse(bad[i].spec, &c);
+        CHECK(st == MN_E_ARG, "'%s' was accepted", bad[i].spec);
+        CHECK(strstr(mn_last_error(), bad[i].quoted) != NULL, "'%s': message '%s' does not "
+              "name '%s'", bad[i].spec, mn_last_error(), bad[i].quoted);
+        CHECK(c.num_blocks == 0, "'%s': a failed parse changed the config", bad[i].spec);
+    }
+}
+
+TEST(blocks_check_refuses_impossible_blocks) {
+    mn_model_config c;
+    mn_model_config_init(&c);
+    REQUIRE_OK(mn_blocks_parse("linear:4:bidirectional", &c));
+    mn_model *m = NULL;
+    CHECK(mn_model_create(&c, 1, &m) == MN_E_ARG && !m, "a bidirectional linear block was built");
+    CHECK(strstr(mn_last_error(), "linear cannot run bidirectionally") != NULL, "%s",
+          mn_last_error());
+}
+
+/* A plain recurrent stack written as blocks keeps PyTorch's names; a mixed one names its
+ * tensors by block. */
+TEST(blocks_tensor_names) {
+    mn_model_config c;
+    mn_model_config_init(&c);
+    REQUIRE_OK(mn_blocks_parse("lstm:8,lstm:8", &c));
+    mn_model *m;
+    REQUIRE_OK(mn_model_create(&c, 1, &m));
+    const char *name;
+    mn_model_tensor(m, 4, &name, NULL, NULL, NULL, NULL);
+    CHECK(!strcmp(name, "rnn.weight_ih_l1"), "plain stack: tensor 4 is %s", name);
+    mn_model_free(m);
+    REQUIRE_OK(mn_blocks_parse("lstm:8,gru:8", &c));
+    REQUIRE_OK(mn_model_create(&c, 1, &m));
+    mn_model_tensor(m, 4, &name, NULL, NULL, NULL, NULL);
+    CHECK(!strcmp(name, "blocks.1.weight_ih_l0"), "mixed: tensor 4 is %s", name);
+    mn_model_free(m);
+}
+
+/* The file alone rebuilds a block model, with the same outputs. */
+TEST(blocks_checkpoint_round_trip) {
+    char dir[256], path[300];
+    REQUIRE(mn_test_tmpdir(dir, sizeof dir, "blocks"), "no temporary folder");
+    snprintf(path, sizeof path, "%s/m.safetensors", dir);
+    mn_model_config c;
+    mn_model_config_init(&c);
+    c.input_size = 3;
+    c.output_size = 2;
+    REQUIRE_OK(mn_blocks_parse("gru:6:bidirectional,linear:5,lstm:4", &c));
+    mn_model *m, *back = NULL;
+    REQUIRE_OK(mn_model_create(&c, 7, &m));
+    REQUIRE_OK(mn_model_save(m, path, NULL));
+    REQUIRE_OK(mn_model_load(path, &back));
+    enum { T = 4, B = 2 };
+    float x[T * B * 3], target[B * 2] = {0};
+    int32_t lengths[B] = {4, 3};
+    for (int i = 0; i < T * B * 3; i++) x[i] = (float)(i % 7) / 7.0f - 0.4f;
+    mn_batch b = {.T = T, .B = B, .input_size = 3, .x = x, .lengths = lengths,
+                  .output_size = 2, .target = target};
+    const float *y1, *y2;
+    float keep[B * 2];
+    REQUIRE_OK(mn_model_forward(m, &b, &y1));
+    memcpy(keep, y1, sizeof keep);
+    REQUIRE_OK(mn_model_forward(back, &b, &y2));
+    CHECK(!memcmp(keep, y2, sizeof keep), "the loaded model computes another output");
+    CHECK(mn_model_get_config(back)->num_blocks == 3, "loaded %d blocks",
+          mn_model_get_config(back)->num_blocks);
+    mn_model_free(m);
+    mn_model_free(back);
+    unlink(path);
+    rmdir(dir);
+}
+
+/* The registry is complete: every kind has what a block needs, a unique name, and is
+ * found by it. */
+TEST(registry_every_kind_is_complete) {
+    REQUIRE(mn_layer_kind_count() > 0, "no kinds");
+    for (int i = 0; i < mn_layer_kind_count(); i++) {
+        const mn_layer_kind *k = mn_layer_kind_at(i);
+        CHECK(k->name && k->summary && k->create && k->out_width && k->macs_per_row,
+              "kind %d (%s) lacks a field", i, k->name ? k->name : "?");
+        CHECK(mn_layer_kind_find(k->name) == k, "%s is not found by its name", k->name);
+        CHECK(strstr(mn_layer_kind_names(), k->name) != NULL, "%s not listed", k->name);
+        CHECK(((k->caps & MN_KIND_RECURRENT) != 0) == (k->cell >= 0), "%s: cell and caps "
+              "disagree", k->name);
+    }
+    CHECK(mn_layer_kind_find("no-such-kind") == NULL, "found a kind that does not exist");
+}
