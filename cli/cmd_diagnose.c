@@ -59,7 +59,8 @@ static void usage(FILE *f, cli_opt *opts, int n) {
 /* With --load the file defines the model and nothing is trained. */
 static int check_load_conflicts(cli_opt *opts, int n) {
     static const char *const model_opts[] = {"--model", "--hidden", "--layers", "--bidirectional",
-                                             "--steps", "--init", "--chrono", NULL};
+                                             "--blocks", "--residual", "--norm", "--norm-kind",
+                                             "--dropout", "--steps", "--init", "--chrono", NULL};
     for (int i = 0; model_opts[i]; i++) {
         cli_opt *o = cli_find(opts, n, model_opts[i]);
         if (o && o->given)
@@ -114,10 +115,9 @@ static int analyze(mn_model *m, mn_task *held, int B, int sequences, diagnosis *
 
 static void print_report(const train_opts *o, const mn_model_config *mc, const diagnosis *d,
                          const char *load_path, int trained_steps) {
-    printf("mnemo diagnose: %s, hidden %d, %d layer%s%s, task %s, length %d (%s)\n",
-           mn_cell_name(mc->cell), mc->hidden_size, mc->num_layers, mc->num_layers > 1 ? "s" : "",
-           mc->bidirectional ? ", bidirectional" : "", o->task_name, o->length,
-           load_path ? "loaded" : "trained");
+    char desc[MN_MAX_BLOCKS * 48];
+    printf("mnemo diagnose: %s, task %s, length %d (%s)\n", cli_model_desc(mc, desc, sizeof desc),
+           o->task_name, o->length, load_path ? "loaded" : "trained");
     if (!load_path) printf("  trained     %d steps\n", trained_steps);
     printf("  loss        train %.4g, validation %.4g, baseline %.4g\n", d->train_loss,
            d->val_loss, d->baseline);
@@ -174,10 +174,8 @@ static void print_json(const train_opts *o, const mn_model_config *mc, const dia
     json_begin(&j, stdout);
     json_str(&j, "command", "diagnose");
     json_str(&j, "task", o->task_name);
-    json_str(&j, "model", mn_cell_name(mc->cell));
+    json_model(&j, mc);
     json_int(&j, "length", o->length);
-    json_int(&j, "hidden", mc->hidden_size);
-    json_int(&j, "layers", mc->num_layers);
     json_int(&j, "steps", trained_steps);
     json_str(&j, "verdict", mn_flow_name(d->verdict.flow));
     json_str(&j, "fit", mn_fit_name(d->verdict.fit));

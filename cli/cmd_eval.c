@@ -194,10 +194,9 @@ int cmd_eval(int argc, char **argv) {
         double tps = eval_secs > 0 ? (double)seqs * info->max_steps / eval_secs : NAN;
         int nthreads = mn_get_threads();
         char a[32], b[32];
-        printf("mnemo eval: %s, hidden %d, %d layer%s%s from %s, task %s, length %d\n",
-               mn_cell_name(mc->cell), mc->hidden_size, mc->num_layers,
-               mc->num_layers > 1 ? "s" : "", mc->bidirectional ? ", bidirectional" : "", load,
-               task_name, length);
+        char desc[MN_MAX_BLOCKS * 48];
+        printf("mnemo eval: %s from %s, task %s, length %d\n",
+               cli_model_desc(mc, desc, sizeof desc), load, task_name, length);
         cli_print_test_result(&ev, seqs, info, has_acc);
         printf("  speed       %s tokens/s on %d thread%s\n", fmt_si(a, sizeof a, tps), nthreads,
                nthreads > 1 ? "s" : "");
@@ -208,11 +207,8 @@ int cmd_eval(int argc, char **argv) {
             json_str(&j, "command", "eval");
             json_str(&j, "file", load);
             json_str(&j, "task", task_name);
-            json_str(&j, "model", mn_cell_name(mc->cell));
+            json_model(&j, mc);
             json_int(&j, "length", length);
-            json_int(&j, "hidden", mc->hidden_size);
-            json_int(&j, "layers", mc->num_layers);
-            json_bool(&j, "bidirectional", mc->bidirectional);
             json_num(&j, "test_loss", ev.loss);
             json_num(&j, "baseline_loss", info->baseline_loss);
             json_num(&j, "loss_ratio", ratio);

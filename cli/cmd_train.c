@@ -52,15 +52,15 @@ static int checkpoint_hook(void *ctx, int step, const mn_step_stats *ss) {
 
 static void summary(const train_opts *o, const train_session *s, const train_outcome *out,
                     const char *save_path, double seconds, int json) {
-    const mn_model_config *mc = &o->mc;
+    const mn_model_config *mc = mn_model_get_config(s->model);
     const mn_task_info *info = s->info;
     const mn_eval_stats *ev = &out->ev;
     char a[32], b[32];
     double ratio = info->baseline_loss > 0 ? ev->loss / info->baseline_loss : NAN;
     int nthreads = mn_get_threads(), eval_n = ev->sequences > 0 ? ev->sequences : o->tc.eval_size;
-    printf("mnemo train: %s, hidden %d, %d layer%s%s (%s parameters), task %s, length %d\n",
-           mn_cell_name(o->cell), mc->hidden_size, mc->num_layers, mc->num_layers > 1 ? "s" : "",
-           o->bidir ? ", bidirectional" : "",
+    char desc[MN_MAX_BLOCKS * 48];
+    printf("mnemo train: %s (%s parameters), task %s, length %d\n",
+           cli_model_desc(mc, desc, sizeof desc),
            fmt_si(a, sizeof a, (double)mn_model_param_count(s->model)), o->task_name, o->length);
     printf("  steps       %d (batch %d, %s, lr %g)", o->tc.steps, o->tc.batch_size, o->opt_name,
            (double)o->tc.lr);
@@ -77,11 +77,8 @@ static void summary(const train_opts *o, const train_session *s, const train_out
     json_begin(&j, stdout);
     json_str(&j, "command", "train");
     json_str(&j, "task", o->task_name);
-    json_str(&j, "model", mn_cell_name(o->cell));
+    json_model(&j, mc);
     json_int(&j, "length", o->length);
-    json_int(&j, "hidden", mc->hidden_size);
-    json_int(&j, "layers", mc->num_layers);
-    json_bool(&j, "bidirectional", o->bidir);
     json_int(&j, "params", (long long)mn_model_param_count(s->model));
     json_int(&j, "steps", o->tc.steps);
     json_int(&j, "batch", o->tc.batch_size);

@@ -191,3 +191,27 @@ void json_end(json_obj *j) {
     fputs("}\n", j->f);
     fflush(j->f);
 }
+
+const char *cli_model_desc(const mn_model_config *mc, char *buf, size_t cap) {
+    if (mc->num_blocks > 0) {
+        int n = snprintf(buf, cap, "blocks ");
+        if (n > 0 && (size_t)n < cap) mn_blocks_format(mc, buf + n, cap - (size_t)n);
+    } else {
+        snprintf(buf, cap, "%s, hidden %d, %d layer%s%s", mn_cell_name(mc->cell), mc->hidden_size,
+                 mc->num_layers, mc->num_layers > 1 ? "s" : "",
+                 mc->bidirectional ? ", bidirectional" : "");
+    }
+    return buf;
+}
+
+void json_model(json_obj *j, const mn_model_config *mc) {
+    char spec[MN_MAX_BLOCKS * 48];
+    json_str(j, "model", mc->num_blocks > 0 ? "blocks" : mn_cell_name(mc->cell));
+    if (mc->num_blocks > 0) {
+        mn_blocks_format(mc, spec, sizeof spec);
+        json_str(j, "blocks", spec);
+    }
+    json_int(j, "hidden", mc->hidden_size);
+    json_int(j, "layers", mc->num_layers);
+    json_bool(j, "bidirectional", mc->bidirectional);
+}

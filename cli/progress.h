@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "mnemo.h"
+
 double cli_now(void);   /* monotonic seconds */
 
 /* "1m32s", "45.2s", "2h03m" */
@@ -40,6 +42,11 @@ typedef struct {
 } json_obj;
 
 void json_begin(json_obj *j, FILE *f);
+/* The model as one line: "lstm, hidden 64, 2 layers, bidirectional" for a plain stack,
+ * "blocks SPEC" for a block model; and as JSON fields ("model", with "blocks" for a block
+ * model, "hidden", "layers", "bidirectional"). */
+const char *cli_model_desc(const mn_model_config *mc, char *buf, size_t cap);
+void json_model(json_obj *j, const mn_model_config *mc);
 void json_str(json_obj *j, const char *key, const char *value);   /* NULL value -> null */
 void json_num(json_obj *j, const char *key, double value);        /* %.6g */
 void json_int(json_obj *j, const char *key, long long value);

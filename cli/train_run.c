@@ -17,7 +17,7 @@ void train_opts_init(train_opts *o) {
     mn_model_config_init(&o->mc);
     /* The CLI contract fixes these two defaults; everything else is the library's. */
     o->mc.hidden_size = 128;
-    o->mc.num_layers = 1;
+    o->mc.num_layers = 0;   /* 1 unless given: 0 tells train_opts_check it was not */
     o->opt_name = optimizer_names[o->tc.optimizer <= MN_OPT_SGD ? o->tc.optimizer : 0];
     o->sched_name = schedule_names[o->tc.schedule <= MN_SCHED_COSINE ? o->tc.schedule : 0];
     o->init_name = init_names[o->mc.recurrent_init <= MN_INIT_IDENTITY ? o->mc.recurrent_init : 0];
@@ -25,13 +25,32 @@ void train_opts_init(train_opts *o) {
     snprintf(o->threads_def, sizeof o->threads_def, "all cores, %d here", mn_get_threads());
 }
 
+static const char *const norm_names[] = {"none", "pre", "post", NULL};
+static const char *const norm_kind_names[] = {"layernorm", "rmsnorm", NULL};
+
 int train_opts_table(train_opts *o, cli_opt *opts, int model_required) {
+    o->model_required = model_required;
     const cli_opt t[] = {
         {"--task", OPT_STR, &o->task_name, "T", "task to learn", NULL, "adding", 0, 0, 0, 0, 0, 1, 0},
         {"--length", OPT_INT, &o->length, "N", "sequence length T: how far back the answer lies",
          NULL, "100", 1, CLI_MAX_LENGTH, 0, 0, 0, 1, 0},
-        {"--model", OPT_STR, &o->model_name, "M", "recurrent cell: rnn, rnn-relu, lstm, gru", NULL,
-         "lstm", 0, 0, 0, 0, 0, model_required, 0},
+        {"--model", OPT_STR, &o->model_name, "M", "recurrent cell: rnn, rnn-relu, lstm, gru",
+         model_required ? "required, or --blocks" : NULL, "lstm", 0, 0, 0, 0, 0, 0, 0},
+        {"--blocks", OPT_STR, &o->blocks_spec, "SPEC",
+         "a mixed stack instead of --model/--layers: blocks KIND[:WIDTH][:OPTION...] joined "
+         "by ',', options residual, bidirectional, pre, post, layernorm, rmsnorm, dropout=P",
+         NULL, "lstm:64,lstm:64:residual", 0, 0, 0, 0, 0, 0, 0},
+        {"--residual", OPT_FLAG, &o->residual, NULL,
+         "identity skip around every block but the first: y = x + f(x)", NULL, NULL, 0, 0, 0, 0,
+         0, 0, 0},
+        {"--norm", OPT_STR, &o->norm_name, "P",
+         "normalize every block: pre (f(N(x))), post (N(x + f(x))) or none", NULL, "pre", 0, 0,
+         0, 0, 0, 0, 0},
+        {"--norm-kind", OPT_STR, &o->norm_kind_name, "K", "layernorm or rmsnorm", NULL,
+         "rmsnorm", 0, 0, 0, 0, 0, 0, 0},
+        {"--dropout", OPT_FLOAT, &o->dropout, "P",
+         "drop each block's output with probability P while training", NULL, "0.1", 0, 0, 0,
+         0.999f, 0, 0, 0},
         {"--hidden", OPT_INT, &o->mc.hidden_size, "H", "hidden units per layer and direction",
          NULL, "128", 1, CLI_MAX_HIDDEN, 0, 0, 0, 0, 0},
         {"--layers", OPT_INT, &o->mc.num_layers, "L", "stacked recurrent layers", NULL, "2", 1,
@@ -98,6 +117,31 @@ int train_opts_check(train_opts *o) {
     char list[128];
     mn_optimizer_kind optk;
     if (cli_check_task(o->task_name)) return CLI_EXIT_USAGE;
+    o->layers_given = o->mc.num_layers != 0;
+    if (!o->layers_given) o->mc.num_layers = 1;
+    if (o->model_required && !o->model_name && !o->blocks_spec)
+        return cli_fail("give the model: --model rnn|rnn-relu|lstm|gru, or --blocks SPEC "
+                        "(e.g. --blocks lstm:64,lstm:64:residual)");
+    if (o->blocks_spec && (o->model_name || o->bidir || o->layers_given))
+        return cli_fail("--blocks describes the whole stack; drop --model, --layers and "
+                        "--bidirectional (write KIND:WIDTH:bidirectional in the spec)");
+    if (o->blocks_spec) {
+        mn_model_config probe = o->mc;
+        if (mn_blocks_parse(o->blocks_spec, &probe) != MN_OK)
+            return cli_fail("%s", mn_last_error());
+    }
+    int norm = o->norm_name ? cli_choice(o->norm_name, norm_names) : 0;
+    if (norm < 0)
+        return cli_fail("unknown --norm \"%s\"; choose one of %s", o->norm_name,
+                        cli_join(list, sizeof list, norm_names));
+    int norm_kind = o->norm_kind_name ? cli_choice(o->norm_kind_name, norm_kind_names) : 0;
+    if (norm_kind < 0)
+        return cli_fail("unknown --norm-kind \"%s\"; choose one of %s", o->norm_kind_name,
+                        cli_join(list, sizeof list, norm_kind_names));
+    if (o->norm_kind_name && norm == 0)
+        return cli_fail("--norm-kind chooses the normalization of --norm pre|post; give --norm too");
+    o->norm = (mn_norm_place)norm;
+    o->norm_kind = (mn_norm_kind)norm_kind;
     if (o->model_name && cli_parse_cell(o->model_name, &o->cell)) return CLI_EXIT_USAGE;
     if (mn_optimizer_parse(o->opt_name, &optk) != MN_OK)
         return cli_fail("unknown optimizer \"%s\"; choose one of %s", o->opt_name,
@@ -154,7 +198,7 @@ int train_cmd_check(const train_opts *o, const train_cmd_opts *c) {
 }
 
 /* The task sets input, output and loss; the options set the rest. */
-static void configure_model(train_opts *o, const mn_task *task, const mn_task_info *info) {
+static int configure_model(train_opts *o, const mn_task *task, const mn_task_info *info) {
     mn_model_config user = o->mc, *mc = &o->mc;
     mn_task_configure_model(task, mc);
     mc->cell = o->cell;
@@ -168,8 +212,37 @@ static void configure_model(train_opts *o, const mn_task *task, const mn_task_in
      * an LSTM leave the 1/6 plateau at T=200 within the default 2000 steps, where
      * PyTorch's default biases had not left it after 3000. */
     int gated = o->cell == MN_LSTM || o->cell == MN_GRU;
+    if (o->blocks_spec) gated = 1;   /* kinds without a keep gate ignore chrono_tmax */
     mc->chrono_tmax = o->chrono || (gated && !o->no_chrono) ? info->max_steps : user.chrono_tmax;
+    /* Blocks: the spec, or the plain stack spelled as blocks when a block option is set;
+     * the model-wide options then apply to every block. */
+    if (!o->blocks_spec && !o->residual && !o->norm_name && o->dropout == 0) return 0;
+    char spec[MN_MAX_BLOCKS * 40];
+    const char *use = o->blocks_spec;
+    if (!use) {
+        size_t n = 0;
+        for (int k = 0; k < mc->num_layers && n < sizeof spec; k++)
+            n += (size_t)snprintf(spec + n, sizeof spec - n, "%s%s:%d%s", k ? "," : "",
+                                  mn_cell_name(o->cell), mc->hidden_size,
+                                  o->bidir ? ":bidirectional" : "");
+        use = spec;
+    }
+    if (mn_blocks_parse(use, mc) != MN_OK) return cli_fail("%s", mn_last_error());
+    for (int k = 0; k < mc->num_blocks; k++) {
+        mn_block_config *b = &mc->blocks[k];
+        if (o->residual && k > 0) b->residual = 1;
+        if (o->norm_name && b->norm == MN_NORM_NONE) {
+            b->norm = o->norm;
+            b->norm_kind = o->norm_kind;
+        }
+        if (o->dropout > 0 && b->dropout == 0) b->dropout = o->dropout;
+    }
+    if (o->residual && mc->num_blocks < 2)
+        return cli_fail("--residual skips around every block but the first, and this model has "
+                        "one block; add --layers 2 or more, or write :residual in --blocks");
+    return 0;
 }
+
 
 static int check_memory(const train_opts *o, const mn_task_info *info) {
     const mn_model_config *mc = &o->mc;
@@ -191,7 +264,7 @@ int train_session_open(train_opts *o, train_session *s) {
     mn_status st = mn_task_create(o->task_name, o->length, o->seed, &s->task);
     if (st) return cli_lib_fail(st, NULL);
     s->info = mn_task_get_info(s->task);
-    configure_model(o, s->task, s->info);
+    if (configure_model(o, s->task, s->info)) return CLI_EXIT_USAGE;
     if (check_memory(o, s->info)) return CLI_EXIT_USAGE;
     if ((st = mn_model_create(&o->mc, o->seed, &s->model))) return cli_lib_fail(st, NULL);
     if ((st = mn_trainer_create(s->model, s->task, &o->tc, &s->tr))) return cli_lib_fail(st, NULL);

@@ -11,13 +11,18 @@ typedef struct {
     mn_model_config mc;
     const char *task_name, *model_name, *metrics_path;
     const char *opt_name, *sched_name, *init_name;
-    int length, bidir, chrono, no_chrono, eval_every, log_every, threads;
+    const char *blocks_spec, *norm_name, *norm_kind_name;   /* --blocks, --norm, --norm-kind */
+    int length, bidir, chrono, no_chrono, eval_every, log_every, threads, residual;
+    float dropout;
+    int model_required, layers_given;
+    mn_norm_place norm;
+    mn_norm_kind norm_kind;
     uint64_t seed;
     mn_cell_kind cell;
     char threads_def[48];
 } train_opts;
 
-#define TRAIN_OPTS_MAX 32
+#define TRAIN_OPTS_MAX 40
 
 void train_opts_init(train_opts *o);
 /* Writes the training options into opts[0..]; returns how many. model_required: 0 lets a
@@ -25,6 +30,7 @@ void train_opts_init(train_opts *o);
 int train_opts_table(train_opts *o, cli_opt *opts, int model_required);
 /* Cross-checks after parsing (names, contradictions); 0, or 2 after printing the error. */
 int train_opts_check(train_opts *o);
+
 
 /* The options only `mnemo train` has (saving, checkpoints, resume, JSON), kept here so
  * that everything parsing train's command line (the command, the fuzz harness) shares

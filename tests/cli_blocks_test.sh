@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Block models from the command line: --blocks, --residual, --norm, --dropout; a model
+# saved by train is rebuilt by eval from the file alone, with the same test loss.
+#   bash tests/cli_blocks_test.sh [build/mnemo]
+set -u
+
+source "$(dirname "$0")/cli_lib.sh"
+
+A=(--task adding --length 12 --hidden 8 --batch 8 --steps 30 --eval-size 64 --threads 1)
+
+# train SPEC... then eval --load: the test loss printed by both must be the same number
+same_loss() {
+    local desc=$1; shift
+    run train "${A[@]}" "$@" --save "$tmp/m.safetensors" --json
+    if [ "$rc" -ne 0 ]; then bad "$desc: train" "$(show)"; return; fi
+    local want; want=$(json_get "$tmp/out" test_loss)
+    cp "$tmp/out" "$tmp/train.out"
+    run eval --load "$tmp/m.safetensors" --task adding --length 12 --eval-size 64 --threads 1 --json
+    local got; got=$(json_get "$tmp/out" test_loss)
+    if [ "$rc" -eq 0 ] && [ -n "$want" ] && [ "$want" = "$got" ]; then
+        ok "$desc: eval --load reproduces test loss $got"
+    else bad "$desc: train test loss '$want', eval '$got'" "$(show)"; fi
+}
+
+same_loss "--blocks gru:8,linear:6,lstm:8" --blocks gru:8,linear:6,lstm:8
+if grep -q '"blocks":"gru:8,linear:6,lstm:8"' "$tmp/train.out"; then ok "JSON names the blocks"
+else bad "JSON names the blocks" "$(cat "$tmp/train.out")"; fi
+same_loss "--blocks with a bidirectional block" --blocks lstm:6:bidirectional,gru:8
+
+expect_usage "--blocks with an empty block" train "${A[@]}" --blocks "lstm,,gru"
+expect_usage "--blocks with an unknown kind" train "${A[@]}" --blocks "lstm:8,transformr:8"
+expect_usage "--blocks with a bad width" train "${A[@]}" --blocks "lstm:-3"
+expect_usage "--blocks with an unknown option" train "${A[@]}" --blocks "lstm:8:sideways"
+expect_usage "--blocks with --model" train "${A[@]}" --blocks lstm:8 --model lstm
+expect_usage "--blocks with --layers" train "${A[@]}" --blocks lstm:8 --layers 2
+expect_usage "neither --model nor --blocks" train "${A[@]}"
+expect_usage "a bidirectional linear block" train "${A[@]}" --blocks "linear:8:bidirectional"
+expect_usage "--norm with an unknown place" train "${A[@]}" --model lstm --norm middle
+expect_usage "--norm-kind without --norm" train "${A[@]}" --model lstm --norm-kind rmsnorm
+expect_usage "--residual with one block" train "${A[@]}" --model lstm --residual
+expect_usage "--dropout of 1" train "${A[@]}" --model lstm --dropout 1
+
+cli_finish
