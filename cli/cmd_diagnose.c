@@ -28,6 +28,9 @@ static int snapshot_hook(void *ctx, int step, const mn_step_stats *ss) {
 
 typedef struct {
     int T, L, span, horizon, cell_state, units, analysis_sequences;
+    int recurrent_block;         /* the block the recurrence measures describe, or -1 */
+    double *depth;               /* [L+1] mean over steps of |dL/dx_t| at each block's input,
+                                    [L]: the last block's output */
     double threshold, train_loss, val_loss, baseline;
     double *dh, *dc, *ratio;     /* [T] layer 0 */
     int *horizon_by_layer;
@@ -92,9 +95,18 @@ static int measure_profile(mn_model *m, mn_task *held, int batches, int B, diagn
         mn_grad_recorder_detach(rec);
         return cli_fail_code(CLI_EXIT_RUNTIME, "out of memory for the gradient profile");
     }
+    for (int l = 0; l <= d->L; l++) {
+        mn_grad_recorder_input_profile(rec, l, row);
+        d->depth[l] = 0;
+        for (int t = 0; t < d->T; t++) d->depth[l] += row[t] / d->T;
+    }
     for (int l = 0; l < d->L; l++) {
-        mn_grad_recorder_profile(rec, l, l == 0 ? d->dh : row, l == 0 ? d->dc : NULL);
-        const double *g = l == 0 ? d->dh : row;
+        double *g = l == 0 ? d->dh : row;
+        mn_grad_recorder_profile(rec, l, g, l == 0 ? d->dc : NULL);
+        /* a block without a recurrence has no dL/dh_t of its own: use its input's */
+        int any = 0;
+        for (int t = 0; t < d->T && !any; t++) any = g[t] != 0;
+        if (!any) mn_grad_recorder_input_profile(rec, l, g);
         d->horizon_by_layer[l] = mn_gradient_horizon(g, d->T, d->threshold);
         double last = g[d->T - 1];
         d->oldest_by_layer[l] = last > 0 ? g[d->T - 1 - d->span] / last : 0;
@@ -108,8 +120,14 @@ static int measure_profile(mn_model *m, mn_task *held, int batches, int B, diagn
 static int analyze(mn_model *m, mn_task *held, int B, int sequences, diagnosis *d) {
     const mn_batch *b;
     mn_status st = mn_task_next(held, B, &b);
-    if (!st) st = mn_gate_stats_measure(m, b, 0, &d->gates, NULL, d->half_life);
-    if (!st) st = mn_recurrence_measure(m, b, 0, sequences, &d->rec);
+    /* the first block with a recurrence; MN_E_STATE says a block has none */
+    d->recurrent_block = -1;
+    for (int l = 0; !st && l < d->L && d->recurrent_block < 0; l++) {
+        st = mn_gate_stats_measure(m, b, l, &d->gates, NULL, d->half_life);
+        if (st == MN_E_STATE) { st = MN_OK; continue; }
+        if (!st) st = mn_recurrence_measure(m, b, l, sequences, &d->rec);
+        if (!st) d->recurrent_block = l;
+    }
     return st ? cli_lib_fail(st, "analysing the recurrence failed") : 0;
 }
 
@@ -135,15 +153,29 @@ static void print_report(const train_opts *o, const mn_model_config *mc, const d
     printf("\n     ratio ");
     for (int i = 0; i < nl; i++) printf(" %9.3g", d->ratio[lags[i]]);
     printf("\n");
-    for (int l = 0; l < d->L; l++)
-        printf("  horizon     %s%d steps (ratio >= %g); the task needs %d; %d steps back: %.3g\n",
-               d->L > 1 ? (l == 0 ? "layer 0: " : "      layer ") : "", d->horizon_by_layer[l],
-               d->threshold, d->span, d->span, d->oldest_by_layer[l]);
+    for (int l = 0; l < d->L; l++) {
+        printf("  %s", l == 0 ? "horizon     " : "            ");
+        if (d->L > 1) printf("block %d: ", l);
+        printf("%d steps (ratio >= %g); the task needs %d; %d steps back: %.3g\n",
+               d->horizon_by_layer[l], d->threshold, d->span, d->span, d->oldest_by_layer[l]);
+    }
     if (d->cell_state) {
         double last = d->dc[d->T - 1];
         printf("  cell path   |dL/dc_t| %d steps back / last step: %.3g\n", d->span,
                last > 0 ? d->dc[d->T - 1 - d->span] / last : 0);
     }
+    printf("  depth       |dL/dx| at each block's input, mean over steps:");
+    for (int l = 0; l <= d->L; l++)
+        printf(" %.3g%s", d->depth[l], l == d->L ? " (output)" : l + 1 == d->L ? "," : ",");
+    printf("\n");
+    if (d->recurrent_block < 0) {
+        printf("  recurrence  none: no block has a recurrence, so gate and Jacobian measures do "
+               "not apply\n");
+        goto verdict;
+    }
+    if (d->recurrent_block > 0)
+        printf("  recurrence  measured on block %d, the first with a recurrence\n",
+               d->recurrent_block);
     const mn_gate_stats *g = &d->gates;
     if (g->has_gates)
         printf("  gates       %s mean %.3f; half-life min %.3g, median %.3g, mean %.3g, max %.3g "
@@ -162,6 +194,7 @@ static void print_report(const train_opts *o, const mn_model_config *mc, const d
         printf(" %.3g", r->jacobian_log10_singular[i]);
     printf("\n              largest Lyapunov exponent %.4g per step (%s)\n", r->lyapunov,
            r->lyapunov < -1e-3 ? "contracting" : r->lyapunov > 1e-3 ? "expanding" : "neutral");
+verdict:;
     const mn_verdict *v = &d->verdict;
     printf("  verdict     %s: %s\n", mn_flow_name(v->flow), v->flow_reason);
     printf("  fit         %s: %s\n", mn_fit_name(v->fit), v->fit_reason);
@@ -186,6 +219,8 @@ static void print_json(const train_opts *o, const mn_model_config *mc, const dia
     json_num(&j, "val_loss", d->val_loss);
     json_num(&j, "baseline_loss", d->baseline);
     json_num_array(&j, "grad_norm_by_step", d->dh, d->T);
+    json_num_array(&j, "grad_norm_by_block", d->depth, d->L + 1);
+    json_int(&j, "recurrent_block", d->recurrent_block);
     if (d->cell_state) json_num_array(&j, "cell_grad_norm_by_step", d->dc, d->T);
     {
         double hl[CLI_MAX_LAYERS];
@@ -238,7 +273,8 @@ static int alloc_diagnosis(diagnosis *d, int T, int L, int H) {
     d->horizon_by_layer = calloc((size_t)L, sizeof(int));
     d->oldest_by_layer = calloc((size_t)L, sizeof(double));
     d->half_life = calloc((size_t)H, sizeof(double));
-    if (!d->dh || !d->horizon_by_layer || !d->oldest_by_layer || !d->half_life)
+    d->depth = calloc((size_t)L + 1, sizeof(double));
+    if (!d->dh || !d->horizon_by_layer || !d->oldest_by_layer || !d->half_life || !d->depth)
         return cli_fail_code(CLI_EXIT_RUNTIME, "out of memory for a diagnosis of %d steps", T);
     d->dc = d->dh + T;
     d->ratio = d->dc + T;
@@ -250,6 +286,7 @@ static void free_diagnosis(diagnosis *d) {
     free(d->horizon_by_layer);
     free(d->oldest_by_layer);
     free(d->half_life);
+    free(d->depth);
 }
 
 int cmd_diagnose(int argc, char **argv) {
@@ -288,8 +325,9 @@ int cmd_diagnose(int argc, char **argv) {
     int rc = cli_parse("diagnose", argc, argv, opts, n);
     if (rc) return rc;
     if (load_path && (rc = check_load_conflicts(opts, n))) return rc;
-    if (!load_path && !o.model_name)
-        return cli_fail("diagnose needs a model: give --model M to train one, or --load FILE");
+    if (!load_path && !o.model_name && !o.blocks_spec)
+        return cli_fail("diagnose needs a model: give --model M or --blocks SPEC to train one, "
+                        "or --load FILE");
     if ((rc = train_opts_check(&o))) return rc;
     if (plot_path && cli_check_writable("--plot", plot_path)) return CLI_EXIT_USAGE;
 
@@ -319,7 +357,10 @@ int cmd_diagnose(int argc, char **argv) {
     const mn_model_config *mc = mn_model_get_config(s.model);
     o.cell = mc->cell;
     int T = s.info->max_steps;
-    if ((rc = alloc_diagnosis(&d, T, mc->num_layers, mc->hidden_size))) goto done;
+    int widest = mc->hidden_size;   /* the half-life table holds any block's units */
+    for (int k = 0; k < mc->num_blocks; k++)
+        if (mc->blocks[k].width > widest) widest = mc->blocks[k].width;
+    if ((rc = alloc_diagnosis(&d, T, mc->num_layers, widest))) goto done;
     d.span = T - 1;
     d.cell_state = mc->cell == MN_LSTM;
     d.baseline = s.info->baseline_loss;
@@ -358,6 +399,7 @@ int cmd_diagnose(int argc, char **argv) {
     d.val_loss = load_path ? held_loss : out.ev.loss;
     d.train_loss = load_path ? held_loss : out.train_loss;
     if ((rc = analyze(s.model, held, B, sequences, &d))) goto done;
+    d.units = d.recurrent_block >= 0 ? d.gates.units : 0;
 
     mn_verdict_input vi = {
         .grad_norm = d.dh, .T = T, .span = d.span, .threshold = threshold, .tbptt = o.tc.tbptt,

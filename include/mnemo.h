@@ -297,6 +297,12 @@ void mn_grad_recorder_detach(mn_grad_recorder *r);
  * Returns the number of passes averaged (0: nothing recorded, arrays set to 0). */
 int mn_grad_recorder_profile(const mn_grad_recorder *r, int layer, double *dh, double *dc);
 void mn_grad_recorder_clear(mn_grad_recorder *r);
+/* For any model, whatever its blocks: the mean over recorded passes of the batch-mean
+ * ‖∂L/∂x_t‖ at the input of block `block` (0 .. L-1; L: the last block's output, where the
+ * head's gradient enters), t < max_T, into dx[max_T]. How the signal shrinks or grows
+ * through depth is the profile across blocks; through time, along t. Returns the passes
+ * averaged (0: nothing recorded or no such block; dx set to 0). */
+int mn_grad_recorder_input_profile(const mn_grad_recorder *r, int block, double *dx);
 
 /* Ratio of the gradient norm lag steps before the last step to the last step's norm:
  * ratio[lag] = norm[T-1-lag] / norm[T-1], lag = 0..T-1 (all 0 when norm[T-1] is 0). */

@@ -27,6 +27,17 @@ if grep -q '"blocks":"gru:8,linear:6,lstm:8"' "$tmp/train.out"; then ok "JSON na
 else bad "JSON names the blocks" "$(cat "$tmp/train.out")"; fi
 same_loss "--blocks with a bidirectional block" --blocks lstm:6:bidirectional,gru:8
 
+# diagnose profiles any block model through depth; recurrence measures where a block has one
+run diagnose "${A[@]}" --blocks linear:8,lstm:8 --json
+if [ "$rc" -eq 0 ] && grep -q '"recurrent_block":1' "$tmp/out" \
+    && grep -q '"grad_norm_by_block":\[[^],]*,[^],]*,[^],]*\]' "$tmp/out"; then
+    ok "diagnose --blocks linear,lstm: three depth norms, recurrence measured on block 1"
+else bad "diagnose of a block model" "$(show)"; fi
+run diagnose "${A[@]}" --blocks linear:8,linear:4
+if [ "$rc" -eq 0 ] && grep -q 'recurrence  none' "$tmp/out"; then
+    ok "diagnose of a model without a recurrence says the recurrence measures do not apply"
+else bad "diagnose without a recurrence" "$(show)"; fi
+
 expect_usage "--blocks with an empty block" train "${A[@]}" --blocks "lstm,,gru"
 expect_usage "--blocks with an unknown kind" train "${A[@]}" --blocks "lstm:8,transformr:8"
 expect_usage "--blocks with a bad width" train "${A[@]}" --blocks "lstm:-3"

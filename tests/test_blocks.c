@@ -141,3 +141,54 @@ TEST(registry_every_kind_is_complete) {
     }
     CHECK(mn_layer_kind_find("no-such-kind") == NULL, "found a kind that does not exist");
 }
+
+/* The recorder's profile at block 0's input is ‖∂L/∂x_t‖ of the model's own input:
+ * checked against central differences of the loss in x, for a mixed block model. */
+TEST(recorder_block_input_profile_matches_finite_differences) {
+    enum { T = 4, B = 2, I = 2 };
+    mn_model_config c;
+    mn_model_config_init(&c);
+    c.input_size = I;
+    c.output = MN_OUTPUT_EVERY;
+    REQUIRE_OK(mn_blocks_parse("gru:3,linear:4", &c));
+    mn_model *m;
+    REQUIRE_OK(mn_model_create(&c, 2, &m));
+    float x[T * B * I], target[T * B];
+    int32_t lengths[B] = {T, T};
+    mn_rng r;
+    mn_rng_seed(&r, 4);
+    for (int i = 0; i < T * B * I; i++) x[i] = mn_rng_uniform_range(&r, -1, 1);
+    for (int i = 0; i < T * B; i++) target[i] = mn_rng_uniform_range(&r, -1, 1);
+    mn_batch b = {.T = T, .B = B, .input_size = I, .x = x, .lengths = lengths,
+                  .output_size = 1, .target = target};
+    mn_grad_recorder *rec;
+    REQUIRE_OK(mn_grad_recorder_attach(m, T, &rec));
+    double loss, prof[T], top[T];
+    REQUIRE_OK(mn_model_gradients(m, &b, &loss));
+    CHECK(mn_grad_recorder_input_profile(rec, 0, prof) == 1, "one pass recorded");
+    CHECK(mn_grad_recorder_input_profile(rec, 2, top) == 1, "top profile");
+    CHECK(mn_grad_recorder_input_profile(rec, 3, top) == 0, "block 3 does not exist");
+    mn_grad_recorder_input_profile(rec, 2, top);
+    mn_grad_recorder_detach(rec);
+    const float eps = 1e-3f;
+    for (int t = 0; t < T; t++) {
+        double mean = 0;
+        for (int s = 0; s < B; s++) {
+            double n2 = 0;
+            for (int j = 0; j < I; j++) {
+                float *v = &x[((size_t)t * B + s) * I + j], keep = *v;
+                double lp, lm;
+                *v = keep + eps; mn_model_loss(m, &b, &lp);
+                *v = keep - eps; mn_model_loss(m, &b, &lm);
+                *v = keep;
+                double g = (lp - lm) / (2 * eps);
+                n2 += g * g;
+            }
+            mean += sqrt(n2) / B;
+        }
+        CHECK(fabs(prof[t] - mean) <= 2e-2 * mean + 1e-4, "step %d: recorded %.6g, numeric %.6g",
+              t, prof[t], mean);
+        CHECK(top[t] > 0, "step %d: no gradient recorded at the top", t);
+    }
+    mn_model_free(m);
+}

@@ -14,7 +14,10 @@ struct mn_grad_recorder {
     mn_model *m;
     int max_T, L;
     double *dh, *dc;   /* [L, max_T] sums over passes */
-    int passes;
+    double *dx;        /* [L+1, max_T]: ‖∂L/∂x_t‖ at block l's input (l = L: the top output) */
+    int passes, t0, k; /* the chunk being recorded; k = 0 when it lies past max_T */
+    float *dx0;        /* ∂L/∂(dense input), which a model without a recorder never forms */
+    size_t dx0_cap;
 };
 
 mn_status mn_grad_recorder_attach(mn_model *m, int max_T, mn_grad_recorder **out) {
@@ -27,12 +30,13 @@ mn_status mn_grad_recorder_attach(mn_model *m, int max_T, mn_grad_recorder **out
     mn_grad_recorder *r = mn_alloc_zero(sizeof *r);
     if (!r) return MN_E_NOMEM;
     size_t n;
-    if (!mn_mul_size((size_t)m->L * 2, (size_t)max_T, &n) ||
+    if (!mn_mul_size((size_t)m->L * 3 + 1, (size_t)max_T, &n) ||
         !(r->dh = mn_alloc_zero(n * sizeof(double)))) {
         mn_release(r);
         return mn_fail(MN_E_NOMEM, "no memory for a gradient profile of %d steps", max_T);
     }
     r->dc = r->dh + (size_t)m->L * max_T;
+    r->dx = r->dc + (size_t)m->L * max_T;
     r->m = m;
     r->max_T = max_T;
     r->L = m->L;
@@ -48,6 +52,7 @@ void mn_grad_recorder_detach(mn_grad_recorder *r) {
         r->m->recorder = NULL;
     }
     mn_release(r->dh);
+    mn_release(r->dx0);
     mn_release(r);
 }
 
@@ -57,7 +62,7 @@ void mn_grad_recorder_model_freed(mn_model *m) {
 }
 
 void mn_grad_recorder_clear(mn_grad_recorder *r) {
-    memset(r->dh, 0, (size_t)r->L * 2 * r->max_T * sizeof(double));
+    memset(r->dh, 0, ((size_t)r->L * 3 + 1) * r->max_T * sizeof(double));
     r->passes = 0;
 }
 
@@ -67,6 +72,8 @@ void mn_grad_recorder_bind(mn_model *m, int t0, int k) {
     mn_grad_recorder *r = m->recorder;
     if (t0 == 0) r->passes++;
     int inside = t0 + k <= r->max_T;
+    r->t0 = t0;
+    r->k = inside ? k : 0;
     for (int l = 0; l < m->L; l++) {
         m->layers[l]->probe_dh = inside ? r->dh + (size_t)l * r->max_T + t0 : NULL;
         m->layers[l]->probe_dc = inside ? r->dc + (size_t)l * r->max_T + t0 : NULL;
@@ -78,6 +85,38 @@ void mn_grad_recorder_unbind(mn_model *m) {
         m->layers[l]->probe_dh = NULL;
         m->layers[l]->probe_dc = NULL;
     }
+}
+
+/* dx[T,B,D] is ∂L/∂(input of block l) for the chunk: add its batch-mean row norms. */
+void mn_grad_recorder_block_input(mn_model *m, int l, const float *dx, int B, int D) {
+    mn_grad_recorder *r = m->recorder;
+    double *row = r->dx + (size_t)l * r->max_T + r->t0;
+    for (int t = 0; t < r->k; t++) {
+        double sum = 0;
+        for (int b = 0; b < B; b++) {
+            const float *v = dx + ((size_t)t * B + b) * D;
+            double s2 = 0;
+            for (int j = 0; j < D; j++) s2 += (double)v[j] * v[j];
+            sum += sqrt(s2);
+        }
+        row[t] += sum / B;
+    }
+}
+
+mn_status mn_grad_recorder_dense_input(mn_model *m, size_t floats, float **dx) {
+    mn_grad_recorder *r = m->recorder;
+    if (mn_reserve((void **)&r->dx0, &r->dx0_cap, floats * sizeof(float)) != MN_OK)
+        return mn_fail(MN_E_NOMEM, "out of memory recording the input gradient");
+    memset(r->dx0, 0, floats * sizeof(float));
+    *dx = r->dx0;
+    return MN_OK;
+}
+
+int mn_grad_recorder_input_profile(const mn_grad_recorder *r, int block, double *dx) {
+    int ok = block >= 0 && block <= r->L && r->passes > 0;
+    for (int t = 0; t < r->max_T; t++)
+        dx[t] = ok ? r->dx[(size_t)block * r->max_T + t] / r->passes : 0.0;
+    return ok ? r->passes : 0;
 }
 
 int mn_grad_recorder_profile(const mn_grad_recorder *r, int layer, double *dh, double *dc) {

@@ -441,15 +441,22 @@ static mn_status model_run(mn_model *m, const mn_batch *b, int t0, int k, int ca
     } else if ((st = m->head->ops->backward(m->head, m->dhead_out, dtop, 1, hrows, NULL))) {
         return st;
     }
-    if (m->recorder) mn_grad_recorder_bind(m, t0, k);
+    if (m->recorder) {
+        mn_grad_recorder_bind(m, t0, k);
+        mn_grad_recorder_block_input(m, L, dtop, B, D);
+    }
     for (int l = L - 1; l >= 0; l--) {
         float *dx = NULL;
+        size_t in = (size_t)m->layers[l]->in_size;
         if (l > 0 || m->embed) {
             dx = m->dacts[l];
-            memset(dx, 0, rows * (size_t)m->layers[l]->in_size * sizeof(float));
+            memset(dx, 0, rows * in * sizeof(float));
+        } else if (m->recorder && (st = mn_grad_recorder_dense_input(m, rows * in, &dx))) {
+            break;
         }
         if ((st = m->layers[l]->ops->backward(m->layers[l], m->dacts[l + 1], dx, k, B, m->lengths)))
             break;
+        if (m->recorder) mn_grad_recorder_block_input(m, l, dx, B, (int)in);
     }
     if (m->recorder) mn_grad_recorder_unbind(m);
     if (st) return st;

@@ -68,6 +68,11 @@ mn_status mn_model_config_check(const mn_model_config *c);
  * [t0, t0+k) of the current backward, and detach them afterwards (grad_recorder.c). */
 void mn_grad_recorder_bind(mn_model *m, int t0, int k);
 void mn_grad_recorder_unbind(mn_model *m);
+/* Adds the batch-mean ‖∂L/∂x_t‖ of dx[k,B,D], the gradient at block l's input (l = L: the
+ * top output), to the recorder's rows for the bound chunk. */
+void mn_grad_recorder_block_input(mn_model *m, int l, const float *dx, int B, int D);
+/* A zeroed scratch of `floats` for the dense input's gradient, held by the recorder. */
+mn_status mn_grad_recorder_dense_input(mn_model *m, size_t floats, float **dx);
 /* A model freed before its recorder leaves the recorder detached, not dangling. */
 void mn_grad_recorder_model_freed(mn_model *m);
 /* Forward pass over b, then the view of recurrent layer `layer` (gate_stats.c). */
