@@ -1,0 +1,190 @@
+/* Position-wise feed-forward network, every row of x[N,D] (N = T·B) on its own:
+ *   forward:  H[N,F] = X·W1ᵀ + b1,  A = act(H),  Y[N,D] = A·W2ᵀ + b2
+ *   backward: dW2 += dYᵀ·A, db2 += Σ dY, dA = dY·W2, dH = dA·act'(H),
+ *             dW1 += dHᵀ·X, db1 += Σ dH, dX += dH·W1
+ * ReLU's derivative reads A (PyTorch's threshold_backward on the result: a NaN output
+ * passes its gradient), so a ReLU network keeps only A; GELU's needs H too. dA/dH live in
+ * a buffer that only backward reserves, so a forward-only run never holds it. */
+#include "feedforward.h"
+#include "gemm.h"
+#include "init.h"
+
+#include <limits.h>
+#include <math.h>
+#include <string.h>
+
+typedef struct {
+    mn_layer base;
+    int F, act;
+    size_t o_w1, o_b1, o_w2, o_b2;
+    void *ws, *gws;
+    size_t ws_bytes, gws_bytes, cap_rows, gcap_rows, rows;
+    float *a, *h;          /* [N,F] activations; h only for GELU */
+    float *dh;             /* [N,F] backward's own */
+    const float *x;        /* input of the last forward (owned by the caller) */
+} feedforward;
+
+#define FF_PARALLEL 65536
+
+static mn_status check_rows(size_t rows) {
+    if (rows > INT_MAX)
+        return mn_fail(MN_E_ARG, "feed-forward over %zu rows (T·B): at most %d per call; "
+                       "use a smaller batch or shorter chunks", rows, INT_MAX);
+    return MN_OK;
+}
+
+static mn_status reserve(feedforward *s, size_t rows) {
+    if (rows <= s->cap_rows && s->ws) return MN_OK;
+    size_t per_row = (size_t)s->F * (s->act == MN_ACT_GELU ? 2 : 1), floats, bytes;
+    if (!mn_mul_size(rows, per_row, &floats) || !mn_mul_size(floats, sizeof(float), &bytes))
+        return mn_fail(MN_E_NOMEM, "feed-forward activations for %zu rows overflow", rows);
+    if (mn_reserve(&s->ws, &s->ws_bytes, bytes) != MN_OK) return MN_E_NOMEM;
+    s->a = s->ws;
+    s->h = s->act == MN_ACT_GELU ? s->a + rows * s->F : NULL;
+    s->cap_rows = rows;
+    return MN_OK;
+}
+
+static mn_status reserve_grads(feedforward *s, size_t rows) {
+    if (rows <= s->gcap_rows && s->gws) return MN_OK;
+    size_t floats, bytes;
+    if (!mn_mul_size(rows, (size_t)s->F, &floats) || !mn_mul_size(floats, sizeof(float), &bytes))
+        return mn_fail(MN_E_NOMEM, "feed-forward gradients for %zu rows overflow", rows);
+    if (mn_reserve(&s->gws, &s->gws_bytes, bytes) != MN_OK) return MN_E_NOMEM;
+    s->dh = s->gws;
+    s->gcap_rows = rows;
+    return MN_OK;
+}
+
+static void ff_init(mn_layer *l, mn_rng *rng, const mn_init_config *cfg) {
+    (void)cfg;
+    feedforward *s = (feedforward *)l;
+    size_t D = (size_t)l->in_size, F = (size_t)s->F;
+    float b1 = 1.0f / sqrtf((float)D), b2 = 1.0f / sqrtf((float)F);  /* nn.Linear's */
+    mn_init_uniform(l->params + s->o_w1, F * D, b1, rng);
+    mn_init_uniform(l->params + s->o_b1, F, b1, rng);
+    mn_init_uniform(l->params + s->o_w2, D * F, b2, rng);
+    mn_init_uniform(l->params + s->o_b2, D, b2, rng);
+}
+
+/* GELU(h) = h·Φ(h), Φ the standard normal CDF = (1 + erf(h/√2))/2 */
+static inline float gelu(float h) { return 0.5f * h * (1.0f + erff(h * 0.70710678118654752f)); }
+/* GELU'(h) = Φ(h) + h·φ(h), φ(h) = e^{−h²/2}/√(2π) */
+static inline float gelu_grad(float h) {
+    float cdf = 0.5f * (1.0f + erff(h * 0.70710678118654752f));
+    float pdf = expf(-0.5f * h * h) * 0.3989422804014327f;
+    return cdf + h * pdf;
+}
+
+/* y[N,out] = b + x[N,in]·Wᵀ */
+static void affine(const float *x, const float *W, const float *b, float *y, int N, int in,
+                   int out) {
+    for (size_t n = 0; n < (size_t)N; n++) memcpy(y + n * out, b, (size_t)out * sizeof(float));
+    mn_sgemm(0, 1, N, out, in, 1.0f, x, in, W, in, 1.0f, y, out);
+}
+
+static mn_status ff_forward(mn_layer *l, const float *x, float *y, int T, int B,
+                            const int32_t *lengths) {
+    (void)lengths;
+    feedforward *s = (feedforward *)l;
+    size_t rows = (size_t)T * B, F = (size_t)s->F, n = rows * F;
+    int D = l->in_size;
+    mn_status st;
+    if ((st = check_rows(rows)) || (st = reserve(s, rows))) return st;
+    const float *p = l->params;
+    if (s->act == MN_ACT_GELU) {
+        float *h = s->h, *a = s->a;
+        affine(x, p + s->o_w1, p + s->o_b1, h, (int)rows, D, (int)F);
+        #pragma omp parallel for schedule(static) if (n > FF_PARALLEL / 8)
+        for (size_t i = 0; i < n; i++) a[i] = gelu(h[i]);
+    } else {
+        float *a = s->a;
+        affine(x, p + s->o_w1, p + s->o_b1, a, (int)rows, D, (int)F);
+        for (size_t i = 0; i < n; i++) {           /* ReLU in place; NaN stays NaN */
+            float v = a[i];
+            a[i] = (v > 0.0f || v != v) ? v : 0.0f;
+        }
+    }
+    affine(s->a, p + s->o_w2, p + s->o_b2, y, (int)rows, (int)F, D);
+    s->x = x;
+    s->rows = rows;
+    return MN_OK;
+}
+
+static mn_status ff_backward(mn_layer *l, const float *dy, float *dx, int T, int B,
+                             const int32_t *lengths) {
+    (void)lengths;
+    feedforward *s = (feedforward *)l;
+    size_t rows = (size_t)T * B, n = rows * (size_t)s->F;
+    int D = l->in_size, F = s->F, N = (int)rows;
+    if (!s->x || rows != s->rows)
+        return mn_fail(MN_E_STATE, "feed-forward backward over %zu rows after a forward over "
+                       "%zu: call forward with the same T and B first", rows, s->rows);
+    if (reserve_grads(s, rows) != MN_OK) return MN_E_NOMEM;
+    const float *p = l->params;
+    float *g = l->grads, *dh = s->dh;
+    mn_sgemm(1, 0, D, F, N, 1.0f, dy, D, s->a, F, 1.0f, g + s->o_w2, F);    /* dW2 += dYᵀ·A */
+    mn_column_sums(dy, N, D, g + s->o_b2);                                  /* db2 += Σ dY */
+    mn_sgemm(0, 0, N, F, D, 1.0f, dy, D, p + s->o_w2, F, 0.0f, dh, F);      /* dA = dY·W2 */
+    if (s->act == MN_ACT_GELU) {
+        const float *h = s->h;
+        #pragma omp parallel for schedule(static) if (n > FF_PARALLEL / 8)
+        for (size_t i = 0; i < n; i++) dh[i] *= gelu_grad(h[i]);
+    } else {
+        const float *a = s->a;
+        for (size_t i = 0; i < n; i++) dh[i] = a[i] <= 0.0f ? 0.0f : dh[i];
+    }
+    mn_sgemm(1, 0, F, D, N, 1.0f, dh, F, s->x, D, 1.0f, g + s->o_w1, D);    /* dW1 += dHᵀ·X */
+    mn_column_sums(dh, N, F, g + s->o_b1);                                  /* db1 += Σ dH */
+    if (dx) mn_sgemm(0, 0, N, D, F, 1.0f, dh, F, p + s->o_w1, D, 1.0f, dx, D); /* dX += dH·W1 */
+    return MN_OK;
+}
+
+static void no_state(mn_layer *l) { (void)l; }
+static int ff_state(mn_layer *l, mn_state_view v[2]) { (void)l; (void)v; return 0; }
+
+static size_t ff_bytes(const mn_layer *l) {
+    const feedforward *s = (const feedforward *)l;
+    return s->ws_bytes + s->gws_bytes;
+}
+
+static void ff_destroy(mn_layer *l) {
+    feedforward *s = (feedforward *)l;
+    mn_release(s->ws);
+    mn_release(s->gws);
+    mn_release(s);
+}
+
+static const mn_layer_ops ff_ops = {
+    .kind = "feedforward",
+    .init = ff_init,
+    .forward = ff_forward,
+    .backward = ff_backward,
+    .reset_state = no_state,
+    .state = ff_state,
+    .activation_bytes = ff_bytes,
+    .destroy = ff_destroy,
+};
+
+mn_layer *mn_feedforward_create(int dim, int ff, int activation) {
+    if (dim < 1 || ff < 1) {
+        mn_fail(MN_E_ARG, "feed-forward widths %d -> %d: both must be at least 1", dim, ff);
+        return NULL;
+    }
+    if (activation != MN_ACT_RELU && activation != MN_ACT_GELU) {
+        mn_fail(MN_E_ARG, "feed-forward activation %d: use MN_ACT_RELU or MN_ACT_GELU",
+                activation);
+        return NULL;
+    }
+    feedforward *s = mn_alloc_zero(sizeof *s);
+    if (!s) return NULL;
+    s->base.ops = &ff_ops;
+    s->base.in_size = s->base.out_size = dim;
+    s->F = ff;
+    s->act = activation;
+    s->o_w1 = mn_layer_add_param(&s->base, "linear1.weight", 2, (int[]){ff, dim});
+    s->o_b1 = mn_layer_add_param(&s->base, "linear1.bias", 1, (int[]){ff});
+    s->o_w2 = mn_layer_add_param(&s->base, "linear2.weight", 2, (int[]){dim, ff});
+    s->o_b2 = mn_layer_add_param(&s->base, "linear2.bias", 1, (int[]){dim});
+    return &s->base;
+}
