@@ -44,7 +44,8 @@ int train_opts_table(train_opts *o, cli_opt *opts, int model_required) {
          "identity skip around every block but the first: y = x + f(x)", NULL, NULL, 0, 0, 0, 0,
          0, 0, 0},
         {"--norm", OPT_STR, &o->norm_name, "P",
-         "normalize every block: pre (f(N(x))), post (N(x + f(x))) or none", NULL, "pre", 0, 0,
+         "normalize blocks: pre (f(N(x)), every block but the first), post (N(x + f(x)), "
+         "every block) or none", NULL, "pre", 0, 0,
          0, 0, 0, 0, 0},
         {"--norm-kind", OPT_STR, &o->norm_kind_name, "K", "layernorm or rmsnorm", NULL,
          "rmsnorm", 0, 0, 0, 0, 0, 0, 0},
@@ -231,7 +232,9 @@ static int configure_model(train_opts *o, const mn_task *task, const mn_task_inf
     for (int k = 0; k < mc->num_blocks; k++) {
         mn_block_config *b = &mc->blocks[k];
         if (o->residual && k > 0) b->residual = 1;
-        if (o->norm_name && b->norm == MN_NORM_NONE) {
+        /* pre-norm leaves the first block's input, the raw data, as it is: normalizing a
+         * few input features (the adding task has 2) would erase what they say */
+        if (o->norm_name && b->norm == MN_NORM_NONE && !(o->norm == MN_NORM_PRE && k == 0)) {
             b->norm = o->norm;
             b->norm_kind = o->norm_kind;
         }

@@ -7,6 +7,7 @@
  * a buffer that only backward reserves, so a forward-only run never holds it. */
 #include "feedforward.h"
 #include "gemm.h"
+#include "registry.h"
 #include "init.h"
 
 #include <limits.h>
@@ -188,3 +189,28 @@ mn_layer *mn_feedforward_create(int dim, int ff, int activation) {
     s->o_b2 = mn_layer_add_param(&s->base, "linear2.bias", 1, (int[]){dim});
     return &s->base;
 }
+
+/* ------------------------------------------------------------ registered kinds
+ * ff:WIDTH (ReLU) and ff-gelu:WIDTH, WIDTH the inner size; the block keeps its width. */
+
+static int ff_out_width(const mn_block_config *b, int in) { (void)b; return in; }
+static mn_layer *ff_relu_block(const mn_block_config *b, int in, int index) {
+    (void)index;
+    return mn_feedforward_create(in, b->width, MN_ACT_RELU);
+}
+static mn_layer *ff_gelu_block(const mn_block_config *b, int in, int index) {
+    (void)index;
+    return mn_feedforward_create(in, b->width, MN_ACT_GELU);
+}
+static double ff_macs(const mn_block_config *b, int in) { return 2.0 * in * b->width; }
+
+const mn_layer_kind mn_kind_ff = {
+    .name = "ff", .summary = "position-wise feed-forward, Linear(d, WIDTH) -> ReLU -> Linear",
+    .cell = -1, .caps = MN_KIND_WIDTH, .out_width = ff_out_width, .create = ff_relu_block,
+    .macs_per_row = ff_macs,
+};
+const mn_layer_kind mn_kind_ff_gelu = {
+    .name = "ff-gelu", .summary = "position-wise feed-forward with GELU (exact erf form)",
+    .cell = -1, .caps = MN_KIND_WIDTH, .out_width = ff_out_width, .create = ff_gelu_block,
+    .macs_per_row = ff_macs,
+};

@@ -13,7 +13,7 @@
  * the GEMMs around a norm, and dw = Σ_rows dy·x̂ cancels: with x̂ rounded to float32 its
  * error reached 3e-5 of the tensor's scale on the golden fixture, in double 3e-7. */
 #include "norm.h"
-#include "layer.h"
+#include "registry.h"
 
 #include <math.h>
 #include <string.h>
@@ -200,3 +200,26 @@ static mn_layer *norm_create(int dim, float eps, int centered) {
 
 mn_layer *mn_layernorm_create(int dim, float eps) { return norm_create(dim, eps, 1); }
 mn_layer *mn_rmsnorm_create(int dim, float eps) { return norm_create(dim, eps, 0); }
+
+/* ------------------------------------------------------------ registered kinds
+ * A normalization as a block of its own (width: that of its input). */
+
+static int norm_out_width(const mn_block_config *b, int in) { (void)b; return in; }
+static mn_layer *layernorm_block(const mn_block_config *b, int in, int index) {
+    (void)b; (void)index;
+    return mn_layernorm_create(in, 1e-5f);
+}
+static mn_layer *rmsnorm_block(const mn_block_config *b, int in, int index) {
+    (void)b; (void)index;
+    return mn_rmsnorm_create(in, 1e-5f);
+}
+static double norm_macs(const mn_block_config *b, int in) { (void)b; return 4.0 * in; }
+
+const mn_layer_kind mn_kind_layernorm = {
+    .name = "layernorm", .summary = "LayerNorm over the features of every step (Ba et al. 2016)",
+    .cell = -1, .out_width = norm_out_width, .create = layernorm_block, .macs_per_row = norm_macs,
+};
+const mn_layer_kind mn_kind_rmsnorm = {
+    .name = "rmsnorm", .summary = "RMSNorm over the features of every step (Zhang & Sennrich 2019)",
+    .cell = -1, .out_width = norm_out_width, .create = rmsnorm_block, .macs_per_row = norm_macs,
+};

@@ -49,9 +49,6 @@ static mn_status check_block(const mn_block_config *b, int k, int in, int *out) 
                        (int)b->norm_kind);
     if (!(b->dropout >= 0 && b->dropout < 1))
         return mn_fail(MN_E_ARG, "block %d: dropout must be in [0, 1), got %g", k, b->dropout);
-    if (b->residual || b->norm != MN_NORM_NONE || b->dropout > 0)
-        return mn_fail(MN_E_ARG, "block %d: residual, normalized and dropout blocks are not "
-                       "built yet", k);
     *out = kind->out_width(b, in);
     if (b->residual && *out != in)
         return mn_fail(MN_E_ARG, "block %d (%s): a residual connection adds the block's input "

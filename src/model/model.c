@@ -4,6 +4,7 @@
  * All parameters live in one flat buffer and all gradients in another of the same layout;
  * layers get views into them. */
 #include "model.h"
+#include "block.h"
 #include "blocks.h"
 #include "gemm.h"
 #include "loss.h"
@@ -103,7 +104,16 @@ static int plain_stack(const mn_block_config *b, int n) {
 static mn_layer *block_layer(const mn_block_config *b, int in, int index) {
     const mn_layer_kind *kind = mn_layer_kind_find(b->kind);
     mn_layer *l = kind->create(b, in, index);
-    return l;
+    if (!l || (!b->residual && b->norm == MN_NORM_NONE && b->dropout == 0)) return l;
+    mn_block_wrap w = {
+        .residual = b->residual,
+        .norm = b->norm == MN_NORM_PRE ? MN_BLOCK_NORM_PRE
+              : b->norm == MN_NORM_POST ? MN_BLOCK_NORM_POST : MN_BLOCK_NORM_NONE,
+        .norm_kind = b->norm_kind == MN_NORM_RMSNORM ? MN_BLOCK_RMSNORM : MN_BLOCK_LAYERNORM,
+        .dropout = b->dropout,
+        .eps = 1e-5f,
+    };
+    return mn_block_create(l, &w);
 }
 
 mn_status mn_model_create(const mn_model_config *cfg, uint64_t seed, mn_model **out) {
