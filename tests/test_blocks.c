@@ -192,3 +192,50 @@ TEST(recorder_block_input_profile_matches_finite_differences) {
     }
     mn_model_free(m);
 }
+
+/* One trainer step's loss for a block spec, on a fixed adding batch stream. */
+static double step_loss(const char *spec, int threads, double *inference_loss) {
+    mn_set_threads(threads);
+    mn_task *task;
+    mn_model *m;
+    mn_trainer *tr;
+    mn_model_config c;
+    mn_model_config_init(&c);
+    mn_train_config tc;
+    mn_train_config_init(&tc);
+    tc.batch_size = 16;
+    tc.steps = 1;
+    if (mn_task_create("adding", 12, 3, &task)) return NAN;
+    mn_task_configure_model(task, &c);
+    c.hidden_size = 16;
+    if (mn_blocks_parse(spec, &c) || mn_model_create(&c, 5, &m)) { mn_task_free(task); return NAN; }
+    mn_trainer_create(m, task, &tc, &tr);
+    /* the batch the step will see, from an identical stream */
+    mn_task *same;
+    const mn_batch *b;
+    mn_task_create("adding", 12, 3, &same);
+    mn_task_next(same, 16, &b);
+    mn_model_loss(m, b, inference_loss);
+    mn_step_stats ss;
+    mn_status st = mn_trainer_step(tr, &ss);
+    mn_trainer_free(tr);
+    mn_model_free(m);
+    mn_task_free(task);
+    mn_task_free(same);
+    return st ? NAN : ss.loss;
+}
+
+/* Dropout acts in training steps only, the same on any thread count. */
+TEST(blocks_dropout_trains_and_evaluates) {
+    int keep = mn_get_threads();
+    double inf0, inf1, inf2;
+    double plain = step_loss("gru:16,linear:16,gru:8", 1, &inf0);
+    double drop1 = step_loss("gru:16,linear:16:dropout=0.5,gru:8", 1, &inf1);
+    double drop2 = step_loss("gru:16,linear:16:dropout=0.5,gru:8", 2, &inf2);
+    mn_set_threads(keep);
+    CHECK(isfinite(plain) && plain == inf0, "without dropout the step sees the inference loss "
+          "(%.9g vs %.9g)", plain, inf0);
+    CHECK(isfinite(drop1) && fabs(drop1 - inf1) > 1e-6, "with dropout the training loss %.9g "
+          "equals the inference loss %.9g: dropout is not on in training", drop1, inf1);
+    CHECK(drop1 == drop2, "dropout differs between 1 and 2 threads: %.9g vs %.9g", drop1, drop2);
+}

@@ -63,10 +63,15 @@ mn_status mn_trainer_step(mn_trainer *tr, mn_step_stats *stats) {
     memset(m->grads, 0, m->nparams * sizeof(float));
     double inv = items > 0 ? 1.0 / items : 0.0;
     int k = tr->cfg.tbptt > 0 ? tr->cfg.tbptt : b->T;
-    for (int t0 = 0; t0 < b->T; t0 += k) {
-        if ((st = mn_model_run(m, b, t0, MN_MIN(k, b->T - t0), t0 > 0, 1, inv, &sum))) return st;
+    /* Dropout is on for the step's passes only; its masks follow the step number, so a
+     * resumed run draws the same ones. */
+    mn_model_set_training(m, 1, heldout_seed(tr->cfg.seed + 0x5851F42D4C957F2Dull * (uint64_t)(tr->step + 1)));
+    for (int t0 = 0; t0 < b->T && !st; t0 += k) {
+        st = mn_model_run(m, b, t0, MN_MIN(k, b->T - t0), t0 > 0, 1, inv, &sum);
         total += sum;
     }
+    mn_model_set_training(m, 0, 0);
+    if (st) return st;
     memset(stats, 0, sizeof *stats);
     stats->loss = total * inv;
     stats->lr = mn_schedule_lr(&tr->cfg, tr->step);
