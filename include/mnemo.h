@@ -265,6 +265,8 @@ typedef struct {
     int train;                /* 1: forward + backward + Adam; 0: forward only */
     int warmup, iterations;
     uint64_t seed;
+    const char *blocks;       /* a block spec (mn_blocks_parse) instead of cell/num_layers/
+                                 bidirectional, or NULL */
 } mn_bench_config;
 
 typedef struct {

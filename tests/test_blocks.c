@@ -239,3 +239,26 @@ TEST(blocks_dropout_trains_and_evaluates) {
           "equals the inference loss %.9g: dropout is not on in training", drop1, inf1);
     CHECK(drop1 == drop2, "dropout differs between 1 and 2 threads: %.9g vs %.9g", drop1, drop2);
 }
+
+/* bench times any block model and counts its FLOPs from the kinds: a linear block of
+ * 64 outputs on 32 inputs does 2·32·64 per row forward, three times that in training. */
+TEST(bench_counts_block_flops_from_the_registry) {
+    mn_bench_config bc;
+    memset(&bc, 0, sizeof bc);
+    bc.T = 5;
+    bc.B = 4;
+    bc.input_size = 32;
+    bc.hidden_size = 16;
+    bc.blocks = "linear:64,lstm:16";
+    bc.iterations = 1;
+    bc.seed = 1;
+    mn_bench_result res;
+    REQUIRE_OK(mn_bench_run(&bc, &res));
+    double want = 20.0 * (2.0 * 32 * 64 + 2.0 * 4 * 16 * (64 + 16));
+    CHECK(fabs(res.flops_per_step - want) < 1e-6 * want, "forward FLOPs %.0f, want %.0f",
+          res.flops_per_step, want);
+    bc.train = 1;
+    REQUIRE_OK(mn_bench_run(&bc, &res));
+    CHECK(fabs(res.flops_per_step - 3 * want) < 1e-6 * want, "training FLOPs %.0f, want %.0f",
+          res.flops_per_step, 3 * want);
+}

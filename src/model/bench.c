@@ -2,6 +2,7 @@
  * recurrent stack at one shape, and count useful FLOPs and memory. */
 #include "model.h"
 #include "optim.h"
+#include "registry.h"
 
 #include <string.h>
 #include <time.h>
@@ -12,8 +13,6 @@ static double now(void) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-static int gates(mn_cell_kind c) { return c == MN_LSTM ? 4 : c == MN_GRU ? 3 : 1; }
-
 mn_status mn_bench_run(const mn_bench_config *cfg, mn_bench_result *res) {
     memset(res, 0, sizeof *res);
     if (cfg->T < 1 || cfg->B < 1 || cfg->input_size < 1 || cfg->iterations < 1 || cfg->warmup < 0)
@@ -21,6 +20,7 @@ mn_status mn_bench_run(const mn_bench_config *cfg, mn_bench_result *res) {
     mn_memory_reset_peak();
     size_t base = mn_memory_in_use();
 
+    mn_status st;
     mn_model_config c;
     mn_model_config_init(&c);
     c.cell = cfg->cell;
@@ -28,11 +28,11 @@ mn_status mn_bench_run(const mn_bench_config *cfg, mn_bench_result *res) {
     c.hidden_size = cfg->hidden_size;
     c.num_layers = cfg->num_layers > 0 ? cfg->num_layers : 1;
     c.bidirectional = cfg->bidirectional;
+    if (cfg->blocks && (st = mn_blocks_parse(cfg->blocks, &c))) return st;
     c.output = MN_OUTPUT_EVERY;      /* a 1-wide head at every step: negligible work */
     c.output_size = 1;
     mn_model *m;
-    mn_status st = mn_model_create(&c, cfg->seed, &m);
-    if (st) return st;
+    if ((st = mn_model_create(&c, cfg->seed, &m))) return st;
 
     size_t rows = (size_t)cfg->T * cfg->B;
     float *x = mn_alloc(rows * cfg->input_size * sizeof(float));
@@ -61,13 +61,14 @@ mn_status mn_bench_run(const mn_bench_config *cfg, mn_bench_result *res) {
     }
     double secs = (now() - t0) / cfg->iterations;
 
-    /* useful FLOPs: the GEMMs of every layer and direction (elementwise work not counted) */
+    /* useful FLOPs: the products of every block, as its kind counts them (elementwise
+     * work not counted); backward: input and weight gradients, twice the forward */
     double flops = 0;
-    int dirs = cfg->bidirectional ? 2 : 1, in = cfg->input_size;
-    for (int l = 0; l < c.num_layers; l++) {
-        double f = 2.0 * rows * gates(cfg->cell) * cfg->hidden_size * (double)(in + cfg->hidden_size);
-        flops += dirs * f * (cfg->train ? 3 : 1);   /* backward: input and weight gradients */
-        in = dirs * cfg->hidden_size;
+    int in = cfg->input_size;
+    for (int l = 0; l < m->L; l++) {
+        const mn_layer_kind *k = mn_layer_kind_find(m->blocks[l].kind);
+        flops += 2.0 * rows * k->macs_per_row(&m->blocks[l], in) * (cfg->train ? 3 : 1);
+        in = m->layers[l]->out_size;
     }
     res->ms_per_step = secs * 1e3;
     res->tokens_per_s = (double)rows / secs;
