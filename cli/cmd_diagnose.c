@@ -29,6 +29,7 @@ static int snapshot_hook(void *ctx, int step, const mn_step_stats *ss) {
 typedef struct {
     int T, L, span, horizon, cell_state, units, analysis_sequences;
     int recurrent_block;         /* the block the recurrence measures describe, or -1 */
+    mn_cell_kind cell;           /* its cell */
     double *depth;               /* [L+1] mean over steps of |dL/dx_t| at each block's input,
                                     [L]: the last block's output */
     double threshold, train_loss, val_loss, baseline;
@@ -127,6 +128,8 @@ static int analyze(mn_model *m, mn_task *held, int B, int sequences, diagnosis *
         if (st == MN_E_STATE) { st = MN_OK; continue; }
         if (!st) st = mn_recurrence_measure(m, b, l, sequences, &d->rec);
         if (!st) d->recurrent_block = l;
+        const mn_model_config *mc = mn_model_get_config(m);
+        if (!st && mc->num_blocks > 0) mn_cell_parse(mc->blocks[l].kind, &d->cell);
     }
     return st ? cli_lib_fail(st, "analysing the recurrence failed") : 0;
 }
@@ -177,15 +180,17 @@ static void print_report(const train_opts *o, const mn_model_config *mc, const d
         printf("  recurrence  measured on block %d, the first with a recurrence\n",
                d->recurrent_block);
     const mn_gate_stats *g = &d->gates;
+    mn_cell_info ci = {0};
+    mn_cell_describe(d->cell, &ci);
     if (g->has_gates)
         printf("  gates       %s mean %.3f; half-life min %.3g, median %.3g, mean %.3g, max %.3g "
-               "steps\n", mc->cell == MN_GRU ? "update gate z" : "forget gate", g->keep_mean,
+               "steps\n", ci.keep_gate ? ci.keep_gate : "keep gate", g->keep_mean,
                g->half_life_min, g->half_life_median, g->half_life_mean, g->half_life_max);
     printf("  saturation  %.1f%% of sigmoid gates < 0.05 or > 0.95; %.1f%% of tanh values |v| > "
            "0.95\n", 100 * g->saturated_gates, 100 * g->saturated_tanh);
     const mn_recurrence_stats *r = &d->rec;
-    printf("  recurrence  W_hh%s: spectral radius %.4g, singular values", 
-           mc->cell == MN_LSTM ? " (g block)" : mc->cell == MN_GRU ? " (n block)" : "",
+    printf("  recurrence  W_hh%s%s%s: spectral radius %.4g, singular values",
+           ci.gates > 1 ? " (" : "", ci.gates > 1 ? ci.candidate : "", ci.gates > 1 ? ")" : "",
            r->spectral_radius);
     for (int i = 0; i < MN_DIAG_SINGULAR && i < mc->hidden_size; i++) printf(" %.3g", r->singular[i]);
     printf("\n  jacobians   product of %d step Jacobians, mean over %d sequences: log10 singular "
@@ -362,7 +367,9 @@ int cmd_diagnose(int argc, char **argv) {
         if (mc->blocks[k].width > widest) widest = mc->blocks[k].width;
     if ((rc = alloc_diagnosis(&d, T, mc->num_layers, widest))) goto done;
     d.span = T - 1;
-    d.cell_state = mc->cell == MN_LSTM;
+    mn_cell_info ci = {0};
+    d.cell_state = mn_cell_describe(mc->cell, &ci) == MN_OK && ci.has_cell_state;
+    d.cell = mc->cell;
     d.baseline = s.info->baseline_loss;
 
     if (!load_path) {

@@ -27,12 +27,10 @@ int cli_check_task(const char *name) {
 const char *cli_cell_list(void) {
     static char buf[128];
     if (!buf[0]) {
-        const mn_cell_kind kinds[] = {MN_RNN_TANH, MN_RNN_RELU, MN_LSTM, MN_GRU};
         size_t used = 0;
-        for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
-            const char *s = mn_cell_name(kinds[i]);
-            int w = snprintf(buf + used, sizeof buf - used, "%s%s", i ? ", " : "",
-                             s ? s : "?");
+        mn_cell_info ci;
+        for (int i = 0; mn_cell_describe((mn_cell_kind)i, &ci) == MN_OK; i++) {
+            int w = snprintf(buf + used, sizeof buf - used, "%s%s", i ? ", " : "", ci.name);
             if (w < 0 || (size_t)w >= sizeof buf - used) break;
             used += (size_t)w;
         }

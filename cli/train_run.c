@@ -149,7 +149,8 @@ int train_opts_check(train_opts *o) {
                         cli_join(list, sizeof list, optimizer_names));
     if (o->chrono && o->no_chrono)
         return cli_fail("--chrono and --no-chrono contradict each other; give one of them");
-    if (o->model_name && o->chrono && o->cell != MN_LSTM && o->cell != MN_GRU)
+    mn_cell_info ci = {0};
+    if (o->model_name && mn_cell_describe(o->cell, &ci) == MN_OK && o->chrono && !ci.keep_gate)
         return cli_fail("--chrono initializes gate biases, and the %s cell has no gates; drop "
                         "--chrono or use --model lstm or gru", mn_cell_name(o->cell));
     int sched = cli_choice(o->sched_name, schedule_names);
@@ -212,7 +213,8 @@ static int configure_model(train_opts *o, const mn_task *task, const mn_task_inf
     /* Chrono init is the default for gated cells: measured on the adding problem it lets
      * an LSTM leave the 1/6 plateau at T=200 within the default 2000 steps, where
      * PyTorch's default biases had not left it after 3000. */
-    int gated = o->cell == MN_LSTM || o->cell == MN_GRU;
+    mn_cell_info ci = {0};
+    int gated = mn_cell_describe(o->cell, &ci) == MN_OK && ci.keep_gate;
     if (o->blocks_spec) gated = 1;   /* kinds without a keep gate ignore chrono_tmax */
     mc->chrono_tmax = o->chrono || (gated && !o->no_chrono) ? info->max_steps : user.chrono_tmax;
     /* Blocks: the spec, or the plain stack spelled as blocks when a block option is set;

@@ -111,6 +111,22 @@ void mn_model_config_init(mn_model_config *cfg);   /* a 1-layer LSTM, hidden 128
 mn_status mn_cell_parse(const char *name, mn_cell_kind *out); /* rnn, rnn-relu, lstm, gru */
 const char *mn_cell_name(mn_cell_kind cell);
 
+/* What a recurrent cell is, for programs that describe or choose one. */
+typedef struct {
+    const char *name;         /* as --model spells it: "lstm" */
+    const char *family;       /* PyTorch's module, or a description: "LSTM" */
+    int gates;                /* gate blocks G: weight_ih is [G·H, I] */
+    int has_cell_state;       /* a c state beside h (LSTM) */
+    const char *keep_gate;    /* the gate that keeps the old state ("forget gate" f, "update
+                                 gate z"), where chrono init, --forget-bias and memory
+                                 half-lives apply; NULL for a cell without one */
+    const char *candidate;    /* the W_hh block that feeds new content ("g block") */
+} mn_cell_info;
+
+/* MN_E_ARG for a value that names no cell. Cells are numbered from 0 with no gaps, so a
+ * loop from 0 until MN_E_ARG lists them all. */
+mn_status mn_cell_describe(mn_cell_kind cell, mn_cell_info *out);
+
 /* The registered layer kinds a block may name, as "rnn, rnn-relu, lstm, gru, ...". */
 const char *mn_layer_kind_names(void);
 /* Fill cfg's blocks from a spec: blocks separated by ',', each KIND[:WIDTH][:OPTION...]

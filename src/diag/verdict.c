@@ -33,7 +33,9 @@ static void add(char *buf, size_t n, const char *fmt, ...) {
 static void flow_advice(const mn_verdict_input *in, mn_verdict *out) {
     char *a = out->advice;
     size_t n = sizeof out->advice;
-    int gated = in->cell == MN_LSTM || in->cell == MN_GRU;
+    mn_cell_info cell = {0};
+    mn_cell_describe(in->cell, &cell);
+    int gated = cell.keep_gate != NULL;
     if (out->flow == MN_FLOW_VANISHING) {
         if (in->tbptt > 0 && in->tbptt < in->span)
             add(a, n, "Truncated BPTT cuts the gradient after %d steps but the task needs %d: "
@@ -41,7 +43,8 @@ static void flow_advice(const mn_verdict_input *in, mn_verdict *out) {
         if (!gated)
             add(a, n, "Use a gated cell (--model lstm or gru): its additive state path keeps "
                 "the gradient alive over many steps.");
-        if (!gated && in->recurrent_init != MN_INIT_ORTHOGONAL && in->cell == MN_RNN_TANH)
+        if (!gated && in->recurrent_init != MN_INIT_ORTHOGONAL && cell.name &&
+            !strcmp(cell.name, "rnn"))
             add(a, n, "Or start from orthogonal recurrent weights (--init orthogonal), whose "
                 "singular values are all 1.");
         if (gated && !in->chrono)

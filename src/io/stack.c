@@ -6,7 +6,7 @@
  * optional common prefix, with PyTorch's shapes and dtype F32. When the file holds a
  * different stack than the one asked for, the message says what the file holds (read from
  * the shapes of weight_hh_l0 and weight_ih_l0) rather than only which tensor disagrees. */
-#include "layer.h"
+#include "registry.h"
 #include "safetensors.h"
 
 #include <stdio.h>
@@ -25,10 +25,36 @@ struct mn_stack {
     size_t ws_bytes;
 };
 
-static int gates_of(mn_cell_kind c) { return c == MN_LSTM ? 4 : c == MN_GRU ? 3 : 1; }
+/* The cells PyTorch has a module for (nn.RNN, nn.LSTM, nn.GRU), by gate count. */
+static int gates_of(mn_cell_kind c) {
+    mn_cell_info ci;
+    return mn_cell_describe(c, &ci) == MN_OK ? ci.gates : 0;
+}
 
-static const char *family(int gates) {
-    return gates == 4 ? "an LSTM" : gates == 3 ? "a GRU" : "a plain RNN";
+static int torch_cell(mn_cell_kind c) {
+    const mn_layer_kind *k = mn_layer_kind_of_cell(c);
+    return k && (k->caps & MN_KIND_PYTORCH);
+}
+
+/* The first PyTorch cell with G gate blocks (a state dict cannot tell rnn from rnn-relu). */
+static int cell_of_gates(int64_t G, mn_cell_kind *out) {
+    for (int i = 0; gates_of((mn_cell_kind)i) > 0; i++)
+        if (torch_cell((mn_cell_kind)i) && gates_of((mn_cell_kind)i) == G) {
+            *out = (mn_cell_kind)i;
+            return 1;
+        }
+    return 0;
+}
+
+static const char *family(mn_cell_kind c) {
+    mn_cell_info ci = {0};
+    mn_cell_describe(c, &ci);
+    return ci.family ? ci.family : "?";
+}
+
+/* "an LSTM", "a GRU", "an RNN": the article goes by the first letter's sound */
+static const char *article(const char *family) {
+    return strchr("AEFHILMNORSX", family[0]) ? "an" : "a";
 }
 
 void mn_stack_free(mn_stack *s) {
@@ -44,7 +70,9 @@ int mn_stack_output_size(const mn_stack *s) { return s->out_size; }
 
 static mn_status check_config(const mn_stack_config *c) {
     if (!c) return mn_fail(MN_E_ARG, "stack: no configuration given");
-    if ((unsigned)c->cell > MN_GRU) return mn_fail(MN_E_ARG, "unknown cell kind %d", (int)c->cell);
+    if (!torch_cell(c->cell))
+        return mn_fail(MN_E_ARG, "cell kind %d has no PyTorch module (nn.RNN, nn.LSTM, nn.GRU)",
+                       (int)c->cell);
     if (c->input_size < 1 || c->input_size > (1 << 20))
         return mn_fail(MN_E_ARG, "input size must be from 1 to 2^20, got %d", c->input_size);
     if (c->hidden_size < 1 || c->hidden_size > 65536)
@@ -142,12 +170,11 @@ static mn_status infer(const char *path, const mn_st_file *f, const char *prefix
                        "have the shapes [G*H, H] and [G*H, I] of an RNN, LSTM or GRU", path,
                        prefix, prefix);
     int64_t G = hh->shape[0] / hh->shape[1];
-    if (G != 1 && G != 3 && G != 4)
+    memset(c, 0, sizeof *c);
+    if (!cell_of_gates(G, &c->cell))
         return mn_fail(MN_E_INPUT, "%s: %sweight_hh_l0 is [%lld, %lld]: %lld gate blocks, which "
                        "is no RNN (1), GRU (3) or LSTM (4)", path, prefix,
                        (long long)hh->shape[0], (long long)hh->shape[1], (long long)G);
-    memset(c, 0, sizeof *c);
-    c->cell = G == 4 ? MN_LSTM : G == 3 ? MN_GRU : MN_RNN_TANH;
     const char *fmt = mn_st_meta(f, "format"), *cell = mn_st_meta(f, "model.cell");
     mn_cell_kind named;
     if (fmt && !strcmp(fmt, "mnemo") && cell && mn_cell_parse(cell, &named) == MN_OK &&
@@ -177,8 +204,9 @@ static mn_status compare(const char *path, const mn_st_file *f, const char *pref
     const char *fmt = mn_st_meta(f, "format");
     int mnemo_file = fmt && !strcmp(fmt, "mnemo");
     if (G != gates_of(want->cell) || (mnemo_file && has.cell != want->cell))
-        return mn_fail(MN_E_INPUT, "%s: holds %s (%sweight_hh_l0 is [%lld, %lld]: %d gate "
-                       "block%s%s%s), not %s", path, family(G), prefix, h0, h1, G,
+        return mn_fail(MN_E_INPUT, "%s: holds %s %s (%sweight_hh_l0 is [%lld, %lld]: %d gate "
+                       "block%s%s%s), not %s", path, article(family(has.cell)),
+                       family(has.cell), prefix, h0, h1, G,
                        G > 1 ? "s" : "", mnemo_file ? ", metadata model.cell " : "",
                        mnemo_file ? mn_cell_name(has.cell) : "", mn_cell_name(want->cell));
     if (has.hidden_size != want->hidden_size)
@@ -256,7 +284,7 @@ static mn_status check_extra(const char *path, const mn_st_file *f, const char *
                            "mnemo does not support", path, n);
         return mn_fail(MN_E_INPUT, "%s: unexpected tensor '%s': an nn.%s state dict holds only "
                        "weight_ih_l*, weight_hh_l*, bias_ih_l* and bias_hh_l*%s", path, n,
-                       s->cfg.cell == MN_LSTM ? "LSTM" : s->cfg.cell == MN_GRU ? "GRU" : "RNN",
+                       family(s->cfg.cell),
                        plen ? "" : " (tensors of other modules need a prefix such as 'rnn.')");
     }
     return MN_OK;

@@ -532,7 +532,7 @@ static double recurrent_macs(mn_cell_kind cell, const mn_block_config *b, int in
     return gh * (in + b->width) * (b->bidirectional ? 2 : 1);
 }
 
-#define RECURRENT_KIND(id, cell_, label, caps_, text)                                         \
+#define RECURRENT_KIND(id, cell_, label, caps_, text, family_, keep_, candidate_)                                         \
     static mn_layer *create_##id(const mn_block_config *b, int in, int index) {             \
         return recurrent_block(cell_, b, in, index);                                          \
     }                                                                                        \
@@ -540,12 +540,17 @@ static double recurrent_macs(mn_cell_kind cell, const mn_block_config *b, int in
         return recurrent_macs(cell_, b, in);                                                  \
     }                                                                                        \
     const mn_layer_kind mn_kind_##id = {                                                     \
-        .name = label, .summary = text, .cell = cell_,                                        \
+        .name = label, .summary = text, .cell = cell_, .family = family_,                     \
+        .keep_gate = keep_, .candidate = candidate_,                                         \
         .caps = MN_KIND_RECURRENT | MN_KIND_BIDIRECTIONAL | MN_KIND_WIDTH | (caps_),         \
         .out_width = recurrent_out_width, .create = create_##id, .macs_per_row = macs_##id,  \
     };
 
-RECURRENT_KIND(rnn, MN_RNN_TANH, "rnn", 0, "Elman RNN, h = tanh(W_ih x + W_hh h + b)")
-RECURRENT_KIND(rnn_relu, MN_RNN_RELU, "rnn-relu", 0, "Elman RNN with ReLU")
-RECURRENT_KIND(lstm, MN_LSTM, "lstm", MN_KIND_GATED, "LSTM (gates i, f, g, o as nn.LSTM)")
-RECURRENT_KIND(gru, MN_GRU, "gru", MN_KIND_GATED, "GRU (gates r, z, n as nn.GRU)")
+RECURRENT_KIND(rnn, MN_RNN_TANH, "rnn", MN_KIND_PYTORCH, "Elman RNN, h = tanh(W_ih x + W_hh h + b)", "RNN",
+               NULL, "h block")
+RECURRENT_KIND(rnn_relu, MN_RNN_RELU, "rnn-relu", MN_KIND_PYTORCH, "Elman RNN with ReLU", "RNN", NULL,
+               "h block")
+RECURRENT_KIND(lstm, MN_LSTM, "lstm", MN_KIND_GATED | MN_KIND_PYTORCH, "LSTM (gates i, f, g, o as nn.LSTM)",
+               "LSTM", "forget gate", "g block")
+RECURRENT_KIND(gru, MN_GRU, "gru", MN_KIND_GATED | MN_KIND_PYTORCH, "GRU (gates r, z, n as nn.GRU)", "GRU",
+               "update gate z", "n block")

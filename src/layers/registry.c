@@ -1,5 +1,6 @@
 /* The table of layer kinds (see registry.h), and the public names derived from it. */
 #include "registry.h"
+#include "cell.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -64,4 +65,15 @@ mn_status mn_cell_parse(const char *name, mn_cell_kind *out) {
 const char *mn_cell_name(mn_cell_kind c) {
     const mn_layer_kind *k = mn_layer_kind_of_cell(c);
     return k ? k->name : "unknown";
+}
+
+mn_status mn_cell_describe(mn_cell_kind cell, mn_cell_info *out) {
+    const mn_layer_kind *k = mn_layer_kind_of_cell(cell);
+    const mn_cell_kernel *kern = mn_cell_kernel_for(cell);
+    if (!k || !kern) return mn_fail(MN_E_ARG, "no recurrent cell has the number %d", (int)cell);
+    *out = (mn_cell_info){
+        .name = k->name, .family = k->family, .gates = kern->gates,
+        .has_cell_state = kern->has_cell, .keep_gate = k->keep_gate, .candidate = k->candidate,
+    };
+    return MN_OK;
 }

@@ -15,6 +15,7 @@ enum {
     MN_KIND_BIDIRECTIONAL = 1u << 1, /* may run in both directions */
     MN_KIND_GATED = 1u << 2,         /* has a keep gate: forget bias and chrono init apply */
     MN_KIND_WIDTH = 1u << 3,         /* reads the block's width (else the width is ignored) */
+    MN_KIND_PYTORCH = 1u << 4,       /* the same layer as PyTorch's nn.RNN, nn.LSTM or nn.GRU */
 };
 
 typedef struct mn_layer_kind {
@@ -22,6 +23,8 @@ typedef struct mn_layer_kind {
     const char *summary;       /* one line for help texts */
     unsigned caps;             /* MN_KIND_* */
     int cell;                  /* recurrent kinds: their mn_cell_kind; -1 otherwise */
+    const char *family;        /* recurrent kinds: see mn_cell_info */
+    const char *keep_gate, *candidate;
     /* Output features of the block reading `in` features (b->width already resolved). */
     int (*out_width)(const mn_block_config *b, int in);
     /* The layer of a block; `index` numbers its parameters as PyTorch numbers layers
