@@ -310,6 +310,12 @@ TEST(safetensors_reads_fixtures) {
         mn_st_file *f = NULL;
         CHECK_OK(mn_st_read(path, &f));
         if (!f) continue;
+        /* every fixture reads; the recurrent layer fixtures also hold the layout below */
+        const char *gen = mn_st_meta(f, "generator");
+        if (!gen || strcmp(gen, "tools/gen_fixtures.py")) {
+            mn_st_free(f);
+            continue;
+        }
         files++;
         const mn_st_tensor *x = mn_st_find(f, "x"), *y = mn_st_find(f, "y"),
                            *len = mn_st_find(f, "lengths");
