@@ -55,7 +55,9 @@ void mn_memory_reset_peak(void);
 
 /* ---------------------------------------------------------------- models */
 
-typedef enum { MN_RNN_TANH, MN_RNN_RELU, MN_LSTM, MN_GRU } mn_cell_kind;
+/* MN_GATED_RESIDUAL: h = α⊙h_prev + (1−α)⊙f, α = σ(W_iα·x + b_iα + W_hα·h_prev + b_hα),
+ * f = tanh(W_if·x + b_if + W_hf·h_prev + b_hf); gate blocks [α, f] as PyTorch stacks them. */
+typedef enum { MN_RNN_TANH, MN_RNN_RELU, MN_LSTM, MN_GRU, MN_GATED_RESIDUAL } mn_cell_kind;
 typedef enum { MN_INIT_UNIFORM, MN_INIT_ORTHOGONAL, MN_INIT_IDENTITY } mn_recurrent_init;
 typedef enum { MN_OUTPUT_LAST, MN_OUTPUT_EVERY } mn_output_mode;
 typedef enum { MN_LOSS_MSE, MN_LOSS_CE } mn_loss_kind;

@@ -3,6 +3,7 @@
 #include "test.h"
 #include "model.h"
 #include "registry.h"
+#include "cell.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -140,6 +141,14 @@ TEST(registry_every_kind_is_complete) {
               "disagree", k->name);
     }
     CHECK(mn_layer_kind_find("no-such-kind") == NULL, "found a kind that does not exist");
+    /* every cell kernel is reachable: it has a kind, a name and a description */
+    int cells = 0;
+    for (int c = 0; mn_cell_kernel_for((mn_cell_kind)c); c++, cells++) {
+        mn_cell_info ci;
+        CHECK(mn_layer_kind_of_cell((mn_cell_kind)c) != NULL, "cell %d has no registered kind", c);
+        CHECK(mn_cell_describe((mn_cell_kind)c, &ci) == MN_OK && ci.gates > 0, "cell %d", c);
+    }
+    CHECK(cells >= 5, "only %d cells", cells);
 }
 
 /* The recorder's profile at block 0's input is ‖∂L/∂x_t‖ of the model's own input:

@@ -1,9 +1,10 @@
 /* Recurrent layers against PyTorch: outputs, final states and gradients from the golden
  * fixtures made by tools/gen_fixtures.py (see tests/fixtures/README.md).
  *
- * Each fixture holds a PyTorch nn.RNN / nn.LSTM / nn.GRU state dict, an input x with
- * lengths, the outputs y, final states h_n (c_n), loss weights w, and the gradients of
- * loss = sum(y * w). We build the same stack from mnemo layers, load the state dict into
+ * Each fixture holds a PyTorch nn.RNN / nn.LSTM / nn.GRU state dict (or, for cells PyTorch
+ * lacks, the parameters of a float64 reference loop from tools/gen_fixtures_cells.py), an
+ * input x with lengths, the outputs y, final states h_n (c_n), loss weights w, and the
+ * gradients of loss = sum(y * w). We build the same stack from mnemo layers, load the state dict into
  * each layer by its parameter specs, run forward and backward, and compare. */
 #include "test.h"
 #include "layer.h"
@@ -93,6 +94,7 @@ static void run_golden(const char *fixture) {
     else if (!strcmp(mode, "rnn-relu")) cell = MN_RNN_RELU;
     else if (!strcmp(mode, "lstm")) cell = MN_LSTM;
     else if (!strcmp(mode, "gru")) cell = MN_GRU;
+    else if (!strcmp(mode, "gated")) cell = MN_GATED_RESIDUAL;
     else {
         mn_test_fail(__FILE__, __LINE__, "%s: unknown mode '%s'", fixture, mode);
         goto out_file;
@@ -240,3 +242,6 @@ TEST(golden_lstm_l1) { run_golden("lstm_l1"); }
 TEST(golden_lstm_l2_bidir_pad) { run_golden("lstm_l2_bidir_pad"); }
 TEST(golden_gru_l1) { run_golden("gru_l1"); }
 TEST(golden_gru_l2_bidir_pad) { run_golden("gru_l2_bidir_pad"); }
+/* the gated residual cell against a float64 loop (tools/gen_fixtures_cells.py) */
+TEST(golden_gated_l1) { run_golden("gated_l1"); }
+TEST(golden_gated_l2_bidir_pad) { run_golden("gated_l2_bidir_pad"); }

@@ -2,6 +2,7 @@
  * Loss = Σ y·w for random w, so ∂L/∂y = w; central differences in float32 with eps = 1e-2,
  * compared as |analytic − numeric| <= 2e-2·max(|a|, |n|) + 2e-3. */
 #include "test.h"
+#include "cell.h"
 #include "layer.h"
 #include "model.h"
 #include "registry.h"
@@ -107,20 +108,20 @@ TEST(gradcheck_linear) {
 
 static void check_cell(mn_cell_kind cell) {
     char what[64];
+    const char *name = mn_cell_kernel_for(cell)->name;
     for (int padded = 0; padded < 2; padded++) {
         mn_layer *l = mn_recurrent_create(cell, 3, 4, "_l0");
-        snprintf(what, sizeof what, "%s%s", mn_cell_name(cell), padded ? " padded" : "");
+        snprintf(what, sizeof what, "%s%s", name, padded ? " padded" : "");
         check_layer(what, l, 5, 3, padded ? ragged : NULL, 0, 10 + padded);
         mn_layer_destroy(l);
     }
-    snprintf(what, sizeof what, "%s carried state", mn_cell_name(cell));
+    snprintf(what, sizeof what, "%s carried state", name);
     static const int32_t chunk_lengths[3] = {4, 2, 0};   /* a sequence may end before a chunk */
     mn_layer *l = mn_recurrent_create(cell, 3, 4, "_l0");
     check_layer(what, l, 4, 3, chunk_lengths, 1, 21);
     mn_layer_destroy(l);
-    l = mn_bidirectional_create(mn_recurrent_create(cell, 3, 4, "_l0"),
-                                mn_recurrent_create(cell, 3, 4, "_l0_reverse"));
-    snprintf(what, sizeof what, "bidirectional %s padded", mn_cell_name(cell));
+    l = mn_stack_layer_create(cell, 3, 4, 0, 1);
+    snprintf(what, sizeof what, "bidirectional %s padded", name);
     check_layer(what, l, 5, 3, ragged, 0, 30);
     mn_layer_destroy(l);
 }
@@ -129,6 +130,7 @@ TEST(gradcheck_rnn_tanh) { check_cell(MN_RNN_TANH); }
 TEST(gradcheck_rnn_relu) { EPS = 1e-3f; check_cell(MN_RNN_RELU); EPS = 1e-2f; }
 TEST(gradcheck_lstm) { check_cell(MN_LSTM); }
 TEST(gradcheck_gru) { check_cell(MN_GRU); }
+TEST(gradcheck_gated_residual) { check_cell(MN_GATED_RESIDUAL); }
 
 /* Every registered kind, as a block builds it: plain, with padding, bidirectional where
  * the kind can be, and across a truncated-BPTT boundary where it has state. A narrower

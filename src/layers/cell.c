@@ -160,6 +160,39 @@ CELL_LOOP static void gru_backward(const mn_cell_step *s, int b) {
     }
 }
 
+/* ------------------------------------------------------ gated residual
+ * α = σ(x_α + h_α), f = tanh(x_f + h_f), h = α⊙h_prev + (1-α)⊙f: a learned convex mix of
+ * the old state and new content, so α plays LSTM's f / GRU's z (diagnostics read it). */
+
+CELL_LOOP static void gated_forward(const mn_cell_step *s, int b) {
+    int H = s->H;
+    size_t o2 = (size_t)b * 2 * H, o = (size_t)b * H;
+    float *aa = s->act + o2, *af = aa + H, *h = s->h + o;
+    const float *ra = s->rec + o2, *rf = ra + H;
+    const float *bi = s->b_ih, *bh = s->b_hh, *hp = s->h_prev + o;
+    #pragma GCC ivdep
+    for (int j = 0; j < H; j++) {
+        float a = sigmoid(aa[j] + (ra[j] + bi[j] + bh[j]));
+        float f = tanhf(af[j] + (rf[j] + bi[H + j] + bh[H + j]));
+        aa[j] = a; af[j] = f;
+        h[j] = a * hp[j] + (1.0f - a) * f;
+    }
+}
+
+CELL_LOOP static void gated_backward(const mn_cell_step *s, int b) {
+    int H = s->H;
+    size_t o2 = (size_t)b * 2 * H, o = (size_t)b * H;
+    const float *restrict aa = s->act + o2, *restrict af = aa + H, *restrict hp = s->h_prev + o;
+    float *restrict da = s->dg + o2, *restrict df = da + H, *restrict dhp = s->dh + o;
+    #pragma GCC ivdep
+    for (int j = 0; j < H; j++) {
+        float a = aa[j], f = af[j], dh = dhp[j];
+        da[j] = dh * (hp[j] - f) * a * (1.0f - a);
+        df[j] = dh * (1.0f - a) * (1.0f - f * f);
+        dhp[j] = dh * a;
+    }
+}
+
 /* ∂L/∂c_t = incoming (from c_{t+1}) + ∂L/∂h_t · o · (1 - tanh²c_t), as in lstm_backward */
 static double lstm_dc_norm(const mn_cell_step *s, int b) {
     int H = s->H;
@@ -180,6 +213,8 @@ static const mn_cell_kernel kernels[] = {
                      NULL},
     [MN_LSTM] = {"lstm", 4, 1, 0, lstm_forward, lstm_backward, 1, 2, 0xBu, 2, lstm_dc_norm},
     [MN_GRU] = {"gru", 3, 0, 1, gru_forward, gru_backward, 1, 2, 0x3u, 2, NULL},
+    [MN_GATED_RESIDUAL] = {"gated", 2, 0, 0, gated_forward, gated_backward, 0, 1, 0x1u, 1,
+                           NULL},
 };
 
 const mn_cell_kernel *mn_cell_kernel_for(mn_cell_kind kind) {

@@ -1,6 +1,7 @@
 /* The per-step arithmetic of each recurrent cell, fused into one pass over a row.
  * The driver (recurrent.c) does the GEMMs and the time loop; a cell only sees one time
- * step of one sequence b. Gate blocks follow PyTorch: RNN [h], LSTM [i,f,g,o], GRU [r,z,n]. */
+ * step of one sequence b. Gate blocks follow PyTorch: RNN [h], LSTM [i,f,g,o], GRU [r,z,n]; the gated residual
+ * cell (no PyTorch counterpart) stacks [α,f]. */
 #ifndef MN_CELL_H
 #define MN_CELL_H
 
@@ -34,10 +35,13 @@ typedef struct {
     void (*forward)(const mn_cell_step *s, int b);
     void (*backward)(const mn_cell_step *s, int b);
     /* What diagnostics read from the activated gates (indices of gate blocks): */
-    int keep_gate;         /* the gate that keeps the old state (LSTM f, GRU z), or -1 */
-    int tanh_gate;         /* the block holding tanh values (RNN h, LSTM g, GRU n), or -1 */
+    int keep_gate;         /* the gate that keeps the old state (LSTM f, GRU z, gated α),
+                              or -1 */
+    int tanh_gate;         /* the block holding tanh values (RNN h, LSTM g, GRU n, gated f),
+                              or -1 */
     unsigned sigmoid_gates;/* bit g set: block g holds sigmoid values */
-    int candidate_block;   /* block of W_hh that feeds the new content (RNN 0, LSTM g, GRU n) */
+    int candidate_block;   /* block of W_hh that feeds the new content (RNN 0, LSTM g, GRU n,
+                              gated f) */
     /* ‖∂L/∂c_t‖ of row b including the path through h_t (read before backward updates
      * dh and dc); NULL for cells without c. */
     double (*dc_norm)(const mn_cell_step *s, int b);

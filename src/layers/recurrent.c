@@ -1,6 +1,7 @@
-/* A recurrent layer over whole sequences (RNN, LSTM or GRU; the cell arithmetic lives in
- * cell.c). Parameters follow PyTorch: weight_ih [G·H, I], weight_hh [G·H, H], bias_ih and
- * bias_hh [G·H], gate blocks stacked as in nn.RNN / nn.LSTM / nn.GRU.
+/* A recurrent layer over whole sequences (RNN, LSTM, GRU or the gated residual cell; the
+ * cell arithmetic lives in cell.c). Parameters follow PyTorch: weight_ih [G·H, I],
+ * weight_hh [G·H, H], bias_ih and bias_hh [G·H], gate blocks stacked as in nn.RNN /
+ * nn.LSTM / nn.GRU (the gated residual cell: [α, f]).
  *
  * forward:  GI[T·B, G·H] = X[T·B, I]·W_ihᵀ             one GEMM before the loop
  *           for t: REC[B, G·H] = h_{t-1}·W_hhᵀ         W_hh packed once per sequence
@@ -407,16 +408,19 @@ static void recurrent_init(mn_layer *l, mn_rng *rng, const mn_init_config *cfg) 
         memset(b_ih, 0, (size_t)s->GH * sizeof(float));
         memset(b_hh, 0, (size_t)s->GH * sizeof(float));
     }
-    if (s->kind == MN_LSTM) {
-        /* the forget gate sees b_ih + b_hh: put the whole bias in b_ih */
+    /* LSTM's f and the gated residual cell's α both keep the old state; forget_bias sets
+     * the sum b_ih + b_hh they see, so the whole bias goes into b_ih */
+    int forget = s->kind == MN_LSTM ? 1 : s->kind == MN_GATED_RESIDUAL ? 0 : -1;
+    if (forget >= 0) {
         for (int j = 0; j < H; j++) {
-            b_ih[H + j] = cfg->forget_bias;
-            b_hh[H + j] = 0.0f;
+            b_ih[forget * H + j] = cfg->forget_bias;
+            b_hh[forget * H + j] = 0.0f;
         }
     }
     if (cfg->chrono_tmax > 1) {
-        /* chrono init (Tallec & Ollivier 2018): b_f ~ log U[1, T_max-1], b_i = -b_f */
-        int keep = s->kind == MN_LSTM ? 1 : s->kind == MN_GRU ? 1 : -1; /* f (LSTM), z (GRU) */
+        /* chrono init (Tallec & Ollivier 2018): b_f ~ log U[1, T_max-1], b_i = -b_f;
+         * the keeping gate is the cell's keep_gate: f (LSTM), z (GRU), α (gated) */
+        int keep = s->cell->keep_gate;
         if (keep >= 0) {
             for (int j = 0; j < H; j++) {
                 float bf = logf(mn_rng_uniform_range(rng, 1.0f, (float)(cfg->chrono_tmax - 1)));
@@ -554,3 +558,6 @@ RECURRENT_KIND(lstm, MN_LSTM, "lstm", MN_KIND_GATED | MN_KIND_PYTORCH, "LSTM (ga
                "LSTM", "forget gate", "g block")
 RECURRENT_KIND(gru, MN_GRU, "gru", MN_KIND_GATED | MN_KIND_PYTORCH, "GRU (gates r, z, n as nn.GRU)", "GRU",
                "update gate z", "n block")
+RECURRENT_KIND(gated, MN_GATED_RESIDUAL, "gated", MN_KIND_GATED,
+               "gated residual recurrence, h = a*h + (1-a)*tanh(W_ih x + W_hh h + b)",
+               "gated residual RNN", "residual gate a", "f block")
