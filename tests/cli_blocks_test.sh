@@ -26,6 +26,14 @@ same_loss "--blocks gru:8,linear:6,lstm:8" --blocks gru:8,linear:6,lstm:8
 if grep -q '"blocks":"gru:8,linear:6,lstm:8"' "$tmp/train.out"; then ok "JSON names the blocks"
 else bad "JSON names the blocks" "$(cat "$tmp/train.out")"; fi
 same_loss "--blocks with a bidirectional block" --blocks lstm:6:bidirectional,gru:8
+same_loss "--blocks with feed-forward, residual, post-norm and a norm block" \
+    --blocks lstm:8,ff:16:residual:post,rmsnorm
+same_loss "--model gru --layers 2 --residual --norm pre --dropout 0.1" \
+    --model gru --layers 2 --residual --norm pre --norm-kind rmsnorm --dropout 0.1
+if grep -q '"blocks":"gru:8:dropout=0.1,gru:8:residual:pre:rmsnorm:dropout=0.1"' "$tmp/train.out"; then
+    ok "--residual, --norm pre and --dropout become block options (pre-norm from block 1 on)"
+else bad "model-wide block options" "$(cat "$tmp/train.out")"; fi
+same_loss "--blocks with the gated residual cell" --blocks gated:8,gated:8:residual
 
 # diagnose profiles any block model through depth; recurrence measures where a block has one
 run diagnose "${A[@]}" --blocks linear:8,lstm:8 --json

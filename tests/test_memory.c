@@ -198,3 +198,31 @@ TEST(memory_estimate_grows_with_length_and_batch) {
         CHECK(b.activations > 0, "no activations at B=%d", T + 1);
     }
 }
+
+/* Block models of every registered kind, wrapped and not: the estimate replays the plans
+ * their layout functions write. Held to 1% of the measured peak. */
+TEST(memory_estimate_matches_peak_blocks) {
+    static const struct { const char *spec; int I, T, B, train; } shapes[] = {
+        {"lstm:48,lstm:48:residual:pre:layernorm", 16, 40, 8, 1},
+        {"gru:32:bidirectional,linear:24,ff:64", 12, 30, 8, 1},
+        {"linear:32,ff-gelu:96:residual:post:rmsnorm,layernorm,rmsnorm", 20, 50, 16, 1},
+        {"gated:40,lstm:40:residual:dropout=0.25,ff:80:residual:pre", 8, 40, 8, 1},
+        {"lstm:48,ff:64:residual:pre:layernorm", 16, 40, 8, 0},
+    };
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        mn_model_config c = dense(MN_LSTM, shapes[i].I, 32, 1, 0);
+        REQUIRE_OK(mn_blocks_parse(shapes[i].spec, &c));
+        mn_bench_config b = {MN_LSTM, shapes[i].T, shapes[i].B, shapes[i].I, 32, 1, 0,
+                             shapes[i].train, 0, 1, 7, shapes[i].spec};
+        mn_bench_result r;
+        size_t peak = 0;
+        for (int pass = 0; pass < 2; pass++)
+            peak = mn_bench_run(&b, &r) == MN_OK ? r.peak_bytes : 0;
+        compare(shapes[i].spec, &c, shapes[i].T, shapes[i].B, shapes[i].train, peak);
+        mn_memory_estimate e;
+        if (peak && mn_memory_estimate_run(&c, shapes[i].T, shapes[i].B, shapes[i].train, &e) == MN_OK) {
+            double err = fabs((double)(e.total - e.scratch) - (double)peak) / (double)peak;
+            CHECK(err <= 0.01, "%s: %.2f%% off the measured peak", shapes[i].spec, 100 * err);
+        }
+    }
+}

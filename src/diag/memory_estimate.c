@@ -12,6 +12,7 @@
  * compares this estimate with the measured peak). */
 #include "blocks.h"
 #include "cell.h"
+#include "norm.h"
 #include "gemm.h"
 #include "model.h"
 #include "optim.h"
@@ -36,6 +37,7 @@
 #define RECURRENT_EXTRA 320
 #define BIDIR_EXTRA 96
 #define LINEAR_EXTRA 32
+#define BLOCK_EXTRA 96
 #define TRAINER_EXTRA 32
 
 enum { R_PARAMS, R_GRADS, R_OPT, R_ACT, R_DATA, R_WORK, R_SCRATCH, NROLES };
@@ -146,11 +148,16 @@ static void sim_sgemm(ledger *g, size_t M, size_t N, size_t K) {
 
 /* ------------------------------------------------------------------ layers */
 
-/* One block as mn_model_create builds it: a recurrent kind (one or two directions) or a
- * linear map. */
+/* One block as mn_model_create builds it: a recurrent kind (one or two directions, whose
+ * time loop this file replays) or a kind that writes its own plan; optionally wrapped in
+ * a residual/norm/dropout block. */
 typedef struct {
-    const mn_cell_kernel *cell;   /* NULL: a linear block */
-    size_t in, H, GH, dirs, out;
+    const mn_cell_kernel *cell;   /* NULL: the kind's plan */
+    size_t in, H, GH, dirs, out, params;
+    mn_memory_plan plan;          /* the kind's own, or for the norm of a wrapped block */
+    int wrapped;
+    mn_block_wrap wrap;
+    mn_memory_plan wrap_fwd, wrap_bwd, norm;
 } block_shape;
 
 typedef struct {
@@ -197,11 +204,21 @@ static void recurrent_backward(ledger *g, const shape *s, const block_shape *k, 
     if (dx) sim_sgemm(g, s->rows, k->in, k->GH);          /* dX */
 }
 
-/* A block: a linear map, a recurrent layer, or the bidirectional wrapper around two. */
-static void layer_forward(ledger *g, const shape *s, int l) {
-    const block_shape *k = &s->blk[l];
+/* The events of a plan for one direction of the pass. */
+static void replay(ledger *g, const mn_memory_plan *p, int backward, int dx) {
+    if (p->overflow) g->overflow = 1;
+    for (int i = 0; i < p->n; i++) {
+        if (p->ev[i].backward != backward || (p->ev[i].dx && !dx)) continue;
+        if (p->ev[i].gemm) sim_sgemm(g, p->ev[i].M, p->ev[i].N, p->ev[i].K);
+        else take(g, R_ACT, p->ev[i].bytes);
+    }
+}
+
+/* The kind's own layer: a recurrent layer, the bidirectional wrapper around two, or a
+ * planned kind. */
+static void inner_forward(ledger *g, const shape *s, const block_shape *k) {
     if (!k->cell) {
-        sim_sgemm(g, s->rows, k->out, k->in);
+        replay(g, &k->plan, 0, 1);
         return;
     }
     if (k->dirs == 2)   /* reversed input and its gradient, one direction's output twice */
@@ -209,14 +226,29 @@ static void layer_forward(ledger *g, const shape *s, int l) {
     for (size_t d = 0; d < k->dirs; d++) recurrent_forward(g, s, k);
 }
 
-static void layer_backward(ledger *g, const shape *s, int l, int dx) {
-    const block_shape *k = &s->blk[l];
+static void inner_backward(ledger *g, const shape *s, const block_shape *k, int dx) {
     if (!k->cell) {
-        sim_sgemm(g, k->out, k->in, s->rows);             /* dW */
-        if (dx) sim_sgemm(g, s->rows, k->in, k->out);     /* dX */
+        replay(g, &k->plan, 1, dx);
         return;
     }
     for (size_t d = 0; d < k->dirs; d++) recurrent_backward(g, s, k, dx);
+}
+
+/* A block in the order block.c runs it: the wrapper's workspace, a pre-norm, the layer,
+ * a post-norm; backward: the wrapper's gradients, then the layer (which, under a
+ * pre-norm, always forms the gradient of its input for the norm's parameters). */
+static void layer_forward(ledger *g, const shape *s, int l) {
+    const block_shape *k = &s->blk[l];
+    if (k->wrapped) replay(g, &k->wrap_fwd, 0, 1);
+    if (k->wrapped && k->wrap.norm == MN_BLOCK_NORM_PRE) replay(g, &k->norm, 0, 1);
+    inner_forward(g, s, k);
+    if (k->wrapped && k->wrap.norm == MN_BLOCK_NORM_POST) replay(g, &k->norm, 0, 1);
+}
+
+static void layer_backward(ledger *g, const shape *s, int l, int dx) {
+    const block_shape *k = &s->blk[l];
+    if (k->wrapped) replay(g, &k->wrap_bwd, 1, 1);
+    inner_backward(g, s, k, dx || (k->wrapped && k->wrap.norm == MN_BLOCK_NORM_PRE));
 }
 
 /* ------------------------------------------------------------------- model */
@@ -244,12 +276,13 @@ static void setup(ledger *g, const shape *s) {
     take(g, R_WORK, sizeof(mn_model));
     for (int l = 0; l < s->L; l++) {
         const block_shape *k = &s->blk[l];
+        np = add(g, np, k->params);
+        if (k->wrapped)   /* the wrapper, its norm and its dropout */
+            take(g, R_WORK, 3 * (sizeof(mn_layer) + LINEAR_EXTRA) + BLOCK_EXTRA);
         if (!k->cell) {
-            np = add(g, np, mul(g, k->out, add(g, k->in, 1)));
             take(g, R_WORK, sizeof(mn_layer) + LINEAR_EXTRA);
             continue;
         }
-        np = add(g, np, mul(g, k->dirs, mul(g, k->GH, add(g, add(g, k->in, k->H), 2))));
         for (size_t d = 0; d < k->dirs; d++) take(g, R_WORK, sizeof(mn_layer) + RECURRENT_EXTRA);
         if (k->dirs == 2) take(g, R_WORK, sizeof(mn_layer) + BIDIR_EXTRA);
     }
@@ -288,8 +321,10 @@ static void run(ledger *g, const shape *s) {
         layer_backward(g, s, l, l > 0 || s->c->vocab_size > 0);
 }
 
-/* The blocks of c, read from the registry; kinds the estimate does not model yet are
- * refused by name rather than estimated wrongly. */
+/* The blocks of c as mn_model_create builds them: each block's layer is created (its
+ * structs only, no workspace) to read its exact parameter count; recurrent kinds are
+ * replayed here, every other kind and the block wrapper by the plans their layout
+ * functions write. */
 static mn_status block_shapes(const mn_model_config *c, shape *s) {
     mn_block_config b[MN_MAX_BLOCKS];
     s->L = mn_model_blocks(c, b);
@@ -297,16 +332,25 @@ static mn_status block_shapes(const mn_model_config *c, shape *s) {
     for (int l = 0; l < s->L; l++) {
         const mn_layer_kind *kind = mn_layer_kind_find(b[l].kind);
         block_shape *k = &s->blk[l];
+        memset(k, 0, sizeof *k);
         k->in = in;
         k->out = (size_t)kind->out_width(&b[l], (int)in);
+        mn_layer *layer = mn_model_block_layer(&b[l], (int)in, 0);
+        if (!layer) return MN_E_NOMEM;
+        k->params = layer->param_count;
+        mn_layer_destroy(layer);
         if (kind->cell >= 0) {
             k->cell = mn_cell_kernel_for((mn_cell_kind)kind->cell);
             k->H = (size_t)b[l].width;
             k->GH = (size_t)k->cell->gates * k->H;
             k->dirs = b[l].bidirectional ? 2 : 1;
-        } else if (strcmp(kind->name, "linear") != 0) {
-            return mn_fail(MN_E_ARG, "the memory estimate does not cover %s blocks yet",
-                           kind->name);
+        } else {
+            kind->plan(&b[l], (int)in, s->rows, &k->plan);
+        }
+        if ((k->wrapped = mn_block_wrap_of(&b[l], &k->wrap))) {
+            mn_block_plan(&k->wrap, (int)in, (int)k->out, s->rows, 0, &k->wrap_fwd);
+            mn_block_plan(&k->wrap, (int)in, (int)k->out, s->rows, 1, &k->wrap_bwd);
+            if (k->wrap.norm != MN_BLOCK_NORM_NONE) mn_norm_plan(s->rows, &k->norm);
         }
         in = k->out;
     }

@@ -43,10 +43,31 @@ static void bind(block *s) {
     }
 }
 
+/* Floats per row of the forward workspace (u, f) and of backward's (gf, gz): read by
+ * reserve, reserve_grads and the memory plan. */
+static void layout(mn_block_norm_place place, int drop, size_t I, size_t O, size_t *fwd,
+                   size_t *nf, size_t *nz) {
+    *fwd = (place == MN_BLOCK_NORM_PRE ? I : 0) + O;
+    *nf = drop ? O : 0;
+    *nz = place != MN_BLOCK_NORM_NONE ? MN_MAX(I, O) : 0;
+}
+
+void mn_block_plan(const mn_block_wrap *w, int in, int out, size_t rows, int backward,
+                   mn_memory_plan *p) {
+    size_t per, nf, nz, bytes;
+    layout(w->norm, w->dropout > 0, (size_t)in, (size_t)out, &per, &nf, &nz);
+    if (backward) per = nf + nz;
+    if (!mn_mul_size(rows, per, &bytes) || !mn_mul_size(bytes, sizeof(float), &bytes))
+        p->overflow = 1;
+    else
+        mn_plan_alloc(p, backward, bytes);
+}
+
 static mn_status reserve(block *s, size_t rows) {
     if (rows <= s->cap_rows && s->ws) return MN_OK;
     size_t I = (size_t)s->base.in_size, O = (size_t)s->inner->out_size;
-    size_t per_row = (s->place == MN_BLOCK_NORM_PRE ? I : 0) + O, floats, bytes;
+    size_t per_row, nf, nz, floats, bytes;
+    layout(s->place, s->drop != NULL, I, O, &per_row, &nf, &nz);
     if (!mn_mul_size(rows, per_row, &floats) || !mn_mul_size(floats, sizeof(float), &bytes))
         return mn_fail(MN_E_NOMEM, "block workspace for %zu rows overflows", rows);
     if (mn_reserve(&s->ws, &s->ws_bytes, bytes) != MN_OK) return MN_E_NOMEM;
@@ -61,8 +82,8 @@ static mn_status reserve(block *s, size_t rows) {
 static mn_status reserve_grads(block *s, size_t rows) {
     if (rows <= s->gcap_rows && s->gws) return MN_OK;
     size_t I = (size_t)s->base.in_size, O = (size_t)s->inner->out_size;
-    size_t nf = s->drop ? O : 0, nz = s->place != MN_BLOCK_NORM_NONE ? MN_MAX(I, O) : 0;
-    size_t floats, bytes;
+    size_t per_row, nf, nz, floats, bytes;
+    layout(s->place, s->drop != NULL, I, O, &per_row, &nf, &nz);
     if (!mn_mul_size(rows, nf + nz, &floats) || !mn_mul_size(floats, sizeof(float), &bytes))
         return mn_fail(MN_E_NOMEM, "block gradients for %zu rows overflow", rows);
     if (bytes == 0) return MN_OK;

@@ -22,5 +22,10 @@ typedef struct {
  * "norm.weight", "norm.bias". Takes ownership of inner (freed on failure too); NULL and
  * the error set on failure. */
 mn_layer *mn_block_create(mn_layer *inner, const mn_block_wrap *w);
+/* The wrapper's own workspace over `rows` rows, allocated when forward (backward = 0) or
+ * backward (1) starts, for the memory estimate; the norm's and the inner layer's are
+ * theirs. in, out: the inner layer's widths. */
+void mn_block_plan(const mn_block_wrap *w, int in, int out, size_t rows, int backward,
+                   mn_memory_plan *p);
 
 #endif

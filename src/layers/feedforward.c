@@ -34,10 +34,19 @@ static mn_status check_rows(size_t rows) {
     return MN_OK;
 }
 
+/* The workspaces' layout, read by reserve, reserve_grads and the memory plan: forward
+ * a [N,F] (and the pre-activation h [N,F] for GELU), backward dh [N,F]. 0 on overflow. */
+static int layout(size_t F, int act, size_t rows, size_t *fwd_bytes, size_t *bwd_bytes) {
+    size_t n;
+    return mn_mul_size(rows, F * (act == MN_ACT_GELU ? 2 : 1), &n) &&
+           mn_mul_size(n, sizeof(float), fwd_bytes) && mn_mul_size(rows, F, &n) &&
+           mn_mul_size(n, sizeof(float), bwd_bytes);
+}
+
 static mn_status reserve(feedforward *s, size_t rows) {
     if (rows <= s->cap_rows && s->ws) return MN_OK;
-    size_t per_row = (size_t)s->F * (s->act == MN_ACT_GELU ? 2 : 1), floats, bytes;
-    if (!mn_mul_size(rows, per_row, &floats) || !mn_mul_size(floats, sizeof(float), &bytes))
+    size_t bytes, unused;
+    if (!layout((size_t)s->F, s->act, rows, &bytes, &unused))
         return mn_fail(MN_E_NOMEM, "feed-forward activations for %zu rows overflow", rows);
     if (mn_reserve(&s->ws, &s->ws_bytes, bytes) != MN_OK) return MN_E_NOMEM;
     s->a = s->ws;
@@ -48,8 +57,8 @@ static mn_status reserve(feedforward *s, size_t rows) {
 
 static mn_status reserve_grads(feedforward *s, size_t rows) {
     if (rows <= s->gcap_rows && s->gws) return MN_OK;
-    size_t floats, bytes;
-    if (!mn_mul_size(rows, (size_t)s->F, &floats) || !mn_mul_size(floats, sizeof(float), &bytes))
+    size_t bytes, unused;
+    if (!layout((size_t)s->F, s->act, rows, &unused, &bytes))
         return mn_fail(MN_E_NOMEM, "feed-forward gradients for %zu rows overflow", rows);
     if (mn_reserve(&s->gws, &s->gws_bytes, bytes) != MN_OK) return MN_E_NOMEM;
     s->dh = s->gws;
@@ -204,13 +213,33 @@ static mn_layer *ff_gelu_block(const mn_block_config *b, int in, int index) {
 }
 static double ff_macs(const mn_block_config *b, int in) { return 2.0 * in * b->width; }
 
+/* In the order ff_forward and ff_backward allocate and multiply. */
+static void ff_plan(int act, const mn_block_config *b, int in, size_t rows, mn_memory_plan *p) {
+    size_t F = (size_t)b->width, D = (size_t)in, fwd, bwd;
+    if (!layout(F, act, rows, &fwd, &bwd)) { p->overflow = 1; return; }
+    mn_plan_alloc(p, 0, fwd);
+    mn_plan_gemm(p, 0, 0, rows, F, D);     /* linear1 */
+    mn_plan_gemm(p, 0, 0, rows, D, F);     /* linear2 */
+    mn_plan_alloc(p, 1, bwd);
+    mn_plan_gemm(p, 1, 0, D, F, rows);     /* dW2 */
+    mn_plan_gemm(p, 1, 0, rows, F, D);     /* dA */
+    mn_plan_gemm(p, 1, 0, F, D, rows);     /* dW1 */
+    mn_plan_gemm(p, 1, 1, rows, D, F);     /* dX */
+}
+static void ff_relu_plan(const mn_block_config *b, int in, size_t rows, mn_memory_plan *p) {
+    ff_plan(MN_ACT_RELU, b, in, rows, p);
+}
+static void ff_gelu_plan(const mn_block_config *b, int in, size_t rows, mn_memory_plan *p) {
+    ff_plan(MN_ACT_GELU, b, in, rows, p);
+}
+
 const mn_layer_kind mn_kind_ff = {
     .name = "ff", .summary = "position-wise feed-forward, Linear(d, WIDTH) -> ReLU -> Linear",
     .cell = -1, .caps = MN_KIND_WIDTH, .out_width = ff_out_width, .create = ff_relu_block,
-    .macs_per_row = ff_macs,
+    .plan = ff_relu_plan, .macs_per_row = ff_macs,
 };
 const mn_layer_kind mn_kind_ff_gelu = {
     .name = "ff-gelu", .summary = "position-wise feed-forward with GELU (exact erf form)",
     .cell = -1, .caps = MN_KIND_WIDTH, .out_width = ff_out_width, .create = ff_gelu_block,
-    .macs_per_row = ff_macs,
+    .plan = ff_gelu_plan, .macs_per_row = ff_macs,
 };

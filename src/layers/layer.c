@@ -33,3 +33,24 @@ void mn_reverse_sequences(const float *in, float *out, int T, int B, int D,
         }
     }
 }
+
+static void plan_add(mn_memory_plan *p, int backward, int gemm, int dx, size_t bytes,
+                     size_t M, size_t N, size_t K) {
+    if (p->n == MN_PLAN_MAX) { p->overflow = 1; return; }
+    p->ev[p->n].backward = (unsigned char)backward;
+    p->ev[p->n].gemm = (unsigned char)gemm;
+    p->ev[p->n].dx = (unsigned char)dx;
+    p->ev[p->n].bytes = bytes;
+    p->ev[p->n].M = M;
+    p->ev[p->n].N = N;
+    p->ev[p->n].K = K;
+    p->n++;
+}
+
+void mn_plan_alloc(mn_memory_plan *p, int backward, size_t bytes) {
+    if (bytes) plan_add(p, backward, 0, 0, bytes, 0, 0, 0);
+}
+
+void mn_plan_gemm(mn_memory_plan *p, int backward, int dx, size_t M, size_t N, size_t K) {
+    plan_add(p, backward, 1, dx, 0, M, N, K);
+}

@@ -99,6 +99,22 @@ struct mn_layer {
     double *probe_dh, *probe_dc;
 };
 
+/* What a layer allocates and multiplies in one pass, in order, for the memory estimate
+ * (src/diag/memory_estimate.c replays it). A kind writes it with the same layout
+ * functions its reserve uses, so the estimate cannot drift from the allocation. */
+#define MN_PLAN_MAX 24
+typedef struct {
+    int n, overflow;
+    struct {
+        unsigned char backward;   /* 0: during forward; 1: during backward */
+        unsigned char gemm;       /* 0: an allocation of `bytes`; 1: an mn_sgemm M×N×K */
+        unsigned char dx;         /* a product only made when the input needs a gradient */
+        size_t bytes, M, N, K;
+    } ev[MN_PLAN_MAX];
+} mn_memory_plan;
+void mn_plan_alloc(mn_memory_plan *p, int backward, size_t bytes);
+void mn_plan_gemm(mn_memory_plan *p, int backward, int dx, size_t M, size_t N, size_t K);
+
 /* Adds a parameter spec and returns its offset (floats). */
 size_t mn_layer_add_param(mn_layer *l, const char *name, int ndim, const int *shape);
 

@@ -32,10 +32,13 @@ typedef struct {
 /* Work below this many elements stays on one thread: forking costs more. */
 #define NORM_PARALLEL 65536
 
+/* The workspace's layout, read by reserve and the memory plan: mean and rstd per row. */
+static int layout(size_t rows, size_t *bytes) { return mn_mul_size(rows, 2 * sizeof(double), bytes); }
+
 static mn_status reserve(norm *s, size_t rows) {
     if (rows <= s->cap_rows && s->ws) return MN_OK;
     size_t bytes;
-    if (!mn_mul_size(rows, 2 * sizeof(double), &bytes))
+    if (!layout(rows, &bytes))
         return mn_fail(MN_E_NOMEM, "norm statistics for %zu rows overflow", rows);
     if (mn_reserve(&s->ws, &s->ws_bytes, bytes) != MN_OK) return MN_E_NOMEM;
     s->mean = s->ws;
@@ -215,11 +218,23 @@ static mn_layer *rmsnorm_block(const mn_block_config *b, int in, int index) {
 }
 static double norm_macs(const mn_block_config *b, int in) { (void)b; return 4.0 * in; }
 
+void mn_norm_plan(size_t rows, mn_memory_plan *p) {
+    size_t bytes;
+    if (!layout(rows, &bytes)) p->overflow = 1;
+    else mn_plan_alloc(p, 0, bytes);
+}
+static void norm_plan(const mn_block_config *b, int in, size_t rows, mn_memory_plan *p) {
+    (void)b; (void)in;
+    mn_norm_plan(rows, p);
+}
+
 const mn_layer_kind mn_kind_layernorm = {
     .name = "layernorm", .summary = "LayerNorm over the features of every step (Ba et al. 2016)",
-    .cell = -1, .out_width = norm_out_width, .create = layernorm_block, .macs_per_row = norm_macs,
+    .cell = -1, .out_width = norm_out_width, .create = layernorm_block, .plan = norm_plan,
+    .macs_per_row = norm_macs,
 };
 const mn_layer_kind mn_kind_rmsnorm = {
     .name = "rmsnorm", .summary = "RMSNorm over the features of every step (Zhang & Sennrich 2019)",
-    .cell = -1, .out_width = norm_out_width, .create = rmsnorm_block, .macs_per_row = norm_macs,
+    .cell = -1, .out_width = norm_out_width, .create = rmsnorm_block, .plan = norm_plan,
+    .macs_per_row = norm_macs,
 };

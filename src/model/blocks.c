@@ -184,8 +184,15 @@ int mn_blocks_format(const mn_model_config *cfg, char *buf, size_t cap) {
             w += snprintf(tmp + w, sizeof tmp - (size_t)w, ":%s:%s",
                           b[k].norm == MN_NORM_PRE ? "pre" : "post",
                           b[k].norm_kind == MN_NORM_RMSNORM ? "rmsnorm" : "layernorm");
-        if (b[k].dropout > 0)
-            w += snprintf(tmp + w, sizeof tmp - (size_t)w, ":dropout=%.9g", b[k].dropout);
+        if (b[k].dropout > 0) {
+            /* the shortest text that reads back as the same float: 0.1, not 0.100000001 */
+            char num[32];
+            for (int digits = 1; digits <= 9; digits++) {
+                snprintf(num, sizeof num, "%.*g", digits, b[k].dropout);
+                if ((float)strtod(num, NULL) == b[k].dropout) break;
+            }
+            w += snprintf(tmp + w, sizeof tmp - (size_t)w, ":dropout=%s", num);
+        }
         if (buf && len + (size_t)w < cap) memcpy(buf + len, tmp, (size_t)w + 1);
         len += (size_t)w;
     }

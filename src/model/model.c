@@ -99,13 +99,8 @@ static int plain_stack(const mn_block_config *b, int n) {
     return 1;
 }
 
-/* The layer of one block: the kind's layer, wrapped when the block adds a residual path,
- * a normalization or dropout. */
-static mn_layer *block_layer(const mn_block_config *b, int in, int index) {
-    const mn_layer_kind *kind = mn_layer_kind_find(b->kind);
-    mn_layer *l = kind->create(b, in, index);
-    if (!l || (!b->residual && b->norm == MN_NORM_NONE && b->dropout == 0)) return l;
-    mn_block_wrap w = {
+int mn_block_wrap_of(const mn_block_config *b, mn_block_wrap *w) {
+    *w = (mn_block_wrap){
         .residual = b->residual,
         .norm = b->norm == MN_NORM_PRE ? MN_BLOCK_NORM_PRE
               : b->norm == MN_NORM_POST ? MN_BLOCK_NORM_POST : MN_BLOCK_NORM_NONE,
@@ -113,6 +108,14 @@ static mn_layer *block_layer(const mn_block_config *b, int in, int index) {
         .dropout = b->dropout,
         .eps = 1e-5f,
     };
+    return b->residual || b->norm != MN_NORM_NONE || b->dropout > 0;
+}
+
+mn_layer *mn_model_block_layer(const mn_block_config *b, int in, int index) {
+    const mn_layer_kind *kind = mn_layer_kind_find(b->kind);
+    mn_layer *l = kind->create(b, in, index);
+    mn_block_wrap w;
+    if (!l || !mn_block_wrap_of(b, &w)) return l;
     return mn_block_create(l, &w);
 }
 
@@ -139,7 +142,7 @@ mn_status mn_model_create(const mn_model_config *cfg, uint64_t seed, mn_model **
     const mn_layer_kind *first = mn_layer_kind_find(m->blocks[0].kind);
     if (first->cell >= 0) c->cell = (mn_cell_kind)first->cell;
     for (int k = 0; k < nb; k++) {
-        mn_layer *l = block_layer(&m->blocks[k], in, plain ? k : 0);
+        mn_layer *l = mn_model_block_layer(&m->blocks[k], in, plain ? k : 0);
         if (!l) goto fail;
         m->layers[m->L++] = l;
         in = l->out_size;

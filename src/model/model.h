@@ -2,6 +2,7 @@
 #ifndef MN_MODEL_H
 #define MN_MODEL_H
 
+#include "block.h"
 #include "layer.h"
 
 #define MN_MAX_LAYERS 64
@@ -52,6 +53,12 @@ struct mn_model {
     char **meta;
     int nmeta;
 };
+
+/* The layer of one block reading `in` features: the kind's layer, wrapped when the block
+ * adds a residual path, a normalization or dropout (mn_block_wrap_of says which, and
+ * returns 0 when none). NULL with the error set on failure. */
+mn_layer *mn_model_block_layer(const mn_block_config *b, int in, int index);
+int mn_block_wrap_of(const mn_block_config *b, mn_block_wrap *w);
 
 /* Runs steps [t0, t0+k) of a batch. carry: start from the state the previous call ended
  * in (truncated BPTT) instead of zero. With backward, parameter gradients of
