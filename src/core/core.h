@@ -11,8 +11,16 @@
 void *mn_alloc(size_t bytes);          /* NULL on failure (sets the error) */
 void *mn_alloc_zero(size_t bytes);
 void mn_release(void *p);
-/* Grow *buf to hold at least `bytes` (contents discarded); keeps it when large enough. */
+/* Grow *buf to hold at least `bytes` (contents discarded); keeps it when large enough.
+ * On failure *buf and *cap are left as they were. */
 mn_status mn_reserve(void **buf, size_t *cap, size_t bytes);
+/* The same, leaving no message on failure: for callers that do the work another way when
+ * memory is short (the GEMM's packing scratch). A message left behind would read as the
+ * cause of a later failure, and inside a parallel region as a failure of the region. */
+mn_status mn_try_reserve(void **buf, size_t *cap, size_t bytes);
+/* Test hook, inert unless called: the next n allocations succeed and every one after
+ * them fails (as out of memory), on every thread, until it is called with n < 0. */
+void mn_test_fail_allocs_after(long n);
 
 /* --- errors: one message per thread; functions return the status they set --- */
 mn_status mn_fail(mn_status s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
