@@ -6,6 +6,9 @@
 
 #include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 static void fill(float *x, size_t n, mn_rng *r) {
     for (size_t i = 0; i < n; i++) x[i] = mn_rng_uniform_range(r, -1.0f, 1.0f);
@@ -144,6 +147,9 @@ static int gradients_with_allocs(const grad_ref *ref, long n, int *checked) {
     mn_test_fail_allocs_after(n);
     mn_status st = mn_model_gradients(m, ref->b, &loss);
     mn_test_fail_allocs_after(-1);
+    mn_status late = mn_parallel_status();
+    CHECK(late == MN_OK, "after %ld allocations: a failure raised in a parallel region was "
+          "never collected: %s", n, mn_last_error());
     if (st != MN_OK) {
         CHECK(mn_last_error()[0] != 0, "after %ld allocations: status %d without a message", n,
               (int)st);
@@ -213,3 +219,39 @@ static void model_allocation_sweep(mn_cell_kind cell, int layers, int bidir) {
 
 TEST(failures_model_allocation_sweep_lstm) { model_allocation_sweep(MN_LSTM, 2, 0); }
 TEST(failures_model_allocation_sweep_gru_bidirectional) { model_allocation_sweep(MN_GRU, 1, 1); }
+
+/* ------------------------------------------------------- parallel regions */
+
+/* A failure raised on a worker thread reaches the thread that opened the region. */
+TEST(failures_worker_thread_failure_reaches_the_caller) {
+#ifdef _OPENMP
+    mn_clear_error();
+    int workers = 0;
+    void *got = NULL;
+    mn_test_fail_allocs_after(0);
+    #pragma omp parallel num_threads(2)
+    {
+        if (omp_get_thread_num() == 1) {   /* only a worker fails */
+            workers = 1;
+            got = mn_alloc(1000);
+        }
+    }
+    mn_test_fail_allocs_after(-1);
+    if (!workers) { printf("    (OpenMP gave the region one thread)\n"); mn_parallel_status(); return; }
+    CHECK(got == NULL, "the hook did not fail the worker's allocation");
+    CHECK(mn_last_error()[0] == 0, "the caller's message was set from another thread");
+    mn_status st = mn_parallel_status();
+    CHECK(st == MN_E_NOMEM, "mn_parallel_status returned %d, expected MN_E_NOMEM", (int)st);
+    CHECK(strstr(mn_last_error(), "out of memory") != NULL,
+          "the caller's message is \"%s\", not the worker's", mn_last_error());
+    CHECK(mn_parallel_status() == MN_OK, "the slot was not emptied");
+    mn_release(got);
+
+    /* a failure on the calling thread outside any region never enters the slot */
+    mn_fail(MN_E_ARG, "outside");
+    CHECK(mn_parallel_status() == MN_OK, "a failure outside a region was reported as one");
+    mn_clear_error();
+#else
+    printf("    (built without OpenMP: no worker threads)\n");
+#endif
+}

@@ -124,11 +124,39 @@ int mn_mul_size(size_t a, size_t b, size_t *out) {
 
 static _Thread_local char last_error[512];
 
+/* A failure raised on an OpenMP worker thread sets that worker's message, which the caller
+ * never sees; so inside a parallel region the first failure is also kept here, for the
+ * caller to collect with mn_parallel_status when the region ends. */
+static mn_status region_status;
+static char region_error[sizeof last_error];
+
 mn_status mn_fail(mn_status s, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(last_error, sizeof last_error, fmt, ap);
     va_end(ap);
+#ifdef _OPENMP
+    if (s != MN_OK && omp_in_parallel()) {
+#pragma omp critical(mn_region_error)
+        if (region_status == MN_OK) {
+            region_status = s;
+            memcpy(region_error, last_error, sizeof region_error);
+        }
+    }
+#endif
+    return s;
+}
+
+mn_status mn_parallel_status(void) {
+    mn_status s;
+#pragma omp critical(mn_region_error)
+    {
+        s = region_status;
+        if (s != MN_OK) {
+            memcpy(last_error, region_error, sizeof last_error);
+            region_status = MN_OK;
+        }
+    }
     return s;
 }
 

@@ -25,6 +25,14 @@ void mn_test_fail_allocs_after(long n);
 /* --- errors: one message per thread; functions return the status they set --- */
 mn_status mn_fail(mn_status s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void mn_clear_error(void);
+/* Every parallel region whose body can fail ends, on the thread that opened it, with
+ *     if ((st = mn_parallel_status())) return st;
+ * mn_fail inside a region keeps the region's first failure in a process-wide slot (the
+ * failing worker's own message is invisible to the caller); this moves it to the calling
+ * thread's message, empties the slot and returns its status (MN_OK when none). Code that
+ * recovers from a failure inside a region must not raise it (see mn_try_reserve): it would
+ * be reported. Today no region in src/ calls anything that can fail (the GEMM cannot). */
+mn_status mn_parallel_status(void);
 
 /* --- random numbers: xoshiro256** seeded by splitmix64; identical on every platform --- */
 typedef struct { uint64_t s[4]; } mn_rng;
