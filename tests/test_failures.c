@@ -255,3 +255,58 @@ TEST(failures_worker_thread_failure_reaches_the_caller) {
     printf("    (built without OpenMP: no worker threads)\n");
 #endif
 }
+
+/* ------------------------------------------------------------------ sizes */
+
+TEST(failures_layer_rows_bounds) {
+    mn_layer *l = mn_linear_create(3, 2);
+    REQUIRE(l, "linear: %s", mn_last_error());
+    size_t rows = 1;
+    CHECK_OK(mn_layer_rows(l, 46340, 46340, &rows));
+    CHECK(rows == (size_t)46340 * 46340, "rows %zu", rows);
+    CHECK_OK(mn_layer_rows(l, 2147483647, 1, &rows));
+    CHECK_OK(mn_layer_rows(l, 0, 5, &rows));
+    CHECK(rows == 0, "0 steps gave %zu rows", rows);
+    CHECK(mn_layer_rows(l, 46341, 46341, &rows) == MN_E_ARG && rows == 0,
+          "46341² rows (past INT_MAX) were accepted");
+    CHECK(mn_layer_rows(l, -1, 5, &rows) == MN_E_ARG, "a negative length was accepted");
+    CHECK(mn_layer_rows(l, 5, -1, &rows) == MN_E_ARG, "a negative batch was accepted");
+    mn_layer_destroy(l);
+}
+
+/* T·B past INT_MAX used to wrap in int: 65536·65536 became 0 rows and the pass returned
+ * MN_OK having computed nothing (or tried a huge allocation). Now every layer refuses it
+ * before touching memory, with a message. */
+static void refuses_huge_pass(mn_layer *l, const char *what) {
+    static const int sizes[][2] = {{65536, 65536}, {50000, 50000}, {1 << 24, 1 << 8}};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        int T = sizes[i][0], B = sizes[i][1];
+        size_t before = mn_memory_in_use();
+        mn_clear_error();
+        mn_status st = l->ops->forward(l, NULL, NULL, T, B, NULL);
+        CHECK(st == MN_E_ARG, "%s forward T=%d B=%d returned %d (%s)", what, T, B, (int)st,
+              mn_last_error());
+        CHECK(strstr(mn_last_error(), "rows") != NULL, "%s: message \"%s\"", what,
+              mn_last_error());
+        CHECK(mn_memory_in_use() == before, "%s allocated before refusing", what);
+        if (l->ops->backward) {
+            mn_clear_error();
+            st = l->ops->backward(l, NULL, NULL, T, B, NULL);
+            CHECK(st != MN_OK && mn_last_error()[0], "%s backward T=%d B=%d returned %d",
+                  what, T, B, (int)st);
+        }
+    }
+}
+
+TEST(failures_layers_refuse_rows_past_int) {
+    mn_layer *lin = mn_linear_create(3, 2);
+    mn_layer *rec = mn_recurrent_create(MN_LSTM, 3, 4, "_l0");
+    mn_layer *bi = mn_stack_layer_create(MN_GRU, 3, 4, 0, 1);
+    REQUIRE(lin && rec && bi, "layers: %s", mn_last_error());
+    refuses_huge_pass(lin, "linear");
+    refuses_huge_pass(rec, "lstm");
+    refuses_huge_pass(bi, "bidirectional gru");
+    mn_layer_destroy(lin);
+    mn_layer_destroy(rec);
+    mn_layer_destroy(bi);
+}

@@ -43,15 +43,15 @@ void mn_init_identity(float *w, int n, float gain) {
 
 /* Threads split the columns into blocks; each walks the rows in order, touching memory
  * row by row so the inner loop vectorizes. */
-void mn_column_sums(const float *x, int rows, int cols, float *out) {
+void mn_column_sums(const float *x, size_t rows, int cols, float *out) {
     enum { BLOCK = 64 };
     int blocks = (cols + BLOCK - 1) / BLOCK;
     #pragma omp parallel for schedule(static) if ((size_t)rows * cols > 65536)
     for (int bk = 0; bk < blocks; bk++) {
         int c0 = bk * BLOCK, w = MN_MIN(BLOCK, cols - c0);
         float s[BLOCK] = {0};
-        for (int r = 0; r < rows; r++) {
-            const float *row = x + (size_t)r * cols + c0;
+        for (size_t r = 0; r < rows; r++) {
+            const float *row = x + r * cols + c0;
             for (int c = 0; c < w; c++) s[c] += row[c];
         }
         for (int c = 0; c < w; c++) out[c0 + c] += s[c];

@@ -11,6 +11,6 @@ mn_status mn_init_orthogonal(float *w, int rows, int cols, float gain, mn_rng *r
 void mn_init_identity(float *w, int n, float gain);                 /* n×n gain·I */
 
 /* out[c] += Σ_r x[r, c] for x [rows, cols]; summed in row order for every thread count. */
-void mn_column_sums(const float *x, int rows, int cols, float *out);
+void mn_column_sums(const float *x, size_t rows, int cols, float *out);
 
 #endif
