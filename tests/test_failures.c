@@ -2,10 +2,13 @@
  * call either returns a status with a message or does the whole work correctly. */
 #include "test.h"
 #include "gemm.h"
+#include "init.h"
 #include "model.h"
+#include "safetensors.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -309,4 +312,132 @@ TEST(failures_layers_refuse_rows_past_int) {
     mn_layer_destroy(lin);
     mn_layer_destroy(rec);
     mn_layer_destroy(bi);
+}
+
+/* ------------------------------------------------- other silent failures */
+
+/* Orthogonal init used to leave the block as it was (uniform) when its double scratch
+ * could not be allocated, and recurrent_init ignored the status. */
+TEST(failures_orthogonal_init_without_memory) {
+    static const int shapes[][2] = {{12, 12}, {20, 8}, {6, 15}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int rows = shapes[s][0], cols = shapes[s][1];
+        float w[20 * 20], ref[20 * 20];
+        mn_rng r1, r2;
+        mn_rng_seed(&r1, 4);
+        mn_rng_seed(&r2, 4);
+        REQUIRE_OK(mn_init_orthogonal(ref, rows, cols, 0.5f, &r1));
+        for (int i = 0; i < rows * cols; i++) w[i] = 7.0f;
+        mn_clear_error();
+        mn_test_fail_allocs_after(0);
+        mn_status st = mn_init_orthogonal(w, rows, cols, 0.5f, &r2);
+        mn_test_fail_allocs_after(-1);
+        CHECK(st == MN_OK && mn_last_error()[0] == 0, "%dx%d: status %d, message \"%s\"", rows,
+              cols, (int)st, mn_last_error());
+        CHECK(max_rel(w, ref, (size_t)rows * cols) < 1e-5,
+              "%dx%d: in place differs from the double version by %g", rows, cols,
+              max_rel(w, ref, (size_t)rows * cols));
+        CHECK(memcmp(&r1, &r2, sizeof r1) == 0, "%dx%d: a different number of draws", rows, cols);
+    }
+}
+
+/* mn_task_create did not record its seed, so every task's held-out set was the one of
+ * seed 0 whatever seed was given. */
+TEST(failures_heldout_set_follows_the_task_seed) {
+    mn_task *t1 = NULL, *t1b = NULL, *t2 = NULL;
+    mn_model *m = NULL;
+    mn_model_config c;
+    REQUIRE_OK(mn_task_create("adding", 10, 1, &t1));
+    REQUIRE_OK(mn_task_create("adding", 10, 1, &t1b));
+    REQUIRE_OK(mn_task_create("adding", 10, 2, &t2));
+    mn_model_config_init(&c);
+    mn_task_configure_model(t1, &c);
+    c.hidden_size = 8;
+    REQUIRE_OK(mn_model_create(&c, 1, &m));
+    mn_eval_stats a, b, d;
+    REQUIRE_OK(mn_evaluate(m, t1, 16, 8, &a));
+    REQUIRE_OK(mn_evaluate(m, t1b, 16, 8, &b));
+    REQUIRE_OK(mn_evaluate(m, t2, 16, 8, &d));
+    CHECK(a.loss == b.loss, "the same seed gave test losses %.9g and %.9g", a.loss, b.loss);
+    CHECK(a.loss != d.loss, "seeds 1 and 2 gave the same held-out set (test loss %.9g)", a.loss);
+    mn_model_free(m);
+    mn_task_free(t1);
+    mn_task_free(t1b);
+    mn_task_free(t2);
+}
+
+/* Metadata past the writer's table used to be dropped without a word. */
+TEST(failures_save_refuses_metadata_it_cannot_hold) {
+    char dir[512], path[600];
+    REQUIRE(mn_test_tmpdir(dir, sizeof dir, "failures"), "tmpdir");
+    snprintf(path, sizeof path, "%s/m.safetensors", dir);
+    mn_model_config c;
+    mn_model_config_init(&c);
+    c.hidden_size = 4;
+    mn_model *m = NULL;
+    REQUIRE_OK(mn_model_create(&c, 1, &m));
+    static char keys[40][16];
+    const char *extra[2 * 40 + 1];
+    for (int i = 0; i < 40; i++) {
+        snprintf(keys[i], sizeof keys[i], "note.%d", i);
+        extra[2 * i] = keys[i];
+        extra[2 * i + 1] = "x";
+    }
+    extra[80] = NULL;
+    mn_clear_error();
+    mn_status st = mn_model_save(m, path, extra);
+    CHECK(st == MN_E_ARG && mn_last_error()[0], "40 extra pairs: status %d (%s)", (int)st,
+          mn_last_error());
+    FILE *f = fopen(path, "rb");
+    CHECK(!f, "a refused save wrote the file");
+    if (f) fclose(f);
+    extra[2 * 10] = NULL;   /* 10 pairs fit */
+    CHECK_OK(mn_model_save(m, path, extra));
+    remove(path);
+    rmdir(dir);
+    mn_model_free(m);
+}
+
+/* An unknown model.recurrent_init in a file was ignored (and its message left behind). */
+TEST(failures_load_refuses_unknown_recurrent_init) {
+    char dir[512], path[600], bad[600];
+    REQUIRE(mn_test_tmpdir(dir, sizeof dir, "failures"), "tmpdir");
+    snprintf(path, sizeof path, "%s/m.safetensors", dir);
+    snprintf(bad, sizeof bad, "%s/bad.safetensors", dir);
+    mn_model_config c;
+    mn_model_config_init(&c);
+    c.hidden_size = 4;
+    mn_model *m = NULL, *back = NULL;
+    REQUIRE_OK(mn_model_create(&c, 1, &m));
+    REQUIRE_OK(mn_model_save(m, path, NULL));
+    mn_st_file *f = NULL;
+    REQUIRE_OK(mn_st_read(path, &f));
+    const char *meta[2 * 64 + 1];
+    int n = 0;
+    for (int i = 0; i < mn_st_meta_count(f) && n < 2 * 64; i++) {
+        const char *k, *v;
+        mn_st_meta_at(f, i, &k, &v);
+        meta[n++] = k;
+        meta[n++] = strcmp(k, "model.recurrent_init") ? v : "bogus";
+    }
+    meta[n] = NULL;
+    mn_st_entry e[16];
+    int ne = 0;
+    for (int i = 0; i < mn_st_count(f) && ne < 16; i++, ne++) {
+        const mn_st_tensor *t = mn_st_at(f, i);
+        e[ne] = (mn_st_entry){t->name, t->dtype, t->ndim, t->shape, t->data};
+    }
+    REQUIRE_OK(mn_st_write(bad, e, ne, meta));
+    mn_st_free(f);
+    REQUIRE_OK(mn_model_load(path, &back));   /* the original loads */
+    mn_model_free(back);
+    back = NULL;
+    mn_status st = mn_model_load(bad, &back);
+    CHECK(st == MN_E_INPUT && strstr(mn_last_error(), "recurrent_init"),
+          "a file with recurrent_init \"bogus\" loaded: status %d (%s)", (int)st, mn_last_error());
+    mn_model_free(back);
+    mn_model_free(m);
+    remove(path);
+    remove(bad);
+    rmdir(dir);
 }
