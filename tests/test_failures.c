@@ -376,7 +376,7 @@ TEST(failures_save_refuses_metadata_it_cannot_hold) {
     c.hidden_size = 4;
     mn_model *m = NULL;
     REQUIRE_OK(mn_model_create(&c, 1, &m));
-    static char keys[40][16];
+    static char keys[40][24];
     const char *extra[2 * 40 + 1];
     for (int i = 0; i < 40; i++) {
         snprintf(keys[i], sizeof keys[i], "note.%d", i);
