@@ -75,8 +75,16 @@ int cmd_bench(int argc, char **argv) {
     if (mode < 0)
         return cli_fail("unknown --mode \"%s\"; choose one of %s", mode_name,
                         cli_join(list, sizeof list, mode_names));
-    double need = cli_estimate_bytes(cell, length, batch, input, hidden, layers, bidir, 0, 0,
-                                     mode == 0);
+    mn_model_config mc;   /* the model mn_bench_run builds */
+    mn_model_config_init(&mc);
+    mc.cell = cell;
+    mc.input_size = input;
+    mc.hidden_size = hidden;
+    mc.num_layers = layers;
+    mc.bidirectional = bidir;
+    mc.output = MN_OUTPUT_EVERY;
+    mc.output_size = 1;
+    double need = cli_estimate_bytes(&mc, length, batch, mode == 0);
     if (cli_check_memory("this benchmark", need,
                          "lower --batch, --hidden, --layers or --length"))
         return CLI_EXIT_USAGE;

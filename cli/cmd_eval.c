@@ -164,12 +164,9 @@ int cmd_eval(int argc, char **argv) {
         }
     }
     {
-        double in = mc->vocab_size > 0 ? (mc->embed_size > 0 ? mc->embed_size : mc->hidden_size)
-                                       : mc->input_size;
+        /* mn_evaluate runs forward passes over batches of at most min(batch, eval_size) */
         int b = batch < eval_size ? batch : eval_size;
-        double need = cli_estimate_bytes(mc->cell, info->max_steps, b, in, mc->hidden_size,
-                                         mc->num_layers, mc->bidirectional, mc->output_size,
-                                         mc->output == MN_OUTPUT_EVERY, 0);
+        double need = cli_estimate_bytes(mc, info->max_steps, b, 0);
         if (cli_check_memory("evaluation", need, "lower --batch or --length")) {
             rc = CLI_EXIT_USAGE;
             goto done;

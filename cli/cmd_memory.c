@@ -103,10 +103,9 @@ static int fits(const plan *p, int len, int B) {
  * accepts them and map to more steps (copy adds 20). */
 static int longest(const plan *p, int B) {
     int T = 0;
-    if (!p->task) {
-        mn_memory_max_length(&p->cfg, B, p->train, p->budget, CLI_MAX_LENGTH, &T);
-        return T;
-    }
+    if (!p->task)   /* -1: the library refused the search (its reason in mn_last_error) */
+        return mn_memory_max_length(&p->cfg, B, p->train, p->budget, CLI_MAX_LENGTH, &T)
+                   ? -1 : T;
     int lo = 1;
     while (lo < 64 && !steps_of(p, lo)) lo++;   /* the task's shortest length */
     int hi = CLI_MAX_LENGTH;
@@ -242,11 +241,17 @@ static void print_header(const options *o, const plan *p, mn_cell_kind cell, int
            o->length, o->batch);
 }
 
-static void search_budget(const plan *p, const options *o, int steps, fit *f) {
-    f->max_length = longest(p, o->batch);
-    mn_memory_max_batch(&p->cfg, steps, p->train, p->budget, CLI_MAX_BATCH, &f->max_batch);
+/* A refused search is an error, never "none fits". */
+static mn_status search_budget(const plan *p, const options *o, int steps, fit *f) {
+    mn_status st;
+    if ((f->max_length = longest(p, o->batch)) < 0) return MN_E_ARG;
+    if ((st = mn_memory_max_batch(&p->cfg, steps, p->train, p->budget, CLI_MAX_BATCH,
+                                  &f->max_batch)))
+        return st;
     f->n = tradeoff_batches(o->batch, f->batch);
-    for (int i = 0; i < f->n; i++) f->length[i] = longest(p, f->batch[i]);
+    for (int i = 0; i < f->n; i++)
+        if ((f->length[i] = longest(p, f->batch[i])) < 0) return MN_E_ARG;
+    return MN_OK;
 }
 
 static void print_budget(const plan *p, const options *o, const fit *f) {
@@ -360,7 +365,7 @@ int cmd_memory(int argc, char **argv) {
     print_header(&o, &p, cell, steps);
     print_table(&p, &e, steps, o.batch);
     if (o.budget) {
-        search_budget(&p, &o, steps, &f);
+        if ((st = search_budget(&p, &o, steps, &f))) return cli_lib_fail(st, "--budget");
         print_budget(&p, &o, &f);
     }
     if (o.json) print_json(&o, &p, cell, steps, &e, &f);

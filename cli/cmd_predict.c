@@ -131,8 +131,17 @@ static int run(const options *o, mn_cell_kind cell) {
     }
     if ((rc = check_input(&x, o->input, o->input_size))) goto done;
     int T = (int)x.shape[0], B = (int)x.shape[1], O = mn_stack_output_size(stack);
-    double need = cli_estimate_bytes(cell, T, B, o->input_size, o->hidden, o->layers, o->bidir,
-                                     0, 0, 0) + 4.0 * T * B * (o->input_size + O);
+    /* Estimated as a forward pass of a model of the same stack (its batch counts the
+     * [T,B,I] input), plus the [T,B,O] output. */
+    mn_model_config mc;
+    mn_model_config_init(&mc);
+    mc.cell = cell;
+    mc.input_size = o->input_size;
+    mc.hidden_size = o->hidden;
+    mc.num_layers = o->layers;
+    mc.bidirectional = o->bidir;
+    double need = cli_estimate_bytes(&mc, T, B, 0);
+    if (need >= 0) need += 4.0 * T * B * O;
     if (cli_check_memory("this prediction", need, "split the input along its batch axis B")) {
         rc = CLI_EXIT_USAGE;
         goto done;

@@ -43,42 +43,16 @@ int cli_parse_cell(const char *name, mn_cell_kind *out) {
     return cli_fail("unknown model \"%s\"; choose one of %s", name, cli_cell_list());
 }
 
-/* The formula the library estimate replaced, kept for shapes too large for it to describe
- * (T·B beyond what one pass indexes): doubles cannot overflow, and such runs are refused. */
-static double rough_bytes(double gates, double T, double B, double I, double H, double L,
-                          double dirs, double O, int every_step, int train) {
-    double params = dirs * gates * H * (I + H + 2) +
-                    (L - 1) * dirs * gates * H * (dirs * H + H + 2) + O * (dirs * H + 1);
-    double per_row = L * dirs * (2 * gates * H + H) + 2 * (I + L * dirs * H) +
-                     (every_step ? 2 * O : 0);
-    return 4.0 * params * (train ? 4 : 1) + 4.0 * T * B * per_row;
-}
-
-static int fits_int(double x) { return x >= 1 && x <= 2147483647.0; }
-
-double cli_estimate_bytes(mn_cell_kind cell, double T, double B, double I, double H,
-                          double L, int bidirectional, double O, int every_step, int train) {
-    mn_model_config c;
-    mn_model_config_init(&c);
-    c.cell = cell;
-    c.input_size = (int)I;
-    c.hidden_size = (int)H;
-    c.num_layers = (int)L;
-    c.bidirectional = bidirectional != 0;
-    c.output_size = O >= 1 ? (int)O : 1;
-    c.output = every_step ? MN_OUTPUT_EVERY : MN_OUTPUT_LAST;
+/* The library's own replay of a run's allocations: the CLI keeps no formula of its own,
+ * which would drift from what the library does. */
+double cli_estimate_bytes(const mn_model_config *cfg, int T, int B, int train) {
     mn_memory_estimate e;
-    if (fits_int(T) && fits_int(B) && fits_int(I) && fits_int(H) && fits_int(L) &&
-        fits_int(c.output_size) &&
-        mn_memory_estimate_run(&c, (int)T, (int)B, train, &e) == MN_OK)
-        /* The batch is left out: for token models callers pass the embedding width as I,
-         * while their batch holds one token per step, so the figure stays a lower bound. */
-        return (double)(e.total - e.data);
-    double gates = cell == MN_LSTM ? 4 : cell == MN_GRU ? 3 : 1;
-    return rough_bytes(gates, T, B, I, H, L, bidirectional ? 2 : 1, O, every_step, train);
+    if (mn_memory_estimate_run(cfg, T, B, train, &e) != MN_OK) return -1;
+    return (double)e.total;
 }
 
 int cli_check_memory(const char *what, double bytes, const char *advice) {
+    if (bytes < 0) return cli_fail("%s: %s; %s", what, mn_last_error(), advice);
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
     if (pages <= 0 || page <= 0) return 0;   /* unknown: let the library try */
     double have = (double)pages * (double)page;

@@ -36,10 +36,12 @@ int cli_parse_cell(const char *name, mn_cell_kind *out);
 /* Lists for messages and help. */
 const char *cli_cell_list(void);   /* "rnn, rnn-relu, lstm, gru" */
 
-/* A lower bound of the memory a run needs (O: output width; every_step: output at every
- * step), and the check: prints an error and returns 2 when it is more than the machine has. */
-double cli_estimate_bytes(mn_cell_kind cell, double T, double B, double I, double H,
-                          double L, int bidirectional, double O, int every_step, int train);
+/* The peak bytes of a run of the model cfg at T steps and B sequences, as the library
+ * estimates it (mn_memory_estimate_run; train: a training step with Adam, else a forward
+ * pass); -1 when the library refuses the shape, with its reason in mn_last_error(). */
+double cli_estimate_bytes(const mn_model_config *cfg, int T, int B, int train);
+/* The check: prints an error and returns 2 when bytes is more than the machine has, or
+ * when bytes < 0 (the library's reason, from cli_estimate_bytes). */
 int cli_check_memory(const char *what, double bytes, const char *advice);
 
 /* 0 when a file can be created at path (its folder exists and is writable); else prints

@@ -248,18 +248,16 @@ static int configure_model(train_opts *o, const mn_task *task, const mn_task_inf
     return 0;
 }
 
-
+/* A training step holds the rows of one chunk (--tbptt steps, or the whole sequence) of a
+ * batch; mn_trainer_evaluate runs whole sequences forward in batches of at most
+ * min(batch, eval size). The run needs at least the larger of the two. */
 static int check_memory(const train_opts *o, const mn_task_info *info) {
-    const mn_model_config *mc = &o->mc;
-    double in = mc->vocab_size > 0 ? (mc->embed_size > 0 ? mc->embed_size : mc->hidden_size)
-                                    : mc->input_size;
-    /* mn_trainer_evaluate runs the held-out set in batches of max(batch, 128). */
-    double evalB = o->tc.batch_size > 128 ? o->tc.batch_size : 128;
-    if (evalB > o->tc.eval_size) evalB = o->tc.eval_size;
-    double B = evalB > o->tc.batch_size ? evalB : o->tc.batch_size;
-    double need = cli_estimate_bytes(mc->cell, info->max_steps, B, in, mc->hidden_size,
-                                     mc->num_layers, mc->bidirectional, mc->output_size,
-                                     mc->output == MN_OUTPUT_EVERY, 1);
+    const mn_train_config *tc = &o->tc;
+    int T = info->max_steps, k = tc->tbptt > 0 && tc->tbptt < T ? tc->tbptt : T;
+    int evalB = tc->batch_size < tc->eval_size ? tc->batch_size : tc->eval_size;
+    double step = cli_estimate_bytes(&o->mc, k, tc->batch_size, 1);
+    double eval = step < 0 ? -1 : cli_estimate_bytes(&o->mc, T, evalB, 0);
+    double need = step < 0 || eval < 0 ? -1 : step > eval ? step : eval;
     return cli_check_memory("training", need,
                             "lower --batch, --eval-size, --hidden, --layers or --length");
 }

@@ -92,6 +92,25 @@ run memory --help
 [ "$rc" -eq 0 ] && grep -q -- '--budget' "$tmp/out" && ok "memory --help lists --budget" \
     || bad "memory --help" "$(show)"
 
+# ------------------------------------------------------------- the commands' own checks
+# train refuses a run the machine cannot hold with the library's figure (mnemo memory's
+# total for the same model, steps and batch), not with a formula of its own; the held-out
+# evaluation runs batches of min(batch, eval size), not of 128 or more.
+R=(--model gru --task copy --length 2000 --hidden 65536 --layers 8 --batch 8)
+run memory "${R[@]}" --json
+total=$(json_get "$tmp/out" total_bytes)
+want=$(awk -v b="${total:-0}" 'BEGIN { split("B KiB MiB GiB TiB", u, " "); k = 1
+    while (b >= 1024 && k < 5) { b /= 1024; k++ }
+    if (k == 1) printf "%.0f %s", b, u[k]; else printf "%.1f %s", b, u[k] }')
+run train "${R[@]}" --eval-size 1000
+if [ "$rc" -eq 2 ] && [ -n "$total" ] && grep -q "training needs at least $want of memory" "$tmp/err"; then
+    ok "train's memory check gives mnemo memory's figure ($want)"
+else bad "train's memory check: expected \"needs at least $want\"" "$(show)"; fi
+run train --model gru --task copy --length 1000000 --hidden 4096 --batch 65536
+[ "$rc" -eq 2 ] && grep -q 'rows, more than' "$tmp/err" \
+    && ok "train refuses T*B past what a pass holds with the library's reason" \
+    || bad "train with T*B past INT_MAX" "$(show)"
+
 # ------------------------------------------------------------- bad usage
 expect_usage "unknown budget unit"         "${M[@]}" --budget 8XB
 expect_usage "budget without a number"     "${M[@]}" --budget GiB

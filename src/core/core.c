@@ -22,9 +22,34 @@
 #define PREFIX 64
 static size_t in_use, peak;
 
-void *mn_alloc(size_t bytes) {
+/* The test hook (core.h): allocations left before every one fails; < 0: off. */
+static long fail_after = -1;
+
+void mn_test_fail_allocs_after(long n) {
+#pragma omp atomic write
+    fail_after = n < 0 ? -1 : n;
+}
+
+/* 1 when the hook says this allocation fails. Once at 0 the count stays there, so every
+ * later allocation fails too, on any thread, until the hook is turned off. */
+static int hook_fails(void) {
+    long left;
+#pragma omp atomic read
+    left = fail_after;
+    if (left < 0) return 0;
+    int fails = 0;
+#pragma omp critical(mn_alloc_hook)
+    {
+        if (fail_after == 0) fails = 1;
+        else if (fail_after > 0) fail_after--;
+    }
+    return fails;
+}
+
+/* mn_alloc, with the failure's message (report) or without it (mn_try_reserve). */
+static void *alloc_block(size_t bytes, int report) {
     if (bytes > SIZE_MAX - PREFIX - 64) {
-        mn_fail(MN_E_NOMEM, "cannot allocate %zu bytes: size too large", bytes);
+        if (report) mn_fail(MN_E_NOMEM, "cannot allocate %zu bytes: size too large", bytes);
         return NULL;
     }
     size_t total = (bytes + PREFIX + 63) & ~(size_t)63;
@@ -32,15 +57,17 @@ void *mn_alloc(size_t bytes) {
      * out the address space and then thrash or kill the process. */
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
     if (pages > 0 && page > 0 && total / (size_t)page > (size_t)pages) {
-        mn_fail(MN_E_NOMEM, "this needs %.1f GiB in one block but the machine has %.1f GiB of "
-                "memory; use a smaller batch, length, hidden size or --eval-size",
-                (double)bytes / 1073741824.0, (double)pages * (double)page / 1073741824.0);
+        if (report)
+            mn_fail(MN_E_NOMEM, "this needs %.1f GiB in one block but the machine has %.1f "
+                    "GiB of memory; use a smaller batch, length, hidden size or --eval-size",
+                    (double)bytes / 1073741824.0, (double)pages * (double)page / 1073741824.0);
         return NULL;
     }
-    unsigned char *p = aligned_alloc(64, total);
+    unsigned char *p = hook_fails() ? NULL : aligned_alloc(64, total);
     if (!p) {
-        mn_fail(MN_E_NOMEM, "out of memory allocating %zu bytes; try a smaller batch, length "
-                "or hidden size", bytes);
+        if (report)
+            mn_fail(MN_E_NOMEM, "out of memory allocating %zu bytes; try a smaller batch, "
+                    "length or hidden size", bytes);
         return NULL;
     }
     memcpy(p, &total, sizeof total);
@@ -49,6 +76,8 @@ void *mn_alloc(size_t bytes) {
     if (in_use > peak) peak = in_use;
     return p + PREFIX;
 }
+
+void *mn_alloc(size_t bytes) { return alloc_block(bytes, 1); }
 
 void *mn_alloc_zero(size_t bytes) {
     void *p = mn_alloc(bytes);
@@ -66,14 +95,19 @@ void mn_release(void *ptr) {
     free(p);
 }
 
-mn_status mn_reserve(void **buf, size_t *cap, size_t bytes) {
+static mn_status reserve(void **buf, size_t *cap, size_t bytes, int report) {
     if (*buf && *cap >= bytes) return MN_OK;
-    void *p = mn_alloc(bytes ? bytes : 1);
+    void *p = alloc_block(bytes ? bytes : 1, report);
     if (!p) return MN_E_NOMEM;
     mn_release(*buf);
     *buf = p;
     *cap = bytes;
     return MN_OK;
+}
+
+mn_status mn_reserve(void **buf, size_t *cap, size_t bytes) { return reserve(buf, cap, bytes, 1); }
+mn_status mn_try_reserve(void **buf, size_t *cap, size_t bytes) {
+    return reserve(buf, cap, bytes, 0);
 }
 
 size_t mn_memory_in_use(void) { return in_use; }
@@ -90,11 +124,39 @@ int mn_mul_size(size_t a, size_t b, size_t *out) {
 
 static _Thread_local char last_error[512];
 
+/* A failure raised on an OpenMP worker thread sets that worker's message, which the caller
+ * never sees; so inside a parallel region the first failure is also kept here, for the
+ * caller to collect with mn_parallel_status when the region ends. */
+static mn_status region_status;
+static char region_error[sizeof last_error];
+
 mn_status mn_fail(mn_status s, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(last_error, sizeof last_error, fmt, ap);
     va_end(ap);
+#ifdef _OPENMP
+    if (s != MN_OK && omp_in_parallel()) {
+#pragma omp critical(mn_region_error)
+        if (region_status == MN_OK) {
+            region_status = s;
+            memcpy(region_error, last_error, sizeof region_error);
+        }
+    }
+#endif
+    return s;
+}
+
+mn_status mn_parallel_status(void) {
+    mn_status s;
+#pragma omp critical(mn_region_error)
+    {
+        s = region_status;
+        if (s != MN_OK) {
+            memcpy(last_error, region_error, sizeof last_error);
+            region_status = MN_OK;
+        }
+    }
     return s;
 }
 

@@ -11,12 +11,28 @@
 void *mn_alloc(size_t bytes);          /* NULL on failure (sets the error) */
 void *mn_alloc_zero(size_t bytes);
 void mn_release(void *p);
-/* Grow *buf to hold at least `bytes` (contents discarded); keeps it when large enough. */
+/* Grow *buf to hold at least `bytes` (contents discarded); keeps it when large enough.
+ * On failure *buf and *cap are left as they were. */
 mn_status mn_reserve(void **buf, size_t *cap, size_t bytes);
+/* The same, leaving no message on failure: for callers that do the work another way when
+ * memory is short (the GEMM's packing scratch). A message left behind would read as the
+ * cause of a later failure, and inside a parallel region as a failure of the region. */
+mn_status mn_try_reserve(void **buf, size_t *cap, size_t bytes);
+/* Test hook, inert unless called: the next n allocations succeed and every one after
+ * them fails (as out of memory), on every thread, until it is called with n < 0. */
+void mn_test_fail_allocs_after(long n);
 
 /* --- errors: one message per thread; functions return the status they set --- */
 mn_status mn_fail(mn_status s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void mn_clear_error(void);
+/* Every parallel region whose body can fail ends, on the thread that opened it, with
+ *     if ((st = mn_parallel_status())) return st;
+ * mn_fail inside a region keeps the region's first failure in a process-wide slot (the
+ * failing worker's own message is invisible to the caller); this moves it to the calling
+ * thread's message, empties the slot and returns its status (MN_OK when none). Code that
+ * recovers from a failure inside a region must not raise it (see mn_try_reserve): it would
+ * be reported. Today no region in src/ calls anything that can fail (the GEMM cannot). */
+mn_status mn_parallel_status(void);
 
 /* --- random numbers: xoshiro256** seeded by splitmix64; identical on every platform --- */
 typedef struct { uint64_t s[4]; } mn_rng;

@@ -31,6 +31,7 @@ mn_status mn_task_create(const char *name, int length, uint64_t seed, mn_task **
     t->kind = kind;
     t->info.name = kind->name;
     t->info.length = length;
+    t->seed = seed;
     mn_status s = kind->setup(t, length);   /* the kind's own length checks */
     if (s != MN_OK) {
         mn_release(t);

@@ -23,7 +23,7 @@
 #include <string.h>
 
 /* Limits of one run, as the library enforces them: mn_model_loss_items bounds T and B,
- * and the layers index the T·B rows of a pass with int. */
+ * and the layers refuse more than INT_MAX rows in a pass (mn_layer_rows). */
 #define MAX_T (1 << 24)
 #define MAX_B (1 << 24)
 #define MAX_ROWS ((size_t)INT_MAX)

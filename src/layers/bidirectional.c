@@ -40,12 +40,12 @@ static mn_status reserve(bidir *s, size_t rows) {
 }
 
 /* y[:, :, half] (width 2H) <-> v (width H) */
-static void interleave(float *y, const float *v, int rows, int H, int half) {
-    for (int r = 0; r < rows; r++)
+static void interleave(float *y, const float *v, size_t rows, int H, int half) {
+    for (size_t r = 0; r < rows; r++)
         memcpy(y + (size_t)r * 2 * H + half * H, v + (size_t)r * H, (size_t)H * sizeof(float));
 }
-static void deinterleave(float *v, const float *y, int rows, int H, int half) {
-    for (int r = 0; r < rows; r++)
+static void deinterleave(float *v, const float *y, size_t rows, int H, int half) {
+    for (size_t r = 0; r < rows; r++)
         memcpy(v + (size_t)r * H, y + (size_t)r * 2 * H + half * H, (size_t)H * sizeof(float));
 }
 
@@ -59,10 +59,12 @@ static void bidir_init(mn_layer *l, mn_rng *rng, const mn_init_config *cfg) {
 static mn_status bidir_forward(mn_layer *l, const float *x, float *y, int T, int B,
                                const int32_t *lengths) {
     bidir *s = (bidir *)l;
-    int rows = T * B, I = l->in_size, H = s->H;
-    mn_status st;
+    int I = l->in_size, H = s->H;
+    size_t rows;
+    mn_status st = mn_layer_rows(l, T, B, &rows);
+    if (st) return st;
     bind(s);
-    if (reserve(s, (size_t)rows) != MN_OK) return MN_E_NOMEM;
+    if (reserve(s, rows) != MN_OK) return MN_E_NOMEM;
     if ((st = s->fwd->ops->forward(s->fwd, x, s->yf, T, B, lengths))) return st;
     interleave(y, s->yf, rows, H, 0);
     mn_reverse_sequences(x, s->xr, T, B, I, lengths);
@@ -75,8 +77,10 @@ static mn_status bidir_forward(mn_layer *l, const float *x, float *y, int T, int
 static mn_status bidir_backward(mn_layer *l, const float *dy, float *dx, int T, int B,
                                 const int32_t *lengths) {
     bidir *s = (bidir *)l;
-    int rows = T * B, I = l->in_size, H = s->H;
-    mn_status st;
+    int I = l->in_size, H = s->H;
+    size_t rows;
+    mn_status st = mn_layer_rows(l, T, B, &rows);
+    if (st) return st;
     bind(s);
     deinterleave(s->yf, dy, rows, H, 0);
     if ((st = s->fwd->ops->backward(s->fwd, s->yf, dx, T, B, lengths))) return st;
@@ -84,7 +88,7 @@ static mn_status bidir_backward(mn_layer *l, const float *dy, float *dx, int T, 
     mn_reverse_sequences(s->yr, s->yf, T, B, H, lengths);
     if (!dx) return s->bwd->ops->backward(s->bwd, s->yf, NULL, T, B, lengths);
     /* the reverse direction's input gradient is in reversed time: flip it back and add */
-    memset(s->dxr, 0, (size_t)rows * I * sizeof(float));
+    memset(s->dxr, 0, rows * I * sizeof(float));
     if ((st = s->bwd->ops->backward(s->bwd, s->yf, s->dxr, T, B, lengths))) return st;
     for (int b = 0; b < B; b++) {
         int len = lengths ? lengths[b] : T;

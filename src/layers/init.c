@@ -7,13 +7,46 @@ void mn_init_uniform(float *w, size_t n, float bound, mn_rng *rng) {
     for (size_t i = 0; i < n; i++) w[i] = mn_rng_uniform_range(rng, -bound, bound);
 }
 
+/* The same Gram-Schmidt in w itself, in float with double sums: for when the double copy
+ * does not fit in memory. Same Gaussians in the same order, so the same matrix up to
+ * float rounding (orthonormal to about 1e-6). AT(i, k): element k of vector i. */
+static void orthogonal_in_place(float *w, int rows, int cols, float gain, mn_rng *rng) {
+    int tall = rows > cols, n = tall ? cols : rows, len = tall ? rows : cols;
+    size_t si = tall ? 1 : (size_t)cols, sk = tall ? (size_t)cols : 1;
+#define AT(i, k) w[(size_t)(i) * si + (size_t)(k) * sk]
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < len; k++) AT(i, k) = (float)mn_rng_normal(rng);
+    for (int i = 0; i < n; i++) {
+        for (int pass = 0; pass < 2; pass++)
+            for (int j = 0; j < i; j++) {
+                double d = 0;
+                for (int k = 0; k < len; k++) d += (double)AT(j, k) * AT(i, k);
+                for (int k = 0; k < len; k++) AT(i, k) = (float)(AT(i, k) - d * AT(j, k));
+            }
+        double norm = 0;
+        for (int k = 0; k < len; k++) norm += (double)AT(i, k) * AT(i, k);
+        norm = sqrt(norm);
+        for (int k = 0; k < len; k++) AT(i, k) = (float)(AT(i, k) / norm);
+    }
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < len; k++) AT(i, k) = (float)(gain * AT(i, k));
+#undef AT
+}
+
 mn_status mn_init_orthogonal(float *w, int rows, int cols, float gain, mn_rng *rng) {
     /* Orthonormalize the longer dimension's vectors: work on the transpose when the
      * matrix is tall so that we always orthonormalize `n` vectors of length `len`. */
     int tall = rows > cols, n = tall ? cols : rows, len = tall ? rows : cols;
-    double *q = mn_alloc((size_t)n * len * sizeof(double));
-    if (!q) return MN_E_NOMEM;
-    for (size_t i = 0; i < (size_t)n * len; i++) q[i] = mn_rng_normal(rng);
+    void *scratch = NULL;
+    size_t cap = 0, count, bytes;
+    if (!mn_mul_size((size_t)n, (size_t)len, &count) ||
+        !mn_mul_size(count, sizeof(double), &bytes) ||
+        mn_try_reserve(&scratch, &cap, bytes) != MN_OK) {
+        orthogonal_in_place(w, rows, cols, gain, rng);
+        return MN_OK;
+    }
+    double *q = scratch;
+    for (size_t i = 0; i < count; i++) q[i] = mn_rng_normal(rng);
     for (int i = 0; i < n; i++) {
         double *v = q + (size_t)i * len;
         for (int pass = 0; pass < 2; pass++)          /* twice is enough (Kahan) */
@@ -43,15 +76,15 @@ void mn_init_identity(float *w, int n, float gain) {
 
 /* Threads split the columns into blocks; each walks the rows in order, touching memory
  * row by row so the inner loop vectorizes. */
-void mn_column_sums(const float *x, int rows, int cols, float *out) {
+void mn_column_sums(const float *x, size_t rows, int cols, float *out) {
     enum { BLOCK = 64 };
     int blocks = (cols + BLOCK - 1) / BLOCK;
     #pragma omp parallel for schedule(static) if ((size_t)rows * cols > 65536)
     for (int bk = 0; bk < blocks; bk++) {
         int c0 = bk * BLOCK, w = MN_MIN(BLOCK, cols - c0);
         float s[BLOCK] = {0};
-        for (int r = 0; r < rows; r++) {
-            const float *row = x + (size_t)r * cols + c0;
+        for (size_t r = 0; r < rows; r++) {
+            const float *row = x + r * cols + c0;
             for (int c = 0; c < w; c++) s[c] += row[c];
         }
         for (int c = 0; c < w; c++) out[c0 + c] += s[c];

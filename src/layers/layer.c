@@ -1,8 +1,23 @@
 /* What every layer shares: parameter specs, destruction, sequence reversal. */
 #include "layer.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
+
+mn_status mn_layer_rows(const mn_layer *l, int T, int B, size_t *rows) {
+    *rows = 0;
+    if (T < 0 || B < 0)
+        return mn_fail(MN_E_ARG, "a %s layer got length %d and batch %d; neither may be "
+                       "negative", l->ops->kind, T, B);
+    size_t n = (size_t)T * (size_t)B, elems;
+    int width = MN_MAX(l->in_size, l->out_size);
+    if (n > (size_t)INT_MAX || !mn_mul_size(n, (size_t)MN_MAX(width, 0), &elems))
+        return mn_fail(MN_E_ARG, "length %d times batch %d is %zu rows, more than the %d a "
+                       "pass can hold; use a smaller length or batch", T, B, n, INT_MAX);
+    *rows = n;
+    return MN_OK;
+}
 
 size_t mn_layer_add_param(mn_layer *l, const char *name, int ndim, const int *shape) {
     mn_param_spec *s = &l->specs[l->nspecs++];

@@ -115,6 +115,11 @@ typedef struct {
 void mn_plan_alloc(mn_memory_plan *p, int backward, size_t bytes);
 void mn_plan_gemm(mn_memory_plan *p, int backward, int dx, size_t M, size_t N, size_t K);
 
+/* The T·B rows of a pass, refused (MN_E_ARG, with a message) when T or B is negative or
+ * the rows are more than a GEMM takes (INT_MAX) or than size_t counts at the layer's
+ * widths. Every layer checks its T, B with this before it touches memory. */
+mn_status mn_layer_rows(const mn_layer *l, int T, int B, size_t *rows);
+
 /* Adds a parameter spec and returns its offset (floats). */
 size_t mn_layer_add_param(mn_layer *l, const char *name, int ndim, const int *shape);
 

@@ -24,11 +24,14 @@ static mn_status linear_forward(mn_layer *l, const float *x, float *y, int T, in
                                 const int32_t *lengths) {
     (void)lengths;
     linear *s = (linear *)l;
-    int N = T * B, in = l->in_size, out = l->out_size;
+    int in = l->in_size, out = l->out_size;
+    size_t N;
+    mn_status st = mn_layer_rows(l, T, B, &N);
+    if (st) return st;
     const float *W = l->params + s->o_w, *b = l->params + s->o_b;
-    for (int n = 0; n < N; n++)                          /* y = b */
-        for (int o = 0; o < out; o++) y[(size_t)n * out + o] = b[o];
-    mn_sgemm(0, 1, N, out, in, 1.0f, x, in, W, in, 1.0f, y, out);  /* y += x·Wᵀ */
+    for (size_t n = 0; n < N; n++)                       /* y = b */
+        for (int o = 0; o < out; o++) y[n * out + o] = b[o];
+    mn_sgemm(0, 1, (int)N, out, in, 1.0f, x, in, W, in, 1.0f, y, out);  /* y += x·Wᵀ */
     s->x = x;
     return MN_OK;
 }
@@ -37,10 +40,14 @@ static mn_status linear_backward(mn_layer *l, const float *dy, float *dx, int T,
                                  const int32_t *lengths) {
     (void)lengths;
     linear *s = (linear *)l;
-    int N = T * B, in = l->in_size, out = l->out_size;
+    int in = l->in_size, out = l->out_size;
+    size_t rows;
+    mn_status st = mn_layer_rows(l, T, B, &rows);
+    if (st) return st;
+    int N = (int)rows;   /* mn_layer_rows: at most INT_MAX */
     float *dW = l->grads + s->o_w, *db = l->grads + s->o_b;
     mn_sgemm(1, 0, out, in, N, 1.0f, dy, out, s->x, in, 1.0f, dW, in);  /* dW += dyᵀ·x */
-    mn_column_sums(dy, N, out, db);                                      /* db += Σ dy */
+    mn_column_sums(dy, rows, out, db);                                   /* db += Σ dy */
     if (dx) mn_sgemm(0, 0, N, in, out, 1.0f, dy, out, l->params + s->o_w, in, 1.0f, dx, in);
     return MN_OK;
 }

@@ -260,7 +260,9 @@ static mn_status recurrent_forward(mn_layer *l, const float *x, float *y, int T,
                                    const int32_t *lengths) {
     recurrent *s = (recurrent *)l;
     int H = s->H, GH = s->GH, I = l->in_size;
-    size_t BH = (size_t)B * H;
+    size_t BH = (size_t)B * H, rows;
+    mn_status st = mn_layer_rows(l, T, B, &rows);
+    if (st) return st;
     if (reserve(s, T, B) != MN_OK) return MN_E_NOMEM;
     const float *W_ih = l->params + s->o_wih, *W_hh = l->params + s->o_whh;
     if (mn_pack_b(&s->whh_t, 1, H, GH, W_hh, H) != MN_OK) return MN_E_NOMEM;
@@ -275,7 +277,7 @@ static mn_status recurrent_forward(mn_layer *l, const float *x, float *y, int T,
     }
 
     /* GI = X·W_ihᵀ for all T·B rows at once */
-    mn_sgemm(0, 1, T * B, GH, I, 1.0f, x, I, W_ih, I, 0.0f, s->act, GH);
+    mn_sgemm(0, 1, (int)rows, GH, I, 1.0f, x, I, W_ih, I, 0.0f, s->act, GH);
 
     time_loop k = {.s = s, .T = T, .B = B, .lengths = lengths, .y = y};
     run_time_loop(&k, 0, forward_step);
@@ -326,12 +328,12 @@ static mn_status recurrent_backward(mn_layer *l, const float *dy, float *dx, int
     if (k.pdh) add_probe(l->probe_dh, k.pdh, T, B);
     if (k.pdc) add_probe(l->probe_dc, k.pdc, T, B);
 
-    int rows = T * B;
+    int rows = (int)((size_t)T * B);   /* forward checked it with mn_layer_rows */
     float *g = l->grads;
     mn_sgemm(1, 0, GH, I, rows, 1.0f, s->dg, GH, s->x, I, 1.0f, g + s->o_wih, I);
     mn_sgemm(1, 0, GH, H, rows, 1.0f, s->dgh, GH, s->hs, H, 1.0f, g + s->o_whh, H);
-    mn_column_sums(s->dg, rows, GH, g + s->o_bih);
-    mn_column_sums(s->dgh, rows, GH, g + s->o_bhh);
+    mn_column_sums(s->dg, (size_t)rows, GH, g + s->o_bih);
+    mn_column_sums(s->dgh, (size_t)rows, GH, g + s->o_bhh);
     if (dx)
         mn_sgemm(0, 0, rows, I, GH, 1.0f, s->dg, GH, l->params + s->o_wih, I, 1.0f, dx, I);
     return MN_OK;

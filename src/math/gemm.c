@@ -246,11 +246,27 @@ static inline float at(const float *X, int trans, int ld, int row, int col) {
     return trans ? X[(size_t)col * ld + row] : X[(size_t)row * ld + col];
 }
 
-mn_status mn_pack_b(mn_packed *p, int trans_b, int K, int N, const float *B, int ldb) {
+/* The kernel a panel was packed for (one this CPU runs, or it would not have been
+ * chosen): the tile widths of the table are all different. */
+static const kernel *kernel_for(int nr) {
+    for (size_t i = 0; i < sizeof kernels / sizeof kernels[0]; i++)
+        if (kernels[i].nr == nr) return &kernels[i];
+    return pick();   /* unreachable: an empty panel (N = 0) is never multiplied */
+}
+
+/* report: 0 packs without leaving a message on failure (mn_sgemm has a fallback). */
+static mn_status pack_b(mn_packed *p, int trans_b, int K, int N, const float *B, int ldb,
+                        int report) {
     const kernel *kn = pick();
     int nr = kn->nr, panels = (N + nr - 1) / nr;
     size_t bytes = (size_t)panels * nr * (size_t)(K > 0 ? K : 1) * sizeof(float);
-    if (mn_reserve((void **)&p->data, &p->cap, bytes) != MN_OK) return MN_E_NOMEM;
+    mn_status st = report ? mn_reserve((void **)&p->data, &p->cap, bytes)
+                          : mn_try_reserve((void **)&p->data, &p->cap, bytes);
+    if (st != MN_OK) {
+        /* never leave the previous panel to be multiplied as if it were this one */
+        p->K = p->N = p->nr = 0;
+        return MN_E_NOMEM;
+    }
     p->K = K; p->N = N; p->nr = nr;
     #pragma omp parallel for schedule(static) if ((size_t)K * N > 65536)
     for (int jp = 0; jp < panels; jp++) {
@@ -263,6 +279,10 @@ mn_status mn_pack_b(mn_packed *p, int trans_b, int K, int N, const float *B, int
         }
     }
     return MN_OK;
+}
+
+mn_status mn_pack_b(mn_packed *p, int trans_b, int K, int N, const float *B, int ldb) {
+    return pack_b(p, trans_b, K, N, B, ldb, 1);
 }
 
 void mn_packed_free(mn_packed *p) {
@@ -315,14 +335,26 @@ static float *a_scratch[MN_GEMM_MAX_THREADS];
 static size_t a_scratch_cap[MN_GEMM_MAX_THREADS];
 static mn_packed b_scratch;
 
+/* NULL when there is none (no memory, or a thread number past the table): the caller
+ * then packs one panel at a time on its stack. No message either way: it is not a failure. */
 static float *my_a_scratch(size_t bytes) {
     int id = 0;
 #ifdef _OPENMP
     id = omp_get_thread_num();
 #endif
     if (id >= MN_GEMM_MAX_THREADS) return NULL;   /* callers cap their threads below this */
-    if (mn_reserve((void **)&a_scratch[id], &a_scratch_cap[id], bytes) != MN_OK) return NULL;
+    if (mn_try_reserve((void **)&a_scratch[id], &a_scratch_cap[id], bytes) != MN_OK) return NULL;
     return a_scratch[id];
+}
+
+void mn_gemm_release_scratch(void) {
+    for (int i = 0; i < MN_GEMM_MAX_THREADS; i++) {
+        mn_release(a_scratch[i]);
+        a_scratch[i] = NULL;
+        a_scratch_cap[i] = 0;
+    }
+    mn_packed_free(&b_scratch);
+    b_scratch.K = b_scratch.N = b_scratch.nr = 0;
 }
 
 /* ------------------------------------------------------------------ driver */
@@ -358,8 +390,15 @@ static void gemm_rows(const kernel *kn, int trans_a, int i0, int i1, int p0, int
                       float alpha, const float *A, int lda, const mn_packed *Bp, float beta,
                       float *C, int ldc) {
     int K = Bp->K, N = Bp->N, mr = kn->mr, nr = kn->nr, mc = MC_PANELS * mr;
+    /* Without the scratch, blocks of one MR panel packed on the stack: slower, but every
+     * element still sums the same KC blocks in the same order with the same kernel, so
+     * the result has the same bits. */
+    float one_panel[MAX_MR * KC] __attribute__((aligned(64)));
     float *Ap = my_a_scratch((size_t)mc * KC * sizeof(float));
-    if (!Ap) return;
+    if (!Ap) {
+        Ap = one_panel;
+        mc = mr;
+    }
     int kblocks = K > 0 ? (K + KC - 1) / KC : 1, mblocks = (i1 - i0 + mc - 1) / mc;
     size_t c_bytes = (size_t)(i1 - i0) * (size_t)(p1 - p0) * nr * sizeof(float);
     int k_outer = kblocks > 1 && c_bytes <= C_RESIDENT_BYTES;
@@ -398,10 +437,10 @@ static void gemm_rows(const kernel *kn, int trans_a, int i0, int i1, int p0, int
 
 void mn_sgemm_packed(int trans_a, int M, float alpha, const float *A, int lda,
                      const mn_packed *Bp, float beta, float *C, int ldc) {
-    const kernel *kn = pick();
-    int N = Bp->N, mr = kn->mr, nr = kn->nr;
+    int N = Bp->N;
     if (M <= 0 || N <= 0) return;
-    if (Bp->nr != nr) return; /* packed for another kernel: cannot happen unless misused */
+    const kernel *kn = kernel_for(Bp->nr);   /* the one it was packed for, even after a switch */
+    int mr = kn->mr, nr = kn->nr;
     int threads = 1;
 #ifdef _OPENMP
     double flops = 2.0 * M * N * (double)Bp->K;
@@ -429,8 +468,8 @@ void mn_sgemm_packed(int trans_a, int M, float alpha, const float *A, int lda,
 
 void mn_sgemm_packed_serial(int trans_a, int M, float alpha, const float *A, int lda,
                             const mn_packed *Bp, float beta, float *C, int ldc) {
-    const kernel *kn = pick();
-    if (M <= 0 || Bp->N <= 0 || Bp->nr != kn->nr) return;
+    if (M <= 0 || Bp->N <= 0) return;
+    const kernel *kn = kernel_for(Bp->nr);
     gemm_rows(kn, trans_a, 0, M, 0, (Bp->N + kn->nr - 1) / kn->nr, alpha, A, lda, Bp, beta,
               C, ldc);
 }
@@ -445,7 +484,8 @@ void mn_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
         mn_sgemm_ref(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
-    if (mn_pack_b(&b_scratch, trans_b, K, N, B, ldb) != MN_OK) {
+    /* No memory for the packed copy of op(B): the reference loop needs none. */
+    if (pack_b(&b_scratch, trans_b, K, N, B, ldb, 0) != MN_OK) {
         mn_sgemm_ref(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }

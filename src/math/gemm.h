@@ -19,8 +19,14 @@ typedef struct {
     size_t cap;        /* bytes held */
 } mn_packed;
 
+/* MN_E_NOMEM (with the message) when the panels cannot be allocated; *p is then empty
+ * (N = 0), never the previous panels, and the caller must return the failure: a product
+ * with an empty panel computes nothing. */
 mn_status mn_pack_b(mn_packed *p, int trans_b, int K, int N, const float *B, int ldb);
 void mn_packed_free(mn_packed *p);
+/* Runs the kernel B was packed for, whichever is active now. Needs no memory of its own
+ * to be correct: without its packing scratch it packs A one panel at a time on the stack
+ * (same results, slower). */
 void mn_sgemm_packed(int trans_a, int M, float alpha, const float *A, int lda,
                      const mn_packed *B, float beta, float *C, int ldc);
 
@@ -36,9 +42,15 @@ void mn_sgemm_packed_serial(int trans_a, int M, float alpha, const float *A, int
 /* Products below this many flops run on one thread: forking costs more than it saves. */
 #define MN_GEMM_PARALLEL_FLOPS 1e6
 
+/* Cannot fail: when memory for its packing scratch is short it computes the product
+ * without it (the reference loop when op(B) cannot be packed), leaving no message. */
 void mn_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
               const float *A, int lda, const float *B, int ldb, float beta,
               float *C, int ldc);
+
+/* Frees the process-wide packing scratch (the next products allocate it again): for tests
+ * of the paths without it, and for a caller that wants the memory back. */
+void mn_gemm_release_scratch(void);
 
 /* The plain triple loop every optimized path is tested against. */
 void mn_sgemm_ref(int trans_a, int trans_b, int M, int N, int K, float alpha,
@@ -48,7 +60,7 @@ void mn_sgemm_ref(int trans_a, int trans_b, int M, int N, int K, float alpha,
 /* Kernel selection: "avx512", "avx2" or "portable" (mn_cpu_kernel in mnemo.h says which
  * runs); tests force each one in turn. mn_gemm_use returns MN_E_ARG when the CPU cannot
  * run the named kernel; NULL restores the automatic choice. Buffers packed before a
- * switch must be packed again. */
+ * switch keep being multiplied by the kernel they were packed for. */
 mn_status mn_gemm_use(const char *name);
 
 #endif

@@ -54,7 +54,10 @@ mn_status mn_model_save_with(const mn_model *m, const char *path, const char *co
     KV("model.forget_bias", num[7]);
     KV("model.chrono_tmax", num[8]);
 #undef KV
-    for (int i = 0; extra && extra[i] && extra[i + 1] && n < 2 * 48 - 1; i += 2) {
+    for (int i = 0; extra && extra[i] && extra[i + 1]; i += 2) {
+        if (n + 2 > 2 * 48)   /* never drop what the caller asked to record */
+            return mn_fail(MN_E_ARG, "%s: more metadata than a model file holds (at most %d "
+                           "extra key/value pairs)", path, (2 * 48 - 30) / 2);
         meta[n++] = extra[i];
         meta[n++] = extra[i + 1];
     }
@@ -123,9 +126,11 @@ static mn_status config_from_file(const mn_st_file *f, const char *path, mn_mode
     c->bidirectional = bi;
     c->output = (mn_output_mode)out;
     c->loss = (mn_loss_kind)loss;
-    if (mn_st_meta(f, "model.recurrent_init") &&
-        meta_choice(f, path, "model.recurrent_init", init_names, 3, &init) == MN_OK)
+    /* optional (older files lack it), but never wrong: an unknown value is an error */
+    if (mn_st_meta(f, "model.recurrent_init")) {
+        if ((st = meta_choice(f, path, "model.recurrent_init", init_names, 3, &init))) return st;
         c->recurrent_init = (mn_recurrent_init)init;
+    }
     return MN_OK;
 }
 

@@ -7,11 +7,11 @@
 #include <string.h>
 
 double mn_mse_loss(const float *pred, const float *target, const uint8_t *mask,
-                   int N, int O, double inv_norm, float *d) {
+                   size_t N, int O, double inv_norm, float *d) {
     double sum = 0;
-    for (int r = 0; r < N; r++) {
-        const float *p = pred + (size_t)r * O, *t = target + (size_t)r * O;
-        float *dr = d ? d + (size_t)r * O : NULL;
+    for (size_t r = 0; r < N; r++) {
+        const float *p = pred + r * O, *t = target + r * O;
+        float *dr = d ? d + r * O : NULL;
         if (mask && !mask[r]) {
             if (dr) memset(dr, 0, (size_t)O * sizeof *dr);   /* padding gets no gradient */
             continue;
@@ -25,12 +25,12 @@ double mn_mse_loss(const float *pred, const float *target, const uint8_t *mask,
     return sum;
 }
 
-double mn_ce_loss(const float *logits, const int32_t *labels, int N, int C,
+double mn_ce_loss(const float *logits, const int32_t *labels, size_t N, int C,
                   double inv_norm, float *d) {
     double sum = 0;
-    for (int r = 0; r < N; r++) {
-        const float *z = logits + (size_t)r * C;
-        float *dr = d ? d + (size_t)r * C : NULL;
+    for (size_t r = 0; r < N; r++) {
+        const float *z = logits + r * C;
+        float *dr = d ? d + r * C : NULL;
         if (labels[r] < 0) {
             if (dr) memset(dr, 0, (size_t)C * sizeof *dr);   /* ignored position */
             continue;

@@ -10,11 +10,11 @@
 
 /* Squared error; a row counts when mask == NULL or mask[row] != 0. Items = rows·O. */
 double mn_mse_loss(const float *pred, const float *target, const uint8_t *mask,
-                   int N, int O, double inv_norm, float *d);
+                   size_t N, int O, double inv_norm, float *d);
 
 /* Softmax cross-entropy; a row counts when labels[row] >= 0. Items = counted rows.
  * Labels must be < C (checked by the caller). */
-double mn_ce_loss(const float *logits, const int32_t *labels, int N, int C,
+double mn_ce_loss(const float *logits, const int32_t *labels, size_t N, int C,
                   double inv_norm, float *d);
 
 #endif

@@ -43,7 +43,10 @@ mn_status mn_trainer_save(const mn_trainer *tr, const char *path, const char *co
     meta[n++] = "trainer.opt_t";      meta[n++] = opt_t;
     meta[n++] = "trainer.rng";        meta[n++] = rng;
     meta[n++] = "trainer.options";    meta[n++] = opts;
-    for (int i = 0; extra && extra[i] && extra[i + 1] && n < 2 * 24 - 1; i += 2) {
+    for (int i = 0; extra && extra[i] && extra[i + 1]; i += 2) {
+        if (n + 2 > 2 * 24)   /* never drop what the caller asked to record */
+            return mn_fail(MN_E_ARG, "%s: more metadata than a training checkpoint holds (at "
+                           "most %d extra key/value pairs)", path, (2 * 24 - 10) / 2);
         meta[n++] = extra[i];
         meta[n++] = extra[i + 1];
     }
