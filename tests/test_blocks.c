@@ -271,3 +271,22 @@ TEST(bench_counts_block_flops_from_the_registry) {
     CHECK(fabs(res.flops_per_step - 3 * want) < 1e-6 * want, "training FLOPs %.0f, want %.0f",
           res.flops_per_step, 3 * want);
 }
+
+/* A pass of more rows than int indexes is refused before anything is allocated or read. */
+TEST(model_refuses_passes_past_int_rows) {
+    mn_model_config c;
+    mn_model_config_init(&c);
+    c.hidden_size = 4;
+    mn_model *m;
+    REQUIRE_OK(mn_model_create(&c, 1, &m));
+    float x[1] = {0}, target[1] = {0};
+    int32_t len[1] = {1};
+    mn_batch b = {.T = 65536, .B = 65536, .input_size = 1, .x = x, .lengths = len,
+                  .output_size = 1, .target = target};
+    double sum;
+    size_t before = mn_memory_in_use();
+    CHECK(mn_model_run(m, &b, 0, 65536, 0, 0, 1.0, &sum) == MN_E_ARG, "accepted 2^32 rows");
+    CHECK(strstr(mn_last_error(), "4294967296 rows") != NULL, "message: %s", mn_last_error());
+    CHECK(mn_memory_in_use() == before, "memory was taken before the refusal");
+    mn_model_free(m);
+}

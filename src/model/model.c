@@ -10,6 +10,7 @@
 #include "loss.h"
 #include "registry.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -383,6 +384,11 @@ static mn_status model_run(mn_model *m, const mn_batch *b, int t0, int k, int ca
     mn_status st = MN_OK;
     if (t0 < 0 || k < 1 || t0 + k > b->T)
         return mn_fail(MN_E_ARG, "steps [%d, %d) are outside the batch's %d", t0, t0 + k, b->T);
+    /* the head and the layers index a pass's rows with int (GEMM dimensions) */
+    if (rows > INT_MAX)
+        return mn_fail(MN_E_ARG, "a pass over %d steps of %d sequences is %zu rows, more than "
+                       "the %d one pass can index; use a smaller batch or --tbptt", k, B, rows,
+                       INT_MAX);
     if ((st = reserve(m, k, B)) || (backward && (st = reserve_grads(m)))) return st;
     for (int i = 0; i < B; i++)
         m->lengths[i] = MN_MAX(0, MN_MIN(k, b->lengths[i] - t0));
