@@ -24,7 +24,7 @@ static void usage(FILE *f, cli_opt *opts, int n) {
 int cmd_bench(int argc, char **argv) {
     mn_train_config tc;
     mn_train_config_init(&tc);
-    const char *model_name = NULL, *mode_name = "train";
+    const char *model_name = NULL, *mode_name = "train", *blocks = NULL;
     int length = 0, batch = 0, input = 0, hidden = 0, layers = 1, bidir = 0;
     int iterations = 20, warmup = 3, threads = 0, json = 0;
     uint64_t seed = tc.seed;
@@ -32,8 +32,10 @@ int cmd_bench(int argc, char **argv) {
     snprintf(threads_def, sizeof threads_def, "all cores, %d here", mn_get_threads());
 
     cli_opt opts[] = {
-        {"--model", OPT_STR, &model_name, "M", "recurrent cell: rnn, rnn-relu, lstm, gru", NULL,
-         "lstm", 0, 0, 0, 0, 0, 1, 0},
+        {"--model", OPT_STR, &model_name, "M", "recurrent cell: rnn, rnn-relu, lstm, gru, gated",
+         "required, or --blocks", "lstm", 0, 0, 0, 0, 0, 0, 0},
+        {"--blocks", OPT_STR, &blocks, "SPEC", "a block stack, as mnemo train --blocks", "",
+         "lstm:256,ff:1024:residual:pre", 0, 0, 0, 0, 0, 0, 0},
         {"--length", OPT_INT, &length, "T", "sequence length", NULL, "100", 1, CLI_MAX_LENGTH, 0,
          0, 0, 1, 0},
         {"--batch", OPT_INT, &batch, "B", "sequences per step", NULL, "32", 1, CLI_MAX_BATCH, 0,
@@ -68,9 +70,14 @@ int cmd_bench(int argc, char **argv) {
     int rc = cli_parse("bench", argc, argv, opts, nopts);
     if (rc) return rc;
 
-    mn_cell_kind cell;
+    mn_cell_kind cell = 0;   /* unused with --blocks */
     char list[64];
-    if (cli_parse_cell(model_name, &cell)) return CLI_EXIT_USAGE;
+    if (!model_name == !blocks)
+        return cli_fail("give the model as --model M or --blocks SPEC, %s",
+                        blocks ? "not both" : "neither was given");
+    if (blocks && (cli_find(opts, nopts, "--layers")->given || bidir))
+        return cli_fail("--blocks describes the whole stack; drop --layers and --bidirectional");
+    if (model_name && cli_parse_cell(model_name, &cell)) return CLI_EXIT_USAGE;
     int mode = cli_choice(mode_name, mode_names);
     if (mode < 0)
         return cli_fail("unknown --mode \"%s\"; choose one of %s", mode_name,
@@ -84,6 +91,7 @@ int cmd_bench(int argc, char **argv) {
     mc.bidirectional = bidir;
     mc.output = MN_OUTPUT_EVERY;
     mc.output_size = 1;
+    if (blocks && mn_blocks_parse(blocks, &mc)) return cli_fail("%s", mn_last_error());
     double need = cli_estimate_bytes(&mc, length, batch, mode == 0);
     if (cli_check_memory("this benchmark", need,
                          "lower --batch, --hidden, --layers or --length"))
@@ -103,6 +111,7 @@ int cmd_bench(int argc, char **argv) {
     bc.warmup = warmup;
     bc.iterations = iterations;
     bc.seed = seed;
+    bc.blocks = blocks;
 
     mn_bench_result res;
     memset(&res, 0, sizeof res);
@@ -112,11 +121,10 @@ int cmd_bench(int argc, char **argv) {
     int nthreads = mn_get_threads();
     double ratio = res.model_bytes ? (double)res.peak_bytes / (double)res.model_bytes : NAN;
     char a[32], b[32], c[32];
-    printf("mnemo bench: %s%s, %s, T %d, B %d, input %d, hidden %d, %d layer%s, %d thread%s, "
-           "%s kernels\n",
-           bidir ? "bidirectional " : "", mn_cell_name(cell), mode_names[mode], length, batch,
-           input, hidden, layers, layers > 1 ? "s" : "", nthreads, nthreads > 1 ? "s" : "",
-           mn_cpu_kernel());
+    char desc[MN_MAX_BLOCKS * 48];
+    printf("mnemo bench: %s, %s, T %d, B %d, input %d, %d thread%s, %s kernels\n",
+           cli_model_desc(&mc, desc, sizeof desc), mode_names[mode], length, batch, input,
+           nthreads, nthreads > 1 ? "s" : "", mn_cpu_kernel());
     printf("  time        %.4g ms per step (%d timed, %d warmup)\n", res.ms_per_step, iterations,
            warmup);
     printf("  throughput  %s tokens/s\n", fmt_si(a, sizeof a, res.tokens_per_s));
@@ -130,13 +138,10 @@ int cmd_bench(int argc, char **argv) {
         json_obj j;
         json_begin(&j, stdout);
         json_str(&j, "command", "bench");
-        json_str(&j, "model", mn_cell_name(cell));
+        json_model(&j, &mc);
         json_int(&j, "length", length);
         json_int(&j, "batch", batch);
         json_int(&j, "input_size", input);
-        json_int(&j, "hidden", hidden);
-        json_int(&j, "layers", layers);
-        json_bool(&j, "bidirectional", bidir);
         json_str(&j, "mode", mode_names[mode]);
         json_int(&j, "threads", nthreads);
         json_str(&j, "kernel", mn_cpu_kernel());

@@ -22,8 +22,8 @@ typedef struct {
 
 static void usage(FILE *f, cli_opt *opts, int n) {
     fprintf(f,
-            "usage: mnemo memory --model M (--input-size I | --task T) --batch B --length N "
-            "[options]\n"
+            "usage: mnemo memory (--model M | --blocks SPEC) (--input-size I | --task T) --batch B "
+            "--length N [options]\n"
             "\n"
             "Bytes a training step (or a forward pass) needs, per role: parameters, gradients,\n"
             "optimizer state, stored activations, the batch, and workspace. The figures replay\n"
@@ -177,7 +177,7 @@ static void json_ints(json_obj *j, const char *key, const int *v, int n) {
 /* ------------------------------------------------------------------ command */
 
 typedef struct {
-    const char *model, *mode, *budget, *task;
+    const char *model, *mode, *budget, *task, *blocks;
     int length, batch, input, output, hidden, layers, bidir, threads, json;
     uint64_t seed;
 } options;
@@ -195,6 +195,7 @@ static int make_plan(plan *p, const options *o, mn_cell_kind cell, int *steps) {
     p->cfg.hidden_size = o->hidden;
     p->cfg.num_layers = o->layers;
     p->cfg.bidirectional = o->bidir;
+    if (o->blocks && mn_blocks_parse(o->blocks, &p->cfg)) return cli_fail("%s", mn_last_error());
     if (!p->task) {   /* like mnemo bench: a head of `output` values at every step */
         p->cfg.input_size = o->input;
         p->cfg.output_size = o->output;
@@ -215,7 +216,12 @@ static int make_plan(plan *p, const options *o, mn_cell_kind cell, int *steps) {
 static int check_options(cli_opt *opts, int nopts, const options *o, plan *p,
                          mn_cell_kind *cell) {
     char list[64];
-    if (cli_parse_cell(o->model, cell)) return CLI_EXIT_USAGE;
+    if (!o->model == !o->blocks)
+        return cli_fail("give the model as --model M or --blocks SPEC, %s",
+                        o->blocks ? "not both" : "neither was given");
+    if (o->blocks && (cli_find(opts, nopts, "--layers")->given || o->bidir))
+        return cli_fail("--blocks describes the whole stack; drop --layers and --bidirectional");
+    if (o->model && cli_parse_cell(o->model, cell)) return CLI_EXIT_USAGE;
     int mode = cli_choice(o->mode, mode_names);
     if (mode < 0)
         return cli_fail("unknown --mode \"%s\"; choose one of %s", o->mode,
@@ -232,9 +238,9 @@ static int check_options(cli_opt *opts, int nopts, const options *o, plan *p,
     return 0;
 }
 
-static void print_header(const options *o, const plan *p, mn_cell_kind cell, int steps) {
-    printf("mnemo memory: %s%s, %d layer%s, hidden %d, ", o->bidir ? "bidirectional " : "",
-           mn_cell_name(cell), o->layers, o->layers > 1 ? "s" : "", o->hidden);
+static void print_header(const options *o, const plan *p, int steps) {
+    char desc[MN_MAX_BLOCKS * 48];
+    printf("mnemo memory: %s, ", cli_model_desc(&p->cfg, desc, sizeof desc));
     if (o->task) printf("task %s (%d steps at --length %d)", o->task, steps, o->length);
     else printf("input %d, output %d per step", o->input, o->output);
     printf("; %s, length %d, batch %d\n", p->train ? "training step with Adam" : "inference",
@@ -277,17 +283,14 @@ static void print_budget(const plan *p, const options *o, const fit *f) {
     }
 }
 
-static void print_json(const options *o, const plan *p, mn_cell_kind cell, int steps,
+static void print_json(const options *o, const plan *p, int steps,
                        const mn_memory_estimate *e, const fit *f) {
     json_obj j;
     json_begin(&j, stdout);
     json_str(&j, "command", "memory");
-    json_str(&j, "model", mn_cell_name(cell));
+    json_model(&j, &p->cfg);
     if (o->task) json_str(&j, "task", o->task);
     else json_int(&j, "input_size", o->input);
-    json_int(&j, "hidden", o->hidden);
-    json_int(&j, "layers", o->layers);
-    json_bool(&j, "bidirectional", o->bidir);
     json_str(&j, "mode", p->train ? "train" : "infer");
     json_int(&j, "length", o->length);
     json_int(&j, "steps", steps);
@@ -316,8 +319,10 @@ int cmd_memory(int argc, char **argv) {
     char threads_def[48];
     snprintf(threads_def, sizeof threads_def, "all cores, %d here", mn_get_threads());
     cli_opt opts[] = {
-        {"--model", OPT_STR, &o.model, "M", "recurrent cell: rnn, rnn-relu, lstm, gru", NULL,
-         "lstm", 0, 0, 0, 0, 0, 1, 0},
+        {"--model", OPT_STR, &o.model, "M", "recurrent cell: rnn, rnn-relu, lstm, gru, gated",
+         "required, or --blocks", "lstm", 0, 0, 0, 0, 0, 0, 0},
+        {"--blocks", OPT_STR, &o.blocks, "SPEC", "a block stack, as mnemo train --blocks", "",
+         "lstm:64,ff:128:residual:pre", 0, 0, 0, 0, 0, 0, 0},
         {"--task", OPT_STR, &o.task, "T", "take input and output sizes from this task", "",
          "adding", 0, 0, 0, 0, 0, 0, 0},
         {"--input-size", OPT_INT, &o.input, "I", "input features per step (without --task)", "",
@@ -351,7 +356,7 @@ int cmd_memory(int argc, char **argv) {
         return CLI_EXIT_OK;
     }
     plan p = {0};
-    mn_cell_kind cell;
+    mn_cell_kind cell = 0;   /* unused with --blocks */
     int steps = 0, rc = cli_parse("memory", argc, argv, opts, nopts);
     if (rc || (rc = check_options(opts, nopts, &o, &p, &cell))) return rc;
     p.task = o.task;
@@ -362,13 +367,13 @@ int cmd_memory(int argc, char **argv) {
     if (st) return cli_lib_fail(st, NULL);
 
     fit f = {0};
-    print_header(&o, &p, cell, steps);
+    print_header(&o, &p, steps);
     print_table(&p, &e, steps, o.batch);
     if (o.budget) {
         if ((st = search_budget(&p, &o, steps, &f))) return cli_lib_fail(st, "--budget");
         print_budget(&p, &o, &f);
     }
-    if (o.json) print_json(&o, &p, cell, steps, &e, &f);
+    if (o.json) print_json(&o, &p, steps, &e, &f);
     fflush(stdout);
     return CLI_EXIT_OK;
 }

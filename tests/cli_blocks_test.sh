@@ -46,6 +46,19 @@ if [ "$rc" -eq 0 ] && grep -q 'recurrence  none' "$tmp/out"; then
     ok "diagnose of a model without a recurrence says the recurrence measures do not apply"
 else bad "diagnose without a recurrence" "$(show)"; fi
 
+# memory and bench take the same specs
+run memory --blocks lstm:16,ff:32:residual:pre --input-size 4 --batch 8 --length 20 --json
+if [ "$rc" -eq 0 ] && grep -q '"blocks":"lstm:16,ff:32:residual:pre:layernorm"' "$tmp/out" \
+    && grep -q '"total_bytes":[1-9]' "$tmp/out"; then ok "memory --blocks"
+else bad "memory --blocks" "$(show)"; fi
+run bench --blocks linear:16,gru:8 --length 10 --batch 4 --input-size 4 --hidden 8 \
+    --iterations 1 --warmup 0 --threads 1 --json
+if [ "$rc" -eq 0 ] && grep -q '"blocks":"linear:16,gru:8"' "$tmp/out"; then ok "bench --blocks"
+else bad "bench --blocks" "$(show)"; fi
+expect_usage "memory with --model and --blocks" memory --model lstm --blocks lstm:8 \
+    --input-size 4 --batch 8 --length 20
+expect_usage "bench without a model" bench --length 10 --batch 4 --input-size 4 --hidden 8
+
 expect_usage "--blocks with an empty block" train "${A[@]}" --blocks "lstm,,gru"
 expect_usage "--blocks with an unknown kind" train "${A[@]}" --blocks "lstm:8,transformr:8"
 expect_usage "--blocks with a bad width" train "${A[@]}" --blocks "lstm:-3"
