@@ -8,7 +8,8 @@
  * This file holds the table of experiments, the public entry points and the option
  * defaults; the experiments live one family per file (lab.h lists them): gradient flow
  * through time (lab_gradflow.c), gated cells (lab_gates.c), activations
- * (lab_activations.c), the trainer (lab_training.c); shared helpers in lab_util.c. */
+ * (lab_activations.c), the trainer (lab_training.c), gradient flow through depth
+ * (lab_depth.c); shared helpers in lab_util.c. */
 #include "lab.h"
 
 #include <math.h>
@@ -20,6 +21,7 @@
 #define DEFAULT_TBPTT 10
 #define DEFAULT_FORGET 0.99
 #define DEFAULT_CLIP 1.0
+#define DEFAULT_DEPTH 24
 #define MAX_HIDDEN 4096
 #define MAX_CELLS (1 << 21)   /* T·H of one experiment */
 
@@ -34,6 +36,7 @@ mn_status mn_lab_resolve(const mn_lab_options *o, double radius_default, mn_lab_
     s->clip = o->clip != 0 ? o->clip : DEFAULT_CLIP;
     s->steps = o->steps;
     s->batch = o->batch;
+    s->depth = o->depth ? o->depth : DEFAULT_DEPTH;
     s->seed = o->seed;
     if (!(s->radius > 0 && s->radius <= 100))
         return mn_fail(MN_E_ARG, "radius must be greater than 0 and at most 100, got %g",
@@ -54,6 +57,9 @@ mn_status mn_lab_resolve(const mn_lab_options *o, double radius_default, mn_lab_
         return mn_fail(MN_E_ARG, "clip threshold must be a positive number, got %g", s->clip);
     if (s->steps < 0 || s->batch < 0)
         return mn_fail(MN_E_ARG, "steps and batch must be >= 1 (0: the default)");
+    if (s->depth < 1 || s->depth > MN_LAB_MAX_DEPTH)
+        return mn_fail(MN_E_ARG, "depth must be from 1 to %d layers, got %d", MN_LAB_MAX_DEPTH,
+                       s->depth);
     return MN_OK;
 }
 
@@ -81,12 +87,14 @@ static const struct {
      mn_lab_gru_params},
     {"adding-sweep", "tanh RNN vs LSTM vs GRU on the adding problem over lengths (minutes)",
      "lengths steps batch hidden seed", mn_lab_adding_sweep},
+    {"residual", "deep tanh stack: gradient ratio over L layers is rho^L, with a skip >= 1",
+     "depth radius hidden seed", mn_lab_residual},
 };
 #define NEXPERIMENTS ((int)(sizeof experiments / sizeof experiments[0]))
 
 const char *mn_lab_names(void) {
     return "vanishing, exploding, lstm-highway, orthogonal, tbptt, forget-bias, activations, "
-           "gru-params, adding-sweep";
+           "gru-params, adding-sweep, residual";
 }
 
 int mn_lab_count(void) { return NEXPERIMENTS; }

@@ -13,6 +13,7 @@
 #include "layer.h"
 
 #define MN_LAB_MAX_LENGTH 100000
+#define MN_LAB_MAX_DEPTH 10000
 #define MN_LAB_RANGE_DECADES 60.0    /* |log10 ratio| that float32 can still measure */
 #define MN_LAB_RATIO_TOLERANCE 0.05  /* relative, for the ρ^(T-1) and f^(T-1) claims */
 #define MN_LAB_HORIZON_THRESHOLD 1e-3
@@ -36,13 +37,15 @@ mn_status mn_lab_activations(const mn_lab_options *o, mn_lab_result *r);
 /* lab_training.c: mnemo's trainer (truncated BPTT, the adding sweep) */
 mn_status mn_lab_tbptt(const mn_lab_options *o, mn_lab_result *r);
 mn_status mn_lab_adding_sweep(const mn_lab_options *o, mn_lab_result *r);
+/* lab_depth.c: gradient flow through depth (a deep stack with and without a skip) */
+mn_status mn_lab_residual(const mn_lab_options *o, mn_lab_result *r);
 
 /* ------------------------------------------------------------ options (lab.c) */
 
 /* The options with every default filled in. */
 typedef struct {
     double radius, forget, clip;
-    int T, H, k, steps, batch;
+    int T, H, k, steps, batch, depth;
     uint64_t seed;
 } mn_lab_settings;
 
@@ -76,8 +79,9 @@ typedef struct {
 
 mn_status mn_lab_bare_create(mn_lab_bare *b, mn_cell_kind cell, int in, int H);
 void mn_lab_bare_free(mn_lab_bare *b);
-/* The parameter tensor whose name starts with prefix ("weight_hh"), or NULL. */
-float *mn_lab_bare_tensor(mn_lab_bare *b, const char *prefix);
+/* The parameter tensor whose name starts with prefix ("weight_hh", "bias"), or NULL. */
+float *mn_lab_layer_tensor(mn_layer *l, const char *prefix);
+float *mn_lab_bare_tensor(mn_lab_bare *b, const char *prefix);   /* of b->l */
 
 /* Forward x [T,B,I], then backward with the loss on the last step only: dy_{T-1} holds a
  * random direction of norm `scale` per sequence, dy_t = 0 before. dh[t] and dc[t] (may be

@@ -96,11 +96,15 @@ mn_status mn_lab_bare_create(mn_lab_bare *b, mn_cell_kind cell, int in, int H) {
 }
 
 /* The parameter tensor whose name starts with prefix ("weight_hh"), or NULL. */
-float *mn_lab_bare_tensor(mn_lab_bare *b, const char *prefix) {
-    for (int i = 0; i < b->l->nspecs; i++)
-        if (!strncmp(b->l->specs[i].name, prefix, strlen(prefix)))
-            return b->l->params + b->l->specs[i].offset;
+float *mn_lab_layer_tensor(mn_layer *l, const char *prefix) {
+    for (int i = 0; i < l->nspecs; i++)
+        if (!strncmp(l->specs[i].name, prefix, strlen(prefix)))
+            return l->params + l->specs[i].offset;
     return NULL;
+}
+
+float *mn_lab_bare_tensor(mn_lab_bare *b, const char *prefix) {
+    return mn_lab_layer_tensor(b->l, prefix);
 }
 
 /* Forward x [T,B,I], then backward with the loss on the last step only: dy_{T-1} holds a
