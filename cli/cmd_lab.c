@@ -160,9 +160,9 @@ int cmd_lab(int argc, char **argv) {
     snprintf(threads_def, sizeof threads_def, "all cores, %d here", mn_get_threads());
 
     cli_opt opts[] = {
-        {"--radius", OPT_FLOAT, &radius, "R", "rho: W_hh = rho*Q, Q random orthogonal",
-         "0.9 vanishing, lstm-highway; 1.1 exploding; 1 orthogonal", "0.9", 0, 0, 0, 100, 1, 0,
-         0},
+        {"--radius", OPT_FLOAT, &radius, "R", "rho: W = rho*Q (W_hh; residual: each W_l), Q "
+         "random orthogonal", "0.9 vanishing, lstm-highway; 1.1 exploding; 1 orthogonal; 0.8 "
+         "residual", "0.9", 0, 0, 0, 100, 1, 0, 0},
         {"--length", OPT_INT, &lo.length, "T", "steps T (activations: depth D)", "100", "100",
          2, 100000, 0, 0, 0, 0, 0},
         {"--hidden", OPT_INT, &lo.hidden, "H", "hidden units", "32", "32", 1, 4096, 0, 0, 0, 0,
@@ -181,6 +181,8 @@ int cmd_lab(int argc, char **argv) {
          CLI_MAX_STEPS, 0, 0, 0, 0, 0},
         {"--batch", OPT_INT, &lo.batch, "B", "sequences per training step", "32", "32", 1,
          CLI_MAX_BATCH, 0, 0, 0, 0, 0},
+        {"--depth", OPT_INT, &lo.depth, "L", "layers L of the residual experiment's stack", "24",
+         "24", 1, 10000, 0, 0, 0, 0, 0},
         {"--seed", OPT_U64, &seed, "S", "seed of the weights and data", NULL, "1", 0, 0, 0, 0,
          0, 0, 0},
         {"--threads", OPT_INT, &threads, "N", "threads", threads_def, "2", 1, CLI_MAX_THREADS,

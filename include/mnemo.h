@@ -442,7 +442,7 @@ mn_status mn_memory_max_batch(const mn_model_config *cfg, int T, int train, size
 #define MN_LAB_MAX_NUMBERS 160   /* named numbers in a result */
 
 typedef struct {
-    double radius;      /* ρ of W_hh = ρ·Q; 0: the experiment's own (0.9, 1.1 or 1) */
+    double radius;      /* ρ of W = ρ·Q; 0: the experiment's own (0.9, 1.1, 1; residual 0.8) */
     int length;         /* T; 0: 100 */
     int hidden;         /* H; 0: 32 */
     int tbptt;          /* chunk length k of the tbptt experiment; 0: 10 */
@@ -454,6 +454,7 @@ typedef struct {
     int lengths[MN_LAB_MAX_LIST];
     int steps;          /* adding-sweep: optimizer steps per run; 0: its default */
     int batch;          /* adding-sweep: sequences per step; 0: its default */
+    int depth;          /* residual: layers L of the deep stack; 0: 24 */
     uint64_t seed;      /* weights and data */
     /* Called after each part of a long experiment (adding-sweep: each training run) with
      * one line saying what finished; NULL for none. The library itself never prints. */

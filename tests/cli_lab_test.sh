@@ -12,8 +12,8 @@ if [ "$rc" -eq 0 ] && grep -q vanishing "$tmp/out" && grep -q adding-sweep "$tmp
     && grep -q -- '--radius' "$tmp/out" && grep -q 'FAIL is a measurement' "$tmp/out"; then
     ok "lab --help lists the experiments, the options and the exit-code rule"
 else bad "lab --help" "$(show)"; fi
-n=$(grep -cE '^  (vanishing|exploding|lstm-highway|orthogonal|tbptt|forget-bias|activations|gru-params|adding-sweep) ' "$tmp/out")
-[ "$n" -eq 9 ] && ok "lab --help has one line per experiment (9)" || bad "experiment lines: $n" "$(show)"
+n=$(grep -cE '^  (vanishing|exploding|lstm-highway|orthogonal|tbptt|forget-bias|activations|gru-params|adding-sweep|residual) ' "$tmp/out")
+[ "$n" -eq 10 ] && ok "lab --help has one line per experiment (10)" || bad "experiment lines: $n" "$(show)"
 run help lab
 [ "$rc" -eq 0 ] && grep -q vanishing "$tmp/out" && ok "'help lab' works" || bad "help lab" "$(show)"
 run lab tbptt --help
@@ -21,7 +21,7 @@ run lab tbptt --help
     || bad "lab tbptt --help" "$(show)"
 
 # ------------------------------------------------------------- every fast experiment passes
-for e in vanishing exploding lstm-highway orthogonal tbptt forget-bias activations gru-params; do
+for e in vanishing exploding lstm-highway orthogonal tbptt forget-bias activations gru-params residual; do
     run lab "$e" --json --threads 1
     if [ "$rc" -ne 0 ]; then bad "lab $e (exit $rc)" "$(show)"; continue; fi
     if ! msg=$(json_check "$tmp/out" command experiment claim theory measured pass applies); then
@@ -49,6 +49,14 @@ if [ "$rc" -eq 0 ] && [ "$(json_get "$tmp/out" pass)" = false ] && [ "$(json_get
     ok "an underflowing ratio is reported N/A with pass false, exit 0"
 else bad "underflow case" "$(show)"; fi
 
+# residual: no skip within 5% of rho^L, the skip never below 0.95; the table in the report.
+run lab residual --depth 24 --radius 0.8 --json
+m=$(json_get "$tmp/out" measured); q=$(json_get "$tmp/out" skip_min_ratio)
+if [ "$rc" -eq 0 ] && grep -q '^result     PASS$' "$tmp/out" && grep -q 'with skip' "$tmp/out" \
+    && awk -v m="$m" -v q="$q" 'BEGIN { t = 0.8 ^ 24; exit !(m > 0.95 * t && m < 1.05 * t && q >= 0.95) }'; then
+    ok "residual --depth 24 --radius 0.8: PASS, no skip $m (0.8^24), skip at least $q"
+else bad "residual: measured $m, skip min $q" "$(show)"; fi
+
 # The sweep at a tiny size: runs, reports every run, JSON keys.
 run lab adding-sweep --lengths 4,6 --steps 3 --batch 4 --hidden 4 --json --threads 1
 if [ "$rc" -eq 0 ] && json_check "$tmp/out" command experiment theory measured pass rnn_T4_mse gru_T6_horizon >/dev/null \
@@ -74,6 +82,11 @@ expect_usage "--forget-bias out of range"      lab forget-bias --forget-bias 1,9
 expect_usage "bad --lengths list"              lab adding-sweep --lengths 25,x
 expect_usage "--lengths 1"                     lab adding-sweep --lengths 1
 expect_usage "option given twice"              lab vanishing --length 10 --length 20
+expect_usage "--depth 0"                       lab residual --depth 0
+expect_usage "--depth past the limit"          lab residual --depth 10001
+expect_usage "zero --radius for residual"      lab residual --radius 0
+expect_usage "option residual ignores"         lab residual --length 50
+expect_usage "residual too large to hold"      lab residual --depth 100 --hidden 1024
 expect_usage "stray argument"                  lab vanishing extra
 
 cli_finish

@@ -28,7 +28,7 @@ static int close_rel(double a, double b, double tol) { return fabs(a / b - 1.0) 
 
 TEST(lab_lists_every_experiment) {
     const char *names = mn_lab_names();
-    CHECK(mn_lab_count() == 9, "count %d", mn_lab_count());
+    CHECK(mn_lab_count() == 10, "count %d", mn_lab_count());
     for (int i = 0; i < mn_lab_count(); i++) {
         const char *n, *s, *opts;
         CHECK_OK(mn_lab_info(i, &n, &s, &opts));
@@ -308,5 +308,135 @@ TEST(lab_adding_sweep_runs_small) {
     CHECK(mse > 0 && mse < 10, "lstm T6 test MSE %g", mse);
     CHECK(!r->pass || r->applies, "pass without applies");
     CHECK(strstr(r->report, "length") != NULL, "no table in the report");
+    free(r);
+}
+
+/* ------------------------------------------------------------------ residual */
+
+#define SKIP_BOUND 0.95   /* the bound the residual experiment states for the skip */
+
+TEST(lab_residual_default_passes) {
+    mn_lab_result *r = run("residual", NULL);
+    REQUIRE(r, "run");
+    double th = pow(0.8, 24);
+    CHECK(close_rel(r->theory, th, 1e-12), "theory %g, want 0.8^24 = %g", r->theory, th);
+    CHECK(close_rel(r->measured, th, 0.05), "no-skip ratio %g, want %g", r->measured, th);
+    CHECK(r->pass && r->applies, "default residual: pass %d applies %d (%s)", r->pass,
+          r->applies, r->note);
+    CHECK(number(r, "depth") == 24 && number(r, "hidden") == 32, "depth %g hidden %g",
+          number(r, "depth"), number(r, "hidden"));
+    CHECK(number(r, "skip_min_ratio") >= SKIP_BOUND, "skip ratio fell to %g",
+          number(r, "skip_min_ratio"));
+    CHECK(strstr(r->claim, "skip") && strstr(r->criterion, "0.95"), "claim %s / criterion %s",
+          r->claim, r->criterion);
+    CHECK(strstr(r->report, "with skip") != NULL, "no table in the report");
+    free(r);
+}
+
+/* Without the skip the ratio through k layers is rho^k at every tabulated k, for radii
+ * below and above 1; with the skip it never falls below the stated bound. */
+TEST(lab_residual_no_skip_is_rho_power) {
+    const struct { double rho; int L; } cases[] = {{0.5, 30}, {0.9, 40}, {1.3, 16}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        mn_lab_options o;
+        mn_lab_options_init(&o);
+        o.radius = cases[i].rho;
+        o.depth = cases[i].L;
+        o.hidden = 24;
+        o.seed = 7 + i;
+        mn_lab_result *r = run("residual", &o);
+        REQUIRE(r, "run");
+        double rho = cases[i].rho, th = pow(rho, cases[i].L);
+        CHECK(close_rel(r->measured, th, 0.05), "rho %g L %d: measured %g want %g", rho,
+              cases[i].L, r->measured, th);
+        const int ks[] = {1, 2, 4, 8, 16};
+        for (int j = 0; j < 5; j++) {
+            char name[48];
+            snprintf(name, sizeof name, "ratio_depth_%d", ks[j]);
+            CHECK(close_rel(number(r, name), pow(rho, ks[j]), 1e-3), "rho %g, %d layers: %g",
+                  rho, ks[j], number(r, name));
+            snprintf(name, sizeof name, "skip_ratio_depth_%d", ks[j]);
+            CHECK(number(r, name) >= SKIP_BOUND, "rho %g, %d layers with the skip: %g", rho,
+                  ks[j], number(r, name));
+        }
+        CHECK(number(r, "skip_min_ratio") >= SKIP_BOUND, "rho %g: skip min %g", rho,
+              number(r, "skip_min_ratio"));
+        CHECK(r->pass, "rho %g L %d not PASS (%s)", rho, cases[i].L, r->note);
+        free(r);
+    }
+}
+
+/* An orthogonal stack (rho = 1) keeps the norm through every layer; with saturating inputs
+ * tanh' < 1 pushes the no-skip ratio below rho^L, inside [rho^L prod min tanh', rho^L]. */
+TEST(lab_residual_orthogonal_and_saturated) {
+    mn_lab_options o;
+    mn_lab_options_init(&o);
+    o.radius = 1.0;
+    o.depth = 50;
+    o.hidden = 16;
+    mn_lab_result *r = run("residual", &o);
+    REQUIRE(r, "run");
+    CHECK(fabs(r->measured - 1.0) <= 1e-4, "ratio through 50 orthogonal layers %.9f",
+          r->measured);
+    CHECK(number(r, "saturated_ratio") < 0.5, "saturated no-skip ratio %g",
+          number(r, "saturated_ratio"));
+    CHECK(number(r, "saturated_in_bracket") == 1 &&
+              number(r, "saturated_ratio") >= number(r, "saturated_bracket_low"),
+          "saturated ratio %g outside [%g, 1]", number(r, "saturated_ratio"),
+          number(r, "saturated_bracket_low"));
+    CHECK(r->pass, "not PASS");
+    free(r);
+}
+
+/* Settings where the claim cannot be checked are reported, never passed. */
+TEST(lab_residual_not_applicable) {
+    mn_lab_options o;
+    mn_lab_options_init(&o);
+    o.hidden = 4;   /* too narrow for the skip's cross term to average out */
+    mn_lab_result *r = run("residual", &o);
+    REQUIRE(r, "run");
+    CHECK(!r->applies && !r->pass && strstr(r->note, "wide"), "H 4: applies %d note %s",
+          r->applies, r->note);
+    free(r);
+    mn_lab_options_init(&o);
+    o.radius = 0.1;
+    o.depth = 100;   /* 1e-100 is beyond float32 */
+    r = run("residual", &o);
+    REQUIRE(r, "run");
+    CHECK(!r->applies && !r->pass && strstr(r->note, "float32"), "0.1^100: note %s", r->note);
+    free(r);
+    mn_lab_options_init(&o);
+    o.radius = 20;   /* activations grow by 1e31: no input keeps tanh' at 1 */
+    r = run("residual", &o);
+    REQUIRE(r, "run");
+    CHECK(!r->applies && !r->pass, "rho 20: applies %d", r->applies);
+    free(r);
+}
+
+/* 0 means "the default" for every lab option (depth 24, radius 0.8); negative values and
+ * sizes past the limits are errors. */
+TEST(lab_residual_rejects_bad_options) {
+    mn_lab_result *r = malloc(sizeof *r);
+    REQUIRE(r, "malloc");
+    mn_lab_options o;
+    mn_lab_options_init(&o);
+    o.depth = -1;
+    CHECK(mn_lab_run("residual", &o, r) == MN_E_ARG, "depth -1 accepted");
+    CHECK(strstr(mn_last_error(), "depth") != NULL, "message: %s", mn_last_error());
+    mn_lab_options_init(&o);
+    o.depth = 10001;
+    CHECK(mn_lab_run("residual", &o, r) == MN_E_ARG, "depth 10001 accepted");
+    mn_lab_options_init(&o);
+    o.radius = -0.5;
+    CHECK(mn_lab_run("residual", &o, r) == MN_E_ARG, "negative radius accepted");
+    mn_lab_options_init(&o);
+    o.hidden = 1024;
+    o.depth = 100;   /* 1e8 weights */
+    CHECK(mn_lab_run("residual", &o, r) == MN_E_ARG, "depth x hidden^2 past the limit accepted");
+    mn_lab_options_init(&o);
+    o.radius = 0;
+    o.depth = 0;
+    CHECK_OK(mn_lab_run("residual", &o, r));
+    CHECK(close_rel(r->theory, pow(0.8, 24), 1e-12), "defaults: theory %g", r->theory);
     free(r);
 }
