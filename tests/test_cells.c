@@ -3,6 +3,7 @@
  * diagnostics. */
 #include "test.h"
 #include "layer.h"
+#include "lncell.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -101,3 +102,218 @@ TEST(cells_gated_inspect_view) {
     CHECK(worst < 1e-6, "h_t differs from α⊙h_prev + (1-α)⊙f by %g", worst);
     disown(&o);
 }
+
+/* ------------------------------------------- layer-normalized LSTM and GRU */
+
+TEST(cells_lncell_names_and_init) {
+    enum { H = 5, I = 3 };
+    static const char *const lstm_names[] = {
+        "weight_ih_l1_reverse", "weight_hh_l1_reverse", "bias_l1_reverse",
+        "ln_ih_l1_reverse.weight", "ln_ih_l1_reverse.bias", "ln_hh_l1_reverse.weight",
+        "ln_hh_l1_reverse.bias", "ln_c_l1_reverse.weight", "ln_c_l1_reverse.bias"};
+    owned_layer o;
+    REQUIRE(own(&o, mn_lncell_create(MN_LSTM, I, H, "_l1_reverse")), "create: %s",
+            mn_last_error());
+    REQUIRE(o.l->nspecs == 9, "ln-lstm has %d parameter tensors, want 9", o.l->nspecs);
+    for (int i = 0; i < 9; i++)
+        CHECK(!strcmp(o.l->specs[i].name, lstm_names[i]), "tensor %d is '%s', want '%s'", i,
+              o.l->specs[i].name, lstm_names[i]);
+    CHECK(o.l->param_count == (size_t)4 * H * (I + H + 5) + 2 * H, "ln-lstm has %zu parameters",
+          o.l->param_count);
+    mn_rng r;
+    mn_rng_seed(&r, 2);
+    mn_init_config ic = {MN_INIT_ORTHOGONAL, 1.0f, 2.5f, 0};
+    o.l->ops->init(o.l, &r, &ic);
+    const float *b = param(o.l, "bias_l1_reverse"), *g = param(o.l, "ln_c_l1_reverse.weight"),
+                *be = param(o.l, "ln_hh_l1_reverse.bias");
+    for (int j = 0; j < H; j++) {
+        CHECK(b[H + j] == 2.5f, "forget bias of unit %d is %g", j, b[H + j]);
+        CHECK(g[j] == 1.0f, "ln_c γ[%d] = %g, want 1", j, g[j]);
+    }
+    for (int j = 0; j < 4 * H; j++) CHECK(be[j] == 0.0f, "ln_hh β[%d] = %g, want 0", j, be[j]);
+    disown(&o);
+
+    REQUIRE(own(&o, mn_lncell_create(MN_GRU, I, H, "_l0")), "create: %s", mn_last_error());
+    CHECK(o.l->nspecs == 7 && !strcmp(o.l->specs[6].name, "ln_hh_l0.bias"),
+          "ln-gru tensors: %d, last '%s'", o.l->nspecs, o.l->specs[o.l->nspecs - 1].name);
+    ic.chrono_tmax = 50;
+    o.l->ops->init(o.l, &r, &ic);
+    b = param(o.l, "bias_l0");
+    for (int j = 0; j < H; j++)
+        CHECK(b[H + j] >= 0.0f && b[H + j] <= logf(49.0f) + 1e-5f, "chrono z bias %g outside "
+              "[0, log 49]", b[H + j]);
+    disown(&o);
+
+    CHECK(mn_lncell_create(MN_RNN_TANH, I, H, "_l0") == NULL, "an ln-rnn was created");
+}
+
+typedef struct {
+    owned_layer o;
+    float *x, *y, *w, *dx;
+} run;
+
+static int run_make(run *u, mn_cell_kind cell, int I, int H, int T, int B, uint64_t seed) {
+    memset(u, 0, sizeof *u);
+    if (!own(&u->o, mn_lncell_create(cell, I, H, "_l0"))) return 0;
+    mn_rng r;
+    mn_rng_seed(&r, seed);
+    mn_init_config ic = {MN_INIT_UNIFORM, 1.0f, 1.0f, 0};
+    u->o.l->ops->init(u->o.l, &r, &ic);
+    for (size_t i = 0; i < u->o.l->param_count; i++)   /* γ, β away from 1, 0 too */
+        u->o.params[i] += mn_rng_uniform_range(&r, -0.3f, 0.3f);
+    size_t nx = (size_t)T * B * I, ny = (size_t)T * B * H;
+    u->x = calloc(nx, sizeof(float));
+    u->dx = calloc(nx, sizeof(float));
+    u->y = calloc(ny, sizeof(float));
+    u->w = calloc(ny, sizeof(float));
+    if (!u->x || !u->dx || !u->y || !u->w) return 0;
+    for (size_t i = 0; i < nx; i++) u->x[i] = mn_rng_uniform_range(&r, -1.0f, 1.0f);
+    for (size_t i = 0; i < ny; i++) u->w[i] = mn_rng_uniform_range(&r, -1.0f, 1.0f);
+    return 1;
+}
+
+static void run_free(run *u) {
+    disown(&u->o);
+    free(u->x);
+    free(u->y);
+    free(u->w);
+    free(u->dx);
+}
+
+static double rel_err(double got, double want, double scale) {
+    return fabs(got - want) / fmax(fabs(want), 1e-3 * scale + 1e-30);
+}
+
+/* A batch large enough for the row-parallel loops gives each sequence what it gets when
+ * run alone (outputs, final state, input gradients, summed parameter gradients). */
+static void batched_equals_alone(mn_cell_kind cell) {
+    enum { I = 5, H = 64, T = 6, B = 40 };
+    int32_t lengths[B];
+    for (int b = 0; b < B; b++) lengths[b] = 1 + (b * 7) % T;
+    run all, one;
+    REQUIRE(run_make(&all, cell, I, H, T, B, 3), "setup: %s", mn_last_error());
+    mn_layer *l = all.o.l;
+    l->ops->reset_state(l);
+    REQUIRE_OK(l->ops->forward(l, all.x, all.y, T, B, lengths));
+    REQUIRE_OK(l->ops->backward(l, all.w, all.dx, T, B, lengths));
+    mn_state_view v[2];
+    REQUIRE(l->ops->state(l, v) == 1 && v[0].hT, "no state view");
+
+    float *gsum = calloc(l->param_count, sizeof(float));
+    REQUIRE(run_make(&one, cell, I, H, T, 1, 3) && gsum, "setup: %s", mn_last_error());
+    memcpy(one.o.params, all.o.params, l->param_count * sizeof(float));
+    double worst_y = 0, worst_h = 0, worst_dx = 0, worst_g = 0;
+    for (int b = 0; b < B; b++) {
+        for (int t = 0; t < T; t++) {
+            memcpy(one.x + (size_t)t * I, all.x + ((size_t)t * B + b) * I, I * sizeof(float));
+            memcpy(one.w + (size_t)t * H, all.w + ((size_t)t * B + b) * H, H * sizeof(float));
+        }
+        memset(one.dx, 0, (size_t)T * I * sizeof(float));
+        memset(one.o.grads, 0, l->param_count * sizeof(float));
+        mn_layer *k = one.o.l;
+        k->ops->reset_state(k);
+        REQUIRE_OK(k->ops->forward(k, one.x, one.y, T, 1, &lengths[b]));
+        REQUIRE_OK(k->ops->backward(k, one.w, one.dx, T, 1, &lengths[b]));
+        mn_state_view w1[2];
+        k->ops->state(k, w1);
+        for (int t = 0; t < T; t++) {
+            for (int j = 0; j < H; j++)
+                worst_y = fmax(worst_y, rel_err(all.y[((size_t)t * B + b) * H + j],
+                                                one.y[(size_t)t * H + j], 1));
+            for (int i = 0; i < I; i++)
+                worst_dx = fmax(worst_dx, rel_err(all.dx[((size_t)t * B + b) * I + i],
+                                                  one.dx[(size_t)t * I + i], 1));
+        }
+        for (int j = 0; j < H; j++)
+            worst_h = fmax(worst_h, rel_err(v[0].hT[(size_t)b * H + j], w1[0].hT[j], 1));
+        for (size_t i = 0; i < l->param_count; i++) gsum[i] += one.o.grads[i];
+    }
+    double scale = 0;
+    for (size_t i = 0; i < l->param_count; i++) scale = fmax(scale, fabs(gsum[i]));
+    for (size_t i = 0; i < l->param_count; i++)
+        worst_g = fmax(worst_g, rel_err(all.o.grads[i], gsum[i], scale));
+    CHECK(worst_y < 1e-4 && worst_h < 1e-4, "outputs differ from one-at-a-time: y %g, h_T %g",
+          worst_y, worst_h);
+    CHECK(worst_dx < 1e-3 && worst_g < 1e-3, "gradients differ from one-at-a-time: dx %g, "
+          "params %g", worst_dx, worst_g);
+    free(gsum);
+    run_free(&one);
+    run_free(&all);
+}
+
+TEST(cells_ln_lstm_batched_equals_alone) { batched_equals_alone(MN_LSTM); }
+TEST(cells_ln_gru_batched_equals_alone) { batched_equals_alone(MN_GRU); }
+
+/* Two chunks with the state carried give the same outputs as one pass over both. */
+static void chunks_equal_whole(mn_cell_kind cell) {
+    enum { I = 3, H = 4, T = 6, B = 2, T1 = 2 };
+    run u;
+    REQUIRE(run_make(&u, cell, I, H, T, B, 9), "setup: %s", mn_last_error());
+    mn_layer *l = u.o.l;
+    float y2[T * B * H];
+    l->ops->reset_state(l);
+    REQUIRE_OK(l->ops->forward(l, u.x, u.y, T, B, NULL));
+    l->ops->reset_state(l);
+    REQUIRE_OK(l->ops->forward(l, u.x, y2, T1, B, NULL));
+    REQUIRE_OK(l->ops->carry_state(l));
+    REQUIRE_OK(l->ops->forward(l, u.x + T1 * B * I, y2 + T1 * B * H, T - T1, B, NULL));
+    double worst = 0;
+    for (int i = 0; i < T * B * H; i++) worst = fmax(worst, fabs(y2[i] - u.y[i]));
+    CHECK(worst < 1e-6, "carried chunks differ from the whole sequence by %g", worst);
+    l->ops->reset_state(l);
+    REQUIRE_OK(l->ops->forward(l, u.x + T1 * B * I, y2, T - T1, B, NULL));
+    worst = 0;
+    for (int i = 0; i < (T - T1) * B * H; i++) worst = fmax(worst, fabs(y2[i] - u.y[T1 * B * H + i]));
+    CHECK(worst > 1e-4, "reset_state did not reset: a fresh chunk matches the carried one");
+    run_free(&u);
+}
+
+TEST(cells_ln_lstm_carry_state) { chunks_equal_whole(MN_LSTM); }
+TEST(cells_ln_gru_carry_state) { chunks_equal_whole(MN_GRU); }
+
+/* probe_dh holds the batch mean of ‖∂L/∂h_t‖; step_vjp, chained backward from the last
+ * step, gives every ∂L/∂h_t of a sequence: the two must agree (padding: 0, since nothing
+ * after a sequence's end reads its state). */
+static void probe_matches_step_vjp(mn_cell_kind cell) {
+    enum { I = 3, H = 4, T = 5, B = 3 };
+    static const int32_t lengths[B] = {5, 2, 4};
+    run u;
+    REQUIRE(run_make(&u, cell, I, H, T, B, 17), "setup: %s", mn_last_error());
+    mn_layer *l = u.o.l;
+    double probe[T] = {0}, probe_c[T] = {0}, want[T] = {0};
+    l->probe_dh = probe;
+    l->probe_dc = probe_c;
+    l->ops->reset_state(l);
+    REQUIRE_OK(l->ops->forward(l, u.x, u.y, T, B, lengths));
+    REQUIRE_OK(l->ops->backward(l, u.w, u.dx, T, B, lengths));
+    for (int b = 0; b < B; b++) {
+        float gh[H], gc[H] = {0};
+        for (int t = lengths[b] - 1; t >= 0; t--) {
+            for (int j = 0; j < H; j++)      /* ∂L/∂h_t: dy_t + what step t+1 passes back */
+                gh[j] = (t == lengths[b] - 1 ? 0.0f : gh[j]) + u.w[((size_t)t * B + b) * H + j];
+            double n = 0;
+            for (int j = 0; j < H; j++) n += (double)gh[j] * gh[j];
+            want[t] += sqrt(n) / B;
+            if (t > 0) l->ops->step_vjp(l, t, b, gh, cell == MN_LSTM ? gc : NULL);
+        }
+    }
+    for (int t = 0; t < T; t++)
+        CHECK(fabs(probe[t] - want[t]) <= 1e-5 * fmax(1.0, want[t]),
+              "step %d: probe_dh %.7g, from step_vjp %.7g", t, probe[t], want[t]);
+    for (int t = 0; t < T; t++)
+        CHECK(cell == MN_LSTM ? probe_c[t] > 0 : probe_c[t] == 0,
+              "step %d: probe_dc %g", t, probe_c[t]);
+    l->probe_dh = l->probe_dc = NULL;
+    mn_recurrent_view v;
+    REQUIRE(l->ops->inspect(l, &v), "no view");
+    CHECK(v.keep_gate == 1 && v.tanh_gate == 2 && v.gates == (cell == MN_LSTM ? 4 : 3) &&
+          v.state_size == (cell == MN_LSTM ? 2 * H : H) && (v.cs != NULL) == (cell == MN_LSTM),
+          "view: gates %d keep %d tanh %d state %d", v.gates, v.keep_gate, v.tanh_gate,
+          v.state_size);
+    CHECK(l->ops->activation_bytes(l) > (size_t)T * B * H * sizeof(float),
+          "activation_bytes %zu", l->ops->activation_bytes(l));
+    run_free(&u);
+}
+
+TEST(cells_ln_lstm_probe_and_step_vjp) { probe_matches_step_vjp(MN_LSTM); }
+TEST(cells_ln_gru_probe_and_step_vjp) { probe_matches_step_vjp(MN_GRU); }

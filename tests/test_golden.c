@@ -8,6 +8,7 @@
  * each layer by its parameter specs, run forward and backward, and compare. */
 #include "test.h"
 #include "layer.h"
+#include "lncell.h"
 #include "safetensors.h"
 
 #include <float.h>
@@ -89,7 +90,12 @@ static void run_golden(const char *fixture) {
         D = meta_int(f, "bidirectional") == 1 ? 2 : 1, T = meta_int(f, "T"),
         B = meta_int(f, "B");
     mn_cell_kind cell;
+    int ln = 0;   /* a layer-normalized cell (lncell.c) */
     if (!mode) mode = "";
+    if (!strncmp(mode, "ln-", 3)) {
+        ln = 1;
+        mode += 3;
+    }
     if (!strcmp(mode, "rnn")) cell = MN_RNN_TANH;
     else if (!strcmp(mode, "rnn-relu")) cell = MN_RNN_RELU;
     else if (!strcmp(mode, "lstm")) cell = MN_LSTM;
@@ -129,8 +135,10 @@ static void run_golden(const char *fixture) {
         char sfx[32], sfx_r[40];
         snprintf(sfx, sizeof sfx, "_l%d", k);
         snprintf(sfx_r, sizeof sfx_r, "_l%d_reverse", k);
-        mn_layer *l = mn_recurrent_create(cell, in, H, sfx);
-        if (D == 2) l = mn_bidirectional_create(l, mn_recurrent_create(cell, in, H, sfx_r));
+        mn_layer *(*create)(mn_cell_kind, int, int, const char *) =
+            ln ? mn_lncell_create : mn_recurrent_create;
+        mn_layer *l = create(cell, in, H, sfx);
+        if (D == 2) l = mn_bidirectional_create(l, create(cell, in, H, sfx_r));
         if (!l) { mn_test_fail(__FILE__, __LINE__, "%s: create: %s", fixture,
                                mn_last_error()); goto out; }
         layers[k] = l;
@@ -146,11 +154,15 @@ static void run_golden(const char *fixture) {
         if (!l->params || !l->grads || !ys[k] || !dxs[k]) goto out;
         if (!load_params(fixture, f, l, &loaded)) goto out;
     }
-    /* Every weight_* / bias_* tensor of the fixture must have gone to some layer. */
+    /* Every parameter tensor of the fixture (all but the data and grad.*) must have gone
+     * to some layer. */
+    static const char *const data[] = {"x", "lengths", "y", "h_n", "c_n", "w"};
     int fixture_params = 0;
     for (int i = 0; i < mn_st_count(f); i++) {
         const char *n = mn_st_at(f, i)->name;
-        fixture_params += !strncmp(n, "weight_", 7) || !strncmp(n, "bias_", 5);
+        int param = strncmp(n, "grad.", 5) != 0;
+        for (size_t k = 0; k < sizeof data / sizeof data[0]; k++) param &= strcmp(n, data[k]) != 0;
+        fixture_params += param;
     }
     CHECK(loaded == fixture_params, "%s: layers take %d parameter tensors, fixture has %d",
           fixture, loaded, fixture_params);
@@ -245,3 +257,8 @@ TEST(golden_gru_l2_bidir_pad) { run_golden("gru_l2_bidir_pad"); }
 /* the gated residual cell against a float64 loop (tools/gen_fixtures_cells.py) */
 TEST(golden_gated_l1) { run_golden("gated_l1"); }
 TEST(golden_gated_l2_bidir_pad) { run_golden("gated_l2_bidir_pad"); }
+/* layer-normalized LSTM and GRU (lncell.c) against a float64 loop, likewise */
+TEST(golden_ln_lstm_l1) { run_golden("ln-lstm_l1"); }
+TEST(golden_ln_lstm_l2_bidir_pad) { run_golden("ln-lstm_l2_bidir_pad"); }
+TEST(golden_ln_gru_l1) { run_golden("ln-gru_l1"); }
+TEST(golden_ln_gru_l2_bidir_pad) { run_golden("ln-gru_l2_bidir_pad"); }

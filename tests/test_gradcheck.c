@@ -4,6 +4,7 @@
 #include "test.h"
 #include "cell.h"
 #include "layer.h"
+#include "lncell.h"
 #include "model.h"
 #include "registry.h"
 
@@ -161,6 +162,35 @@ TEST(gradcheck_every_registered_kind) {
     }
     EPS = keep_eps;
 }
+
+/* Layer-normalized cells (lncell.c): the same cases as check_cell. */
+static void check_lncell(mn_cell_kind cell) {
+    char what[64];
+    const char *name = cell == MN_LSTM ? "ln-lstm" : "ln-gru";
+    for (int padded = 0; padded < 2; padded++) {
+        mn_layer *l = mn_lncell_create(cell, 3, 4, "_l0");
+        snprintf(what, sizeof what, "%s%s", name, padded ? " padded" : "");
+        check_layer(what, l, 5, 3, padded ? ragged : NULL, 0, 40 + padded);
+        mn_layer_destroy(l);
+    }
+    snprintf(what, sizeof what, "%s carried state", name);
+    static const int32_t chunk_lengths[3] = {4, 2, 0};
+    mn_layer *l = mn_lncell_create(cell, 3, 4, "_l0");
+    check_layer(what, l, 4, 3, chunk_lengths, 1, 51);
+    mn_layer_destroy(l);
+    l = mn_bidirectional_create(mn_lncell_create(cell, 3, 4, "_l0"),
+                                mn_lncell_create(cell, 3, 4, "_l0_reverse"));
+    snprintf(what, sizeof what, "bidirectional %s padded", name);
+    if (!l) mn_test_fail(__FILE__, __LINE__, "%s: %s", what, mn_last_error());
+    else check_layer(what, l, 5, 3, ragged, 0, 60);
+    mn_layer_destroy(l);
+}
+
+/* LN(c) over H = 4 units of a short sequence's c, whose spread is small, curves fast: a
+ * step of 1e-2 in ln_c's γ and β misses by 2-3%, so take a narrower one (the golden test
+ * checks the same gradients against float64 to 1e-4). */
+TEST(gradcheck_ln_lstm) { EPS = 2e-3f; check_lncell(MN_LSTM); EPS = 1e-2f; }
+TEST(gradcheck_ln_gru) { check_lncell(MN_GRU); }
 
 /* ------------------------------------------------------------ the whole model */
 

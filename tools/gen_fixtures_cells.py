@@ -19,6 +19,14 @@ Cells (formulas also in include/mnemo.h and src/layers/lncell.h):
   gated   h = α⊙h_prev + (1−α)⊙f, α = σ(W_iα x + b_iα + W_hα h_prev + b_hα),
           f = tanh(W_if x + b_if + W_hf h_prev + b_hf); weight_ih [2H,I], weight_hh [2H,H],
           bias_ih, bias_hh [2H], blocks [α, f].
+  ln-lstm, ln-gru   layer-normalized LSTM and GRU (src/layers/lncell.h): LN(v; γ, β) over
+          a row's whole vector, eps 1e-5, biased variance;
+          LSTM: a = LN(W_ih x) + LN(W_hh h_prev) + b, c = σ(f)c_prev + σ(i)tanh(g),
+                h = σ(o) tanh(LN(c));
+          GRU:  X = LN(W_ih x), R = LN(W_hh h_prev), r = σ(X_r + R_r + b_r),
+                z = σ(X_z + R_z + b_z), n = tanh(X_n + b_n + r R_n), h = (1−z)n + z h_prev.
+          Names weight_ih_l0, weight_hh_l0, bias_l0, ln_ih_l0.weight, ln_ih_l0.bias,
+          ln_hh_l0.*, ln_c_l0.* (LSTM); γ drawn near 1 and β near 0 so that both matter.
 """
 import math
 import os
@@ -66,6 +74,64 @@ class Gated:
         g = p["weight_ih"] @ x + p["bias_ih"] + p["weight_hh"] @ h + p["bias_hh"]
         a, f = torch.sigmoid(g[:H]), torch.tanh(g[H:])
         return (a * h + (1 - a) * f,)
+
+
+def layer_norm(v, g, b):
+    """LN over the whole vector, biased variance, as nn.LayerNorm."""
+    mu = v.mean()
+    var = ((v - mu) ** 2).mean()
+    return (v - mu) / torch.sqrt(var + LN_EPS) * g + b
+
+
+def ln_shapes(g):
+    def shapes(n_in, h):
+        out = [("weight_ih", (g * h, n_in)), ("weight_hh", (g * h, h)), ("bias", (g * h,))]
+        for ln, n in (("ln_ih", g * h), ("ln_hh", g * h)) + ((("ln_c", h),) if g == 4 else ()):
+            out += [(ln + ".weight", (n,)), (ln + ".bias", (n,))]
+        return out
+    return staticmethod(shapes)
+
+
+def ln_init(name, shape):
+    """γ near 1 and β near 0, but not exactly: the fixtures must see the affines used."""
+    if name.endswith(".weight"):
+        return 1 + 0.3 * torch.randn(shape, dtype=torch.float32)
+    if name.endswith(".bias"):
+        return 0.3 * torch.randn(shape, dtype=torch.float32)
+    return uniform(shape, 1 / math.sqrt(H))
+
+
+class LNLSTM:
+    mode, has_c = "ln-lstm", True
+    param_shapes = ln_shapes(4)
+    init = staticmethod(ln_init)
+
+    @staticmethod
+    def step(p, x, state):
+        h, c = state
+        a = (layer_norm(p["weight_ih"] @ x, p["ln_ih.weight"], p["ln_ih.bias"]) +
+             layer_norm(p["weight_hh"] @ h, p["ln_hh.weight"], p["ln_hh.bias"]) + p["bias"])
+        i, f, g, o = (a[k * H:(k + 1) * H] for k in range(4))
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(layer_norm(c, p["ln_c.weight"], p["ln_c.bias"]))
+        return (h, c)
+
+
+class LNGRU:
+    mode, has_c = "ln-gru", False
+    param_shapes = ln_shapes(3)
+    init = staticmethod(ln_init)
+
+    @staticmethod
+    def step(p, x, state):
+        (h,) = state
+        X = layer_norm(p["weight_ih"] @ x, p["ln_ih.weight"], p["ln_ih.bias"])
+        R = layer_norm(p["weight_hh"] @ h, p["ln_hh.weight"], p["ln_hh.bias"])
+        b = p["bias"]
+        r = torch.sigmoid(X[:H] + R[:H] + b[:H])
+        z = torch.sigmoid(X[H:2 * H] + R[H:2 * H] + b[H:2 * H])
+        n = torch.tanh(X[2 * H:] + b[2 * H:] + r * R[2 * H:])
+        return ((1 - z) * n + z * h,)
 
 
 class PlainLSTM:
@@ -183,10 +249,22 @@ def recurrent_name(base, k, d):        # recurrent.c: weight_ih_l0, bias_hh_l1_r
     return base + suffix(k, d)
 
 
+def lncell_name(base, k, d):           # lncell.c: bias_l0, ln_ih_l0.weight
+    stem, dot, leaf = base.partition(".")
+    return stem + suffix(k, d) + dot + leaf
+
+
+def check_layer_norm():
+    v, g, b = (torch.randn(7, dtype=torch.float64) for _ in range(3))
+    want = torch.nn.functional.layer_norm(v, (7,), g, b, eps=LN_EPS)
+    assert torch.allclose(layer_norm(v, g, b), want, atol=1e-14), "layer_norm differs"
+
+
 def main():
     check_loop_against_pytorch()
+    check_layer_norm()
     os.makedirs(OUT_DIR, exist_ok=True)
-    jobs = [(Gated, recurrent_name)]
+    jobs = [(Gated, recurrent_name), (LNLSTM, lncell_name), (LNGRU, lncell_name)]
     k = 0
     for cell, name_of in jobs:
         for layers, bidir, padded in ((1, 0, False), (2, 1, True)):

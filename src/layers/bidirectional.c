@@ -163,6 +163,13 @@ mn_layer *mn_bidirectional_create(mn_layer *fwd, mn_layer *bwd) {
         mn_layer_destroy(bwd);
         return NULL;
     }
+    if (fwd->nspecs + bwd->nspecs > MN_MAX_SPECS) {
+        mn_fail(MN_E_ARG, "a bidirectional layer holds at most %d parameter tensors, the two "
+                "directions have %d", MN_MAX_SPECS, fwd->nspecs + bwd->nspecs);
+        mn_layer_destroy(fwd);
+        mn_layer_destroy(bwd);
+        return NULL;
+    }
     bidir *s = mn_alloc_zero(sizeof *s);
     if (!s) {
         mn_layer_destroy(fwd);

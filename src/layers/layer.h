@@ -20,7 +20,8 @@ typedef struct {
     size_t size;                /* elements */
 } mn_param_spec;
 
-#define MN_MAX_SPECS 16
+/* a bidirectional layer holds both directions' specs: 2 × 9 for a layer-normalized LSTM */
+#define MN_MAX_SPECS 32
 
 /* Initialization choices a layer may look at. */
 typedef struct {
