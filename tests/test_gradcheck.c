@@ -155,8 +155,12 @@ TEST(gradcheck_every_registered_kind) {
             snprintf(what, sizeof what, "registered %s%s", k->name,
                      variant == 1 ? " bidirectional" : variant == 2 ? " carried" : " padded");
             static const int32_t chunk[3] = {4, 2, 0};
+            /* the draw follows the kind's name, not its place in the registry, so adding a
+             * kind does not move another's inputs onto a ReLU kink */
+            uint64_t seed = 1469598103934665603ull;
+            for (const char *c = k->name; *c; c++) seed = (seed ^ (uint8_t)*c) * 1099511628211ull;
             check_layer(what, l, variant == 2 ? 4 : 5, 3, variant == 2 ? chunk : ragged,
-                        variant == 2, 40 + (uint64_t)i);
+                        variant == 2, seed + (uint64_t)variant);
             mn_layer_destroy(l);
         }
     }

@@ -208,6 +208,8 @@ TEST(memory_estimate_matches_peak_blocks) {
         {"linear:32,ff-gelu:96:residual:post:rmsnorm,layernorm,rmsnorm", 20, 50, 16, 1},
         {"gated:40,lstm:40:residual:dropout=0.25,ff:80:residual:pre", 8, 40, 8, 1},
         {"lstm:48,ff:64:residual:pre:layernorm", 16, 40, 8, 0},
+        {"ln-lstm:32:bidirectional,ln-gru:24", 8, 30, 8, 1},
+        {"ln-gru:32,ln-lstm:32:residual:post", 8, 30, 8, 0},
     };
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         mn_model_config c = dense(MN_LSTM, shapes[i].I, 32, 1, 0);

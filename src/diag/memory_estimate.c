@@ -345,7 +345,7 @@ static mn_status block_shapes(const mn_model_config *c, shape *s) {
             k->GH = (size_t)k->cell->gates * k->H;
             k->dirs = b[l].bidirectional ? 2 : 1;
         } else {
-            kind->plan(&b[l], (int)in, s->rows, &k->plan);
+            kind->plan(&b[l], (int)in, s->T, s->B, &k->plan);
         }
         if ((k->wrapped = mn_block_wrap_of(&b[l], &k->wrap))) {
             mn_block_plan(&k->wrap, (int)in, (int)k->out, s->rows, 0, &k->wrap_fwd);

@@ -25,10 +25,24 @@ static void bind(bidir *s) {
     s->fwd->probe_dc = s->base.probe_dc;
 }
 
+/* The workspace's bytes (reversed input, its gradient, one direction's output twice):
+ * read by reserve and the memory plan; 0 on overflow. */
+static int layout(size_t in, size_t H, size_t rows, size_t *bytes) {
+    size_t floats;
+    return mn_mul_size(rows, 2 * in + 2 * H, &floats) &&
+           mn_mul_size(floats, sizeof(float), bytes);
+}
+
+void mn_bidirectional_plan(int in, int hidden, size_t rows, mn_memory_plan *p) {
+    size_t bytes;
+    if (!layout((size_t)in, (size_t)hidden, rows, &bytes)) p->overflow = 1;
+    else mn_plan_alloc(p, 0, bytes);
+}
+
 static mn_status reserve(bidir *s, size_t rows) {
     if (rows <= s->cap_rows && s->ws) return MN_OK;
-    size_t floats = rows * (2 * (size_t)s->base.in_size + 2 * (size_t)s->H), bytes;
-    if (!mn_mul_size(floats, sizeof(float), &bytes))
+    size_t bytes;
+    if (!layout((size_t)s->base.in_size, (size_t)s->H, rows, &bytes))
         return mn_fail(MN_E_NOMEM, "bidirectional workspace overflows");
     if (mn_reserve(&s->ws, &s->ws_bytes, bytes) != MN_OK) return MN_E_NOMEM;
     s->xr = s->ws;

@@ -226,11 +226,13 @@ static void ff_plan(int act, const mn_block_config *b, int in, size_t rows, mn_m
     mn_plan_gemm(p, 1, 0, F, D, rows);     /* dW1 */
     mn_plan_gemm(p, 1, 1, rows, D, F);     /* dX */
 }
-static void ff_relu_plan(const mn_block_config *b, int in, size_t rows, mn_memory_plan *p) {
-    ff_plan(MN_ACT_RELU, b, in, rows, p);
+static void ff_relu_plan(const mn_block_config *b, int in, size_t T, size_t B,
+                         mn_memory_plan *p) {
+    ff_plan(MN_ACT_RELU, b, in, T * B, p);
 }
-static void ff_gelu_plan(const mn_block_config *b, int in, size_t rows, mn_memory_plan *p) {
-    ff_plan(MN_ACT_GELU, b, in, rows, p);
+static void ff_gelu_plan(const mn_block_config *b, int in, size_t T, size_t B,
+                         mn_memory_plan *p) {
+    ff_plan(MN_ACT_GELU, b, in, T * B, p);
 }
 
 const mn_layer_kind mn_kind_ff = {

@@ -138,6 +138,8 @@ mn_layer *mn_recurrent_create(mn_cell_kind cell, int in, int hidden, const char 
 /* Bidirectional wrapper: runs fwd on each sequence and bwd on it reversed within its
  * own length, output [T,B,2H] = concat(fwd, bwd). Takes ownership of both. */
 mn_layer *mn_bidirectional_create(mn_layer *fwd, mn_layer *bwd);
+/* The wrapper's own allocation for the memory estimate (its directions plan their own). */
+void mn_bidirectional_plan(int in, int hidden, size_t rows, mn_memory_plan *p);
 /* Layer k of a stack, with PyTorch's parameter names: a recurrent layer ("_l{k}"), or with
  * `bidirectional` the pair ("_l{k}", "_l{k}_reverse") in the wrapper. NULL on failure. */
 mn_layer *mn_stack_layer_create(mn_cell_kind cell, int in, int hidden, int k, int bidirectional);

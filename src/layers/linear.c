@@ -87,8 +87,9 @@ static mn_layer *linear_block(const mn_block_config *b, int in, int index) {
     return mn_linear_create(in, b->width);
 }
 static double linear_macs(const mn_block_config *b, int in) { return (double)in * b->width; }
-static void linear_plan(const mn_block_config *b, int in, size_t rows, mn_memory_plan *p) {
-    size_t I = (size_t)in, O = (size_t)b->width;
+static void linear_plan(const mn_block_config *b, int in, size_t T, size_t B,
+                        mn_memory_plan *p) {
+    size_t I = (size_t)in, O = (size_t)b->width, rows = T * B;
     mn_plan_gemm(p, 0, 0, rows, O, I);     /* y = x·Wᵀ */
     mn_plan_gemm(p, 1, 0, O, I, rows);     /* dW */
     mn_plan_gemm(p, 1, 1, rows, I, O);     /* dx */

@@ -14,6 +14,7 @@
  * Rows never interact, so each step's rows run in parallel when the batch is large; the
  * sums over rows go in row order, so results do not depend on the thread count. */
 #include "lncell.h"
+#include "registry.h"
 #include "fastmath.h"
 #include "gemm.h"
 #include "init.h"
@@ -109,6 +110,22 @@ static double norm2(const float *v, int n) {
 
 /* ------------------------------------------------------------- workspace */
 
+/* Floats of the forward workspace (rows of T·B, cb sequences) and of backward's: read by
+ * reserve, reserve_grads and the memory plan. */
+static size_t forward_floats(int lstm, size_t H, size_t GH, size_t rows, size_t cb) {
+    size_t states = (rows + cb) * H;
+    return 3 * rows * GH                           /* xn, hn, act */
+         + (lstm ? rows * H : 0)                   /* cn */
+         + 3 * rows                                /* rs_x, rs_h, rs_c */
+         + states * (lstm ? 2 : 1)                 /* hs, cs */
+         + cb * GH + 2 * cb * H                    /* rec, dh, dc */
+         + 3 * GH + 3 * H;                         /* vjp */
+}
+
+static size_t backward_floats(int lstm, size_t H, size_t GH, size_t rows) {
+    return rows * GH * (lstm ? 2 : 3) + (lstm ? rows * H : 0);   /* dp, dph, dgh, dhc */
+}
+
 static mn_status reserve(lncell *s, int T, int B) {
     size_t rows = (size_t)T * B;
     if (rows <= s->cap_rows && (size_t)B <= s->cap_B && s->ws) return MN_OK;
@@ -116,12 +133,7 @@ static mn_status reserve(lncell *s, int T, int B) {
     size_t cb = MN_MAX((size_t)B, s->cap_B);
     size_t H = (size_t)s->H, GH = (size_t)s->GH;
     size_t states = (rows + cb) * H;
-    size_t floats = 3 * rows * GH                           /* xn, hn, act */
-                  + (s->lstm ? rows * H : 0)                /* cn */
-                  + 3 * rows                                /* rs_x, rs_h, rs_c */
-                  + states * (s->lstm ? 2 : 1)              /* hs, cs */
-                  + cb * GH + 2 * cb * H                    /* rec, dh, dc */
-                  + 3 * GH + 3 * H;                         /* vjp */
+    size_t floats = forward_floats(s->lstm, H, GH, rows, cb);
     size_t bytes;
     if (!mn_mul_size(floats, sizeof(float), &bytes))
         return mn_fail(MN_E_NOMEM, "layer-normalized recurrent workspace for %zu rows "
@@ -150,7 +162,7 @@ static mn_status reserve(lncell *s, int T, int B) {
 
 static mn_status reserve_grads(lncell *s, int T, int B) {
     size_t rows = (size_t)T * B, GH = (size_t)s->GH, H = (size_t)s->H, bytes;
-    size_t floats = rows * GH * (s->lstm ? 2 : 3) + (s->lstm ? rows * H : 0);
+    size_t floats = backward_floats(s->lstm, H, GH, rows);
     if (!mn_mul_size(floats, sizeof(float), &bytes))
         return mn_fail(MN_E_NOMEM, "layer-normalized recurrent gradients for %zu rows "
                        "overflow", rows);
@@ -568,3 +580,68 @@ mn_layer *mn_lncell_create(mn_cell_kind cell, int in, int hidden, const char *su
     }
     return l;
 }
+
+/* ------------------------------------------------------------ registered kinds
+ * ln-lstm:H and ln-gru:H, one or two directions. */
+
+static int ln_out_width(const mn_block_config *b, int in) {
+    (void)in;
+    return b->width * (b->bidirectional ? 2 : 1);
+}
+
+static mn_layer *ln_block(mn_cell_kind cell, const mn_block_config *b, int in, int index) {
+    char suffix[32];
+    snprintf(suffix, sizeof suffix, "_l%d", index);
+    mn_layer *l = mn_lncell_create(cell, in, b->width, suffix);
+    if (l && b->bidirectional) {
+        snprintf(suffix, sizeof suffix, "_l%d_reverse", index);
+        l = mn_bidirectional_create(l, mn_lncell_create(cell, in, b->width, suffix));
+    }
+    return l;
+}
+
+/* In the order forward and backward allocate and multiply (per direction). */
+static void ln_plan(int lstm, const mn_block_config *b, int in, size_t T, size_t B,
+                    mn_memory_plan *p) {
+    size_t H = (size_t)b->width, GH = (lstm ? 4 : 3) * H, I = (size_t)in, rows = T * B, f, g;
+    if (!mn_mul_size(forward_floats(lstm, H, GH, rows, B), sizeof(float), &f) ||
+        !mn_mul_size(backward_floats(lstm, H, GH, rows), sizeof(float), &g)) {
+        p->overflow = 1;
+        return;
+    }
+    if (b->bidirectional) mn_bidirectional_plan(in, b->width, rows, p);
+    for (int d = 0; d < (b->bidirectional ? 2 : 1); d++) {
+        mn_plan_alloc(p, 0, f);
+        mn_plan_gemm(p, 0, 0, rows, GH, I);      /* W_ih·x over all rows */
+        mn_plan_gemm(p, 0, 0, B, GH, H);         /* W_hh·h, each step */
+        mn_plan_alloc(p, 1, g);
+        mn_plan_gemm(p, 1, 0, B, H, GH);         /* dh through W_hh, each step */
+        mn_plan_gemm(p, 1, 0, GH, I, rows);      /* dW_ih */
+        mn_plan_gemm(p, 1, 0, GH, H, rows);      /* dW_hh */
+        mn_plan_gemm(p, 1, 1, rows, I, GH);      /* dx */
+    }
+}
+
+static double ln_macs(int lstm, const mn_block_config *b, int in) {
+    double gh = (lstm ? 4.0 : 3.0) * b->width;
+    return gh * (in + b->width) * (b->bidirectional ? 2 : 1);
+}
+
+#define LN_KIND(id, cell_, lstm_, label, text)                                               \
+    static mn_layer *create_##id(const mn_block_config *b, int in, int index) {             \
+        return ln_block(cell_, b, in, index);                                                \
+    }                                                                                        \
+    static void plan_##id(const mn_block_config *b, int in, size_t T, size_t B,              \
+                          mn_memory_plan *p) {                                               \
+        ln_plan(lstm_, b, in, T, B, p);                                                      \
+    }                                                                                        \
+    static double macs_##id(const mn_block_config *b, int in) { return ln_macs(lstm_, b, in); } \
+    const mn_layer_kind mn_kind_##id = {                                                     \
+        .name = label, .summary = text, .cell = -1,                                          \
+        .caps = MN_KIND_RECURRENT | MN_KIND_BIDIRECTIONAL | MN_KIND_WIDTH | MN_KIND_GATED,   \
+        .out_width = ln_out_width, .create = create_##id, .plan = plan_##id,                 \
+        .macs_per_row = macs_##id,                                                           \
+    };
+
+LN_KIND(ln_lstm, MN_LSTM, 1, "ln-lstm", "layer-normalized LSTM (Ba et al. 2016)")
+LN_KIND(ln_gru, MN_GRU, 0, "ln-gru", "layer-normalized GRU (LayerNorm on W_ih x and W_hh h)")

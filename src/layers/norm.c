@@ -223,9 +223,9 @@ void mn_norm_plan(size_t rows, mn_memory_plan *p) {
     if (!layout(rows, &bytes)) p->overflow = 1;
     else mn_plan_alloc(p, 0, bytes);
 }
-static void norm_plan(const mn_block_config *b, int in, size_t rows, mn_memory_plan *p) {
+static void norm_plan(const mn_block_config *b, int in, size_t T, size_t B, mn_memory_plan *p) {
     (void)b; (void)in;
-    mn_norm_plan(rows, p);
+    mn_norm_plan(T * B, p);
 }
 
 const mn_layer_kind mn_kind_layernorm = {

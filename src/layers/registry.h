@@ -30,10 +30,10 @@ typedef struct mn_layer_kind {
     /* The layer of a block; `index` numbers its parameters as PyTorch numbers layers
      * ("_l{index}"). NULL with the error set on failure. */
     mn_layer *(*create)(const mn_block_config *b, int in, int index);
-    /* The layer's allocations and products for a pass over `rows` = T·B rows, for the
-     * memory estimate; NULL for the recurrent kinds, whose time loop the estimate replays
-     * itself. Sizes that overflow set p->overflow. */
-    void (*plan)(const mn_block_config *b, int in, size_t rows, mn_memory_plan *p);
+    /* The layer's allocations and products for a pass over T steps of B sequences, for
+     * the memory estimate; NULL for the recurrent cell kinds, whose time loop the estimate
+     * replays itself. Sizes that overflow set p->overflow. */
+    void (*plan)(const mn_block_config *b, int in, size_t T, size_t B, mn_memory_plan *p);
     /* Multiply-adds of one forward, per sequence row and time step (bench's FLOP count). */
     double (*macs_per_row)(const mn_block_config *b, int in);
 } mn_layer_kind;
