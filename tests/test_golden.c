@@ -8,10 +8,10 @@
  * each layer by its parameter specs, run forward and backward, and compare. */
 #include "test.h"
 #include "layer.h"
+#include "layer_check.h"
 #include "lncell.h"
 #include "safetensors.h"
 
-#include <float.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,53 +31,12 @@
 
 static int compare(const char *fixture, const char *what, const float *got,
                    const mn_st_tensor *ref_t, size_t n) {
-    if (ref_t->dtype != MN_ST_F32 || ref_t->numel != n) {
-        mn_test_fail(__FILE__, __LINE__, "%s: %s has %zu elements in the fixture, the layer "
-                     "gives %zu", fixture, what, ref_t->numel, n);
-        return 0;
-    }
-    float *ref = malloc(n * sizeof *ref);   /* the file's data need not be aligned */
-    if (!ref) return 0;
-    memcpy(ref, ref_t->data, n * sizeof *ref);
-    double scale = 0, worst = 0;
-    size_t at = 0;
-    for (size_t i = 0; i < n; i++) scale = fmax(scale, fabs(ref[i]));
-    for (size_t i = 0; i < n; i++) {
-        double denom = fmax(fmax(fabs(ref[i]), 1e-2 * scale), DBL_MIN);
-        double err = fabs((double)got[i] - ref[i]) / denom;
-        if (!(err <= worst)) { worst = err; at = i; }   /* NaN becomes the worst */
-        if (isnan(err)) break;
-    }
-    int ok = worst <= GOLDEN_RTOL;
-    if (!ok)
-        mn_test_fail(__FILE__, __LINE__, "%s: %s element %zu: got %.9g, PyTorch %.9g "
-                     "(relative error %.3g > %g; tensor scale %.3g)", fixture, what, at,
-                     (double)got[at], (double)ref[at], worst, GOLDEN_RTOL, scale);
-    free(ref);
-    return ok;
+    return mn_check_against(fixture, what, got, ref_t, n, GOLDEN_RTOL);   /* layer_check.h */
 }
 
 static int meta_int(const mn_st_file *f, const char *key) {
     const char *v = mn_st_meta(f, key);
     return v ? atoi(v) : -1;
-}
-
-/* Copies the fixture's tensor for each of the layer's parameter specs into l->params. */
-static int load_params(const char *fixture, const mn_st_file *f, mn_layer *l, int *loaded) {
-    for (int i = 0; i < l->nspecs; i++) {
-        const mn_param_spec *sp = &l->specs[i];
-        const mn_st_tensor *t = mn_st_find(f, sp->name);
-        int same = t && t->dtype == MN_ST_F32 && t->ndim == sp->ndim && t->numel == sp->size;
-        for (int k = 0; same && k < sp->ndim; k++) same = t->shape[k] == sp->shape[k];
-        if (!same) {
-            mn_test_fail(__FILE__, __LINE__, "%s: parameter '%s' is absent from the fixture "
-                         "or has a different dtype or shape", fixture, sp->name);
-            return 0;
-        }
-        memcpy(l->params + sp->offset, t->data, sp->size * sizeof(float));
-        (*loaded)++;
-    }
-    return 1;
 }
 
 static void run_golden(const char *fixture) {
@@ -152,7 +111,9 @@ static void run_golden(const char *fixture) {
         ys[k] = mn_alloc(TB * (size_t)l->out_size * sizeof(float));
         dxs[k] = mn_alloc(TB * (size_t)in * sizeof(float));
         if (!l->params || !l->grads || !ys[k] || !dxs[k]) goto out;
-        if (!load_params(fixture, f, l, &loaded)) goto out;
+        int got = mn_check_load_params(fixture, f, l);
+        if (got < 0) goto out;
+        loaded += got;
     }
     /* Every parameter tensor of the fixture (all but the data and grad.*) must have gone
      * to some layer. */

@@ -4,6 +4,7 @@
 #include "test.h"
 #include "cell.h"
 #include "layer.h"
+#include "layer_check.h"
 #include "lncell.h"
 #include "model.h"
 #include "registry.h"
@@ -14,89 +15,11 @@
 /* ReLU's kink makes wide differences cross it: use a narrower step for rnn-relu. */
 static float EPS = 1e-2f;
 
-typedef struct {
-    mn_layer *l;
-    int T, B;
-    const int32_t *lengths;
-    float *x, *y, *w, *dx;
-} harness;
-
-static void randomize(float *v, size_t n, mn_rng *r, float scale) {
-    for (size_t i = 0; i < n; i++) v[i] = mn_rng_uniform_range(r, -scale, scale);
-}
-
-static double loss_of(harness *h) {
-    h->l->ops->forward(h->l, h->x, h->y, h->T, h->B, h->lengths);
-    double s = 0;
-    for (size_t i = 0; i < (size_t)h->T * h->B * h->l->out_size; i++) s += (double)h->y[i] * h->w[i];
-    return s;
-}
-
-static int close_enough(double a, double n) {
-    return fabs(a - n) <= 2e-2 * fmax(fabs(a), fabs(n)) + 2e-3;
-}
-
 /* Checks parameter and input gradients; `carry` runs a first chunk and carries its final
  * state into the checked one (the truncated-BPTT boundary: no gradient into that state). */
 static void check_layer(const char *what, mn_layer *l, int T, int B, const int32_t *lengths,
                         int carry, uint64_t seed) {
-    mn_rng r;
-    mn_rng_seed(&r, seed);
-    size_t nx = (size_t)T * B * l->in_size, ny = (size_t)T * B * l->out_size;
-    float *params = calloc(l->param_count, 4), *grads = calloc(l->param_count, 4);
-    harness h = {l, T, B, lengths, calloc(nx, 4), calloc(ny, 4), calloc(ny, 4), calloc(nx, 4)};
-    l->params = params;
-    l->grads = grads;
-    mn_init_config ic = {MN_INIT_UNIFORM, 1.0f, 1.0f, 0};
-    l->ops->init(l, &r, &ic);
-    randomize(params, l->param_count, &r, 0.6f);  /* larger than init: exercise saturation */
-    randomize(h.x, nx, &r, 1.0f);
-    randomize(h.w, ny, &r, 1.0f);
-    l->ops->reset_state(l);
-    if (carry) {
-        loss_of(&h);               /* first chunk: its final state becomes the next h0 */
-        if (l->ops->carry_state(l) != MN_OK) {
-            mn_test_fail(__FILE__, __LINE__, "%s: carry_state failed: %s", what, mn_last_error());
-            goto done;
-        }
-        randomize(h.x, nx, &r, 1.0f);
-    }
-    loss_of(&h);
-    if (l->ops->backward(l, h.w, h.dx, T, B, lengths) != MN_OK) {
-        mn_test_fail(__FILE__, __LINE__, "%s: backward failed: %s", what, mn_last_error());
-        goto done;
-    }
-    int bad = 0;
-    for (size_t i = 0; i < l->param_count && bad < 5; i++) {
-        float keep = params[i];
-        params[i] = keep + EPS; double lp = loss_of(&h);
-        params[i] = keep - EPS; double lm = loss_of(&h);
-        params[i] = keep;
-        double num = (lp - lm) / (2 * EPS);
-        if (!close_enough(grads[i], num)) {
-            const char *name = "?";
-            for (int s = 0; s < l->nspecs; s++)
-                if (i >= l->specs[s].offset && i < l->specs[s].offset + l->specs[s].size)
-                    name = l->specs[s].name;
-            mn_test_fail(__FILE__, __LINE__, "%s: d/d%s[%zu]: analytic %.6g, numeric %.6g",
-                         what, name, i, grads[i], num);
-            bad++;
-        }
-    }
-    for (size_t i = 0; i < nx && bad < 5; i++) {
-        float keep = h.x[i];
-        h.x[i] = keep + EPS; double lp = loss_of(&h);
-        h.x[i] = keep - EPS; double lm = loss_of(&h);
-        h.x[i] = keep;
-        double num = (lp - lm) / (2 * EPS);
-        if (!close_enough(h.dx[i], num)) {
-            mn_test_fail(__FILE__, __LINE__, "%s: d/dx[%zu]: analytic %.6g, numeric %.6g",
-                         what, i, h.dx[i], num);
-            bad++;
-        }
-    }
-done:
-    free(params); free(grads); free(h.x); free(h.y); free(h.w); free(h.dx);
+    mn_check_layer_grads(what, l, T, B, lengths, carry ? MN_CHECK_CARRY : 0, seed, EPS);
 }
 
 static const int32_t ragged[3] = {5, 3, 1};
@@ -227,7 +150,7 @@ static void check_model(const char *what, mn_model_config *cfg, mn_batch *b) {
         m->params[i] = keep - EPS; double lm = model_loss(m, b, inv);
         m->params[i] = keep;
         double num = (lp - lm) / (2 * EPS);
-        if (!close_enough(m->grads[i], num)) {
+        if (!mn_check_close(m->grads[i], num)) {
             const char *name = "?";
             for (int t = 0; t < m->ntensors; t++)
                 if (i >= m->tensors[t].offset && i < m->tensors[t].offset + m->tensors[t].size)
@@ -246,8 +169,8 @@ TEST(gradcheck_model_mse_last_stacked_padded) {
     int32_t lengths[B] = {5, 2, 4};
     mn_rng r;
     mn_rng_seed(&r, 9);
-    randomize(x, T * B * I, &r, 1.0f);
-    randomize(target, B, &r, 1.0f);
+    mn_check_randomize(x, T * B * I, &r, 1.0f);
+    mn_check_randomize(target, B, &r, 1.0f);
     mn_batch b = {T, B, I, x, NULL, lengths, 1, target, NULL};
     for (int cell = 0; cell < 4; cell++)
         for (int bi = 0; bi < 2; bi++) {
@@ -270,8 +193,8 @@ TEST(gradcheck_model_mixed_blocks) {
     int32_t lengths[B] = {5, 2, 4};
     mn_rng r;
     mn_rng_seed(&r, 19);
-    randomize(x, T * B * I, &r, 1.0f);
-    randomize(target, B, &r, 1.0f);
+    mn_check_randomize(x, T * B * I, &r, 1.0f);
+    mn_check_randomize(target, B, &r, 1.0f);
     mn_batch b = {T, B, I, x, NULL, lengths, 1, target, NULL};
     mn_model_config c;
     mn_model_config_init(&c);

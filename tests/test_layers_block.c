@@ -2,12 +2,13 @@
  * gradient checks, and the wrapper's identity path, parameter layout and delegation
  * (dropout's statistics, golden fixtures: tests/test_layers_pointwise.c).
  * Gradient checks: loss = Σ y·w for random w, central differences in float32, compared as
- * |analytic − numeric| <= 2e-2·max(|a|, |n|) + 2e-3 (as tests/test_gradcheck.c). */
+ * |analytic − numeric| <= 2e-2·max(|a|, |n|) + 2e-3 (tests/layer_check.c). */
 #include "test.h"
 #include "block.h"
 #include "dropout.h"
 #include "feedforward.h"
 #include "layer.h"
+#include "layer_check.h"
 #include "norm.h"
 
 #include <stdlib.h>
@@ -15,95 +16,18 @@
 
 /* ------------------------------------------------------ finite differences */
 
-typedef struct {
-    mn_layer *l;
-    int T, B;
-    const int32_t *lengths;
-    float *x, *y, *w, *dx;
-} harness;
-
-static void randomize(float *v, size_t n, mn_rng *r, float scale) {
-    for (size_t i = 0; i < n; i++) v[i] = mn_rng_uniform_range(r, -scale, scale);
-}
-
-static double loss_of(harness *h) {
-    h->l->ops->reset_state(h->l);
-    h->l->ops->forward(h->l, h->x, h->y, h->T, h->B, h->lengths);
-    double s = 0;
-    for (size_t i = 0; i < (size_t)h->T * h->B * h->l->out_size; i++)
-        s += (double)h->y[i] * h->w[i];
-    return s;
-}
-
-static int close_enough(double a, double n) {
-    return fabs(a - n) <= 2e-2 * fmax(fabs(a), fabs(n)) + 2e-3;
-}
-
-static const char *param_name(const mn_layer *l, size_t i) {
-    for (int s = 0; s < l->nspecs; s++)
-        if (i >= l->specs[s].offset && i < l->specs[s].offset + l->specs[s].size)
-            return l->specs[s].name;
-    return "?";
-}
-
-/* Checks parameter and input gradients of l (consumed). training: set_mode(1, seed) first,
- * so dropout draws one fixed mask for every forward. */
+/* Checks parameter and input gradients of l (consumed; NULL reports the create error),
+ * its parameters around their init (a norm's scale near 1). training: set_mode(1, ...)
+ * first, so dropout draws one fixed mask for every forward. */
 static void check_layer(const char *what, mn_layer *l, int T, int B, const int32_t *lengths,
                         int training, float eps, uint64_t seed) {
     if (!l) {
         mn_test_fail(__FILE__, __LINE__, "%s: create: %s", what, mn_last_error());
         return;
     }
-    mn_rng r;
-    mn_rng_seed(&r, seed);
-    size_t nx = (size_t)T * B * l->in_size, ny = (size_t)T * B * l->out_size;
-    float *params = calloc(l->param_count + 1, 4), *grads = calloc(l->param_count + 1, 4);
-    harness h = {l, T, B, lengths, calloc(nx, 4), calloc(ny, 4), calloc(ny, 4), calloc(nx, 4)};
-    l->params = params;
-    l->grads = grads;
-    mn_init_config ic = {MN_INIT_UNIFORM, 1.0f, 1.0f, 0};
-    l->ops->init(l, &r, &ic);
-    for (size_t i = 0; i < l->param_count; i++)       /* larger than init, around it */
-        params[i] += mn_rng_uniform_range(&r, -0.6f, 0.6f);
-    randomize(h.x, nx, &r, 1.0f);
-    randomize(h.w, ny, &r, 1.0f);
-    if (training) {
-        if (l->ops->set_mode) l->ops->set_mode(l, 1, seed * 7919 + 1);
-        else mn_test_fail(__FILE__, __LINE__, "%s: no set_mode", what);
-    }
-    loss_of(&h);
-    if (l->ops->backward(l, h.w, h.dx, T, B, lengths) != MN_OK) {
-        mn_test_fail(__FILE__, __LINE__, "%s: backward failed: %s", what, mn_last_error());
-        goto done;
-    }
-    int bad = 0;
-    for (size_t i = 0; i < l->param_count && bad < 5; i++) {
-        float keep = params[i];
-        params[i] = keep + eps; double lp = loss_of(&h);
-        params[i] = keep - eps; double lm = loss_of(&h);
-        params[i] = keep;
-        double num = (lp - lm) / (2 * eps);
-        if (!close_enough(grads[i], num)) {
-            mn_test_fail(__FILE__, __LINE__, "%s: d/d%s[%zu]: analytic %.6g, numeric %.6g",
-                         what, param_name(l, i), i, grads[i], num);
-            bad++;
-        }
-    }
-    for (size_t i = 0; i < nx && bad < 5; i++) {
-        float keep = h.x[i];
-        h.x[i] = keep + eps; double lp = loss_of(&h);
-        h.x[i] = keep - eps; double lm = loss_of(&h);
-        h.x[i] = keep;
-        double num = (lp - lm) / (2 * eps);
-        if (!close_enough(h.dx[i], num)) {
-            mn_test_fail(__FILE__, __LINE__, "%s: d/dx[%zu]: analytic %.6g, numeric %.6g",
-                         what, i, h.dx[i], num);
-            bad++;
-        }
-    }
-done:
+    mn_check_layer_grads(what, l, T, B, lengths,
+                         MN_CHECK_NEAR_INIT | (training ? MN_CHECK_TRAINING : 0), seed, eps);
     mn_layer_destroy(l);
-    free(params); free(grads); free(h.x); free(h.y); free(h.w); free(h.dx);
 }
 
 static const int32_t ragged[3] = {5, 3, 1};
@@ -192,20 +116,6 @@ TEST(layers_gradcheck_block_feedforward) {
 
 /* ----------------------------------------------------------- block wrapper */
 
-static float *alloc_params(mn_layer *l) {
-    l->params = calloc(l->param_count, 4);
-    l->grads = calloc(l->param_count, 4);
-    return l->params;
-}
-
-static void free_layer(mn_layer *l) {
-    if (!l) return;
-    float *p = l->params, *g = l->grads;
-    mn_layer_destroy(l);
-    free(p);
-    free(g);
-}
-
 TEST(layers_block_identity_path) {
     enum { T = 4, B = 3, D = 5 };
     mn_block_wrap w = {1, MN_BLOCK_NORM_PRE, MN_BLOCK_LAYERNORM, 0.0f, 1e-5f};
@@ -213,7 +123,7 @@ TEST(layers_block_identity_path) {
     for (int k = 0; k < 2; k++) {
         mn_layer *l = mn_block_create(inners[k], &w);
         REQUIRE(l, "create: %s", mn_last_error());
-        float *p = alloc_params(l);
+        float *p = mn_check_alloc_params(l);
         mn_rng r;
         mn_rng_seed(&r, 5);
         mn_init_config ic = {MN_INIT_UNIFORM, 1.0f, 1.0f, 0};
@@ -228,7 +138,7 @@ TEST(layers_block_identity_path) {
         CHECK_OK(l->ops->forward(l, x, y, T, B, NULL));
         CHECK(!memcmp(x, y, sizeof x), "%s: residual block with a zero inner layer is not "
               "the identity", k ? "lstm" : "linear");
-        free_layer(l);
+        mn_check_free_layer(l);
     }
 }
 
@@ -290,8 +200,8 @@ TEST(layers_block_delegates_to_inner) {
     mn_layer *bare = mn_recurrent_create(MN_LSTM, H, H, "_l0");
     mn_layer *wrapped = mn_block_create(mn_recurrent_create(MN_LSTM, H, H, "_l0"), &none);
     REQUIRE(bare && wrapped, "create: %s", mn_last_error());
-    alloc_params(bare);
-    alloc_params(wrapped);
+    mn_check_alloc_params(bare);
+    mn_check_alloc_params(wrapped);
     mn_rng r;
     mn_rng_seed(&r, 6);
     mn_init_config ic = {MN_INIT_UNIFORM, 1.0f, 1.0f, 0};
@@ -300,8 +210,8 @@ TEST(layers_block_delegates_to_inner) {
     float x[T * B * H], w[T * B * H], y1[T * B * H], y2[T * B * H], dx1[T * B * H] = {0},
           dx2[T * B * H] = {0};
     double pdh1[T] = {0}, pdh2[T] = {0}, pdc1[T] = {0}, pdc2[T] = {0};
-    randomize(x, T * B * H, &r, 1.0f);
-    randomize(w, T * B * H, &r, 1.0f);
+    mn_check_randomize(x, T * B * H, &r, 1.0f);
+    mn_check_randomize(w, T * B * H, &r, 1.0f);
     bare->probe_dh = pdh1; bare->probe_dc = pdc1;
     wrapped->probe_dh = pdh2; wrapped->probe_dc = pdc2;
     mn_layer *ls[2] = {bare, wrapped};
@@ -332,8 +242,8 @@ TEST(layers_block_delegates_to_inner) {
     wrapped->ops->step_vjp(wrapped, 2, 1, u2, u2 + H);
     CHECK(!memcmp(u1, u2, sizeof u1), "step_vjp differs");
     bare->probe_dh = bare->probe_dc = wrapped->probe_dh = wrapped->probe_dc = NULL;
-    free_layer(bare);
-    free_layer(wrapped);
+    mn_check_free_layer(bare);
+    mn_check_free_layer(wrapped);
 
     /* a stateless inner layer: the delegated ops answer as "no state" */
     mn_layer *lin = mn_block_create(mn_linear_create(3, 3), &none);
@@ -355,15 +265,15 @@ TEST(layers_block_set_mode_and_bytes) {
     mn_layer *a = mn_block_create(mn_feedforward_create(D, F, MN_ACT_RELU), &wd);
     mn_layer *b = mn_block_create(mn_feedforward_create(D, F, MN_ACT_RELU), &w0);
     REQUIRE(a && b, "create: %s", mn_last_error());
-    alloc_params(a);
-    alloc_params(b);
+    mn_check_alloc_params(a);
+    mn_check_alloc_params(b);
     mn_rng r;
     mn_rng_seed(&r, 7);
     mn_init_config ic = {MN_INIT_UNIFORM, 1.0f, 1.0f, 0};
     a->ops->init(a, &r, &ic);
     memcpy(b->params, a->params, a->param_count * sizeof(float));
     float x[T * B * D], ya[T * B * D], yb[T * B * D], dx[T * B * D] = {0};
-    randomize(x, T * B * D, &r, 1.0f);
+    mn_check_randomize(x, T * B * D, &r, 1.0f);
     CHECK_OK(a->ops->forward(a, x, ya, T, B, NULL));
     CHECK_OK(b->ops->forward(b, x, yb, T, B, NULL));
     CHECK(!memcmp(ya, yb, sizeof ya), "default (inference) mode applies dropout");
@@ -379,7 +289,7 @@ TEST(layers_block_set_mode_and_bytes) {
     CHECK_OK(b->ops->backward(b, x, dx, T, B, NULL));
     mn_layer *c = mn_block_create(mn_feedforward_create(D, F, MN_ACT_RELU), &wd);
     REQUIRE(c, "create: %s", mn_last_error());
-    alloc_params(c);
+    mn_check_alloc_params(c);
     memcpy(c->params, a->params, a->param_count * sizeof(float));
     c->ops->set_mode(c, 1, 3);
     CHECK(c->ops->activation_bytes(c) == 0, "bytes before any forward");
@@ -394,8 +304,8 @@ TEST(layers_block_set_mode_and_bytes) {
     CHECK_OK(c->ops->backward(c, x, dx, T - 2, B, NULL));
     CHECK(c->ops->activation_bytes(c) == bytes && mn_memory_in_use() - before == used,
           "a smaller batch reallocated");
-    free_layer(a);
-    free_layer(b);
-    free_layer(c);
+    mn_check_free_layer(a);
+    mn_check_free_layer(b);
+    mn_check_free_layer(c);
 }
 

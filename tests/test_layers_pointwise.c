@@ -7,30 +7,12 @@
 #include "dropout.h"
 #include "feedforward.h"
 #include "layer.h"
+#include "layer_check.h"
 #include "norm.h"
 #include "safetensors.h"
 
-#include <float.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void randomize(float *v, size_t n, mn_rng *r, float scale) {
-    for (size_t i = 0; i < n; i++) v[i] = mn_rng_uniform_range(r, -scale, scale);
-}
-
-static float *alloc_params(mn_layer *l) {
-    l->params = calloc(l->param_count, 4);
-    l->grads = calloc(l->param_count, 4);
-    return l->params;
-}
-
-static void free_layer(mn_layer *l) {
-    if (!l) return;
-    float *p = l->params, *g = l->grads;
-    mn_layer_destroy(l);
-    free(p);
-    free(g);
-}
 
 /* ----------------------------------------------------------------- dropout */
 
@@ -158,9 +140,7 @@ TEST(layers_feedforward_relu_propagates_nan) {
     for (int act = 0; act < 2; act++) {
         mn_layer *l = mn_feedforward_create(3, 4, act);
         REQUIRE(l, "create: %s", mn_last_error());
-        float *p = calloc(l->param_count, 4), *g = calloc(l->param_count, 4);
-        l->params = p;
-        l->grads = g;
+        float *p = mn_check_alloc_params(l);
         mn_rng r;
         mn_rng_seed(&r, 4);
         mn_init_config ic = {MN_INIT_UNIFORM, 1.0f, 1.0f, 0};
@@ -174,45 +154,13 @@ TEST(layers_feedforward_relu_propagates_nan) {
         for (int i = 0; i < 6; i++) nans += isnan(y[i]);
         CHECK(nans == 6, "%s: %d of 6 outputs NaN after a NaN hidden unit",
               act == MN_ACT_RELU ? "relu" : "gelu", nans);
-        mn_layer_destroy(l);
-        free(p); free(g);
+        mn_check_free_layer(l);
     }
     CHECK(!mn_feedforward_create(3, 4, 7), "unknown activation accepted");
     CHECK(!mn_feedforward_create(0, 4, MN_ACT_RELU), "width 0 accepted");
 }
 
 /* ----------------------------------------------------- PyTorch golden files */
-
-/* Relative error per element against max(|ref|, 1e-2·max|ref|), as tests/test_golden.c;
- * returns the worst error (reported when above tol). */
-static double compare(const char *fixture, const char *what, const float *got,
-                      const mn_st_tensor *ref_t, size_t n, double tol) {
-    if (!ref_t || ref_t->dtype != MN_ST_F32 || ref_t->numel != n) {
-        mn_test_fail(__FILE__, __LINE__, "%s: %s absent or not %zu F32 elements", fixture,
-                     what, n);
-        return INFINITY;
-    }
-    float *ref = malloc(n * sizeof *ref);   /* the file's data need not be aligned */
-    if (!ref) return INFINITY;
-    memcpy(ref, ref_t->data, n * sizeof *ref);
-    double scale = 0, worst = 0;
-    size_t at = 0;
-    for (size_t i = 0; i < n; i++) scale = fmax(scale, fabs(ref[i]));
-    for (size_t i = 0; i < n; i++) {
-        double denom = fmax(fmax(fabs(ref[i]), 1e-2 * scale), DBL_MIN);
-        double err = fabs((double)got[i] - ref[i]) / denom;
-        if (!(err <= worst)) { worst = err; at = i; }
-        if (isnan(err)) break;
-    }
-    if (!(worst <= tol))
-        mn_test_fail(__FILE__, __LINE__, "%s: %s element %zu: got %.9g, PyTorch %.9g "
-                     "(relative error %.3g > %g; tensor scale %.3g)", fixture, what, at,
-                     (double)got[at], (double)ref[at], worst, tol, scale);
-    if (getenv("MNEMO_GOLDEN_VERBOSE"))
-        printf("    %s %s: worst relative error %.3g\n", fixture, what, worst);
-    free(ref);
-    return worst;
-}
 
 static mn_layer *golden_layer(const char *mode, int D, int F, float eps) {
     mn_block_wrap w = {1, MN_BLOCK_NORM_PRE, MN_BLOCK_LAYERNORM, 0.0f, eps};
@@ -252,24 +200,12 @@ static void run_golden(const char *fixture, double tol) {
         mn_test_fail(__FILE__, __LINE__, "%s: mode '%s': %s", fixture, mode, mn_last_error());
         goto out;
     }
-    alloc_params(l);
+    mn_check_alloc_params(l);
     x = malloc(n * 4); w = malloc(n * 4); y = malloc(n * 4); dx = calloc(n, 4);
     memcpy(x, x_t->data, n * 4);
     memcpy(w, w_t->data, n * 4);
-    int loaded = 0;
-    for (int i = 0; i < l->nspecs; i++) {
-        const mn_param_spec *sp = &l->specs[i];
-        const mn_st_tensor *t = mn_st_find(f, sp->name);
-        int same = t && t->dtype == MN_ST_F32 && t->ndim == sp->ndim && t->numel == sp->size;
-        for (int k = 0; same && k < sp->ndim; k++) same = t->shape[k] == sp->shape[k];
-        if (!same) {
-            mn_test_fail(__FILE__, __LINE__, "%s: parameter '%s' is absent from the fixture "
-                         "or has a different dtype or shape", fixture, sp->name);
-            goto out;
-        }
-        memcpy(l->params + sp->offset, t->data, sp->size * sizeof(float));
-        loaded++;
-    }
+    int loaded = mn_check_load_params(fixture, f, l);
+    if (loaded < 0) goto out;
     int fixture_params = 0;     /* every tensor but the data and the references */
     for (int i = 0; i < mn_st_count(f); i++) {
         const char *nm = mn_st_at(f, i)->name;
@@ -285,16 +221,17 @@ static void run_golden(const char *fixture, double tol) {
         mn_test_fail(__FILE__, __LINE__, "%s: %s", fixture, mn_last_error());
         goto out;
     }
-    compare(fixture, "y", y, mn_st_find(f, "y"), n, tol);
-    compare(fixture, "grad.x", dx, mn_st_find(f, "grad.x"), n, tol);
+    mn_check_against(fixture, "y", y, mn_st_find(f, "y"), n, tol);
+    mn_check_against(fixture, "grad.x", dx, mn_st_find(f, "grad.x"), n, tol);
     for (int i = 0; i < l->nspecs; i++) {
         const mn_param_spec *sp = &l->specs[i];
         char name[MN_NAME_MAX + 8];
         snprintf(name, sizeof name, "grad.%s", sp->name);
-        compare(fixture, name, l->grads + sp->offset, mn_st_find(f, name), sp->size, tol);
+        mn_check_against(fixture, name, l->grads + sp->offset, mn_st_find(f, name), sp->size,
+                         tol);
     }
 out:
-    free_layer(l);
+    mn_check_free_layer(l);
     free(x); free(w); free(y); free(dx);
     mn_st_free(f);
 }
@@ -314,13 +251,13 @@ TEST(layers_norm_same_on_any_thread_count) {
     float *x = malloc(n * 4), *dy = malloc(n * 4), *y[2], *dx[2], *g[2];
     mn_rng r;
     mn_rng_seed(&r, 12);
-    randomize(x, n, &r, 2.0f);
-    randomize(dy, n, &r, 1.0f);
+    mn_check_randomize(x, n, &r, 2.0f);
+    mn_check_randomize(dy, n, &r, 1.0f);
     for (int centered = 0; centered < 2; centered++) {
         for (int k = 0; k < 2; k++) {
             mn_layer *l = centered ? mn_layernorm_create(D, 1e-5f) : mn_rmsnorm_create(D, 1e-5f);
             REQUIRE(l, "create: %s", mn_last_error());
-            alloc_params(l);
+            mn_check_alloc_params(l);
             mn_init_config ic = {MN_INIT_UNIFORM, 1.0f, 1.0f, 0};
             l->ops->init(l, &r, &ic);
             for (size_t i = 0; i < l->param_count; i++) l->params[i] += 0.01f * (float)i;
@@ -332,7 +269,7 @@ TEST(layers_norm_same_on_any_thread_count) {
             CHECK_OK(l->ops->backward(l, dy, dx[k], T, B, NULL));
             memcpy(g[k], l->grads, l->param_count * 4);
             size_t np = l->param_count;
-            free_layer(l);
+            mn_check_free_layer(l);
             if (k == 1) {
                 CHECK(!memcmp(y[0], y[1], n * 4), "centered %d: outputs differ", centered);
                 CHECK(!memcmp(dx[0], dx[1], n * 4), "centered %d: dx differs", centered);

@@ -3,27 +3,12 @@
  * as its forward state at each sequence's last real step joined with its reverse state at
  * step 0, PyTorch's torch.cat([h_n[-2], h_n[-1]], 1). */
 #include "test.h"
+#include "layer_check.h"
 #include "model.h"
 #include "safetensors.h"
 
-#include <float.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Relative error against max(|ref|, 1% of the tensor's scale), as test_golden.c. */
-static double worst_error(const float *got, const mn_st_tensor *ref_t) {
-    float *ref = malloc(ref_t->numel * sizeof *ref);
-    if (!ref) return INFINITY;
-    memcpy(ref, ref_t->data, ref_t->numel * sizeof *ref);
-    double scale = 0, worst = 0;
-    for (size_t i = 0; i < ref_t->numel; i++) scale = fmax(scale, fabs(ref[i]));
-    for (size_t i = 0; i < ref_t->numel; i++) {
-        double err = fabs((double)got[i] - ref[i]) / fmax(fmax(fabs(ref[i]), 1e-2 * scale), DBL_MIN);
-        if (!(err <= worst)) worst = err;
-    }
-    free(ref);
-    return worst;
-}
 
 static int meta(const mn_st_file *f, const char *key) {
     const char *v = mn_st_meta(f, key);
@@ -79,7 +64,8 @@ static void run_fixture(const char *name) {
                   .output_size = O, .target = target};
     const float *y;
     CHECK_OK(mn_model_forward(m, &b, &y));
-    double e = worst_error(y, mn_st_find(f, "y"));
+    /* relative error against max(|ref|, 1% of the tensor's scale), as test_golden.c */
+    double e = mn_check_rel_error(y, mn_st_find(f, "y"), (size_t)B * O);
     CHECK(e <= 1e-4, "%s: output differs from PyTorch's cat(h_n[-2], h_n[-1]) head (relative "
           "error %.3g)", name, e);
     double loss;
@@ -93,7 +79,7 @@ static void run_fixture(const char *name) {
         snprintf(gname, sizeof gname, "grad.%s", m->tensors[i].name);
         const mn_st_tensor *g = mn_st_find(f, gname);
         if (!g) { mn_test_fail(__FILE__, __LINE__, "%s: no %s", name, gname); continue; }
-        double ge = worst_error(m->grads + m->tensors[i].offset, g);
+        double ge = mn_check_rel_error(m->grads + m->tensors[i].offset, g, m->tensors[i].size);
         CHECK(ge <= 1e-4, "%s: %s relative error %.3g", name, gname, ge);
     }
 out:
