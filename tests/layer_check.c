@@ -25,7 +25,7 @@ int mn_check_close(double a, double n) {
 }
 
 static double loss_of(harness *h) {
-    if (!h->keep_state) h->l->ops->reset_state(h->l);
+    if (!h->keep_state) mn_layer_reset(h->l);
     h->l->ops->forward(h->l, h->x, h->y, h->T, h->B, h->lengths);
     double s = 0;
     for (size_t i = 0; i < (size_t)h->T * h->B * h->l->out_size; i++)

@@ -81,7 +81,7 @@ TEST(cells_gated_inspect_view) {
     o.l->ops->init(o.l, &r, &ic);
     float x[T * B * I], y[T * B * H];
     for (int i = 0; i < T * B * I; i++) x[i] = mn_rng_uniform_range(&r, -1.0f, 1.0f);
-    o.l->ops->reset_state(o.l);
+    mn_layer_reset(o.l);
     REQUIRE_OK(o.l->ops->forward(o.l, x, y, T, B, NULL));
     mn_recurrent_view v;
     REQUIRE(o.l->ops->inspect && o.l->ops->inspect(o.l, &v), "no recurrent view");
@@ -193,11 +193,11 @@ static void batched_equals_alone(mn_cell_kind cell) {
     run all, one;
     REQUIRE(run_make(&all, cell, I, H, T, B, 3), "setup: %s", mn_last_error());
     mn_layer *l = all.o.l;
-    l->ops->reset_state(l);
+    mn_layer_reset(l);
     REQUIRE_OK(l->ops->forward(l, all.x, all.y, T, B, lengths));
     REQUIRE_OK(l->ops->backward(l, all.w, all.dx, T, B, lengths));
     mn_state_view v[2];
-    REQUIRE(l->ops->state(l, v) == 1 && v[0].hT, "no state view");
+    REQUIRE(mn_layer_state(l, v) == 1 && v[0].hT, "no state view");
 
     float *gsum = calloc(l->param_count, sizeof(float));
     REQUIRE(run_make(&one, cell, I, H, T, 1, 3) && gsum, "setup: %s", mn_last_error());
@@ -211,11 +211,11 @@ static void batched_equals_alone(mn_cell_kind cell) {
         memset(one.dx, 0, (size_t)T * I * sizeof(float));
         memset(one.o.grads, 0, l->param_count * sizeof(float));
         mn_layer *k = one.o.l;
-        k->ops->reset_state(k);
+        mn_layer_reset(k);
         REQUIRE_OK(k->ops->forward(k, one.x, one.y, T, 1, &lengths[b]));
         REQUIRE_OK(k->ops->backward(k, one.w, one.dx, T, 1, &lengths[b]));
         mn_state_view w1[2];
-        k->ops->state(k, w1);
+        mn_layer_state(k, w1);
         for (int t = 0; t < T; t++) {
             for (int j = 0; j < H; j++)
                 worst_y = fmax(worst_y, rel_err(all.y[((size_t)t * B + b) * H + j],
@@ -251,16 +251,16 @@ static void chunks_equal_whole(mn_cell_kind cell) {
     REQUIRE(run_make(&u, cell, I, H, T, B, 9), "setup: %s", mn_last_error());
     mn_layer *l = u.o.l;
     float y2[T * B * H];
-    l->ops->reset_state(l);
+    mn_layer_reset(l);
     REQUIRE_OK(l->ops->forward(l, u.x, u.y, T, B, NULL));
-    l->ops->reset_state(l);
+    mn_layer_reset(l);
     REQUIRE_OK(l->ops->forward(l, u.x, y2, T1, B, NULL));
     REQUIRE_OK(l->ops->carry_state(l));
     REQUIRE_OK(l->ops->forward(l, u.x + T1 * B * I, y2 + T1 * B * H, T - T1, B, NULL));
     double worst = 0;
     for (int i = 0; i < T * B * H; i++) worst = fmax(worst, fabs(y2[i] - u.y[i]));
     CHECK(worst < 1e-6, "carried chunks differ from the whole sequence by %g", worst);
-    l->ops->reset_state(l);
+    mn_layer_reset(l);
     REQUIRE_OK(l->ops->forward(l, u.x + T1 * B * I, y2, T - T1, B, NULL));
     worst = 0;
     for (int i = 0; i < (T - T1) * B * H; i++) worst = fmax(worst, fabs(y2[i] - u.y[T1 * B * H + i]));
@@ -283,7 +283,7 @@ static void probe_matches_step_vjp(mn_cell_kind cell) {
     double probe[T] = {0}, probe_c[T] = {0}, want[T] = {0};
     l->probe_dh = probe;
     l->probe_dc = probe_c;
-    l->ops->reset_state(l);
+    mn_layer_reset(l);
     REQUIRE_OK(l->ops->forward(l, u.x, u.y, T, B, lengths));
     REQUIRE_OK(l->ops->backward(l, u.w, u.dx, T, B, lengths));
     for (int b = 0; b < B; b++) {
@@ -310,8 +310,8 @@ static void probe_matches_step_vjp(mn_cell_kind cell) {
           v.state_size == (cell == MN_LSTM ? 2 * H : H) && (v.cs != NULL) == (cell == MN_LSTM),
           "view: gates %d keep %d tanh %d state %d", v.gates, v.keep_gate, v.tanh_gate,
           v.state_size);
-    CHECK(l->ops->activation_bytes(l) > (size_t)T * B * H * sizeof(float),
-          "activation_bytes %zu", l->ops->activation_bytes(l));
+    CHECK(mn_layer_bytes(l) > (size_t)T * B * H * sizeof(float),
+          "activation_bytes %zu", mn_layer_bytes(l));
     run_free(&u);
 }
 

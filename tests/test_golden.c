@@ -135,7 +135,7 @@ static void run_golden(const char *fixture) {
     for (int k = 0; k < L; k++) {
         mn_layer *l = layers[k];
         for (size_t i = 0; i < TB * (size_t)l->out_size; i++) ys[k][i] = NAN;
-        l->ops->reset_state(l);
+        mn_layer_reset(l);
         mn_status s = l->ops->forward(l, k ? ys[k - 1] : x, ys[k], T, B, lens);
         if (s) { mn_test_fail(__FILE__, __LINE__, "%s: forward of layer %d: %s", fixture,
                               k, mn_last_error()); goto out; }
@@ -149,7 +149,7 @@ static void run_golden(const char *fixture) {
     for (int k = 0; hn && k < L; k++) {
         mn_state_view v[2];
         memset(v, 0, sizeof v);
-        int nd = layers[k]->ops->state ? layers[k]->ops->state(layers[k], v) : 0;
+        int nd = mn_layer_state(layers[k], v);
         CHECK(nd == D, "%s: layer %d reports %d state directions, expected %d", fixture, k,
               nd, D);
         for (int d = 0; d < nd && d < D; d++) {

@@ -134,7 +134,7 @@ TEST(layers_block_identity_path) {
         memset(p, 0, inner * sizeof(float));
         float x[T * B * D], y[T * B * D];
         for (int i = 0; i < T * B * D; i++) x[i] = mn_rng_uniform_range(&r, -3, 3);
-        l->ops->reset_state(l);
+        mn_layer_reset(l);
         CHECK_OK(l->ops->forward(l, x, y, T, B, NULL));
         CHECK(!memcmp(x, y, sizeof x), "%s: residual block with a zero inner layer is not "
               "the identity", k ? "lstm" : "linear");
@@ -217,7 +217,7 @@ TEST(layers_block_delegates_to_inner) {
     mn_layer *ls[2] = {bare, wrapped};
     float *ys[2] = {y1, y2}, *dxs[2] = {dx1, dx2};
     for (int k = 0; k < 2; k++) {
-        ls[k]->ops->reset_state(ls[k]);
+        mn_layer_reset(ls[k]);
         CHECK_OK(ls[k]->ops->forward(ls[k], x, ys[k], T, B, ragged));
         CHECK_OK(ls[k]->ops->carry_state(ls[k]));
         CHECK_OK(ls[k]->ops->forward(ls[k], x, ys[k], T, B, ragged));
@@ -230,7 +230,7 @@ TEST(layers_block_delegates_to_inner) {
     CHECK(!memcmp(pdh1, pdh2, sizeof pdh1) && pdh1[0] > 0, "probe_dh differs or is empty");
     CHECK(!memcmp(pdc1, pdc2, sizeof pdc1) && pdc1[0] > 0, "probe_dc differs or is empty");
     mn_state_view v1[2], v2[2];
-    CHECK(bare->ops->state(bare, v1) == 1 && wrapped->ops->state(wrapped, v2) == 1 &&
+    CHECK(mn_layer_state(bare, v1) == 1 && mn_layer_state(wrapped, v2) == 1 &&
           v1[0].hT && v2[0].hT && !memcmp(v1[0].hT, v2[0].hT, B * H * sizeof(float)),
           "state views differ");
     mn_recurrent_view r1, r2;
@@ -250,7 +250,7 @@ TEST(layers_block_delegates_to_inner) {
     REQUIRE(lin, "create: %s", mn_last_error());
     mn_state_view sv[2];
     mn_recurrent_view rv;
-    CHECK(lin->ops->state(lin, sv) == 0, "linear block reports a state");
+    CHECK(mn_layer_state(lin, sv) == 0, "linear block reports a state");
     CHECK(lin->ops->inspect(lin, &rv) == 0, "linear block reports a recurrence");
     CHECK(lin->ops->carry_state(lin) == MN_OK, "carry_state fails without state");
     mn_layer_destroy(lin);
@@ -292,17 +292,17 @@ TEST(layers_block_set_mode_and_bytes) {
     mn_check_alloc_params(c);
     memcpy(c->params, a->params, a->param_count * sizeof(float));
     c->ops->set_mode(c, 1, 3);
-    CHECK(c->ops->activation_bytes(c) == 0, "bytes before any forward");
+    CHECK(mn_layer_bytes(c) == 0, "bytes before any forward");
     size_t before = mn_memory_in_use();
     CHECK_OK(c->ops->forward(c, x, ya, T, B, NULL));
     CHECK_OK(c->ops->backward(c, x, dx, T, B, NULL));
-    size_t used = mn_memory_in_use() - before, bytes = c->ops->activation_bytes(c);
+    size_t used = mn_memory_in_use() - before, bytes = mn_layer_bytes(c);
     /* each allocation carries at most 127 bytes of header and rounding */
     CHECK(bytes > 0 && bytes <= used && used <= bytes + 8 * 127,
           "activation_bytes %zu, allocated %zu", bytes, used);
     CHECK_OK(c->ops->forward(c, x, ya, T - 2, B, NULL));    /* fewer rows: nothing grows */
     CHECK_OK(c->ops->backward(c, x, dx, T - 2, B, NULL));
-    CHECK(c->ops->activation_bytes(c) == bytes && mn_memory_in_use() - before == used,
+    CHECK(mn_layer_bytes(c) == bytes && mn_memory_in_use() - before == used,
           "a smaller batch reallocated");
     mn_check_free_layer(a);
     mn_check_free_layer(b);

@@ -46,7 +46,7 @@ TEST(layers_dropout_inference_is_identity) {
     int bad = 0;
     for (size_t i = 0; i < n; i++) bad += dx[i] != 1.0f + x[i];
     CHECK(!bad, "%d elements of dx != 1 + dy in inference", bad);
-    CHECK(l->ops->activation_bytes(l) == 0, "dropout holds activations");
+    CHECK(mn_layer_bytes(l) == 0, "dropout holds activations");
     mn_layer_destroy(l);
     free(x); free(y); free(dx);
 }
@@ -215,7 +215,7 @@ static void run_golden(const char *fixture, double tol) {
     CHECK(loaded == fixture_params, "%s: the layer takes %d parameter tensors, the fixture "
           "has %d", fixture, loaded, fixture_params);
     for (size_t i = 0; i < n; i++) y[i] = NAN;
-    l->ops->reset_state(l);
+    mn_layer_reset(l);
     if (l->ops->forward(l, x, y, T, B, NULL) != MN_OK ||
         l->ops->backward(l, w, dx, T, B, NULL) != MN_OK) {
         mn_test_fail(__FILE__, __LINE__, "%s: %s", fixture, mn_last_error());

@@ -350,7 +350,7 @@ mn_status mn_stack_forward(mn_stack *s, const float *x, int T, int B, const int3
     }
     for (int k = 0; k < L; k++) {
         mn_layer *l = s->layers[k];
-        l->ops->reset_state(l);
+        mn_layer_reset(l);
         const float *in = k ? buf[(k - 1) % 2] : x;
         float *o = k == L - 1 ? y : buf[k % 2];
         unsigned fp = mn_fp_enter();

@@ -117,24 +117,24 @@ static mn_status bidir_backward(mn_layer *l, const float *dy, float *dx, int T, 
 
 static void bidir_reset(mn_layer *l) {
     bidir *s = (bidir *)l;
-    s->fwd->ops->reset_state(s->fwd);
-    s->bwd->ops->reset_state(s->bwd);
+    mn_layer_reset(s->fwd);
+    mn_layer_reset(s->bwd);
 }
 
 static int bidir_state(mn_layer *l, mn_state_view v[2]) {
     bidir *s = (bidir *)l;
     mn_state_view tmp[2];
-    s->fwd->ops->state(s->fwd, tmp);
+    mn_layer_state(s->fwd, tmp);
     v[0] = tmp[0];
-    s->bwd->ops->state(s->bwd, tmp);
+    mn_layer_state(s->bwd, tmp);
     v[1] = tmp[0];
     return 2;
 }
 
 static size_t bidir_bytes(const mn_layer *l) {
     const bidir *s = (const bidir *)l;
-    return s->ws_bytes + s->fwd->ops->activation_bytes(s->fwd) +
-           s->bwd->ops->activation_bytes(s->bwd);
+    return s->ws_bytes + mn_layer_bytes(s->fwd) +
+           mn_layer_bytes(s->bwd);
 }
 
 static void bidir_destroy(mn_layer *l) {

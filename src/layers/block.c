@@ -164,7 +164,7 @@ static mn_status block_backward(mn_layer *l, const float *dy, float *dx, int T, 
 
 static void block_reset(mn_layer *l) {
     mn_layer *f = ((block *)l)->inner;
-    if (f->ops->reset_state) f->ops->reset_state(f);
+    mn_layer_reset(f);
 }
 
 /* Without a carry_state of its own the inner layer starts from zero, as the model does
@@ -172,13 +172,13 @@ static void block_reset(mn_layer *l) {
 static mn_status block_carry(mn_layer *l) {
     mn_layer *f = ((block *)l)->inner;
     if (f->ops->carry_state) return f->ops->carry_state(f);
-    if (f->ops->reset_state) f->ops->reset_state(f);
+    mn_layer_reset(f);
     return MN_OK;
 }
 
 static int block_state(mn_layer *l, mn_state_view v[2]) {
     mn_layer *f = ((block *)l)->inner;
-    return f->ops->state ? f->ops->state(f, v) : 0;
+    return mn_layer_state(f, v);
 }
 
 static int block_inspect(mn_layer *l, mn_recurrent_view *v) {
@@ -201,9 +201,9 @@ static void block_set_mode(mn_layer *l, int training, uint64_t seed) {
 
 static size_t block_bytes(const mn_layer *l) {
     const block *s = (const block *)l;
-    size_t n = s->ws_bytes + s->gws_bytes + s->inner->ops->activation_bytes(s->inner);
-    if (s->norm) n += s->norm->ops->activation_bytes(s->norm);
-    if (s->drop) n += s->drop->ops->activation_bytes(s->drop);
+    size_t n = s->ws_bytes + s->gws_bytes + mn_layer_bytes(s->inner);
+    if (s->norm) n += mn_layer_bytes(s->norm);
+    if (s->drop) n += mn_layer_bytes(s->drop);
     return n;
 }
 

@@ -86,9 +86,6 @@ static void dropout_set_mode(mn_layer *l, int training, uint64_t seed) {
     s->seed = seed;
 }
 
-static void no_state(mn_layer *l) { (void)l; }
-static int dropout_state(mn_layer *l, mn_state_view v[2]) { (void)l; (void)v; return 0; }
-static size_t dropout_bytes(const mn_layer *l) { (void)l; return 0; }  /* mask recomputed */
 static void dropout_destroy(mn_layer *l) { mn_release(l); }
 
 static const mn_layer_ops dropout_ops = {
@@ -96,9 +93,6 @@ static const mn_layer_ops dropout_ops = {
     .init = dropout_init,
     .forward = dropout_forward,
     .backward = dropout_backward,
-    .reset_state = no_state,
-    .state = dropout_state,
-    .activation_bytes = dropout_bytes,
     .destroy = dropout_destroy,
     .set_mode = dropout_set_mode,
 };

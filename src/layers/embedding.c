@@ -37,9 +37,6 @@ static mn_status not_a_stack_layer_bwd(mn_layer *l, const float *a, float *b, in
                                        const int32_t *lengths) {
     return not_a_stack_layer(l, a, b, T, B, lengths);
 }
-static void no_state(mn_layer *l) { (void)l; }
-static int embedding_state(mn_layer *l, mn_state_view v[2]) { (void)l; (void)v; return 0; }
-static size_t embedding_bytes(const mn_layer *l) { (void)l; return 0; }
 static void embedding_destroy(mn_layer *l) { mn_release(l); }
 
 static const mn_layer_ops embedding_ops = {
@@ -47,9 +44,6 @@ static const mn_layer_ops embedding_ops = {
     .init = embedding_init,
     .forward = not_a_stack_layer,
     .backward = not_a_stack_layer_bwd,
-    .reset_state = no_state,
-    .state = embedding_state,
-    .activation_bytes = embedding_bytes,
     .destroy = embedding_destroy,
 };
 

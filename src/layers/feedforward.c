@@ -150,8 +150,6 @@ static mn_status ff_backward(mn_layer *l, const float *dy, float *dx, int T, int
     return MN_OK;
 }
 
-static void no_state(mn_layer *l) { (void)l; }
-static int ff_state(mn_layer *l, mn_state_view v[2]) { (void)l; (void)v; return 0; }
 
 static size_t ff_bytes(const mn_layer *l) {
     const feedforward *s = (const feedforward *)l;
@@ -170,8 +168,6 @@ static const mn_layer_ops ff_ops = {
     .init = ff_init,
     .forward = ff_forward,
     .backward = ff_backward,
-    .reset_state = no_state,
-    .state = ff_state,
     .activation_bytes = ff_bytes,
     .destroy = ff_destroy,
 };

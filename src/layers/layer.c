@@ -37,6 +37,18 @@ void mn_layer_destroy(mn_layer *l) {
     if (l) l->ops->destroy(l);
 }
 
+void mn_layer_reset(mn_layer *l) {
+    if (l->ops->reset_state) l->ops->reset_state(l);
+}
+
+int mn_layer_state(mn_layer *l, mn_state_view v[2]) {
+    return l->ops->state ? l->ops->state(l, v) : 0;
+}
+
+size_t mn_layer_bytes(const mn_layer *l) {
+    return l->ops->activation_bytes ? l->ops->activation_bytes(l) : 0;
+}
+
 void mn_reverse_sequences(const float *in, float *out, int T, int B, int D,
                           const int32_t *lengths) {
     size_t row = (size_t)D * sizeof(float);

@@ -63,7 +63,8 @@ typedef struct {
      * gradient); otherwise dx is accumulated. */
     mn_status (*backward)(mn_layer *l, const float *dy, float *dx, int T, int B,
                           const int32_t *lengths);
-    /* Recurrent state: the next forward starts from zero ... */
+    /* Recurrent state: the next forward starts from zero ... (this and the two below may
+     * be NULL for a stateless layer; call them through mn_layer_reset, _state, _bytes) */
     void (*reset_state)(mn_layer *l);
     /* ... or from the final state of the last forward, with no gradient path to it
      * (truncated BPTT, streaming inference). NULL for layers without state. */
@@ -151,5 +152,10 @@ void mn_reverse_sequences(const float *in, float *out, int T, int B, int D,
                           const int32_t *lengths);
 
 void mn_layer_destroy(mn_layer *l);
+/* The optional ops, with what a stateless layer means: nothing to reset, no state views,
+ * no activations held. */
+void mn_layer_reset(mn_layer *l);
+int mn_layer_state(mn_layer *l, mn_state_view v[2]);
+size_t mn_layer_bytes(const mn_layer *l);
 
 #endif

@@ -52,9 +52,6 @@ static mn_status linear_backward(mn_layer *l, const float *dy, float *dx, int T,
     return MN_OK;
 }
 
-static void no_state(mn_layer *l) { (void)l; }
-static int linear_state(mn_layer *l, mn_state_view v[2]) { (void)l; (void)v; return 0; }
-static size_t linear_bytes(const mn_layer *l) { (void)l; return 0; }
 static void linear_destroy(mn_layer *l) { mn_release(l); }
 
 static const mn_layer_ops linear_ops = {
@@ -62,9 +59,6 @@ static const mn_layer_ops linear_ops = {
     .init = linear_init,
     .forward = linear_forward,
     .backward = linear_backward,
-    .reset_state = no_state,
-    .state = linear_state,
-    .activation_bytes = linear_bytes,
     .destroy = linear_destroy,
 };
 

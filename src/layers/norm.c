@@ -148,8 +148,6 @@ static mn_status norm_backward(mn_layer *l, const float *dy, float *dx, int T, i
     return MN_OK;
 }
 
-static void no_state(mn_layer *l) { (void)l; }
-static int norm_state(mn_layer *l, mn_state_view v[2]) { (void)l; (void)v; return 0; }
 static size_t norm_bytes(const mn_layer *l) { return ((const norm *)l)->ws_bytes; }
 
 static void norm_destroy(mn_layer *l) {
@@ -162,8 +160,6 @@ static const mn_layer_ops layernorm_ops = {
     .init = norm_init,
     .forward = norm_forward,
     .backward = norm_backward,
-    .reset_state = no_state,
-    .state = norm_state,
     .activation_bytes = norm_bytes,
     .destroy = norm_destroy,
 };
@@ -173,8 +169,6 @@ static const mn_layer_ops rmsnorm_ops = {
     .init = norm_init,
     .forward = norm_forward,
     .backward = norm_backward,
-    .reset_state = no_state,
-    .state = norm_state,
     .activation_bytes = norm_bytes,
     .destroy = norm_destroy,
 };

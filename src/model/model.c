@@ -276,7 +276,7 @@ static mn_status reserve_grads(mn_model *m) {
 
 size_t mn_model_activation_bytes(const mn_model *m) {
     size_t n = m->ws_bytes + m->gws_bytes;
-    for (int k = 0; k < m->L; k++) n += m->layers[k]->ops->activation_bytes(m->layers[k]);
+    for (int k = 0; k < m->L; k++) n += mn_layer_bytes(m->layers[k]);
     return n;
 }
 
@@ -408,8 +408,8 @@ static mn_status model_run(mn_model *m, const mn_batch *b, int t0, int k, int ca
             ly->ops->set_mode(ly, m->training, noise_seed(m->noise_seed, l, t0));
         if (carry && ly->ops->carry_state) {
             if ((st = ly->ops->carry_state(ly))) return st;
-        } else if (ly->ops->reset_state) {
-            ly->ops->reset_state(ly);
+        } else {
+            mn_layer_reset(ly);
         }
         if ((st = ly->ops->forward(ly, l == 0 ? x : m->acts[l], m->acts[l + 1], k, B, m->lengths)))
             return st;
