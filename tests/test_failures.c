@@ -441,3 +441,33 @@ TEST(failures_load_refuses_unknown_recurrent_init) {
     remove(bad);
     rmdir(dir);
 }
+
+/* A state carried from a pass of one batch into a pass of another used to be replaced by
+ * zeros without a word. */
+TEST(failures_carried_state_of_another_batch_refused) {
+    mn_layer *l = mn_recurrent_create(MN_GRU, 3, 4, "");
+    REQUIRE(l, "layer: %s", mn_last_error());
+    float *p = calloc(l->param_count, 4), *g = calloc(l->param_count, 4);
+    float x[2 * 3 * 3], y[2 * 3 * 4];
+    REQUIRE(p && g, "calloc");
+    l->params = p;
+    l->grads = g;
+    mn_rng r;
+    mn_rng_seed(&r, 1);
+    mn_init_config ic = {MN_INIT_UNIFORM, 1.0f, 1.0f, 0};
+    l->ops->init(l, &r, &ic);
+    fill(x, sizeof x / 4, &r);
+    REQUIRE_OK(l->ops->forward(l, x, y, 2, 2, NULL));
+    REQUIRE_OK(l->ops->carry_state(l));
+    REQUIRE_OK(l->ops->forward(l, x, y, 2, 2, NULL));   /* same batch: carried */
+    REQUIRE_OK(l->ops->carry_state(l));
+    mn_clear_error();
+    mn_status st = l->ops->forward(l, x, y, 2, 3, NULL);
+    CHECK(st == MN_E_STATE && mn_last_error()[0], "a state of 2 sequences carried into a pass of "
+          "3 gave status %d (%s)", (int)st, mn_last_error());
+    l->ops->reset_state(l);
+    CHECK_OK(l->ops->forward(l, x, y, 2, 3, NULL));      /* from zero: fine */
+    mn_layer_destroy(l);
+    free(p);
+    free(g);
+}

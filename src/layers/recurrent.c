@@ -263,12 +263,17 @@ static mn_status recurrent_forward(mn_layer *l, const float *x, float *y, int T,
     size_t BH = (size_t)B * H, rows;
     mn_status st = mn_layer_rows(l, T, B, &rows);
     if (st) return st;
+    /* a carried state of another batch is a caller's mistake, never replaced by zeros */
+    if (s->carry && s->state_B != B)
+        return mn_fail(MN_E_STATE, "the carried recurrent state holds %d sequences but this "
+                       "pass has %d; carry state only between chunks of one batch",
+                       s->state_B, B);
     if (reserve(s, T, B) != MN_OK) return MN_E_NOMEM;
     const float *W_ih = l->params + s->o_wih, *W_hh = l->params + s->o_whh;
     if (mn_pack_b(&s->whh_t, 1, H, GH, W_hh, H) != MN_OK) return MN_E_NOMEM;
 
     /* initial state: carried from the previous chunk, or zero */
-    int carry = s->carry && s->state_B == B;
+    int carry = s->carry;
     if (carry) memcpy(s->hs, s->h0, BH * sizeof(float));
     else memset(s->hs, 0, BH * sizeof(float));
     if (s->cs) {
