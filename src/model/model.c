@@ -59,8 +59,11 @@ mn_status mn_model_config_check(const mn_model_config *c) {
     return mn_model_blocks_check(c, in);
 }
 
-static void add_tensors(mn_model *m, mn_layer *l, const char *prefix, size_t base) {
-    for (int i = 0; i < l->nspecs && m->ntensors < MN_MAX_TENSORS; i++) {
+static mn_status add_tensors(mn_model *m, mn_layer *l, const char *prefix, size_t base) {
+    if (m->ntensors + l->nspecs > MN_MAX_TENSORS)
+        return mn_fail(MN_E_ARG, "the model has more than %d parameter tensors; use fewer "
+                       "blocks", MN_MAX_TENSORS);
+    for (int i = 0; i < l->nspecs; i++) {
         mn_tensor_view *t = &m->tensors[m->ntensors++];
         const mn_param_spec *s = &l->specs[i];
         snprintf(t->name, sizeof t->name, "%.23s%.63s", prefix, s->name);
@@ -69,6 +72,7 @@ static void add_tensors(mn_model *m, mn_layer *l, const char *prefix, size_t bas
         t->offset = base + s->offset;
         t->size = s->size;
     }
+    return MN_OK;
 }
 
 void mn_model_free(mn_model *m) {
@@ -182,7 +186,7 @@ mn_status mn_model_create(const mn_model_config *cfg, uint64_t seed, mn_model **
     for (int i = 0; i < n; i++) {
         all[i]->params = m->params + off;
         all[i]->grads = m->grads + off;
-        add_tensors(m, all[i], prefix[i], off);
+        if ((st = add_tensors(m, all[i], prefix[i], off))) goto fail_st;
         all[i]->ops->init(all[i], &rng, &ic);
         off += all[i]->param_count;
     }
@@ -382,7 +386,7 @@ static mn_status model_run(mn_model *m, const mn_batch *b, int t0, int k, int ca
     int B = b->B, O = c->output_size, L = m->L, last = c->output == MN_OUTPUT_LAST;
     size_t rows = (size_t)k * B;
     mn_status st = MN_OK;
-    if (t0 < 0 || k < 1 || t0 + k > b->T)
+    if (t0 < 0 || k < 1 || k > b->T - t0)
         return mn_fail(MN_E_ARG, "steps [%d, %d) are outside the batch's %d", t0, t0 + k, b->T);
     /* the head and the layers index a pass's rows with int (GEMM dimensions) */
     if (rows > INT_MAX)

@@ -6,7 +6,7 @@
 #include "layer.h"
 
 #define MN_MAX_LAYERS 64
-#define MN_MAX_TENSORS (MN_MAX_LAYERS * 16 + 8)
+#define MN_MAX_TENSORS (MN_MAX_LAYERS * 24 + 8)   /* a bidirectional ln-lstm block with its norm has 20 */
 
 typedef struct {
     char name[MN_NAME_MAX + 32];
