@@ -43,7 +43,8 @@ static void usage(FILE *f, cli_opt *opts, int n, int only) {
         mn_lab_info(i, &name, &summary, &options);
         if (only >= 0 && i != only) continue;
         char buf[160];
-        fprintf(f, "  %-13s %s\n  %-13s (%s)\n", name, summary, "", dashed(buf, sizeof buf, options));
+        fprintf(f, "  %-14s %s\n  %-14s (%s)\n", name, summary, "",
+                dashed(buf, sizeof buf, options));
     }
     fprintf(f, "\noptions (every experiment also takes --threads and --json):\n");
     cli_print_options(f, opts, n);
@@ -167,7 +168,8 @@ int cmd_lab(int argc, char **argv) {
          2, 100000, 0, 0, 0, 0, 0},
         {"--hidden", OPT_INT, &lo.hidden, "H", "hidden units", "32", "32", 1, 4096, 0, 0, 0, 0,
          0},
-        {"--forget", OPT_FLOAT, &forget, "F", "forget gate value f, between 0 and 1", "0.99",
+        {"--forget", OPT_FLOAT, &forget, "F", "forget gate value f (gated-residual: sigmoid of "
+         "the keep gate's bias), between 0 and 1", "0.99",
          "0.99", 0, 0, 0, 1, 1, 0, 0},
         {"--clip", OPT_FLOAT, &clip, "C", "global-norm clipping threshold", "1", "1", 0, 0, 0,
          FLT_MAX, 1, 0, 0},
@@ -181,7 +183,7 @@ int cmd_lab(int argc, char **argv) {
          CLI_MAX_STEPS, 0, 0, 0, 0, 0},
         {"--batch", OPT_INT, &lo.batch, "B", "sequences per training step", "32", "32", 1,
          CLI_MAX_BATCH, 0, 0, 0, 0, 0},
-        {"--depth", OPT_INT, &lo.depth, "L", "layers L of the residual experiment's stack", "24",
+        {"--depth", OPT_INT, &lo.depth, "L", "layers L of the residual and prenorm stacks", "24",
          "24", 1, 10000, 0, 0, 0, 0, 0},
         {"--seed", OPT_U64, &seed, "S", "seed of the weights and data", NULL, "1", 0, 0, 0, 0,
          0, 0, 0},

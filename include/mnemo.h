@@ -446,7 +446,8 @@ typedef struct {
     int length;         /* T; 0: 100 */
     int hidden;         /* H; 0: 32 */
     int tbptt;          /* chunk length k of the tbptt experiment; 0: 10 */
-    double forget;      /* forget gate f of lstm-highway, in (0, 1); 0: 0.99 */
+    double forget;      /* forget gate f of lstm-highway, in (0, 1); 0: 0.99; gated-residual:
+                         * sigmoid of the keep gate's bias */
     double clip;        /* global-norm clipping threshold of exploding; 0: 1 */
     int n_forget_bias;  /* forget-bias: how many values in forget_bias (0: 0, 1, 2, 3, 5) */
     double forget_bias[MN_LAB_MAX_LIST];
@@ -454,7 +455,7 @@ typedef struct {
     int lengths[MN_LAB_MAX_LIST];
     int steps;          /* adding-sweep: optimizer steps per run; 0: its default */
     int batch;          /* adding-sweep: sequences per step; 0: its default */
-    int depth;          /* residual: layers L of the deep stack; 0: 24 */
+    int depth;          /* residual, prenorm: layers (blocks) L of the deep stack; 0: 24 */
     uint64_t seed;      /* weights and data */
     /* Called after each part of a long experiment (adding-sweep: each training run) with
      * one line saying what finished; NULL for none. The library itself never prints. */

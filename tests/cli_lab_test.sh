@@ -12,8 +12,8 @@ if [ "$rc" -eq 0 ] && grep -q vanishing "$tmp/out" && grep -q adding-sweep "$tmp
     && grep -q -- '--radius' "$tmp/out" && grep -q 'FAIL is a measurement' "$tmp/out"; then
     ok "lab --help lists the experiments, the options and the exit-code rule"
 else bad "lab --help" "$(show)"; fi
-n=$(grep -cE '^  (vanishing|exploding|lstm-highway|orthogonal|tbptt|forget-bias|activations|gru-params|adding-sweep|residual) ' "$tmp/out")
-[ "$n" -eq 10 ] && ok "lab --help has one line per experiment (10)" || bad "experiment lines: $n" "$(show)"
+n=$(grep -cE '^  (vanishing|exploding|lstm-highway|orthogonal|tbptt|forget-bias|activations|gru-params|adding-sweep|residual|prenorm|gated-residual) ' "$tmp/out")
+[ "$n" -eq 12 ] && ok "lab --help has one line per experiment (12)" || bad "experiment lines: $n" "$(show)"
 run help lab
 [ "$rc" -eq 0 ] && grep -q vanishing "$tmp/out" && ok "'help lab' works" || bad "help lab" "$(show)"
 run lab tbptt --help
@@ -21,7 +21,8 @@ run lab tbptt --help
     || bad "lab tbptt --help" "$(show)"
 
 # ------------------------------------------------------------- every fast experiment passes
-for e in vanishing exploding lstm-highway orthogonal tbptt forget-bias activations gru-params residual; do
+for e in vanishing exploding lstm-highway orthogonal tbptt forget-bias activations gru-params residual \
+    prenorm gated-residual; do
     run lab "$e" --json --threads 1
     if [ "$rc" -ne 0 ]; then bad "lab $e (exit $rc)" "$(show)"; continue; fi
     if ! msg=$(json_check "$tmp/out" command experiment claim theory measured pass applies); then
@@ -57,6 +58,24 @@ if [ "$rc" -eq 0 ] && grep -q '^result     PASS$' "$tmp/out" && grep -q 'with sk
     ok "residual --depth 24 --radius 0.8: PASS, no skip $m (0.8^24), skip at least $q"
 else bad "residual: measured $m, skip min $q" "$(show)"; fi
 
+# prenorm: pre-norm within 10% of sqrt(1 + L v), v = (2H+5)/(36H); post-norm within 25% of
+# sqrt(1 - 2/H); the per-block table in the report.
+run lab prenorm --depth 24 --hidden 32 --json
+m=$(json_get "$tmp/out" measured); q=$(json_get "$tmp/out" post_ratio)
+if [ "$rc" -eq 0 ] && grep -q '^result     PASS$' "$tmp/out" && grep -q 'post-norm' "$tmp/out" \
+    && awk -v m="$m" -v q="$q" 'BEGIN { v = 69 / 1152; t = sqrt(1 + 24 * v); p = sqrt(1 - 2 / 32)
+        exit !(m > 0.9 * t && m < 1.1 * t && q > 0.75 * p && q < 1.25 * p) }'; then
+    ok "prenorm --depth 24 --hidden 32: PASS, pre-norm $m (sqrt(1 + 24 v)), post-norm $q"
+else bad "prenorm: measured $m, post $q" "$(show)"; fi
+
+# gated-residual: with W_hh = 0 the ratio is the product of the keep gates, to 1%.
+run lab gated-residual --forget 0.9 --length 50 --json
+m=$(json_get "$tmp/out" measured); t=$(json_get "$tmp/out" theory)
+if [ "$rc" -eq 0 ] && grep -q '^result     PASS$' "$tmp/out" && grep -q 'prod alpha' "$tmp/out" \
+    && awk -v m="$m" -v t="$t" 'BEGIN { exit !(t > 0 && m > 0.99 * t && m < 1.01 * t) }'; then
+    ok "gated-residual --forget 0.9 --length 50: PASS, $m vs product of alpha $t"
+else bad "gated-residual: measured $m theory $t" "$(show)"; fi
+
 # The sweep at a tiny size: runs, reports every run, JSON keys.
 run lab adding-sweep --lengths 4,6 --steps 3 --batch 4 --hidden 4 --json --threads 1
 if [ "$rc" -eq 0 ] && json_check "$tmp/out" command experiment theory measured pass rnn_T4_mse gru_T6_horizon >/dev/null \
@@ -87,6 +106,12 @@ expect_usage "--depth past the limit"          lab residual --depth 10001
 expect_usage "zero --radius for residual"      lab residual --radius 0
 expect_usage "option residual ignores"         lab residual --length 50
 expect_usage "residual too large to hold"      lab residual --depth 100 --hidden 1024
+expect_usage "option prenorm ignores"          lab prenorm --radius 0.9
+expect_usage "--depth 0 for prenorm"           lab prenorm --depth 0
+expect_usage "prenorm too large to hold"       lab prenorm --depth 100 --hidden 1024
+expect_usage "option gated-residual ignores"   lab gated-residual --depth 3
+expect_usage "--forget 1 for gated-residual"   lab gated-residual --forget 1
+expect_usage "--length 1 for gated-residual"   lab gated-residual --length 1
 expect_usage "stray argument"                  lab vanishing extra
 
 cli_finish

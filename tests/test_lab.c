@@ -28,7 +28,7 @@ static int close_rel(double a, double b, double tol) { return fabs(a / b - 1.0) 
 
 TEST(lab_lists_every_experiment) {
     const char *names = mn_lab_names();
-    CHECK(mn_lab_count() == 10, "count %d", mn_lab_count());
+    CHECK(mn_lab_count() == 12, "count %d", mn_lab_count());
     for (int i = 0; i < mn_lab_count(); i++) {
         const char *n, *s, *opts;
         CHECK_OK(mn_lab_info(i, &n, &s, &opts));
@@ -438,5 +438,186 @@ TEST(lab_residual_rejects_bad_options) {
     o.depth = 0;
     CHECK_OK(mn_lab_run("residual", &o, r));
     CHECK(close_rel(r->theory, pow(0.8, 24), 1e-12), "defaults: theory %g", r->theory);
+    free(r);
+}
+
+/* ------------------------------------------------------------------ prenorm */
+
+/* Var f of the Transformer feed-forward (H -> 4H -> H, ReLU) at PyTorch's init on a
+ * normalized row, and the mean-field profiles, from the formulas here. */
+static double ff_var(int H) { return (2.0 * H + 5) / (36.0 * H); }
+static double pre_mf(int L, int l, int H) {
+    return sqrt((1 + L * ff_var(H)) / (1 + l * ff_var(H)));
+}
+
+TEST(lab_prenorm_default_passes) {
+    mn_lab_result *r = run("prenorm", NULL);
+    REQUIRE(r, "run");
+    double th = pre_mf(24, 0, 32), post = sqrt(1 - 2.0 / 32);
+    CHECK(close_rel(r->theory, th, 1e-12), "theory %g, want sqrt(1 + 24 v) = %g", r->theory, th);
+    CHECK(close_rel(r->measured, th, 0.10), "pre-norm ratio %g, want %g", r->measured, th);
+    CHECK(r->pass && r->applies, "default prenorm: pass %d applies %d (%s)", r->pass, r->applies,
+          r->note);
+    CHECK(number(r, "depth") == 24 && number(r, "hidden") == 32, "depth %g hidden %g",
+          number(r, "depth"), number(r, "hidden"));
+    /* the identity path: never below the top; post-norm flat at sqrt(1 - 2/H) */
+    CHECK(number(r, "pre_min_ratio") > 1.0, "pre-norm fell to %g", number(r, "pre_min_ratio"));
+    CHECK(close_rel(number(r, "post_ratio"), post, 0.25), "post-norm ratio %g, want %g",
+          number(r, "post_ratio"), post);
+    CHECK(close_rel(number(r, "pre_ratio_block_12"), pre_mf(24, 12, 32), 0.10),
+          "block 12: %g want %g", number(r, "pre_ratio_block_12"), pre_mf(24, 12, 32));
+    CHECK(close_rel(number(r, "rms_top"), sqrt(1 + 24 * ff_var(32)), 0.05), "rms(x_24) %g",
+          number(r, "rms_top"));
+    CHECK(strstr(r->claim, "pre-norm") && strstr(r->criterion, "10%") &&
+              strstr(r->report, "post-norm"), "claim %s / criterion %s", r->claim, r->criterion);
+    free(r);
+}
+
+/* Two other settings: the pre-norm profile is sqrt((1+Lv)/(1+lv)) at the bottom, the
+ * middle and the top block, and post-norm stays at sqrt(1 - 2/H). */
+TEST(lab_prenorm_matches_mean_field) {
+    const struct { int L, H; uint64_t seed; } cases[] = {{12, 64, 3}, {48, 32, 5}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        mn_lab_options o;
+        mn_lab_options_init(&o);
+        int L = cases[i].L, H = cases[i].H;
+        o.depth = L;
+        o.hidden = H;
+        o.seed = cases[i].seed;
+        mn_lab_result *r = run("prenorm", &o);
+        REQUIRE(r, "run");
+        CHECK(r->pass && r->applies, "L %d H %d not PASS (%s)", L, H, r->note);
+        const int ls[] = {0, L / 2, L - 1};
+        for (int j = 0; j < 3; j++) {
+            char name[48];
+            snprintf(name, sizeof name, "pre_ratio_block_%d", ls[j]);
+            CHECK(close_rel(number(r, name), pre_mf(L, ls[j], H), 0.10), "L %d H %d block %d: "
+                  "pre %g want %g", L, H, ls[j], number(r, name), pre_mf(L, ls[j], H));
+            snprintf(name, sizeof name, "post_ratio_block_%d", ls[j]);
+            CHECK(close_rel(number(r, name), sqrt(1 - 2.0 / H), 0.25), "L %d H %d block %d: "
+                  "post %g", L, H, ls[j], number(r, name));
+        }
+        free(r);
+    }
+}
+
+TEST(lab_prenorm_not_applicable) {
+    mn_lab_options o;
+    mn_lab_options_init(&o);
+    o.hidden = 8;
+    mn_lab_result *r = run("prenorm", &o);
+    REQUIRE(r, "run");
+    CHECK(!r->applies && !r->pass && strstr(r->note, "--hidden"), "H 8: applies %d note %s",
+          r->applies, r->note);
+    free(r);
+    mn_lab_options_init(&o);
+    o.hidden = 16;
+    o.depth = 65;   /* more than 4 H blocks */
+    r = run("prenorm", &o);
+    REQUIRE(r, "run");
+    CHECK(!r->applies && !r->pass && strstr(r->note, "--depth"), "L 65: applies %d note %s",
+          r->applies, r->note);
+    free(r);
+}
+
+TEST(lab_prenorm_rejects_bad_options) {
+    mn_lab_result *r = malloc(sizeof *r);
+    REQUIRE(r, "malloc");
+    mn_lab_options o;
+    mn_lab_options_init(&o);
+    o.depth = -1;
+    CHECK(mn_lab_run("prenorm", &o, r) == MN_E_ARG, "depth -1 accepted");
+    mn_lab_options_init(&o);
+    o.depth = 10001;
+    CHECK(mn_lab_run("prenorm", &o, r) == MN_E_ARG, "depth 10001 accepted");
+    mn_lab_options_init(&o);
+    o.hidden = -3;
+    CHECK(mn_lab_run("prenorm", &o, r) == MN_E_ARG, "hidden -3 accepted");
+    mn_lab_options_init(&o);
+    o.hidden = 1024;
+    o.depth = 100;   /* 8e8 weights */
+    CHECK(mn_lab_run("prenorm", &o, r) == MN_E_ARG, "depth x 8 hidden^2 past the limit accepted");
+    CHECK(strstr(mn_last_error(), "--depth") != NULL, "message: %s", mn_last_error());
+    free(r);
+}
+
+/* ------------------------------------------------------------ gated-residual */
+
+TEST(lab_gated_residual_default_passes) {
+    mn_lab_result *r = run("gated-residual", NULL);
+    REQUIRE(r, "run");
+    CHECK(r->pass && r->applies, "default gated-residual: pass %d applies %d (%s)", r->pass,
+          r->applies, r->note);
+    CHECK(close_rel(r->measured, r->theory, 0.01), "measured %g vs product of alpha %g",
+          r->measured, r->theory);
+    CHECK(number(r, "max_rel_error") < 1e-4, "W_hh = 0 is exact up to rounding: %g",
+          number(r, "max_rel_error"));
+    /* alpha moves per step around sigmoid(b) = 0.99: the product is not 0.99^99 */
+    CHECK(number(r, "alpha_min") < 0.99 && number(r, "alpha_max") > 0.99, "alpha in [%g, %g]",
+          number(r, "alpha_min"), number(r, "alpha_max"));
+    CHECK(!close_rel(r->theory, pow(0.99, 99), 0.05), "product %g too close to 0.99^99",
+          r->theory);
+    /* the lag-1 ratio is a mean of single alphas */
+    double a1 = number(r, "ratio_lag_1");
+    CHECK(a1 >= number(r, "alpha_min") && a1 <= number(r, "alpha_max"), "lag 1: %g", a1);
+    /* recurrent weights add the f' and alpha' terms: more with the full draw */
+    double ds = number(r, "small_whh_rel_dev"), di = number(r, "init_whh_rel_dev");
+    CHECK(ds > 1e-4 && di > ds, "deviation at 0.1 W_hh %g, at W_hh %g", ds, di);
+    free(r);
+}
+
+TEST(lab_gated_residual_is_product_of_alpha) {
+    const struct { double f; int T, H; } cases[] = {{0.9, 30, 8}, {0.5, 12, 16}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        mn_lab_options o;
+        mn_lab_options_init(&o);
+        o.forget = cases[i].f;
+        o.length = cases[i].T;
+        o.hidden = cases[i].H;
+        mn_lab_result *r = run("gated-residual", &o);
+        REQUIRE(r, "run");
+        int T = cases[i].T;
+        CHECK(r->pass && close_rel(r->measured, r->theory, 0.01), "f %g T %d: %g vs %g",
+              cases[i].f, T, r->measured, r->theory);
+        const int lags[] = {1, 10, T - 1};
+        for (int j = 0; j < 3; j++) {
+            char m[48], t[48];
+            snprintf(m, sizeof m, "ratio_lag_%d", lags[j]);
+            snprintf(t, sizeof t, "prod_alpha_lag_%d", lags[j]);
+            CHECK(close_rel(number(r, m), number(r, t), 0.01), "f %g lag %d: %g vs %g",
+                  cases[i].f, lags[j], number(r, m), number(r, t));
+        }
+        /* the product of alphas that scatter around f, against f^(T-1): the same decade */
+        double lr = log(r->theory) / ((T - 1) * log(cases[i].f));
+        CHECK(lr > 0.7 && lr < 1.5, "f %g: log product / log f^(T-1) = %g", cases[i].f, lr);
+        free(r);
+    }
+}
+
+TEST(lab_gated_residual_underflow_and_bad_options) {
+    mn_lab_options o;
+    mn_lab_options_init(&o);
+    o.forget = 0.1;
+    o.length = 200;
+    o.hidden = 8;
+    mn_lab_result *r = run("gated-residual", &o);
+    REQUIRE(r, "run");
+    CHECK(!r->applies && !r->pass && strstr(r->note, "float32"), "0.1^199: applies %d note %s",
+          r->applies, r->note);
+    mn_lab_options_init(&o);
+    o.forget = 1.0;
+    CHECK(mn_lab_run("gated-residual", &o, r) == MN_E_ARG, "forget 1 accepted");
+    o.forget = -0.5;
+    CHECK(mn_lab_run("gated-residual", &o, r) == MN_E_ARG, "forget -0.5 accepted");
+    mn_lab_options_init(&o);
+    o.length = 1;
+    CHECK(mn_lab_run("gated-residual", &o, r) == MN_E_ARG, "length 1 accepted");
+    mn_lab_options_init(&o);
+    o.hidden = -1;
+    CHECK(mn_lab_run("gated-residual", &o, r) == MN_E_ARG, "hidden -1 accepted");
+    mn_lab_options_init(&o);
+    o.hidden = 4096;
+    o.length = 500;   /* 500 x 16 x 4096 cells */
+    CHECK(mn_lab_run("gated-residual", &o, r) == MN_E_ARG, "too large a run accepted");
     free(r);
 }

@@ -9,7 +9,7 @@
  * defaults; the experiments live one family per file (lab.h lists them): gradient flow
  * through time (lab_gradflow.c), gated cells (lab_gates.c), activations
  * (lab_activations.c), the trainer (lab_training.c), gradient flow through depth
- * (lab_depth.c); shared helpers in lab_util.c. */
+ * and pre- vs post-norm blocks (lab_depth.c); shared helpers in lab_util.c. */
 #include "lab.h"
 
 #include <math.h>
@@ -89,12 +89,16 @@ static const struct {
      "lengths steps batch hidden seed", mn_lab_adding_sweep},
     {"residual", "deep tanh stack: gradient ratio over L layers is rho^L, with a skip >= 1",
      "depth radius hidden seed", mn_lab_residual},
+    {"prenorm", "residual blocks at init: pre-norm grows as rms(x_L)/rms(x_l), post-norm flat",
+     "depth hidden seed", mn_lab_prenorm},
+    {"gated-residual", "gated residual cell, W_hh = 0: gradient = product of its keep gates",
+     "forget length hidden seed", mn_lab_gated_residual},
 };
 #define NEXPERIMENTS ((int)(sizeof experiments / sizeof experiments[0]))
 
 const char *mn_lab_names(void) {
     return "vanishing, exploding, lstm-highway, orthogonal, tbptt, forget-bias, activations, "
-           "gru-params, adding-sweep, residual";
+           "gru-params, adding-sweep, residual, prenorm, gated-residual";
 }
 
 int mn_lab_count(void) { return NEXPERIMENTS; }

@@ -28,17 +28,21 @@ typedef mn_status (*mn_lab_fn)(const mn_lab_options *o, mn_lab_result *r);
 mn_status mn_lab_vanishing(const mn_lab_options *o, mn_lab_result *r);
 mn_status mn_lab_exploding(const mn_lab_options *o, mn_lab_result *r);
 mn_status mn_lab_orthogonal(const mn_lab_options *o, mn_lab_result *r);
-/* lab_gates.c: gated cells (LSTM cell path, forget bias, parameter counts) */
+/* lab_gates.c: gated cells (LSTM cell path, forget bias, parameter counts, the gated
+ * residual cell's keep gate) */
 mn_status mn_lab_lstm_highway(const mn_lab_options *o, mn_lab_result *r);
 mn_status mn_lab_forget_bias(const mn_lab_options *o, mn_lab_result *r);
 mn_status mn_lab_gru_params(const mn_lab_options *o, mn_lab_result *r);
+mn_status mn_lab_gated_residual(const mn_lab_options *o, mn_lab_result *r);
 /* lab_activations.c: derivative bounds of the nonlinearities */
 mn_status mn_lab_activations(const mn_lab_options *o, mn_lab_result *r);
 /* lab_training.c: mnemo's trainer (truncated BPTT, the adding sweep) */
 mn_status mn_lab_tbptt(const mn_lab_options *o, mn_lab_result *r);
 mn_status mn_lab_adding_sweep(const mn_lab_options *o, mn_lab_result *r);
-/* lab_depth.c: gradient flow through depth (a deep stack with and without a skip) */
+/* lab_depth.c: gradient flow through depth (a deep stack with and without a skip; pre-
+ * and post-norm residual blocks) */
 mn_status mn_lab_residual(const mn_lab_options *o, mn_lab_result *r);
+mn_status mn_lab_prenorm(const mn_lab_options *o, mn_lab_result *r);
 
 /* ------------------------------------------------------------ options (lab.c) */
 

@@ -1,5 +1,6 @@
 /* Gradient flow through depth: a deep feed-forward stack of tanh layers with and without
- * an identity skip (residual).
+ * an identity skip (residual), and deep stacks of normalized residual blocks with the
+ * norm before or after the branch (prenorm).
  *
  * Without the skip, x_{l+1} = tanh(W_l x_l) and the backward step is
  * g_l = W_lᵀ (tanh'(z_l) ⊙ g_{l+1}). With W_l = ρ·Q_l (Q_l orthogonal) ‖W_lᵀ v‖ = ρ‖v‖
@@ -13,10 +14,17 @@
  * Q, so the norm typically grows by √(1 + ρ²) per layer instead of shrinking by ρ.
  *
  * Both stacks are the same mnemo linear layers (weight ρ·Q_l, bias 0; forward and backward
- * through mn_sgemm) with the same weights, input and loss direction: only the skip differs. */
+ * through mn_sgemm) with the same weights, input and loss direction: only the skip differs.
+ *
+ * prenorm: L blocks of the Transformer feed-forward f (H -> 4H -> H, ReLU, PyTorch's
+ * init), pre-norm x_{l+1} = x_l + f(LN(x_l)) or post-norm x_{l+1} = LN(x_l + f(x_l)),
+ * mean field over random weights (see the comment above mn_lab_prenorm). */
+#include "block.h"
 #include "fastmath.h"
+#include "feedforward.h"
 #include "init.h"
 #include "lab.h"
+#include "norm.h"
 
 #include <math.h>
 #include <string.h>
@@ -308,6 +316,274 @@ mn_status mn_lab_residual(const mn_lab_options *o, mn_lab_result *r) {
                    finite && worst <= MN_LAB_RATIO_TOLERANCE && skip_min >= SKIP_FLOOR);
 done:
     stack_free(&ds);
+    mn_release(buf);
+    return st;
+}
+
+/* ------------------------------------------------------------ prenorm
+ *
+ * Mean field over the random weights. f at PyTorch's init (every weight and bias
+ * U(±1/√fan_in)) applied to a normalized row u (‖u‖² = H): the hidden pre-activation has
+ * variance (H + 1)/(3H), ReLU keeps half of its second moment, and the output has the
+ * per-unit variance v = (2H + 5)/(36H): 1/18 from the weights, O(1/H) from the biases.
+ * The Jacobian's gain on a random direction, j = ‖J_f‖²_F / H, is 1/18: j = v up to the
+ * biases.
+ *
+ * Pre-norm: the stream grows by v per block, σ_l² = rms(x_l)² = 1 + l·v from an input of
+ * rms 1, and the backward step is g_l = g_{l+1} + J_LNᵀ J_fᵀ g_{l+1} with J_LN = P/σ_l (P
+ * projects off the row mean and the normalized row). The cross term averages to 0, so
+ * E‖g_l‖² = ‖g_{l+1}‖² (1 + j/σ_l²), and with j = v the product telescopes:
+ * ‖g_l‖ / ‖g_L‖ = σ_L/σ_l = √((1 + L·v) / (1 + l·v)) >= 1. No norm sits on the identity
+ * path, so nothing makes the gradient vanish; it grows as the stream grew.
+ *
+ * Post-norm: x_l is a LayerNorm output (rms 1) and z = x_l + f(x_l) has σ_z² = 1 + v; the
+ * step g_l = (I + J_f)ᵀ P g_{l+1} / σ_z has E‖g_l‖² = ‖P g_{l+1}‖² (1 + j)/(1 + v), so
+ * each LN's 1/σ_z cancels the gain of I + J_f. The top LN projects the random loss
+ * direction off 2 of its H directions (√(1 - 2/H)); below, the gradient is already nearly
+ * orthogonal to both (a bias-free ReLU branch is 1-homogeneous: zᵀ P g = 0), so the ratio
+ * stays at √(1 - 2/H) through every block: flat, neither growing nor vanishing.
+ *
+ * Both are averages over the weights, and one stack deviates by O(1/H) per block (the
+ * cross terms), so the experiment pools the squared norms of NORM_DRAWS independent
+ * stacks (a fresh draw of every weight, input and loss direction). */
+
+#define NORM_DRAWS 64         /* independent stacks pooled: the mean field */
+#define NORM_BATCH 8          /* rows per stack */
+#define NORM_EPS 1e-5f        /* LayerNorm's eps, PyTorch's default */
+#define FF_MULT 4             /* the feed-forward's hidden width, in multiples of H */
+#define PRE_TOLERANCE 0.10    /* pre-norm vs √((1 + Lv)/(1 + lv)), relative, every block */
+#define POST_TOLERANCE 0.25   /* post-norm vs √(1 - 2/H), relative, every block */
+#define NORM_MIN_WIDTH 16     /* the mean field leaves out O(1/H) per block ... */
+#define NORM_DEPTH_PER_WIDTH 4   /* ... which add up over L blocks: L <= 4H */
+
+typedef struct {
+    int D, H, B;
+    mn_layer **blk;    /* [D] residual blocks around a feed-forward */
+    mn_layer *final;   /* a LayerNorm on x_D: what a pre-LN model adds at its top */
+    float *buf;        /* params [D·P + F], grads [D·P + F] */
+    float *x, *g;      /* [D+1, B, H] block inputs x_l (x_D the output) and ∂L/∂x_l */
+    float *y, *dx;     /* [B, H] the final LN's output and its ∂L/∂x_D */
+} norm_stack;
+
+typedef struct {
+    double *gg, *xx;   /* [D+1] Σ‖∂L/∂x_l‖² and Σ‖x_l‖² over stacks and rows */
+    double final;      /* Σ‖∂L/∂x_D‖² through the final LN */
+} norm_sums;
+
+static void norm_stack_free(norm_stack *s) {
+    for (int l = 0; s->blk && l < s->D; l++) mn_layer_destroy(s->blk[l]);
+    mn_layer_destroy(s->final);
+    mn_release(s->blk);
+    mn_release(s->buf);
+    mn_release(s->x);
+    memset(s, 0, sizeof *s);
+}
+
+static mn_status norm_stack_create(norm_stack *s, int D, int H, mn_block_norm_place place) {
+    memset(s, 0, sizeof *s);
+    s->D = D;
+    s->H = H;
+    s->B = NORM_BATCH;
+    size_t BH = (size_t)s->B * H;
+    mn_block_wrap w = {1, place, MN_BLOCK_LAYERNORM, 0.0f, NORM_EPS};
+    s->blk = mn_alloc_zero((size_t)D * sizeof *s->blk);
+    s->x = mn_alloc_zero((2 * (size_t)(D + 1) + 2) * BH * sizeof(float));
+    if (!s->blk || !s->x) goto nomem;
+    s->g = s->x + (D + 1) * BH;
+    s->y = s->g + (D + 1) * BH;
+    s->dx = s->y + BH;
+    for (int l = 0; l < D; l++)
+        if (!(s->blk[l] = mn_block_create(mn_feedforward_create(H, FF_MULT * H, MN_ACT_RELU), &w)))
+            goto nomem;
+    if (!(s->final = mn_layernorm_create(H, NORM_EPS))) goto nomem;
+    size_t P = s->blk[0]->param_count, F = s->final->param_count, n = (size_t)D * P + F;
+    if (!(s->buf = mn_alloc_zero(2 * n * sizeof(float)))) goto nomem;
+    for (int l = 0; l < D; l++) {
+        s->blk[l]->params = s->buf + l * P;
+        s->blk[l]->grads = s->buf + n + l * P;
+    }
+    s->final->params = s->buf + D * P;
+    s->final->grads = s->buf + n + D * P;
+    return MN_OK;
+nomem:
+    norm_stack_free(s);
+    return MN_E_NOMEM;
+}
+
+static double sum_squares(const float *v, size_t n) {
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += (double)v[i] * v[i];
+    return s;
+}
+
+/* One stack: fresh weights (PyTorch's init), rows of rms 1 in, a random loss direction
+ * of norm 1 per row at x_D; forward, backward, and the squared norms added to sum. */
+static mn_status norm_draw(norm_stack *s, mn_rng *rng, norm_sums *sum) {
+    int D = s->D, H = s->H, B = s->B;
+    size_t BH = (size_t)B * H;
+    mn_init_config ic = {MN_INIT_UNIFORM, 1.0f, 0.0f, 0};
+    for (int l = 0; l < D; l++) s->blk[l]->ops->init(s->blk[l], rng, &ic);
+    s->final->ops->init(s->final, rng, &ic);
+    random_rows(s->x, B, H, sqrt((double)H), rng);
+    float *top = s->g + D * BH;
+    random_rows(top, B, H, 1.0, rng);
+    mn_status st = MN_OK;
+    for (int l = 0; l < D && !st; l++)
+        st = s->blk[l]->ops->forward(s->blk[l], s->x + l * BH, s->x + (l + 1) * BH, 1, B, NULL);
+    memset(s->g, 0, D * BH * sizeof(float));   /* backward accumulates into dx */
+    for (int l = D - 1; l >= 0 && !st; l--)
+        st = s->blk[l]->ops->backward(s->blk[l], s->g + (l + 1) * BH, s->g + l * BH, 1, B, NULL);
+    /* the same loss direction at the output of a final LN on x_D */
+    if (!st) st = s->final->ops->forward(s->final, s->x + D * BH, s->y, 1, B, NULL);
+    memset(s->dx, 0, BH * sizeof(float));
+    if (!st) st = s->final->ops->backward(s->final, top, s->dx, 1, B, NULL);
+    for (int l = 0; l <= D && !st; l++) {
+        sum->gg[l] += sum_squares(s->g + l * BH, BH);
+        sum->xx[l] += sum_squares(s->x + l * BH, BH);
+    }
+    sum->final += sum_squares(s->dx, BH);
+    return st;
+}
+
+/* Block inputs shown, from the top down: every one up to 32 blocks, else x_(L-k) for the
+ * k of table_depths, and x_0. ls: room for 34. */
+static int table_blocks(int D, int *ls) {
+    int n = 0;
+    if (D <= 32) {
+        for (int l = D; l >= 0; l--) ls[n++] = l;
+        return n;
+    }
+    int ks[32], m = table_depths(D, ks);
+    ls[n++] = D;
+    for (int i = 0; i < m; i++) ls[n++] = D - ks[i];
+    return n;
+}
+
+static double ff_variance(int H) { return (2.0 * H + 5) / (36.0 * H); }
+
+static double pre_theory(int D, int l, double v) { return sqrt((1 + D * v) / (1 + l * v)); }
+
+static double pooled_ratio(const double *gg, int D, int l) {
+    return gg[D] > 0 ? sqrt(gg[l] / gg[D]) : 0.0;
+}
+
+mn_status mn_lab_prenorm(const mn_lab_options *o, mn_lab_result *r) {
+    mn_lab_settings s;
+    mn_status st = mn_lab_resolve(o, 1.0, &s);
+    if (st) return st;
+    int D = s.depth, H = s.H, S = NORM_DRAWS;
+    double per_block = (double)FF_MULT * 2 * H * H + (FF_MULT + 3) * H;
+    if (D * per_block > MAX_WEIGHTS)
+        return mn_fail(MN_E_ARG, "depth x 8 hidden^2 is %.0f weights, above the %d the lab "
+                       "keeps in memory; lower --depth or --hidden", D * per_block, MAX_WEIGHTS);
+    double *buf;
+    if ((st = mn_lab_alloc_doubles(&buf, 4 * (size_t)(D + 1)))) return st;
+    norm_sums sum[2] = {{buf, buf + (D + 1), 0}, {buf + 2 * (D + 1), buf + 3 * (D + 1), 0}};
+    norm_stack ns = {0};
+    for (int p = 0; p < 2 && !st; p++) {
+        /* the same seed for both: the same weights, inputs and loss directions */
+        mn_rng rng;
+        mn_rng_seed(&rng, s.seed);
+        if ((st = norm_stack_create(&ns, D, H, p ? MN_BLOCK_NORM_POST : MN_BLOCK_NORM_PRE)))
+            break;
+        for (int d = 0; d < S && !st; d++) st = norm_draw(&ns, &rng, &sum[p]);
+        norm_stack_free(&ns);
+    }
+    if (st) goto done;
+    const norm_sums *pre = &sum[0], *post = &sum[1];
+    double v = ff_variance(H), post_th = sqrt(1.0 - 2.0 / H), rows = (double)S * NORM_BATCH * H;
+
+    mn_lab_text(r->claim, sizeof r->claim, "at initialization a pre-norm stack x + f(LN(x)) "
+                "carries the gradient on an identity path no norm touches: it reaches block "
+                "l's input scaled by rms(x_L)/rms(x_l) >= 1, never vanishing; post-norm "
+                "LN(x + f(x)) keeps it flat, each LN's 1/sigma cancelling the gain of x + f(x)");
+    mn_lab_text(r->quantity, sizeof r->quantity, "pre-norm |dL/dx_0| / |dL/dx_%d| vs "
+                "sqrt(1 + L*v), v = Var f = %.4g (%d stacks pooled)", D, v, S);
+    mn_lab_text(r->criterion, sizeof r->criterion, "pre-norm within %g%% of "
+                "sqrt((1+Lv)/(1+lv)), post-norm within %g%% of sqrt(1-2/H), every block l "
+                "(H >= %d, L <= %dH)", 100 * PRE_TOLERANCE, 100 * POST_TOLERANCE,
+                NORM_MIN_WIDTH, NORM_DEPTH_PER_WIDTH);
+    mn_lab_say(r,
+        "setup: %d residual blocks of mnemo's feed-forward f (%d -> %d -> %d, ReLU, PyTorch's\n"
+        "       init), LayerNorm (eps 1e-5) before f (pre-norm: x + f(LN(x))) or after the\n"
+        "       sum (post-norm: LN(x + f(x))); %d stacks of independent weights, %d input\n"
+        "       rows of rms 1 each, a random loss direction of norm 1 per row at x_%d; the\n"
+        "       same draws for both. Ratios pool the squared norms over stacks and rows.\n"
+        "theory (mean field): Var f = v = (2H+5)/(36H) = %.6g and f's Jacobian gain\n"
+        "       j = 1/18 ~ v. Pre-norm: rms(x_l)^2 = 1 + l*v, each block multiplies\n"
+        "       |g|^2 by 1 + j/rms(x_l)^2, which telescopes to sqrt((1+Lv)/(1+lv)).\n"
+        "       Post-norm: each LN divides by sqrt(1+v), I + f' multiplies by sqrt(1+j);\n"
+        "       the top LN projects off 2 of H directions: sqrt(1-2/H) = %.6g, flat.\n",
+        D, H, FF_MULT * H, H, S, NORM_BATCH, D, v, post_th);
+    int ls[40], n = table_blocks(D, ls);
+    mn_lab_say(r, "\n  %6s  %10s  %10s  %12s  %12s  %10s  %12s\n", "block", "rms(x_l)",
+               "sqrt(1+lv)", "pre theory", "pre-norm", "rel. error", "post-norm");
+    for (int i = 0; i < n; i++) {
+        int l = ls[i];
+        double th = pre_theory(D, l, v), m = pooled_ratio(pre->gg, D, l);
+        double q = pooled_ratio(post->gg, D, l), rms = sqrt(pre->xx[l] / rows);
+        mn_lab_say(r, "  %6d  %10.6g  %10.6g  %12.6g  %12.6g  %10.2e  %12.6g\n", l, rms,
+                   sqrt(1 + l * v), th, m, mn_lab_rel_err(m, th), q);
+        mn_lab_putf(r, m, "pre_ratio_block_%d", l);
+        mn_lab_putf(r, q, "post_ratio_block_%d", l);
+    }
+    double pre_err = 0, post_err = 0, pre_min = INFINITY, post_min = INFINITY, post_max = 0;
+    int finite = 1;
+    for (int l = 0; l < D; l++) {
+        double m = pooled_ratio(pre->gg, D, l), q = pooled_ratio(post->gg, D, l);
+        double e = mn_lab_rel_err(m, pre_theory(D, l, v)), f = mn_lab_rel_err(q, post_th);
+        pre_err = e > pre_err || e != e ? e : pre_err;
+        post_err = f > post_err || f != f ? f : post_err;
+        pre_min = fmin(pre_min, m);
+        post_min = fmin(post_min, q);
+        post_max = fmax(post_max, q);
+        finite &= isfinite(m) && isfinite(q);
+    }
+    double m = pooled_ratio(pre->gg, D, 0), th = pre_theory(D, 0, v);
+    double mq = pooled_ratio(post->gg, D, 0), rms_top = sqrt(pre->xx[D] / rows);
+    mn_lab_say(r, "\n  over blocks l = 0..%d: largest relative error pre-norm %.2e, post-norm "
+                  "%.2e;\n  pre-norm never below %.6g; post-norm within [%.6g, %.6g] "
+                  "(theory %.6g);\n  rms(x_%d) %.6g (theory sqrt(1 + L*v) = %.6g)\n",
+               D - 1, pre_err, post_err, pre_min, post_min, post_max, post_th, D, rms_top,
+               sqrt(1 + D * v));
+    /* with the final LN, the loss gradient enters x_D divided by rms(x_D) (Xiong et al.
+     * 2020's 1/sqrt(L)), and the bottom gets sqrt(1-2/H) back: what post-norm's gets */
+    double fin = pre->gg[D] > 0 ? sqrt(pre->final / pre->gg[D]) : 0.0;
+    mn_lab_say(r, "\n  information: with the final LayerNorm a pre-LN model puts on x_%d, the "
+                  "loss gradient\n  reaches x_%d scaled by %.6g (about sqrt(1-2/H)/rms(x_%d) = "
+                  "%.6g) and x_0 by %.6g;\n  post-norm's x_0 gets %.6g: about the same at the "
+                  "bottom, 1/rms(x_L) less at the top\n",
+               D, D, fin, D, post_th / rms_top, fin * m, mq);
+    mn_lab_put(r, "depth", D);
+    mn_lab_put(r, "hidden", H);
+    mn_lab_put(r, "ff_hidden", FF_MULT * H);
+    mn_lab_put(r, "stacks", S);
+    mn_lab_put(r, "batch", NORM_BATCH);
+    mn_lab_put(r, "branch_variance", v);
+    mn_lab_put(r, "pre_ratio", m);
+    mn_lab_put(r, "pre_theory", th);
+    mn_lab_put(r, "pre_max_rel_error", pre_err);
+    mn_lab_put(r, "pre_min_ratio", pre_min);
+    mn_lab_put(r, "post_ratio", mq);
+    mn_lab_put(r, "post_theory", post_th);
+    mn_lab_put(r, "post_max_rel_error", post_err);
+    mn_lab_put(r, "post_min_ratio", post_min);
+    mn_lab_put(r, "post_max_ratio", post_max);
+    mn_lab_put(r, "rms_top", rms_top);
+    mn_lab_put(r, "rms_top_theory", sqrt(1 + D * v));
+    mn_lab_put(r, "final_norm_top_ratio", fin);
+    mn_lab_put(r, "final_norm_top_theory", post_th / rms_top);
+    mn_lab_put(r, "pre_tolerance", PRE_TOLERANCE);
+    mn_lab_put(r, "post_tolerance", POST_TOLERANCE);
+    int applies = H >= NORM_MIN_WIDTH && D <= NORM_DEPTH_PER_WIDTH * H;
+    if (!applies)
+        mn_lab_text(r->note, sizeof r->note, "the mean field leaves out terms of order 1/H per "
+                    "block (the LayerNorm's projections, the cross terms of one draw), which "
+                    "add up over %d blocks of width %d: use --hidden >= %d and --depth <= %d "
+                    "x hidden", D, H, NORM_MIN_WIDTH, NORM_DEPTH_PER_WIDTH);
+    mn_lab_verdict(r, th, m, applies,
+                   finite && pre_err <= PRE_TOLERANCE && post_err <= POST_TOLERANCE);
+done:
     mn_release(buf);
     return st;
 }
