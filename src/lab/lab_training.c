@@ -132,7 +132,9 @@ static mn_status sweep_one(const mn_lab_settings *s, int T, mn_cell_kind cell, s
     mn_train_config tc;
     mn_status st = mn_lab_adding_setup(T, s->seed, cell, s->H, &task, &mc);
     if (st) return st;
-    mc.chrono_tmax = cell == MN_LSTM || cell == MN_GRU ? mn_task_get_info(task)->max_steps : 0;
+    mn_cell_info ci = {0};   /* chrono init for cells with a keep gate, as mnemo train does */
+    mc.chrono_tmax = mn_cell_describe(cell, &ci) == MN_OK && ci.keep_gate
+                         ? mn_task_get_info(task)->max_steps : 0;
     mn_lab_train_setup(&tc, s->steps, s->batch, s->seed, SWEEP_EVAL);
     out->mse = NAN;
     out->horizon = 0;
