@@ -152,6 +152,15 @@ void mn_reverse_sequences(const float *in, float *out, int T, int B, int D,
                           const int32_t *lengths);
 
 void mn_layer_destroy(mn_layer *l);
+
+/* What every recurrent layer does with its states hs, cs [T+1,B,H] (hs[0] the initial
+ * state; cs NULL without a cell state) of the last forward over T steps of B sequences:
+ * copy the final ones into the carried initial state *h0, *c0 (grown in one buffer of
+ * *cap bytes; MN_E_NOMEM reported, never replaced by zeros), and describe them. */
+mn_status mn_recurrence_carry(const float *hs, const float *cs, int T, int B, int H,
+                              float **h0, float **c0, size_t *cap);
+int mn_recurrence_view(const float *hs, const float *cs, int T, int B, int H,
+                       mn_state_view v[2]);
 /* The optional ops, with what a stateless layer means: nothing to reset, no state views,
  * no activations held. */
 void mn_layer_reset(mn_layer *l);

@@ -351,15 +351,9 @@ static void recurrent_reset(mn_layer *l) { ((recurrent *)l)->carry = 0; }
 static mn_status recurrent_carry(mn_layer *l) {
     recurrent *s = (recurrent *)l;
     if (!s->last_B) return MN_OK;
-    size_t BH = (size_t)s->last_B * s->H;
-    /* Out of memory is reported, never replaced by a zero state: that would train on a
-     * different problem than the one asked for. */
-    if (mn_reserve((void **)&s->h0, &s->state_cap, 2 * BH * sizeof(float)) != MN_OK)
-        return mn_fail(MN_E_NOMEM, "out of memory carrying a [%d,%d] recurrent state into "
-                       "the next chunk", s->last_B, s->H);
-    s->c0 = s->h0 + BH;
-    memcpy(s->h0, s->hs + (size_t)s->last_T * BH, BH * sizeof(float));
-    if (s->cs) memcpy(s->c0, s->cs + (size_t)s->last_T * BH, BH * sizeof(float));
+    mn_status st = mn_recurrence_carry(s->hs, s->cs, s->last_T, s->last_B, s->H, &s->h0,
+                                       &s->c0, &s->state_cap);
+    if (st) return st;
     s->state_B = s->last_B;
     s->carry = 1;
     return MN_OK;
@@ -367,14 +361,7 @@ static mn_status recurrent_carry(mn_layer *l) {
 
 static int recurrent_state(mn_layer *l, mn_state_view v[2]) {
     recurrent *s = (recurrent *)l;
-    size_t BH = (size_t)s->last_B * s->H;
-    v[0].B = s->last_B;
-    v[0].H = s->H;
-    v[0].h0 = s->hs;
-    v[0].c0 = s->cs;
-    v[0].hT = s->hs ? s->hs + (size_t)s->last_T * BH : NULL;
-    v[0].cT = s->cs ? s->cs + (size_t)s->last_T * BH : NULL;
-    return 1;
+    return mn_recurrence_view(s->hs, s->cs, s->last_T, s->last_B, s->H, v);
 }
 
 static size_t recurrent_bytes(const mn_layer *l) {
