@@ -42,8 +42,8 @@ int cmd_bench(int argc, char **argv) {
          0, 0, 1, 0},
         {"--input-size", OPT_INT, &input, "I", "input features per step", NULL, "32", 1,
          CLI_MAX_INPUT, 0, 0, 0, 1, 0},
-        {"--hidden", OPT_INT, &hidden, "H", "hidden units per layer and direction", NULL, "128",
-         1, CLI_MAX_HIDDEN, 0, 0, 0, 1, 0},
+        {"--hidden", OPT_INT, &hidden, "H", "hidden units per layer and direction",
+         "required with --model", "128", 1, CLI_MAX_HIDDEN, 0, 0, 0, 0, 0},
         {"--layers", OPT_INT, &layers, "L", "stacked layers", NULL, "2", 1, CLI_MAX_LAYERS, 0, 0,
          0, 0, 0},
         {"--bidirectional", OPT_FLAG, &bidir, NULL, "run each layer in both directions", NULL,
@@ -78,6 +78,8 @@ int cmd_bench(int argc, char **argv) {
     if (blocks && (cli_find(opts, nopts, "--layers")->given || bidir))
         return cli_fail("--blocks describes the whole stack; drop --layers and --bidirectional");
     if (model_name && cli_parse_cell(model_name, &cell)) return CLI_EXIT_USAGE;
+    if (model_name && !hidden) return cli_fail("'bench' needs --hidden H with --model");
+    if (!hidden) hidden = 1;   /* --blocks: every width is in the spec */
     int mode = cli_choice(mode_name, mode_names);
     if (mode < 0)
         return cli_fail("unknown --mode \"%s\"; choose one of %s", mode_name,

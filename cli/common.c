@@ -52,7 +52,9 @@ double cli_estimate_bytes(const mn_model_config *cfg, int T, int B, int train) {
 }
 
 int cli_check_memory(const char *what, double bytes, const char *advice) {
-    if (bytes < 0) return cli_fail("%s: %s; %s", what, mn_last_error(), advice);
+    /* a refused estimate carries the library's reason (an impossible block, or a run too
+     * large to describe) and its remedy: neither the context nor the memory advice fits */
+    if (bytes < 0) return cli_fail("%s", mn_last_error());
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
     if (pages <= 0 || page <= 0) return 0;   /* unknown: let the library try */
     double have = (double)pages * (double)page;

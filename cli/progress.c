@@ -211,6 +211,13 @@ void json_model(json_obj *j, const mn_model_config *mc) {
         mn_blocks_format(mc, spec, sizeof spec);
         json_str(j, "blocks", spec);
     }
+    if (mc->num_blocks > 0) {   /* widths are per block, in the spec */
+        int bidir = 0;
+        for (int k = 0; k < mc->num_blocks; k++) bidir |= mc->blocks[k].bidirectional;
+        json_int(j, "layers", mc->num_blocks);
+        json_bool(j, "bidirectional", bidir);
+        return;
+    }
     json_int(j, "hidden", mc->hidden_size);
     json_int(j, "layers", mc->num_layers);
     json_bool(j, "bidirectional", mc->bidirectional);

@@ -34,7 +34,7 @@ int train_opts_table(train_opts *o, cli_opt *opts, int model_required) {
         {"--task", OPT_STR, &o->task_name, "T", "task to learn", NULL, "adding", 0, 0, 0, 0, 0, 1, 0},
         {"--length", OPT_INT, &o->length, "N", "sequence length T: how far back the answer lies",
          NULL, "100", 1, CLI_MAX_LENGTH, 0, 0, 0, 1, 0},
-        {"--model", OPT_STR, &o->model_name, "M", "recurrent cell: rnn, rnn-relu, lstm, gru",
+        {"--model", OPT_STR, &o->model_name, "M", "recurrent cell: rnn, rnn-relu, lstm, gru, gated",
          model_required ? "required, or --blocks" : NULL, "lstm", 0, 0, 0, 0, 0, 0, 0},
         {"--blocks", OPT_STR, &o->blocks_spec, "SPEC",
          "a mixed stack instead of --model/--layers: blocks KIND[:WIDTH][:OPTION...] joined "
@@ -54,7 +54,7 @@ int train_opts_table(train_opts *o, cli_opt *opts, int model_required) {
          0.999f, 0, 0, 0},
         {"--hidden", OPT_INT, &o->mc.hidden_size, "H", "hidden units per layer and direction",
          NULL, "128", 1, CLI_MAX_HIDDEN, 0, 0, 0, 0, 0},
-        {"--layers", OPT_INT, &o->mc.num_layers, "L", "stacked recurrent layers", NULL, "2", 1,
+        {"--layers", OPT_INT, &o->mc.num_layers, "L", "stacked recurrent layers", "1", "2", 1,
          CLI_MAX_LAYERS, 0, 0, 0, 0, 0},
         {"--bidirectional", OPT_FLAG, &o->bidir, NULL, "run each layer in both directions", NULL,
          NULL, 0, 0, 0, 0, 0, 0, 0},
@@ -140,7 +140,8 @@ int train_opts_check(train_opts *o) {
         return cli_fail("unknown --norm-kind \"%s\"; choose one of %s", o->norm_kind_name,
                         cli_join(list, sizeof list, norm_kind_names));
     if (o->norm_kind_name && norm == 0)
-        return cli_fail("--norm-kind chooses the normalization of --norm pre|post; give --norm too");
+        return cli_fail("--norm-kind chooses the normalization of --norm pre|post; give --norm "
+                        "pre or --norm post too");
     o->norm = (mn_norm_place)norm;
     o->norm_kind = (mn_norm_kind)norm_kind;
     if (o->model_name && cli_parse_cell(o->model_name, &o->cell)) return CLI_EXIT_USAGE;
@@ -219,7 +220,7 @@ static int configure_model(train_opts *o, const mn_task *task, const mn_task_inf
     mc->chrono_tmax = o->chrono || (gated && !o->no_chrono) ? info->max_steps : user.chrono_tmax;
     /* Blocks: the spec, or the plain stack spelled as blocks when a block option is set;
      * the model-wide options then apply to every block. */
-    if (!o->blocks_spec && !o->residual && !o->norm_name && o->dropout == 0) return 0;
+    if (!o->blocks_spec && !o->residual && o->norm == MN_NORM_NONE && o->dropout == 0) return 0;
     char spec[MN_MAX_BLOCKS * 40];
     const char *use = o->blocks_spec;
     if (!use) {
@@ -236,15 +237,17 @@ static int configure_model(train_opts *o, const mn_task *task, const mn_task_inf
         if (o->residual && k > 0) b->residual = 1;
         /* pre-norm leaves the first block's input, the raw data, as it is: normalizing a
          * few input features (the adding task has 2) would erase what they say */
-        if (o->norm_name && b->norm == MN_NORM_NONE && !(o->norm == MN_NORM_PRE && k == 0)) {
+        if (o->norm != MN_NORM_NONE && b->norm == MN_NORM_NONE && !(o->norm == MN_NORM_PRE && k == 0)) {
             b->norm = o->norm;
             b->norm_kind = o->norm_kind;
         }
         if (o->dropout > 0 && b->dropout == 0) b->dropout = o->dropout;
     }
-    if (o->residual && mc->num_blocks < 2)
-        return cli_fail("--residual skips around every block but the first, and this model has "
-                        "one block; add --layers 2 or more, or write :residual in --blocks");
+    if ((o->residual || o->norm == MN_NORM_PRE) && mc->num_blocks < 2)
+        return cli_fail("%s every block but the first, and this model has one block; add "
+                        "--layers 2 or more, or write :%s in --blocks",
+                        o->residual ? "--residual skips around" : "--norm pre normalizes the "
+                        "input of", o->residual ? "residual" : "pre");
     return 0;
 }
 

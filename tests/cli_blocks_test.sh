@@ -71,5 +71,23 @@ expect_usage "--norm with an unknown place" train "${A[@]}" --model lstm --norm 
 expect_usage "--norm-kind without --norm" train "${A[@]}" --model lstm --norm-kind rmsnorm
 expect_usage "--residual with one block" train "${A[@]}" --model lstm --residual
 expect_usage "--dropout of 1" train "${A[@]}" --model lstm --dropout 1
+expect_usage "a width on a kind that keeps its input's" train "${A[@]}" --blocks "lstm:8,layernorm:4"
+expect_usage "an option given twice" train "${A[@]}" --blocks "gru:8:pre:post"
+expect_usage "--norm pre with one block" train "${A[@]}" --model lstm --norm pre
+run train "${A[@]}" --blocks "lstm:8,gru:16:residual"
+if [ "$rc" -eq 2 ] && grep -q '^mnemo: block 1 (gru): a residual' "$tmp/err" && ! grep -q 'lower --batch' "$tmp/err"; then
+    ok "an impossible block is reported in the library's words, without memory advice"
+else bad "impossible block message" "$(show)"; fi
+# a checkpoint whose block metadata was edited into an impossible model: the whole reason, once
+run train "${A[@]}" --blocks "lstm:8,lstm:8:residual" --save "$tmp/e.safetensors"
+LC_ALL=C sed 's/lstm:8,lstm:8:residual/lstm:8,lstm:4:residual/' "$tmp/e.safetensors" > "$tmp/f.safetensors"
+run eval --load "$tmp/f.safetensors" --task adding --length 12
+if [ "$rc" -eq 2 ] && [ "$(grep -c 'impossible model' "$tmp/err")" -eq 1 ] \
+    && grep -q 'block 1 (lstm): a residual connection' "$tmp/err"; then
+    ok "an edited checkpoint's impossible blocks: one line with the whole reason"
+else bad "edited checkpoint" "$(show)"; fi
+run train "${A[@]}" --model gru --layers 2 --norm none --json
+if [ "$rc" -eq 0 ] && grep -q '"model":"gru"' "$tmp/out"; then ok "--norm none leaves a plain stack plain"
+else bad "--norm none" "$(show)"; fi
 
 cli_finish

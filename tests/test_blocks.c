@@ -292,3 +292,11 @@ TEST(model_refuses_passes_past_int_rows) {
     CHECK(mn_memory_in_use() == before, "memory was taken before the refusal");
     mn_model_free(m);
 }
+
+/* Wrapping the last error in context (as loading does) keeps the whole reason. */
+TEST(errors_can_wrap_the_last_error) {
+    mn_fail(MN_E_ARG, "block 1 (lstm): widths differ");
+    mn_fail(MN_E_INPUT, "f.safetensors: impossible model: %s", mn_last_error());
+    CHECK(!strcmp(mn_last_error(), "f.safetensors: impossible model: block 1 (lstm): widths "
+          "differ"), "got '%s'", mn_last_error());
+}

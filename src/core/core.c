@@ -131,10 +131,14 @@ static mn_status region_status;
 static char region_error[sizeof last_error];
 
 mn_status mn_fail(mn_status s, const char *fmt, ...) {
+    /* Format apart first: a caller may pass mn_last_error() itself as an argument, to
+     * wrap the reason in context, and vsnprintf into its own source is undefined. */
+    char msg[sizeof last_error];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    memcpy(last_error, msg, sizeof last_error);
 #ifdef _OPENMP
     if (s != MN_OK && omp_in_parallel()) {
 #pragma omp critical(mn_region_error)

@@ -94,6 +94,16 @@ static int is(const char *s, size_t len, const char *word) {
 static mn_status parse_block(const char *s, size_t len, int k, mn_block_config *b) {
     memset(b, 0, sizeof *b);
     const char *end = s + len, *p = s;
+    const mn_layer_kind *kind = NULL;
+    /* each option once: a second residual, place, norm kind or dropout would silently
+     * override the first */
+    int seen_res = 0, seen_bi = 0, seen_place = 0, seen_norm = 0, seen_drop = 0;
+#define ONCE(flag, what)                                                                     \
+    do {                                                                                     \
+        if (flag++)                                                                          \
+            return mn_fail(MN_E_ARG, "--blocks: block %d ('%.*s') gives %s twice; give it "   \
+                           "once", k, (int)len, s, what);                                    \
+    } while (0)
     for (int field = 0; p <= end; field++) {
         const char *q = memchr(p, ':', (size_t)(end - p));
         if (!q) q = end;
@@ -105,24 +115,33 @@ static mn_status parse_block(const char *s, size_t len, int k, mn_block_config *
             if (n >= MN_KIND_NAME_MAX) n = MN_KIND_NAME_MAX - 1;
             memcpy(b->kind, p, n);
             b->kind[n] = 0;
-            if (!mn_layer_kind_find(b->kind))
+            if (!(kind = mn_layer_kind_find(b->kind)))
                 return mn_fail(MN_E_ARG, "--blocks: block %d ('%.*s'): unknown layer kind '%.*s'; "
                                "choose one of: %s", k, (int)len, s, (int)(q - p), p,
                                mn_layer_kind_names());
         } else if (field == 1 && p[0] >= '0' && p[0] <= '9') {
+            if (!(kind->caps & MN_KIND_WIDTH))
+                return mn_fail(MN_E_ARG, "--blocks: block %d ('%.*s'): %s takes no width (its "
+                               "output keeps its input's); drop ':%.*s'", k, (int)len, s,
+                               kind->name, (int)n, p);
             if (!parse_int(p, n, &b->width) || b->width < 1 || b->width > 65536)
                 return mn_fail(MN_E_ARG, "--blocks: block %d ('%.*s'): width '%.*s' must be a "
                                "whole number from 1 to 65536", k, (int)len, s, (int)n, p);
         } else if (is(p, n, "residual")) {
+            ONCE(seen_res, "residual");
             b->residual = 1;
         } else if (is(p, n, "bidirectional") || is(p, n, "bi")) {
+            ONCE(seen_bi, "bidirectional");
             b->bidirectional = 1;
         } else if (is(p, n, "pre") || is(p, n, "post")) {
+            ONCE(seen_place, "the normalization's place (pre or post)");
             b->norm = p[1] == 'r' ? MN_NORM_PRE : MN_NORM_POST;
         } else if (is(p, n, "layernorm") || is(p, n, "rmsnorm")) {
+            ONCE(seen_norm, "the normalization (layernorm or rmsnorm)");
             b->norm_kind = p[0] == 'l' ? MN_NORM_LAYERNORM : MN_NORM_RMSNORM;
             if (b->norm == MN_NORM_NONE) b->norm = MN_NORM_PRE;
         } else if (n > 8 && memcmp(p, "dropout=", 8) == 0) {
+            ONCE(seen_drop, "dropout");
             char buf[32], *e;
             size_t m = n - 8 < sizeof buf - 1 ? n - 8 : sizeof buf - 1;
             memcpy(buf, p + 8, m);
@@ -139,6 +158,7 @@ static mn_status parse_block(const char *s, size_t len, int k, mn_block_config *
         }
         p = q + 1;
     }
+#undef ONCE
     return MN_OK;
 }
 
