@@ -90,7 +90,7 @@ typedef struct {
     mn_cell_kind cell;       /* the recurrent cell when num_blocks is 0 */
     int input_size;          /* features per step for dense input; 0 with tokens */
     int vocab_size;          /* > 0: inputs are tokens read through an embedding */
-    int embed_size;          /* embedding width (0: same as hidden_size) */
+    int embed_size;          /* embedding width (0: the first block's width, else hidden_size) */
     int hidden_size;
     int num_layers;
     int bidirectional;       /* 0 or 1 */

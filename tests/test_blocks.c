@@ -300,3 +300,28 @@ TEST(errors_can_wrap_the_last_error) {
     CHECK(!strcmp(mn_last_error(), "f.safetensors: impossible model: block 1 (lstm): widths "
           "differ"), "got '%s'", mn_last_error());
 }
+
+/* A block model on tokens embeds them at its first block's width, not the unused
+ * hidden_size; an explicit embed_size still wins. */
+TEST(blocks_embedding_width_follows_the_first_block) {
+    mn_model_config c;
+    mn_model_config_init(&c);
+    c.vocab_size = 10;
+    c.hidden_size = 128;
+    c.output_size = 10;
+    c.loss = MN_LOSS_CE;
+    REQUIRE_OK(mn_blocks_parse("gru:32,linear:16", &c));
+    mn_model *m;
+    REQUIRE_OK(mn_model_create(&c, 1, &m));
+    const int *shape;
+    const char *name;
+    mn_model_tensor(m, 0, &name, NULL, &shape, NULL, NULL);
+    CHECK(!strcmp(name, "embedding.weight") && shape[1] == 32, "%s is [%d, %d]", name, shape[0],
+          shape[1]);
+    mn_model_free(m);
+    c.embed_size = 7;
+    REQUIRE_OK(mn_model_create(&c, 1, &m));
+    mn_model_tensor(m, 0, &name, NULL, &shape, NULL, NULL);
+    CHECK(shape[1] == 7, "explicit embed_size: [%d, %d]", shape[0], shape[1]);
+    mn_model_free(m);
+}

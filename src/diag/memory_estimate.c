@@ -388,7 +388,7 @@ mn_status mn_memory_estimate_run(const mn_model_config *cfg, int T, int B, int t
     mn_status st = check_config(cfg);
     if (st || (st = check_run(T, B))) return st;
     mn_model_config c = *cfg;   /* what mn_model_create makes of it */
-    if (c.vocab_size > 0 && c.embed_size == 0) c.embed_size = c.hidden_size;
+    if (c.vocab_size > 0 && c.embed_size == 0) c.embed_size = mn_model_embed_width(&c);
     shape s = {.c = &c, .T = (size_t)T, .B = (size_t)B, .rows = (size_t)T * (size_t)B,
                .O = (size_t)c.output_size, .train = train != 0};
     s.in0 = (size_t)(c.vocab_size > 0 ? c.embed_size : c.input_size);

@@ -29,6 +29,15 @@ int mn_model_blocks(const mn_model_config *c, mn_block_config *out) {
     return n;
 }
 
+int mn_model_embed_width(const mn_model_config *c) {
+    if (c->embed_size > 0) return c->embed_size;
+    if (c->num_blocks > 0 && c->blocks[0].width > 0) {
+        const mn_layer_kind *k = mn_layer_kind_find(c->blocks[0].kind);
+        if (k && (k->caps & MN_KIND_WIDTH)) return c->blocks[0].width;
+    }
+    return c->hidden_size;
+}
+
 static mn_status check_block(const mn_block_config *b, int k, int in, int *out) {
     const mn_layer_kind *kind = mn_layer_kind_find(b->kind);
     if (!kind)

@@ -154,7 +154,7 @@ mn_status mn_model_read_params(mn_model *m, const mn_st_file *f, const char *pat
     mn_blocks_format(h, want, sizeof want);
     if (strcmp(has, want) || c.input_size != h->input_size || c.vocab_size != h->vocab_size ||
         c.output_size != h->output_size || c.output != h->output || c.loss != h->loss ||
-        (c.embed_size ? c.embed_size : c.hidden_size) != (h->embed_size ? h->embed_size : h->hidden_size))
+        mn_model_embed_width(&c) != mn_model_embed_width(h))
         return mn_fail(MN_E_INPUT, "%s holds the blocks %s, which are not the model of these "
                        "options (%s); use the options the checkpoint was written with", path,
                        has, want);

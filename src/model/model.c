@@ -55,7 +55,7 @@ mn_status mn_model_config_check(const mn_model_config *c) {
     if (c->chrono_tmax < 0) return mn_fail(MN_E_ARG, "chrono T_max must be >= 0");
     if (c->loss == MN_LOSS_CE && c->output_size < 2)
         return mn_fail(MN_E_ARG, "cross-entropy needs at least 2 output classes");
-    int in = c->vocab_size > 0 ? (c->embed_size ? c->embed_size : c->hidden_size) : c->input_size;
+    int in = c->vocab_size > 0 ? mn_model_embed_width(c) : c->input_size;
     return mn_model_blocks_check(c, in);
 }
 
@@ -133,7 +133,7 @@ mn_status mn_model_create(const mn_model_config *cfg, uint64_t seed, mn_model **
     m->cfg = *cfg;
     m->seed = seed;
     mn_model_config *c = &m->cfg;
-    if (c->vocab_size > 0 && c->embed_size == 0) c->embed_size = c->hidden_size;
+    if (c->vocab_size > 0 && c->embed_size == 0) c->embed_size = mn_model_embed_width(c);
     if (c->vocab_size > 0) c->input_size = 0;
     int in = c->vocab_size > 0 ? c->embed_size : c->input_size;
     if (c->vocab_size > 0 && !(m->embed = mn_embedding_create(c->vocab_size, c->embed_size)))
