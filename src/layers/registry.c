@@ -33,13 +33,6 @@ const char *mn_layer_kind_names(void) {
     return list;
 }
 
-mn_status mn_layer_kind_find_checked(const char *name, const mn_layer_kind **out) {
-    *out = mn_layer_kind_find(name);
-    if (*out) return MN_OK;
-    return mn_fail(MN_E_ARG, "unknown layer kind '%s'; choose one of: %s", name ? name : "",
-                   mn_layer_kind_names());
-}
-
 const mn_layer_kind *mn_layer_kind_of_cell(mn_cell_kind cell) {
     for (int i = 0; i < NKINDS; i++)
         if ((kinds[i]->caps & MN_KIND_RECURRENT) && kinds[i]->cell == (int)cell) return kinds[i];

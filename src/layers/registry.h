@@ -44,9 +44,8 @@ typedef struct mn_layer_kind {
 
 int mn_layer_kind_count(void);
 const mn_layer_kind *mn_layer_kind_at(int i);
-/* NULL when no kind has that name (mn_layer_kind_find_checked says so in the error). */
+/* NULL when no kind has that name (the block checks name the choices in their error). */
 const mn_layer_kind *mn_layer_kind_find(const char *name);
-mn_status mn_layer_kind_find_checked(const char *name, const mn_layer_kind **out);
 /* The kind of a recurrent cell. */
 const mn_layer_kind *mn_layer_kind_of_cell(mn_cell_kind cell);
 
