@@ -84,6 +84,16 @@ typedef struct {
     mn_norm_place norm;
     mn_norm_kind norm_kind;
     float dropout;           /* drop probability on f's output while training, in [0, 1) */
+    /* attention kinds (Vaswani et al. 2017, "Attention Is All You Need") */
+    int heads;               /* heads; the block's input width d_model must divide by it.
+                                0 means 1 */
+    int causal;              /* 1: step t attends to steps <= t only (a decoder, a language
+                                model); 0: to every real step of its sequence (an encoder) */
+    int rope;                /* 1: rotary positions on queries and keys (Su et al. 2021,
+                                RoFormer), rotating pairs (2i, 2i+1) of each head by
+                                t·10000^(-2i/head_dim) */
+    /* learned positions: the table's rows, the longest sequence it accepts; 0 means 4096 */
+    int max_len;
 } mn_block_config;
 
 typedef struct {
@@ -133,7 +143,8 @@ mn_status mn_cell_describe(mn_cell_kind cell, mn_cell_info *out);
 const char *mn_layer_kind_names(void);
 /* Fill cfg's blocks from a spec: blocks separated by ',', each KIND[:WIDTH][:OPTION...]
  * with options residual, bidirectional, pre or post (normalization place), layernorm or
- * rmsnorm, dropout=P; e.g. "lstm:128,lstm:128:residual:pre". cfg's other fields are
+ * rmsnorm, dropout=P, and for attention heads=H, causal, rope, for learned positions
+ * max-len=N; e.g. "lstm:128,lstm:128:residual:pre" or "attention:heads=4:causal:residual". cfg's other fields are
  * kept. MN_E_ARG names the malformed part and what is allowed. */
 mn_status mn_blocks_parse(const char *spec, mn_model_config *cfg);
 /* The blocks cfg builds (num_blocks = 0 included) as a spec mn_blocks_parse reads back;

@@ -16,6 +16,8 @@ enum {
     MN_KIND_GATED = 1u << 2,         /* has a keep gate: forget bias and chrono init apply */
     MN_KIND_WIDTH = 1u << 3,         /* reads the block's width (else the width is ignored) */
     MN_KIND_PYTORCH = 1u << 4,       /* the same layer as PyTorch's nn.RNN, nn.LSTM or nn.GRU */
+    MN_KIND_ATTENTION = 1u << 5,     /* reads heads, causal and rope; non-causal reads the future */
+    MN_KIND_MAX_LEN = 1u << 6,       /* reads max_len (a table of positions) */
 };
 
 typedef struct mn_layer_kind {

@@ -8,7 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define OPTIONS "residual, bidirectional, pre, post, layernorm, rmsnorm, dropout=P"
+#define OPTIONS "residual, bidirectional, pre, post, layernorm, rmsnorm, dropout=P, heads=H, " \
+                "causal, rope (attention), max-len=N (learned positions)"
 
 int mn_model_blocks(const mn_model_config *c, mn_block_config *out) {
     if (c->num_blocks > 0) {
@@ -58,6 +59,21 @@ static mn_status check_block(const mn_block_config *b, int k, int in, int *out) 
                        (int)b->norm_kind);
     if (!(b->dropout >= 0 && b->dropout < 1))
         return mn_fail(MN_E_ARG, "block %d: dropout must be in [0, 1), got %g", k, b->dropout);
+    if ((b->heads || b->causal || b->rope) && !(kind->caps & MN_KIND_ATTENTION))
+        return mn_fail(MN_E_ARG, "block %d (%s): heads, causal and rope are options of attention",
+                       k, kind->name);
+    if (b->heads < 0 || b->heads > 4096 || (unsigned)b->causal > 1 || (unsigned)b->rope > 1)
+        return mn_fail(MN_E_ARG, "block %d (%s): heads must be from 1 to 4096 (0 means 1), causal "
+                       "and rope 0 or 1", k, kind->name);
+    if (b->max_len && !(kind->caps & MN_KIND_MAX_LEN))
+        return mn_fail(MN_E_ARG, "block %d (%s): max-len is an option of learned positions", k,
+                       kind->name);
+    if (b->max_len < 0 || b->max_len > 1 << 24)
+        return mn_fail(MN_E_ARG, "block %d (%s): max-len must be from 1 to %d (0 means 4096)", k,
+                       kind->name, 1 << 24);
+    if ((kind->caps & MN_KIND_ATTENTION) && in % (b->heads > 0 ? b->heads : 1))
+        return mn_fail(MN_E_ARG, "block %d (%s): its input width d_model = %d does not divide into "
+                       "%d heads; choose heads dividing %d", k, kind->name, in, b->heads, in);
     *out = kind->out_width(b, in);
     if (b->residual && *out != in)
         return mn_fail(MN_E_ARG, "block %d (%s): a residual connection adds the block's input "
@@ -107,6 +123,7 @@ static mn_status parse_block(const char *s, size_t len, int k, mn_block_config *
     /* each option once: a second residual, place, norm kind or dropout would silently
      * override the first */
     int seen_res = 0, seen_bi = 0, seen_place = 0, seen_norm = 0, seen_drop = 0;
+    int seen_heads = 0, seen_causal = 0, seen_rope = 0, seen_max = 0;
 #define ONCE(flag, what)                                                                     \
     do {                                                                                     \
         if (flag++)                                                                          \
@@ -161,6 +178,27 @@ static mn_status parse_block(const char *s, size_t len, int k, mn_block_config *
                 return mn_fail(MN_E_ARG, "--blocks: block %d ('%.*s'): dropout '%s' must be a "
                                "number in [0, 1)", k, (int)len, s, buf);
             b->dropout = (float)v;
+        } else if ((n > 6 && memcmp(p, "heads=", 6) == 0) ||
+                   (n > 8 && memcmp(p, "max-len=", 8) == 0)) {
+            int heads = p[0] == 'h', skip = heads ? 6 : 8;
+            unsigned need = heads ? MN_KIND_ATTENTION : MN_KIND_MAX_LEN;
+            ONCE((*(heads ? &seen_heads : &seen_max)), heads ? "heads" : "max-len");
+            if (!(kind->caps & need))
+                return mn_fail(MN_E_ARG, "--blocks: block %d ('%.*s'): %s takes no %s; only %s "
+                               "does", k, (int)len, s, kind->name, heads ? "heads" : "max-len",
+                               heads ? "attention" : "learned-positions");
+            int *v = heads ? &b->heads : &b->max_len;
+            if (!parse_int(p + skip, n - (size_t)skip, v) || *v < 1 || *v > (heads ? 4096 : 1 << 24))
+                return mn_fail(MN_E_ARG, "--blocks: block %d ('%.*s'): '%.*s' needs a whole number "
+                               "from 1 to %d", k, (int)len, s, (int)n, p, heads ? 4096 : 1 << 24);
+        } else if (is(p, n, "causal") || is(p, n, "rope")) {
+            int causal = p[0] == 'c';
+            ONCE((*(causal ? &seen_causal : &seen_rope)), causal ? "causal" : "rope");
+            if (!(kind->caps & MN_KIND_ATTENTION))
+                return mn_fail(MN_E_ARG, "--blocks: block %d ('%.*s'): %s is an option of "
+                               "attention, not of %s", k, (int)len, s, causal ? "causal" : "rope",
+                               kind->name);
+            *(causal ? &b->causal : &b->rope) = 1;
         } else {
             return mn_fail(MN_E_ARG, "--blocks: block %d ('%.*s'): '%.*s' is not a width or an "
                            "option; options are " OPTIONS, k, (int)len, s, (int)n, p);
@@ -222,6 +260,11 @@ int mn_blocks_format(const mn_model_config *cfg, char *buf, size_t cap) {
             }
             w += snprintf(tmp + w, sizeof tmp - (size_t)w, ":dropout=%s", num);
         }
+        if (b[k].heads > 1) w += snprintf(tmp + w, sizeof tmp - (size_t)w, ":heads=%d", b[k].heads);
+        if (b[k].causal) w += snprintf(tmp + w, sizeof tmp - (size_t)w, ":causal");
+        if (b[k].rope) w += snprintf(tmp + w, sizeof tmp - (size_t)w, ":rope");
+        if (b[k].max_len > 0)
+            w += snprintf(tmp + w, sizeof tmp - (size_t)w, ":max-len=%d", b[k].max_len);
         if (buf && len + (size_t)w < cap) memcpy(buf + len, tmp, (size_t)w + 1);
         len += (size_t)w;
     }
