@@ -5,6 +5,7 @@
  * never replaces an existing one. */
 #include "common.h"
 #include "progress.h"
+#include "transformer.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,9 @@ static void usage(FILE *f, cli_opt *opts, int n) {
     fprintf(f,
             "usage: mnemo predict --model M --layers L --hidden H --input-size I [--bidirectional]\n"
             "                     --weights W.safetensors --input X.npy --output Y.npy [options]\n"
+            "       mnemo predict --model transformer --layers L --hidden D --heads H --ff F\n"
+            "                     [--norm-first] [--activation relu|gelu] [--causal]\n"
+            "                     --weights W.safetensors --input X.npy --output Y.npy [options]\n"
             "\n"
             "Run a recurrent stack whose weights are a PyTorch nn.RNN / nn.LSTM / nn.GRU state\n"
             "dict (weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0, ..._reverse; an optional\n"
@@ -22,6 +26,12 @@ static void usage(FILE *f, cli_opt *opts, int n) {
             "its output [T, B, H] (bidirectional: [T, B, 2H]) to Y. Every sequence starts\n"
             "from a zero state. rnn is nn.RNN with tanh, rnn-relu with nonlinearity='relu'.\n"
             "Models: %s.\n"
+            "\n"
+            "--model transformer runs a torch.nn.TransformerEncoder state dict (layers.{i}.\n"
+            "self_attn.in_proj_weight, ..., layers.{i}.linear1.weight, layers.{i}.norm1.weight;\n"
+            "an optional final norm.weight) in eval mode on X [T, B, D] and writes [T, B, D];\n"
+            "--lengths L.npy (int32 [B]) masks the keys past each sequence's length, as\n"
+            "src_key_padding_mask does. mnemo's own Transformer checkpoints load the same way.\n"
             "\n"
             "options:\n",
             cli_cell_list());
@@ -79,8 +89,10 @@ static int check_input(const mn_array *x, const char *path, int I) {
 }
 
 typedef struct {
-    const char *model, *weights, *input, *output;
+    const char *model, *weights, *input, *output, *lengths;
     int layers, hidden, input_size, bidir, threads, json;
+    int norm_first;               /* transformer: norm_first=True */
+    cli_transformer tf;
     uint64_t seed;
 } options;
 
@@ -114,6 +126,138 @@ static void report(const options *o, mn_cell_kind cell, const mn_array *x,
     json_num(&j, "seconds", secs);
     json_int(&j, "threads", nthreads);
     json_end(&j);
+}
+
+/* --model transformer: the encoder's blocks as a model without input stage, its tensors
+ * read by name; the output is the top block's, before the (unused) head. Prints nothing:
+ * *bad is 1 for an impossible option (already printed), else the status says. */
+static mn_status load_transformer(const options *o, int final_norm, mn_model **out, int *bad) {
+    mn_model_config mc;
+    mn_model_config_init(&mc);
+    mc.input_size = mc.hidden_size = o->hidden;
+    mc.output_size = 1;
+    mc.output = MN_OUTPUT_EVERY;
+    mc.loss = MN_LOSS_MSE;
+    cli_transformer tf = o->tf;
+    tf.positions = 3;   /* none: nn.TransformerEncoder adds no positions */
+    char spec[MN_MAX_BLOCKS * 64];
+    *out = NULL;
+    if ((*bad = transformer_spec(&tf, o->layers, o->hidden, 0,
+                                 o->norm_first ? MN_NORM_PRE : MN_NORM_POST, MN_NORM_LAYERNORM,
+                                 0, final_norm, spec, sizeof spec)))
+        return MN_E_ARG;
+    mn_status st;
+    if ((st = mn_blocks_parse(spec, &mc)) || (st = mn_model_create(&mc, 1, out))) return st;
+    if ((st = mn_model_load_state_dict(*out, o->weights, 0))) {
+        mn_model_free(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
+static int run_transformer(const options *o) {
+    mn_model *m = NULL;
+    mn_array x = {0}, len = {0};
+    int32_t *lengths = NULL;
+    double t0 = cli_now();
+    /* a final norm (nn.TransformerEncoder(norm=...)) is there when the file has it: try
+     * without, and with it when the file holds more than the layers */
+    int rc = 0, bad = 0;
+    mn_status st = load_transformer(o, 0, &m, &bad);
+    if (bad) return CLI_EXIT_USAGE;
+    if (st == MN_E_INPUT) {
+        char first[600];
+        snprintf(first, sizeof first, "%s", mn_last_error());
+        if ((st = load_transformer(o, 1, &m, &bad)) == MN_E_INPUT)
+            return cli_fail("--weights: %s", first);
+    }
+    if (st) return cli_lib_fail(st, "--weights");
+    if ((st = mn_array_load(o->input, &x))) {
+        rc = cli_lib_fail(st, "--input");
+        goto done;
+    }
+    if ((rc = check_input(&x, o->input, o->hidden))) goto done;
+    int T = (int)x.shape[0], B = (int)x.shape[1], D = o->hidden;
+    if (!(lengths = malloc((size_t)B * sizeof *lengths))) {
+        rc = cli_fail_code(CLI_EXIT_RUNTIME, "out of memory");
+        goto done;
+    }
+    for (int b = 0; b < B; b++) lengths[b] = T;
+    if (o->lengths) {
+        if ((st = mn_array_load(o->lengths, &len))) {
+            rc = cli_lib_fail(st, "--lengths");
+            goto done;
+        }
+        if (len.dtype != MN_ARRAY_I32 || len.ndim != 1 || len.shape[0] != B) {
+            rc = cli_fail("--lengths \"%s\" must be int32 [%d] (one length per sequence of "
+                          "--input); save numpy.asarray(lengths, dtype=numpy.int32)", o->lengths, B);
+            goto done;
+        }
+        for (int b = 0; b < B; b++) {
+            lengths[b] = ((const int32_t *)len.data)[b];
+            if (lengths[b] < 1 || lengths[b] > T) {
+                rc = cli_fail("--lengths: sequence %d has length %d; each must be from 1 to the "
+                              "input's %d steps", b, lengths[b], T);
+                goto done;
+            }
+        }
+    }
+    double need = cli_estimate_bytes(mn_model_get_config(m), T, B, 0);
+    if (need >= 0) need += 4.0 * T * B * D;
+    if (cli_check_memory("this prediction", need, "split the input along its batch axis B")) {
+        rc = CLI_EXIT_USAGE;
+        goto done;
+    }
+    mn_batch b = {.T = T, .B = B, .input_size = D, .x = x.data, .lengths = lengths,
+                  .output_size = 1};
+    const float *feat;
+    double t1 = cli_now();
+    if ((st = mn_model_features(m, &b, &feat, NULL))) {
+        rc = cli_lib_fail(st, "forward pass");
+        goto done;
+    }
+    double fwd = cli_now() - t1;
+    int64_t shape[3] = {T, B, D};
+    if ((st = mn_array_save(o->output, MN_ARRAY_F32, 3, shape, feat))) {
+        rc = cli_lib_fail(st, "--output");
+        goto done;
+    }
+    char si[32], dur[32], xs[96];
+    double secs = cli_now() - t0, tps = fwd > 0 ? (double)T * B / fwd : 0;
+    printf("mnemo predict: transformer, %d layer%s, d_model %d, %d heads, ff %d, %s, %s%s, "
+           "weights %s\n", o->layers, o->layers > 1 ? "s" : "", D, o->tf.heads,
+           o->tf.ff > 0 ? o->tf.ff : 4 * D, o->norm_first ? "pre-norm" : "post-norm",
+           o->tf.gelu ? "gelu" : "relu", o->tf.causal ? ", causal" : "", o->weights);
+    printf("  input   %s float32 %s\n", o->input, shape_str(xs, sizeof xs, x.shape, 3));
+    printf("  output  %s float32 %s\n", o->output, shape_str(xs, sizeof xs, shape, 3));
+    printf("  speed   %s steps/s (T x B) on %d thread%s\n", fmt_si(si, sizeof si, tps),
+           mn_get_threads(), mn_get_threads() > 1 ? "s" : "");
+    printf("  time    %s\n", fmt_duration(dur, sizeof dur, secs));
+    if (o->json) {
+        json_obj j;
+        json_begin(&j, stdout);
+        json_str(&j, "command", "predict");
+        json_str(&j, "model", "transformer");
+        json_int(&j, "layers", o->layers);
+        json_int(&j, "d_model", D);
+        json_int(&j, "heads", o->tf.heads);
+        json_int(&j, "ff", o->tf.ff > 0 ? o->tf.ff : 4 * D);
+        json_bool(&j, "norm_first", o->norm_first);
+        json_bool(&j, "causal", o->tf.causal);
+        json_int(&j, "length", T);
+        json_int(&j, "batch", B);
+        json_str(&j, "output", o->output);
+        json_num(&j, "tokens_per_s", tps);
+        json_num(&j, "seconds", secs);
+        json_int(&j, "threads", mn_get_threads());
+        json_end(&j);
+    }
+done:
+    free(lengths);
+    mn_array_free(&len);
+    mn_array_free(&x);
+    mn_model_free(m);
+    return rc;
 }
 
 static int run(const options *o, mn_cell_kind cell) {
@@ -173,17 +317,19 @@ done:
 int cmd_predict(int argc, char **argv) {
     options o = {0};
     o.layers = 1;
+    transformer_opts_init(&o.tf);
     char threads_def[48];
     snprintf(threads_def, sizeof threads_def, "all cores, %d here", mn_get_threads());
     cli_opt opts[] = {
-        {"--model", OPT_STR, &o.model, "M", "recurrent cell: rnn, rnn-relu, lstm, gru", NULL,
+        {"--model", OPT_STR, &o.model, "M", "rnn, rnn-relu, lstm, gru, or transformer", NULL,
          "lstm", 0, 0, 0, 0, 0, 1, 0},
         {"--layers", OPT_INT, &o.layers, "L", "stacked layers (num_layers)", NULL, "2", 1,
          CLI_MAX_LAYERS, 0, 0, 0, 0, 0},
         {"--hidden", OPT_INT, &o.hidden, "H", "hidden units per layer and direction", NULL,
          "128", 1, CLI_MAX_HIDDEN, 0, 0, 0, 1, 0},
-        {"--input-size", OPT_INT, &o.input_size, "I", "input features per step", NULL, "32", 1,
-         CLI_MAX_INPUT, 0, 0, 0, 1, 0},
+        {"--input-size", OPT_INT, &o.input_size, "I",
+         "input features per step (a transformer's is --hidden)", "required for recurrent models",
+         "32", 1, CLI_MAX_INPUT, 0, 0, 0, 0, 0},
         {"--bidirectional", OPT_FLAG, &o.bidir, NULL, "the module is bidirectional", NULL, NULL,
          0, 0, 0, 0, 0, 0, 0},
         {"--weights", OPT_STR, &o.weights, "FILE", "the state dict (safetensors)", NULL,
@@ -198,6 +344,20 @@ int cmd_predict(int argc, char **argv) {
          "", "1", 0, 0, 0, 0, 0, 0, 0},
         {"--json", OPT_FLAG, &o.json, NULL, "end stdout with one JSON summary line", NULL, NULL,
          0, 0, 0, 0, 0, 0, 0},
+        {"--norm-first", OPT_FLAG, &o.norm_first, NULL,
+         "transformer: the layers were built with norm_first=True (pre-norm)", NULL, NULL, 0, 0,
+         0, 0, 0, 0, 0},
+        {"--lengths", OPT_STR, &o.lengths, "FILE",
+         "transformer: int32 .npy [B], keys past each length masked", "", "len.npy", 0, 0, 0, 0,
+         0, 0, 0},
+        {"--heads", OPT_INT, &o.tf.heads, "H", "transformer: nhead", NULL, "4", 1, 4096, 0, 0,
+         0, 0, 0},
+        {"--ff", OPT_INT, &o.tf.ff, "F", "transformer: dim_feedforward", "4 x hidden", "2048", 1,
+         65536, 0, 0, 0, 0, 0},
+        {"--activation", OPT_STR, &o.tf.activation_name, "A", "transformer: relu or gelu", NULL,
+         "gelu", 0, 0, 0, 0, 0, 0, 0},
+        {"--causal", OPT_FLAG, &o.tf.causal, NULL,
+         "transformer: a causal mask (step t sees steps <= t)", NULL, NULL, 0, 0, 0, 0, 0, 0, 0},
     };
     const int nopts = (int)(sizeof opts / sizeof opts[0]);
     if (cli_wants_help(argc, argv)) {
@@ -206,8 +366,22 @@ int cmd_predict(int argc, char **argv) {
     }
     int rc = cli_parse("predict", argc, argv, opts, nopts);
     if (rc) return rc;
-    mn_cell_kind cell;
-    if (cli_parse_cell(o.model, &cell)) return CLI_EXIT_USAGE;
+    mn_cell_kind cell = MN_LSTM;
+    int transformer = is_transformer(o.model);
+    if (!transformer && cli_parse_cell(o.model, &cell)) return CLI_EXIT_USAGE;
+    if (transformer_opts_check(&o.tf, opts, nopts, transformer)) return CLI_EXIT_USAGE;
+    for (int i = 0; i < nopts && !transformer; i++)
+        if (opts[i].given && (!strcmp(opts[i].name, "--norm-first") ||
+                              !strcmp(opts[i].name, "--lengths")))
+            return cli_fail("%s applies to --model transformer; drop it", opts[i].name);
+    if (!transformer && !cli_find(opts, nopts, "--input-size")->given)
+        return cli_fail("--input-size I is required: the features per step of the input");
+    if (transformer && cli_find(opts, nopts, "--input-size")->given && o.input_size != o.hidden)
+        return cli_fail("a Transformer reads --hidden %d features per step; drop --input-size "
+                        "%d", o.hidden, o.input_size);
+    if (transformer && o.bidir)
+        return cli_fail("--bidirectional is a recurrent stack's; a Transformer attends both ways "
+                        "unless --causal: drop it");
     struct stat sb;
     if (!stat(o.output, &sb) && S_ISDIR(sb.st_mode))
         return cli_fail("--output needs a file name, got the folder \"%s\"; for example "
@@ -216,6 +390,9 @@ int cmd_predict(int argc, char **argv) {
     if (same_file(o.output, o.weights) || same_file(o.output, o.input))
         return cli_fail("--output \"%s\" is the %s file; write the output to a new file",
                         o.output, same_file(o.output, o.weights) ? "--weights" : "--input");
+    if (o.lengths && same_file(o.output, o.lengths))
+        return cli_fail("--output \"%s\" is the --lengths file; write the output to a new file",
+                        o.output);
     cli_set_threads(o.threads);
-    return run(&o, cell);
+    return transformer ? run_transformer(&o) : run(&o, cell);
 }

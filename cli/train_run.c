@@ -22,6 +22,7 @@ void train_opts_init(train_opts *o) {
     o->sched_name = schedule_names[o->tc.schedule <= MN_SCHED_COSINE ? o->tc.schedule : 0];
     o->init_name = init_names[o->mc.recurrent_init <= MN_INIT_IDENTITY ? o->mc.recurrent_init : 0];
     o->seed = o->tc.seed;
+    transformer_opts_init(&o->tf);
     snprintf(o->threads_def, sizeof o->threads_def, "all cores, %d here", mn_get_threads());
 }
 
@@ -34,7 +35,8 @@ int train_opts_table(train_opts *o, cli_opt *opts, int model_required) {
         {"--task", OPT_STR, &o->task_name, "T", "task to learn", NULL, "adding", 0, 0, 0, 0, 0, 1, 0},
         {"--length", OPT_INT, &o->length, "N", "sequence length T: how far back the answer lies",
          NULL, "100", 1, CLI_MAX_LENGTH, 0, 0, 0, 1, 0},
-        {"--model", OPT_STR, &o->model_name, "M", "recurrent cell: rnn, rnn-relu, lstm, gru, gated",
+        {"--model", OPT_STR, &o->model_name, "M",
+         "recurrent cell (rnn, rnn-relu, lstm, gru, gated) or transformer",
          model_required ? "required, or --blocks" : NULL, "lstm", 0, 0, 0, 0, 0, 0, 0},
         {"--blocks", OPT_STR, &o->blocks_spec, "SPEC",
          "a mixed stack instead of --model/--layers: blocks KIND[:WIDTH][:OPTION...] joined "
@@ -52,7 +54,8 @@ int train_opts_table(train_opts *o, cli_opt *opts, int model_required) {
         {"--dropout", OPT_FLOAT, &o->dropout, "P",
          "drop each block's output with probability P while training", NULL, "0.1", 0, 0, 0,
          0.999f, 0, 0, 0},
-        {"--hidden", OPT_INT, &o->mc.hidden_size, "H", "hidden units per layer and direction",
+        {"--hidden", OPT_INT, &o->mc.hidden_size, "H",
+         "hidden units per layer and direction (a transformer's d_model)",
          NULL, "128", 1, CLI_MAX_HIDDEN, 0, 0, 0, 0, 0},
         {"--layers", OPT_INT, &o->mc.num_layers, "L", "stacked recurrent layers", "1", "2", 1,
          CLI_MAX_LAYERS, 0, 0, 0, 0, 0},
@@ -111,6 +114,9 @@ int train_opts_table(train_opts *o, cli_opt *opts, int model_required) {
     };
     int n = (int)(sizeof t / sizeof t[0]);
     memcpy(opts, t, sizeof t);
+    n += transformer_opts_table(&o->tf, opts + n);
+    o->table = opts;
+    o->ntable = n;
     return n;
 }
 
@@ -144,14 +150,29 @@ int train_opts_check(train_opts *o) {
                         "pre or --norm post too");
     o->norm = (mn_norm_place)norm;
     o->norm_kind = (mn_norm_kind)norm_kind;
-    if (o->model_name && cli_parse_cell(o->model_name, &o->cell)) return CLI_EXIT_USAGE;
+    o->transformer = is_transformer(o->model_name);
+    if (transformer_opts_check(&o->tf, o->table, o->ntable, o->transformer)) return CLI_EXIT_USAGE;
+    if (o->transformer) {
+        if (o->bidir)
+            return cli_fail("--bidirectional runs a recurrence both ways; a Transformer attends "
+                            "both ways unless --causal: drop --bidirectional");
+        if (o->residual)
+            return cli_fail("a Transformer's blocks are residual already; drop --residual");
+        if (!o->norm_name) o->norm = MN_NORM_PRE;
+    } else if (o->model_name && cli_parse_cell(o->model_name, &o->cell)) {
+        return CLI_EXIT_USAGE;
+    }
     if (mn_optimizer_parse(o->opt_name, &optk) != MN_OK)
         return cli_fail("unknown optimizer \"%s\"; choose one of %s", o->opt_name,
                         cli_join(list, sizeof list, optimizer_names));
     if (o->chrono && o->no_chrono)
         return cli_fail("--chrono and --no-chrono contradict each other; give one of them");
     mn_cell_info ci = {0};
-    if (o->model_name && mn_cell_describe(o->cell, &ci) == MN_OK && o->chrono && !ci.keep_gate)
+    if (o->transformer && o->chrono)
+        return cli_fail("--chrono initializes the gate biases of a recurrent cell, and a "
+                        "Transformer has none; drop --chrono");
+    if (o->model_name && !o->transformer && mn_cell_describe(o->cell, &ci) == MN_OK && o->chrono &&
+        !ci.keep_gate)
         return cli_fail("--chrono initializes gate biases, and the %s cell has no gates; drop "
                         "--chrono or use --model lstm or gru", mn_cell_name(o->cell));
     int sched = cli_choice(o->sched_name, schedule_names);
@@ -218,6 +239,16 @@ static int configure_model(train_opts *o, const mn_task *task, const mn_task_inf
     int gated = mn_cell_describe(o->cell, &ci) == MN_OK && ci.keep_gate;
     if (o->blocks_spec) gated = 1;   /* kinds without a keep gate ignore chrono_tmax */
     mc->chrono_tmax = o->chrono || (gated && !o->no_chrono) ? info->max_steps : user.chrono_tmax;
+    if (o->transformer) {
+        char spec[MN_MAX_BLOCKS * 64];
+        if (transformer_spec(&o->tf, mc->num_layers, mc->hidden_size, mc->input_size, o->norm,
+                             o->norm_kind, info->max_steps, o->norm == MN_NORM_PRE, spec, sizeof spec))
+            return CLI_EXIT_USAGE;
+        if (mn_blocks_parse(spec, mc) != MN_OK) return cli_fail("%s", mn_last_error());
+        for (int k = 0; k < mc->num_blocks; k++)
+            if (o->dropout > 0 && mc->blocks[k].dropout == 0) mc->blocks[k].dropout = o->dropout;
+        return 0;
+    }
     /* Blocks: the spec, or the plain stack spelled as blocks when a block option is set;
      * the model-wide options then apply to every block. */
     if (!o->blocks_spec && !o->residual && o->norm == MN_NORM_NONE && o->dropout == 0) return 0;

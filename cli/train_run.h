@@ -5,6 +5,7 @@
 
 #include "common.h"
 #include "progress.h"
+#include "transformer.h"
 
 typedef struct {
     mn_train_config tc;
@@ -20,9 +21,13 @@ typedef struct {
     uint64_t seed;
     mn_cell_kind cell;
     char threads_def[48];
+    cli_transformer tf;              /* --model transformer and its options */
+    int transformer;
+    const cli_opt *table;            /* the parsed table, for the checks of given options */
+    int ntable;
 } train_opts;
 
-#define TRAIN_OPTS_MAX 40
+#define TRAIN_OPTS_MAX 48
 
 void train_opts_init(train_opts *o);
 /* Writes the training options into opts[0..]; returns how many. model_required: 0 lets a

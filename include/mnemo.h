@@ -169,6 +169,15 @@ float *mn_model_grads(mn_model *m);    /* the flat gradient buffer, same layout 
 mn_status mn_model_save(const mn_model *m, const char *path, const char *const *extra_metadata);
 /* Load a model written by mn_model_save; the file alone rebuilds it. */
 mn_status mn_model_load(const char *path, mn_model **out);
+/* Read a PyTorch state dict (safetensors) into m's parameters by name: every tensor of m
+ * (but the head, unless with_head) must be in the file under one common prefix (empty, or
+ * e.g. "encoder."), float32, of the same shape; a tensor under that prefix that m lacks is
+ * refused too (it would mean another architecture). Tensors outside the prefix are ignored.
+ * m's names are PyTorch's: a Transformer's are torch.nn.TransformerEncoder's
+ * ("layers.{i}.self_attn.in_proj_weight", "layers.{i}.linear1.weight", "layers.{i}.norm1.weight",
+ * "norm.weight" for a final norm). (A plain recurrent stack: mnemo predict reads it.)
+ * MN_E_INPUT names the tensor that is missing or differs; m is then partly overwritten. */
+mn_status mn_model_load_state_dict(mn_model *m, const char *path, int with_head);
 /* Look up a metadata value of a loaded model's file (NULL when absent). */
 const char *mn_model_metadata(const mn_model *m, const char *key);
 
@@ -188,6 +197,12 @@ typedef struct {
 /* Forward pass on a whole batch from zero state. The model's output is
  * [B,O] (last) or [T,B,O] (every); logits for cross-entropy. */
 mn_status mn_model_forward(mn_model *m, const mn_batch *b, const float **output);
+/* The top block's output [T,B,D] for a batch from zero state (D its width): the model's
+ * features before its head, as an encoder's output in PyTorch. Only the inputs (x or
+ * tokens) and lengths are read; rows past a sequence's length are computed but mean
+ * nothing. Valid until the next call on m. */
+mn_status mn_model_features(mn_model *m, const mn_batch *b, const float **features,
+                            int *width);
 /* Mean loss of the batch (padding and ignored labels excluded). */
 mn_status mn_model_loss(mn_model *m, const mn_batch *b, double *loss);
 /* Full BPTT on a batch from zero state without an update: the gradients of the mean loss

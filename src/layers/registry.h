@@ -18,6 +18,8 @@ enum {
     MN_KIND_PYTORCH = 1u << 4,       /* the same layer as PyTorch's nn.RNN, nn.LSTM or nn.GRU */
     MN_KIND_ATTENTION = 1u << 5,     /* reads heads, causal and rope; non-causal reads the future */
     MN_KIND_MAX_LEN = 1u << 6,       /* reads max_len (a table of positions) */
+    MN_KIND_WHOLE_SEQUENCE = 1u << 7, /* needs every step from 0 in one pass (absolute
+                                         positions, attention): truncated BPTT refuses it */
 };
 
 typedef struct mn_layer_kind {

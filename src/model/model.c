@@ -59,14 +59,20 @@ mn_status mn_model_config_check(const mn_model_config *c) {
     return mn_model_blocks_check(c, in);
 }
 
-static mn_status add_tensors(mn_model *m, mn_layer *l, const char *prefix, size_t base) {
+/* A layer's tensors under `prefix`; a block's own norm ("norm.weight") is renamed to
+ * norm_name when given ("norm1.", as torch.nn.TransformerEncoderLayer names it). */
+static mn_status add_tensors(mn_model *m, mn_layer *l, const char *prefix,
+                             const char *norm_name, size_t base) {
     if (m->ntensors + l->nspecs > MN_MAX_TENSORS)
         return mn_fail(MN_E_ARG, "the model has more than %d parameter tensors; use fewer "
                        "blocks", MN_MAX_TENSORS);
     for (int i = 0; i < l->nspecs; i++) {
         mn_tensor_view *t = &m->tensors[m->ntensors++];
         const mn_param_spec *s = &l->specs[i];
-        snprintf(t->name, sizeof t->name, "%.23s%.63s", prefix, s->name);
+        if (norm_name && strncmp(s->name, "norm.", 5) == 0)
+            snprintf(t->name, sizeof t->name, "%.23s%.8s%.55s", prefix, norm_name, s->name + 5);
+        else
+            snprintf(t->name, sizeof t->name, "%.23s%.63s", prefix, s->name);
         t->ndim = s->ndim;
         memcpy(t->shape, s->shape, sizeof t->shape);
         t->offset = base + s->offset;
@@ -102,6 +108,39 @@ static int plain_stack(const mn_block_config *b, int n) {
             b[k].norm != MN_NORM_NONE || b[k].dropout > 0)
             return 0;
     return 1;
+}
+
+/* Transformer layers keep torch.nn.TransformerEncoderLayer's names, so their state dict
+ * loads into that module as it is: an attention block opens "layers.{j}." (its norm
+ * "norm1."), and a feed-forward block right after it shares that prefix (its norm
+ * "norm2."). 1 when block k is such a part (*layer counts the attention blocks so far),
+ * 2 for a norm block right after the last layer, the encoder's final "norm.". */
+static int transformer_part(const mn_block_config *b, int k, int *layer, const char **norm) {
+    const mn_layer_kind *kind = mn_layer_kind_find(b[k].kind);
+    if (kind->caps & MN_KIND_ATTENTION) {
+        ++*layer;
+        *norm = "norm1.";
+        return 1;
+    }
+    if (k > 0 && (kind == &mn_kind_ff || kind == &mn_kind_ff_gelu) &&
+        (mn_layer_kind_find(b[k - 1].kind)->caps & MN_KIND_ATTENTION)) {
+        *norm = "norm2.";
+        return 1;
+    }
+    /* the encoder's final norm (nn.TransformerEncoder's `norm`) */
+    if (k > 1 && (kind == &mn_kind_layernorm || kind == &mn_kind_rmsnorm) &&
+        transformer_part(b, k - 1, &(int){0}, &(const char *){0}) == 1 &&
+        !(mn_layer_kind_find(b[k - 1].kind)->caps & MN_KIND_ATTENTION))
+        return 2;
+    return 0;
+}
+
+const char *mn_model_whole_sequence_kind(const mn_model *m) {
+    for (int k = 0; k < m->L; k++) {
+        const mn_layer_kind *kind = mn_layer_kind_find(m->blocks[k].kind);
+        if (kind->caps & MN_KIND_WHOLE_SEQUENCE) return kind->name;
+    }
+    return NULL;
 }
 
 int mn_block_wrap_of(const mn_block_config *b, mn_block_wrap *w) {
@@ -143,7 +182,11 @@ mn_status mn_model_create(const mn_model_config *cfg, uint64_t seed, mn_model **
     /* the summary fields describe block models too: how many blocks, whether any reads
      * the future (truncated BPTT refuses those), the first block's cell */
     c->num_layers = nb;
-    for (int k = 0; k < nb; k++) c->bidirectional |= m->blocks[k].bidirectional;
+    for (int k = 0; k < nb; k++) {
+        const mn_layer_kind *kind = mn_layer_kind_find(m->blocks[k].kind);
+        c->bidirectional |= m->blocks[k].bidirectional ||
+                            ((kind->caps & MN_KIND_ATTENTION) && !m->blocks[k].causal);
+    }
     const mn_layer_kind *first = mn_layer_kind_find(m->blocks[0].kind);
     if (first->cell >= 0) c->cell = (mn_cell_kind)first->cell;
     for (int k = 0; k < nb; k++) {
@@ -162,12 +205,18 @@ mn_status mn_model_create(const mn_model_config *cfg, uint64_t seed, mn_model **
     /* one flat buffer per role; each layer views its slice */
     mn_layer *all[MN_MAX_LAYERS + 2];
     char prefix[MN_MAX_LAYERS + 2][24];
+    const char *norm_name[MN_MAX_LAYERS + 2] = {0};
     int n = 0;
     if (m->embed) { all[n] = m->embed; snprintf(prefix[n++], sizeof prefix[0], "embedding."); }
-    for (int k = 0; k < m->L; k++) {
+    for (int k = 0, layer = -1, part; k < m->L; k++) {
         all[n] = m->layers[k];
-        if (plain) snprintf(prefix[n++], sizeof prefix[0], "rnn.");
-        else snprintf(prefix[n++], sizeof prefix[0], "blocks.%d.", k);
+        if (plain) snprintf(prefix[n], sizeof prefix[0], "rnn.");
+        else if ((part = transformer_part(m->blocks, k, &layer, &norm_name[n])) == 1)
+            snprintf(prefix[n], sizeof prefix[0], "layers.%d.", layer);
+        else if (part == 2 && k == m->L - 1)
+            snprintf(prefix[n], sizeof prefix[0], "norm.");
+        else snprintf(prefix[n], sizeof prefix[0], "blocks.%d.", k);
+        n++;
     }
     all[n] = m->head; snprintf(prefix[n++], sizeof prefix[0], "head.");
     size_t total = 0;
@@ -186,7 +235,7 @@ mn_status mn_model_create(const mn_model_config *cfg, uint64_t seed, mn_model **
     for (int i = 0; i < n; i++) {
         all[i]->params = m->params + off;
         all[i]->grads = m->grads + off;
-        if ((st = add_tensors(m, all[i], prefix[i], off))) goto fail_st;
+        if ((st = add_tensors(m, all[i], prefix[i], norm_name[i], off))) goto fail_st;
         all[i]->ops->init(all[i], &rng, &ic);
         off += all[i]->param_count;
     }
@@ -380,10 +429,11 @@ mn_status mn_model_run(mn_model *m, const mn_batch *b, int t0, int k, int carry,
     return st;
 }
 
-static mn_status model_run(mn_model *m, const mn_batch *b, int t0, int k, int carry,
-                           int backward, double inv_norm, double *loss_sum) {
+/* The input stage and the blocks over steps [t0, t0+k): acts[L] holds the top output. */
+static mn_status run_blocks(mn_model *m, const mn_batch *b, int t0, int k, int carry,
+                            int backward) {
     const mn_model_config *c = &m->cfg;
-    int B = b->B, O = c->output_size, L = m->L, last = c->output == MN_OUTPUT_LAST;
+    int B = b->B, L = m->L;
     size_t rows = (size_t)k * B;
     mn_status st = MN_OK;
     if (t0 < 0 || k < 1 || k > b->T - t0)
@@ -418,6 +468,16 @@ static mn_status model_run(mn_model *m, const mn_batch *b, int t0, int k, int ca
         if ((st = ly->ops->forward(ly, l == 0 ? x : m->acts[l], m->acts[l + 1], k, B, m->lengths)))
             return st;
     }
+    return MN_OK;
+}
+
+static mn_status model_run(mn_model *m, const mn_batch *b, int t0, int k, int carry,
+                           int backward, double inv_norm, double *loss_sum) {
+    const mn_model_config *c = &m->cfg;
+    int B = b->B, O = c->output_size, L = m->L, last = c->output == MN_OUTPUT_LAST;
+    size_t rows = (size_t)k * B;
+    mn_status st = run_blocks(m, b, t0, k, carry, backward);
+    if (st) return st;
     /* head: rows of the last real step, or every row */
     int D = width(m, L);
     const float *hin = m->acts[L];
@@ -493,6 +553,32 @@ mn_status mn_model_forward(mn_model *m, const mn_batch *b, const float **output)
     if (st) return st;
     if ((st = mn_model_run(m, b, 0, b->T, 0, 0, 1.0, NULL))) return st;
     if (output) *output = m->head_out;
+    return MN_OK;
+}
+
+mn_status mn_model_features(mn_model *m, const mn_batch *b, const float **features,
+                            int *top_width) {
+    const mn_model_config *c = &m->cfg;
+    if (b->T < 1 || b->B < 1 || b->T > (1 << 24) || b->B > (1 << 24))
+        return mn_fail(MN_E_ARG, "batch has T=%d, B=%d; both must be at least 1", b->T, b->B);
+    if (!b->lengths) return mn_fail(MN_E_ARG, "batch has no lengths");
+    if (c->vocab_size > 0 ? !b->tokens : !b->x || b->input_size != c->input_size)
+        return mn_fail(MN_E_ARG, "the model reads %s; the batch has %s", c->vocab_size > 0 ?
+                       "tokens" : "dense features", b->x ? "another width" : "none");
+    for (int i = 0; i < b->B; i++)
+        if (b->lengths[i] < 1 || b->lengths[i] > b->T)
+            return mn_fail(MN_E_INPUT, "sequence %d has length %d; lengths must be in [1, %d]",
+                           i, b->lengths[i], b->T);
+    for (size_t i = 0; c->vocab_size > 0 && i < (size_t)b->T * b->B; i++)
+        if (b->tokens[i] < 0 || b->tokens[i] >= c->vocab_size)
+            return mn_fail(MN_E_INPUT, "token %d at position %zu is outside the vocabulary "
+                           "[0, %d)", b->tokens[i], i, c->vocab_size);
+    unsigned fp = mn_fp_enter();
+    mn_status st = run_blocks(m, b, 0, b->T, 0, 0);
+    mn_fp_leave(fp);
+    if (st) return st;
+    if (features) *features = m->acts[m->L];
+    if (top_width) *top_width = width(m, m->L);
     return MN_OK;
 }
 

@@ -71,6 +71,9 @@ mn_status mn_model_loss_items(const mn_model *m, const mn_batch *b, double *item
 
 /* Whether mn_model_create would accept the configuration (MN_E_ARG with the reason). */
 mn_status mn_model_config_check(const mn_model_config *c);
+/* The first block whose kind needs whole sequences in one pass (MN_KIND_WHOLE_SEQUENCE:
+ * positions, attention), which chunked passes (truncated BPTT) would cut; NULL if none. */
+const char *mn_model_whole_sequence_kind(const mn_model *m);
 /* Point the recurrent layers' gradient probes at the recorder's rows for steps
  * [t0, t0+k) of the current backward, and detach them afterwards (grad_recorder.c). */
 void mn_grad_recorder_bind(mn_model *m, int t0, int k);

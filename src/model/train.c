@@ -21,6 +21,10 @@ static mn_status check_config(const mn_train_config *c, const mn_model *m) {
     if (c->tbptt > 0 && m->cfg.bidirectional)
         return mn_fail(MN_E_ARG, "truncated BPTT needs a causal model: the reverse direction of a "
                        "bidirectional layer reads the future; drop --tbptt or --bidirectional");
+    if (c->tbptt > 0 && mn_model_whole_sequence_kind(m))
+        return mn_fail(MN_E_ARG, "truncated BPTT cuts sequences into chunks of %d steps, but %s "
+                       "needs each sequence whole, from step 0; drop --tbptt", c->tbptt,
+                       mn_model_whole_sequence_kind(m));
     if (c->eval_size < 1) return mn_fail(MN_E_ARG, "evaluation size must be >= 1");
     if (c->max_bad_steps < 0)
         return mn_fail(MN_E_ARG, "max_bad_steps must be >= 0 (0: the default 5), got %d",
