@@ -10,6 +10,8 @@ tests/fixtures/transformer/<name>_x.npy        input float32 [T, B, D]
 tests/fixtures/transformer/<name>_y.npy        eval-mode output float32 [T, B, D]
 tests/fixtures/transformer/<name>_lengths.npy  int32 [B], for the padded case
                                                (src_key_padding_mask = t >= length)
+tests/fixtures/sin_positions.safetensors       "pe" [T=300, D=10]: the sinusoidal table as
+                                               PyTorch's tutorial PositionalEncoding builds it
 The metadata of each file records its configuration (layers, heads, ff, norm_first,
 activation, causal, final_norm) as strings. The module runs in float64 (weights drawn in
 float32 by PyTorch's init), so references are as exact as float32 holds them.
@@ -39,7 +41,20 @@ CASES = [
 ]
 
 
+def sin_positions():
+    """PE as in the PyTorch "Language Modeling with nn.Transformer" tutorial, in float64."""
+    T_, D_ = 300, 10
+    position = torch.arange(T_, dtype=torch.float64).unsqueeze(1)
+    div_term = torch.exp(torch.arange(0, D_, 2, dtype=torch.float64) * (-np.log(10000.0) / D_))
+    pe = torch.zeros(T_, D_, dtype=torch.float64)
+    pe[:, 0::2] = torch.sin(position * div_term)
+    pe[:, 1::2] = torch.cos(position * div_term)
+    write_safetensors(os.path.join(ROOT, "tests", "fixtures", "sin_positions.safetensors"),
+                      [("pe", pe.float())], {"T": str(T_), "D": str(D_)})
+
+
 def main():
+    sin_positions()
     os.makedirs(OUT, exist_ok=True)
     for i, (name, layers, norm_first, act, causal, final_norm, lengths) in enumerate(CASES):
         torch.manual_seed(20261130 + i)
