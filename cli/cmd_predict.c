@@ -216,6 +216,7 @@ int cmd_predict(int argc, char **argv) {
     if (same_file(o.output, o.weights) || same_file(o.output, o.input))
         return cli_fail("--output \"%s\" is the %s file; write the output to a new file",
                         o.output, same_file(o.output, o.weights) ? "--weights" : "--input");
+    cli_json_arm(o.json);
     cli_set_threads(o.threads);
     return run(&o, cell);
 }
