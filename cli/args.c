@@ -8,10 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+static char last_line[1024];   /* the last error line, for --json (cli_last_error_line) */
+
 static void put_line(const char *msg) {
-    char buf[1024];
+    char *buf = last_line;
+    const size_t cap = sizeof last_line;
     size_t j = 0;
-    for (size_t i = 0; msg[i] && j + 1 < sizeof buf; i++) {
+    for (size_t i = 0; msg[i] && j + 1 < cap; i++) {
         char c = msg[i];
         buf[j++] = (c == '\n' || c == '\r' || c == '\t') ? ' ' : c;
     }
@@ -45,6 +48,8 @@ int cli_fail_code(int code, const char *fmt, ...) {
     return rc;
 }
 
+const char *cli_last_error_line(void) { return last_line; }
+
 int cli_exit_code(mn_status s) {
     if (s == MN_OK) return CLI_EXIT_OK;
     return (s == MN_E_ARG || s == MN_E_INPUT) ? CLI_EXIT_USAGE : CLI_EXIT_RUNTIME;
@@ -53,11 +58,11 @@ int cli_exit_code(mn_status s) {
 int cli_lib_fail(mn_status s, const char *context) {
     static const char *const names[] = {"ok", "bad argument", "bad input", "I/O failure",
                                         "out of memory", "NaN or Inf in training",
-                                        "call made in the wrong order"};
+                                        "call made in the wrong order", "stopped on request"};
     const char *msg = mn_last_error();
     char line[1024];
     if (!msg || !*msg)
-        msg = (s >= 0 && s <= MN_E_STATE) ? names[s] : "unknown failure";
+        msg = (s >= 0 && s <= MN_E_STOPPED) ? names[s] : "unknown failure";
     if (context && *context)
         snprintf(line, sizeof line, "%s: %s", context, msg);
     else

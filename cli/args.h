@@ -48,6 +48,8 @@ int cli_fail_code(int code, const char *fmt, ...) __attribute__((format(printf, 
 /* Report a library failure: "mnemo: <context: >mn_last_error()". Returns the exit code for
  * the status: 2 for MN_E_ARG / MN_E_INPUT, 1 otherwise. context may be NULL. */
 int cli_lib_fail(mn_status s, const char *context);
+/* The text of the last line the functions above printed, without "mnemo: " ("" if none). */
+const char *cli_last_error_line(void);
 int cli_exit_code(mn_status s);
 
 /* 1 when argv holds --help or -h (anywhere: help wins over every other mistake). */

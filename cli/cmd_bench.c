@@ -131,6 +131,7 @@ int cmd_bench(int argc, char **argv) {
     if (cli_check_memory("this benchmark", need,
                          "lower --batch, --hidden, --layers or --length"))
         return CLI_EXIT_USAGE;
+    cli_json_arm(json);
     cli_set_threads(threads);
 
     mn_bench_config bc;

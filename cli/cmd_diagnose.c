@@ -2,6 +2,7 @@
  * back through time: per-step gradient norms, horizon, gate half-lives, the recurrence's
  * spectrum and step-Jacobian products, and a verdict with what to try next. */
 #include "mnemo.h"
+#include "signals.h"
 #include "train_run.h"
 
 #include <math.h>
@@ -294,6 +295,29 @@ static void free_diagnosis(diagnosis *d) {
     free(d->depth);
 }
 
+/* A stop signal while training, or between the parts of the analysis after it: diagnose
+ * keeps no checkpoint, so it says what was done and ends with 130 or 143. */
+static int stopped(const train_opts *o, const train_session *s, const train_outcome *out,
+                   int json) {
+    int sig = cli_stop_signal(), done = s->tr ? mn_trainer_steps_done(s->tr) : 0;
+    int rc = cli_fail_code(cli_signal_exit_code(sig), "stopped by %s after %d of %d training "
+                           "steps; nothing was diagnosed (to keep a long training, run 'mnemo "
+                           "train --save FILE' and then 'mnemo diagnose --load FILE')",
+                           cli_signal_name(sig), done, o->tc.steps);
+    if (json) {
+        json_obj j;
+        json_failure_begin(&j, "diagnose", rc);
+        json_str(&j, "interrupted", cli_signal_name(sig));
+        json_str(&j, "task", o->task_name);
+        json_int(&j, "length", o->length);
+        json_int(&j, "steps", o->tc.steps);
+        json_int(&j, "steps_done", done);
+        json_num(&j, "train_loss", out->train_loss);
+        json_end(&j);
+    }
+    return rc;
+}
+
 int cmd_diagnose(int argc, char **argv) {
     train_opts o;
     train_opts_init(&o);
@@ -335,6 +359,8 @@ int cmd_diagnose(int argc, char **argv) {
                         "or --load FILE");
     if ((rc = train_opts_check(&o))) return rc;
     if (plot_path && cli_check_writable("--plot", plot_path)) return CLI_EXIT_USAGE;
+    cli_json_arm(json);
+    if (!load_path) cli_signals_install();   /* a loaded model has no training to stop */
 
     train_session s;
     memset(&s, 0, sizeof s);
@@ -391,6 +417,10 @@ int cmd_diagnose(int argc, char **argv) {
         if ((rc = train_session_run(&o, &s, snapshot_hook, &sn, &out))) goto done;
         mn_grad_recorder_detach(sn.rec);
         sn.rec = NULL;
+        if (cli_stop_signal()) {
+            rc = stopped(&o, &s, &out, json);
+            goto done;
+        }
     }
 
     /* held-out sequences from a stream of their own */
@@ -401,6 +431,10 @@ int cmd_diagnose(int argc, char **argv) {
     int B = o.tc.batch_size;
     double held_loss = 0;
     if ((rc = measure_profile(s.model, held, batches, B, &d, &held_loss))) goto done;
+    if (cli_stop_signal()) {
+        rc = stopped(&o, &s, &out, json);
+        goto done;
+    }
     d.analysis_sequences = batches * B;
     d.horizon = d.horizon_by_layer[0];
     d.val_loss = load_path ? held_loss : out.ev.loss;

@@ -92,6 +92,7 @@ int cmd_eval(int argc, char **argv) {
     if (S_ISDIR(sb.st_mode))
         return cli_fail("--load needs a file, got the folder \"%s\"; give the path of a model "
                         "saved with 'mnemo train --save'", load);
+    cli_json_arm(json);
     cli_set_threads(threads);
 
     double t_start = cli_now();

@@ -2,6 +2,7 @@
  * print its claim, the predicted and the measured value, and PASS, FAIL or N/A. */
 #include "common.h"
 #include "progress.h"
+#include "signals.h"
 
 #include <errno.h>
 #include <float.h>
@@ -237,6 +238,13 @@ int cmd_lab(int argc, char **argv) {
     lo.forget = forget;
     lo.clip = clip;
     lo.seed = seed;
+    cli_json_arm(json);
+    /* the experiments that train (they read --steps) stop after the current step; the
+     * others are short and keep the default: a signal ends them at once */
+    if (reads_option(reads, "steps")) {
+        cli_signals_install();
+        lo.stop = cli_stop_flag();
+    }
     cli_set_threads(threads);
 
     progress pg;
@@ -247,6 +255,21 @@ int cmd_lab(int argc, char **argv) {
     mn_lab_result *r = malloc(sizeof *r);
     if (!r) return cli_fail_code(CLI_EXIT_RUNTIME, "out of memory for the lab result");
     mn_status st = mn_lab_run(name, &lo, r);
+    if (st == MN_E_STOPPED) {
+        int sig = cli_stop_signal();
+        rc = cli_fail_code(cli_signal_exit_code(sig), "lab %s: stopped by %s after the current "
+                           "training step; the runs that finished are listed above, and no "
+                           "verdict was reached", name, cli_signal_name(sig));
+        if (json) {
+            json_obj j;
+            json_failure_begin(&j, "lab", rc);
+            json_str(&j, "interrupted", cli_signal_name(sig));
+            json_str(&j, "experiment", name);
+            json_end(&j);
+        }
+        free(r);
+        return rc;
+    }
     if (st) {
         rc = cli_lib_fail(st, name);
         free(r);

@@ -360,6 +360,7 @@ int cmd_memory(int argc, char **argv) {
     int steps = 0, rc = cli_parse("memory", argc, argv, opts, nopts);
     if (rc || (rc = check_options(opts, nopts, &o, &p, &cell))) return rc;
     p.task = o.task;
+    cli_json_arm(o.json);
     cli_set_threads(o.threads);
     if ((rc = make_plan(&p, &o, cell, &steps))) return rc;
     mn_memory_estimate e;

@@ -393,6 +393,7 @@ int cmd_predict(int argc, char **argv) {
     if (o.lengths && same_file(o.output, o.lengths))
         return cli_fail("--output \"%s\" is the --lengths file; write the output to a new file",
                         o.output);
+    cli_json_arm(o.json);
     cli_set_threads(o.threads);
     return transformer ? run_transformer(&o) : run(&o, cell);
 }

@@ -1,5 +1,6 @@
 /* mnemo train: train a model on a task, report test loss against the task's baseline. */
 #include "train_run.h"
+#include "signals.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -11,7 +12,9 @@ static void usage(FILE *f, cli_opt *opts, int n) {
             "\n"
             "Train a recurrent model on a task and compare its test loss with the task's\n"
             "baseline (the best input-blind guess). Progress goes to stderr, the summary to\n"
-            "stdout; with --json the last stdout line is one JSON object.\n"
+            "stdout; with --json the last stdout line is one JSON object, on failure too.\n"
+            "SIGINT or SIGTERM stops after the current step (with --save: a checkpoint that\n"
+            "--resume continues; exit 130 or 143); SIGUSR1 writes a checkpoint and goes on.\n"
             "Tasks: %s. Models: %s.\n"
             "\n"
             "options:\n",
@@ -40,14 +43,38 @@ typedef struct {
     const train_session *s;
     const char *path;
     int every;
+    int saved_step;        /* the step of the last checkpoint written, -1: none */
 } checkpointer;
 
-/* Every N steps: the whole state, atomically, so a kill leaves the last one intact. */
+/* The whole state, atomically, so a kill leaves the last complete one intact. */
+static int save_checkpoint(checkpointer *c) {
+    int step = mn_trainer_steps_done(c->s->tr);
+    if (step == c->saved_step) return 0;
+    int rc = save_model(c->o, c->s, NULL, c->path);
+    if (!rc) c->saved_step = step;
+    return rc;
+}
+
+/* Every N steps (--checkpoint-every). */
 static int checkpoint_hook(void *ctx, int step, const mn_step_stats *ss) {
     (void)ss;
     checkpointer *c = ctx;
-    if (step % c->every) return 0;
-    return save_model(c->o, c->s, NULL, c->path);
+    return c->every && step % c->every == 0 ? save_checkpoint(c) : 0;
+}
+
+/* SIGUSR1: a checkpoint now, and the run goes on. */
+static int checkpoint_now(void *ctx, char *note, size_t cap) {
+    checkpointer *c = ctx;
+    if (!c->path) {
+        snprintf(note, cap, "SIGUSR1: no --save FILE was given, so there is nowhere to write a "
+                 "checkpoint; going on");
+        return 0;
+    }
+    int rc = save_checkpoint(c);
+    if (!rc)
+        snprintf(note, cap, "SIGUSR1: checkpoint at step %d written to %s; going on",
+                 c->saved_step, c->path);
+    return rc;
 }
 
 static void summary(const train_opts *o, const train_session *s, const train_outcome *out,
@@ -99,6 +126,61 @@ static void summary(const train_opts *o, const train_session *s, const train_out
     json_end(&j);
 }
 
+/* With --json, a run that fails or stops still ends stdout with one JSON object: the
+ * error line, the exit code and what was done so far. */
+static void failure_json(const train_opts *o, const train_session *s, const train_outcome *out,
+                         const checkpointer *ck, int rc) {
+    json_obj j;
+    json_failure_begin(&j, "train", rc);
+    if (out->stopped_by) json_str(&j, "interrupted", cli_signal_name(out->stopped_by));
+    json_str(&j, "task", o->task_name);
+    if (s->model) json_model(&j, mn_model_get_config(s->model));
+    json_int(&j, "length", o->length);
+    json_int(&j, "steps", o->tc.steps);
+    json_int(&j, "steps_done", s->tr ? mn_trainer_steps_done(s->tr) : 0);
+    json_num(&j, "last_loss", out->last_loss);
+    json_num(&j, "train_loss", out->train_loss);
+    json_num(&j, "test_loss", out->ev.loss);
+    json_int(&j, "test_step", out->eval_step);
+    json_int(&j, "skipped_steps", out->skipped);
+    json_str(&j, "checkpoint", ck->saved_step >= 0 ? ck->path : NULL);
+    if (ck->saved_step >= 0) json_int(&j, "checkpoint_step", ck->saved_step);
+    json_u64(&j, "seed", o->seed);
+    json_end(&j);
+}
+
+/* A stop signal ended the loop: the checkpoint, what was done, how to go on; 130 or 143. */
+static int stopped(const train_opts *o, const train_session *s, const train_outcome *out,
+                   checkpointer *ck, int argc, char **argv) {
+    const char *sig = cli_signal_name(out->stopped_by);
+    int done = mn_trainer_steps_done(s->tr), rc = ck->path ? save_checkpoint(ck) : 0;
+    if (rc) return rc;
+    char desc[MN_MAX_BLOCKS * 48], a[32], resume[4096];
+    printf("mnemo train: stopped by %s after step %d of %d\n", sig, done, o->tc.steps);
+    printf("  model       %s (%s parameters), task %s, length %d\n",
+           cli_model_desc(mn_model_get_config(s->model), desc, sizeof desc),
+           fmt_si(a, sizeof a, (double)mn_model_param_count(s->model)), o->task_name, o->length);
+    if (out->window)
+        printf("  train loss  %.6g (mean of the last %d step%s)\n", out->train_loss, out->window,
+               out->window == 1 ? "" : "s");
+    if (out->eval_step)
+        printf("  test loss   %.6g at step %d\n", out->ev.loss, out->eval_step);
+    if (ck->path) {
+        printf("  checkpoint  %s (step %d)\n", ck->path, done);
+        printf("  resume      %s\n",
+               cli_resume_command(resume, sizeof resume, "train", argc, argv, ck->path));
+    } else {
+        printf("  checkpoint  none: without --save FILE the steps done are not kept\n");
+    }
+    fflush(stdout);
+    if (ck->path)
+        return cli_fail_code(cli_signal_exit_code(out->stopped_by), "stopped by %s after step "
+                             "%d of %d; the checkpoint %s continues it with --resume %s", sig,
+                             done, o->tc.steps, ck->path, ck->path);
+    return cli_fail_code(cli_signal_exit_code(out->stopped_by), "stopped by %s after step %d of "
+                         "%d; nothing was saved (no --save FILE)", sig, done, o->tc.steps);
+}
+
 int cmd_train(int argc, char **argv) {
     train_opts o;
     train_opts_init(&o);
@@ -116,11 +198,18 @@ int cmd_train(int argc, char **argv) {
     const char *save_path = c.save_path, *resume_path = c.resume_path;
     const int every = c.every, json = c.json;
 
+    cli_json_arm(json);
+    cli_signals_install();
+
     double t_start = cli_now();
     train_session s;
     train_outcome out;
-    checkpointer ck = {&o, &s, save_path, every};
+    memset(&out, 0, sizeof out);
+    out.ev.loss = out.train_loss = out.last_loss = NAN;
+    checkpointer ck = {&o, &s, save_path, every, -1};
     rc = train_session_open(&o, &s);
+    s.checkpoint = checkpoint_now;
+    s.checkpoint_ctx = &ck;
     if (!rc && resume_path) {
         mn_status st = mn_trainer_resume(s.tr, resume_path);
         if (st) rc = cli_lib_fail(st, NULL);
@@ -131,7 +220,13 @@ int cmd_train(int argc, char **argv) {
         if (!rc)
             fprintf(stderr, "resumed %s at step %d of %d\n", resume_path, s.done, o.tc.steps);
     }
-    if (!rc) rc = train_session_run(&o, &s, every ? checkpoint_hook : NULL, &ck, &out);
+    if (!rc) rc = train_session_run(&o, &s, checkpoint_hook, &ck, &out);
+    if (!rc && out.stopped_by) {
+        rc = stopped(&o, &s, &out, &ck, argc, argv);
+    } else if (!rc && cli_stop_signal()) {
+        fprintf(stderr, "mnemo: %s came after the last step: the run was complete, so it "
+                "ends as usual\n", cli_signal_name(cli_stop_signal()));
+    }
     if (!rc && save_path) {
         char loss_s[32];
         snprintf(loss_s, sizeof loss_s, "%.9g", out.ev.loss);
@@ -140,6 +235,8 @@ int cmd_train(int argc, char **argv) {
     if (!rc) {
         summary(&o, &s, &out, save_path, cli_now() - t_start, json);
         fflush(stdout);
+    } else if (json) {
+        failure_json(&o, &s, &out, &ck, rc);
     }
     train_session_close(&s);
     return rc;

@@ -1,6 +1,7 @@
 /* mnemo: the command-line tool. It parses arguments, calls the library (mnemo.h), prints,
  * and chooses the exit code: 0 success, 1 runtime failure, 2 bad usage or bad input. */
 #include "common.h"
+#include "progress.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -42,7 +43,9 @@ static void usage(FILE *f) {
             "\n"
             "Every command takes --threads N (default: all cores) and --seed S. Progress goes\n"
             "to stderr, results to stdout; with --json the last stdout line is one JSON\n"
-            "object. Exit codes: 0 success, 1 runtime failure, 2 bad usage or bad input.\n"
+            "object, on failure too. Exit codes: 0 success, 1 runtime failure, 2 bad usage\n"
+            "or bad input, 130/143 stopped by SIGINT/SIGTERM (train, diagnose, lab finish\n"
+            "the current step first; train writes a checkpoint to --save).\n"
             "\n"
             "example:\n"
             "  mnemo train --task adding --length 100 --model lstm --hidden 64 --chrono --lr 5e-3 "
@@ -86,6 +89,11 @@ int main(int argc, char **argv) {
     const command *c = find(cmd);
     if (c) {
         int rc = c->run(argc - 2, argv + 2);
+        if (rc != CLI_EXIT_OK && cli_json_armed()) {   /* a failure no JSON reported yet */
+            json_obj j;
+            json_failure_begin(&j, c->name, rc);
+            json_end(&j);
+        }
         /* A full disk or a closed pipe must not pass for success. */
         if ((fflush(stdout) != 0 || ferror(stdout)) && rc == CLI_EXIT_OK)
             return cli_fail_code(CLI_EXIT_RUNTIME, "writing the results to stdout failed: %s",

@@ -1,5 +1,6 @@
 /* Output helpers: see progress.h. */
 #include "progress.h"
+#include "args.h"
 
 #include <math.h>
 #include <string.h>
@@ -190,6 +191,20 @@ void json_close(json_obj *child) { fputc('}', child->f); }
 void json_end(json_obj *j) {
     fputs("}\n", j->f);
     fflush(j->f);
+}
+
+static int json_armed;
+
+void cli_json_arm(int on) { json_armed = on; }
+int cli_json_armed(void) { return json_armed; }
+
+void json_failure_begin(json_obj *j, const char *command, int exit_code) {
+    json_armed = 0;
+    fflush(stderr);
+    json_begin(j, stdout);
+    json_str(j, "command", command);
+    json_str(j, "error", cli_last_error_line());
+    json_int(j, "exit_code", exit_code);
 }
 
 const char *cli_model_desc(const mn_model_config *mc, char *buf, size_t cap) {

@@ -59,4 +59,13 @@ json_obj json_child(json_obj *j, const char *key);
 void json_close(json_obj *child);
 void json_end(json_obj *j);   /* "}\n" and flush */
 
+/* --json on every outcome. A command calls cli_json_arm(json) once its command line is
+ * accepted; from then on a failure ends stdout with one JSON object too: the command's own
+ * (json_failure_begin, then its figures, then json_end), or else, printed by main,
+ * {"command", "error", "exit_code"}. "error" is the line printed last on stderr. */
+void cli_json_arm(int on);
+int cli_json_armed(void);
+/* Starts {"command":..., "error":..., "exit_code":...} and disarms main's generic one. */
+void json_failure_begin(json_obj *j, const char *command, int exit_code);
+
 #endif

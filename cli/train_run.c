@@ -1,5 +1,6 @@
 /* Training options and the training loop shared by `mnemo train` and `mnemo diagnose`. */
 #include "train_run.h"
+#include "signals.h"
 
 #include <errno.h>
 #include <float.h>
@@ -393,6 +394,8 @@ int train_session_run(train_opts *o, train_session *s, train_hook hook, void *ct
     const int steps = o->tc.steps, log_every = o->log_every, eval_every = o->eval_every;
     memset(out, 0, sizeof *out);
     out->ev = (mn_eval_stats){NAN, -1, 0};
+    out->last_loss = NAN;
+    mn_trainer_set_stop(s->tr, cli_stop_flag());
     ring rg = {0};
     rg.cap = log_every < steps ? log_every : steps;
     if (rg.cap > 100000) rg.cap = 100000;
@@ -410,13 +413,22 @@ int train_session_run(train_opts *o, train_session *s, train_hook hook, void *ct
         double t0 = cli_now();
         mn_status st = mn_trainer_step(s->tr, &ss);
         double dt = cli_now() - t0;
+        if (st == MN_E_STOPPED) {   /* nothing was changed: the state after step - 1 */
+            out->stopped_by = cli_stop_signal();
+            break;
+        }
         if (st) {
+            if (st == MN_E_NUMERIC) {   /* the step was taken, and skipped, before giving up */
+                out->skipped++;
+                out->last_loss = ss.loss;
+            }
             progress_end(&pr);
             snprintf(line, sizeof line, "training stopped at step %d/%d", step, steps);
             rc = cli_lib_fail(st, line);
             break;
         }
         out->train_seconds += dt;
+        out->last_loss = ss.loss;
         last_lr = ss.lr;
         if (ss.skipped) {
             if (++out->skipped <= 10) {
@@ -431,9 +443,18 @@ int train_session_run(train_opts *o, train_session *s, train_hook hook, void *ct
             total_tokens += ss.tokens;
         }
         if (hook && (rc = hook(ctx, step, &ss))) break;
+        if (cli_take_checkpoint_request()) {   /* SIGUSR1 */
+            progress_end(&pr);
+            if (!s->checkpoint)
+                snprintf(line, sizeof line, "SIGUSR1: this command keeps no checkpoint; going on");
+            else if ((rc = s->checkpoint(s->checkpoint_ctx, line, sizeof line)))
+                break;
+            progress_line(&pr, line);
+        }
 
         int log_now = step % log_every == 0 || step == steps;
-        int eval_now = step % eval_every == 0 || step == steps;
+        /* a run about to stop skips its evaluations: the time a scheduler leaves is short */
+        int eval_now = (step % eval_every == 0 && !cli_stop_signal()) || step == steps;
         double now = cli_now();
         if (log_now || (pr.tty && (eval_now || now - pr.last_draw >= 0.1))) {
             step_rec m = ring_mean(&rg);
@@ -454,6 +475,7 @@ int train_session_run(train_opts *o, train_session *s, train_hook hook, void *ct
                 rc = cli_lib_fail(st, line);
                 break;
             }
+            out->eval_step = step;
             train_eval_line(line, sizeof line, step, &out->ev, s->info);
             progress_line(&pr, line);
             if (s->metrics) metrics_eval(s->metrics, step, &out->ev, s->info);

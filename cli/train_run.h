@@ -57,6 +57,10 @@ typedef struct {
     mn_trainer *tr;
     FILE *metrics;
     int done;              /* steps already taken (a resumed run starts after them) */
+    /* SIGUSR1: writes a checkpoint and a line saying so into note; 0 or the exit code.
+     * NULL: the command keeps none (the loop says so and goes on). Set after opening. */
+    int (*checkpoint)(void *ctx, char *note, size_t cap);
+    void *checkpoint_ctx;
 } train_session;
 
 /* Creates the task, the model (task sets input, output, loss; options the rest) and the
@@ -70,13 +74,18 @@ typedef struct {
     mn_eval_stats ev;      /* last evaluation */
     double tokens_per_s, train_seconds;
     int skipped;
+    double last_loss;      /* of the last step taken (NaN when none, or not finite) */
+    int eval_step;         /* the step of ev (0: none yet) */
+    int stopped_by;        /* the signal that stopped the loop before its last step, or 0 */
 } train_outcome;
 
 /* Called after every successful step (for recording); nonzero stops with that exit code. */
 typedef int (*train_hook)(void *ctx, int step, const mn_step_stats *ss);
 
 /* The loop: steps, progress on stderr, --metrics records, evaluations every eval_every
- * steps and at the end. Returns 0 or the exit code after printing the error. */
+ * steps and at the end. Returns 0 or the exit code after printing the error. A stop
+ * signal (signals.h) ends it after the current step with 0 and out->stopped_by set; once
+ * the last step is taken the run is complete and ends as usual. */
 int train_session_run(train_opts *o, train_session *s, train_hook hook, void *ctx,
                       train_outcome *out);
 

@@ -15,6 +15,7 @@
 #ifndef MNEMO_H
 #define MNEMO_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,7 +38,8 @@ typedef enum {
     MN_E_IO,       /* a write or system call failed */
     MN_E_NOMEM,    /* out of memory */
     MN_E_NUMERIC,  /* NaN or Inf appeared in training */
-    MN_E_STATE     /* a call made in the wrong order */
+    MN_E_STATE,    /* a call made in the wrong order */
+    MN_E_STOPPED   /* the caller's stop flag was set (mn_trainer_set_stop): not a failure */
 } mn_status;
 
 /* The message for the last failure on this thread ("" when none). */
@@ -297,6 +299,18 @@ mn_status mn_trainer_save(const mn_trainer *tr, const char *path,
  * run that was never interrupted, on the same thread count. */
 mn_status mn_trainer_resume(mn_trainer *tr, const char *path);
 int mn_trainer_steps_done(const mn_trainer *tr);
+/* A stop request, for programs that embed the trainer and want Ctrl-C or a scheduler's
+ * SIGTERM to end a run cleanly. The library never installs signal handlers: the program
+ * owns the flag and sets it to nonzero, for example from its own handler (a store to a
+ * volatile sig_atomic_t is async-signal-safe). mn_trainer_step reads *flag once, when it
+ * starts: nonzero makes it return MN_E_STOPPED at once, without taking a step or changing
+ * anything, so the trainer can then be saved (mn_trainer_save) and resumed with the same
+ * bits as a run never stopped. A step already running when the flag is set runs to its
+ * end. The trainer never writes the flag: clear it to go on. NULL (the default) removes it.
+ * Thread safety: the flag may be set at any time from a signal handler, or from another
+ * thread on platforms where sig_atomic_t is a plain aligned int (all that mnemo supports);
+ * the trainer itself must still be called from one thread at a time. */
+void mn_trainer_set_stop(mn_trainer *tr, const volatile sig_atomic_t *flag);
 /* Evaluate any model on a task's held-out stream (eval command). */
 mn_status mn_evaluate(mn_model *m, mn_task *task, int sequences, int batch_size,
                       mn_eval_stats *stats);
@@ -487,6 +501,10 @@ typedef struct {
      * one line saying what finished; NULL for none. The library itself never prints. */
     void (*progress)(void *ctx, const char *line);
     void *progress_ctx;
+    /* A stop flag as in mn_trainer_set_stop, read by the experiments that train
+     * (adding-sweep): nonzero ends the run after the current step with MN_E_STOPPED; NULL
+     * for none. */
+    const volatile sig_atomic_t *stop;
 } mn_lab_options;
 
 typedef struct {
@@ -516,7 +534,8 @@ int mn_lab_count(void);
 mn_status mn_lab_info(int i, const char **name, const char **summary, const char **options);
 void mn_lab_options_init(mn_lab_options *o);   /* every field "use the default", seed 1 */
 /* Run one experiment. A FAIL is a measurement, not an error: the status is MN_OK and
- * r->pass is 0. Errors are bad options (MN_E_ARG) or running out of memory. */
+ * r->pass is 0. Errors are bad options (MN_E_ARG) or running out of memory; MN_E_STOPPED
+ * when o->stop was set (r then holds no verdict). */
 mn_status mn_lab_run(const char *name, const mn_lab_options *o, mn_lab_result *r);
 /* ------------------------------------------------------------ end lab */
 

@@ -71,7 +71,9 @@ assert not missing, "missing keys: %s" % missing
         return $?
     fi
     case $line in "{"*"}") ;; *) echo "last line is not a JSON object: $line"; return 1 ;; esac
-    case $line in *NaN*|*Infinity*|*nan*|*inf,*) echo "non-JSON number in: $line"; return 1 ;; esac
+    # a value follows a colon: messages may still say "NaN/Inf" in words
+    case $line in *:NaN*|*:-NaN*|*:nan*|*:-nan*|*:Infinity*|*:-Infinity*|*:inf*|*:-inf*)
+        echo "non-JSON number in: $line"; return 1 ;; esac
     local k
     for k in "$@"; do
         case $line in *"\"$k\":"*) ;; *) echo "missing key $k in: $line"; return 1 ;; esac

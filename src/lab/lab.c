@@ -38,6 +38,7 @@ mn_status mn_lab_resolve(const mn_lab_options *o, double radius_default, mn_lab_
     s->batch = o->batch;
     s->depth = o->depth ? o->depth : DEFAULT_DEPTH;
     s->seed = o->seed;
+    s->stop = o->stop;
     if (!(s->radius > 0 && s->radius <= 100))
         return mn_fail(MN_E_ARG, "radius must be greater than 0 and at most 100, got %g",
                        s->radius);

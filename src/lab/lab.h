@@ -51,6 +51,7 @@ typedef struct {
     double radius, forget, clip;
     int T, H, k, steps, batch, depth;
     uint64_t seed;
+    const volatile sig_atomic_t *stop;   /* o->stop, for the trainers an experiment makes */
 } mn_lab_settings;
 
 /* Fills s from o (radius_default when o->radius is 0) and checks the shared ranges. */

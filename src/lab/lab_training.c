@@ -141,6 +141,7 @@ static mn_status sweep_one(const mn_lab_settings *s, int T, mn_cell_kind cell, s
     if ((st = mn_model_create(&mc, s->seed, &m)) || (st = mn_trainer_create(m, task, &tc, &tr)) ||
         (st = mn_grad_recorder_attach(m, T, &rec)) || (st = mn_lab_alloc_doubles(&dh, (size_t)T)))
         goto done;
+    mn_trainer_set_stop(tr, s->stop);
     int window = MN_MAX(1, s->steps / 10);
     for (int i = 0; i < s->steps && !st; i++) {
         mn_step_stats ss;

@@ -58,7 +58,16 @@ void mn_trainer_free(mn_trainer *tr) {
     mn_release(tr);
 }
 
+void mn_trainer_set_stop(mn_trainer *tr, const volatile sig_atomic_t *flag) {
+    if (tr) tr->stop = flag;
+}
+
 mn_status mn_trainer_step(mn_trainer *tr, mn_step_stats *stats) {
+    /* Read once, before anything changes: a stopped trainer is exactly the one after its
+     * last step, so a checkpoint of it resumes bit for bit. */
+    if (tr->stop && *tr->stop)
+        return mn_fail(MN_E_STOPPED, "training was asked to stop (the stop flag is set) "
+                       "after step %d; nothing was changed", tr->step);
     mn_model *m = tr->m;
     const mn_batch *b;
     double items, total = 0, sum;

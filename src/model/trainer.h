@@ -13,6 +13,7 @@ struct mn_trainer {
     mn_train_config cfg;
     mn_optimizer opt;
     int step, bad_in_a_row;
+    const volatile sig_atomic_t *stop;   /* the caller's stop request (mn_trainer_set_stop) */
 };
 
 #endif
