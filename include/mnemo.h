@@ -171,7 +171,10 @@ typedef struct {
     int32_t *lengths;       /* [B]; every value in [1, T] */
     int output_size;
     float *target;          /* MSE: [B,O] (last) or [T,B,O] (every) */
-    int32_t *labels;        /* CE: [B] (last) or [T,B] (every); -1 ignores a position */
+    int32_t *labels;        /* CE: [B] (last) or [T,B] (every): a class in [0, output_size),
+                               or -1 to ignore the position (PyTorch's ignore_index); any
+                               other value is MN_E_INPUT naming the sequence, step and value.
+                               Labels at padding positions are not read */
 } mn_batch;
 
 /* Forward pass on a whole batch from zero state. The model's output is
