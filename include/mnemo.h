@@ -223,6 +223,25 @@ void mn_task_configure_model(const mn_task *t, mn_model_config *cfg);
 typedef enum { MN_OPT_ADAM, MN_OPT_ADAMW, MN_OPT_SGD } mn_optimizer_kind;
 typedef enum { MN_SCHED_CONSTANT, MN_SCHED_COSINE } mn_schedule_kind;
 
+/* The optimizers follow PyTorch (torch.optim) step for step:
+ *   adam:  Adam(lr, betas=(beta1, beta2), eps, weight_decay): weight decay is L2 added to
+ *          the gradient (g += weight_decay·w) before the moments, so Adam's scaling
+ *          divides it too;
+ *   adamw: AdamW(...): decoupled decay, w -= lr·weight_decay·w, then Adam without it;
+ *   sgd:   SGD(lr, momentum, weight_decay): L2 added to the gradient (g += weight_decay·w)
+ *          before the momentum buffer (buf = g on the first step); beta1, beta2, eps unused.
+ *   Adam and AdamW do not read momentum.
+ * The learning rate at step s (0-based), with W = warmup_steps and S the schedule's length
+ * (schedule_steps, or steps when 0):
+ *   s < W:                   lr·(s+1)/W (linear warmup; the last warmup step reaches lr);
+ *   constant:                lr;
+ *   cosine, W <= s < S:      lr_min + (lr − lr_min)·(1 + cos(π·(s−W)/(S−1−W)))/2 with
+ *                            lr_min = lr·min_lr_ratio: lr at step W, lr_min at step S−1,
+ *                            PyTorch's CosineAnnealingLR(T_max = S−1−W, eta_min = lr_min),
+ *                            which ends at 0 by default (min_lr_ratio = 0);
+ *   cosine, s >= S:          lr_min (a run longer than its schedule stays at the floor).
+ * mn_trainer_create refuses a warmup longer than the schedule (lr would never be reached)
+ * and a cosine schedule with fewer than 2 steps after its warmup (nothing to decay). */
 typedef struct {
     int steps;                /* optimizer steps (one batch each) */
     int batch_size;
@@ -230,7 +249,9 @@ typedef struct {
     float lr, beta1, beta2, eps, weight_decay, momentum;
     mn_schedule_kind schedule;
     int warmup_steps;         /* linear warmup before the schedule */
-    float min_lr_ratio;       /* cosine floor as a fraction of lr */
+    float min_lr_ratio;       /* cosine floor as a fraction of lr, in [0, 1] (default 0.1) */
+    int schedule_steps;       /* the schedule's length S; 0: steps. A checkpoint records it,
+                                 and resuming a cosine run needs the same S */
     float clip_norm;          /* > 0: rescale gradients to this global norm */
     float clip_value;         /* > 0: clamp each gradient to ±clip_value */
     int tbptt;                /* > 0: truncated BPTT with chunks of this length */
@@ -266,12 +287,19 @@ mn_status mn_trainer_step(mn_trainer *tr, mn_step_stats *stats);
 mn_status mn_trainer_evaluate(mn_trainer *tr, mn_eval_stats *stats);
 /* Training checkpoints: the model (so mn_model_load reads them too) plus what the trainer
  * needs to continue exactly: Adam moments, the step, the NaN streak and the data stream's
- * position. Atomic like mn_model_save. */
+ * position. The options that shape the run are recorded readably as "train.*" metadata
+ * (train.optimizer, train.lr, train.betas and train.eps or train.momentum, train.weight_decay,
+ * train.schedule, train.schedule_steps and train.min_lr_ratio for cosine, train.warmup,
+ * train.clip_norm, train.clip_value, train.tbptt, train.batch, train.seed), each only where
+ * the optimizer or schedule reads it. Atomic like mn_model_save. */
 mn_status mn_trainer_save(const mn_trainer *tr, const char *path,
                           const char *const *extra_metadata);
 /* Restore a checkpoint into a trainer created for the same model, task and training
- * options (steps may differ: it is the total). Continuing then gives the same bits as a
- * run that was never interrupted, on the same thread count. */
+ * options (steps may differ: it is the total). A cosine schedule's length may not: a run
+ * resumed with more steps than its checkpoint's schedule needs schedule_steps set to that
+ * length (the learning rate then stays at the floor past its end); MN_E_ARG says so.
+ * Continuing then gives the same bits as a run that was never interrupted (with the same
+ * steps and schedule_steps), on the same thread count. */
 mn_status mn_trainer_resume(mn_trainer *tr, const char *path);
 int mn_trainer_steps_done(const mn_trainer *tr);
 /* Evaluate any model on a task's held-out stream (eval command). */
