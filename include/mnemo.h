@@ -97,10 +97,14 @@ typedef struct {
     int output_size;         /* head width; number of classes for cross-entropy */
     mn_output_mode output;   /* head at the last real step, or at every step */
     mn_loss_kind loss;
+    /* Initialization of the recurrent blocks (mn_model_config_uses says which read what): */
     mn_recurrent_init recurrent_init; /* W_hh: U(±1/√H) (PyTorch), orthogonal, identity */
-    float init_gain;         /* gain for orthogonal / identity recurrent init */
-    float forget_bias;       /* LSTM forget-gate bias (b_ih + b_hh sum), default 1.0 */
-    int chrono_tmax;         /* > 0: chrono init, b_f ~ log U[1, T_max-1], b_i = -b_f */
+    float init_gain;         /* gain for orthogonal / identity recurrent init (unread with
+                                uniform) */
+    float forget_bias;       /* forget-gate bias (b_ih + b_hh sum) of LSTM's f and the gated
+                                cell's α, default 1.0; unread when chrono init is on */
+    int chrono_tmax;         /* > 1: chrono init of every keep gate (LSTM f, GRU z, gated α):
+                                b ~ log U[1, T_max-1], and LSTM's b_i = -b_f */
     /* The blocks. num_blocks = 0 builds num_layers blocks of `cell` (bidirectional as set),
      * the plain stacked recurrence of PyTorch's nn.RNN / nn.LSTM / nn.GRU. */
     int num_blocks;
@@ -120,8 +124,9 @@ typedef struct {
     int gates;                /* gate blocks G: weight_ih is [G·H, I] */
     int has_cell_state;       /* a c state beside h (LSTM) */
     const char *keep_gate;    /* the gate that keeps the old state ("forget gate" f, "update
-                                 gate z"), where chrono init, --forget-bias and memory
-                                 half-lives apply; NULL for a cell without one */
+                                 gate z"), where chrono init and memory half-lives apply (and
+                                 forget_bias, for LSTM's f and the gated cell's α: see
+                                 mn_model_config_uses); NULL for a cell without one */
     const char *candidate;    /* the W_hh block that feeds new content ("g block") */
 } mn_cell_info;
 
@@ -139,6 +144,24 @@ mn_status mn_blocks_parse(const char *spec, mn_model_config *cfg);
 /* The blocks cfg builds (num_blocks = 0 included) as a spec mn_blocks_parse reads back;
  * the length written, or the length needed when cap is too small (like snprintf). */
 int mn_blocks_format(const mn_model_config *cfg, char *buf, size_t cap);
+
+/* Which of a config's fields its blocks read, from the registry of layer kinds, so that a
+ * program can refuse an option that would change nothing. Counts of blocks (the token
+ * embedding counts in hidden_size). MN_E_ARG for a block of an unknown kind. */
+typedef struct {
+    int blocks;
+    int recurrent;      /* with a recurrence (state along time, a W_hh): recurrent_init,
+                           init_gain (with orthogonal or identity) and truncated BPTT apply */
+    int keep_gate;      /* with a keep gate (LSTM's f, GRU's z, the gated cell's α):
+                           chrono_tmax applies */
+    int forget_bias;    /* whose keep gate's bias is forget_bias (LSTM's f, the gated cell's
+                           α; not GRU's z, which keeps PyTorch's uniform bias), unless chrono
+                           init (chrono_tmax > 1) draws it */
+    int hidden_size;    /* that take hidden_size as their width (a plain stack's blocks, a
+                           spec's blocks written without a width, the embedding's default) */
+} mn_model_uses;
+
+mn_status mn_model_config_uses(const mn_model_config *cfg, mn_model_uses *out);
 
 mn_status mn_model_create(const mn_model_config *cfg, uint64_t seed, mn_model **out);
 void mn_model_free(mn_model *m);
