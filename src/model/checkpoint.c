@@ -28,9 +28,9 @@ mn_status mn_model_save_with(const mn_model *m, const char *path, const char *co
     snprintf(num[4], 32, "%d", c->num_layers);
     snprintf(num[5], 32, "%d", c->bidirectional);
     snprintf(num[6], 32, "%d", c->output_size);
-    snprintf(num[7], 32, "%.9g", c->forget_bias);
+    mn_float_text(num[7], 32, c->forget_bias);
     snprintf(num[8], 32, "%d", c->chrono_tmax);
-    snprintf(num[9], 32, "%.9g", c->init_gain);
+    mn_float_text(num[9], 32, c->init_gain);
     /* the init fields a block read, and only those: a value that changed nothing is no
      * record of the run */
     mn_model_uses u;

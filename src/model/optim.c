@@ -212,9 +212,10 @@ mn_status mn_schedule_check(const mn_train_config *c) {
     if (c->schedule == MN_SCHED_COSINE && len - warm < 2)
         return mn_fail(MN_E_ARG, "a cosine schedule of %d steps with %d warmup steps leaves %d "
                        "step%s after the warmup, and the decay from %g to %g needs at least 2; "
-                       "give a warmup of at most %d steps (--warmup), a longer schedule, or "
+                       "give a warmup of at most %d step%s (--warmup), a longer schedule, or "
                        "the constant schedule", len, warm, len - warm, len - warm == 1 ? "" : "s",
-                       (double)c->lr, (double)c->lr * c->min_lr_ratio, len - 2 > 0 ? len - 2 : 0);
+                       (double)c->lr, (double)c->lr * c->min_lr_ratio, len - 2 > 0 ? len - 2 : 0,
+                       len - 2 == 1 ? "" : "s");
     return MN_OK;
 }
 

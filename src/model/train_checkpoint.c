@@ -39,21 +39,26 @@ static int readable_options(const mn_train_config *c, char values[MAX_READABLE][
     int n = 0, v = 0, adam = c->optimizer != MN_OPT_SGD, cosine = c->schedule == MN_SCHED_COSINE;
 #define PUT(key, ...) (snprintf(values[v], sizeof values[v], __VA_ARGS__), meta[n++] = (key), \
                        meta[n++] = values[v++])
+#define PUTF(key, x) (mn_float_text(values[v], sizeof values[v], (x)), meta[n++] = (key), \
+                      meta[n++] = values[v++])
+    char b1[24], b2[24];
     PUT("train.optimizer", "%s", opt_names[(unsigned)c->optimizer <= MN_OPT_SGD ? c->optimizer : 0]);
-    PUT("train.lr", "%.9g", (double)c->lr);
-    if (adam) PUT("train.betas", "%.9g,%.9g", (double)c->beta1, (double)c->beta2);
-    if (adam) PUT("train.eps", "%.9g", (double)c->eps);
-    if (!adam) PUT("train.momentum", "%.9g", (double)c->momentum);
-    PUT("train.weight_decay", "%.9g", (double)c->weight_decay);
+    PUTF("train.lr", c->lr);
+    if (adam) PUT("train.betas", "%s,%s", mn_float_text(b1, sizeof b1, c->beta1),
+                  mn_float_text(b2, sizeof b2, c->beta2));
+    if (adam) PUTF("train.eps", c->eps);
+    if (!adam) PUTF("train.momentum", c->momentum);
+    PUTF("train.weight_decay", c->weight_decay);
     PUT("train.schedule", "%s", sched_names[cosine]);
     if (cosine) PUT("train.schedule_steps", "%d", mn_schedule_length(c));
-    if (cosine) PUT("train.min_lr_ratio", "%.9g", (double)c->min_lr_ratio);
+    if (cosine) PUTF("train.min_lr_ratio", c->min_lr_ratio);
     PUT("train.warmup", "%d", c->warmup_steps);
-    PUT("train.clip_norm", "%.9g", (double)c->clip_norm);
-    PUT("train.clip_value", "%.9g", (double)c->clip_value);
+    PUTF("train.clip_norm", c->clip_norm);
+    PUTF("train.clip_value", c->clip_value);
     PUT("train.tbptt", "%d", c->tbptt);
     PUT("train.batch", "%d", c->batch_size);
     PUT("train.seed", "%" PRIu64, c->seed);
+#undef PUTF
 #undef PUT
     return n;
 }
