@@ -229,8 +229,9 @@ static void print_json(const train_opts *o, const mn_model_config *mc, const dia
         json_str(&j, "optimizer", o->opt_name);
         json_num(&j, "lr", o->tc.lr);
         train_record_json(&j, o, s, out);
-        json_u64(&j, "seed", o->seed);
     }
+    json_u64(&j, "seed", o->seed);
+    json_int(&j, "threads", mn_get_threads());
     json_str(&j, "verdict", mn_flow_name(d->verdict.flow));
     json_str(&j, "fit", mn_fit_name(d->verdict.fit));
     json_int(&j, "horizon", d->horizon);
@@ -354,6 +355,10 @@ int cmd_diagnose(int argc, char **argv) {
     if (!plot_path && cli_find(opts, n, "--snapshots")->given)
         return cli_fail("--snapshots sets the rows of the --plot heatmap, and no --plot is "
                         "asked for; add --plot FILE.svg or drop --snapshots");
+    if (!load_path && cli_find(opts, n, "--snapshots")->given && nsnap > o.tc.steps)
+        return cli_fail("--snapshots %d asks for more heatmap rows than the %d steps trained "
+                        "(one row per step at most); give --snapshots %d or fewer", nsnap,
+                        o.tc.steps, o.tc.steps);
 
     train_session s;
     memset(&s, 0, sizeof s);
@@ -376,6 +381,13 @@ int cmd_diagnose(int argc, char **argv) {
         s.info = mn_task_get_info(s.task);
         o.mc = *mn_model_get_config(s.model);
     } else if ((rc = train_session_open(&o, &s))) {
+        goto done;
+    }
+    mn_model_uses uses;
+    if (cli_find(opts, n, "--sequences")->given &&
+        mn_model_config_uses(mn_model_get_config(s.model), &uses) == MN_OK && !uses.recurrent) {
+        rc = cli_fail("--sequences sets how many step Jacobians of a recurrence are multiplied, "
+                      "and no block of this model has a recurrence; drop --sequences");
         goto done;
     }
     const mn_model_config *mc = mn_model_get_config(s.model);
