@@ -68,8 +68,8 @@ int train_check_init(const train_opts *o, const mn_model_config *probe) {
     if (o->forget_bias_given && !u.forget_bias)
         return cli_fail("--forget-bias sets the forget-gate bias of %s blocks, and %s has "
                         "none%s; drop --forget-bias", kinds_with(USE_FORGET_BIAS, kinds,
-                        sizeof kinds), model, u.keep_gate ? " (its keep gates take chrono init, the "
-                        "default, or PyTorch's uniform biases with --no-chrono)" : "");
+                        sizeof kinds), model, u.keep_gate ? " (its keep gates take chrono init, "
+                        "the default, or PyTorch's uniform biases with --no-chrono)" : "");
     return 0;
 }
 
@@ -119,7 +119,8 @@ static const char *const init_word[] = {"uniform", "orthogonal", "identity"};
 static const char *decay_text(const mn_train_config *tc, char *buf, size_t cap) {
     if (tc->weight_decay == 0) snprintf(buf, cap, "no weight decay");
     else if (tc->optimizer == MN_OPT_ADAMW)
-        snprintf(buf, cap, "weight decay %g, decoupled (torch.optim.AdamW)", (double)tc->weight_decay);
+        snprintf(buf, cap, "weight decay %g, decoupled (torch.optim.AdamW)",
+                 (double)tc->weight_decay);
     else
         snprintf(buf, cap, "weight decay %g as L2 in the gradient (torch.optim.%s)",
                  (double)tc->weight_decay, tc->optimizer == MN_OPT_SGD ? "SGD" : "Adam");
@@ -140,11 +141,12 @@ void train_record_print(const train_opts *o, const train_session *s, const train
     if (tc->warmup_steps > 0)
         snprintf(warm, sizeof warm, " after a linear warmup of %d steps", tc->warmup_steps);
     if (tc->schedule == MN_SCHED_COSINE)
-        printf("  schedule    cosine from lr %g to %g (min-lr-ratio %g) at step %d%s; last lr %.4g\n",
-               (double)tc->lr, (double)tc->lr * tc->min_lr_ratio, (double)tc->min_lr_ratio,
+        printf("  schedule    cosine from lr %g to %g (min-lr-ratio %g) at step %d%s; "
+               "last lr %.4g\n", (double)tc->lr, (double)tc->lr * tc->min_lr_ratio, (double)tc->min_lr_ratio,
                schedule_length(tc), warm, out->last_lr);
     else
-        printf("  schedule    constant lr %g%s; last lr %.4g\n", (double)tc->lr, warm, out->last_lr);
+        printf("  schedule    constant lr %g%s; last lr %.4g\n", (double)tc->lr, warm,
+               out->last_lr);
     printf("  gradients   ");
     if (tc->clip_norm > 0) printf("global norm clipped to %g", (double)tc->clip_norm);
     else printf("norm not clipped");

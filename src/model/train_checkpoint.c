@@ -42,7 +42,8 @@ static int readable_options(const mn_train_config *c, char values[MAX_READABLE][
 #define PUTF(key, x) (mn_float_text(values[v], sizeof values[v], (x)), meta[n++] = (key), \
                       meta[n++] = values[v++])
     char b1[24], b2[24];
-    PUT("train.optimizer", "%s", opt_names[(unsigned)c->optimizer <= MN_OPT_SGD ? c->optimizer : 0]);
+    PUT("train.optimizer", "%s",
+        opt_names[(unsigned)c->optimizer <= MN_OPT_SGD ? c->optimizer : 0]);
     PUTF("train.lr", c->lr);
     if (adam) PUT("train.betas", "%s,%s", mn_float_text(b1, sizeof b1, c->beta1),
                   mn_float_text(b2, sizeof b2, c->beta2));
