@@ -61,16 +61,19 @@ static void usage(FILE *f, cli_opt *opts, int n) {
     cli_print_options(f, opts, n);
 }
 
-/* With --load the file defines the model and nothing is trained. */
+/* With --load the file defines the model and nothing is trained: every option of the
+ * model or of training would change nothing. What a loaded model's diagnosis reads: */
 static int check_load_conflicts(cli_opt *opts, int n) {
-    static const char *const model_opts[] = {"--model", "--hidden", "--layers", "--bidirectional",
-                                             "--blocks", "--residual", "--norm", "--norm-kind",
-                                             "--dropout", "--steps", "--init", "--chrono", NULL};
-    for (int i = 0; model_opts[i]; i++) {
-        cli_opt *o = cli_find(opts, n, model_opts[i]);
-        if (o && o->given)
+    static const char *const reads[] = {"--task", "--length", "--seed", "--batch", "--threads",
+                                        "--load", "--plot", "--threshold", "--sequences",
+                                        "--batches", "--json", NULL};
+    for (int i = 0; i < n; i++) {
+        if (!opts[i].given) continue;
+        int read = 0;
+        for (int k = 0; reads[k] && !read; k++) read = !strcmp(opts[i].name, reads[k]);
+        if (!read)
             return cli_fail("%s does not apply with --load: the file defines the model and "
-                            "diagnose does not train it; drop %s", model_opts[i], model_opts[i]);
+                            "diagnose does not train it; drop %s", opts[i].name, opts[i].name);
     }
     return 0;
 }
@@ -136,11 +139,16 @@ static int analyze(mn_model *m, mn_task *held, int B, int sequences, diagnosis *
 }
 
 static void print_report(const train_opts *o, const mn_model_config *mc, const diagnosis *d,
-                         const char *load_path, int trained_steps) {
+                         const char *load_path, int trained_steps, const train_session *s,
+                         const train_outcome *out) {
     char desc[MN_MAX_BLOCKS * 48];
     printf("mnemo diagnose: %s, task %s, length %d (%s)\n", cli_model_desc(mc, desc, sizeof desc),
            o->task_name, o->length, load_path ? "loaded" : "trained");
-    if (!load_path) printf("  trained     %d steps\n", trained_steps);
+    if (!load_path) {
+        printf("  trained     %d steps (batch %d, %s, lr %g)\n", trained_steps, o->tc.batch_size,
+               o->opt_name, (double)o->tc.lr);
+        train_record_print(o, s, out);
+    }
     printf("  loss        train %.4g, validation %.4g, baseline %.4g\n", d->train_loss,
            d->val_loss, d->baseline);
     printf("  gradient    |dL/dh_t| relative to the last step, by lag (layer 0, mean of %d "
@@ -208,7 +216,8 @@ verdict:;
 }
 
 static void print_json(const train_opts *o, const mn_model_config *mc, const diagnosis *d,
-                       int trained_steps, const char *plot) {
+                       int trained_steps, const char *plot, const train_session *s,
+                       const train_outcome *out) {
     json_obj j;
     json_begin(&j, stdout);
     json_str(&j, "command", "diagnose");
@@ -216,6 +225,14 @@ static void print_json(const train_opts *o, const mn_model_config *mc, const dia
     json_model(&j, mc);
     json_int(&j, "length", o->length);
     json_int(&j, "steps", trained_steps);
+    if (trained_steps > 0) {   /* what shaped the training diagnosed */
+        json_int(&j, "batch", o->tc.batch_size);
+        json_str(&j, "optimizer", o->opt_name);
+        json_num(&j, "lr", o->tc.lr);
+        train_record_json(&j, o, s, out);
+    }
+    json_u64(&j, "seed", o->seed);
+    json_int(&j, "threads", mn_get_threads());
     json_str(&j, "verdict", mn_flow_name(d->verdict.flow));
     json_str(&j, "fit", mn_fit_name(d->verdict.fit));
     json_int(&j, "horizon", d->horizon);
@@ -359,6 +376,13 @@ int cmd_diagnose(int argc, char **argv) {
                         "or --load FILE");
     if ((rc = train_opts_check(&o))) return rc;
     if (plot_path && cli_check_writable("--plot", plot_path)) return CLI_EXIT_USAGE;
+    if (!plot_path && cli_find(opts, n, "--snapshots")->given)
+        return cli_fail("--snapshots sets the rows of the --plot heatmap, and no --plot is "
+                        "asked for; add --plot FILE.svg or drop --snapshots");
+    if (!load_path && cli_find(opts, n, "--snapshots")->given && nsnap > o.tc.steps)
+        return cli_fail("--snapshots %d asks for more heatmap rows than the %d steps trained "
+                        "(one row per step at most); give --snapshots %d or fewer", nsnap,
+                        o.tc.steps, o.tc.steps);
     cli_json_arm(json);
     if (!load_path) cli_signals_install();   /* a loaded model has no training to stop */
 
@@ -383,6 +407,13 @@ int cmd_diagnose(int argc, char **argv) {
         s.info = mn_task_get_info(s.task);
         o.mc = *mn_model_get_config(s.model);
     } else if ((rc = train_session_open(&o, &s))) {
+        goto done;
+    }
+    mn_model_uses uses;
+    if (cli_find(opts, n, "--sequences")->given &&
+        mn_model_config_uses(mn_model_get_config(s.model), &uses) == MN_OK && !uses.recurrent) {
+        rc = cli_fail("--sequences sets how many step Jacobians of a recurrence are multiplied, "
+                      "and no block of this model has a recurrence; drop --sequences");
         goto done;
     }
     const mn_model_config *mc = mn_model_get_config(s.model);
@@ -453,9 +484,9 @@ int cmd_diagnose(int argc, char **argv) {
         goto done;
     }
     if (plot_path && (rc = write_plot(plot_path, mc, &o, &d, &sn))) goto done;
-    print_report(&o, mc, &d, load_path, o.tc.steps);
+    print_report(&o, mc, &d, load_path, o.tc.steps, &s, &out);
     if (plot_path) printf("  plot        %s\n", plot_path);
-    if (json) print_json(&o, mc, &d, load_path ? 0 : o.tc.steps, plot_path);
+    if (json) print_json(&o, mc, &d, load_path ? 0 : o.tc.steps, plot_path, &s, &out);
     fflush(stdout);
     rc = 0;
 

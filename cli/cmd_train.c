@@ -78,7 +78,8 @@ static int checkpoint_now(void *ctx, char *note, size_t cap) {
 }
 
 static void summary(const train_opts *o, const train_session *s, const train_outcome *out,
-                    const char *save_path, double seconds, int json) {
+                    const train_cmd_opts *c, double seconds, int json) {
+    const char *save_path = c->save_path;
     const mn_model_config *mc = mn_model_get_config(s->model);
     const mn_task_info *info = s->info;
     const mn_eval_stats *ev = &out->ev;
@@ -92,7 +93,10 @@ static void summary(const train_opts *o, const train_session *s, const train_out
     printf("  steps       %d (batch %d, %s, lr %g)", o->tc.steps, o->tc.batch_size, o->opt_name,
            (double)o->tc.lr);
     if (out->skipped) printf(", %d skipped (NaN/Inf)", out->skipped);
-    printf("\n  train loss  %.6g (mean of the last %d step%s)\n", out->train_loss, out->window,
+    if (c->resume_path) printf(", resumed at step %d", s->done);
+    printf("\n");
+    train_record_print(o, s, out);
+    printf("  train loss  %.6g (mean of the last %d step%s)\n", out->train_loss, out->window,
            out->window == 1 ? "" : "s");
     cli_print_test_result(ev, eval_n, info, info->has_accuracy);
     printf("  speed       %s tokens/s on %d thread%s\n", fmt_si(a, sizeof a, out->tokens_per_s),
@@ -111,6 +115,7 @@ static void summary(const train_opts *o, const train_session *s, const train_out
     json_int(&j, "batch", o->tc.batch_size);
     json_str(&j, "optimizer", o->opt_name);
     json_num(&j, "lr", o->tc.lr);
+    train_record_json(&j, o, s, out);
     json_num(&j, "train_loss", out->train_loss);
     json_num(&j, "test_loss", ev->loss);
     json_num(&j, "baseline_loss", info->baseline_loss);
@@ -123,6 +128,11 @@ static void summary(const train_opts *o, const train_session *s, const train_out
     json_int(&j, "threads", nthreads);
     json_u64(&j, "seed", o->seed);
     if (save_path) json_str(&j, "saved", save_path);
+    if (c->every) json_int(&j, "checkpoint_every", c->every);
+    if (c->resume_path) {
+        json_str(&j, "resumed_from", c->resume_path);
+        json_int(&j, "resumed_at_step", s->done);
+    }
     json_end(&j);
 }
 
@@ -233,7 +243,7 @@ int cmd_train(int argc, char **argv) {
         rc = save_model(&o, &s, loss_s, save_path);
     }
     if (!rc) {
-        summary(&o, &s, &out, save_path, cli_now() - t_start, json);
+        summary(&o, &s, &out, &c, cli_now() - t_start, json);
         fflush(stdout);
     } else if (json) {
         failure_json(&o, &s, &out, &ck, rc);

@@ -69,33 +69,48 @@ int train_opts_table(train_opts *o, cli_opt *opts, int model_required) {
         {"--lr", OPT_FLOAT, &o->tc.lr, "X", "learning rate", NULL, "1e-3", 0, 0, 0, 100, 1, 0, 0},
         {"--optimizer", OPT_STR, &o->opt_name, "NAME", "adam, adamw or sgd", NULL, "adam", 0, 0,
          0, 0, 0, 0, 0},
-        {"--weight-decay", OPT_FLOAT, &o->tc.weight_decay, "X", "weight decay (adamw, sgd)",
-         NULL, "0.01", 0, 0, 0, FLT_MAX, 0, 0, 0},
-        {"--momentum", OPT_FLOAT, &o->tc.momentum, "X", "momentum (sgd)", NULL, "0.9", 0, 0, 0,
-         1, 0, 0, 0},
+        {"--weight-decay", OPT_FLOAT, &o->tc.weight_decay, "X",
+         "weight decay: adam adds X*w to the gradient (L2, as torch.optim.Adam), adamw "
+         "shrinks w by lr*X apart from it (decoupled, as torch.optim.AdamW), sgd adds X*w to "
+         "the gradient (L2, as torch.optim.SGD)", "0; 0.01 with adamw, as torch.optim.AdamW",
+         "0.01", 0, 0, 0, FLT_MAX, 0, 0, 0},
+        {"--momentum", OPT_FLOAT, &o->tc.momentum, "X", "momentum of --optimizer sgd", NULL,
+         "0.9", 0, 0, 0, 1, 0, 0, 0},
         {"--schedule", OPT_STR, &o->sched_name, "NAME",
-         "learning-rate schedule: constant, cosine", NULL, "cosine", 0, 0, 0, 0, 0, 0, 0},
-        {"--warmup", OPT_INT, &o->tc.warmup_steps, "N", "linear warmup steps", NULL, "100", 0,
-         CLI_MAX_STEPS, 0, 0, 0, 0, 0},
+         "learning-rate schedule: constant, or cosine from --lr down to --lr times "
+         "--min-lr-ratio at the schedule's last step", NULL, "cosine", 0, 0, 0, 0, 0, 0, 0},
+        {"--schedule-steps", OPT_INT, &o->tc.schedule_steps, "N",
+         "length of the cosine schedule (a longer run stays at its floor after it; a resumed "
+         "run keeps its checkpoint's)", "--steps", "2000", 2, CLI_MAX_STEPS, 0, 0, 0, 0, 0},
+        {"--min-lr-ratio", OPT_FLOAT, &o->tc.min_lr_ratio, "R",
+         "the cosine schedule's final learning rate as a fraction of --lr (PyTorch's "
+         "CosineAnnealingLR ends at 0: give 0)", NULL, "0", 0, 0, 0, 1, 0, 0, 0},
+        {"--warmup", OPT_INT, &o->tc.warmup_steps, "N",
+         "linear warmup: step k of N uses lr*k/N; at most the schedule's length, and a cosine "
+         "needs 2 steps after it", NULL, "100",
+         0, CLI_MAX_STEPS, 0, 0, 0, 0, 0},
         {"--clip", OPT_FLOAT, &o->tc.clip_norm, "C", "clip the global gradient norm to C (0: off)",
          NULL, "1", 0, 0, 0, FLT_MAX, 0, 0, 0},
         {"--clip-value", OPT_FLOAT, &o->tc.clip_value, "C", "clamp each gradient to +-C (0: off)",
          NULL, "0.5", 0, 0, 0, FLT_MAX, 0, 0, 0},
-        {"--tbptt", OPT_INT, &o->tc.tbptt, "K", "truncated BPTT chunk length (0: full BPTT)",
-         NULL, "50", 0, CLI_MAX_LENGTH, 0, 0, 0, 0, 0},
+        {"--tbptt", OPT_INT, &o->tc.tbptt, "K",
+         "truncated BPTT chunk length, below the sequence length (0: full BPTT)", NULL, "50", 0,
+         CLI_MAX_LENGTH, 0, 0, 0, 0, 0},
         {"--init", OPT_STR, &o->init_name, "NAME",
-         "recurrent weights: uniform, orthogonal, identity", NULL, "orthogonal", 0, 0, 0, 0, 0,
-         0, 0},
-        {"--init-gain", OPT_FLOAT, &o->mc.init_gain, "G", "gain of orthogonal/identity init",
-         NULL, "1", 0, 0, 0, FLT_MAX, 1, 0, 0},
+         "recurrent weights W_hh: uniform U(+-1/sqrt(H)) as PyTorch, orthogonal, identity",
+         NULL, "orthogonal", 0, 0, 0, 0, 0, 0, 0},
+        {"--init-gain", OPT_FLOAT, &o->mc.init_gain, "G",
+         "gain of --init orthogonal or identity", NULL, "1", 0, 0, 0, FLT_MAX, 1, 0, 0},
         {"--forget-bias", OPT_FLOAT, &o->mc.forget_bias, "F",
-         "LSTM forget-gate bias (with --no-chrono)", NULL, "1", 0, 0, -FLT_MAX, FLT_MAX, 0, 0, 0},
+         "forget-gate bias of lstm, ln-lstm and gated blocks; giving it turns chrono init off",
+         "1 with --no-chrono", "1", 0, 0, -FLT_MAX, FLT_MAX, 0, 0, 0},
         {"--chrono", OPT_FLAG, &o->chrono, NULL,
-         "chrono init of the gate biases, T_max = length (default for lstm, gru)", NULL, NULL,
+         "chrono init of the keep-gate biases, T_max = length: the default for every block "
+         "with a keep gate (lstm, gru, gated, ln-lstm, ln-gru)", NULL, NULL,
          0, 0, 0, 0, 0, 0, 0},
         {"--no-chrono", OPT_FLAG, &o->no_chrono, NULL,
-         "PyTorch's uniform gate biases (+ --forget-bias) instead of chrono init", NULL, NULL,
-         0, 0, 0, 0, 0, 0, 0},
+         "PyTorch's uniform gate biases (LSTM's f: --forget-bias) instead of chrono init", NULL,
+         NULL, 0, 0, 0, 0, 0, 0, 0},
         {"--eval-every", OPT_INT, &o->eval_every, "N", "evaluate every N steps and at the end",
          "steps/10", "200", 1, CLI_MAX_STEPS, 0, 0, 0, 0, 0},
         {"--eval-size", OPT_INT, &o->tc.eval_size, "N", "held-out sequences per evaluation",
@@ -166,24 +181,50 @@ int train_opts_check(train_opts *o) {
     if (mn_optimizer_parse(o->opt_name, &optk) != MN_OK)
         return cli_fail("unknown optimizer \"%s\"; choose one of %s", o->opt_name,
                         cli_join(list, sizeof list, optimizer_names));
+    if (train_opt_given(o, "--momentum") && optk != MN_OPT_SGD)
+        return cli_fail("--momentum is SGD's, and --optimizer %s keeps moving averages of its "
+                        "own (betas %g, %g); drop --momentum or use --optimizer sgd",
+                        o->opt_name, (double)o->tc.beta1, (double)o->tc.beta2);
+    /* torch.optim.AdamW's default: without it AdamW is Adam */
+    if (optk == MN_OPT_ADAMW && !train_opt_given(o, "--weight-decay")) o->tc.weight_decay = 0.01f;
     if (o->chrono && o->no_chrono)
         return cli_fail("--chrono and --no-chrono contradict each other; give one of them");
-    mn_cell_info ci = {0};
-    if (o->transformer && o->chrono)
-        return cli_fail("--chrono initializes the gate biases of a recurrent cell, and a "
-                        "Transformer has none; drop --chrono");
-    if (o->model_name && !o->transformer && mn_cell_describe(o->cell, &ci) == MN_OK && o->chrono &&
-        !ci.keep_gate)
-        return cli_fail("--chrono initializes gate biases, and the %s cell has no gates; drop "
-                        "--chrono or use --model lstm or gru", mn_cell_name(o->cell));
+    o->forget_bias_given = train_opt_given(o, "--forget-bias");
+    if (o->chrono && o->forget_bias_given)
+        return cli_fail("--chrono draws the forget-gate biases, and --forget-bias %g sets them; "
+                        "give one of them", (double)o->mc.forget_bias);
     int sched = cli_choice(o->sched_name, schedule_names);
     if (sched < 0)
         return cli_fail("unknown schedule \"%s\"; choose one of %s", o->sched_name,
                         cli_join(list, sizeof list, schedule_names));
+    if (sched != MN_SCHED_COSINE) {
+        static const char *const cosine_only[] = {"--min-lr-ratio", "--schedule-steps", NULL};
+        for (int i = 0; cosine_only[i]; i++)
+            if (train_opt_given(o, cosine_only[i]))
+                return cli_fail("%s shapes the cosine schedule, and the schedule is %s; add "
+                                "--schedule cosine or drop %s", cosine_only[i], o->sched_name,
+                                cosine_only[i]);
+        if (o->tc.warmup_steps == 1)
+            return cli_fail("a warmup of 1 step starts at the full learning rate, so under the "
+                            "constant schedule it changes nothing; give --warmup 2 or more, or "
+                            "drop it");
+    }
     int init = cli_choice(o->init_name, init_names);
     if (init < 0)
         return cli_fail("unknown init \"%s\"; choose one of %s", o->init_name,
                         cli_join(list, sizeof list, init_names));
+    if (train_opt_given(o, "--init-gain") && init == MN_INIT_UNIFORM)
+        return cli_fail("--init-gain scales --init orthogonal or identity, and the recurrent "
+                        "init is uniform (PyTorch's U(+-1/sqrt(H)), which has no gain); add "
+                        "--init orthogonal or --init identity, or drop --init-gain");
+    if (o->model_name || o->blocks_spec) {
+        mn_model_config probe = o->mc;
+        probe.cell = o->cell;
+        probe.bidirectional = o->bidir;
+        if (o->blocks_spec && mn_blocks_parse(o->blocks_spec, &probe) != MN_OK)
+            return cli_fail("%s", mn_last_error());
+        if (train_check_init(o, &probe)) return CLI_EXIT_USAGE;
+    }
     if (o->metrics_path && cli_check_writable("--metrics", o->metrics_path)) return CLI_EXIT_USAGE;
     o->tc.optimizer = optk;
     o->tc.schedule = (mn_schedule_kind)sched;
@@ -200,10 +241,11 @@ int train_cmd_table(train_cmd_opts *c, cli_opt *opts) {
         {"--save", OPT_STR, &c->save_path, "FILE", "save the trained model (safetensors)", "",
          "model.safetensors", 0, 0, 0, 0, 0, 0, 0},
         {"--checkpoint-every", OPT_INT, &c->every, "N",
-         "also save the whole training state to --save every N steps", "", "500", 1,
-         CLI_MAX_STEPS, 0, 0, 0, 0, 0},
+         "also save the whole training state to --save every N steps (N below --steps)", "",
+         "500", 1, CLI_MAX_STEPS, 0, 0, 0, 0, 0},
         {"--resume", OPT_STR, &c->resume_path, "FILE",
-         "continue a run from its checkpoint (same options; --steps is the total)", "",
+         "continue a run from its checkpoint (same options; --steps is the total, a cosine "
+         "schedule keeps its length: see --schedule-steps)", "",
          "model.safetensors", 0, 0, 0, 0, 0, 0, 0},
         {"--json", OPT_FLAG, &c->json, NULL, "end stdout with one JSON summary line", NULL, NULL,
          0, 0, 0, 0, 0, 0, 0},
@@ -219,6 +261,10 @@ int train_cmd_check(const train_opts *o, const train_cmd_opts *c) {
                         "paths", c->save_path);
     if (c->every && !c->save_path)
         return cli_fail("--checkpoint-every needs --save FILE: the checkpoints are written there");
+    if (c->every >= o->tc.steps)
+        return cli_fail("--checkpoint-every %d writes no checkpoint before the run's last step "
+                        "(%d), where --save writes the model anyway; give N below %d, or drop "
+                        "--checkpoint-every", c->every, o->tc.steps, o->tc.steps);
     return 0;
 }
 
@@ -236,10 +282,10 @@ static int configure_model(train_opts *o, const mn_task *task, const mn_task_inf
     /* Chrono init is the default for gated cells: measured on the adding problem it lets
      * an LSTM leave the 1/6 plateau at T=200 within the default 2000 steps, where
      * PyTorch's default biases had not left it after 3000. */
-    mn_cell_info ci = {0};
-    int gated = mn_cell_describe(o->cell, &ci) == MN_OK && ci.keep_gate;
-    if (o->blocks_spec) gated = 1;   /* kinds without a keep gate ignore chrono_tmax */
-    mc->chrono_tmax = o->chrono || (gated && !o->no_chrono) ? info->max_steps : user.chrono_tmax;
+    /* Blocks without a keep gate do not read chrono_tmax (nor record it); an explicit
+     * --forget-bias makes the default step aside, since chrono would draw over it. */
+    mc->chrono_tmax = o->chrono || (!o->no_chrono && !o->forget_bias_given) ? info->max_steps
+                                                                            : user.chrono_tmax;
     if (o->transformer) {
         char spec[MN_MAX_BLOCKS * 64];
         if (transformer_spec(&o->tf, mc->num_layers, mc->hidden_size, mc->input_size, o->norm,
@@ -264,22 +310,32 @@ static int configure_model(train_opts *o, const mn_task *task, const mn_task_inf
         use = spec;
     }
     if (mn_blocks_parse(use, mc) != MN_OK) return cli_fail("%s", mn_last_error());
+    int residual_set = 0, norm_set = 0, dropout_set = 0;
     for (int k = 0; k < mc->num_blocks; k++) {
         mn_block_config *b = &mc->blocks[k];
-        if (o->residual && k > 0) b->residual = 1;
+        if (o->residual && k > 0 && !b->residual) b->residual = 1, residual_set++;
         /* pre-norm leaves the first block's input, the raw data, as it is: normalizing a
          * few input features (the adding task has 2) would erase what they say */
         if (o->norm != MN_NORM_NONE && b->norm == MN_NORM_NONE && !(o->norm == MN_NORM_PRE && k == 0)) {
             b->norm = o->norm;
             b->norm_kind = o->norm_kind;
+            norm_set++;
         }
-        if (o->dropout > 0 && b->dropout == 0) b->dropout = o->dropout;
+        if (o->dropout > 0 && b->dropout == 0) b->dropout = o->dropout, dropout_set++;
     }
     if ((o->residual || o->norm == MN_NORM_PRE) && mc->num_blocks < 2)
         return cli_fail("%s every block but the first, and this model has one block; add "
                         "--layers 2 or more, or write :%s in --blocks",
                         o->residual ? "--residual skips around" : "--norm pre normalizes the "
                         "input of", o->residual ? "residual" : "pre");
+    /* a model-wide option must reach a block the spec left without its own */
+    if ((o->residual && !residual_set) || (o->norm != MN_NORM_NONE && !norm_set) ||
+        (o->dropout > 0 && !dropout_set))
+        return cli_fail("%s: every block of --blocks \"%s\" it would apply to already sets its "
+                        "own; drop %s", o->residual && !residual_set ? "--residual"
+                        : o->norm != MN_NORM_NONE && !norm_set ? "--norm" : "--dropout",
+                        use, o->residual && !residual_set ? "--residual"
+                        : o->norm != MN_NORM_NONE && !norm_set ? "--norm" : "--dropout");
     return 0;
 }
 
@@ -303,6 +359,7 @@ int train_session_open(train_opts *o, train_session *s) {
     if (st) return cli_lib_fail(st, NULL);
     s->info = mn_task_get_info(s->task);
     if (configure_model(o, s->task, s->info)) return CLI_EXIT_USAGE;
+    if (train_check_model(o, &o->mc, s->info)) return CLI_EXIT_USAGE;
     if (check_memory(o, s->info)) return CLI_EXIT_USAGE;
     if ((st = mn_model_create(&o->mc, o->seed, &s->model))) return cli_lib_fail(st, NULL);
     if ((st = mn_trainer_create(s->model, s->task, &o->tc, &s->tr))) return cli_lib_fail(st, NULL);
@@ -405,6 +462,7 @@ int train_session_run(train_opts *o, train_session *s, train_hook hook, void *ct
     progress pr;
     progress_init(&pr, stderr);
     double total_tokens = 0, last_lr = o->tc.lr, loop_start = cli_now();
+    train_schedule_note(o, s->done);
     char line[256], a[32], b[32];
     int rc = 0;
     for (int step = s->done + 1; step <= steps && !rc; step++) {
@@ -482,6 +540,7 @@ int train_session_run(train_opts *o, train_session *s, train_hook hook, void *ct
         }
     }
     progress_end(&pr);
+    out->last_lr = last_lr;
     out->train_loss = ring_mean(&rg).loss;
     out->window = rg.n;
     out->tokens_per_s = out->train_seconds > 0 ? total_tokens / out->train_seconds : NAN;

@@ -23,8 +23,12 @@ typedef struct {
     char threads_def[48];
     cli_transformer tf;              /* --model transformer and its options */
     int transformer;
-    const cli_opt *table;            /* the parsed table, for the checks of given options */
+    /* The option table train_opts_table filled (the caller's, which cli_parse marks
+     * given): the checks refuse options that would change nothing, so they ask whether an
+     * option was given, not whether it holds its default. */
+    const cli_opt *table;
     int ntable;
+    int forget_bias_given;  /* --forget-bias: chrono init, the default, steps aside */
 } train_opts;
 
 #define TRAIN_OPTS_MAX 48
@@ -69,6 +73,7 @@ int train_session_open(train_opts *o, train_session *s);
 void train_session_close(train_session *s);
 
 typedef struct {
+    double last_lr;        /* the learning rate of the last step */
     double train_loss;     /* mean over the last logged window */
     int window;            /* steps in that window */
     mn_eval_stats ev;      /* last evaluation */
@@ -88,5 +93,26 @@ typedef int (*train_hook)(void *ctx, int step, const mn_step_stats *ss);
  * the last step is taken the run is complete and ends as usual. */
 int train_session_run(train_opts *o, train_session *s, train_hook hook, void *ctx,
                       train_outcome *out);
+
+/* ------------------------------------------ what shapes the run (train_record.c) */
+
+/* 1 when the option `name` was given on the command line. */
+int train_opt_given(const train_opts *o, const char *name);
+/* The checks of train_opts_check that ask the registry: init options a block of the
+ * model must read (--init, --init-gain, --chrono, --no-chrono, --forget-bias). probe is
+ * the model's config before the task fills it in. 0 or 2 after printing the error. */
+int train_check_init(const train_opts *o, const mn_model_config *probe);
+/* Once the task has configured the model: --hidden some block must read, --tbptt shorter
+ * than the sequences of a model with a recurrence. 0 or 2. */
+int train_check_model(const train_opts *o, const mn_model_config *mc, const mn_task_info *info);
+/* One stderr line when the schedule's length is not the run's (a cosine that ends before
+ * the run, or a run that stops before its schedule's end); nothing otherwise. */
+void train_schedule_note(const train_opts *o, int done);
+/* The settings that shaped the run, read from the options and the model as built:
+ * optimizer and its settings, schedule, clipping, truncation, init. As summary lines on
+ * stdout, and as keys of the summary's JSON object. */
+void train_record_print(const train_opts *o, const train_session *s, const train_outcome *out);
+void train_record_json(json_obj *j, const train_opts *o, const train_session *s,
+                       const train_outcome *out);
 
 #endif

@@ -117,8 +117,8 @@ w ok-minimal $tiny
 w ok-equals --task=copy --length=3 --model=gru --hidden=2 --layers=2 --bidirectional \
     --steps=2 --batch=2 --eval-size=2 --seed=18446744073709551615 --threads=1 --json
 w ok-all-options --task adding-1997 --length 22 --model lstm --hidden 3 --layers 1 --batch 2 \
-    --steps 3 --lr 0.01 --optimizer adamw --weight-decay 0.1 --momentum 0.5 \
-    --schedule constant --warmup 1 --clip 0.5 --clip-value 1 --tbptt 2 --init identity \
+    --steps 3 --lr 0.01 --optimizer sgd --weight-decay 0.1 --momentum 0.5 \
+    --schedule cosine --schedule-steps 4 --min-lr-ratio 0 --warmup 1 --clip 0.5 --clip-value 1 --tbptt 2 --init identity \
     --init-gain 0.9 --forget-bias 2 --no-chrono --eval-every 1 --eval-size 2 --log-every 1 \
     --seed 7 --threads 1 --max-faults 3 --metrics m.jsonl --save m.safetensors \
     --checkpoint-every 2 --json

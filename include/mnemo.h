@@ -109,10 +109,14 @@ typedef struct {
     int output_size;         /* head width; number of classes for cross-entropy */
     mn_output_mode output;   /* head at the last real step, or at every step */
     mn_loss_kind loss;
+    /* Initialization of the recurrent blocks (mn_model_config_uses says which read what): */
     mn_recurrent_init recurrent_init; /* W_hh: U(±1/√H) (PyTorch), orthogonal, identity */
-    float init_gain;         /* gain for orthogonal / identity recurrent init */
-    float forget_bias;       /* LSTM forget-gate bias (b_ih + b_hh sum), default 1.0 */
-    int chrono_tmax;         /* > 0: chrono init, b_f ~ log U[1, T_max-1], b_i = -b_f */
+    float init_gain;         /* gain for orthogonal / identity recurrent init (unread with
+                                uniform) */
+    float forget_bias;       /* forget-gate bias (b_ih + b_hh sum) of LSTM's f and the gated
+                                cell's α, default 1.0; unread when chrono init is on */
+    int chrono_tmax;         /* > 1: chrono init of every keep gate (LSTM f, GRU z, gated α):
+                                b ~ log U[1, T_max-1], and LSTM's b_i = -b_f */
     /* The blocks. num_blocks = 0 builds num_layers blocks of `cell` (bidirectional as set),
      * the plain stacked recurrence of PyTorch's nn.RNN / nn.LSTM / nn.GRU. */
     int num_blocks;
@@ -132,8 +136,9 @@ typedef struct {
     int gates;                /* gate blocks G: weight_ih is [G·H, I] */
     int has_cell_state;       /* a c state beside h (LSTM) */
     const char *keep_gate;    /* the gate that keeps the old state ("forget gate" f, "update
-                                 gate z"), where chrono init, --forget-bias and memory
-                                 half-lives apply; NULL for a cell without one */
+                                 gate z"), where chrono init and memory half-lives apply (and
+                                 forget_bias, for LSTM's f and the gated cell's α: see
+                                 mn_model_config_uses); NULL for a cell without one */
     const char *candidate;    /* the W_hh block that feeds new content ("g block") */
 } mn_cell_info;
 
@@ -152,6 +157,24 @@ mn_status mn_blocks_parse(const char *spec, mn_model_config *cfg);
 /* The blocks cfg builds (num_blocks = 0 included) as a spec mn_blocks_parse reads back;
  * the length written, or the length needed when cap is too small (like snprintf). */
 int mn_blocks_format(const mn_model_config *cfg, char *buf, size_t cap);
+
+/* Which of a config's fields its blocks read, from the registry of layer kinds, so that a
+ * program can refuse an option that would change nothing. Counts of blocks (the token
+ * embedding counts in hidden_size). MN_E_ARG for a block of an unknown kind. */
+typedef struct {
+    int blocks;
+    int recurrent;      /* with a recurrence (state along time, a W_hh): recurrent_init,
+                           init_gain (with orthogonal or identity) and truncated BPTT apply */
+    int keep_gate;      /* with a keep gate (LSTM's f, GRU's z, the gated cell's α):
+                           chrono_tmax applies */
+    int forget_bias;    /* whose keep gate's bias is forget_bias (LSTM's f, the gated cell's
+                           α; not GRU's z, which keeps PyTorch's uniform bias), unless chrono
+                           init (chrono_tmax > 1) draws it */
+    int hidden_size;    /* that take hidden_size as their width (a plain stack's blocks, a
+                           spec's blocks written without a width, the embedding's default) */
+} mn_model_uses;
+
+mn_status mn_model_config_uses(const mn_model_config *cfg, mn_model_uses *out);
 
 mn_status mn_model_create(const mn_model_config *cfg, uint64_t seed, mn_model **out);
 void mn_model_free(mn_model *m);
@@ -193,7 +216,10 @@ typedef struct {
     int32_t *lengths;       /* [B]; every value in [1, T] */
     int output_size;
     float *target;          /* MSE: [B,O] (last) or [T,B,O] (every) */
-    int32_t *labels;        /* CE: [B] (last) or [T,B] (every); -1 ignores a position */
+    int32_t *labels;        /* CE: [B] (last) or [T,B] (every): a class in [0, output_size),
+                               or -1 to ignore the position (PyTorch's ignore_index); any
+                               other value is MN_E_INPUT naming the sequence, step and value.
+                               Labels at padding positions are not read */
 } mn_batch;
 
 /* Forward pass on a whole batch from zero state. The model's output is
@@ -248,6 +274,25 @@ void mn_task_configure_model(const mn_task *t, mn_model_config *cfg);
 typedef enum { MN_OPT_ADAM, MN_OPT_ADAMW, MN_OPT_SGD } mn_optimizer_kind;
 typedef enum { MN_SCHED_CONSTANT, MN_SCHED_COSINE } mn_schedule_kind;
 
+/* The optimizers follow PyTorch (torch.optim) step for step:
+ *   adam:  Adam(lr, betas=(beta1, beta2), eps, weight_decay): weight decay is L2 added to
+ *          the gradient (g += weight_decay·w) before the moments, so Adam's scaling
+ *          divides it too;
+ *   adamw: AdamW(...): decoupled decay, w -= lr·weight_decay·w, then Adam without it;
+ *   sgd:   SGD(lr, momentum, weight_decay): L2 added to the gradient (g += weight_decay·w)
+ *          before the momentum buffer (buf = g on the first step); beta1, beta2, eps unused.
+ *   Adam and AdamW do not read momentum.
+ * The learning rate at step s (0-based), with W = warmup_steps and S the schedule's length
+ * (schedule_steps, or steps when 0):
+ *   s < W:                   lr·(s+1)/W (linear warmup; the last warmup step reaches lr);
+ *   constant:                lr;
+ *   cosine, W <= s < S:      lr_min + (lr − lr_min)·(1 + cos(π·(s−W)/(S−1−W)))/2 with
+ *                            lr_min = lr·min_lr_ratio: lr at step W, lr_min at step S−1,
+ *                            PyTorch's CosineAnnealingLR(T_max = S−1−W, eta_min = lr_min),
+ *                            which ends at 0 by default (min_lr_ratio = 0);
+ *   cosine, s >= S:          lr_min (a run longer than its schedule stays at the floor).
+ * mn_trainer_create refuses a warmup longer than the schedule (lr would never be reached)
+ * and a cosine schedule with fewer than 2 steps after its warmup (nothing to decay). */
 typedef struct {
     int steps;                /* optimizer steps (one batch each) */
     int batch_size;
@@ -255,7 +300,9 @@ typedef struct {
     float lr, beta1, beta2, eps, weight_decay, momentum;
     mn_schedule_kind schedule;
     int warmup_steps;         /* linear warmup before the schedule */
-    float min_lr_ratio;       /* cosine floor as a fraction of lr */
+    float min_lr_ratio;       /* cosine floor as a fraction of lr, in [0, 1] (default 0.1) */
+    int schedule_steps;       /* the schedule's length S; 0: steps. A checkpoint records it,
+                                 and resuming a cosine run needs the same S */
     float clip_norm;          /* > 0: rescale gradients to this global norm */
     float clip_value;         /* > 0: clamp each gradient to ±clip_value */
     int tbptt;                /* > 0: truncated BPTT with chunks of this length */
@@ -291,12 +338,19 @@ mn_status mn_trainer_step(mn_trainer *tr, mn_step_stats *stats);
 mn_status mn_trainer_evaluate(mn_trainer *tr, mn_eval_stats *stats);
 /* Training checkpoints: the model (so mn_model_load reads them too) plus what the trainer
  * needs to continue exactly: Adam moments, the step, the NaN streak and the data stream's
- * position. Atomic like mn_model_save. */
+ * position. The options that shape the run are recorded readably as "train.*" metadata
+ * (train.optimizer, train.lr, train.betas and train.eps or train.momentum, train.weight_decay,
+ * train.schedule, train.schedule_steps and train.min_lr_ratio for cosine, train.warmup,
+ * train.clip_norm, train.clip_value, train.tbptt, train.batch, train.seed), each only where
+ * the optimizer or schedule reads it. Atomic like mn_model_save. */
 mn_status mn_trainer_save(const mn_trainer *tr, const char *path,
                           const char *const *extra_metadata);
 /* Restore a checkpoint into a trainer created for the same model, task and training
- * options (steps may differ: it is the total). Continuing then gives the same bits as a
- * run that was never interrupted, on the same thread count. */
+ * options (steps may differ: it is the total). A cosine schedule's length may not: a run
+ * resumed with more steps than its checkpoint's schedule needs schedule_steps set to that
+ * length (the learning rate then stays at the floor past its end); MN_E_ARG says so.
+ * Continuing then gives the same bits as a run that was never interrupted (with the same
+ * steps and schedule_steps), on the same thread count. */
 mn_status mn_trainer_resume(mn_trainer *tr, const char *path);
 int mn_trainer_steps_done(const mn_trainer *tr);
 /* A stop request, for programs that embed the trainer and want Ctrl-C or a scheduler's

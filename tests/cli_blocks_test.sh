@@ -6,7 +6,8 @@ set -u
 
 source "$(dirname "$0")/cli_lib.sh"
 
-A=(--task adding --length 12 --hidden 8 --batch 8 --steps 30 --eval-size 64 --threads 1)
+A=(--task adding --length 12 --batch 8 --steps 30 --eval-size 64 --threads 1)
+H=(--hidden 8)   # --model's width (a spec gives its blocks theirs; --hidden there is refused)
 
 # train SPEC... then eval --load: the test loss printed by both must be the same number
 same_loss() {
@@ -29,7 +30,7 @@ same_loss "--blocks with a bidirectional block" --blocks lstm:6:bidirectional,gr
 same_loss "--blocks with feed-forward, residual, post-norm and a norm block" \
     --blocks lstm:8,ff:16:residual:post,rmsnorm
 same_loss "--model gru --layers 2 --residual --norm pre --dropout 0.1" \
-    --model gru --layers 2 --residual --norm pre --norm-kind rmsnorm --dropout 0.1
+    "${H[@]}" --model gru --layers 2 --residual --norm pre --norm-kind rmsnorm --dropout 0.1
 if grep -q '"blocks":"gru:8:dropout=0.1,gru:8:residual:pre:rmsnorm:dropout=0.1"' "$tmp/train.out"; then
     ok "--residual, --norm pre and --dropout become block options (pre-norm from block 1 on)"
 else bad "model-wide block options" "$(cat "$tmp/train.out")"; fi
@@ -86,7 +87,7 @@ if [ "$rc" -eq 2 ] && [ "$(grep -c 'impossible model' "$tmp/err")" -eq 1 ] \
     && grep -q 'block 1 (lstm): a residual connection' "$tmp/err"; then
     ok "an edited checkpoint's impossible blocks: one line with the whole reason"
 else bad "edited checkpoint" "$(show)"; fi
-run train "${A[@]}" --model gru --layers 2 --norm none --json
+run train "${A[@]}" "${H[@]}" --model gru --layers 2 --norm none --json
 if [ "$rc" -eq 0 ] && grep -q '"model":"gru"' "$tmp/out"; then ok "--norm none leaves a plain stack plain"
 else bad "--norm none" "$(show)"; fi
 

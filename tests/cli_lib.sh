@@ -38,10 +38,16 @@ show() { printf 'exit %s; stderr:\n%s\nstdout:\n%s' "$rc" "$(head -c 2000 "$tmp/
 
 # expect_usage DESCRIPTION ARGS...: exit 2, exactly one stderr line "mnemo: ...", no stdout.
 expect_usage() {
-    local desc=$1; shift
+    local desc=$1 json_line=0; shift
     run "$@"
+    # with --json, a refusal after the command line was read also ends stdout with one
+    # JSON line holding the error
+    case " $* " in *" --json "*)
+        [ "$(wc -l <"$tmp/out")" -eq 1 ] && grep -q '^{.*"error":.*"exit_code":2' "$tmp/out" \
+            && json_line=1 ;;
+    esac
     if [ "$rc" -eq 2 ] && [ "$(err_lines)" -eq 1 ] && head -n 1 "$tmp/err" | grep -q '^mnemo: ' \
-        && [ ! -s "$tmp/out" ]; then
+        && { [ ! -s "$tmp/out" ] || [ "$json_line" = 1 ]; }; then
         ok "$desc -> exit 2: $(cut -c1-110 "$tmp/err")"
     else
         bad "$desc (want exit 2, one 'mnemo: ' line on stderr, nothing on stdout)" "$(show)"

@@ -120,6 +120,14 @@ int mn_mul_size(size_t a, size_t b, size_t *out) {
     return 1;
 }
 
+char *mn_float_text(char *buf, size_t cap, float x) {
+    for (int digits = 1; digits <= 9; digits++) {
+        snprintf(buf, cap, "%.*g", digits, (double)x);
+        if ((float)strtod(buf, NULL) == x || x != x) break;
+    }
+    return buf;
+}
+
 /* ---------------------------------------------------------------------- errors */
 
 static _Thread_local char last_error[512];

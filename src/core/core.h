@@ -45,6 +45,9 @@ uint32_t mn_rng_below(mn_rng *r, uint32_t n); /* uniform integer in [0, n) */
 
 /* --- checked size arithmetic: 0 on overflow --- */
 int mn_mul_size(size_t a, size_t b, size_t *out);
+/* The shortest decimal text that reads back as the same float ("0.1", not "0.100000001"),
+ * for metadata people read; returns buf. */
+char *mn_float_text(char *buf, size_t cap, float x);
 
 /* --- threads --- */
 int mn_threads(void);   /* what mn_set_threads chose (or all cores) */

@@ -627,7 +627,8 @@ static double ln_macs(int lstm, const mn_block_config *b, int in) {
     static double macs_##id(const mn_block_config *b, int in) { return ln_macs(lstm_, b, in); } \
     const mn_layer_kind mn_kind_##id = {                                                     \
         .name = label, .summary = text, .cell = -1,                                          \
-        .caps = MN_KIND_RECURRENT | MN_KIND_BIDIRECTIONAL | MN_KIND_WIDTH | MN_KIND_GATED,   \
+        .caps = MN_KIND_RECURRENT | MN_KIND_BIDIRECTIONAL | MN_KIND_WIDTH | MN_KIND_GATED |  \
+                (lstm_ ? MN_KIND_FORGET_BIAS : 0u),                                          \
         .out_width = ln_out_width, .create = create_##id, .plan = plan_##id,                 \
         .macs_per_row = macs_##id,                                                           \
     };

@@ -548,10 +548,10 @@ RECURRENT_KIND(rnn, MN_RNN_TANH, "rnn", MN_KIND_PYTORCH, "Elman RNN, h = tanh(W_
                NULL, "h block")
 RECURRENT_KIND(rnn_relu, MN_RNN_RELU, "rnn-relu", MN_KIND_PYTORCH, "Elman RNN with ReLU", "RNN", NULL,
                "h block")
-RECURRENT_KIND(lstm, MN_LSTM, "lstm", MN_KIND_GATED | MN_KIND_PYTORCH, "LSTM (gates i, f, g, o as nn.LSTM)",
+RECURRENT_KIND(lstm, MN_LSTM, "lstm", MN_KIND_GATED | MN_KIND_FORGET_BIAS | MN_KIND_PYTORCH, "LSTM (gates i, f, g, o as nn.LSTM)",
                "LSTM", "forget gate", "g block")
 RECURRENT_KIND(gru, MN_GRU, "gru", MN_KIND_GATED | MN_KIND_PYTORCH, "GRU (gates r, z, n as nn.GRU)", "GRU",
                "update gate z", "n block")
-RECURRENT_KIND(gated, MN_GATED_RESIDUAL, "gated", MN_KIND_GATED,
+RECURRENT_KIND(gated, MN_GATED_RESIDUAL, "gated", MN_KIND_GATED | MN_KIND_FORGET_BIAS,
                "gated residual recurrence, h = a*h + (1-a)*tanh(W_ih x + W_hh h + b)",
                "gated residual RNN", "residual gate a", "f block")

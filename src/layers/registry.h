@@ -13,13 +13,16 @@
 enum {
     MN_KIND_RECURRENT = 1u << 0,     /* state carried along time: reset, carry (TBPTT) */
     MN_KIND_BIDIRECTIONAL = 1u << 1, /* may run in both directions */
-    MN_KIND_GATED = 1u << 2,         /* has a keep gate: forget bias and chrono init apply */
+    MN_KIND_GATED = 1u << 2,         /* has a keep gate: chrono init applies */
     MN_KIND_WIDTH = 1u << 3,         /* reads the block's width (else the width is ignored) */
     MN_KIND_PYTORCH = 1u << 4,       /* the same layer as PyTorch's nn.RNN, nn.LSTM or nn.GRU */
     MN_KIND_ATTENTION = 1u << 5,     /* reads heads, causal and rope; non-causal reads the future */
     MN_KIND_MAX_LEN = 1u << 6,       /* reads max_len (a table of positions) */
     MN_KIND_WHOLE_SEQUENCE = 1u << 7, /* needs every step from 0 in one pass (absolute
                                          positions, attention): truncated BPTT refuses it */
+    MN_KIND_FORGET_BIAS = 1u << 8,   /* its keep gate's bias is the config's forget_bias (unless
+                                         chrono init draws it): LSTM's f, the gated cell's α;
+                                         GRU's z keeps PyTorch's uniform bias */
 };
 
 typedef struct mn_layer_kind {

@@ -39,6 +39,33 @@ int mn_model_embed_width(const mn_model_config *c) {
     return c->hidden_size;
 }
 
+mn_status mn_model_config_uses(const mn_model_config *c, mn_model_uses *out) {
+    memset(out, 0, sizeof *out);
+    if (c->num_blocks < 0 || c->num_blocks > MN_MAX_BLOCKS)
+        return mn_fail(MN_E_ARG, "blocks must be from 1 to %d, got %d", MN_MAX_BLOCKS,
+                       c->num_blocks);
+    mn_block_config b[MN_MAX_BLOCKS];
+    int n = mn_model_blocks(c, b);
+    for (int k = 0; k < n; k++) {
+        const mn_layer_kind *kind = mn_layer_kind_find(b[k].kind);
+        if (!kind)
+            return mn_fail(MN_E_ARG, "block %d: unknown layer kind '%.*s'; choose one of: %s",
+                           k, MN_KIND_NAME_MAX, b[k].kind, mn_layer_kind_names());
+        out->blocks++;
+        out->recurrent += !!(kind->caps & MN_KIND_RECURRENT);
+        out->keep_gate += !!(kind->caps & MN_KIND_GATED);
+        out->forget_bias += !!(kind->caps & MN_KIND_FORGET_BIAS);
+        /* a plain stack's blocks all take hidden_size; a spec's only where it gave none */
+        out->hidden_size += (kind->caps & MN_KIND_WIDTH) &&
+                            (c->num_blocks == 0 || c->blocks[k].width == 0);
+    }
+    if (c->vocab_size > 0 && c->embed_size == 0 && n > 0 &&
+        !(c->num_blocks > 0 && c->blocks[0].width > 0 &&
+          (mn_layer_kind_find(c->blocks[0].kind)->caps & MN_KIND_WIDTH)))
+        out->hidden_size++;   /* the embedding (see mn_model_embed_width) */
+    return MN_OK;
+}
+
 static mn_status check_block(const mn_block_config *b, int k, int in, int *out) {
     const mn_layer_kind *kind = mn_layer_kind_find(b->kind);
     if (!kind)

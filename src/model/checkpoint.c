@@ -20,7 +20,7 @@ mn_status mn_model_save(const mn_model *m, const char *path, const char *const *
 mn_status mn_model_save_with(const mn_model *m, const char *path, const char *const *extra,
                              const mn_st_entry *more, int nmore) {
     const mn_model_config *c = &m->cfg;
-    char num[9][32];
+    char num[10][32];
     snprintf(num[0], 32, "%d", c->input_size);
     snprintf(num[1], 32, "%d", c->vocab_size);
     snprintf(num[2], 32, "%d", c->embed_size);
@@ -28,8 +28,14 @@ mn_status mn_model_save_with(const mn_model *m, const char *path, const char *co
     snprintf(num[4], 32, "%d", c->num_layers);
     snprintf(num[5], 32, "%d", c->bidirectional);
     snprintf(num[6], 32, "%d", c->output_size);
-    snprintf(num[7], 32, "%.9g", c->forget_bias);
+    mn_float_text(num[7], 32, c->forget_bias);
     snprintf(num[8], 32, "%d", c->chrono_tmax);
+    mn_float_text(num[9], 32, c->init_gain);
+    /* the init fields a block read, and only those: a value that changed nothing is no
+     * record of the run */
+    mn_model_uses u;
+    if (mn_model_config_uses(c, &u) != MN_OK) memset(&u, 0, sizeof u);
+    const int chrono = u.keep_gate > 0 && c->chrono_tmax > 1;
     const char *meta[2 * 48 + 1];
     int n = 0;
 #define KV(k, v) (meta[n++] = (k), meta[n++] = (v))
@@ -50,9 +56,10 @@ mn_status mn_model_save_with(const mn_model *m, const char *path, const char *co
     KV("model.output_size", num[6]);
     KV("model.output", output_names[c->output]);
     KV("model.loss", loss_names[c->loss]);
-    KV("model.recurrent_init", init_names[c->recurrent_init]);
-    KV("model.forget_bias", num[7]);
-    KV("model.chrono_tmax", num[8]);
+    if (u.recurrent) KV("model.recurrent_init", init_names[c->recurrent_init]);
+    if (u.recurrent && c->recurrent_init != MN_INIT_UNIFORM) KV("model.init_gain", num[9]);
+    if (u.forget_bias && !chrono) KV("model.forget_bias", num[7]);
+    if (chrono) KV("model.chrono_tmax", num[8]);
 #undef KV
     for (int i = 0; extra && extra[i] && extra[i + 1]; i += 2) {
         if (n + 2 > 2 * 48)   /* never drop what the caller asked to record */

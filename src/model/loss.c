@@ -31,8 +31,15 @@ double mn_ce_loss(const float *logits, const int32_t *labels, size_t N, int C,
     for (size_t r = 0; r < N; r++) {
         const float *z = logits + r * C;
         float *dr = d ? d + r * C : NULL;
-        if (labels[r] < 0) {
+        if (labels[r] == -1) {
             if (dr) memset(dr, 0, (size_t)C * sizeof *dr);   /* ignored position */
+            continue;
+        }
+        if (labels[r] < 0 || labels[r] >= C) {
+            /* the caller checks labels; should one slip through, poison the loss (the
+             * trainer then skips the step) rather than read outside the row */
+            sum = NAN;
+            if (dr) for (int k = 0; k < C; k++) dr[k] = NAN;
             continue;
         }
         /* log Σ exp z = m + log Σ exp(z - m) with m = max z: no overflow for large logits,

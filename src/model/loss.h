@@ -12,8 +12,9 @@
 double mn_mse_loss(const float *pred, const float *target, const uint8_t *mask,
                    size_t N, int O, double inv_norm, float *d);
 
-/* Softmax cross-entropy; a row counts when labels[row] >= 0. Items = counted rows.
- * Labels must be < C (checked by the caller). */
+/* Softmax cross-entropy; a row counts when labels[row] >= 0, and -1 ignores it. Items =
+ * counted rows. Other labels (below -1, or C and above) are the caller's to refuse; one
+ * that reaches here makes the sum and its row's gradient NaN. */
 double mn_ce_loss(const float *logits, const int32_t *labels, size_t N, int C,
                   double inv_norm, float *d);
 

@@ -363,12 +363,19 @@ mn_status mn_model_loss_items(const mn_model *m, const mn_batch *b, double *item
             n += c->output == MN_OUTPUT_LAST ? 1 : len;
             continue;
         }
+        if (!b->labels) break;   /* refused below */
         int steps = c->output == MN_OUTPUT_LAST ? 1 : len;
         for (int t = 0; t < steps; t++) {
             int32_t y = c->output == MN_OUTPUT_LAST ? b->labels[i] : b->labels[(size_t)t * b->B + i];
-            if (y >= c->output_size)
-                return mn_fail(MN_E_INPUT, "label %d is not a class of this model (0..%d)", y,
-                               c->output_size - 1);
+            /* -1 alone means "ignore" (PyTorch's ignore_index, which mn_batch fixes at -1);
+             * any other negative is a mistake, as in PyTorch ("target out of bounds") */
+            if (y < -1 || y >= c->output_size) {
+                char at[64] = "";
+                if (c->output == MN_OUTPUT_EVERY) snprintf(at, sizeof at, "step %d of ", t);
+                return mn_fail(MN_E_INPUT, "label %d at %ssequence %d is neither a class of "
+                               "this model (0..%d) nor -1 (ignore this position)", (int)y, at,
+                               i, c->output_size - 1);
+            }
             if (y >= 0) n += 1;
         }
     }

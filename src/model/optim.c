@@ -189,15 +189,46 @@ int mn_all_finite(const float *x, size_t n) {
     return !bad;
 }
 
+int mn_schedule_length(const mn_train_config *cfg) {
+    return cfg->schedule_steps > 0 ? cfg->schedule_steps : cfg->steps;
+}
+
+mn_status mn_schedule_check(const mn_train_config *c) {
+    if ((unsigned)c->schedule > MN_SCHED_COSINE)
+        return mn_fail(MN_E_ARG, "unknown schedule kind %d", (int)c->schedule);
+    if (c->warmup_steps < 0 || c->schedule_steps < 0)
+        return mn_fail(MN_E_ARG, "warmup and schedule lengths must be >= 0, got %d and %d",
+                       c->warmup_steps, c->schedule_steps);
+    if (!(c->min_lr_ratio >= 0 && c->min_lr_ratio <= 1))
+        return mn_fail(MN_E_ARG, "the cosine floor min_lr_ratio must be in [0, 1], got %g",
+                       (double)c->min_lr_ratio);
+    const int len = mn_schedule_length(c), warm = c->warmup_steps;
+    if (len <= 0) return MN_OK;   /* no length given: the caller steps as it likes */
+    if (warm > len)
+        return mn_fail(MN_E_ARG, "a warmup of %d steps does not fit a schedule of %d steps: the "
+                       "learning rate would never reach %g (it would end at %g); give a warmup "
+                       "of at most %d steps (--warmup), or a longer schedule", warm, len,
+                       (double)c->lr, (double)c->lr * len / warm, len);
+    if (c->schedule == MN_SCHED_COSINE && len - warm < 2)
+        return mn_fail(MN_E_ARG, "a cosine schedule of %d steps with %d warmup steps leaves %d "
+                       "step%s after the warmup, and the decay from %g to %g needs at least 2; "
+                       "give a warmup of at most %d step%s (--warmup), a longer schedule, or "
+                       "the constant schedule", len, warm, len - warm, len - warm == 1 ? "" : "s",
+                       (double)c->lr, (double)c->lr * c->min_lr_ratio, len - 2 > 0 ? len - 2 : 0,
+                       len - 2 == 1 ? "" : "s");
+    return MN_OK;
+}
+
 double mn_schedule_lr(const mn_train_config *cfg, int step) {
     const double lr = cfg->lr;
     const int warm = cfg->warmup_steps > 0 ? cfg->warmup_steps : 0;
     if (step < 0) step = 0;
     if (step < warm) return lr * (double)(step + 1) / (double)warm;
     if (cfg->schedule != MN_SCHED_COSINE) return lr;
-    /* Cosine from lr at the first step after warmup to lr·min_lr_ratio at the last step
-     * (steps - 1), held there after. With a single step after warmup, that step gets lr. */
-    const int span = cfg->steps - 1 - warm;
+    /* Cosine from lr at the first step after warmup to lr·min_lr_ratio at the schedule's
+     * last step (S - 1), held there after. With a single step after warmup, that step gets
+     * lr (mn_trainer_create refuses such a schedule; the library's callers may not). */
+    const int span = mn_schedule_length(cfg) - 1 - warm;
     if (span <= 0) return lr;
     double p = (double)(step - warm) / (double)span;
     if (p > 1) p = 1;

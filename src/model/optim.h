@@ -29,7 +29,14 @@ void mn_clip_values(float *g, size_t n, float c);       /* clamp to [-c, c] */
 int mn_all_finite(const float *x, size_t n);
 
 /* Learning rate at step (0-based): linear warmup from lr/warmup to lr over warmup steps,
- * then constant, or cosine from lr down to lr·min_lr_ratio at the last step (steps - 1). */
+ * then constant, or cosine from lr down to lr·min_lr_ratio at the schedule's last step
+ * (mn_schedule_length - 1), held there after (see mn_train_config in mnemo.h). */
 double mn_schedule_lr(const mn_train_config *cfg, int step);
+/* The schedule's length: schedule_steps, or steps when that is 0. */
+int mn_schedule_length(const mn_train_config *cfg);
+/* MN_E_ARG for a schedule that cannot do what it says: a warmup longer than the schedule
+ * (lr never reached), a cosine schedule with fewer than 2 steps after its warmup (nothing
+ * decays), a floor outside [0, 1]. */
+mn_status mn_schedule_check(const mn_train_config *cfg);
 
 #endif

@@ -29,7 +29,7 @@ static mn_status check_config(const mn_train_config *c, const mn_model *m) {
     if (c->max_bad_steps < 0)
         return mn_fail(MN_E_ARG, "max_bad_steps must be >= 0 (0: the default 5), got %d",
                        c->max_bad_steps);
-    return MN_OK;
+    return mn_schedule_check(c);
 }
 
 mn_status mn_trainer_create(mn_model *m, mn_task *task, const mn_train_config *cfg,

@@ -27,8 +27,45 @@ static void options_string(const mn_train_config *c, const mn_task *t, char *buf
              c->min_lr_ratio, c->clip_norm, c->clip_value, c->tbptt, c->seed);
 }
 
+#define MAX_META 40        /* key/value pairs of a training checkpoint, besides the model's */
+#define MAX_READABLE 15    /* train.* pairs */
+
+/* The options readably, each only where the optimizer or schedule reads it; values[] holds
+ * the text. Returns the number of strings written into meta (pairs × 2). */
+static int readable_options(const mn_train_config *c, char values[MAX_READABLE][48],
+                            const char **meta) {
+    static const char *const opt_names[] = {"adam", "adamw", "sgd"};
+    static const char *const sched_names[] = {"constant", "cosine"};
+    int n = 0, v = 0, adam = c->optimizer != MN_OPT_SGD, cosine = c->schedule == MN_SCHED_COSINE;
+#define PUT(key, ...) (snprintf(values[v], sizeof values[v], __VA_ARGS__), meta[n++] = (key), \
+                       meta[n++] = values[v++])
+#define PUTF(key, x) (mn_float_text(values[v], sizeof values[v], (x)), meta[n++] = (key), \
+                      meta[n++] = values[v++])
+    char b1[24], b2[24];
+    PUT("train.optimizer", "%s",
+        opt_names[(unsigned)c->optimizer <= MN_OPT_SGD ? c->optimizer : 0]);
+    PUTF("train.lr", c->lr);
+    if (adam) PUT("train.betas", "%s,%s", mn_float_text(b1, sizeof b1, c->beta1),
+                  mn_float_text(b2, sizeof b2, c->beta2));
+    if (adam) PUTF("train.eps", c->eps);
+    if (!adam) PUTF("train.momentum", c->momentum);
+    PUTF("train.weight_decay", c->weight_decay);
+    PUT("train.schedule", "%s", sched_names[cosine]);
+    if (cosine) PUT("train.schedule_steps", "%d", mn_schedule_length(c));
+    if (cosine) PUTF("train.min_lr_ratio", c->min_lr_ratio);
+    PUT("train.warmup", "%d", c->warmup_steps);
+    PUTF("train.clip_norm", c->clip_norm);
+    PUTF("train.clip_value", c->clip_value);
+    PUT("train.tbptt", "%d", c->tbptt);
+    PUT("train.batch", "%d", c->batch_size);
+    PUT("train.seed", "%" PRIu64, c->seed);
+#undef PUTF
+#undef PUT
+    return n;
+}
+
 mn_status mn_trainer_save(const mn_trainer *tr, const char *path, const char *const *extra) {
-    char step[24], bad[24], opt_t[24], rng[80], opts[512];
+    char step[24], bad[24], opt_t[24], rng[80], opts[512], values[MAX_READABLE][48];
     snprintf(step, sizeof step, "%d", tr->step);
     snprintf(bad, sizeof bad, "%d", tr->bad_in_a_row);
     snprintf(opt_t, sizeof opt_t, "%ld", tr->opt.t);
@@ -36,17 +73,19 @@ mn_status mn_trainer_save(const mn_trainer *tr, const char *path, const char *co
     snprintf(rng, sizeof rng, "%016" PRIx64 "%016" PRIx64 "%016" PRIx64 "%016" PRIx64, s[0],
              s[1], s[2], s[3]);
     options_string(&tr->cfg, tr->task, opts, sizeof opts);
-    const char *meta[2 * 24 + 1];
+    const char *meta[2 * MAX_META + 1];
     int n = 0;
     meta[n++] = "trainer.step";       meta[n++] = step;
     meta[n++] = "trainer.bad_streak"; meta[n++] = bad;
     meta[n++] = "trainer.opt_t";      meta[n++] = opt_t;
     meta[n++] = "trainer.rng";        meta[n++] = rng;
     meta[n++] = "trainer.options";    meta[n++] = opts;
+    n += readable_options(&tr->cfg, values, meta + n);
+    const int own = n;
     for (int i = 0; extra && extra[i] && extra[i + 1]; i += 2) {
-        if (n + 2 > 2 * 24)   /* never drop what the caller asked to record */
+        if (n + 2 > 2 * MAX_META)   /* never drop what the caller asked to record */
             return mn_fail(MN_E_ARG, "%s: more metadata than a training checkpoint holds (at "
-                           "most %d extra key/value pairs)", path, (2 * 24 - 10) / 2);
+                           "most %d extra key/value pairs)", path, (2 * MAX_META - own) / 2);
         meta[n++] = extra[i];
         meta[n++] = extra[i + 1];
     }
@@ -112,6 +151,32 @@ static mn_status read_moment(const mn_st_file *f, const char *path, const char *
     return MN_OK;
 }
 
+/* A cosine schedule decays over its length: resuming under another length would move the
+ * learning rate at once (a warm restart nobody asked for), so it must be the checkpoint's.
+ * A constant schedule does not depend on its length. */
+static mn_status check_schedule_length(const mn_st_file *f, const char *path,
+                                       const mn_train_config *c, long step) {
+    if (c->schedule != MN_SCHED_COSINE) return MN_OK;
+    long had;
+    if (!mn_st_meta(f, "train.schedule_steps"))
+        return mn_fail(MN_E_ARG, "%s records no schedule length (an older mnemo wrote it), so "
+                       "its cosine schedule cannot be continued exactly; start a new run", path);
+    mn_status st = meta_long(f, path, "train.schedule_steps", 2, 2000000000L, &had);
+    if (st) return st;
+    const int len = mn_schedule_length(c);
+    if (had == len) return MN_OK;
+    mn_train_config old = *c;
+    old.schedule_steps = (int)had;
+    double last = mn_schedule_lr(&old, (int)step - 1), next = mn_schedule_lr(c, (int)step);
+    return mn_fail(MN_E_ARG, "%s was trained under a cosine schedule over %ld steps (lr %g at "
+                   "step %ld); a schedule over %d steps would move the learning rate to %g at "
+                   "step %ld, a restart nobody asked for. To go on with the original schedule, "
+                   "give --schedule-steps %ld (schedule_steps): the learning rate follows it "
+                   "to step %ld and stays at its floor %g after; to train under another "
+                   "schedule, start a new run", path, had, last, step, len, next, step + 1, had,
+                   had, (double)c->lr * c->min_lr_ratio);
+}
+
 mn_status mn_trainer_resume(mn_trainer *tr, const char *path) {
     mn_st_file *f;
     mn_status st = mn_st_read(path, &f);
@@ -132,6 +197,7 @@ mn_status mn_trainer_resume(mn_trainer *tr, const char *path) {
                      have ? have : "none recorded", want);
         goto done;
     }
+    if ((st = check_schedule_length(f, path, &tr->cfg, step))) goto done;
     /* everything is checked before anything is changed, except the tensors, which are
      * checked one by one: read them into the live buffers last */
     if ((st = mn_model_read_params(tr->m, f, path)) ||
