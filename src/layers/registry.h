@@ -20,6 +20,8 @@ enum {
     MN_KIND_MAX_LEN = 1u << 6,       /* reads max_len (a table of positions) */
     MN_KIND_WHOLE_SEQUENCE = 1u << 7, /* needs every step from 0 in one pass (absolute
                                          positions, attention): truncated BPTT refuses it */
+    MN_KIND_CONV = 1u << 8,          /* reads kernel and dilation (causal convolutions) */
+    MN_KIND_STATE = 1u << 9,         /* reads state and ssm_init (diagonal state spaces) */
 };
 
 typedef struct mn_layer_kind {
