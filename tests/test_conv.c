@@ -1,8 +1,9 @@
 /* Causal convolutions (src/layers/conv.c, tcn.c): a plain reference, gradient checks over
  * kernels and dilations, streaming against the full pass, NaN reach, the --blocks options
- * and the memory estimate. PyTorch fixtures: tests/test_conv_golden.c. */
+ * and the memory estimate. PyTorch fixtures: below, from tools/gen_fixtures_conv.py. */
 #include "test.h"
 #include "conv.h"
+#include "tcn.h"
 #include "layer_check.h"
 #include "model.h"
 #include "registry.h"
@@ -40,7 +41,7 @@ TEST(conv_forward_matches_definition) {
                                                     {3, 8, 6}};   /* the last: taps past T */
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         int k = cases[c].k, d = cases[c].d, T = cases[c].T, B = 3, I = 5, O = 6;
-        mn_layer *l = mn_conv_create(I, O, k, d, "");
+        mn_layer *l = mn_conv_create(I, O, k, d);
         REQUIRE(l, "create: %s", mn_last_error());
         mn_check_alloc_params(l);
         mn_rng r;
@@ -81,7 +82,7 @@ TEST(conv_streaming_equals_full_pass) {
     static const struct { int k, d; } cases[] = {{1, 1}, {2, 1}, {3, 2}, {4, 5}};
     enum { T = 23, B = 2, I = 3, O = 4 };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
-        mn_layer *l = mn_conv_create(I, O, cases[c].k, cases[c].d, "");
+        mn_layer *l = mn_conv_create(I, O, cases[c].k, cases[c].d);
         REQUIRE(l, "create: %s", mn_last_error());
         mn_check_alloc_params(l);
         mn_rng r;
@@ -108,7 +109,7 @@ TEST(conv_streaming_equals_full_pass) {
  * the padding, no NaN leaking into other steps or sequences). */
 TEST(conv_nan_reaches_only_the_steps_that_read_it) {
     enum { T = 12, B = 2, I = 2, O = 3, K = 3, D = 2, BAD = 4 };
-    mn_layer *l = mn_conv_create(I, O, K, D, "");
+    mn_layer *l = mn_conv_create(I, O, K, D);
     REQUIRE(l, "create: %s", mn_last_error());
     mn_check_alloc_params(l);
     mn_rng r;
@@ -183,6 +184,165 @@ TEST(conv_memory_estimate_matches_peak) {
     static const struct { const char *spec; int I, T, B, train; } shapes[] = {
         {"conv:32:kernel=3:dilation=2,conv:32:kernel=5:residual:pre", 16, 40, 8, 1},
         {"conv:48:kernel=2:dilation=8", 12, 30, 8, 0},
+    };
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        mn_model_config c;
+        mn_model_config_init(&c);
+        c.input_size = shapes[i].I;
+        c.hidden_size = 32;
+        c.output = MN_OUTPUT_EVERY;
+        c.output_size = 1;
+        REQUIRE_OK(mn_blocks_parse(shapes[i].spec, &c));
+        mn_bench_config b = {MN_LSTM, shapes[i].T, shapes[i].B, shapes[i].I, 32, 1, 0,
+                             shapes[i].train, 0, 1, 7, shapes[i].spec};
+        mn_bench_result r;
+        size_t peak = 0;
+        for (int pass = 0; pass < 2; pass++) peak = mn_bench_run(&b, &r) == MN_OK ? r.peak_bytes : 0;
+        REQUIRE(peak > 0, "%s: bench failed: %s", shapes[i].spec, mn_last_error());
+        mn_memory_estimate e;
+        REQUIRE_OK(mn_memory_estimate_run(&c, shapes[i].T, shapes[i].B, shapes[i].train, &e));
+        double err = fabs((double)(e.total - e.scratch) - (double)peak) / (double)peak;
+        CHECK(err <= 0.01, "%s: estimate %zu, measured %zu (%.2f%% off)", shapes[i].spec,
+              e.total - e.scratch, peak, 100 * err);
+    }
+}
+
+/* ------------------------------------------------------------ TCN block */
+
+TEST(tcn_gradcheck_with_and_without_downsample) {
+    static const struct { int in, width, k, d, T; } cases[] = {
+        {3, 4, 2, 1, 5}, {4, 4, 3, 2, 7}, {2, 3, 3, 1, 5}, {3, 3, 2, 4, 6}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+        for (int padded = 0; padded < 2; padded++) {
+            mn_layer *l = make("tcn", cases[c].in, cases[c].width, cases[c].k, cases[c].d);
+            REQUIRE(l, "create: %s", mn_last_error());
+            CHECK(l->nspecs == (cases[c].in != cases[c].width ? 6 : 4), "%d parameter tensors",
+                  l->nspecs);
+            char what[64];
+            snprintf(what, sizeof what, "tcn %d->%d k=%d d=%d%s", cases[c].in, cases[c].width,
+                     cases[c].k, cases[c].d, padded ? " padded" : "");
+            /* A narrow step keeps the differences off ReLU's kinks; even so a unit can sit
+             * on one (seed 400 puts an output 1.6e-5 from 0, and the numeric derivative
+             * there averages both slopes), so the draws are fixed ones that miss them. */
+            mn_check_layer_grads(what, l, cases[c].T, 3, padded && cases[c].T == 5 ? ragged : NULL,
+                                 0, 410 + c + 10 * (uint64_t)padded, 1e-4f);
+            mn_layer_destroy(l);
+        }
+}
+
+TEST(tcn_parameter_names_are_pytorch_temporal_block_names) {
+    mn_layer *l = make("tcn", 3, 5, 4, 2);
+    REQUIRE(l, "create: %s", mn_last_error());
+    static const char *const names[] = {"conv1.weight", "conv1.bias", "conv2.weight",
+                                        "conv2.bias", "downsample.weight", "downsample.bias"};
+    static const int shapes[6][3] = {{5, 3, 4}, {5}, {5, 5, 4}, {5}, {5, 3, 1}, {5}};
+    REQUIRE(l->nspecs == 6, "%d specs", l->nspecs);
+    for (int i = 0; i < 6; i++) {
+        CHECK(!strcmp(l->specs[i].name, names[i]), "spec %d: %s", i, l->specs[i].name);
+        for (int d = 0; d < l->specs[i].ndim; d++)
+            CHECK(l->specs[i].shape[d] == shapes[i][d], "%s dim %d: %d", names[i], d,
+                  l->specs[i].shape[d]);
+    }
+    mn_layer_destroy(l);
+}
+
+TEST(tcn_streaming_equals_full_pass) {
+    enum { T = 30, B = 2, C = 4 };
+    for (int in = 3; in <= 4; in++) {       /* with a downsample, then an identity residual */
+        mn_layer *l = make("tcn", in, C, 3, 2);
+        REQUIRE(l, "create: %s", mn_last_error());
+        mn_check_alloc_params(l);
+        mn_rng r;
+        mn_rng_seed(&r, 500 + in);
+        mn_check_randomize(l->params, l->param_count, &r, 0.7f);
+        float x[T * B * 4], y[T * B * C], ys[B * C];
+        mn_check_randomize(x, T * B * in, &r, 1.0f);
+        CHECK_OK(l->ops->forward(l, x, y, T, B, NULL));
+        double worst = 0;
+        for (int t = 0; t < T; t++) {
+            CHECK_OK(mn_tcn_step(l, x + t * B * in, ys, B));
+            for (int i = 0; i < B * C; i++) worst = fmax(worst, fabs(ys[i] - y[t * B * C + i]));
+        }
+        CHECK(worst < 1e-5, "in=%d: streaming differs by %.3g", in, worst);
+        mn_tcn_stream_reset(l);
+        CHECK_OK(mn_tcn_step(l, x, ys, B));
+        CHECK(fabs(ys[0] - y[0]) < 1e-6, "after a reset: %g, not %g", ys[0], y[0]);
+        mn_check_free_layer(l);
+    }
+}
+
+TEST(tcn_receptive_field_formula) {
+    CHECK(mn_tcn_receptive_field(2, 1) == 3, "k=2, 1 block: %lld",
+          (long long)mn_tcn_receptive_field(2, 1));
+    CHECK(mn_tcn_receptive_field(3, 3) == 29, "k=3, 3 blocks");
+    CHECK(mn_tcn_receptive_field(7, 8) == 1 + 2 * 6 * 255, "k=7, 8 blocks");
+    CHECK(mn_tcn_receptive_field(5, 0) == 1 && mn_tcn_receptive_field(1, 9) == 1, "trivial");
+    CHECK(mn_tcn_receptive_field(4096, 61) == INT64_MAX, "no overflow");
+}
+
+/* ∂y[T−1]/∂x[t] of a stack of 3 TCN blocks (dilations 1, 2, 4) is non-zero exactly for the
+ * last mn_tcn_receptive_field steps. Positive weights and inputs keep every ReLU open, so
+ * each path inside the field carries gradient; random ones check the outside stays 0. */
+static void receptive_field_case(int k, int positive, uint64_t seed) {
+    enum { L = 3, B = 2, C = 3, I = 2 };
+    int field = (int)mn_tcn_receptive_field(k, L), T = field + 6;
+    mn_layer *l[L];
+    float *h[L + 1], *g[L + 1];
+    mn_rng r;
+    mn_rng_seed(&r, seed);
+    for (int i = 0; i <= L; i++) {
+        int w = i == 0 ? I : C;
+        h[i] = malloc((size_t)T * B * w * 4);
+        g[i] = calloc((size_t)T * B * w, 4);
+    }
+    for (int i = 0; i < L; i++) {
+        l[i] = make("tcn", i == 0 ? I : C, C, k, 1 << i);
+        mn_check_alloc_params(l[i]);
+        for (size_t p = 0; p < l[i]->param_count; p++)
+            l[i]->params[p] = positive ? mn_rng_uniform_range(&r, 0.05f, 0.5f)
+                                       : mn_rng_uniform_range(&r, -0.5f, 0.5f);
+    }
+    for (int i = 0; i < T * B * I; i++)
+        h[0][i] = positive ? mn_rng_uniform_range(&r, 0.1f, 1.0f) : mn_rng_uniform_range(&r, -1, 1);
+    for (int i = 0; i < L; i++) CHECK_OK(l[i]->ops->forward(l[i], h[i], h[i + 1], T, B, NULL));
+    for (int c = 0; c < C; c++) g[L][((size_t)(T - 1) * B + 1) * C + c] = 1.0f;  /* sequence 1 */
+    for (int i = L - 1; i >= 0; i--) CHECK_OK(l[i]->ops->backward(l[i], g[i + 1], g[i], T, B, NULL));
+    int first = -1, zeros_inside = 0;
+    for (int t = 0; t < T; t++) {
+        double n = 0;
+        for (int b = 0; b < B; b++)
+            for (int i = 0; i < I; i++) {
+                double v = fabs(g[0][((size_t)t * B + b) * I + i]);
+                if (b == 0) CHECK(v == 0, "k=%d: sequence 0 got gradient at t=%d", k, t);
+                else n += v;
+            }
+        int inside = t >= T - field;
+        if (n > 0 && first < 0) first = t;
+        if (!inside) CHECK(n == 0, "k=%d: gradient %g at t=%d, outside the field of %d", k, n, t,
+                           field);
+        zeros_inside += inside && n == 0;
+    }
+    if (positive) {
+        CHECK(zeros_inside == 0, "k=%d: %d steps inside the field got no gradient", k, zeros_inside);
+        CHECK(first == T - field, "k=%d: the gradient starts at t=%d, the field at %d", k, first,
+              T - field);
+    }
+    for (int i = 0; i < L; i++) mn_check_free_layer(l[i]);
+    for (int i = 0; i <= L; i++) { free(h[i]); free(g[i]); }
+}
+
+TEST(tcn_gradient_is_nonzero_exactly_within_the_receptive_field) {
+    for (int k = 2; k <= 4; k++) {
+        receptive_field_case(k, 1, 600 + k);
+        receptive_field_case(k, 0, 700 + k);
+    }
+}
+
+TEST(tcn_memory_estimate_matches_peak) {
+    static const struct { const char *spec; int I, T, B, train; } shapes[] = {
+        {"tcn:32:kernel=3,tcn:32:kernel=3:dilation=2,tcn:32:kernel=3:dilation=4", 16, 40, 8, 1},
+        {"tcn:24:dilation=2:residual:pre:dropout=0.1", 24, 30, 8, 1},
+        {"tcn:48:kernel=4", 12, 30, 8, 0},
     };
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         mn_model_config c;

@@ -12,22 +12,7 @@
 #include "init.h"
 
 #include <math.h>
-#include <stdio.h>
 #include <string.h>
-
-typedef struct {
-    mn_layer base;
-    int K, dil;
-    size_t o_w, o_b;
-    void *ws, *gws;
-    size_t ws_bytes, gws_bytes;
-    const float *x;        /* input of the last forward (owned by the caller) */
-    size_t rows;
-    /* streaming: ring [R, B, I] of the last R = (k−1)·d + 1 inputs, slot `pos` next */
-    void *ring;
-    size_t ring_bytes;
-    int ring_B, pos;
-} conv;
 
 /* Bytes of the repacked taps: forward's wt and backward's gwt alike. 0 on overflow. */
 static int layout(size_t K, size_t O, size_t I, size_t *bytes) {
@@ -35,15 +20,49 @@ static int layout(size_t K, size_t O, size_t I, size_t *bytes) {
     return mn_mul_size(K, O, &n) && mn_mul_size(n, I, &n) && mn_mul_size(n, sizeof(float), bytes);
 }
 
-static size_t shift_of(const conv *s, int j) { return (size_t)(s->K - 1 - j) * (size_t)s->dil; }
+static size_t shift_of(const mn_conv_core *c, int j) {
+    return (size_t)(c->K - 1 - j) * (size_t)c->dil;
+}
 
-/* wt[j][o][i] = W[o][i][j] */
-static mn_status repack(conv *s, void **buf, size_t *cap, int grads) {
-    size_t I = (size_t)s->base.in_size, O = (size_t)s->base.out_size, K = (size_t)s->K, bytes;
+mn_status mn_conv_core_set(mn_conv_core *c, int in, int out, int kernel, int dilation) {
+    if (in < 1 || out < 1 || in > 65536 || out > 65536)
+        return mn_fail(MN_E_ARG, "convolution channels %d -> %d: both must be from 1 to 65536",
+                       in, out);
+    if (kernel < 1 || kernel > 4096 || dilation < 1 ||
+        (int64_t)(kernel - 1) * dilation > (int64_t)1 << 30)
+        return mn_fail(MN_E_ARG, "convolution kernel %d, dilation %d: kernel must be from 1 to "
+                       "4096, dilation at least 1, and (kernel-1)*dilation at most %d", kernel,
+                       dilation, 1 << 30);
+    c->in = in;
+    c->out = out;
+    c->K = kernel;
+    c->dil = dilation;
+    return MN_OK;
+}
+
+void mn_conv_core_free(mn_conv_core *c) {
+    mn_release(c->ws);
+    mn_release(c->gws);
+    mn_release(c->ring);
+    c->ws = c->gws = c->ring = NULL;
+    c->ws_bytes = c->gws_bytes = c->ring_bytes = 0;
+}
+
+size_t mn_conv_core_params(const mn_conv_core *c) {
+    return (size_t)c->out * c->in * c->K + (size_t)c->out;
+}
+
+size_t mn_conv_core_bytes(const mn_conv_core *c) {
+    return c->ws_bytes + c->gws_bytes + c->ring_bytes;
+}
+
+/* wt[j][o][i] = W[o][i][j] into *buf (grads: only the room for backward's gwt) */
+static mn_status repack(const mn_conv_core *c, const float *W, void **buf, size_t *cap,
+                        int grads) {
+    size_t I = (size_t)c->in, O = (size_t)c->out, K = (size_t)c->K, bytes;
     if (!layout(K, O, I, &bytes) || mn_reserve(buf, cap, bytes) != MN_OK)
         return mn_fail(MN_E_NOMEM, "convolution taps [%zu, %zu, %zu]: out of memory", K, O, I);
     if (grads) return MN_OK;
-    const float *W = s->base.params + s->o_w;
     float *wt = *buf;
     for (size_t o = 0; o < O; o++)
         for (size_t i = 0; i < I; i++)
@@ -51,66 +70,57 @@ static mn_status repack(conv *s, void **buf, size_t *cap, int grads) {
     return MN_OK;
 }
 
-static void conv_init(mn_layer *l, mn_rng *rng, const mn_init_config *cfg) {
-    (void)cfg;
-    conv *s = (conv *)l;
+void mn_conv_core_init(const mn_conv_core *c, float *p, mn_rng *rng) {
     /* nn.Conv1d's reset_parameters: kaiming_uniform(a=√5) gives U(±1/√fan_in) for the
      * weight, and the bias the same bound; fan_in = in·k */
-    float bound = 1.0f / sqrtf((float)l->in_size * (float)s->K);
-    mn_init_uniform(l->params + s->o_w, (size_t)l->out_size * l->in_size * s->K, bound, rng);
-    mn_init_uniform(l->params + s->o_b, (size_t)l->out_size, bound, rng);
+    float bound = 1.0f / sqrtf((float)c->in * (float)c->K);
+    size_t nw = (size_t)c->out * c->in * c->K;
+    mn_init_uniform(p, nw, bound, rng);
+    mn_init_uniform(p + nw, (size_t)c->out, bound, rng);
 }
 
-static mn_status conv_forward(mn_layer *l, const float *x, float *y, int T, int B,
-                              const int32_t *lengths) {
-    (void)lengths;
-    conv *s = (conv *)l;
-    int I = l->in_size, O = l->out_size;
-    size_t rows;
+mn_status mn_conv_core_forward(mn_conv_core *c, const float *p, const float *x, float *y, int T,
+                               int B) {
+    int I = c->in, O = c->out;
+    size_t rows = (size_t)T * B, OI = (size_t)O * I;
     mn_status st;
-    if ((st = mn_layer_rows(l, T, B, &rows)) || (st = repack(s, &s->ws, &s->ws_bytes, 0)))
-        return st;
-    const float *bias = l->params + s->o_b, *wt = s->ws;
+    if ((st = repack(c, p, &c->ws, &c->ws_bytes, 0))) return st;
+    const float *bias = p + OI * c->K, *wt = c->ws;
     for (size_t r = 0; r < rows; r++) memcpy(y + r * O, bias, (size_t)O * sizeof(float));
-    for (int j = 0; j < s->K; j++) {
-        size_t sh = shift_of(s, j);
+    for (int j = 0; j < c->K; j++) {
+        size_t sh = shift_of(c, j);
         if (sh >= (size_t)T) continue;
         int M = (int)(((size_t)T - sh) * (size_t)B);
-        mn_sgemm(0, 1, M, O, I, 1.0f, x, I, wt + (size_t)j * O * I, I, 1.0f,
-                 y + sh * (size_t)B * O, O);
+        mn_sgemm(0, 1, M, O, I, 1.0f, x, I, wt + (size_t)j * OI, I, 1.0f, y + sh * (size_t)B * O, O);
     }
-    s->x = x;
-    s->rows = rows;
+    c->x = x;
+    c->rows = rows;
     return MN_OK;
 }
 
-static mn_status conv_backward(mn_layer *l, const float *dy, float *dx, int T, int B,
-                               const int32_t *lengths) {
-    (void)lengths;
-    conv *s = (conv *)l;
-    int I = l->in_size, O = l->out_size;
-    size_t rows;
+mn_status mn_conv_core_backward(mn_conv_core *c, const float *p, float *g, const float *dy,
+                                float *dx, int T, int B) {
+    int I = c->in, O = c->out;
+    size_t rows = (size_t)T * B, OI = (size_t)O * I;
     mn_status st;
-    if ((st = mn_layer_rows(l, T, B, &rows))) return st;
-    if (!s->x || rows != s->rows)
+    if (!c->x || rows != c->rows)
         return mn_fail(MN_E_STATE, "convolution backward over %zu rows after a forward over "
-                       "%zu: call forward with the same T and B first", rows, s->rows);
-    /* the taps again: a caller may have bound other parameters since forward (a block) */
-    if ((st = repack(s, &s->ws, &s->ws_bytes, 0)) ||
-        (st = repack(s, &s->gws, &s->gws_bytes, 1)))
+                       "%zu: call forward with the same T and B first", rows, c->rows);
+    /* the taps again: an owner may have bound other parameters since forward */
+    if ((st = repack(c, p, &c->ws, &c->ws_bytes, 0)) ||
+        (st = repack(c, p, &c->gws, &c->gws_bytes, 1)))
         return st;
-    const float *wt = s->ws;
-    float *gwt = s->gws, *gW = l->grads + s->o_w;
-    size_t OI = (size_t)O * I;
-    mn_column_sums(dy, rows, O, l->grads + s->o_b);                    /* db += Σ dy */
-    for (int j = 0; j < s->K; j++) {
-        size_t sh = shift_of(s, j);
+    const float *wt = c->ws;
+    float *gwt = c->gws;
+    mn_column_sums(dy, rows, O, g + OI * c->K);                      /* db += Σ dy */
+    for (int j = 0; j < c->K; j++) {
+        size_t sh = shift_of(c, j);
         if (sh >= (size_t)T) continue;
         int M = (int)(((size_t)T - sh) * (size_t)B);
         const float *dys = dy + sh * (size_t)B * O;
-        float *g = gwt + (size_t)j * OI;
-        mn_sgemm(1, 0, O, I, M, 1.0f, dys, O, s->x, I, 0.0f, g, I);   /* dW_j = dyᵀ·x */
-        for (size_t oi = 0; oi < OI; oi++) gW[oi * s->K + j] += g[oi];
+        float *gj = gwt + (size_t)j * OI;
+        mn_sgemm(1, 0, O, I, M, 1.0f, dys, O, c->x, I, 0.0f, gj, I);  /* dW_j = dyᵀ·x */
+        for (size_t oi = 0; oi < OI; oi++) g[oi * c->K + j] += gj[oi];
         if (dx) mn_sgemm(0, 0, M, I, O, 1.0f, dys, O, wt + (size_t)j * OI, I, 1.0f, dx, I);
     }
     return MN_OK;
@@ -118,55 +128,79 @@ static mn_status conv_backward(mn_layer *l, const float *dy, float *dx, int T, i
 
 /* ------------------------------------------------------------ streaming */
 
-void mn_conv_stream_reset(mn_layer *l) {
-    conv *s = (conv *)l;
-    if (s->ring) memset(s->ring, 0, s->ring_bytes);
-    s->pos = 0;
+void mn_conv_core_reset(mn_conv_core *c) {
+    if (c->ring) memset(c->ring, 0, c->ring_bytes);
+    c->pos = 0;
 }
 
-mn_status mn_conv_step(mn_layer *l, const float *x_t, float *y_t, int B) {
-    conv *s = (conv *)l;
-    int I = l->in_size, O = l->out_size;
-    size_t R = shift_of(s, 0) + 1, bytes;
+mn_status mn_conv_core_step(mn_conv_core *c, const float *p, const float *x_t, float *y_t, int B) {
+    int I = c->in, O = c->out;
+    size_t R = shift_of(c, 0) + 1, bytes, OI = (size_t)O * I;
     mn_status st;
     if (B < 1) return mn_fail(MN_E_ARG, "convolution step over a batch of %d: need at least 1", B);
-    if (B != s->ring_B || !s->ring) {
+    if (B != c->ring_B || !c->ring) {
         if (!mn_mul_size(R, (size_t)B * I, &bytes) || !mn_mul_size(bytes, sizeof(float), &bytes) ||
-            mn_reserve(&s->ring, &s->ring_bytes, bytes) != MN_OK)
+            mn_reserve(&c->ring, &c->ring_bytes, bytes) != MN_OK)
             return mn_fail(MN_E_NOMEM, "convolution stream: a ring of %zu steps of [%d, %d] "
                            "does not fit in memory", R, B, I);
-        s->ring_B = B;
-        memset(s->ring, 0, s->ring_bytes);
-        s->pos = 0;
+        c->ring_B = B;
+        memset(c->ring, 0, c->ring_bytes);
+        c->pos = 0;
     }
-    if ((st = repack(s, &s->ws, &s->ws_bytes, 0))) return st;
-    float *ring = s->ring;
+    if ((st = repack(c, p, &c->ws, &c->ws_bytes, 0))) return st;
+    float *ring = c->ring;
     size_t slot_floats = (size_t)B * I;
-    memcpy(ring + (size_t)s->pos * slot_floats, x_t, slot_floats * sizeof(float));
-    const float *bias = l->params + s->o_b, *wt = s->ws;
+    memcpy(ring + (size_t)c->pos * slot_floats, x_t, slot_floats * sizeof(float));
+    const float *bias = p + OI * c->K, *wt = c->ws;
     for (int b = 0; b < B; b++) memcpy(y_t + (size_t)b * O, bias, (size_t)O * sizeof(float));
-    for (int j = 0; j < s->K; j++) {
-        size_t slot = ((size_t)s->pos + R - shift_of(s, j)) % R;
-        mn_sgemm(0, 1, B, O, I, 1.0f, ring + slot * slot_floats, I, wt + (size_t)j * O * I, I,
-                 1.0f, y_t, O);
+    for (int j = 0; j < c->K; j++) {
+        size_t slot = ((size_t)c->pos + R - shift_of(c, j)) % R;
+        mn_sgemm(0, 1, B, O, I, 1.0f, ring + slot * slot_floats, I, wt + (size_t)j * OI, I, 1.0f,
+                 y_t, O);
     }
-    s->pos = (int)(((size_t)s->pos + 1) % R);
+    c->pos = (int)(((size_t)c->pos + 1) % R);
     return MN_OK;
 }
 
-/* ------------------------------------------------------------ the layer */
+/* ------------------------------------------------------------ the conv layer */
 
-static size_t conv_bytes(const mn_layer *l) {
-    const conv *s = (const conv *)l;
-    return s->ws_bytes + s->gws_bytes + s->ring_bytes;
+typedef struct {
+    mn_layer base;
+    mn_conv_core c;
+} conv;
+
+static void conv_init(mn_layer *l, mn_rng *rng, const mn_init_config *cfg) {
+    (void)cfg;
+    mn_conv_core_init(&((conv *)l)->c, l->params, rng);
 }
 
+static mn_status conv_forward(mn_layer *l, const float *x, float *y, int T, int B,
+                              const int32_t *lengths) {
+    (void)lengths;
+    size_t rows;
+    mn_status st = mn_layer_rows(l, T, B, &rows);
+    return st ? st : mn_conv_core_forward(&((conv *)l)->c, l->params, x, y, T, B);
+}
+
+static mn_status conv_backward(mn_layer *l, const float *dy, float *dx, int T, int B,
+                               const int32_t *lengths) {
+    (void)lengths;
+    size_t rows;
+    mn_status st = mn_layer_rows(l, T, B, &rows);
+    return st ? st : mn_conv_core_backward(&((conv *)l)->c, l->params, l->grads, dy, dx, T, B);
+}
+
+mn_status mn_conv_step(mn_layer *l, const float *x_t, float *y_t, int B) {
+    return mn_conv_core_step(&((conv *)l)->c, l->params, x_t, y_t, B);
+}
+
+void mn_conv_stream_reset(mn_layer *l) { mn_conv_core_reset(&((conv *)l)->c); }
+
+static size_t conv_bytes(const mn_layer *l) { return mn_conv_core_bytes(&((const conv *)l)->c); }
+
 static void conv_destroy(mn_layer *l) {
-    conv *s = (conv *)l;
-    mn_release(s->ws);
-    mn_release(s->gws);
-    mn_release(s->ring);
-    mn_release(s);
+    mn_conv_core_free(&((conv *)l)->c);
+    mn_release(l);
 }
 
 static const mn_layer_ops conv_ops = {
@@ -178,30 +212,17 @@ static const mn_layer_ops conv_ops = {
     .destroy = conv_destroy,
 };
 
-mn_layer *mn_conv_create(int in, int out, int kernel, int dilation, const char *prefix) {
-    if (in < 1 || out < 1 || in > 65536 || out > 65536) {
-        mn_fail(MN_E_ARG, "convolution channels %d -> %d: both must be from 1 to 65536", in, out);
-        return NULL;
-    }
-    if (kernel < 1 || kernel > 4096 || dilation < 1 ||
-        (int64_t)(kernel - 1) * dilation > (int64_t)1 << 30) {
-        mn_fail(MN_E_ARG, "convolution kernel %d, dilation %d: kernel must be from 1 to 4096, "
-                "dilation at least 1, and (kernel-1)*dilation at most %d", kernel, dilation,
-                1 << 30);
-        return NULL;
-    }
+mn_layer *mn_conv_create(int in, int out, int kernel, int dilation) {
+    mn_conv_core c = {0};
+    if (mn_conv_core_set(&c, in, out, kernel, dilation)) return NULL;
     conv *s = mn_alloc_zero(sizeof *s);
     if (!s) return NULL;
     s->base.ops = &conv_ops;
     s->base.in_size = in;
     s->base.out_size = out;
-    s->K = kernel;
-    s->dil = dilation;
-    char name[MN_NAME_MAX];
-    snprintf(name, sizeof name, "%sweight", prefix ? prefix : "");
-    s->o_w = mn_layer_add_param(&s->base, name, 3, (int[]){out, in, kernel});
-    snprintf(name, sizeof name, "%sbias", prefix ? prefix : "");
-    s->o_b = mn_layer_add_param(&s->base, name, 1, (int[]){out});
+    s->c = c;
+    mn_layer_add_param(&s->base, "weight", 3, (int[]){out, in, kernel});
+    mn_layer_add_param(&s->base, "bias", 1, (int[]){out});
     return &s->base;
 }
 
@@ -237,7 +258,7 @@ void mn_conv_plan(int in, int out, int kernel, int dilation, size_t T, size_t B,
 static int conv_out_width(const mn_block_config *b, int in) { (void)in; return b->width; }
 static mn_layer *conv_block(const mn_block_config *b, int in, int index) {
     (void)index;
-    return mn_conv_create(in, b->width, mn_conv_kernel_of(b), mn_conv_dilation_of(b), "");
+    return mn_conv_create(in, b->width, mn_conv_kernel_of(b), mn_conv_dilation_of(b));
 }
 static double conv_macs(const mn_block_config *b, int in) {
     return (double)mn_conv_kernel_of(b) * in * b->width;
