@@ -7,6 +7,7 @@
 #include "layer_check.h"
 #include "model.h"
 #include "registry.h"
+#include "safetensors.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -365,3 +366,82 @@ TEST(tcn_memory_estimate_matches_peak) {
               e.total - e.scratch, peak, 100 * err);
     }
 }
+
+/* ------------------------------------------------------------ PyTorch fixtures
+ * tools/gen_fixtures_conv.py: nn.Conv1d made causal, a TCN block of nn.Conv1d, S4D by the
+ * Vandermonde kernel and torch.fft; float64 references, the golden measure of
+ * layer_check.h at 1e-5. */
+
+static int meta_int(const mn_st_file *f, const char *key) {
+    const char *v = mn_st_meta(f, key);
+    return v ? atoi(v) : 0;
+}
+
+static void run_golden(const char *fixture, double tol) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s.safetensors", mn_test_fixture_dir(), fixture);
+    mn_st_file *f = NULL;
+    REQUIRE_OK(mn_st_read(path, &f));
+    const char *kind = mn_st_meta(f, "kind"), *init = mn_st_meta(f, "init");
+    int T = meta_int(f, "T"), B = meta_int(f, "B"), I = meta_int(f, "in"), O = meta_int(f, "out");
+    mn_block_config b = {.width = O, .kernel = meta_int(f, "kernel"),
+                         .dilation = meta_int(f, "dilation"), .state = meta_int(f, "state")};
+    if (init) {
+        mn_model_config c;
+        char spec[64];
+        mn_model_config_init(&c);
+        snprintf(spec, sizeof spec, "s4d:init=%s", init);
+        if (mn_blocks_parse(spec, &c) == MN_OK) b.ssm_init = c.blocks[0].ssm_init;
+    }
+    const mn_layer_kind *k = kind ? mn_layer_kind_find(kind) : NULL;
+    const mn_st_tensor *x_t = mn_st_find(f, "x"), *w_t = mn_st_find(f, "w");
+    size_t nx = (size_t)T * B * I, ny = (size_t)T * B * O;
+    mn_layer *l = NULL;
+    float *x = NULL, *w = NULL, *y = NULL, *dx = NULL;
+    if (!k || T < 1 || B < 1 || !x_t || !w_t || x_t->numel != nx || w_t->numel != ny) {
+        mn_test_fail(__FILE__, __LINE__, "%s: metadata or tensors inconsistent", fixture);
+        goto out;
+    }
+    snprintf(b.kind, sizeof b.kind, "%s", kind);
+    if (!(l = k->create(&b, I, 0)) || l->out_size != O) {
+        mn_test_fail(__FILE__, __LINE__, "%s: %s", fixture, l ? "wrong width" : mn_last_error());
+        goto out;
+    }
+    mn_check_alloc_params(l);
+    x = malloc(nx * 4); w = malloc(ny * 4); y = malloc(ny * 4); dx = calloc(nx, 4);
+    memcpy(x, x_t->data, nx * 4);
+    memcpy(w, w_t->data, ny * 4);
+    int loaded = mn_check_load_params(fixture, f, l), fixture_params = 0;
+    if (loaded < 0) goto out;
+    for (int i = 0; i < mn_st_count(f); i++) {
+        const char *nm = mn_st_at(f, i)->name;
+        fixture_params += strcmp(nm, "x") && strcmp(nm, "w") && strcmp(nm, "y") &&
+                          strcmp(nm, "lengths") && strncmp(nm, "grad.", 5);
+    }
+    CHECK(loaded == fixture_params, "%s: the layer takes %d parameter tensors, the fixture "
+          "has %d", fixture, loaded, fixture_params);
+    for (size_t i = 0; i < ny; i++) y[i] = NAN;
+    if (l->ops->forward(l, x, y, T, B, NULL) != MN_OK ||
+        l->ops->backward(l, w, dx, T, B, NULL) != MN_OK) {
+        mn_test_fail(__FILE__, __LINE__, "%s: %s", fixture, mn_last_error());
+        goto out;
+    }
+    mn_check_against(fixture, "y", y, mn_st_find(f, "y"), ny, tol);
+    mn_check_against(fixture, "grad.x", dx, mn_st_find(f, "grad.x"), nx, tol);
+    for (int i = 0; i < l->nspecs; i++) {
+        const mn_param_spec *sp = &l->specs[i];
+        char name[MN_NAME_MAX + 8];
+        snprintf(name, sizeof name, "grad.%s", sp->name);
+        mn_check_against(fixture, name, l->grads + sp->offset, mn_st_find(f, name), sp->size, tol);
+    }
+out:
+    mn_check_free_layer(l);
+    free(x); free(w); free(y); free(dx);
+    mn_st_free(f);
+}
+
+TEST(conv_golden_pytorch_k3_d1) { run_golden("conv_k3_d1", 1e-5); }
+TEST(conv_golden_pytorch_k2_d4) { run_golden("conv_k2_d4", 1e-5); }
+TEST(conv_golden_pytorch_k5_d2) { run_golden("conv_k5_d2", 1e-5); }
+TEST(tcn_golden_pytorch_downsample) { run_golden("tcn_downsample", 1e-5); }
+TEST(tcn_golden_pytorch_identity) { run_golden("tcn_identity", 1e-5); }
