@@ -19,13 +19,17 @@ void mn_fft_plan_free(mn_fft_plan *p) {
     memset(p, 0, sizeof *p);
 }
 
+/* One block: tw [max(m/2, 1) complex], split [m/2 + 1 complex], rev [m], m = n/2. */
+size_t mn_fft_plan_bytes(int n) {
+    size_t m = (size_t)(n > 2 ? n : 2) / 2, half = m / 2 > 0 ? m / 2 : 1;
+    return (2 * half + 2 * (m / 2 + 1)) * sizeof(float) + m * sizeof(uint32_t);
+}
+
 mn_status mn_fft_plan_init(mn_fft_plan *p, int n) {
     memset(p, 0, sizeof *p);
     if (n < 2 || n > 1 << 30 || (n & (n - 1)))
         return mn_fail(MN_E_ARG, "FFT length %d: must be a power of two from 2 to 2^30", n);
-    size_t m = (size_t)n / 2, half = m / 2 > 0 ? m / 2 : 1;
-    /* one block: tw [half complex], split [m/2 + 1 complex], rev [m] */
-    size_t bytes = (2 * half + 2 * (m / 2 + 1)) * sizeof(float) + m * sizeof(uint32_t);
+    size_t m = (size_t)n / 2, half = m / 2 > 0 ? m / 2 : 1, bytes = mn_fft_plan_bytes(n);
     float *block = mn_alloc(bytes);
     if (!block) return MN_E_NOMEM;
     p->n = n;
@@ -143,5 +147,14 @@ void mn_spectrum_mul(const mn_fft_plan *p, float *a, const float *b, int conj_b)
         float ar = a[2 * k], ai = a[2 * k + 1], br = b[2 * k], bi = s * b[2 * k + 1];
         a[2 * k] = ar * br - ai * bi;
         a[2 * k + 1] = ar * bi + ai * br;
+    }
+}
+
+void mn_spectrum_mac_conj(const mn_fft_plan *p, float *acc, const float *a, const float *b) {
+    size_t m = (size_t)p->n / 2;
+    for (size_t k = 0; k <= m; k++) {
+        float ar = a[2 * k], ai = a[2 * k + 1], br = b[2 * k], bi = b[2 * k + 1];
+        acc[2 * k] += ar * br + ai * bi;
+        acc[2 * k + 1] += ar * bi - ai * br;
     }
 }

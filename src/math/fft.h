@@ -24,6 +24,8 @@ typedef struct {
  * (n = 0) on failure; mn_fft_plan_free on an empty or zeroed plan does nothing. */
 mn_status mn_fft_plan_init(mn_fft_plan *p, int n);
 void mn_fft_plan_free(mn_fft_plan *p);
+/* The bytes a plan of length n allocates (for the memory estimate). */
+size_t mn_fft_plan_bytes(int n);
 /* The smallest power of two >= n (n >= 1); 0 beyond 2^30. */
 int mn_fft_size_for(size_t n);
 
@@ -33,5 +35,7 @@ void mn_irfft(const mn_fft_plan *p, float *buf);
 /* Pointwise product of two half spectra of the plan's length: a ·= b, or with conj_b
  * a ·= conj(b) (a correlation instead of a convolution). */
 void mn_spectrum_mul(const mn_fft_plan *p, float *a, const float *b, int conj_b);
+/* acc += conj(a)·b over the half spectrum (a correlation, summed) */
+void mn_spectrum_mac_conj(const mn_fft_plan *p, float *acc, const float *a, const float *b);
 
 #endif
