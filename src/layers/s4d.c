@@ -76,10 +76,12 @@ static mode mode_of(const s4d *s, const float *p, int h, int n) {
 }
 
 /* K[l] = 2·Re Σ_n Cb_n·z_n^l for l < T; wk: 8·N2 doubles. */
-static void kernel_row(const s4d *s, const float *p, int h, int T, double *wk, float *K) {
+static inline __attribute__((always_inline)) void kernel_row_body(const s4d *s, const float *p,
+                                                                  int h, int T, double *wk,
+                                                                  float *K) {
     int N2 = s->N2;
-    double *zr = wk, *zi = zr + N2, *wr = zi + N2, *wi = wr + N2;
-    double *cr = wi + N2, *ci = cr + N2, *ar = ci + N2, *ai = ar + N2;
+    double *restrict zr = wk, *restrict zi = zr + N2, *restrict wr = zi + N2;
+    double *restrict wi = wr + N2, *cr = wi + N2, *ci = cr + N2, *ar = ci + N2, *ai = ar + N2;
     for (int n = 0; n < N2; n++) {
         mode m = mode_of(s, p, h, n);
         zr[n] = m.z.r; zi[n] = m.z.i;
@@ -95,23 +97,28 @@ static void kernel_row(const s4d *s, const float *p, int h, int T, double *wk, f
         int l1 = T - l0 < ANCHOR ? T : l0 + ANCHOR;
         for (int l = l0; l < l1; l++) {
             double sum = 0;
-            for (int n = 0; n < N2; n++) sum += wr[n];
-            K[l] = (float)(2 * sum);
+            #pragma omp simd reduction(+ : sum)
             for (int n = 0; n < N2; n++) {
                 double r = wr[n] * zr[n] - wi[n] * zi[n];
+                sum += wr[n];
                 wi[n] = wr[n] * zi[n] + wi[n] * zr[n];
                 wr[n] = r;
             }
+            K[l] = (float)(2 * sum);
         }
     }
 }
 
 /* The parameter gradients of channel h from dK[T] (see the top); wk: 10·N2 doubles. */
-static void kernel_row_backward(const s4d *s, const float *p, float *g, int h, int T,
-                                const float *dK, double *wk) {
+static inline __attribute__((always_inline)) void kernel_backward_body(const s4d *s,
+                                                                       const float *p, float *g,
+                                                                       int h, int T,
+                                                                       const float *dK,
+                                                                       double *wk) {
     int N2 = s->N2;
-    double *zr = wk, *zi = zr + N2, *pr = zi + N2, *pi = pr + N2, *Gr = pi + N2, *Gi = Gr + N2;
-    double *Hr = Gi + N2, *Hi = Hr + N2, *ar = Hi + N2, *ai = ar + N2;
+    double *restrict zr = wk, *restrict zi = zr + N2, *restrict pr = zi + N2;
+    double *restrict pi = pr + N2, *restrict Gr = pi + N2, *restrict Gi = Gr + N2;
+    double *restrict Hr = Gi + N2, *restrict Hi = Hr + N2, *ar = Hi + N2, *ai = ar + N2;
     for (int n = 0; n < N2; n++) {
         mode m = mode_of(s, p, h, n);
         zr[n] = m.z.r; zi[n] = m.z.i;
@@ -127,6 +134,7 @@ static void kernel_row_backward(const s4d *s, const float *p, float *g, int h, i
         int l1 = T - l0 < ANCHOR ? T : l0 + ANCHOR;
         for (int l = l0; l < l1; l++) {
             double d = dK[l], dl = d * l;
+            #pragma omp simd
             for (int n = 0; n < N2; n++) {
                 Gr[n] += d * pr[n];
                 Gi[n] += d * pi[n];
@@ -160,6 +168,43 @@ static void kernel_row_backward(const s4d *s, const float *p, float *g, int h, i
     g[s->o_dt + h] += (float)(ddt * exp((double)p[s->o_dt + h]));
 }
 
+/* Both sums over the modes, compiled also for AVX2 and chosen at run time (the GEMM's way):
+ * the kernel's sum over modes then adds in another order, so the bits depend on the CPU,
+ * never on the thread count. */
+static void kernel_row_portable(const s4d *s, const float *p, int h, int T, double *wk,
+                                float *K) {
+    kernel_row_body(s, p, h, T, wk, K);
+}
+static void kernel_backward_portable(const s4d *s, const float *p, float *g, int h, int T,
+                                     const float *dK, double *wk) {
+    kernel_backward_body(s, p, g, h, T, dK, wk);
+}
+#if defined(__x86_64__) || defined(__i386__)
+__attribute__((target("avx2"))) static void kernel_row_avx2(const s4d *s, const float *p,
+                                                            int h, int T, double *wk, float *K) {
+    kernel_row_body(s, p, h, T, wk, K);
+}
+__attribute__((target("avx2"))) static void kernel_backward_avx2(const s4d *s, const float *p,
+                                                                 float *g, int h, int T,
+                                                                 const float *dK, double *wk) {
+    kernel_backward_body(s, p, g, h, T, dK, wk);
+}
+static int use_avx2(void) { return __builtin_cpu_supports("avx2"); }
+#else
+#define kernel_row_avx2 kernel_row_portable
+#define kernel_backward_avx2 kernel_backward_portable
+static int use_avx2(void) { return 0; }
+#endif
+static void kernel_row(const s4d *s, const float *p, int h, int T, double *wk, float *K) {
+    if (use_avx2()) kernel_row_avx2(s, p, h, T, wk, K);
+    else kernel_row_portable(s, p, h, T, wk, K);
+}
+static void kernel_row_backward(const s4d *s, const float *p, float *g, int h, int T,
+                                const float *dK, double *wk) {
+    if (use_avx2()) kernel_backward_avx2(s, p, g, h, T, dK, wk);
+    else kernel_backward_portable(s, p, g, h, T, dK, wk);
+}
+
 /* ------------------------------------------------------------ workspaces */
 
 static int nblocks(int H) { return (H + HB - 1) / HB; }
@@ -169,15 +214,15 @@ static int threads_for(int H) {
     return MN_MAX(1, MN_MIN(t, nblocks(H)));
 }
 
-/* Per thread: forward 4N doubles (the Vandermonde sum) and K̂, data [HB, n+2] floats;
- * backward 5N doubles and K̂, Û, dŶ, acc [HB, n+2] floats. 0 on overflow. */
+/* Per thread: forward 4N doubles (the Vandermonde sum), the FFT's work [n] and K̂, data
+ * [HB, n+2] floats; backward 5N doubles, work [n] and K̂, Û, dŶ, acc [HB, n+2] floats.
+ * 0 on overflow. */
 static int layout(size_t N2, size_t n, size_t threads, size_t *fwd_each, size_t *bwd_each,
                   size_t *fwd, size_t *bwd) {
     size_t spec, f;
-    if (!mn_mul_size(n + 2, HB * sizeof(float), &spec)) return 0;
-    *fwd_each = 8 * N2 * sizeof(double) + 2 * spec;
-    if (!mn_mul_size(spec, 4, &f)) return 0;
-    *bwd_each = 10 * N2 * sizeof(double) + f;
+    if (!mn_mul_size(n + 2, HB * sizeof(float), &spec) || !mn_mul_size(spec, 4, &f)) return 0;
+    *fwd_each = 8 * N2 * sizeof(double) + n * sizeof(float) + 2 * spec;
+    *bwd_each = 10 * N2 * sizeof(double) + n * sizeof(float) + f;
     return mn_mul_size(*fwd_each, threads, fwd) && mn_mul_size(*bwd_each, threads, bwd);
 }
 
@@ -221,12 +266,12 @@ static void gather(const float *v, int T, int B, int H, int b, int h0, int hc, f
 
 /* K̂ of the block's channels into khat [hc, ld] */
 static void block_spectra(const s4d *s, const float *p, int h0, int hc, int T, double *wk,
-                          float *khat, size_t ld) {
+                          float *khat, size_t ld, float *work) {
     for (int c = 0; c < hc; c++) {
         float *k = khat + c * ld;
         kernel_row(s, p, h0 + c, T, wk, k);
         memset(k + T, 0, (size_t)(s->fft.n - T) * sizeof(float));
-        mn_rfft(&s->fft, k);
+        mn_rfft(&s->fft, k, work);
     }
 }
 
@@ -274,15 +319,15 @@ static mn_status s4d_forward(mn_layer *l, const float *x, float *y, int T, int B
     for (int blk = 0; blk < nblocks(H); blk++) {
         char *mine = (char *)s->ws + (size_t)thread_id() * each;
         double *wk = (double *)mine;
-        float *khat = (float *)(wk + 8 * (size_t)s->N2), *data = khat + HB * ld;
+        float *work = (float *)(wk + 8 * (size_t)s->N2), *khat = work + n, *data = khat + HB * ld;
         int h0 = blk * HB, hc = MN_MIN(HB, H - h0);
-        block_spectra(s, p, h0, hc, T, wk, khat, ld);
+        block_spectra(s, p, h0, hc, T, wk, khat, ld, work);
         for (int b = 0; b < B; b++) {
             gather(x, T, B, H, b, h0, hc, data, ld, n);
             for (int c = 0; c < hc; c++) {
-                mn_rfft(&s->fft, data + c * ld);
+                mn_rfft(&s->fft, data + c * ld, work);
                 mn_spectrum_mul(&s->fft, data + c * ld, khat + c * ld, 0);
-                mn_irfft(&s->fft, data + c * ld);
+                mn_irfft(&s->fft, data + c * ld, work);
             }
             for (int t = 0; t < T; t++) {
                 size_t r = ((size_t)t * B + b) * H + h0;
@@ -315,11 +360,11 @@ static mn_status s4d_backward(mn_layer *l, const float *dy, float *dx, int T, in
     for (int blk = 0; blk < nblocks(H); blk++) {
         char *mine = (char *)s->gws + (size_t)thread_id() * each;
         double *wk = (double *)mine;
-        float *khat = (float *)(wk + 10 * (size_t)s->N2), *U = khat + HB * ld;
+        float *work = (float *)(wk + 10 * (size_t)s->N2), *khat = work + n, *U = khat + HB * ld;
         float *DY = U + HB * ld, *acc = DY + HB * ld;
         int h0 = blk * HB, hc = MN_MIN(HB, H - h0);
         double dD[HB] = {0};
-        block_spectra(s, p, h0, hc, T, wk, khat, ld);
+        block_spectra(s, p, h0, hc, T, wk, khat, ld, work);
         memset(acc, 0, (size_t)hc * ld * sizeof(float));
         for (int b = 0; b < B; b++) {
             gather(x, T, B, H, b, h0, hc, U, ld, n);
@@ -327,12 +372,12 @@ static mn_status s4d_backward(mn_layer *l, const float *dy, float *dx, int T, in
             for (int c = 0; c < hc; c++)
                 for (int t = 0; t < T; t++) dD[c] += (double)DY[c * ld + t] * U[c * ld + t];
             for (int c = 0; c < hc; c++) {
-                mn_rfft(&s->fft, U + c * ld);
-                mn_rfft(&s->fft, DY + c * ld);
+                mn_rfft(&s->fft, U + c * ld, work);
+                mn_rfft(&s->fft, DY + c * ld, work);
                 mn_spectrum_mac_conj(&s->fft, acc + c * ld, U + c * ld, DY + c * ld);
                 if (!dx) continue;
                 mn_spectrum_mul(&s->fft, DY + c * ld, khat + c * ld, 1);
-                mn_irfft(&s->fft, DY + c * ld);
+                mn_irfft(&s->fft, DY + c * ld, work);
             }
             if (!dx) continue;
             for (int t = 0; t < T; t++) {
@@ -343,7 +388,7 @@ static mn_status s4d_backward(mn_layer *l, const float *dy, float *dx, int T, in
         }
         for (int c = 0; c < hc; c++) {
             g[s->o_D + h0 + c] += (float)dD[c];
-            mn_irfft(&s->fft, acc + c * ld);              /* dK[h0 + c, :T] */
+            mn_irfft(&s->fft, acc + c * ld, work);        /* dK[h0 + c, :T] */
             kernel_row_backward(s, p, g, h0 + c, T, acc + c * ld, wk);
         }
     }

@@ -6,7 +6,8 @@
  * Layout: buf holds n + 2 floats. mn_rfft reads the real x[0..n) from buf and leaves
  * X[k] = Σ_j x[j]·e^{−2πijk/n}, k = 0..n/2, as interleaved (re, im) pairs in buf[0..n+2).
  * mn_irfft inverts it exactly (with the 1/n), so irfft(rfft(a)·rfft(b)) is the circular
- * convolution of a and b. */
+ * convolution of a and b. Both use `work`, n floats of the caller's (one per thread), and
+ * only read the plan, so threads may share it. */
 #ifndef MN_FFT_H
 #define MN_FFT_H
 
@@ -14,7 +15,7 @@
 
 typedef struct {
     int n;                /* real length, a power of two, >= 2 */
-    float *tw;            /* e^{−2πik/m}, k < m/2, m = n/2: the complex FFT's */
+    float *twr, *twi;     /* the complex FFT's twiddles, m = n/2 of each (see fft.c) */
     float *split;         /* e^{−2πik/n}, k <= m/2: the real split's */
     uint32_t *rev;        /* bit reversal of the m complex points */
     size_t bytes;
@@ -29,8 +30,8 @@ size_t mn_fft_plan_bytes(int n);
 /* The smallest power of two >= n (n >= 1); 0 beyond 2^30. */
 int mn_fft_size_for(size_t n);
 
-void mn_rfft(const mn_fft_plan *p, float *buf);
-void mn_irfft(const mn_fft_plan *p, float *buf);
+void mn_rfft(const mn_fft_plan *p, float *buf, float *work);
+void mn_irfft(const mn_fft_plan *p, float *buf, float *work);
 
 /* Pointwise product of two half spectra of the plan's length: a ·= b, or with conj_b
  * a ·= conj(b) (a correlation instead of a convolution). */
