@@ -213,25 +213,65 @@ TEST(conv_memory_estimate_matches_peak) {
 
 /* ------------------------------------------------------------ TCN block */
 
+/* The central-difference check of layer_check.h, for layers with ReLUs: where a unit sits
+ * within a step of its kink the difference averages two slopes and misses, so a gradient
+ * that disagrees is tried again with steps 10 and 30 times narrower, and fails only when
+ * none agrees (a wrong gradient disagrees at every step). */
+static double relu_loss(mn_layer *l, const float *x, float *y, const float *w, int T, int B) {
+    l->ops->forward(l, x, y, T, B, NULL);
+    double s = 0;
+    for (size_t i = 0; i < (size_t)T * B * l->out_size; i++) s += (double)y[i] * w[i];
+    return s;
+}
+
+static void check_relu_layer(const char *what, mn_layer *l, int T, int B, uint64_t seed) {
+    static const float steps[] = {1e-3f, 1e-4f, 3e-5f};
+    size_t nx = (size_t)T * B * l->in_size, ny = (size_t)T * B * l->out_size;
+    float *x = malloc(nx * 4), *dx = calloc(nx, 4), *y = malloc(ny * 4), *w = malloc(ny * 4);
+    float *p = mn_check_alloc_params(l);
+    mn_rng r;
+    mn_rng_seed(&r, seed);
+    mn_check_randomize(p, l->param_count, &r, 0.6f);
+    mn_check_randomize(x, nx, &r, 1.0f);
+    mn_check_randomize(w, ny, &r, 1.0f);
+    relu_loss(l, x, y, w, T, B);
+    CHECK_OK(l->ops->backward(l, w, dx, T, B, NULL));
+    int bad = 0;
+    for (size_t i = 0; i < l->param_count + nx && bad < 5; i++) {
+        float *v = i < l->param_count ? &p[i] : &x[i - l->param_count], keep = *v;
+        double analytic = i < l->param_count ? l->grads[i] : dx[i - l->param_count], num = 0;
+        int ok = 0;
+        for (int k = 0; k < 3 && !ok; k++) {
+            *v = keep + steps[k]; double lp = relu_loss(l, x, y, w, T, B);
+            *v = keep - steps[k]; double lm = relu_loss(l, x, y, w, T, B);
+            *v = keep;
+            num = (lp - lm) / (2.0 * steps[k]);
+            ok = mn_check_close(analytic, num);
+        }
+        if (!ok) {
+            mn_test_fail(__FILE__, __LINE__, "%s: %s[%zu]: analytic %.6g, numeric %.6g", what,
+                         i < l->param_count ? "param" : "x", i < l->param_count ? i :
+                         i - l->param_count, analytic, num);
+            bad++;
+        }
+    }
+    free(x); free(dx); free(y); free(w);
+}
+
 TEST(tcn_gradcheck_with_and_without_downsample) {
     static const struct { int in, width, k, d, T; } cases[] = {
-        {3, 4, 2, 1, 5}, {4, 4, 3, 2, 7}, {2, 3, 3, 1, 5}, {3, 3, 2, 4, 6}};
-    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
-        for (int padded = 0; padded < 2; padded++) {
-            mn_layer *l = make("tcn", cases[c].in, cases[c].width, cases[c].k, cases[c].d);
-            REQUIRE(l, "create: %s", mn_last_error());
-            CHECK(l->nspecs == (cases[c].in != cases[c].width ? 6 : 4), "%d parameter tensors",
-                  l->nspecs);
-            char what[64];
-            snprintf(what, sizeof what, "tcn %d->%d k=%d d=%d%s", cases[c].in, cases[c].width,
-                     cases[c].k, cases[c].d, padded ? " padded" : "");
-            /* A narrow step keeps the differences off ReLU's kinks; even so a unit can sit
-             * on one (seed 400 puts an output 1.6e-5 from 0, and the numeric derivative
-             * there averages both slopes), so the draws are fixed ones that miss them. */
-            mn_check_layer_grads(what, l, cases[c].T, 3, padded && cases[c].T == 5 ? ragged : NULL,
-                                 0, 410 + c + 10 * (uint64_t)padded, 1e-4f);
-            mn_layer_destroy(l);
-        }
+        {3, 4, 2, 1, 5}, {4, 4, 3, 2, 7}, {2, 3, 3, 1, 5}, {3, 3, 2, 4, 6}, {3, 5, 4, 1, 9}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        mn_layer *l = make("tcn", cases[c].in, cases[c].width, cases[c].k, cases[c].d);
+        REQUIRE(l, "create: %s", mn_last_error());
+        CHECK(l->nspecs == (cases[c].in != cases[c].width ? 6 : 4), "%d parameter tensors",
+              l->nspecs);
+        char what[64];
+        snprintf(what, sizeof what, "tcn %d->%d k=%d d=%d", cases[c].in, cases[c].width,
+                 cases[c].k, cases[c].d);
+        check_relu_layer(what, l, cases[c].T, 3, 400 + c);
+        mn_check_free_layer(l);
+    }
 }
 
 TEST(tcn_parameter_names_are_pytorch_temporal_block_names) {
@@ -455,3 +495,29 @@ TEST(tcn_golden_pytorch_identity) { run_golden("tcn_identity", 1e-5); }
 TEST(s4d_golden_pytorch_lin) { run_golden("s4d_lin", 2e-5); }
 TEST(s4d_golden_pytorch_inv) { run_golden("s4d_inv", 2e-5); }
 TEST(s4d_golden_pytorch_real) { run_golden("s4d_real", 2e-5); }
+
+/* conv1, conv2: nn.Conv1d's U(±1/√(in·k)) (locuslab/TCN's effective init under weight
+ * norm); downsample: N(0, 0.01). */
+TEST(tcn_initialization) {
+    mn_layer *l = make("tcn", 6, 40, 3, 1);
+    REQUIRE(l, "create: %s", mn_last_error());
+    float *p = mn_check_alloc_params(l);
+    mn_rng r;
+    mn_rng_seed(&r, 990);
+    mn_init_config ic = {MN_INIT_UNIFORM, 1.0f, 1.0f, 0};
+    l->ops->init(l, &r, &ic);
+    for (int i = 0; i < l->nspecs; i += 2) {
+        const mn_param_spec *w = &l->specs[i];
+        double bound = 1.0 / sqrt((double)w->shape[1] * w->shape[2]), m2 = 0, top = 0;
+        for (size_t k = 0; k < w->size; k++) {
+            m2 += (double)p[w->offset + k] * p[w->offset + k] / w->size;
+            top = fmax(top, fabs(p[w->offset + k]));
+        }
+        if (i < 4)   /* uniform: std bound/√3, all inside the bound */
+            CHECK(top <= bound && fabs(sqrt(m2) / (bound / sqrt(3.0)) - 1) < 0.1, "%s: std %g, "
+                  "max %g, bound %g", w->name, sqrt(m2), top, bound);
+        else
+            CHECK(fabs(sqrt(m2) / 0.01 - 1) < 0.15, "%s: std %g, want 0.01", w->name, sqrt(m2));
+    }
+    mn_check_free_layer(l);
+}
