@@ -72,6 +72,9 @@ typedef enum { MN_LOSS_MSE, MN_LOSS_CE } mn_loss_kind;
  *   post-norm:  y = N([x +] f(x))                 (the original Transformer's order)
  * and dropout on f's output while training (Srivastava et al. 2014, inverted scaling). */
 typedef enum { MN_NORM_NONE, MN_NORM_PRE, MN_NORM_POST } mn_norm_place;
+/* Initializations of a diagonal state space's A (Gu, Gupta, Goel & Ré 2022), mode n < N/2:
+ * S4D-Lin A_n = −1/2 + iπn, S4D-Inv A_n = −1/2 + i(N/π)(N/(2n+1) − 1), S4D-Real A_n = −(n+1) */
+typedef enum { MN_SSM_INIT_DEFAULT, MN_SSM_INIT_LIN, MN_SSM_INIT_INV, MN_SSM_INIT_REAL } mn_ssm_init;
 typedef enum { MN_NORM_LAYERNORM, MN_NORM_RMSNORM } mn_norm_kind;
 
 #define MN_MAX_BLOCKS 64
@@ -96,6 +99,16 @@ typedef struct {
                                 t·10000^(-2i/head_dim) */
     /* learned positions: the table's rows, the longest sequence it accepts; 0 means 4096 */
     int max_len;
+    /* causal convolutions (conv, tcn; Bai, Kolter & Koltun 2018): output step t reads the
+     * inputs t − (k−1−j)·d for the taps j < k, zeros before step 0, so one convolution sees
+     * (k−1)·d + 1 steps (its receptive field) */
+    int kernel;              /* taps k of each convolution; 0 means 2 (WaveNet's: with
+                                dilations 1, 2, 4, ... every past step is reached once) */
+    int dilation;            /* spacing d between taps; 0 means 1 */
+    /* diagonal state spaces (s4d; Gu, Gupta, Goel & Ré 2022) */
+    int state;               /* state size N per channel: N/2 complex conjugate modes, so N is
+                                even; 0 means 64 */
+    mn_ssm_init ssm_init;    /* the modes' initialization; 0 (default) means S4D-Lin */
 } mn_block_config;
 
 typedef struct {
@@ -151,7 +164,8 @@ const char *mn_layer_kind_names(void);
 /* Fill cfg's blocks from a spec: blocks separated by ',', each KIND[:WIDTH][:OPTION...]
  * with options residual, bidirectional, pre or post (normalization place), layernorm or
  * rmsnorm, dropout=P, and for attention heads=H, causal, rope, for learned positions
- * max-len=N; e.g. "lstm:128,lstm:128:residual:pre" or "attention:heads=4:causal:residual". cfg's other fields are
+ * max-len=N, for convolutions kernel=K, dilation=D, for state spaces state=N and
+ * init=lin|inv|real; e.g. "lstm:128,lstm:128:residual:pre" or "attention:heads=4:causal:residual". cfg's other fields are
  * kept. MN_E_ARG names the malformed part and what is allowed. */
 mn_status mn_blocks_parse(const char *spec, mn_model_config *cfg);
 /* The blocks cfg builds (num_blocks = 0 included) as a spec mn_blocks_parse reads back;

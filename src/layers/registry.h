@@ -23,6 +23,8 @@ enum {
     MN_KIND_FORGET_BIAS = 1u << 8,   /* its keep gate's bias is the config's forget_bias (unless
                                          chrono init draws it): LSTM's f, the gated cell's α;
                                          GRU's z keeps PyTorch's uniform bias */
+    MN_KIND_CONV = 1u << 9,          /* reads kernel and dilation (causal convolutions) */
+    MN_KIND_STATE = 1u << 10,        /* reads state and ssm_init (diagonal state spaces) */
 };
 
 typedef struct mn_layer_kind {

@@ -9,7 +9,27 @@
 #include <string.h>
 
 #define OPTIONS "residual, bidirectional, pre, post, layernorm, rmsnorm, dropout=P, heads=H, " \
-                "causal, rope (attention), max-len=N (learned positions)"
+                "causal, rope (attention), max-len=N (learned positions), kernel=K, " \
+                "dilation=D (convolutions), state=N, init=lin|inv|real (state spaces)"
+
+/* The longest reach (k−1)·d of one convolution: the zero padding before step 0 */
+#define MAX_CONV_REACH (1 << 30)
+
+static const char *const SSM_INITS[] = {"default", "lin", "inv", "real"};
+
+/* The kinds with capability `cap`, as "conv, tcn", into buf. */
+static const char *kinds_with(unsigned cap, char *buf, size_t cap_bytes) {
+    size_t len = 0;
+    buf[0] = 0;
+    for (int i = 0; i < mn_layer_kind_count(); i++) {
+        const mn_layer_kind *k = mn_layer_kind_at(i);
+        if (!(k->caps & cap)) continue;
+        int w = snprintf(buf + len, cap_bytes - len, "%s%s", len ? ", " : "", k->name);
+        if (w < 0 || (size_t)w >= cap_bytes - len) break;
+        len += (size_t)w;
+    }
+    return buf;
+}
 
 int mn_model_blocks(const mn_model_config *c, mn_block_config *out) {
     if (c->num_blocks > 0) {
@@ -98,6 +118,27 @@ static mn_status check_block(const mn_block_config *b, int k, int in, int *out) 
     if (b->max_len < 0 || b->max_len > 1 << 24)
         return mn_fail(MN_E_ARG, "block %d (%s): max-len must be from 1 to %d (0 means 4096)", k,
                        kind->name, 1 << 24);
+    char owners[160];
+    if ((b->kernel || b->dilation) && !(kind->caps & MN_KIND_CONV))
+        return mn_fail(MN_E_ARG, "block %d (%s): kernel and dilation are options of the "
+                       "convolutions (%s)", k, kind->name,
+                       kinds_with(MN_KIND_CONV, owners, sizeof owners));
+    if (b->kernel < 0 || b->kernel > 4096 || b->dilation < 0 || b->dilation > 1 << 24 ||
+        (int64_t)(b->kernel > 1 ? b->kernel - 1 : 1) * (b->dilation > 0 ? b->dilation : 1) >
+            MAX_CONV_REACH)
+        return mn_fail(MN_E_ARG, "block %d (%s): kernel must be from 1 to 4096 and dilation from "
+                       "1 to %d (0 means 2 and 1), with (kernel-1)*dilation at most %d; got "
+                       "kernel %d, dilation %d", k, kind->name, 1 << 24, MAX_CONV_REACH,
+                       b->kernel, b->dilation);
+    if ((b->state || b->ssm_init) && !(kind->caps & MN_KIND_STATE))
+        return mn_fail(MN_E_ARG, "block %d (%s): state and init are options of the state "
+                       "spaces (%s)", k, kind->name,
+                       kinds_with(MN_KIND_STATE, owners, sizeof owners));
+    if (b->state < 0 || b->state > 4096 || b->state % 2 ||
+        (unsigned)b->ssm_init > MN_SSM_INIT_REAL)
+        return mn_fail(MN_E_ARG, "block %d (%s): state must be an even number from 2 to 4096 "
+                       "(0 means 64), got %d; init one of lin, inv, real", k, kind->name,
+                       b->state);
     if ((kind->caps & MN_KIND_ATTENTION) && in % (b->heads > 0 ? b->heads : 1))
         return mn_fail(MN_E_ARG, "block %d (%s): its input width d_model = %d does not divide into "
                        "%d heads; choose heads dividing %d", k, kind->name, in, b->heads, in);
@@ -151,6 +192,8 @@ static mn_status parse_block(const char *s, size_t len, int k, mn_block_config *
      * override the first */
     int seen_res = 0, seen_bi = 0, seen_place = 0, seen_norm = 0, seen_drop = 0;
     int seen_heads = 0, seen_causal = 0, seen_rope = 0, seen_max = 0;
+    int seen_kernel = 0, seen_dilation = 0, seen_state = 0, seen_init = 0;
+    char owners[160];
 #define ONCE(flag, what)                                                                     \
     do {                                                                                     \
         if (flag++)                                                                          \
@@ -218,6 +261,39 @@ static mn_status parse_block(const char *s, size_t len, int k, mn_block_config *
             if (!parse_int(p + skip, n - (size_t)skip, v) || *v < 1 || *v > (heads ? 4096 : 1 << 24))
                 return mn_fail(MN_E_ARG, "--blocks: block %d ('%.*s'): '%.*s' needs a whole number "
                                "from 1 to %d", k, (int)len, s, (int)n, p, heads ? 4096 : 1 << 24);
+        } else if ((n > 7 && memcmp(p, "kernel=", 7) == 0) ||
+                   (n > 9 && memcmp(p, "dilation=", 9) == 0) ||
+                   (n > 6 && memcmp(p, "state=", 6) == 0)) {
+            /* kernel=K, dilation=D (convolutions), state=N (state spaces) */
+            int which = p[0] == 'k' ? 0 : p[0] == 'd' ? 1 : 2;
+            static const char *const names[] = {"kernel", "dilation", "state"};
+            static const int skip[] = {7, 9, 6}, hi[] = {4096, 1 << 24, 4096};
+            unsigned need = which < 2 ? MN_KIND_CONV : MN_KIND_STATE;
+            int *seen[] = {&seen_kernel, &seen_dilation, &seen_state};
+            int *v[] = {&b->kernel, &b->dilation, &b->state};
+            ONCE((*seen[which]), names[which]);
+            if (!(kind->caps & need))
+                return mn_fail(MN_E_ARG, "--blocks: block %d ('%.*s'): %s takes no %s; only %s "
+                               "do", k, (int)len, s, kind->name, names[which],
+                               kinds_with(need, owners, sizeof owners));
+            if (!parse_int(p + skip[which], n - (size_t)skip[which], v[which]) || *v[which] < 1 ||
+                *v[which] > hi[which] || (which == 2 && *v[which] % 2))
+                return mn_fail(MN_E_ARG, "--blocks: block %d ('%.*s'): '%.*s' needs a%s whole "
+                               "number from %d to %d", k, (int)len, s, (int)n, p,
+                               which == 2 ? "n even" : "", which == 2 ? 2 : 1, hi[which]);
+        } else if (n > 5 && memcmp(p, "init=", 5) == 0) {
+            ONCE(seen_init, "init");
+            if (!(kind->caps & MN_KIND_STATE))
+                return mn_fail(MN_E_ARG, "--blocks: block %d ('%.*s'): %s takes no init; only %s "
+                               "do", k, (int)len, s, kind->name,
+                               kinds_with(MN_KIND_STATE, owners, sizeof owners));
+            b->ssm_init = MN_SSM_INIT_DEFAULT;
+            for (int i = MN_SSM_INIT_LIN; i <= MN_SSM_INIT_REAL; i++)
+                if (is(p + 5, n - 5, SSM_INITS[i])) b->ssm_init = (mn_ssm_init)i;
+            if (b->ssm_init == MN_SSM_INIT_DEFAULT)
+                return mn_fail(MN_E_ARG, "--blocks: block %d ('%.*s'): '%.*s': init is one of "
+                               "lin (S4D-Lin), inv (S4D-Inv), real (S4D-Real)", k, (int)len, s,
+                               (int)n, p);
         } else if (is(p, n, "causal") || is(p, n, "rope")) {
             int causal = p[0] == 'c';
             ONCE((*(causal ? &seen_causal : &seen_rope)), causal ? "causal" : "rope");
@@ -264,7 +340,7 @@ int mn_blocks_format(const mn_model_config *cfg, char *buf, size_t cap) {
     mn_block_config b[MN_MAX_BLOCKS];
     int n = mn_model_blocks(cfg, b);
     size_t len = 0;
-    char tmp[160];
+    char tmp[256];
     for (int k = 0; k < n; k++) {
         const mn_layer_kind *kind = mn_layer_kind_find(b[k].kind);
         int w = 0;
@@ -292,6 +368,12 @@ int mn_blocks_format(const mn_model_config *cfg, char *buf, size_t cap) {
         if (b[k].rope) w += snprintf(tmp + w, sizeof tmp - (size_t)w, ":rope");
         if (b[k].max_len > 0)
             w += snprintf(tmp + w, sizeof tmp - (size_t)w, ":max-len=%d", b[k].max_len);
+        if (b[k].kernel > 0) w += snprintf(tmp + w, sizeof tmp - (size_t)w, ":kernel=%d", b[k].kernel);
+        if (b[k].dilation > 0)
+            w += snprintf(tmp + w, sizeof tmp - (size_t)w, ":dilation=%d", b[k].dilation);
+        if (b[k].state > 0) w += snprintf(tmp + w, sizeof tmp - (size_t)w, ":state=%d", b[k].state);
+        if (b[k].ssm_init > MN_SSM_INIT_DEFAULT && b[k].ssm_init <= MN_SSM_INIT_REAL)
+            w += snprintf(tmp + w, sizeof tmp - (size_t)w, ":init=%s", SSM_INITS[b[k].ssm_init]);
         if (buf && len + (size_t)w < cap) memcpy(buf + len, tmp, (size_t)w + 1);
         len += (size_t)w;
     }
