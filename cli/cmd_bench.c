@@ -1,7 +1,7 @@
 /* mnemo bench: time a recurrent stack at one shape (training step or inference). */
 #include "common.h"
 #include "progress.h"
-#include "transformer.h"
+#include "families.h"
 
 #include <math.h>
 #include <string.h>
@@ -30,14 +30,14 @@ int cmd_bench(int argc, char **argv) {
     int iterations = 20, warmup = 3, threads = 0, json = 0;
     uint64_t seed = tc.seed;
     const char *norm_name = NULL;
-    cli_transformer tf;
-    transformer_opts_init(&tf);
+    cli_family fam;
+    family_opts_init(&fam);
     char threads_def[48];
     snprintf(threads_def, sizeof threads_def, "all cores, %d here", mn_get_threads());
 
     cli_opt opts[] = {
         {"--model", OPT_STR, &model_name, "M",
-         "recurrent cell (rnn, rnn-relu, lstm, gru, gated) or transformer",
+         "recurrent cell (rnn, rnn-relu, lstm, gru, gated) or transformer, tcn, s4d, mamba",
          "required, or --blocks", "lstm", 0, 0, 0, 0, 0, 0, 0},
         {"--blocks", OPT_STR, &blocks, "SPEC", "a block stack, as mnemo train --blocks", "",
          "lstm:256,ff:1024:residual:pre", 0, 0, 0, 0, 0, 0, 0},
@@ -46,7 +46,7 @@ int cmd_bench(int argc, char **argv) {
         {"--batch", OPT_INT, &batch, "B", "sequences per step", NULL, "32", 1, CLI_MAX_BATCH, 0,
          0, 0, 1, 0},
         {"--input-size", OPT_INT, &input, "I", "input features per step",
-         "required; a transformer's is --hidden", "32", 1, CLI_MAX_INPUT, 0, 0, 0, 0, 0},
+         "required; a family's is --hidden", "32", 1, CLI_MAX_INPUT, 0, 0, 0, 0, 0},
         {"--hidden", OPT_INT, &hidden, "H", "hidden units per layer and direction",
          "required with --model", "128", 1, CLI_MAX_HIDDEN, 0, 0, 0, 0, 0},
         {"--layers", OPT_INT, &layers, "L", "stacked layers", NULL, "2", 1, CLI_MAX_LAYERS, 0, 0,
@@ -65,12 +65,12 @@ int cmd_bench(int argc, char **argv) {
          0, 0},
         {"--json", OPT_FLAG, &json, NULL, "end stdout with one JSON summary line", NULL, NULL, 0,
          0, 0, 0, 0, 0, 0},
-        {"--norm", OPT_STR, &norm_name, "P", "transformer: pre or post (norm_first or not)",
-         NULL, "post", 0, 0, 0, 0, 0, 0, 0},
-        {0}, {0}, {0}, {0}, {0},   /* the transformer's options */
+        {"--norm", OPT_STR, &norm_name, "P", "transformer, s4d, mamba: pre or post norm",
+         "transformer post, s4d and mamba pre", "post", 0, 0, 0, 0, 0, 0, 0},
+        {0}, {0}, {0}, {0}, {0}, {0}, {0},   /* the families' options */
     };
     const int nopts = (int)(sizeof opts / sizeof opts[0]);
-    transformer_opts_table(&tf, opts + nopts - TRANSFORMER_OPTS);
+    family_opts_table(&fam, opts + nopts - FAMILY_OPTS);
 
     if (cli_wants_help(argc, argv)) {
         usage(stdout, opts, nopts);
@@ -86,31 +86,34 @@ int cmd_bench(int argc, char **argv) {
                         blocks ? "not both" : "neither was given");
     if (blocks && (cli_find(opts, nopts, "--layers")->given || bidir))
         return cli_fail("--blocks describes the whole stack; drop --layers and --bidirectional");
-    int transformer = is_transformer(model_name);
-    if (transformer_opts_check(&tf, opts, nopts, transformer)) return CLI_EXIT_USAGE;
-    if (norm_name && !transformer)
-        return cli_fail("--norm places a Transformer's norms; add --model transformer, or write "
-                        "the norm in --blocks");
+    if (family_opts_check(&fam, opts, nopts, model_name)) return CLI_EXIT_USAGE;
+    int family = fam.kind != FAMILY_NONE;
+    if (norm_name && (!family || fam.kind == FAMILY_TCN))
+        return cli_fail("--norm places the norms of a transformer, s4d or mamba model; write "
+                        "other norms in --blocks");
     if (norm_name && strcmp(norm_name, "pre") && strcmp(norm_name, "post"))
         return cli_fail("unknown --norm \"%s\"; choose pre or post", norm_name);
-    if (model_name && !transformer && cli_parse_cell(model_name, &cell)) return CLI_EXIT_USAGE;
+    if (model_name && !family && cli_parse_cell(model_name, &cell)) return CLI_EXIT_USAGE;
     char spec[MN_MAX_BLOCKS * 64];
-    if (transformer) {
-        /* the encoder alone on [T, B, d_model], as nn.TransformerEncoderLayer runs */
+    if (family) {
+        /* the layers alone on [T, B, width], as nn.TransformerEncoderLayer runs */
         if (bidir) return cli_fail("--bidirectional is a recurrent stack's; drop it");
-        if (!hidden) return cli_fail("'bench' needs --hidden D (d_model) with --model transformer");
+        if (!hidden) return cli_fail("'bench' needs --hidden (the model width) with --model %s",
+                                     model_name);
         if (cli_find(opts, nopts, "--input-size")->given && input != hidden)
-            return cli_fail("a Transformer reads d_model = --hidden %d features per step; give "
-                            "--input-size %d or drop it", hidden, hidden);
+            return cli_fail("--model %s reads --hidden %d features per step; give --input-size "
+                            "%d or drop it", model_name, hidden, hidden);
         input = hidden;
-        if (transformer_spec(&tf, layers, hidden, 0,
-                             norm_name && !strcmp(norm_name, "pre") ? MN_NORM_PRE : MN_NORM_POST,
-                             MN_NORM_LAYERNORM, length, 0, spec, sizeof spec))
+        mn_norm_place place = fam.kind == FAMILY_TCN ? MN_NORM_NONE
+                            : norm_name && !strcmp(norm_name, "pre") ? MN_NORM_PRE
+                            : norm_name || fam.kind == FAMILY_TRANSFORMER ? MN_NORM_POST
+                            : MN_NORM_PRE;
+        if (family_spec(&fam, layers, hidden, 0, place, MN_NORM_LAYERNORM, length, 0, spec,
+                        sizeof spec))
             return CLI_EXIT_USAGE;
         blocks = spec;
     }
-    if (model_name && !hidden) return cli_fail("'bench' needs --hidden H with --model");
-    if (!transformer && !cli_find(opts, nopts, "--input-size")->given)
+    if (!family && !cli_find(opts, nopts, "--input-size")->given)
         return cli_fail("'bench' needs --input-size I: the features per step");
     if (!hidden) hidden = 1;   /* --blocks: every width is in the spec */
     int mode = cli_choice(mode_name, mode_names);

@@ -5,7 +5,7 @@
  * never replaces an existing one. */
 #include "common.h"
 #include "progress.h"
-#include "transformer.h"
+#include "families.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +31,8 @@ static void usage(FILE *f, cli_opt *opts, int n) {
             "self_attn.in_proj_weight, ..., layers.{i}.linear1.weight, layers.{i}.norm1.weight;\n"
             "an optional final norm.weight) in eval mode on X [T, B, D] and writes [T, B, D];\n"
             "--lengths L.npy (int32 [B]) masks the keys past each sequence's length, as\n"
-            "src_key_padding_mask does. mnemo's own Transformer checkpoints load the same way.\n"
+            "src_key_padding_mask does, and writes 0 in the rows past it. mnemo's own\n"
+            "Transformer checkpoints load the same way.\n"
             "\n"
             "options:\n",
             cli_cell_list());
@@ -92,7 +93,7 @@ typedef struct {
     const char *model, *weights, *input, *output, *lengths;
     int layers, hidden, input_size, bidir, threads, json;
     int norm_first;               /* transformer: norm_first=True */
-    cli_transformer tf;
+    cli_family fam;
     uint64_t seed;
 } options;
 
@@ -138,11 +139,11 @@ static mn_status load_transformer(const options *o, int final_norm, mn_model **o
     mc.output_size = 1;
     mc.output = MN_OUTPUT_EVERY;
     mc.loss = MN_LOSS_MSE;
-    cli_transformer tf = o->tf;
+    cli_family tf = o->fam;
     tf.positions = 3;   /* none: nn.TransformerEncoder adds no positions */
     char spec[MN_MAX_BLOCKS * 64];
     *out = NULL;
-    if ((*bad = transformer_spec(&tf, o->layers, o->hidden, 0,
+    if ((*bad = family_spec(&tf, o->layers, o->hidden, 0,
                                  o->norm_first ? MN_NORM_PRE : MN_NORM_POST, MN_NORM_LAYERNORM,
                                  0, final_norm, spec, sizeof spec)))
         return MN_E_ARG;
@@ -158,6 +159,7 @@ static mn_status load_transformer(const options *o, int final_norm, mn_model **o
 static int run_transformer(const options *o) {
     mn_model *m = NULL;
     mn_array x = {0}, len = {0};
+    float *y = NULL;
     int32_t *lengths = NULL;
     double t0 = cli_now();
     /* a final norm (nn.TransformerEncoder(norm=...)) is there when the file has it: try
@@ -217,17 +219,30 @@ static int run_transformer(const options *o) {
         goto done;
     }
     double fwd = cli_now() - t1;
+    /* rows past a sequence's length are 0, as PyTorch's encoder returns them in eval (its
+     * nested-tensor path) and as pad_packed_sequence does for the recurrent models */
+    if (!(y = malloc((size_t)T * B * D * sizeof *y))) {
+        rc = cli_fail_code(CLI_EXIT_RUNTIME, "out of memory for the [%d, %d, %d] output; split "
+                           "the input along its batch axis B", T, B, D);
+        goto done;
+    }
+    for (int t = 0; t < T; t++)
+        for (int b = 0; b < B; b++) {
+            size_t r = ((size_t)t * B + b) * D;
+            if (t < lengths[b]) memcpy(y + r, feat + r, (size_t)D * sizeof *y);
+            else memset(y + r, 0, (size_t)D * sizeof *y);
+        }
     int64_t shape[3] = {T, B, D};
-    if ((st = mn_array_save(o->output, MN_ARRAY_F32, 3, shape, feat))) {
+    if ((st = mn_array_save(o->output, MN_ARRAY_F32, 3, shape, y))) {
         rc = cli_lib_fail(st, "--output");
         goto done;
     }
     char si[32], dur[32], xs[96];
     double secs = cli_now() - t0, tps = fwd > 0 ? (double)T * B / fwd : 0;
     printf("mnemo predict: transformer, %d layer%s, d_model %d, %d heads, ff %d, %s, %s%s, "
-           "weights %s\n", o->layers, o->layers > 1 ? "s" : "", D, o->tf.heads,
-           o->tf.ff > 0 ? o->tf.ff : 4 * D, o->norm_first ? "pre-norm" : "post-norm",
-           o->tf.gelu ? "gelu" : "relu", o->tf.causal ? ", causal" : "", o->weights);
+           "weights %s\n", o->layers, o->layers > 1 ? "s" : "", D, o->fam.heads,
+           o->fam.ff > 0 ? o->fam.ff : 4 * D, o->norm_first ? "pre-norm" : "post-norm",
+           o->fam.gelu ? "gelu" : "relu", o->fam.causal ? ", causal" : "", o->weights);
     printf("  input   %s float32 %s\n", o->input, shape_str(xs, sizeof xs, x.shape, 3));
     printf("  output  %s float32 %s\n", o->output, shape_str(xs, sizeof xs, shape, 3));
     printf("  speed   %s steps/s (T x B) on %d thread%s\n", fmt_si(si, sizeof si, tps),
@@ -240,10 +255,10 @@ static int run_transformer(const options *o) {
         json_str(&j, "model", "transformer");
         json_int(&j, "layers", o->layers);
         json_int(&j, "d_model", D);
-        json_int(&j, "heads", o->tf.heads);
-        json_int(&j, "ff", o->tf.ff > 0 ? o->tf.ff : 4 * D);
+        json_int(&j, "heads", o->fam.heads);
+        json_int(&j, "ff", o->fam.ff > 0 ? o->fam.ff : 4 * D);
         json_bool(&j, "norm_first", o->norm_first);
-        json_bool(&j, "causal", o->tf.causal);
+        json_bool(&j, "causal", o->fam.causal);
         json_int(&j, "length", T);
         json_int(&j, "batch", B);
         json_str(&j, "output", o->output);
@@ -253,6 +268,7 @@ static int run_transformer(const options *o) {
         json_end(&j);
     }
 done:
+    free(y);
     free(lengths);
     mn_array_free(&len);
     mn_array_free(&x);
@@ -317,7 +333,7 @@ done:
 int cmd_predict(int argc, char **argv) {
     options o = {0};
     o.layers = 1;
-    transformer_opts_init(&o.tf);
+    family_opts_init(&o.fam);
     char threads_def[48];
     snprintf(threads_def, sizeof threads_def, "all cores, %d here", mn_get_threads());
     cli_opt opts[] = {
@@ -350,13 +366,13 @@ int cmd_predict(int argc, char **argv) {
         {"--lengths", OPT_STR, &o.lengths, "FILE",
          "transformer: int32 .npy [B], keys past each length masked", "", "len.npy", 0, 0, 0, 0,
          0, 0, 0},
-        {"--heads", OPT_INT, &o.tf.heads, "H", "transformer: nhead", NULL, "4", 1, 4096, 0, 0,
+        {"--heads", OPT_INT, &o.fam.heads, "H", "transformer: nhead", NULL, "4", 1, 4096, 0, 0,
          0, 0, 0},
-        {"--ff", OPT_INT, &o.tf.ff, "F", "transformer: dim_feedforward", "4 x hidden", "2048", 1,
+        {"--ff", OPT_INT, &o.fam.ff, "F", "transformer: dim_feedforward", "4 x hidden", "2048", 1,
          65536, 0, 0, 0, 0, 0},
-        {"--activation", OPT_STR, &o.tf.activation_name, "A", "transformer: relu or gelu", NULL,
+        {"--activation", OPT_STR, &o.fam.activation_name, "A", "transformer: relu or gelu", NULL,
          "gelu", 0, 0, 0, 0, 0, 0, 0},
-        {"--causal", OPT_FLAG, &o.tf.causal, NULL,
+        {"--causal", OPT_FLAG, &o.fam.causal, NULL,
          "transformer: a causal mask (step t sees steps <= t)", NULL, NULL, 0, 0, 0, 0, 0, 0, 0},
     };
     const int nopts = (int)(sizeof opts / sizeof opts[0]);
@@ -367,9 +383,12 @@ int cmd_predict(int argc, char **argv) {
     int rc = cli_parse("predict", argc, argv, opts, nopts);
     if (rc) return rc;
     mn_cell_kind cell = MN_LSTM;
-    int transformer = is_transformer(o.model);
+    if (family_opts_check(&o.fam, opts, nopts, o.model)) return CLI_EXIT_USAGE;
+    int transformer = o.fam.kind == FAMILY_TRANSFORMER;
+    if (o.fam.kind && !transformer)
+        return cli_fail("predict runs PyTorch's recurrent modules and its TransformerEncoder; "
+                        "--model %s has no PyTorch module to read", o.model);
     if (!transformer && cli_parse_cell(o.model, &cell)) return CLI_EXIT_USAGE;
-    if (transformer_opts_check(&o.tf, opts, nopts, transformer)) return CLI_EXIT_USAGE;
     for (int i = 0; i < nopts && !transformer; i++)
         if (opts[i].given && (!strcmp(opts[i].name, "--norm-first") ||
                               !strcmp(opts[i].name, "--lengths")))

@@ -23,7 +23,7 @@ void train_opts_init(train_opts *o) {
     o->sched_name = schedule_names[o->tc.schedule <= MN_SCHED_COSINE ? o->tc.schedule : 0];
     o->init_name = init_names[o->mc.recurrent_init <= MN_INIT_IDENTITY ? o->mc.recurrent_init : 0];
     o->seed = o->tc.seed;
-    transformer_opts_init(&o->tf);
+    family_opts_init(&o->fam);
     snprintf(o->threads_def, sizeof o->threads_def, "all cores, %d here", mn_get_threads());
 }
 
@@ -37,7 +37,7 @@ int train_opts_table(train_opts *o, cli_opt *opts, int model_required) {
         {"--length", OPT_INT, &o->length, "N", "sequence length T: how far back the answer lies",
          NULL, "100", 1, CLI_MAX_LENGTH, 0, 0, 0, 1, 0},
         {"--model", OPT_STR, &o->model_name, "M",
-         "recurrent cell (rnn, rnn-relu, lstm, gru, gated) or transformer",
+         "recurrent cell (rnn, rnn-relu, lstm, gru, gated) or transformer, tcn, s4d, mamba",
          model_required ? "required, or --blocks" : NULL, "lstm", 0, 0, 0, 0, 0, 0, 0},
         {"--blocks", OPT_STR, &o->blocks_spec, "SPEC",
          "a mixed stack instead of --model/--layers: blocks KIND[:WIDTH][:OPTION...] joined "
@@ -56,9 +56,9 @@ int train_opts_table(train_opts *o, cli_opt *opts, int model_required) {
          "drop each block's output with probability P while training", NULL, "0.1", 0, 0, 0,
          0.999f, 0, 0, 0},
         {"--hidden", OPT_INT, &o->mc.hidden_size, "H",
-         "hidden units per layer and direction (a transformer's d_model)",
+         "hidden units per layer and direction (d_model; a TCN's channels)",
          NULL, "128", 1, CLI_MAX_HIDDEN, 0, 0, 0, 0, 0},
-        {"--layers", OPT_INT, &o->mc.num_layers, "L", "stacked recurrent layers", "1", "2", 1,
+        {"--layers", OPT_INT, &o->mc.num_layers, "L", "stacked layers (of a family: its layers)", "1", "2", 1,
          CLI_MAX_LAYERS, 0, 0, 0, 0, 0},
         {"--bidirectional", OPT_FLAG, &o->bidir, NULL, "run each layer in both directions", NULL,
          NULL, 0, 0, 0, 0, 0, 0, 0},
@@ -130,7 +130,7 @@ int train_opts_table(train_opts *o, cli_opt *opts, int model_required) {
     };
     int n = (int)(sizeof t / sizeof t[0]);
     memcpy(opts, t, sizeof t);
-    n += transformer_opts_table(&o->tf, opts + n);
+    n += family_opts_table(&o->fam, opts + n);
     o->table = opts;
     o->ntable = n;
     return n;
@@ -161,20 +161,26 @@ int train_opts_check(train_opts *o) {
     if (norm_kind < 0)
         return cli_fail("unknown --norm-kind \"%s\"; choose one of %s", o->norm_kind_name,
                         cli_join(list, sizeof list, norm_kind_names));
-    if (o->norm_kind_name && norm == 0)
+    cli_family_kind fk = family_of(o->model_name);
+    if (o->norm_kind_name && norm == 0 && (fk == FAMILY_NONE || fk == FAMILY_TCN))
         return cli_fail("--norm-kind chooses the normalization of --norm pre|post; give --norm "
                         "pre or --norm post too");
     o->norm = (mn_norm_place)norm;
     o->norm_kind = (mn_norm_kind)norm_kind;
-    o->transformer = is_transformer(o->model_name);
-    if (transformer_opts_check(&o->tf, o->table, o->ntable, o->transformer)) return CLI_EXIT_USAGE;
-    if (o->transformer) {
+    if (family_opts_check(&o->fam, o->table, o->ntable, o->model_name)) return CLI_EXIT_USAGE;
+    if (o->fam.kind) {
         if (o->bidir)
-            return cli_fail("--bidirectional runs a recurrence both ways; a Transformer attends "
-                            "both ways unless --causal: drop --bidirectional");
+            return cli_fail("--bidirectional runs a recurrence both ways; %s", o->fam.kind ==
+                            FAMILY_TRANSFORMER ? "a Transformer attends both ways unless "
+                            "--causal: drop --bidirectional" : "this model is causal: drop "
+                            "--bidirectional");
         if (o->residual)
-            return cli_fail("a Transformer's blocks are residual already; drop --residual");
-        if (!o->norm_name) o->norm = MN_NORM_PRE;
+            return cli_fail("--model %s builds residual blocks already; drop --residual",
+                            o->model_name);
+        if (o->fam.kind == FAMILY_TCN && o->norm_name)
+            return cli_fail("a TCN block normalizes nothing (Bai et al. 2018 use none); drop "
+                            "--norm");
+        if (!o->norm_name && o->fam.kind != FAMILY_TCN) o->norm = MN_NORM_PRE;
     } else if (o->model_name && cli_parse_cell(o->model_name, &o->cell)) {
         return CLI_EXIT_USAGE;
     }
@@ -223,6 +229,13 @@ int train_opts_check(train_opts *o) {
         probe.bidirectional = o->bidir;
         if (o->blocks_spec && mn_blocks_parse(o->blocks_spec, &probe) != MN_OK)
             return cli_fail("%s", mn_last_error());
+        char spec[MN_MAX_BLOCKS * 64];
+        if (o->fam.kind) {
+            if (family_spec(&o->fam, probe.num_layers, probe.hidden_size, 0, o->norm,
+                            o->norm_kind, 4096, 0, spec, sizeof spec))
+                return CLI_EXIT_USAGE;
+            if (mn_blocks_parse(spec, &probe) != MN_OK) return cli_fail("%s", mn_last_error());
+        }
         if (train_check_init(o, &probe)) return CLI_EXIT_USAGE;
     }
     if (o->metrics_path && cli_check_writable("--metrics", o->metrics_path)) return CLI_EXIT_USAGE;
@@ -286,14 +299,37 @@ static int configure_model(train_opts *o, const mn_task *task, const mn_task_inf
      * --forget-bias makes the default step aside, since chrono would draw over it. */
     mc->chrono_tmax = o->chrono || (!o->no_chrono && !o->forget_bias_given) ? info->max_steps
                                                                             : user.chrono_tmax;
-    if (o->transformer) {
+    if (o->fam.kind == FAMILY_TCN && !o->layers_given) {
+        /* as many layers as the task's length needs: the receptive field doubles with each */
+        int64_t k = o->fam.kernel, T = info->max_steps;
+        mc->num_layers = 1;
+        while (mc->num_layers < 30 && 1 + 2 * (k - 1) * ((INT64_C(1) << mc->num_layers) - 1) < T)
+            mc->num_layers++;
+    }
+    if (o->fam.kind) {
         char spec[MN_MAX_BLOCKS * 64];
-        if (transformer_spec(&o->tf, mc->num_layers, mc->hidden_size, mc->input_size, o->norm,
-                             o->norm_kind, info->max_steps, o->norm == MN_NORM_PRE, spec, sizeof spec))
+        if (family_spec(&o->fam, mc->num_layers, mc->hidden_size, mc->input_size, o->norm,
+                        o->norm_kind, info->max_steps, o->norm == MN_NORM_PRE, spec, sizeof spec))
             return CLI_EXIT_USAGE;
         if (mn_blocks_parse(spec, mc) != MN_OK) return cli_fail("%s", mn_last_error());
         for (int k = 0; k < mc->num_blocks; k++)
             if (o->dropout > 0 && mc->blocks[k].dropout == 0) mc->blocks[k].dropout = o->dropout;
+        /* said once the run is sure to start (train_session_open), not before a refusal */
+        int64_t field = mn_model_receptive_field(mc);
+        size_t n = 0;
+        o->notes[0] = 0;
+        if (o->fam.kind == FAMILY_TCN)
+            n += (size_t)snprintf(o->notes, sizeof o->notes, "tcn: %d layer%s of kernel %d, "
+                                  "dilations 1 to %d: receptive field %lld steps; the task's "
+                                  "sequences have %d%s\n", mc->num_layers,
+                                  mc->num_layers > 1 ? "s" : "", o->fam.kernel,
+                                  1 << (mc->num_layers - 1), (long long)field, info->max_steps,
+                                  o->layers_given ? "" : " (--layers chosen to cover them)");
+        if (field > 0 && field < info->max_steps && n < sizeof o->notes)
+            snprintf(o->notes + n, sizeof o->notes - n, "warning: the output at step t sees "
+                     "only steps t-%lld..t, and the task's answer may lie %d steps back: add "
+                     "--layers or a larger --kernel\n", (long long)field - 1,
+                     info->max_steps - 1);
         return 0;
     }
     /* Blocks: the spec, or the plain stack spelled as blocks when a block option is set;
@@ -363,6 +399,7 @@ int train_session_open(train_opts *o, train_session *s) {
     if (check_memory(o, s->info)) return CLI_EXIT_USAGE;
     if ((st = mn_model_create(&o->mc, o->seed, &s->model))) return cli_lib_fail(st, NULL);
     if ((st = mn_trainer_create(s->model, s->task, &o->tc, &s->tr))) return cli_lib_fail(st, NULL);
+    fputs(o->notes, stderr);
     if (o->metrics_path && !(s->metrics = fopen(o->metrics_path, "a")))
         return cli_fail("cannot open --metrics file \"%s\": %s; choose a writable path",
                         o->metrics_path, strerror(errno));

@@ -5,7 +5,7 @@
 
 #include "common.h"
 #include "progress.h"
-#include "transformer.h"
+#include "families.h"
 
 typedef struct {
     mn_train_config tc;
@@ -21,14 +21,15 @@ typedef struct {
     uint64_t seed;
     mn_cell_kind cell;
     char threads_def[48];
-    cli_transformer tf;              /* --model transformer and its options */
-    int transformer;
+    cli_family fam;                  /* --model transformer|tcn|s4d|mamba and its options */
+
     /* The option table train_opts_table filled (the caller's, which cli_parse marks
      * given): the checks refuse options that would change nothing, so they ask whether an
      * option was given, not whether it holds its default. */
     const cli_opt *table;
     int ntable;
     int forget_bias_given;  /* --forget-bias: chrono init, the default, steps aside */
+    char notes[512];        /* what the model's options chose (a TCN's layers and field) */
 } train_opts;
 
 #define TRAIN_OPTS_MAX 48

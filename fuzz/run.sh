@@ -30,7 +30,7 @@ fi
 rm -f "$out/probe"
 
 # The library and the CLI's parsing code, instrumented for coverage (incremental).
-cli_objs="$out/cli/args.o $out/cli/train_run.o $out/cli/train_record.o $out/cli/common.o $out/cli/progress.o $out/cli/signals.o $out/cli/transformer.o"
+cli_objs="$out/cli/args.o $out/cli/train_run.o $out/cli/train_record.o $out/cli/common.o $out/cli/progress.o $out/cli/signals.o $out/cli/families.o"
 make -s BUILD="$out" CC="$cc" OPENMP= \
     OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link $san" \
     "$out/libmnemo.a" $cli_objs >"$out/build.log" 2>&1 || {

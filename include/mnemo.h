@@ -168,6 +168,11 @@ const char *mn_layer_kind_names(void);
  * init=lin|inv|real; e.g. "lstm:128,lstm:128:residual:pre" or "attention:heads=4:causal:residual". cfg's other fields are
  * kept. MN_E_ARG names the malformed part and what is allowed. */
 mn_status mn_blocks_parse(const char *spec, mn_model_config *cfg);
+/* The receptive field of cfg's blocks: how many input steps (step t itself included) the
+ * output at step t can depend on, 1 + Σ (k−1)·d over causal convolutions (a TCN block has
+ * two: 1 + 2(k−1)(2^L − 1) for L blocks with dilations 1, 2, 4, ...; Bai et al. 2018).
+ * -1 when unbounded: a recurrence, attention or a state space reaches every earlier step. */
+int64_t mn_model_receptive_field(const mn_model_config *cfg);
 /* The blocks cfg builds (num_blocks = 0 included) as a spec mn_blocks_parse reads back;
  * the length written, or the length needed when cap is too small (like snprintf). */
 int mn_blocks_format(const mn_model_config *cfg, char *buf, size_t cap);

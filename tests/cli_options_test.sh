@@ -14,7 +14,7 @@ source "$(dirname "$0")/cli_lib.sh"
 # ------------------------------------------------------------------ the table
 # Models: name | arguments | what they are made of, as this test states it:
 #   P plain --model stack, R a recurrence, K a keep gate, F a forget-gate bias (lstm f,
-#   gated α), X a Transformer, 2 two or more blocks.
+#   gated α), X a Transformer, C a TCN, S an S4D model, 2 two or more blocks.
 MODELS=(
     "rnn|--model rnn --hidden 8|PR"
     "rnn-relu|--model rnn-relu --hidden 8|PR"
@@ -26,9 +26,11 @@ MODELS=(
     "lstm,ff|--blocks lstm:8,ff:8|RKF2"
     "rnn block|--blocks rnn:8|R"
     "ff,layernorm|--blocks ff:8,layernorm|2"
+    "tcn|--model tcn --hidden 8 --layers 1 --kernel 3|C"
+    "s4d|--model s4d --hidden 8 --layers 1 --state 4|S"
 )
 # Rows: the option as given | options both runs get | where it applies (arithmetic on
-# P R K F X TWO SGD COS; 2 means it restates the default there, and the bits must not
+# P R K F X C S TWO SGD COS; 2 means it restates the default there, and the bits must not
 # change) | what it changes:
 #   w        the trained weights (train), the measured half of the JSON (diagnose)
 #   same     nothing: it restates the default (the run must give the same bits)
@@ -40,15 +42,15 @@ ROWS=(
     "--task copy||1|w"
     "--length 7||1|w"
     "--model @M||P|w"
-    "--blocks gru:5||!P&&!X|w"
+    "--blocks gru:5||!P&&!X&&!C&&!S|w"
     "--residual||TWO|w"
-    "--norm post||1|w"
-    "--norm pre||TWO+2*X|w"
-    "--norm-kind rmsnorm|--norm post|1|w"
-    "--norm-kind rmsnorm||0|-"
+    "--norm post||1-C|w"
+    "--norm pre||TWO+2*X+2*S|w"
+    "--norm-kind rmsnorm|--norm post|1-C|w"
+    "--norm-kind rmsnorm||X+S|w"
     "--dropout 0.5||1|w"
-    "--hidden 6||P+X|w"
-    "--layers 2||P+X|w"
+    "--hidden 6||P+X+C+S|w"
+    "--layers 2||P+X+C+S|w"
     "--bidirectional||P|w"
     "--batch 3||1|w"
     "--steps 2||1|w"
@@ -90,6 +92,8 @@ ROWS=(
     "--positions rope||X|w"
     "--causal||X|w"
     "--activation gelu||X|w"
+    "--kernel 2||C|w"
+    "--state 8||S|w"
 )
 # diagnose's own options (its training options are the rows above)
 DIAGNOSE_ROWS=(
@@ -122,6 +126,7 @@ applies() {
     local e=$1
     e=${e//TWO/$TWO}; e=${e//SGD/$SGD}; e=${e//COS/$COS}
     e=${e//P/$P}; e=${e//R/$R}; e=${e//K/$K}; e=${e//F/$F}; e=${e//X/$X}
+    e=${e//C/$C}; e=${e//S/$S}
     echo $(( e ))
 }
 
@@ -131,10 +136,11 @@ walk() {
     local cmd=$1 id=$2 margs=$3 traits=$4 opt=$5 sched=$6; shift 6
     local d="$tmp/$cmd.$id"
     mkdir -p "$d"
-    P=0; R=0; K=0; F=0; X=0; TWO=0
+    P=0; R=0; K=0; F=0; X=0; C=0; S=0; TWO=0
     case $traits in *P*) P=1 ;; esac; case $traits in *R*) R=1 ;; esac
     case $traits in *K*) K=1 ;; esac; case $traits in *F*) F=1 ;; esac
     case $traits in *2*) TWO=1 ;; esac; case $traits in *X*) X=1 ;; esac
+    case $traits in *C*) C=1 ;; esac; case $traits in *S*) S=1 ;; esac
     SGD=0; [ "$opt" = sgd ] && SGD=1
     COS=0; [ "$sched" = cosine ] && COS=1
     local other_model=gru next_opt other_sched=cosine

@@ -9,7 +9,8 @@ tests/fixtures/transformer/<name>.safetensors  a torch.nn.TransformerEncoder sta
 tests/fixtures/transformer/<name>_x.npy        input float32 [T, B, D]
 tests/fixtures/transformer/<name>_y.npy        eval-mode output float32 [T, B, D]
 tests/fixtures/transformer/<name>_lengths.npy  int32 [B], for the padded case
-                                               (src_key_padding_mask = t >= length)
+                                               (src_key_padding_mask = t >= length; the
+                                               output's rows past each length are 0)
 tests/fixtures/sin_positions.safetensors       "pe" [T=300, D=10]: the sinusoidal table as
                                                PyTorch's tutorial PositionalEncoding builds it
 The metadata of each file records its configuration (layers, heads, ff, norm_first,
@@ -79,6 +80,10 @@ def main():
             pad = torch.arange(T)[None, :] >= torch.tensor(lengths)[:, None]   # [B, T]
         with torch.no_grad():
             y = enc.double()(x.double(), mask=mask, src_key_padding_mask=pad).float()
+        if pad is not None:
+            # rows past a sequence's length are 0, as the encoder's default nested-tensor
+            # path in eval returns them (and pad_packed_sequence does for RNNs)
+            y = y.masked_fill(pad.t()[:, :, None], 0.0)
         enc.float()
         meta = {"layers": str(layers), "heads": str(HEADS), "ff": str(FF),
                 "norm_first": str(norm_first), "activation": act, "causal": str(causal),

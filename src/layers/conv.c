@@ -270,10 +270,14 @@ static void conv_kind_plan(const mn_block_config *b, int in, size_t T, size_t B,
 
 /* MN_KIND_WHOLE_SEQUENCE: without a carried window of past inputs, a chunk of a truncated
  * pass would see zeros where the previous chunk's inputs were. */
+static int64_t conv_history(const mn_block_config *b) {
+    return (int64_t)((b->kernel > 0 ? b->kernel : 2) - 1) * (b->dilation > 0 ? b->dilation : 1);
+}
+
 const mn_layer_kind mn_kind_conv = {
     .name = "conv",
     .summary = "causal dilated Conv1d, WIDTH channels, kernel=K taps (2) spaced dilation=D (1)",
     .cell = -1, .caps = MN_KIND_WIDTH | MN_KIND_CONV | MN_KIND_WHOLE_SEQUENCE,
     .out_width = conv_out_width, .create = conv_block, .plan = conv_kind_plan,
-    .macs_per_row = conv_macs,
+    .macs_per_row = conv_macs, .history = conv_history,
 };

@@ -70,3 +70,8 @@ mn_status mn_cell_describe(mn_cell_kind cell, mn_cell_info *out) {
     };
     return MN_OK;
 }
+
+int64_t mn_kind_history(const mn_layer_kind *k, const mn_block_config *b) {
+    if (k->history) return k->history(b);
+    return k->caps & (MN_KIND_RECURRENT | MN_KIND_ATTENTION | MN_KIND_STATE) ? -1 : 0;
+}

@@ -45,6 +45,10 @@ typedef struct mn_layer_kind {
     void (*plan)(const mn_block_config *b, int in, size_t T, size_t B, mn_memory_plan *p);
     /* Multiply-adds of one forward, per sequence row and time step (bench's FLOP count). */
     double (*macs_per_row)(const mn_block_config *b, int in);
+    /* Steps before t that the output at t reads ((k−1)·d for a causal convolution). NULL:
+     * none for a position-wise kind, unbounded for one with a recurrence, attention or a
+     * state (MN_KIND_RECURRENT, MN_KIND_ATTENTION, MN_KIND_STATE); see mn_kind_history. */
+    int64_t (*history)(const mn_block_config *b);
 } mn_layer_kind;
 
 #define KIND(name) extern const mn_layer_kind mn_kind_##name;
@@ -52,6 +56,8 @@ typedef struct mn_layer_kind {
 #undef KIND
 
 int mn_layer_kind_count(void);
+/* The steps before t that block b's output at t reads; -1 when unbounded. */
+int64_t mn_kind_history(const mn_layer_kind *k, const mn_block_config *b);
 const mn_layer_kind *mn_layer_kind_at(int i);
 /* NULL when no kind has that name (the block checks name the choices in their error). */
 const mn_layer_kind *mn_layer_kind_find(const char *name);

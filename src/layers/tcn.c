@@ -279,10 +279,16 @@ static void tcn_plan(const mn_block_config *b, int in, size_t T, size_t B, mn_me
     append(p, &c1, 1, 0);
 }
 
+/* two convolutions in a row, each reading (k−1)·d steps back */
+static int64_t tcn_history(const mn_block_config *b) {
+    return 2 * (int64_t)((b->kernel > 0 ? b->kernel : 2) - 1) * (b->dilation > 0 ? b->dilation : 1);
+}
+
 const mn_layer_kind mn_kind_tcn = {
     .name = "tcn",
     .summary = "TCN residual block (Bai et al. 2018): two causal convs (kernel=K, dilation=D) "
                "with ReLU, 1x1 conv on the residual when widths differ",
     .cell = -1, .caps = MN_KIND_WIDTH | MN_KIND_CONV | MN_KIND_WHOLE_SEQUENCE,
     .out_width = tcn_out_width, .create = tcn_block, .plan = tcn_plan, .macs_per_row = tcn_macs,
+    .history = tcn_history,
 };

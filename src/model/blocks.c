@@ -4,6 +4,7 @@
 #include "registry.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -380,4 +381,17 @@ int mn_blocks_format(const mn_model_config *cfg, char *buf, size_t cap) {
     if (buf && cap && len >= cap) buf[cap - 1] = 0;   /* truncated, still terminated */
     if (buf && cap && n == 0) buf[0] = 0;
     return (int)len;
+}
+
+int64_t mn_model_receptive_field(const mn_model_config *cfg) {
+    mn_block_config b[MN_MAX_BLOCKS];
+    int n = mn_model_blocks(cfg, b);
+    int64_t field = 1;
+    for (int k = 0; k < n; k++) {
+        const mn_layer_kind *kind = mn_layer_kind_find(b[k].kind);
+        int64_t h = kind ? mn_kind_history(kind, &b[k]) : -1;
+        if (h < 0 || field > INT64_MAX - h) return -1;
+        field += h;
+    }
+    return field;
 }
