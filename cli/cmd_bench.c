@@ -113,6 +113,7 @@ int cmd_bench(int argc, char **argv) {
             return CLI_EXIT_USAGE;
         blocks = spec;
     }
+    if (model_name && !hidden) return cli_fail("'bench' needs --hidden H with --model");
     if (!family && !cli_find(opts, nopts, "--input-size")->given)
         return cli_fail("'bench' needs --input-size I: the features per step");
     if (!hidden) hidden = 1;   /* --blocks: every width is in the spec */
