@@ -180,3 +180,269 @@ TEST(attention_kernel_nan_reaches_only_rows_that_attend) {
             kcase_free(&c);
         }
 }
+
+/* ------------------------------------------------------------ the layer */
+
+static const int32_t ragged[3] = {5, 3, 1};
+
+/* Finite differences of the layer (eps 1e-3: the softmax curves fast), parameters near
+ * PyTorch's init plus noise. */
+static void gradcheck(const char *what, int D, int H, int causal, int rope, int T, int B,
+                      const int32_t *lengths, uint64_t seed) {
+    mn_layer *l = mn_attention_create(D, H, causal, rope);
+    REQUIRE(l, "%s: create: %s", what, mn_last_error());
+    mn_check_layer_grads(what, l, T, B, lengths, MN_CHECK_NEAR_INIT, seed, 1e-3f);
+    mn_layer_destroy(l);
+}
+
+TEST(attention_layer_gradients) {
+    gradcheck("bidirectional h2", 4, 2, 0, 0, 5, 3, NULL, 1);
+    gradcheck("bidirectional padded h2", 4, 2, 0, 0, 5, 3, ragged, 2);
+    gradcheck("causal h1", 3, 1, 1, 0, 5, 3, NULL, 3);
+    gradcheck("causal padded h4", 8, 4, 1, 0, 5, 3, ragged, 4);
+    gradcheck("rope bidirectional padded h2", 4, 2, 0, 1, 5, 3, ragged, 5);
+    gradcheck("rope causal h1", 4, 1, 1, 1, 6, 2, NULL, 6);
+    /* across a query and a key tile boundary (tiles of 96) */
+    static const int32_t long_len[2] = {100, 97};
+    gradcheck("causal padded over two tiles", 2, 1, 1, 0, 100, 2, long_len, 7);
+}
+
+TEST(attention_layer_refuses_bad_shapes) {
+    mn_clear_error();
+    CHECK(!mn_attention_create(6, 4, 0, 0) && strstr(mn_last_error(), "divide"),
+          "heads 4 on width 6 accepted or unexplained: %s", mn_last_error());
+    CHECK(!mn_attention_create(6, 2, 1, 1) && strstr(mn_last_error(), "odd head width"),
+          "rope with head width 3 accepted or unexplained: %s", mn_last_error());
+    CHECK(!mn_attention_create(0, 1, 0, 0), "width 0 accepted");
+    mn_layer *l = mn_attention_create(4, 2, 0, 0);
+    REQUIRE(l, "create: %s", mn_last_error());
+    mn_check_alloc_params(l);
+    float x[4 * 2 * 4] = {0}, y[4 * 2 * 4];
+    int32_t bad[2] = {4, 5};
+    CHECK(l->ops->forward(l, x, y, 4, 2, bad) == MN_E_ARG, "length 5 > T = 4 accepted");
+    CHECK(l->ops->backward(l, y, NULL, 4, 2, NULL) == MN_E_STATE, "backward without forward");
+    float xt[4], yt[4];
+    CHECK(mn_attention_step(l, xt, yt, 1) == MN_E_ARG && strstr(mn_last_error(), "causal"),
+          "streaming a bidirectional layer: %s", mn_last_error());
+    mn_check_free_layer(l);
+}
+
+/* Nothing but the registry builds it: a block's heads, causal and rope reach the layer. */
+TEST(attention_registered_kind) {
+    const mn_layer_kind *k = mn_layer_kind_find("attention");
+    REQUIRE(k, "attention is not registered");
+    CHECK(k->caps & MN_KIND_ATTENTION, "caps %u", k->caps);
+    mn_block_config b = {.kind = "attention", .heads = 4, .causal = 1, .rope = 1};
+    mn_layer *l = k->create(&b, 16, 0);
+    REQUIRE(l, "create: %s", mn_last_error());
+    CHECK(l->in_size == 16 && l->out_size == 16 && k->out_width(&b, 16) == 16, "widths");
+    CHECK(l->param_count == 4 * 16 * 16 + 4 * 16, "%zu parameters", l->param_count);
+    CHECK(!strcmp(l->specs[0].name, "self_attn.in_proj_weight") &&
+          l->specs[0].shape[0] == 48 && l->specs[0].shape[1] == 16 &&
+          !strcmp(l->specs[3].name, "self_attn.out_proj.bias"), "parameter names or shapes");
+    CHECK(k->macs_per_row(&b, 16) == 4.0 * 16 * 16, "macs %g", k->macs_per_row(&b, 16));
+    mn_layer_destroy(l);
+    b.heads = 3;
+    CHECK(!k->create(&b, 16, 0), "3 heads on width 16 accepted");
+}
+
+/* PyTorch's init: xavier_uniform_ on in_proj_weight, zero biases, out_proj U(±1/√D). */
+TEST(attention_layer_init) {
+    enum { D = 64 };
+    mn_layer *l = mn_attention_create(D, 4, 0, 0);
+    REQUIRE(l, "create: %s", mn_last_error());
+    float *p = mn_check_alloc_params(l);
+    for (size_t i = 0; i < l->param_count; i++) p[i] = NAN;
+    mn_rng r;
+    mn_rng_seed(&r, 3);
+    mn_init_config ic = {MN_INIT_UNIFORM, 1.0f, 1.0f, 0};
+    l->ops->init(l, &r, &ic);
+    double bw = sqrt(6.0 / (4 * D)), bo = 1.0 / sqrt(D), mw = 0, mo = 0;
+    int bad = 0;
+    for (size_t i = 0; i < 3 * D * D; i++) { bad += !(fabs(p[i]) <= bw); mw = fmax(mw, fabs(p[i])); }
+    for (size_t i = 0; i < 3 * D; i++) bad += p[3 * D * D + i] != 0.0f;
+    float *wo = p + 3 * D * D + 3 * D;
+    for (size_t i = 0; i < D * D; i++) { bad += !(fabs(wo[i]) <= bo); mo = fmax(mo, fabs(wo[i])); }
+    for (size_t i = 0; i < D; i++) bad += wo[D * D + i] != 0.0f;
+    CHECK(!bad, "%d parameters outside their init", bad);
+    CHECK(mw > 0.95 * bw && mo > 0.95 * bo, "bounds not reached: %g of %g, %g of %g", mw, bw,
+          mo, bo);
+    mn_check_free_layer(l);
+}
+
+/* Streaming: T steps one at a time equal the full causal forward, with and without rope;
+ * a reset starts again, a batch change without one is refused. */
+TEST(attention_streaming_equals_full_forward) {
+    enum { T = 40, B = 2, D = 8 };
+    for (int rope = 0; rope < 2; rope++) {
+        mn_layer *l = mn_attention_create(D, 2, 1, rope);
+        REQUIRE(l, "create: %s", mn_last_error());
+        float *p = mn_check_alloc_params(l);
+        mn_rng r;
+        mn_rng_seed(&r, 11 + rope);
+        mn_check_randomize(p, l->param_count, &r, 0.5f);
+        float x[T * B * D], y[T * B * D], ys[T * B * D];
+        mn_check_randomize(x, T * B * D, &r, 1.5f);
+        REQUIRE_OK(l->ops->forward(l, x, y, T, B, NULL));
+        for (int pass = 0; pass < 2; pass++) {   /* the second after a reset */
+            mn_attention_cache_reset(l);
+            for (int t = 0; t < T; t++)
+                REQUIRE_OK(mn_attention_step(l, x + (size_t)t * B * D, ys + (size_t)t * B * D, B));
+            double worst = 0;
+            for (int i = 0; i < T * B * D; i++)
+                worst = fmax(worst, fabs(ys[i] - y[i]) / fmax(fabs(y[i]), 1.0));
+            CHECK(worst <= 1e-5, "rope=%d pass %d: streaming differs from the full forward by "
+                  "%.3g", rope, pass, worst);
+        }
+        float xt[D], yt[D];
+        CHECK(mn_attention_step(l, xt, yt, 1) == MN_E_ARG, "batch changed without a reset");
+        mn_attention_cache_reset(l);
+        mn_check_randomize(xt, D, &r, 1.0f);
+        CHECK_OK(mn_attention_step(l, xt, yt, 1));   /* one step: y = out_proj(v) */
+        CHECK(mn_layer_bytes(l) > 0, "the cache is not counted");
+        mn_check_free_layer(l);
+    }
+}
+
+/* Forward and backward give the same bits on 1 and 2 threads. */
+TEST(attention_layer_same_bits_on_1_and_2_threads) {
+    enum { T = 150, B = 2, D = 16 };
+    static const int32_t len[B] = {150, 77};
+    float *out[2][3];
+    for (int run = 0; run < 2; run++) {
+        mn_set_threads(run + 1);
+        mn_layer *l = mn_attention_create(D, 2, 1, 1);
+        REQUIRE(l, "create: %s", mn_last_error());
+        float *p = mn_check_alloc_params(l);
+        mn_rng r;
+        mn_rng_seed(&r, 21);
+        mn_check_randomize(p, l->param_count, &r, 0.4f);
+        float *x = malloc(T * B * D * 4), *w = malloc(T * B * D * 4);
+        out[run][0] = malloc(T * B * D * 4);
+        out[run][1] = calloc(T * B * D, 4);
+        out[run][2] = malloc(l->param_count * 4);
+        mn_check_randomize(x, T * B * D, &r, 1.0f);
+        mn_check_randomize(w, T * B * D, &r, 1.0f);
+        CHECK_OK(l->ops->forward(l, x, out[run][0], T, B, len));
+        CHECK_OK(l->ops->backward(l, w, out[run][1], T, B, len));
+        memcpy(out[run][2], l->grads, l->param_count * 4);
+        size_t np = l->param_count;
+        mn_check_free_layer(l);
+        free(x); free(w);
+        if (run == 1) {
+            CHECK(!memcmp(out[0][0], out[1][0], T * B * D * 4), "y differs");
+            CHECK(!memcmp(out[0][1], out[1][1], T * B * D * 4), "dx differs");
+            CHECK(!memcmp(out[0][2], out[1][2], np * 4), "parameter gradients differ");
+        }
+    }
+    mn_set_threads(0);
+    for (int run = 0; run < 2; run++) for (int i = 0; i < 3; i++) free(out[run][i]);
+}
+
+/* Activation memory grows with T, not T²: held bytes after a training pass at T and 2T,
+ * and the plan's allocations likewise. */
+TEST(attention_memory_linear_in_length) {
+    enum { B = 1, D = 64 };
+    size_t held[2];
+    const mn_layer_kind *k = mn_layer_kind_find("attention");
+    mn_block_config bc = {.kind = "attention", .heads = 2, .causal = 1};
+    for (int i = 0; i < 2; i++) {
+        int T = 1024 << i;
+        mn_layer *l = mn_attention_create(D, 2, 1, 0);
+        REQUIRE(l, "create: %s", mn_last_error());
+        float *p = mn_check_alloc_params(l);
+        mn_rng r;
+        mn_rng_seed(&r, 5);
+        mn_check_randomize(p, l->param_count, &r, 0.2f);
+        float *x = malloc((size_t)T * B * D * 4), *y = malloc((size_t)T * B * D * 4);
+        mn_check_randomize(x, (size_t)T * B * D, &r, 1.0f);
+        CHECK_OK(l->ops->forward(l, x, y, T, B, NULL));
+        CHECK_OK(l->ops->backward(l, x, NULL, T, B, NULL));
+        held[i] = mn_layer_bytes(l);
+        mn_check_free_layer(l);
+        free(x); free(y);
+    }
+    double ratio = (double)held[1] / (double)held[0];
+    CHECK(ratio > 1.8 && ratio < 2.2, "held %zu bytes at T=1024, %zu at 2048: ratio %.2f, "
+          "not about 2", held[0], held[1], ratio);
+    size_t planned[2];
+    for (int i = 0; i < 2; i++) {
+        mn_memory_plan p = {0};
+        k->plan(&bc, D, (size_t)16384 << i, 1, &p);
+        planned[i] = 0;
+        for (int e = 0; e < p.n; e++) planned[i] += p.ev[e].gemm ? 0 : p.ev[e].bytes;
+        CHECK(!p.overflow, "plan overflowed");
+    }
+    ratio = (double)planned[1] / (double)planned[0];
+    CHECK(ratio > 1.9 && ratio < 2.1, "planned %zu bytes at T=16384, %zu at 32768: ratio "
+          "%.2f", planned[0], planned[1], ratio);
+    /* and the plan is what the layer holds */
+    CHECK(planned[0] > 0, "empty plan");
+}
+
+/* ------------------------------------------------------------ PyTorch golden files */
+
+static void run_golden(const char *fixture, double tol) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s.safetensors", mn_test_fixture_dir(), fixture);
+    mn_st_file *f = NULL;
+    REQUIRE_OK(mn_st_read(path, &f));
+    const char *Ts = mn_st_meta(f, "T"), *Bs = mn_st_meta(f, "B"), *Ds = mn_st_meta(f, "dim"),
+               *Hs = mn_st_meta(f, "heads"), *Cs = mn_st_meta(f, "causal"),
+               *Rs = mn_st_meta(f, "rope");
+    int T = Ts ? atoi(Ts) : 0, B = Bs ? atoi(Bs) : 0, D = Ds ? atoi(Ds) : 0,
+        H = Hs ? atoi(Hs) : 0, causal = Cs ? atoi(Cs) : -1, rope = Rs ? atoi(Rs) : -1;
+    const mn_st_tensor *x_t = mn_st_find(f, "x"), *w_t = mn_st_find(f, "w"),
+                       *l_t = mn_st_find(f, "lengths");
+    size_t n = (size_t)T * B * D;
+    mn_layer *l = NULL;
+    float *x = NULL, *w = NULL, *y = NULL, *dx = NULL;
+    int32_t *len = NULL;
+    if (T < 1 || B < 1 || D < 1 || H < 1 || causal < 0 || rope < 0 || !x_t || !w_t || !l_t ||
+        x_t->numel != n || w_t->numel != n || l_t->numel != (size_t)B ||
+        x_t->dtype != MN_ST_F32 || w_t->dtype != MN_ST_F32 || l_t->dtype != MN_ST_I32) {
+        mn_test_fail(__FILE__, __LINE__, "%s: metadata or tensors inconsistent", fixture);
+        goto out;
+    }
+    l = mn_attention_create(D, H, causal, rope);
+    if (!l) {
+        mn_test_fail(__FILE__, __LINE__, "%s: %s", fixture, mn_last_error());
+        goto out;
+    }
+    mn_check_alloc_params(l);
+    x = malloc(n * 4); w = malloc(n * 4); y = malloc(n * 4); dx = calloc(n, 4);
+    len = malloc((size_t)B * 4);
+    memcpy(x, x_t->data, n * 4);
+    memcpy(w, w_t->data, n * 4);
+    memcpy(len, l_t->data, (size_t)B * 4);
+    if (mn_check_load_params(fixture, f, l) != 4) goto out;
+    for (size_t i = 0; i < n; i++) y[i] = NAN;
+    if (l->ops->forward(l, x, y, T, B, len) != MN_OK ||
+        l->ops->backward(l, w, dx, T, B, len) != MN_OK) {
+        mn_test_fail(__FILE__, __LINE__, "%s: %s", fixture, mn_last_error());
+        goto out;
+    }
+    mn_check_against(fixture, "y", y, mn_st_find(f, "y"), n, 1e-5);
+    mn_check_against(fixture, "grad.x", dx, mn_st_find(f, "grad.x"), n, tol);
+    for (int i = 0; i < l->nspecs; i++) {
+        const mn_param_spec *sp = &l->specs[i];
+        char name[MN_NAME_MAX + 8];
+        snprintf(name, sizeof name, "grad.%s", sp->name);
+        mn_check_against(fixture, name, l->grads + sp->offset, mn_st_find(f, name), sp->size,
+                         tol);
+    }
+out:
+    mn_check_free_layer(l);
+    free(x); free(w); free(y); free(dx); free(len);
+    mn_st_free(f);
+}
+
+/* The golden measure (layer_check.h): y to 1e-5, gradients to 2e-4. float32 against
+ * float64 through the fast exp (relative error < 1e-6); the gradient of the key bias is 0
+ * in exact arithmetic (a softmax ignores a constant added to a row's scores), so its float
+ * noise is judged against 1% of the whole bias gradient's scale: about 7e-5 here. */
+TEST(attention_golden_bidirectional_padded_h4) { run_golden("attention_bidir_pad_h4", 2e-4); }
+TEST(attention_golden_bidirectional_h1) { run_golden("attention_bidir_h1", 2e-4); }
+TEST(attention_golden_causal_h1) { run_golden("attention_causal_h1", 2e-4); }
+TEST(attention_golden_causal_padded_h4) { run_golden("attention_causal_pad_h4", 2e-4); }
+TEST(attention_golden_rope_causal_padded_h2) { run_golden("attention_rope_causal_pad_h2", 2e-4); }
