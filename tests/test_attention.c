@@ -446,3 +446,55 @@ TEST(attention_golden_bidirectional_h1) { run_golden("attention_bidir_h1", 2e-4)
 TEST(attention_golden_causal_h1) { run_golden("attention_causal_h1", 2e-4); }
 TEST(attention_golden_causal_padded_h4) { run_golden("attention_causal_pad_h4", 2e-4); }
 TEST(attention_golden_rope_causal_padded_h2) { run_golden("attention_rope_causal_pad_h2", 2e-4); }
+
+/* ------------------------------------------------------------ in a model */
+
+/* The memory estimate (which replays the kind's plan) against the peak the allocation
+ * counter measures, for one training step of a block model with attention, the second of
+ * two runs (the first grows the process-wide GEMM scratch; see tests/test_memory.c). */
+TEST(attention_memory_estimate_matches_peak) {
+    static const char *specs[] = {"attention:heads=4:causal:residual:pre,linear:16",
+                                  "linear:32,attention:heads=2:rope:causal"};
+    for (int i = 0; i < 2; i++) {
+        size_t peak = 0;
+        mn_model_config c;
+        for (int pass = 0; pass < 2; pass++) {
+            mn_memory_reset_peak();
+            size_t base = mn_memory_in_use();
+            mn_task *t = NULL;
+            mn_model *m = NULL;
+            mn_trainer *tr = NULL;
+            mn_model_config_init(&c);
+            c.hidden_size = 32;
+            mn_status st = mn_task_create("copy", 40, 3, &t);
+            if (!st) {
+                mn_task_configure_model(t, &c);
+                st = mn_blocks_parse(specs[i], &c);
+            }
+            if (!st) st = mn_model_create(&c, 5, &m);
+            mn_train_config tc;
+            mn_train_config_init(&tc);
+            tc.batch_size = 8;
+            mn_step_stats ss;
+            if (!st && !(st = mn_trainer_create(m, t, &tc, &tr))) st = mn_trainer_step(tr, &ss);
+            peak = st ? 0 : mn_memory_peak() - base;
+            CHECK(st == MN_OK, "%s: %s", specs[i], mn_last_error());
+            CHECK(st || isfinite(ss.loss), "%s: loss %g", specs[i], ss.loss);
+            mn_trainer_free(tr);
+            mn_model_free(m);
+            mn_task_free(t);
+        }
+        mn_task *t;
+        REQUIRE_OK(mn_task_create("copy", 40, 1, &t));
+        int steps = mn_task_get_info(t)->max_steps;
+        mn_task_free(t);
+        mn_memory_estimate e;
+        REQUIRE_OK(mn_memory_estimate_run(&c, steps, 8, 1, &e));
+        size_t est = e.total - e.scratch;
+        double err = ((double)est - (double)peak) / (double)peak;
+        printf("    %-50s estimate %9zu  measured %9zu  error %+.2f%%\n", specs[i], est, peak,
+               100 * err);
+        CHECK(peak > 0 && fabs(err) <= 0.10, "%s: estimate %zu is %.1f%% off the measured "
+              "peak %zu", specs[i], est, 100 * err, peak);
+    }
+}

@@ -88,6 +88,13 @@ static mn_status reserve_grads(attention *s, int T, int B) {
     if (!layout(s->D, s->H, s->rope, (size_t)T, (size_t)B, &z, &fb, &gb))
         return mn_fail(MN_E_NOMEM, "attention gradients for %d steps of %d sequences "
                        "overflow", T, B);
+    if (s->kws_bytes < z.kb * sizeof(float)) {
+        /* the forward's scratch holds nothing backward needs: let it go before the larger
+         * one is taken, so the two are never held at once (the plan counts the growth) */
+        mn_release(s->kws);
+        s->kws = NULL;
+        s->kws_bytes = 0;
+    }
     if (mn_reserve(&s->gws, &s->gws_bytes, (z.qkv + z.o + z.lse) * sizeof(float)) != MN_OK ||
         mn_reserve(&s->kws, &s->kws_bytes, z.kb * sizeof(float)) != MN_OK)
         return MN_E_NOMEM;
