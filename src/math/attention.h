@@ -29,7 +29,7 @@
 
 /* Query and key tile sizes: multiples of every GEMM kernel's MR (4, 6, 8) and NR (8, 16, 32). */
 #define MN_ATTN_BQ 96
-#define MN_ATTN_BK 96
+#define MN_ATTN_BK 192
 
 typedef struct {
     int T, B, H, dh;
