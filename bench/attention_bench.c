@@ -1,7 +1,9 @@
 /* The attention kernel alone (src/math/attention.c): forward and forward + backward at
  * B sequences × H heads of width dh, against the fp32 FMA peak measured on this machine.
  *   usage: attention_bench [--threads N] [--B B] [--H H] [--dh DH] [--T T1,T2,...]
- *                          [--causal|--bidirectional] [--repeats R] [--cpu-time]
+ *                          [--causal|--bidirectional] [--repeats R] [--cpu-time] [--layer]
+ * --layer times the whole attention layer instead (projections included, D = H·dh) and
+ * reports the library's peak allocation during its forward + backward.
  * Useful FLOPs: forward 4·T²·dh·H·B (Q·Kᵀ and P·V), half under a causal mask; backward
  * 2.5× forward (five tile products for two). The softmax's exp is not counted. */
 #include "attention.h"
@@ -89,6 +91,50 @@ static double peak_gflops(int threads) {
 static double peak_gflops(int threads) { (void)threads; return NAN; }
 #endif
 
+/* The layer: forward and backward once per repeat, with the peak bytes it allocated. */
+static void time_layer(int T, int B, int H, int dh, int causal, int repeats, double peak) {
+    int D = H * dh;
+    size_t n = (size_t)T * B * D;
+    mn_layer *l = mn_attention_create(D, H, causal, 0);
+    if (!l) { printf("%s\n", mn_last_error()); return; }
+    l->params = calloc(l->param_count, 4);
+    l->grads = calloc(l->param_count, 4);
+    float *x = malloc(n * 4), *y = malloc(n * 4), *dx = calloc(n, 4);
+    srand(1);
+    for (size_t i = 0; i < l->param_count; i++) l->params[i] = ((float)rand() / RAND_MAX - 0.5f) * 0.1f;
+    for (size_t i = 0; i < n; i++) x[i] = (float)rand() / RAND_MAX - 0.5f;
+    double fwd = INFINITY, both = INFINITY;
+    size_t held = 0;
+    for (int k = 0; k < repeats + 1; k++) {
+        mn_memory_reset_peak();
+        size_t base = mn_memory_in_use();
+        double t0 = now();
+        mn_status st = l->ops->forward(l, x, y, T, B, NULL);
+        double t1 = now();
+        if (!st) st = l->ops->backward(l, x, dx, T, B, NULL);
+        double t2 = now();
+        if (st) { printf("%s\n", mn_last_error()); break; }
+        if (k == 0) { held = mn_memory_peak() - base; continue; }   /* the first allocates */
+        fwd = fmin(fwd, t1 - t0);
+        both = fmin(both, t2 - t0);
+    }
+    if (use_cpu_time) {
+        fwd /= mn_get_threads();
+        both /= mn_get_threads();
+    }
+    /* attention plus the four D×D projections per row */
+    double flops = 4.0 * T * (double)T * dh * H * B * (causal ? 0.5 : 1.0) + 8.0 * T * B * D * (double)D;
+    double gf_f = flops / fwd * 1e-9, gf_b = 3.5 * flops / both * 1e-9;
+    printf("%6d %3d %3d %4d %-6s %9.1f %7.1f %5.0f%% %9.1f %7.1f %5.0f%% %8.1f  (layer, peak allocated)\n",
+           T, B, H, dh, causal ? "causal" : "bidir", fwd * 1e3, gf_f, 100 * gf_f / peak, both * 1e3,
+           gf_b, 100 * gf_b / peak, held / 1048576.0);
+    fflush(stdout);
+    free(l->params); free(l->grads);
+    l->params = l->grads = NULL;
+    mn_layer_destroy(l);
+    free(x); free(y); free(dx);
+}
+
 /* ---------------------------------------------------------------- runs */
 
 typedef struct {
@@ -139,13 +185,14 @@ static void time_case(int T, int B, int H, int dh, int causal, int repeats, doub
 }
 
 int main(int argc, char **argv) {
-    int threads = 2, B = 1, H = 4, dh = 64, repeats = 3, modes = 3;
+    int threads = 2, B = 1, H = 4, dh = 64, repeats = 3, modes = 3, layer = 0;
     char Ts[256] = "1024,4096";
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(o, "--causal")) { modes = 2; continue; }
         if (!strcmp(o, "--bidirectional")) { modes = 1; continue; }
         if (!strcmp(o, "--cpu-time")) { use_cpu_time = 1; continue; }
+        if (!strcmp(o, "--layer")) { layer = 1; continue; }
         if (!v) { fprintf(stderr, "attention_bench: %s needs a value (see the source's header)\n", o); return 2; }
         i++;
         if (!strcmp(o, "--threads")) threads = atoi(v);
@@ -170,8 +217,9 @@ int main(int argc, char **argv) {
     for (char *t = strtok(Ts, ","); t; t = strtok(NULL, ",")) {
         int T = atoi(t);
         if (T < 1) continue;
-        if (modes & 1) time_case(T, B, H, dh, 0, repeats, peak);
-        if (modes & 2) time_case(T, B, H, dh, 1, repeats, peak);
+        void (*fn)(int, int, int, int, int, int, double) = layer ? time_layer : time_case;
+        if (modes & 1) fn(T, B, H, dh, 0, repeats, peak);
+        if (modes & 2) fn(T, B, H, dh, 1, repeats, peak);
     }
     printf("[checksum %g]\n", (double)fma_sink);
     return 0;

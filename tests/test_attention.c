@@ -104,8 +104,9 @@ static void check_kernel(int T, int B, int H, int dh, int causal, const int32_t 
 }
 
 TEST(attention_kernel_matches_reference) {
-    static const int Ts[] = {1, 2, 7, 65, 300};
-    for (int i = 0; i < 5; i++)
+    /* tiles are 96 queries × 192 keys: one row past a tile, under two, several */
+    static const int Ts[] = {1, 2, 7, 65, 97, 190, 300, 380};
+    for (int i = 0; i < 8; i++)
         for (int causal = 0; causal < 2; causal++) {
             int T = Ts[i];
             check_kernel(T, 1, 1, 8, causal, NULL, 100 + i);

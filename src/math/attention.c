@@ -223,12 +223,18 @@ static int thread_id(void) {
 
 static size_t round16(size_t n) { return (n + 15) / 16 * 16; }
 
+/* Row stride of the [dh, T] accumulators: T padded off a power of two, so that the rows
+ * of a C tile (MR of them, one stride apart) do not share a cache set. */
+static size_t acc_ld(int T) { return round16((size_t)T) + 16; }
+
+/* Floats of one key tile's packed block in KB. */
+static size_t key_block(int dh) { return round16(mn_sgemm_serial_floats(BK, dh)); }
+
 static void buffer_sizes(const mn_attention_dims *a, int backward, size_t size[NBUF]) {
     size_t T = (size_t)a->T, dh = (size_t)a->dh, mr = (size_t)mn_gemm_mr();
     size_t by_time = round16((T + mr - 1) / mr * mr * dh);         /* KA, QA, OA */
     size_t by_dh = round16((dh + mr - 1) / mr * mr * T);           /* VA, OTA, QTA */
     size_t t_panels = round16(mn_sgemm_serial_floats(a->dh, a->T)); /* QT, KT, VT */
-    size_t kblock = round16(mn_sgemm_serial_floats(BK, a->dh));
     memset(size, 0, NBUF * sizeof *size);
     size[KA] = size[VA] = size[QT] = by_time;
     if (!backward) {
@@ -240,8 +246,8 @@ static void buffer_sizes(const mn_attention_dims *a, int backward, size_t size[N
     size[QA] = size[OA] = by_time;
     size[KT] = size[VT] = t_panels;
     size[OTA] = size[QTA] = by_dh;
-    size[KB] = (T + BK - 1) / BK * kblock;
-    size[DKT] = size[DVT] = round16(dh * T);
+    size[KB] = (T + BK - 1) / BK * key_block(a->dh);
+    size[DKT] = size[DVT] = dh * acc_ld(a->T);
 }
 
 static size_t per_thread(int dh, int backward) {
@@ -311,11 +317,10 @@ static void pack_tile(const ctx *c, int b, int h, int j, int key) {
         if (c->buf[VA]) mn_pack_a_serial(buf(c, VA, b, h) + cp, st_cols, 1, dh, n, v, rs);
         if (c->buf[KT]) mn_pack_b_serial(buf(c, KT, b, h) + tp, 1, dh, n, k, rs);
         if (c->buf[VT]) mn_pack_b_serial(buf(c, VT, b, h) + tp, 1, dh, n, v, rs);
-        if (c->buf[KB]) mn_pack_b_serial(buf(c, KB, b, h) + (size_t)j * (c->size[KB] /
-                                         ((a->T + BK - 1) / BK)), 0, n, dh, k, rs);
+        if (c->buf[KB]) mn_pack_b_serial(buf(c, KB, b, h) + (size_t)j * key_block(dh), 0, n, dh, k, rs);
         for (int x = DKT; x <= DVT && c->buf[x]; x++)
             for (int d = 0; d < dh; d++)
-                memset(buf(c, x, b, h) + (size_t)d * a->T + t0, 0, (size_t)n * sizeof(float));
+                memset(buf(c, x, b, h) + (size_t)d * acc_ld(a->T) + t0, 0, (size_t)n * sizeof(float));
         return;
     }
     const float *q = c->q + at(a, t0, b, h, c->ld);
@@ -441,7 +446,8 @@ enum { WANT_KV = 1, WANT_Q = 2 };
 static void backward_tile(const ctx *c, int b, int h, int i0, int nq, int j0, int nk, int want,
                           float *ws) {
     const mn_attention_dims *a = c->a;
-    int dh = a->dh, T = a->T, nr = c->nr, diag = a->causal && j0 + nk - 1 > i0;
+    int dh = a->dh, nr = c->nr, diag = a->causal && j0 + nk - 1 > i0;
+    size_t T = acc_ld(a->T);   /* the accumulators' row stride */
     int np = (nk + nr - 1) / nr;   /* key panels */
     size_t rs = (size_t)a->B * c->ld, rso = (size_t)a->B * c->ldo;
     float *P = ws, *dS = P + round16((size_t)BQ * BK), *dSr = dS + round16((size_t)BQ * BK);
@@ -463,7 +469,7 @@ static void backward_tile(const ctx *c, int b, int h, int i0, int nq, int j0, in
                         dvt[(size_t)d * T + k] += *tile_at(P, nq, nr, r, k) * dout[r * rso + d];
         } else {
             mn_packed_a ota = view_cols(c, OTA, b, h, i0, nq);
-            mn_sgemm_prepacked_serial(&ota, &pp, 1.0f, 1.0f, dvt, T, (size_t)nr);
+            mn_sgemm_prepacked_serial(&ota, &pp, 1.0f, 1.0f, dvt, (int)T, (size_t)nr);
         }
     }
     /* dP = dOi·Vjᵀ, then dS = P∘(dP − D) in place (masked pairs 0 even where dP is not
@@ -485,7 +491,7 @@ static void backward_tile(const ctx *c, int b, int h, int i0, int nq, int j0, in
         } else {
             mn_packed_a qta = view_cols(c, QTA, b, h, i0, nq);
             mn_packed ds = view_tile(c, dS, nq, nk);
-            mn_sgemm_prepacked_serial(&qta, &ds, c->scale, 1.0f, dkt, T, (size_t)nr);
+            mn_sgemm_prepacked_serial(&qta, &ds, c->scale, 1.0f, dkt, (int)T, (size_t)nr);
         }
     }
     if (want & WANT_Q) {     /* dQi += dS·Kj/√dh */
@@ -497,8 +503,7 @@ static void backward_tile(const ctx *c, int b, int h, int i0, int nq, int j0, in
                     for (int d = 0; d < dh; d++)
                         dq[r * rs + d] += c->scale * dSr[(size_t)r * BK + kk] * k[kk * rs + d];
         } else {
-            size_t block = c->size[KB] / ((size_t)(T + BK - 1) / BK);
-            mn_packed kb = view_tile(c, buf(c, KB, b, h) + (size_t)(j0 / BK) * block, nk, dh);
+            mn_packed kb = view_tile(c, buf(c, KB, b, h) + (size_t)(j0 / BK) * key_block(dh), nk, dh);
             mn_sgemm_packed_serial(0, nq, c->scale, dSr, BK, &kb, 1.0f, dq, (int)rs);
         }
     }
@@ -589,8 +594,8 @@ void mn_attention_backward(const mn_attention_dims *a, const float *q, const flo
         for (int t = 0; t < len; t++) {
             float *xk = dk + at(a, t, b, h, c.ld), *xv = dv + at(a, t, b, h, c.ld);
             for (int d = 0; d < dh; d++) {
-                xk[d] += gk[(size_t)d * T + t];
-                xv[d] += gv[(size_t)d * T + t];
+                xk[d] += gk[(size_t)d * acc_ld(T) + t];
+                xv[d] += gv[(size_t)d * acc_ld(T) + t];
             }
         }
     }
