@@ -222,6 +222,10 @@ TEST(attention_layer_refuses_bad_shapes) {
     int32_t bad[2] = {4, 5};
     CHECK(l->ops->forward(l, x, y, 4, 2, bad) == MN_E_ARG, "length 5 > T = 4 accepted");
     CHECK(l->ops->backward(l, y, NULL, 4, 2, NULL) == MN_E_STATE, "backward without forward");
+    CHECK_OK(l->ops->forward(l, x, y, 0, 2, NULL));     /* empty passes do nothing */
+    CHECK_OK(l->ops->backward(l, y, x, 0, 2, NULL));
+    CHECK_OK(l->ops->forward(l, x, y, 4, 0, NULL));
+    CHECK_OK(l->ops->backward(l, y, x, 4, 0, NULL));
     float xt[4], yt[4];
     CHECK(mn_attention_step(l, xt, yt, 1) == MN_E_ARG && strstr(mn_last_error(), "causal"),
           "streaming a bidirectional layer: %s", mn_last_error());
