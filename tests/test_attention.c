@@ -3,6 +3,7 @@
  * and PyTorch golden fixtures (tools/gen_fixtures_attention.py). */
 #include "test.h"
 #include "attention.h"
+#include "gemm.h"
 #include "layer_check.h"
 #include "registry.h"
 #include "safetensors.h"
@@ -118,6 +119,21 @@ TEST(attention_kernel_matches_reference) {
     int32_t len[2] = {200, 131};
     check_kernel(200, 2, 2, 64, 1, len, 400);
     check_kernel(200, 2, 2, 64, 0, len, 401);
+}
+
+/* The packed layouts follow the GEMM kernel's MR and NR (portable 4×8, AVX2 6×16,
+ * AVX-512 8×32): every kernel this CPU runs, at tile edges. */
+TEST(attention_kernel_every_gemm_kernel) {
+    static const char *kernels[] = {"portable", "avx2", "avx512"};
+    for (int k = 0; k < 3; k++) {
+        if (mn_gemm_use(kernels[k]) != MN_OK) continue;
+        int32_t len[3] = {380, 193, 1};
+        check_kernel(380, 3, 2, 12, 1, len, 500 + k);
+        check_kernel(97, 1, 3, 8, 0, NULL, 510 + k);
+        check_kernel(200, 2, 1, 64, 1, NULL, 520 + k);
+    }
+    mn_clear_error();
+    CHECK_OK(mn_gemm_use(NULL));
 }
 
 /* 1 and 2 threads give the same bits: with B·H = 1 the backward takes its two-pass
