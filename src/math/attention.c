@@ -446,20 +446,23 @@ enum { WANT_KV = 1, WANT_Q = 2 };
 static void backward_tile(const ctx *c, int b, int h, int i0, int nq, int j0, int nk, int want,
                           float *ws) {
     const mn_attention_dims *a = c->a;
-    int dh = a->dh, nr = c->nr, diag = a->causal && j0 + nk - 1 > i0;
+    /* keys any query of the tile sees: on a causal diagonal the tile's last ones may be
+     * hidden from all of them (only dQ's product keeps the whole packed tile, with zeros) */
+    int ns = a->causal ? MN_MIN(nk, i0 + nq - j0) : nk;
+    int dh = a->dh, nr = c->nr, diag = a->causal && j0 + ns - 1 > i0;
     size_t T = acc_ld(a->T);   /* the accumulators' row stride */
-    int np = (nk + nr - 1) / nr;   /* key panels */
+    int np = (ns + nr - 1) / nr;   /* key panels */
     size_t rs = (size_t)a->B * c->ld, rso = (size_t)a->B * c->ldo;
     float *P = ws, *dS = P + round16((size_t)BQ * BK), *dSr = dS + round16((size_t)BQ * BK);
     const float *lse = c->lse + row_at(a, b, h, i0), *D = c->delta + row_at(a, b, h, i0);
     const float *q = c->q + at(a, i0, b, h, c->ld), *dout = c->dout + at(a, i0, b, h, c->ldo);
     mn_packed_a qa = view_rows(c, QA, b, h, i0, nq), oa = view_rows(c, OA, b, h, i0, nq);
-    mn_packed kt = view_t(c, KT, b, h, j0, nk), vt = view_t(c, VT, b, h, j0, nk);
+    mn_packed kt = view_t(c, KT, b, h, j0, ns), vt = view_t(c, VT, b, h, j0, ns);
     mn_sgemm_prepacked_serial(&qa, &kt, c->scale, 0.0f, P, nr, (size_t)nq * nr);    /* S */
     if (diag)   /* query i0 + r sees keys up to i0 + r */
-        for (int r = 0; r < nq; r++) fill_row(P, nq, nr, r, MN_MAX(i0 + r - j0 + 1, 0), nk, -INFINITY);
+        for (int r = 0; r < nq; r++) fill_row(P, nq, nr, r, MN_MAX(i0 + r - j0 + 1, 0), ns, -INFINITY);
     c->ops.exp(P, nq, np, nr, lse);
-    mn_packed pp = view_tile(c, P, nq, nk);
+    mn_packed pp = view_tile(c, P, nq, ns);
     float *dvt = buf(c, DVT, b, h) + j0, *dkt = buf(c, DKT, b, h) + j0;
     if (want & WANT_KV) {    /* dVjᵀ += dOiᵀ·P */
         if (diag && !finite_rows(dout, nq, dh, rso)) {
@@ -476,11 +479,11 @@ static void backward_tile(const ctx *c, int b, int h, int i0, int nq, int j0, in
      * finite) and row-major for dQ */
     mn_sgemm_prepacked_serial(&oa, &vt, 1.0f, 0.0f, dS, nr, (size_t)nq * nr);
     c->ops.ds(dS, P, nq, np, nr, D, dSr, BK);
-    if (diag)
+    if (diag || ns < nk)
         for (int r = 0; r < nq; r++) {
-            int k0 = MN_MAX(i0 + r - j0 + 1, 0);
-            fill_row(dS, nq, nr, r, k0, nk, 0.0f);
-            if (k0 < nk) memset(dSr + (size_t)r * BK + k0, 0, (size_t)(nk - k0) * sizeof(float));
+            int k0 = diag ? MN_MIN(MN_MAX(i0 + r - j0 + 1, 0), ns) : ns;
+            fill_row(dS, nq, nr, r, k0, ns, 0.0f);
+            memset(dSr + (size_t)r * BK + k0, 0, (size_t)(nk - k0) * sizeof(float));
         }
     if (want & WANT_KV) {    /* dKjᵀ += Qiᵀ·dS/√dh */
         if (diag && !finite_rows(q, nq, dh, rs)) {
@@ -490,7 +493,7 @@ static void backward_tile(const ctx *c, int b, int h, int i0, int nq, int j0, in
                         dkt[(size_t)d * T + k] += c->scale * *tile_at(dS, nq, nr, r, k) * q[r * rs + d];
         } else {
             mn_packed_a qta = view_cols(c, QTA, b, h, i0, nq);
-            mn_packed ds = view_tile(c, dS, nq, nk);
+            mn_packed ds = view_tile(c, dS, nq, ns);
             mn_sgemm_prepacked_serial(&qta, &ds, c->scale, 1.0f, dkt, (int)T, (size_t)nr);
         }
     }
