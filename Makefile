@@ -5,6 +5,7 @@
 #   make sanitize   the same suite built with -fsanitize=address,undefined
 #   make fuzz       libFuzzer harnesses (clang), FUZZ_SECONDS=300 each; see fuzz/run.sh
 #   make bench-gemm GEMM vs measured FMA peak and OpenBLAS (if installed); BENCH_ARGS=--quick
+#   make bench-attention  the attention kernel vs the FMA peak; BENCH_ARGS="--T 1024,4096"
 CC      ?= cc
 BUILD   ?= build
 OPT     ?= -O3
@@ -29,7 +30,7 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 HEADERS  := $(wildcard include/*.h $(SRC_DIRS:%=src/%/*.h) $(SRC_DIRS:%=src/%/*.def) cli/*.h tests/*.h)
 
-.PHONY: all run test sanitize clean features bench bench-gemm
+.PHONY: all run test sanitize clean features bench bench-gemm bench-attention
 all: features $(BUILD)/libmnemo.a $(BUILD)/libmnemo.so $(BUILD)/mnemo
 
 features:
@@ -68,6 +69,12 @@ $(BUILD)/gemm_bench: bench/gemm_bench.c $(BUILD)/libmnemo.a $(HEADERS)
 
 bench-gemm: $(BUILD)/gemm_bench
 	$(BUILD)/gemm_bench $(BENCH_ARGS)
+
+$(BUILD)/attention_bench: bench/attention_bench.c $(BUILD)/libmnemo.a $(HEADERS)
+	$(CC) $(ALLFLAGS) $(INTERNAL) -o $@ bench/attention_bench.c $(BUILD)/libmnemo.a $(LDLIBS)
+
+bench-attention: $(BUILD)/attention_bench
+	$(BUILD)/attention_bench $(BENCH_ARGS)
 
 run: all
 	bash tools/run_main_job.sh $(BUILD)/mnemo

@@ -31,8 +31,8 @@ typedef struct {
     int mr, nr;
     kernel_fn fn;
     thin_fn thin;
-    /* MR = 8 only: 8 rows × 8 k of a row-major A into 8 panel rows; NULL: scalar packing */
-    void (*transpose8)(const float *src, size_t lda, float *dst);
+    /* MR rows × 8 k of a row-major A into 8 panel rows of MR; NULL: scalar packing */
+    void (*transpose)(const float *src, size_t lda, float *dst);
     int (*supported)(void);
 } kernel;
 
@@ -198,6 +198,34 @@ __attribute__((target("avx"))) static void transpose8x8(const float *src, size_t
     _mm256_storeu_ps(dst + 56, _mm256_permute2f128_ps(u3, u7, 0x31));
 }
 
+/* The AVX2 kernel's 6-row panels: the same transpose with two zero rows, each 8-wide
+ * result row stored over the previous one's two zero lanes, the last one as 4 + 2. */
+__attribute__((target("avx"))) static void transpose6x8(const float *src, size_t lda,
+                                                        float *dst) {
+    __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + lda),
+           r2 = _mm256_loadu_ps(src + 2 * lda), r3 = _mm256_loadu_ps(src + 3 * lda),
+           r4 = _mm256_loadu_ps(src + 4 * lda), r5 = _mm256_loadu_ps(src + 5 * lda),
+           r6 = _mm256_setzero_ps(), r7 = _mm256_setzero_ps();
+    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+    __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+    __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+    __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    _mm256_storeu_ps(dst, _mm256_permute2f128_ps(u0, u4, 0x20));
+    _mm256_storeu_ps(dst + 6, _mm256_permute2f128_ps(u1, u5, 0x20));
+    _mm256_storeu_ps(dst + 12, _mm256_permute2f128_ps(u2, u6, 0x20));
+    _mm256_storeu_ps(dst + 18, _mm256_permute2f128_ps(u3, u7, 0x20));
+    _mm256_storeu_ps(dst + 24, _mm256_permute2f128_ps(u0, u4, 0x31));
+    _mm256_storeu_ps(dst + 30, _mm256_permute2f128_ps(u1, u5, 0x31));
+    _mm256_storeu_ps(dst + 36, _mm256_permute2f128_ps(u2, u6, 0x31));
+    __m256 last = _mm256_permute2f128_ps(u3, u7, 0x31);
+    _mm_storeu_ps(dst + 42, _mm256_castps256_ps128(last));
+    _mm_storel_pi((__m64 *)(dst + 46), _mm256_extractf128_ps(last, 1));
+}
+
 static int has_avx512(void) { return __builtin_cpu_supports("avx512f"); }
 static int has_avx2(void) {
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
@@ -206,6 +234,7 @@ static int has_avx2(void) {
 #define kernel_avx512 kernel_portable
 #define kernel_avx512_thin NULL
 #define transpose8x8 NULL
+#define transpose6x8 NULL
 #define kernel_avx2 kernel_portable
 static int has_avx512(void) { return 0; }
 static int has_avx2(void) { return 0; }
@@ -213,7 +242,7 @@ static int has_avx2(void) { return 0; }
 
 static const kernel kernels[] = {
     {"avx512", 8, 32, kernel_avx512, kernel_avx512_thin, transpose8x8, has_avx512},
-    {"avx2", 6, 16, kernel_avx2, NULL, NULL, has_avx2},
+    {"avx2", 6, 16, kernel_avx2, NULL, transpose6x8, has_avx2},
     {"portable", 4, 8, kernel_portable, NULL, NULL, always},
 };
 static const kernel *active;
@@ -254,6 +283,19 @@ static const kernel *kernel_for(int nr) {
     return pick();   /* unreachable: an empty panel (N = 0) is never multiplied */
 }
 
+/* Panel jp of op(B) [K,N] into dst + jp·K·nr: [K][nr], zero past column N. */
+static void pack_panel(float *dst0, int nr, int trans_b, int K, int N, int jp, const float *B,
+                       int ldb) {
+    float *dst = dst0 + (size_t)jp * K * nr;
+    int j0 = jp * nr, w = MN_MIN(nr, N - j0);
+    for (int k = 0; k < K; k++) {
+        float *row = dst + (size_t)k * nr;
+        if (!trans_b) memcpy(row, B + (size_t)k * ldb + j0, (size_t)w * sizeof(float));
+        else for (int j = 0; j < w; j++) row[j] = B[(size_t)(j0 + j) * ldb + k];
+        for (int j = w; j < nr; j++) row[j] = 0.0f;
+    }
+}
+
 /* report: 0 packs without leaving a message on failure (mn_sgemm has a fallback). */
 static mn_status pack_b(mn_packed *p, int trans_b, int K, int N, const float *B, int ldb,
                         int report) {
@@ -269,15 +311,7 @@ static mn_status pack_b(mn_packed *p, int trans_b, int K, int N, const float *B,
     }
     p->K = K; p->N = N; p->nr = nr;
     #pragma omp parallel for schedule(static) if ((size_t)K * N > 65536)
-    for (int jp = 0; jp < panels; jp++) {
-        float *dst = p->data + (size_t)jp * K * nr;
-        int j0 = jp * nr, w = MN_MIN(nr, N - j0);
-        for (int k = 0; k < K; k++) {
-            float *row = dst + (size_t)k * nr;
-            for (int j = 0; j < w; j++) row[j] = at(B, trans_b, ldb, k, j0 + j);
-            for (int j = w; j < nr; j++) row[j] = 0.0f;
-        }
-    }
+    for (int jp = 0; jp < panels; jp++) pack_panel(p->data, nr, trans_b, K, N, jp, B, ldb);
     return MN_OK;
 }
 
@@ -321,8 +355,8 @@ static void pack_a(const kernel *kn, float *dst, const float *A, int trans_a, in
         const float *src = A + (size_t)(i0 + ip) * lda + k0;
         float *d = dst + (size_t)(ip / mr) * kc * mr;
         int h = MN_MIN(mr, rows - ip), k = 0;
-        if (h == 8 && kn->transpose8)
-            for (; k + 8 <= kc; k += 8) kn->transpose8(src + k, (size_t)lda, d + (size_t)k * 8);
+        if (h == mr && kn->transpose)
+            for (; k + 8 <= kc; k += 8) kn->transpose(src + k, (size_t)lda, d + (size_t)k * mr);
         for (; k < kc; k++)
             for (int r = 0; r < h; r++) d[(size_t)k * mr + r] = src[(size_t)r * lda + k];
     }
@@ -472,6 +506,66 @@ void mn_sgemm_packed_serial(int trans_a, int M, float alpha, const float *A, int
     const kernel *kn = kernel_for(Bp->nr);
     gemm_rows(kn, trans_a, 0, M, 0, (Bp->N + kn->nr - 1) / kn->nr, alpha, A, lda, Bp, beta,
               C, ldc);
+}
+
+size_t mn_sgemm_serial_floats(int K, int N) {
+    /* every kernel's NR divides MAX_NR, so MAX_NR-wide rounding covers all of them */
+    size_t cols = (size_t)(N > 0 ? N : 0) + MAX_NR - 1;
+    return cols / MAX_NR * MAX_NR * (size_t)(K > 0 ? K : 1);
+}
+
+int mn_gemm_nr(void) { return pick()->nr; }
+
+mn_packed mn_pack_b_serial(float *panels, int trans_b, int K, int N, const float *B, int ldb) {
+    int nr = pick()->nr, np = N > 0 ? (N + nr - 1) / nr : 0;
+    for (int jp = 0; jp < np; jp++) pack_panel(panels, nr, trans_b, K, N, jp, B, ldb);
+    return (mn_packed){.K = K, .N = N, .nr = nr, .data = panels, .cap = 0};
+}
+
+int mn_gemm_mr(void) { return pick()->mr; }
+
+mn_packed_a mn_pack_a_serial(float *dst, size_t stride, int trans_a, int M, int K,
+                             const float *A, int lda) {
+    const kernel *kn = pick();
+    int mr = kn->mr;
+    for (int ip = 0; ip < M; ip += mr)   /* one panel at a time: [K][MR] at its own stride */
+        pack_a(kn, dst + (size_t)(ip / mr) * stride, A, trans_a, lda, ip, MN_MIN(mr, M - ip),
+               0, K);
+    return (mn_packed_a){.M = M, .K = K, .mr = mr, .data = dst, .stride = stride};
+}
+
+void mn_sgemm_prepacked_serial(const mn_packed_a *A, const mn_packed *B, float alpha,
+                               float beta, float *C, int ldc, size_t cps) {
+    int M = A->M, N = B->N, K = B->K;
+    if (M <= 0 || N <= 0) return;
+    const kernel *kn = kernel_for(B->nr);
+    int mr = kn->mr, nr = kn->nr, panels = (N + nr - 1) / nr;
+    /* KC blocks in order as in gemm_rows: beta on the first only, so each element gets the
+     * same operations as from mn_sgemm */
+    for (int k0 = 0; k0 < K || k0 == 0; k0 += KC) {
+        int kc = MN_MIN(KC, K - k0);
+        float b = k0 == 0 ? beta : 1.0f;
+        for (int ip = 0; ip < M; ip += mr) {
+            const float *a = A->data + (size_t)(ip / mr) * A->stride + (size_t)k0 * mr;
+            for (int jp = 0; jp < panels; jp++)
+                tile(kn, kc, a, B->data + (size_t)jp * K * nr + (size_t)k0 * nr,
+                     C + (size_t)jp * cps + (size_t)ip * ldc, ldc, MN_MIN(mr, M - ip),
+                     MN_MIN(nr, N - jp * nr), alpha, b);
+        }
+        if (K == 0) break;
+    }
+}
+
+void mn_sgemm_serial(int trans_a, int trans_b, int M, int N, int K, float alpha,
+                     const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                     int ldc, float *panels) {
+    if (M <= 0 || N <= 0) return;
+    if (M < 4 && (size_t)N * K < 4096) {   /* as mn_sgemm: packing would cost more */
+        mn_sgemm_ref(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    mn_packed p = mn_pack_b_serial(panels, trans_b, K, N, B, ldb);
+    mn_sgemm_packed_serial(trans_a, M, alpha, A, lda, &p, beta, C, ldc);
 }
 
 void mn_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha,

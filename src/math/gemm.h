@@ -36,6 +36,46 @@ void mn_sgemm_packed(int trans_a, int M, float alpha, const float *A, int lda,
 void mn_sgemm_packed_serial(int trans_a, int M, float alpha, const float *A, int lda,
                             const mn_packed *B, float beta, float *C, int ldc);
 
+/* mn_sgemm on the calling thread only, for callers that run many small products inside
+ * their own parallel region (the attention kernel's tiles): op(B) is packed into the
+ * caller's `panels`, mn_sgemm_serial_floats(K, N) floats, so no shared scratch is touched
+ * and nothing is allocated but the calling thread's own A scratch (see
+ * mn_sgemm_packed_serial). Same results as mn_sgemm for every row. */
+size_t mn_sgemm_serial_floats(int K, int N);
+/* Packs op(B) [K,N] into `panels` (mn_sgemm_serial_floats(K, N) floats) for the active
+ * kernel on the calling thread and returns the view for mn_sgemm_packed_serial (cap 0:
+ * the memory stays the caller's; never pass it to mn_packed_free). Panels are NR columns
+ * wide (mn_gemm_nr(), which divides 32), so the columns [p·NR, N) of a packed B are the
+ * view {K, N − p·NR, NR, data + p·K·NR}. */
+mn_packed mn_pack_b_serial(float *panels, int trans_b, int K, int N, const float *B, int ldb);
+int mn_gemm_nr(void);
+void mn_sgemm_serial(int trans_a, int trans_b, int M, int N, int K, float alpha,
+                     const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                     int ldc, float *panels);
+
+/* op(A) [M,K] packed for the kernel with MR = mr: panel p (rows p·MR ..) is [K][MR] at
+ * data + p·stride (stride >= K·MR), zero past row M. The columns [k0, k0 + n) of a packed
+ * A are the view {M, n, mr, data + k0·MR, stride}; rows from a panel boundary on, the
+ * view {M − p·MR, K, mr, data + p·stride, stride}. */
+typedef struct {
+    int M, K, mr;
+    const float *data;
+    size_t stride;
+} mn_packed_a;
+int mn_gemm_mr(void);
+/* Packs op(A) [M,K] at dst with panel stride `stride` for the active kernel, on the calling
+ * thread (the columns [k0, k0 + K) of a wider packed A: pass dst + k0·MR, A at column k0). */
+mn_packed_a mn_pack_a_serial(float *dst, size_t stride, int trans_a, int M, int K,
+                             const float *A, int lda);
+/* C (+)= alpha·A·B with both operands packed (for the same kernel, K from B), on the calling
+ * thread, for products small enough that packing per call would dominate (attention's
+ * tiles reuse each packed operand many times). Element (i, j) of C sits at
+ *   C + (j / NR)·cps + i·ldc + j % NR:
+ * cps = NR for a row-major C (ldc its row stride); ldc = NR and cps = M·NR write C in the
+ * packed B layout, ready for the next product. Same bits as mn_sgemm for each element. */
+void mn_sgemm_prepacked_serial(const mn_packed_a *A, const mn_packed *B, float alpha,
+                               float beta, float *C, int ldc, size_t cps);
+
 /* The most threads that may run GEMMs at once (each keeps its own packing scratch). */
 #define MN_GEMM_MAX_THREADS 256
 
