@@ -110,6 +110,46 @@ matches rnn-relu_l2_bidir --model rnn-relu --layers 2 --bidirectional
 matches gru_l1 --model gru --layers 1
 matches lstm_l2_bidir --model lstm --layers 2 --bidirectional
 
+# A torch.nn.TransformerEncoder state dict (tools/gen_fixtures_transformer.py): post- and
+# pre-norm, relu and gelu, 1 to 3 layers, a causal mask, key padding, a final norm. The
+# references are float64; PyTorch's own float32 eval misses them by up to 9.8e-6 on this
+# measure (pre_gelu_l3_norm) and mnemo by up to 1.4e-5 (post_gelu_l3: 4e-7 absolute on an
+# element of 0.0095, at scale 2.3), so the bound is 2e-5.
+TF=tests/fixtures/transformer
+matches_tf() {
+    local name=$1; shift
+    run predict --model transformer --hidden 8 --heads 2 --ff 16 "$@" \
+        --weights "$TF/$name.safetensors" --input "$TF/${name}_x.npy" --output "$out"
+    if [ "$rc" -ne 0 ] || [ ! -f "$out" ]; then
+        bad "predict transformer $name (want exit 0 and $out)" "$(show)"
+        return
+    fi
+    local e n
+    read -r e n < <(max_rel_error "$out" "$TF/${name}_y.npy")
+    if [ "${n:-0}" = 144 ] && awk -v e="$e" 'BEGIN { exit !(e <= 2e-5) }'; then
+        ok "predict transformer $name matches PyTorch: max relative error $e over $n values"
+    else
+        bad "predict transformer $name: max relative error ${e:-?} over ${n:-?} values (want <= 2e-5 over 144)"
+    fi
+    rm -f "$out"
+}
+matches_tf post_relu_l1
+matches_tf pre_relu_l1 --norm-first
+matches_tf post_gelu_l3 --layers 3 --activation gelu
+matches_tf pre_gelu_l3_norm --layers 3 --activation gelu --norm-first
+matches_tf post_relu_l2_causal --layers 2 --causal
+matches_tf pre_gelu_l2_pad --layers 2 --activation gelu --norm-first \
+    --lengths "$TF/pre_gelu_l2_pad_lengths.npy"
+refused "transformer weights read as the other norm placement" predict --model transformer \
+    --hidden 8 --heads 2 --ff 16 --weights "$TF/post_relu_l1.safetensors" \
+    --input "$TF/post_relu_l1_x.npy" --output "$out" --layers 2
+refused "transformer with heads not dividing d_model" predict --model transformer \
+    --hidden 8 --heads 3 --ff 16 --weights "$TF/post_relu_l1.safetensors" \
+    --input "$TF/post_relu_l1_x.npy" --output "$out"
+refused "transformer option on a recurrent model" predict --model lstm --hidden 4 \
+    --input-size 5 --heads 2 --weights "$F/lstm_l1.safetensors" --input "$F/lstm_l1_x.npy" \
+    --output "$out"
+
 run "${P[@]}" "${W[@]}" "${X[@]}" --output "$out" --json
 if [ "$rc" -eq 0 ] && msg=$(json_check "$tmp/out" command model layers hidden input_size \
         bidirectional length batch output_size tokens_per_s seconds); then
