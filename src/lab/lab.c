@@ -94,12 +94,16 @@ static const struct {
      "depth hidden seed", mn_lab_prenorm},
     {"gated-residual", "gated residual cell, W_hh = 0: gradient = product of its keep gates",
      "forget length hidden seed", mn_lab_gated_residual},
+    {"path-length", "gradient reaching step 0: attention's weight alpha at every T vs rho^(T-1)",
+     "lengths radius hidden seed", mn_lab_path_length},
+    {"attention-cost", "attention time ~T^2 and tiled memory ~T as T doubles, vs an LSTM's ~T",
+     "lengths hidden seed", mn_lab_attention_cost},
 };
 #define NEXPERIMENTS ((int)(sizeof experiments / sizeof experiments[0]))
 
 const char *mn_lab_names(void) {
     return "vanishing, exploding, lstm-highway, orthogonal, tbptt, forget-bias, activations, "
-           "gru-params, adding-sweep, residual, prenorm, gated-residual";
+           "gru-params, adding-sweep, residual, prenorm, gated-residual, path-length, attention-cost";
 }
 
 int mn_lab_count(void) { return NEXPERIMENTS; }

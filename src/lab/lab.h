@@ -44,6 +44,10 @@ mn_status mn_lab_adding_sweep(const mn_lab_options *o, mn_lab_result *r);
 mn_status mn_lab_residual(const mn_lab_options *o, mn_lab_result *r);
 mn_status mn_lab_prenorm(const mn_lab_options *o, mn_lab_result *r);
 
+/* lab_attention.c: attention against recurrence (path length to step 0; cost in T) */
+mn_status mn_lab_path_length(const mn_lab_options *o, mn_lab_result *r);
+mn_status mn_lab_attention_cost(const mn_lab_options *o, mn_lab_result *r);
+
 /* ------------------------------------------------------------ options (lab.c) */
 
 /* The options with every default filled in. */
