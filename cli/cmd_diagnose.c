@@ -41,6 +41,11 @@ typedef struct {
     double *half_life;           /* [units] */
     mn_recurrence_stats rec;
     mn_verdict verdict;
+    /* attention blocks: what their heads look at */
+    int attention_blocks;
+    int attention_block[MN_MAX_BLOCKS];
+    mn_attention_stats attn[8];      /* the first 8 attention blocks */
+    double entropy_ratio;            /* mean over their heads of entropy / uniform */
 } diagnosis;
 
 static void usage(FILE *f, cli_opt *opts, int n) {
@@ -135,7 +140,22 @@ static int analyze(mn_model *m, mn_task *held, int B, int sequences, diagnosis *
         const mn_model_config *mc = mn_model_get_config(m);
         if (!st && mc->num_blocks > 0) mn_cell_parse(mc->blocks[l].kind, &d->cell);
     }
-    return st ? cli_lib_fail(st, "analysing the recurrence failed") : 0;
+    if (st) return cli_lib_fail(st, "analysing the recurrence failed");
+    /* every attention block: the heads' distance and entropy */
+    double ratio = 0;
+    int heads = 0;
+    for (int l = 0; l < d->L && !st; l++) {
+        mn_attention_stats a;
+        st = mn_attention_measure(m, b, l, &a);
+        if (st == MN_E_STATE) { st = MN_OK; continue; }
+        if (st) break;
+        if (d->attention_blocks < 8) d->attn[d->attention_blocks] = a;
+        d->attention_block[d->attention_blocks++] = l;
+        for (int h = 0; h < a.heads && a.uniform_entropy > 0; h++, heads++)
+            ratio += a.entropy[h] / a.uniform_entropy;
+    }
+    d->entropy_ratio = heads ? ratio / heads : 0;
+    return st ? cli_lib_fail(st, "measuring attention failed") : 0;
 }
 
 static void print_report(const train_opts *o, const mn_model_config *mc, const diagnosis *d,
@@ -209,6 +229,15 @@ static void print_report(const train_opts *o, const mn_model_config *mc, const d
     printf("\n              largest Lyapunov exponent %.4g per step (%s)\n", r->lyapunov,
            r->lyapunov < -1e-3 ? "contracting" : r->lyapunov > 1e-3 ? "expanding" : "neutral");
 verdict:;
+    for (int i = 0; i < d->attention_blocks && i < 8; i++) {
+        const mn_attention_stats *a = &d->attn[i];
+        printf("  %s block %d, per head: distance", i == 0 ? "attention  " : "           ",
+               d->attention_block[i]);
+        for (int h = 0; h < a->heads; h++) printf(" %.3g", a->distance[h]);
+        printf(" steps; entropy");
+        for (int h = 0; h < a->heads; h++) printf(" %.3g", a->entropy[h]);
+        printf(" (uniform %.3g nats)\n", a->uniform_entropy);
+    }
     const mn_verdict *v = &d->verdict;
     printf("  verdict     %s: %s\n", mn_flow_name(v->flow), v->flow_reason);
     printf("  fit         %s: %s\n", mn_fit_name(v->fit), v->fit_reason);
@@ -244,6 +273,14 @@ static void print_json(const train_opts *o, const mn_model_config *mc, const dia
     json_num_array(&j, "grad_norm_by_step", d->dh, d->T);
     json_num_array(&j, "grad_norm_by_block", d->depth, d->L + 1);
     json_int(&j, "recurrent_block", d->recurrent_block);
+    if (d->attention_blocks > 0) {
+        const mn_attention_stats *a = &d->attn[0];
+        json_int(&j, "attention_blocks", d->attention_blocks);
+        json_num_array(&j, "attention_distance_by_head", a->distance, a->heads);
+        json_num_array(&j, "attention_entropy_by_head", a->entropy, a->heads);
+        json_num(&j, "attention_uniform_entropy", a->uniform_entropy);
+        json_num(&j, "attention_entropy_ratio", d->entropy_ratio);
+    }
     if (d->cell_state) json_num_array(&j, "cell_grad_norm_by_step", d->dc, d->T);
     {
         double hl[CLI_MAX_LAYERS];
@@ -478,6 +515,8 @@ int cmd_diagnose(int argc, char **argv) {
         .train_loss = d.train_loss, .val_loss = d.val_loss, .baseline_loss = d.baseline,
         .cell = mc->cell, .recurrent_init = mc->recurrent_init, .chrono = mc->chrono_tmax > 0,
         .clip_norm = o.tc.clip_norm,
+        .no_recurrence = d.recurrent_block < 0,
+        .attention_blocks = d.attention_blocks, .entropy_ratio = d.entropy_ratio,
     };
     if ((st = mn_diagnose_verdict(&vi, &d.verdict))) {
         rc = cli_lib_fail(st, NULL);

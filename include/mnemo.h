@@ -496,16 +496,41 @@ typedef struct {
     mn_recurrent_init recurrent_init;
     int chrono;               /* chrono init was used */
     double clip_norm;
+    /* Models without a recurrence: 1 when no block has one (the cell advice is moot) */
+    int no_recurrence;
+    /* Attention: how many blocks attend, and their heads' mean entropy over the uniform
+     * one (mn_attention_stats): near 0 collapsed on single steps, near 1 diffuse */
+    int attention_blocks;
+    double entropy_ratio;
 } mn_verdict_input;
 
 typedef struct {
     mn_flow_verdict flow;
     mn_fit_verdict fit;
     int horizon;
-    char flow_reason[256];    /* the measured numbers behind the flow verdict */
+    char flow_reason[400];    /* the measured numbers behind the flow verdict */
     char fit_reason[256];
     char advice[768];         /* what to try next, one sentence per suggestion */
 } mn_verdict;
+
+/* What the heads of one attention block look at, measured on a batch (mnemo diagnose):
+ * per head, averaged over every real query of every sequence,
+ *   distance: Σ_j p_tj·|t − j|, how many steps back (or ahead) its attention reaches;
+ *   entropy:  −Σ_j p_tj·ln p_tj in nats, 0 when a query looks at one step, and
+ *             uniform_entropy = the mean ln(keys a query sees) when it looks at all alike.
+ * The probabilities are recomputed from the block's kept queries, keys and log-sum-exps;
+ * the cost is O(T²·d_model) per sequence. */
+#define MN_DIAG_MAX_HEADS 64
+typedef struct {
+    int heads;                           /* measured: min(heads, MN_DIAG_MAX_HEADS) */
+    double distance[MN_DIAG_MAX_HEADS];  /* steps */
+    double entropy[MN_DIAG_MAX_HEADS];   /* nats */
+    double uniform_entropy;              /* nats */
+    int queries;                         /* real queries averaged over */
+} mn_attention_stats;
+/* MN_E_STATE when block `block` has no attention; MN_E_ARG for a block out of range. */
+mn_status mn_attention_measure(mn_model *m, const mn_batch *b, int block,
+                               mn_attention_stats *out);
 
 const char *mn_flow_name(mn_flow_verdict v);  /* "healthy", "vanishing", "exploding" */
 const char *mn_fit_name(mn_fit_verdict v);    /* "good", "underfitting", "overfitting" */

@@ -36,6 +36,28 @@ static void flow_advice(const mn_verdict_input *in, mn_verdict *out) {
     mn_cell_info cell = {0};
     mn_cell_describe(in->cell, &cell);
     int gated = cell.keep_gate != NULL;
+    if (out->flow == MN_FLOW_VANISHING && in->attention_blocks > 0) {
+        if (in->entropy_ratio < 0.1)
+            add(a, n, "The heads have collapsed onto single nearby steps (entropy %.2g of "
+                "uniform attention's), so the steps the task needs get no weight: train "
+                "longer or with a lower --lr, or give the model more heads (--heads).",
+                in->entropy_ratio);
+        else if (in->entropy_ratio > 0.9)
+            add(a, n, "Attention is diffuse (entropy %.2g of uniform attention's): it spreads "
+                "its weight instead of selecting the steps that matter; train longer, or give "
+                "queries and keys positions to work with (--positions rope or learned).",
+                in->entropy_ratio);
+        else
+            add(a, n, "Attention reaches every step in one hop, yet the weight it gives the "
+                "steps the task needs is small: train longer, or add layers or heads.");
+        return;
+    }
+    if (out->flow == MN_FLOW_VANISHING && in->no_recurrence) {
+        add(a, n, "No block carries state through time, so a step reaches the output only "
+            "through what the blocks mix (convolutions: their receptive field): widen it "
+            "(--layers, --kernel), or use a recurrence, a state space or attention.");
+        return;
+    }
     if (out->flow == MN_FLOW_VANISHING) {
         if (in->tbptt > 0 && in->tbptt < in->span)
             add(a, n, "Truncated BPTT cuts the gradient after %d steps but the task needs %d: "
@@ -107,6 +129,15 @@ mn_status mn_diagnose_verdict(const mn_verdict_input *in, mn_verdict *out) {
         snprintf(out->flow_reason, sizeof out->flow_reason,
                  "the gradient stays within [%.3g, %.3g] of the last step's over the %d steps the "
                  "task needs (%d steps back: %.3g)", thr, 1.0 / thr, span, span, oldest);
+    }
+    if (in->attention_blocks > 0 && out->flow != MN_FLOW_EXPLODING) {
+        /* attention's path to any step is one hop: what the profile shows is where the
+         * heads look, not a product of steps */
+        size_t len = strlen(out->flow_reason);
+        snprintf(out->flow_reason + len, sizeof out->flow_reason - len,
+                 "; attention joins every step to the output in one hop (heads' entropy %.2g "
+                 "of uniform: %s)", in->entropy_ratio, in->entropy_ratio < 0.1 ? "collapsed"
+                 : in->entropy_ratio > 0.9 ? "diffuse" : "selective");
     }
 
     double base = in->baseline_loss, tr = in->train_loss, va = in->val_loss;

@@ -340,6 +340,13 @@ mn_status mn_attention_step(mn_layer *l, const float *x_t, float *y_t, int B) {
 
 /* ------------------------------------------------------------ the layer */
 
+static int attn_view(mn_layer *l, mn_attention_view *v) {
+    attention *s = (attention *)l;
+    if (!s->have) return 0;
+    *v = (mn_attention_view){s->T, s->B, s->H, s->dh, s->causal, s->qkv, s->lse};
+    return 1;
+}
+
 static size_t attn_bytes(const mn_layer *l) {
     const attention *s = (const attention *)l;
     return s->ws_bytes + s->kws_bytes + s->gws_bytes + s->sbuf_bytes +
@@ -364,6 +371,7 @@ static const mn_layer_ops attn_ops = {
     .backward = attn_backward,
     .activation_bytes = attn_bytes,
     .destroy = attn_destroy,
+    .attention = attn_view,
 };
 
 mn_layer *mn_attention_create(int dim, int heads, int causal, int rope) {

@@ -186,6 +186,11 @@ static int block_inspect(mn_layer *l, mn_recurrent_view *v) {
     return f->ops->inspect ? f->ops->inspect(f, v) : 0;
 }
 
+static int block_attention(mn_layer *l, mn_attention_view *v) {
+    mn_layer *f = ((block *)l)->inner;
+    return f->ops->attention ? f->ops->attention(f, v) : 0;
+}
+
 static void block_step_vjp(mn_layer *l, int t, int b, float *u_h, float *u_c) {
     mn_layer *f = ((block *)l)->inner;
     if (f->ops->step_vjp) f->ops->step_vjp(f, t, b, u_h, u_c);
@@ -230,6 +235,7 @@ static const mn_layer_ops block_ops = {
     .inspect = block_inspect,
     .step_vjp = block_step_vjp,
     .set_mode = block_set_mode,
+    .attention = block_attention,
 };
 
 mn_layer *mn_block_create(mn_layer *inner, const mn_block_wrap *w) {

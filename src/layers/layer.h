@@ -51,6 +51,14 @@ typedef struct mn_recurrent_view {
     const float *W_hh;    /* [gates·H, H] */
 } mn_recurrent_view;
 
+/* An attention layer's internals after its last forward, for diagnostics. Valid until the
+ * next forward. */
+typedef struct mn_attention_view {
+    int T, B, H, dh, causal;
+    const float *qkv;     /* [T,B,3·H·dh]: queries and keys (rotated when RoPE), values */
+    const float *lse;     /* [B,H,T]: log-sum-exp of each query's scaled scores */
+} mn_attention_view;
+
 typedef struct mn_layer mn_layer;
 
 typedef struct {
@@ -87,6 +95,9 @@ typedef struct {
      * (dropout): the same seed gives the same masks on any thread count. NULL for layers
      * that behave the same in both modes. */
     void (*set_mode)(mn_layer *l, int training, uint64_t seed);
+    /* Attention layers: fill the view of the last forward; 0 when there is none (NULL for
+     * every other kind). */
+    int (*attention)(mn_layer *l, mn_attention_view *v);
 } mn_layer_ops;
 
 struct mn_layer {
