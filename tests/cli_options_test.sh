@@ -26,6 +26,7 @@ MODELS=(
     "lstm,ff|--blocks lstm:8,ff:8|RKF2"
     "rnn block|--blocks rnn:8|R"
     "ff,layernorm|--blocks ff:8,layernorm|2"
+    "transformer|--model transformer --hidden 8 --heads 2 --layers 2|X"
     "tcn|--model tcn --hidden 8 --layers 1 --kernel 3|C"
     "s4d|--model s4d --hidden 8 --layers 1 --state 4|S"
 )
@@ -50,7 +51,7 @@ ROWS=(
     "--norm-kind rmsnorm||X+S|w"
     "--dropout 0.5||1|w"
     "--hidden 6||P+X+C+S|w"
-    "--layers 2||P+X+C+S|w"
+    "--layers 3||P+X+C+S|w"
     "--bidirectional||P|w"
     "--batch 3||1|w"
     "--steps 2||1|w"
