@@ -423,6 +423,10 @@ static double attn_macs(const mn_block_config *b, int in) {
     (void)b;
     return 4.0 * in * in;
 }
+static double attn_macs_pair(const mn_block_config *b, int in) {
+    (void)b;
+    return 2.0 * in;
+}
 
 /* In the order attn_forward and attn_backward allocate and multiply; the kernel's tile
  * products run on scratch it holds itself (no shared GEMM scratch). */
@@ -447,5 +451,5 @@ const mn_layer_kind mn_kind_attention = {
     .name = "attention",
     .summary = "multi-head self-attention, nn.MultiheadAttention's (heads=H, causal, rope)",
     .cell = -1, .caps = MN_KIND_ATTENTION, .out_width = attn_out_width, .create = attn_block,
-    .plan = attn_plan, .macs_per_row = attn_macs,
+    .plan = attn_plan, .macs_per_row = attn_macs, .macs_per_pair = attn_macs_pair,
 };

@@ -68,6 +68,11 @@ mn_status mn_bench_run(const mn_bench_config *cfg, mn_bench_result *res) {
     for (int l = 0; l < m->L; l++) {
         const mn_layer_kind *k = mn_layer_kind_find(m->blocks[l].kind);
         flops += 2.0 * rows * k->macs_per_row(&m->blocks[l], in) * (cfg->train ? 3 : 1);
+        if (k->macs_per_pair) {
+            double T = cfg->T, pairs = m->blocks[l].causal ? T * (T + 1) / 2 : T * T;
+            flops += 2.0 * cfg->B * pairs * k->macs_per_pair(&m->blocks[l], in) *
+                     (cfg->train ? 3 : 1);
+        }
         in = m->layers[l]->out_size;
     }
     res->ms_per_step = secs * 1e3;
