@@ -140,6 +140,16 @@ matches_tf pre_gelu_l3_norm --layers 3 --activation gelu --norm-first
 matches_tf post_relu_l2_causal --layers 2 --causal
 matches_tf pre_gelu_l2_pad --layers 2 --activation gelu --norm-first \
     --lengths "$TF/pre_gelu_l2_pad_lengths.npy"
+# mnemo's own Transformer checkpoint (a training checkpoint: input map, head and optimizer
+# state beside the layers; pre-norm with its final norm) runs as an encoder
+run train --task adding --length 6 --model transformer --hidden 8 --heads 2 --ff 16 \
+    --layers 2 --steps 2 --batch 4 --eval-size 4 --save "$tmp/tf.st"
+run predict --model transformer --hidden 8 --heads 2 --ff 16 --layers 2 --norm-first \
+    --weights "$tmp/tf.st" --input "$TF/post_relu_l1_x.npy" --output "$out" --json
+if [ "$rc" -eq 0 ] && [ "$(floats "$out" | wc -l)" = 144 ] && grep -q '"norm_first":true' "$tmp/out"; then
+    ok "predict runs mnemo's own pre-norm Transformer checkpoint (its final norm found)"
+else bad "predict on a mnemo Transformer checkpoint" "$(show)"; fi
+rm -f "$out"
 refused "transformer weights read as the other norm placement" predict --model transformer \
     --hidden 8 --heads 2 --ff 16 --weights "$TF/post_relu_l1.safetensors" \
     --input "$TF/post_relu_l1_x.npy" --output "$out" --layers 2

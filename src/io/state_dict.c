@@ -79,9 +79,16 @@ static mn_status load(mn_model *m, const char *path, const mn_st_file *f, int wi
     /* a tensor under the prefix that the model lacks means another architecture (more
      * layers, a final norm): running without it would compute something else silently */
     size_t plen = strlen(prefix);
+    /* a mnemo checkpoint holds its input stage, head and optimizer state beside the layers
+     * ("embedding.", "blocks.k.", "head.", "optimizer."): only more layers or a final norm
+     * would mean another encoder */
+    const char *fmt = mn_st_meta(f, "format");
+    int mnemo_file = fmt && !strcmp(fmt, "mnemo");
     for (int j = 0; j < mn_st_count(f); j++) {
         const char *n = mn_st_at(f, j)->name;
         if (strncmp(n, prefix, plen)) continue;
+        if (mnemo_file && strncmp(n + plen, "layers.", 7) && strncmp(n + plen, "norm.", 5))
+            continue;
         int known = 0;
         for (int i = 0; i < m->ntensors && !known; i++)
             known = wanted(m, i, with_head) && !strcmp(n + plen, m->tensors[i].name);
