@@ -443,3 +443,49 @@ TEST(plot_refuses_bad_input_and_writes_atomically) {
     free(svg);
     close_dir(&o);
 }
+
+/* ------------------------------------------------------------------ reference bytes */
+
+/* A small diagnosis touching every panel and the hard paths (escaped title, zeros, NaN,
+ * a non-finite heat cell, capped and bad half-lives). Its SVG must stay byte for byte
+ * tests/fixtures/plot_reference.svg, written by the plot code before it was split into
+ * files: refactoring the drawing must not change what existing inputs draw. After an
+ * intended change of the drawing, regenerate with
+ *   MNEMO_PLOT_KEEP=DIR build/test_runner plot_reference_bytes
+ * and copy DIR/reference.svg over the fixture (and look at it first). */
+TEST(plot_reference_bytes) {
+    enum { T = 12, S = 3, H = 5 };
+    double h[T], c[T], heat[S * T];
+    decay(h, T, 0.5, 0.2);
+    decay(c, T, 0.9, 0.3);
+    h[1] = 0;
+    c[2] = NAN;
+    for (int i = 0; i < S * T; i++) heat[i] = h[i % T] * (1 + 0.5 * (i / T));
+    heat[T + 4] = INFINITY;
+    int steps[S] = { 100, 200, 300 };
+    double hl[H] = { 0.5, 7, 40, 1e12, NAN };
+    mn_plot_diagnosis d = { .title = "lstm <ref> & \"T=12\"", .T = T, .grad_h = h,
+                            .grad_c = c, .snapshots = S, .snapshot_step = steps,
+                            .heat = heat, .units = H, .half_life = hl,
+                            .horizon = horizon_of(h, T, 1e-3), .threshold = 1e-3 };
+    out_dir o;
+    char path[300], ref_path[600];
+    REQUIRE(open_dir(&o), "mkdtemp failed");
+    plot_path(&o, "reference", path, sizeof path);
+    char *svg = plot_and_check(path, &d, __LINE__);
+    snprintf(ref_path, sizeof ref_path, "%s/plot_reference.svg", mn_test_fixture_dir());
+    size_t ref_len = 0;
+    char *ref = slurp(ref_path, &ref_len);
+    if (svg && ref) {
+        size_t len = strlen(svg), i = 0;
+        while (i < len && i < ref_len && svg[i] == ref[i]) i++;
+        size_t from = i > 40 ? i - 40 : 0;
+        CHECK(i == len && i == ref_len,
+              "differs from %s at byte %zu of %zu (reference %zu bytes):\n  now: %.80s\n  ref: %.80s",
+              ref_path, i, len, ref_len, svg + from, ref + from);
+    }
+    CHECK(ref, "cannot read %s", ref_path);
+    free(ref);
+    free(svg);
+    close_dir(&o);
+}
