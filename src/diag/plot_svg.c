@@ -1,6 +1,7 @@
 /* SVG writer for the gradient-flow diagnosis: checks the description, stacks the panels
- * (plot_profile.c, plot_heatmap.c, plot_half_life.c; primitives in plot_draw.c, shared
- * declarations in plot_svg.h) under the page title, and writes the page atomically. */
+ * (plot_profile.c, plot_heatmap.c, plot_half_life.c, plot_attention.c; primitives in
+ * plot_draw.c, shared declarations in plot_svg.h) under the page title, and writes the
+ * page atomically. */
 #include "plot_svg.h"
 #include "atomic_file.h"
 
@@ -29,7 +30,7 @@ static mn_status check(const char *path, const mn_plot_diagnosis *d) {
     if (!isfinite(d->threshold) || d->threshold < 0)
         return mn_fail(MN_E_ARG, "plot: threshold %g must be a positive number (0 hides it)",
                        d->threshold);
-    return MN_OK;
+    return mn_plot_attention_check(d);
 }
 
 /* The document title (first, where viewers look for it), the white background, and the
@@ -73,6 +74,7 @@ mn_status mn_plot_diagnosis_svg(const char *path, const mn_plot_diagnosis *d) {
     y = mn_plot_panel_profile(&body, d, y);
     if (d->snapshots > 0) y = mn_plot_panel_heatmap(&body, d, y);
     if (d->units > 0) y = mn_plot_panel_half_life(&body, d, y);
+    if (d->heads > 0) y = mn_plot_panel_attention(&body, d, y);
     if (body.failed || !body.data) {
         mn_sb_free(&body);
         return mn_fail(MN_E_NOMEM, "plot: out of memory while drawing %s", path);

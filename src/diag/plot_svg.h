@@ -116,5 +116,8 @@ mn_svg_box mn_svg_plot_box(double y, double h);
 double mn_plot_panel_profile(mn_strbuf *sb, const mn_plot_diagnosis *d, double y);
 double mn_plot_panel_heatmap(mn_strbuf *sb, const mn_plot_diagnosis *d, double y);
 double mn_plot_panel_half_life(mn_strbuf *sb, const mn_plot_diagnosis *d, double y);
+double mn_plot_panel_attention(mn_strbuf *sb, const mn_plot_diagnosis *d, double y);
+/* MN_E_ARG (with the error set) for impossible attention figures; MN_OK otherwise. */
+mn_status mn_plot_attention_check(const mn_plot_diagnosis *d);
 
 #endif
