@@ -322,9 +322,13 @@ static void plot_model_name(const mn_model_config *mc, const train_opts *o, char
     } else {
         char desc[MN_MAX_BLOCKS * 48];
         cli_model_desc(mc, desc, sizeof desc);
-        enum { KEEP = 90 };
-        if (strlen(desc) > KEEP) snprintf(desc + KEEP - 3, 4, "...");
-        snprintf(buf, cap, "%s", desc);
+        size_t n = strlen(desc), keep = cap > 91 ? 90 : cap - 1;
+        if (n > keep) {
+            memcpy(desc + keep - 3, "...", 3);
+            n = keep;
+        }
+        memcpy(buf, desc, n);
+        buf[n] = 0;
     }
 }
 
