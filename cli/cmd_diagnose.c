@@ -310,16 +310,55 @@ static void print_json(const train_opts *o, const mn_model_config *mc, const dia
     json_end(&j);
 }
 
+/* Who the plot is of: a recurrent stack by its cell; a family (--model transformer, ...)
+ * by its name; other block models (--blocks, or loaded) by their blocks, cut short to
+ * stay readable in the page title. */
+static void plot_model_name(const mn_model_config *mc, const train_opts *o, char *buf,
+                            size_t cap) {
+    if (mc->num_blocks == 0) {
+        snprintf(buf, cap, "%s, hidden %d", mn_cell_name(mc->cell), mc->hidden_size);
+    } else if (o->model_name && family_of(o->model_name) != FAMILY_NONE) {
+        snprintf(buf, cap, "%s, hidden %d", o->model_name, mc->hidden_size);
+    } else {
+        char desc[MN_MAX_BLOCKS * 48];
+        cli_model_desc(mc, desc, sizeof desc);
+        size_t n = strlen(desc), keep = cap > 91 ? 90 : cap - 1;
+        if (n > keep) {
+            memcpy(desc + keep - 3, "...", 3);
+            n = keep;
+        }
+        memcpy(buf, desc, n);
+        buf[n] = 0;
+    }
+}
+
+/* The first attention block's heads, when its figures can be drawn: a model gone NaN
+ * still gets its gradient plot, without the attention panel (the report prints them). */
+static int plot_heads(const diagnosis *d) {
+    if (d->attention_blocks < 1) return 0;
+    const mn_attention_stats *a = &d->attn[0];
+    if (!isfinite(a->uniform_entropy) || a->uniform_entropy < 0) return 0;
+    for (int h = 0; h < a->heads; h++)
+        if (!isfinite(a->distance[h]) || a->distance[h] < 0 || !isfinite(a->entropy[h]))
+            return 0;
+    return a->heads;
+}
+
 static int write_plot(const char *path, const mn_model_config *mc, const train_opts *o,
                       const diagnosis *d, const snapshots *sn) {
-    char title[160];
-    snprintf(title, sizeof title, "%s, hidden %d: %s T=%d (%s)", mn_cell_name(mc->cell),
-             mc->hidden_size, o->task_name, o->length, mn_flow_name(d->verdict.flow));
+    char name[128], title[256];
+    plot_model_name(mc, o, name, sizeof name);
+    snprintf(title, sizeof title, "%s: %s T=%d (%s)", name, o->task_name, o->length,
+             mn_flow_name(d->verdict.flow));
+    const mn_attention_stats *a = &d->attn[0];
     mn_plot_diagnosis p = {
         .title = title, .T = d->T, .grad_h = d->dh, .grad_c = d->cell_state ? d->dc : NULL,
         .snapshots = sn->rows, .snapshot_step = sn->steps, .heat = sn->heat,
         .units = d->gates.has_gates ? d->units : 0, .half_life = d->half_life,
         .horizon = d->horizon, .threshold = d->threshold,
+        .heads = plot_heads(d), .head_distance = a->distance, .head_entropy = a->entropy,
+        .uniform_entropy = a->uniform_entropy,
+        .attention_block = d->attention_blocks > 0 ? d->attention_block[0] : 0,
     };
     mn_status st = mn_plot_diagnosis_svg(path, &p);
     return st ? cli_lib_fail(st, "writing the --plot file failed") : 0;

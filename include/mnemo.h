@@ -640,14 +640,19 @@ mn_status mn_lab_run(const char *name, const mn_lab_options *o, mn_lab_result *r
 /* ------------------------------------------------------------ plots
  * SVG plot of a gradient-flow diagnosis (mnemo diagnose --plot).
  *
- * Up to three panels stacked on one page, sharing the time axis:
+ * Up to four panels stacked on one page:
  *   1. the final gradient norm per time step on a log axis (‖∂L/∂h_t‖, and ‖∂L/∂c_t‖ when
  *      given), with the threshold line (last-step norm × threshold) and the horizon marker;
- *   2. a heatmap of that profile at each snapshot taken during training (log10 colour);
- *   3. for gated cells, a histogram of the memory half-life per unit on a log axis.
- * Hard values are drawn, never fatal: NaN/Inf leave gaps (grey cells in the heatmap); zeros
- * and norms more than 40 decades below the largest are drawn on a separate "0" level and
- * counted in the legend; long profiles are decimated keeping each bucket's min and max. */
+ *   2. a heatmap of that profile at each snapshot taken during training (log10 colour),
+ *      on the same time axis;
+ *   3. for gated cells, a histogram of the memory half-life per unit on a log axis;
+ *   4. for an attention block, one bar per head of its mean attention distance (steps, on
+ *      an axis 0..T-1), each labelled with its entropy as a fraction of the uniform one.
+ * Hard values of the gradient norms and half-lives are drawn, never fatal: NaN/Inf leave
+ * gaps (grey cells in the heatmap); zeros and norms more than 40 decades below the largest
+ * are drawn on a separate "0" level and counted in the legend; long profiles are decimated
+ * keeping each bucket's min and max. The attention figures, averages that cannot be NaN or
+ * out of range when measured, are checked instead (see the fields). */
 typedef struct {
     const char *title;            /* page title, e.g. "lstm, adding T=200"; NULL: none */
     int T;                        /* time steps, >= 1 */
@@ -661,6 +666,16 @@ typedef struct {
     const double *half_life;      /* [units] memory half-life per unit, in steps */
     int horizon;                  /* effective gradient horizon in steps, 0..T-1 (-1: not shown) */
     double threshold;             /* horizon threshold, e.g. 1e-3 (0: no threshold line) */
+    /* One attention block's heads, as mn_attention_measure gives them (panel 4). Refused
+     * (MN_E_ARG) when heads > 0 and: an array is NULL, a distance is NaN/Inf, negative or
+     * past T-1 (beyond 1e-3·T of rounding), an entropy is NaN/Inf or negative (beyond
+     * -1e-3 nats), the uniform entropy is NaN/Inf or negative, or the block is negative. */
+    int heads;                    /* heads drawn; 0: no attention panel */
+    const double *head_distance;  /* [heads] mean attention distance Σ_j p_tj·|t − j|, steps */
+    const double *head_entropy;   /* [heads] mean entropy −Σ_j p_tj·ln p_tj, nats */
+    double uniform_entropy;       /* nats: mean ln(keys a query sees), attention spread
+                                     evenly; 0 (every query sees one key): no fraction shown */
+    int attention_block;          /* the block measured (panel title), >= 0 */
 } mn_plot_diagnosis;
 
 /* Writes the SVG to `path` atomically (temporary file in the same folder, fsync, rename):

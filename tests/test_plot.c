@@ -443,3 +443,181 @@ TEST(plot_refuses_bad_input_and_writes_atomically) {
     free(svg);
     close_dir(&o);
 }
+
+/* ------------------------------------------------------------------ reference bytes */
+
+/* A small diagnosis touching every panel and the hard paths (escaped title, zeros, NaN,
+ * a non-finite heat cell, capped and bad half-lives). Its SVG must stay byte for byte
+ * tests/fixtures/plot_reference.svg, written by the plot code before it was split into
+ * files: refactoring the drawing must not change what existing inputs draw. After an
+ * intended change of the drawing, regenerate with
+ *   MNEMO_PLOT_KEEP=DIR build/test_runner plot_reference_bytes
+ * and copy DIR/reference.svg over the fixture (and look at it first). */
+TEST(plot_reference_bytes) {
+    enum { T = 12, S = 3, H = 5 };
+    double h[T], c[T], heat[S * T];
+    decay(h, T, 0.5, 0.2);
+    decay(c, T, 0.9, 0.3);
+    h[1] = 0;
+    c[2] = NAN;
+    for (int i = 0; i < S * T; i++) heat[i] = h[i % T] * (1 + 0.5 * (i / T));
+    heat[T + 4] = INFINITY;
+    int steps[S] = { 100, 200, 300 };
+    double hl[H] = { 0.5, 7, 40, 1e12, NAN };
+    mn_plot_diagnosis d = { .title = "lstm <ref> & \"T=12\"", .T = T, .grad_h = h,
+                            .grad_c = c, .snapshots = S, .snapshot_step = steps,
+                            .heat = heat, .units = H, .half_life = hl,
+                            .horizon = horizon_of(h, T, 1e-3), .threshold = 1e-3 };
+    out_dir o;
+    char path[300], ref_path[600];
+    REQUIRE(open_dir(&o), "mkdtemp failed");
+    plot_path(&o, "reference", path, sizeof path);
+    char *svg = plot_and_check(path, &d, __LINE__);
+    snprintf(ref_path, sizeof ref_path, "%s/plot_reference.svg", mn_test_fixture_dir());
+    size_t ref_len = 0;
+    char *ref = slurp(ref_path, &ref_len);
+    if (svg && ref) {
+        size_t len = strlen(svg), i = 0;
+        while (i < len && i < ref_len && svg[i] == ref[i]) i++;
+        size_t from = i > 40 ? i - 40 : 0;
+        CHECK(i == len && i == ref_len,
+              "differs from %s at byte %zu of %zu (reference %zu bytes):\n"
+              "  now: %.80s\n  ref: %.80s", ref_path, i, len, ref_len, svg + from, ref + from);
+    }
+    CHECK(ref, "cannot read %s", ref_path);
+    free(ref);
+    free(svg);
+    close_dir(&o);
+}
+
+/* ------------------------------------------------------------------ attention panel */
+
+/* Bars of the attention panel: the closed rectangles of the first filled path after its
+ * title; -1 when the panel or its path is missing. */
+static int attention_bars(const char *svg) {
+    const char *p = strstr(svg, "Attention per head");
+    if (!p || !(p = strstr(p, "fill-opacity=\"0.85\" d=\""))) return -1;
+    int n = 0;
+    for (p += strlen("fill-opacity=\"0.85\" d=\""); *p && *p != '"'; p++) n += *p == 'Z';
+    return n;
+}
+
+TEST(plot_attention_panel_one_bar_per_head) {
+    enum { T = 50, HEADS = 4 };
+    static double g[T];
+    decay(g, T, 0.97, 0.01);
+    double u = 3.2;   /* nats */
+    double dist[HEADS] = { 12.3, 0, 49, 1 };
+    double ent[HEADS] = { 0.45 * u, -1e-6 /* rounding below 0 */, u, 0.2 * u };
+    mn_plot_diagnosis d = { .title = "transformer, hidden 16: adding T=50", .T = T,
+                            .grad_h = g, .horizon = horizon_of(g, T, 1e-3), .threshold = 1e-3,
+                            .heads = HEADS, .head_distance = dist, .head_entropy = ent,
+                            .uniform_entropy = u, .attention_block = 3 };
+    out_dir o;
+    char path[300];
+    REQUIRE(open_dir(&o), "mkdtemp failed");
+    plot_path(&o, "attention", path, sizeof path);
+    char *svg = plot_and_check(path, &d, __LINE__);
+    REQUIRE(svg, "no plot");
+    CHECK(strstr(svg, ">Attention per head (block 3)</text>"), "panel title");
+    CHECK(attention_bars(svg) == HEADS, "%d bars for %d heads", attention_bars(svg), HEADS);
+    CHECK(strstr(svg, ">12.3 steps, entropy 0.45 of uniform</text>"), "head 0's label");
+    CHECK(strstr(svg, ">0 steps, entropy 0.00 of uniform</text>"), "head 1: own step, 0");
+    /* the longest bar reaches the frame's end: its label goes inside, in white */
+    CHECK(strstr(svg, "fill=\"#fff\">49 steps, entropy 1.00 of uniform</text>"), "head 2");
+    CHECK(strstr(svg, ">1 step, entropy 0.20 of uniform</text>"), "head 3, one step");
+    CHECK(strstr(svg, ">H0</text>") && strstr(svg, ">H3</text>") && !strstr(svg, ">H4</text>"),
+          "one tick label per head");
+    CHECK(strstr(svg, "uniform 3.2 nats"), "uniform entropy in the legend");
+    CHECK(strstr(svg, "mean attention distance"), "x axis label");
+    CHECK(!strstr(svg, "half-life") && !strstr(svg, "training step"), "no other panels");
+    free(svg);
+
+    /* Many heads: one bar each, still a plot of a sane height; uniform entropy 0 (every
+     * query saw one key) gives the entropy in nats instead of a fraction. */
+    enum { MANY = 64 };
+    double md[MANY], me[MANY];
+    for (int h = 0; h < MANY; h++) { md[h] = h * (T - 1) / (MANY - 1.0); me[h] = 0; }
+    d.heads = MANY;
+    d.head_distance = md;
+    d.head_entropy = me;
+    d.uniform_entropy = 0;
+    d.attention_block = 0;
+    plot_path(&o, "attention_many", path, sizeof path);
+    svg = plot_and_check(path, &d, __LINE__);
+    REQUIRE(svg, "no plot");
+    CHECK(attention_bars(svg) == MANY, "%d bars for %d heads", attention_bars(svg), MANY);
+    CHECK(strstr(svg, ">H63</text>") && strstr(svg, "entropy 0 nats</text>"), "labels");
+    int height = 0;
+    const char *h = strstr(svg, "height=\"");
+    if (h) sscanf(h, "height=\"%d\"", &height);
+    CHECK(height > 900 && height < 1700, "page height %d px for 64 heads", height);
+    free(svg);
+    close_dir(&o);
+}
+
+TEST(plot_attention_panel_absent_without_heads) {
+    enum { T = 30 };
+    double g[T], dist[2] = { 3, 4 }, ent[2] = { 1, 2 };
+    decay(g, T, 0.9, 1);
+    mn_plot_diagnosis d = { .T = T, .grad_h = g, .horizon = -1, .threshold = 1e-3,
+                            .heads = 0, .head_distance = dist, .head_entropy = ent,
+                            .uniform_entropy = 2.5, .attention_block = 1 };
+    out_dir o;
+    char path[300];
+    REQUIRE(open_dir(&o), "mkdtemp failed");
+    plot_path(&o, "no_attention", path, sizeof path);
+    char *with_arrays = plot_and_check(path, &d, __LINE__);
+    REQUIRE(with_arrays, "no plot");
+    CHECK(!strstr(with_arrays, "Attention per head") && !strstr(with_arrays, ">H0</text>"),
+          "no attention panel with heads = 0");
+    /* heads = 0 draws the same page whatever the other attention fields hold */
+    mn_plot_diagnosis bare = { .T = T, .grad_h = g, .horizon = -1, .threshold = 1e-3 };
+    char *without = plot_and_check(path, &bare, __LINE__);
+    CHECK(without && !strcmp(with_arrays, without), "heads = 0 changes nothing");
+    free(with_arrays);
+    free(without);
+    close_dir(&o);
+}
+
+TEST(plot_attention_refuses_impossible_figures) {
+    enum { T = 10 };
+    double g[T], dist[2] = { 2, 3 }, ent[2] = { 0.5, 1 };
+    decay(g, T, 0.9, 1);
+    out_dir o;
+    char path[300];
+    REQUIRE(open_dir(&o), "mkdtemp failed");
+    plot_path(&o, "attention_bad", path, sizeof path);
+    unlink(path);
+    mn_plot_diagnosis ok = { .T = T, .grad_h = g, .horizon = -1, .threshold = 1e-3,
+                             .heads = 2, .head_distance = dist, .head_entropy = ent,
+                             .uniform_entropy = 2.0, .attention_block = 0 };
+    static const double bad_dist[][2] = { { -1, 3 }, { 2, NAN }, { INFINITY, 3 }, { 2, 9.5 } };
+    static const double bad_ent[][2] = { { -0.5, 1 }, { 0.5, NAN }, { INFINITY, 1 } };
+    enum { NB = 6 + 4 + 3 };
+    mn_plot_diagnosis bad[NB];
+    for (int i = 0; i < NB; i++) bad[i] = ok;
+    bad[0].heads = -1;
+    bad[1].head_distance = NULL;
+    bad[2].head_entropy = NULL;
+    bad[3].uniform_entropy = NAN;
+    bad[4].uniform_entropy = -1;
+    bad[5].attention_block = -1;
+    for (int i = 0; i < 4; i++) bad[6 + i].head_distance = bad_dist[i];
+    for (int i = 0; i < 3; i++) bad[10 + i].head_entropy = bad_ent[i];
+    for (int i = 0; i < NB; i++) {
+        mn_clear_error();
+        CHECK(mn_plot_diagnosis_svg(path, &bad[i]) == MN_E_ARG && mn_last_error()[0],
+              "impossible attention figures %d accepted", i);
+    }
+    CHECK(access(path, F_OK) != 0, "nothing written for impossible figures");
+    /* the edges that are possible: distance T-1, entropy 0 and a hair below, uniform 0 */
+    double edge_dist[2] = { 0, T - 1 }, edge_ent[2] = { 0, -1e-9 };
+    mn_plot_diagnosis edge = ok;
+    edge.head_distance = edge_dist;
+    edge.head_entropy = edge_ent;
+    edge.uniform_entropy = 0;
+    CHECK_OK(mn_plot_diagnosis_svg(path, &edge));
+    CHECK_OK(mn_plot_diagnosis_svg(path, &ok));
+    close_dir(&o);
+}
