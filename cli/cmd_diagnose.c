@@ -21,8 +21,14 @@ static int snapshot_hook(void *ctx, int step, const mn_step_stats *ss) {
     (void)ss;
     snapshots *sn = ctx;
     if (step % sn->every || sn->rows >= sn->cap) return 0;
-    if (mn_grad_recorder_profile(sn->rec, 0, sn->heat + (size_t)sn->rows * sn->max_T, NULL) > 0)
-        sn->steps[sn->rows++] = step;
+    double *row = sn->heat + (size_t)sn->rows * sn->max_T;
+    int n = mn_grad_recorder_profile(sn->rec, 0, row, NULL);
+    /* a first block without a recurrence has no dL/dh_t of its own: its input's, as the
+     * profile of the analysis (measure_profile) */
+    int any = 0;
+    for (int t = 0; t < n && !any; t++) any = row[t] != 0;
+    if (n > 0 && !any) mn_grad_recorder_input_profile(sn->rec, 0, row);
+    if (n > 0) sn->steps[sn->rows++] = step;
     mn_grad_recorder_clear(sn->rec);
     return 0;
 }
@@ -58,7 +64,8 @@ static void usage(FILE *f, cli_opt *opts, int n) {
             "over which it stays above a threshold, the memory half-life of each gated unit,\n"
             "the spectrum of the recurrence, and a verdict (vanishing, exploding, healthy;\n"
             "under- or overfitting) with what to try next. --plot writes an SVG of the profile,\n"
-            "its evolution during training, and the half-lives.\n"
+            "its evolution during training, the half-lives, and for attention the distance\n"
+            "and entropy of each head.\n"
             "Tasks: %s. Models: %s.\n"
             "\n"
             "options:\n",
