@@ -1,6 +1,7 @@
 /* mnemo memory: the bytes a run needs per role (mn_memory_estimate_run), and with a budget
  * the longest length and largest batch that fit and the batch × length trade-off. */
 #include "common.h"
+#include "families.h"
 #include "progress.h"
 
 #include <math.h>
@@ -180,6 +181,7 @@ typedef struct {
     const char *model, *mode, *budget, *task, *blocks;
     int length, batch, input, output, hidden, layers, bidir, threads, json;
     uint64_t seed;
+    cli_family fam;   /* --model transformer|tcn|s4d|mamba and its options */
 } options;
 
 /* What the budget allows: the longest length, the largest batch, the trade-off rows. */
@@ -201,19 +203,27 @@ static int make_plan(plan *p, const options *o, mn_cell_kind cell, int *steps) {
         p->cfg.output_size = o->output;
         p->cfg.output = MN_OUTPUT_EVERY;
         *steps = o->length;
-        return 0;
+    } else {
+        mn_task *t;
+        mn_status st = mn_task_create(p->task, o->length, 1, &t);
+        if (st) return cli_lib_fail(st, NULL);
+        mn_task_configure_model(t, &p->cfg);
+        *steps = mn_task_get_info(t)->max_steps;
+        mn_task_free(t);
     }
-    mn_task *t;
-    mn_status st = mn_task_create(p->task, o->length, 1, &t);
-    if (st) return cli_lib_fail(st, NULL);
-    mn_task_configure_model(t, &p->cfg);
-    *steps = mn_task_get_info(t)->max_steps;
-    mn_task_free(t);
+    if (!o->fam.kind) return 0;
+    /* the blocks mnemo train builds for the family (its default norms) */
+    mn_norm_place place = o->fam.kind == FAMILY_TCN ? MN_NORM_NONE : MN_NORM_PRE;
+    char spec[MN_MAX_BLOCKS * 64];
+    if (family_spec(&o->fam, o->layers, o->hidden, p->cfg.input_size, place, MN_NORM_LAYERNORM,
+                    *steps, place == MN_NORM_PRE, spec, sizeof spec))
+        return CLI_EXIT_USAGE;
+    if (mn_blocks_parse(spec, &p->cfg)) return cli_fail("%s", mn_last_error());
     return 0;
 }
 
 /* Checks the options cli_parse cannot: choices, exclusive options, the budget. */
-static int check_options(cli_opt *opts, int nopts, const options *o, plan *p,
+static int check_options(cli_opt *opts, int nopts, options *o, plan *p,
                          mn_cell_kind *cell) {
     char list[64];
     if (!o->model == !o->blocks)
@@ -221,7 +231,11 @@ static int check_options(cli_opt *opts, int nopts, const options *o, plan *p,
                         o->blocks ? "not both" : "neither was given");
     if (o->blocks && (cli_find(opts, nopts, "--layers")->given || o->bidir))
         return cli_fail("--blocks describes the whole stack; drop --layers and --bidirectional");
-    if (o->model && cli_parse_cell(o->model, cell)) return CLI_EXIT_USAGE;
+    if (family_opts_check(&o->fam, opts, nopts, o->model)) return CLI_EXIT_USAGE;
+    if (o->fam.kind && o->bidir)
+        return cli_fail("--bidirectional runs a recurrence both ways; --model %s has none: drop it",
+                        o->model);
+    if (o->model && !o->fam.kind && cli_parse_cell(o->model, cell)) return CLI_EXIT_USAGE;
     int mode = cli_choice(o->mode, mode_names);
     if (mode < 0)
         return cli_fail("unknown --mode \"%s\"; choose one of %s", o->mode,
@@ -316,10 +330,12 @@ static void print_json(const options *o, const plan *p, int steps,
 
 int cmd_memory(int argc, char **argv) {
     options o = {.mode = "train", .output = 1, .hidden = 128, .layers = 1, .seed = 1};
+    family_opts_init(&o.fam);
     char threads_def[48];
     snprintf(threads_def, sizeof threads_def, "all cores, %d here", mn_get_threads());
     cli_opt opts[] = {
-        {"--model", OPT_STR, &o.model, "M", "recurrent cell: rnn, rnn-relu, lstm, gru, gated",
+        {"--model", OPT_STR, &o.model, "M",
+         "recurrent cell (rnn, rnn-relu, lstm, gru, gated) or transformer, tcn, s4d, mamba",
          "required, or --blocks", "lstm", 0, 0, 0, 0, 0, 0, 0},
         {"--blocks", OPT_STR, &o.blocks, "SPEC", "a block stack, as mnemo train --blocks", "",
          "lstm:64,ff:128:residual:pre", 0, 0, 0, 0, 0, 0, 0},
@@ -349,8 +365,10 @@ int cmd_memory(int argc, char **argv) {
          NULL, "1", 0, 0, 0, 0, 0, 0, 0},
         {"--json", OPT_FLAG, &o.json, NULL, "end stdout with one JSON summary line", NULL, NULL,
          0, 0, 0, 0, 0, 0, 0},
+        {0}, {0}, {0}, {0}, {0}, {0}, {0},   /* the families' options */
     };
     const int nopts = (int)(sizeof opts / sizeof opts[0]);
+    family_opts_table(&o.fam, opts + nopts - FAMILY_OPTS);
     if (cli_wants_help(argc, argv)) {
         usage(stdout, opts, nopts);
         return CLI_EXIT_OK;
