@@ -93,7 +93,7 @@ int cmd_bench(int argc, char **argv) {
                         "other norms in --blocks");
     if (norm_name && strcmp(norm_name, "pre") && strcmp(norm_name, "post"))
         return cli_fail("unknown --norm \"%s\"; choose pre or post", norm_name);
-    if (model_name && !family && cli_parse_cell(model_name, &cell)) return CLI_EXIT_USAGE;
+    if (model_name && !family && family_parse_cell(model_name, &cell)) return CLI_EXIT_USAGE;
     char spec[MN_MAX_BLOCKS * 64];
     if (family) {
         /* the layers alone on [T, B, width], as nn.TransformerEncoderLayer runs */

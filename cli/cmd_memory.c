@@ -235,7 +235,7 @@ static int check_options(cli_opt *opts, int nopts, options *o, plan *p,
     if (o->fam.kind && o->bidir)
         return cli_fail("--bidirectional runs a recurrence both ways; --model %s has none: drop it",
                         o->model);
-    if (o->model && !o->fam.kind && cli_parse_cell(o->model, cell)) return CLI_EXIT_USAGE;
+    if (o->model && !o->fam.kind && family_parse_cell(o->model, cell)) return CLI_EXIT_USAGE;
     int mode = cli_choice(o->mode, mode_names);
     if (mode < 0)
         return cli_fail("unknown --mode \"%s\"; choose one of %s", o->mode,

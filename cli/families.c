@@ -144,3 +144,9 @@ int family_spec(const cli_family *f, int layers, int width, int input_size, mn_n
     if (n >= cap) return cli_fail("the model's block list is too long; use fewer --layers");
     return 0;
 }
+
+int family_parse_cell(const char *model_name, mn_cell_kind *cell) {
+    if (mn_cell_parse(model_name, cell) == MN_OK) return 0;
+    return cli_fail("unknown model \"%s\"; choose one of %s, %s", model_name, cli_cell_list(),
+                    family_names());
+}

@@ -29,6 +29,9 @@ int family_opts_check(cli_family *f, const cli_opt *opts, int nopts, const char 
 /* "transformer, tcn, s4d, mamba" */
 const char *family_names(void);
 cli_family_kind family_of(const char *model_name);
+/* A recurrent cell's name, or 2 after printing that the model is unknown, naming the
+ * cells and the families. */
+int family_parse_cell(const char *model_name, mn_cell_kind *cell);
 
 /* The blocks of a model of `layers` layers at width `width` (a transformer's d_model, a
  * TCN's channels, an S4D's or Mamba's model width):

@@ -181,7 +181,7 @@ int train_opts_check(train_opts *o) {
             return cli_fail("a TCN block normalizes nothing (Bai et al. 2018 use none); drop "
                             "--norm");
         if (!o->norm_name && o->fam.kind != FAMILY_TCN) o->norm = MN_NORM_PRE;
-    } else if (o->model_name && cli_parse_cell(o->model_name, &o->cell)) {
+    } else if (o->model_name && family_parse_cell(o->model_name, &o->cell)) {
         return CLI_EXIT_USAGE;
     }
     if (mn_optimizer_parse(o->opt_name, &optk) != MN_OK)
