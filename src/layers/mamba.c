@@ -11,8 +11,14 @@
  * Every product through mn_sgemm; the depthwise conv (4 taps per channel) and the pointwise
  * steps are plain loops over rows. The conv is causal and the scan runs forward in time, so
  * padded steps are computed and never reach a real one. SiLU and softplus are PyTorch's
- * (x/(1 + e^−x); softplus x above 20, else log1p(e^x)), so NaN and ±Inf come out as there. */
+ * (x·σ(x); softplus x above 20, else log1p(e^x)) in forms that vectorize (mamba_math.h),
+ * NaN and ±Inf coming out as there. */
+/* The pointwise loops vectorize only when their selects may be blends (mamba_math.h). */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
 #include "mamba.h"
+#include "mamba_math.h"
 #include "gemm.h"
 #include "init.h"
 
@@ -32,7 +38,7 @@ typedef struct {
     float *xz, *c, *u, *xdbl, *dl, *ys, *g, *hs, *scr;   /* forward's, in ws */
     const float *x;                 /* input of the last forward (owned by the caller) */
     int T, B, threads;
-    /* streaming: conv window [B][K−1][E], h [B][N][E], one step's activations, scan scratch */
+    /* streaming: conv window [B][K−1][E], the scan state, one step's activations, scratch */
     void *st;
     size_t st_bytes;
     int st_B;
@@ -81,12 +87,9 @@ static mn_status reserve(mamba *s, int T, int B, int grads) {
 
 /* ------------------------------------------------------------ pointwise pieces */
 
-static inline float silu(float x) { return x / (1.0f + expf(-x)); }
-static inline float silu_grad(float x) {
-    float sg = 1.0f / (1.0f + expf(-x));
-    return sg * (1.0f + x * (1.0f - sg));
-}
-static inline float softplus(float x) { return x > 20.0f ? x : log1pf(expf(x)); }
+#define silu mn_mamba_silu
+#define silu_grad mn_mamba_silu_grad
+#define softplus mn_mamba_softplus
 
 /* c[r] = b + Σ_j W[:, j] ∘ xz[r − (K−1−j)·B, :E] (zero before step 0), u = SiLU(c) */
 static void conv_forward(const mamba *s, const float *p, const float *xz, float *c, float *u,
@@ -262,7 +265,7 @@ static mn_status mamba_backward(mn_layer *l, const float *dy, float *dx, int T, 
                      scratch, s->threads);
     const float *dl = s->dl;
     #pragma omp parallel for schedule(static) if (n > POINTWISE_PARALLEL)
-    for (size_t i = 0; i < n; i++) ddl[i] *= -expm1f(-dl[i]);    /* softplus' = 1 − e^−Δ */
+    for (size_t i = 0; i < n; i++) ddl[i] *= mn_mamba_softplus_grad(dl[i]);
     mn_sgemm(1, 0, E, R, M, 1.0f, ddl, E, s->xdbl, P, 1.0f, gr + s->o_dtw, R);  /* dW_dt */
     mn_column_sums(ddl, rows, E, gr + s->o_dtb);
     mn_sgemm(0, 0, M, R, E, 1.0f, ddl, E, p + s->o_dtw, R, 0.0f, dxdbl, P);    /* dΔ_low */
@@ -289,10 +292,11 @@ mn_status mn_mamba_step(mn_layer *l, const float *x_t, float *y_t, int B) {
     int D = s->D, E = s->E, N = s->N, P = s->P;
     size_t bytes;
     if (B < 1) return mn_fail(MN_E_ARG, "Mamba step over a batch of %d: need at least 1", B);
-    size_t per = (size_t)(K - 1) * E + (size_t)N * E + 7 * (size_t)E + (size_t)P;
+    size_t per = (size_t)(K - 1) * E + 7 * (size_t)E + (size_t)P;
+    size_t hn = mn_scan_state_floats(1, (size_t)B, (size_t)E, (size_t)N);
     if (B != s->st_B || !s->st) {
-        if (!mn_mul_size((size_t)B, per, &bytes) ||
-            !mn_mul_size(bytes + mn_scan_forward_scratch((size_t)N), sizeof(float), &bytes) ||
+        if (!hn || !mn_mul_size((size_t)B, per, &bytes) ||
+            !mn_mul_size(bytes + hn + mn_scan_forward_scratch((size_t)N), sizeof(float), &bytes) ||
             mn_reserve(&s->st, &s->st_bytes, bytes) != MN_OK)
             return mn_fail(MN_E_NOMEM, "Mamba stream: a state of [%d, %d, %d] does not fit in "
                            "memory", B, E, N);
@@ -300,7 +304,7 @@ mn_status mn_mamba_step(mn_layer *l, const float *x_t, float *y_t, int B) {
         mn_mamba_stream_reset(l);
     }
     const float *p = l->params, *w = p + s->o_cw;
-    float *win = s->st, *h = win + (size_t)B * (K - 1) * E, *xz = h + (size_t)B * N * E;
+    float *win = s->st, *h = win + (size_t)B * (K - 1) * E, *xz = h + hn;
     float *c = xz + (size_t)B * 2 * E, *u = c + (size_t)B * E, *xdbl = u + (size_t)B * E;
     float *dl = xdbl + (size_t)B * P, *ys = dl + (size_t)B * E, *g = ys + (size_t)B * E;
     float *scratch = g + (size_t)B * E;

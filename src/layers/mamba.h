@@ -35,7 +35,7 @@ extern int mn_mamba_chunk;
  * complex inits belong to s4d). NULL with the error set on failure. */
 mn_layer *mn_mamba_create(int D, int N, mn_ssm_init init);
 
-/* Generation: y_t[B,D] from x_t[B,D], the conv window and the scan state h [B, N, E] carried
+/* Generation: y_t[B,D] from x_t[B,D], the conv window and the scan state h carried
  * from the previous step. They start at zero after a reset (or a step with another B), so T
  * steps give the forward's T outputs (to float rounding). Reads the parameters as they are
  * at each step. */
@@ -58,8 +58,9 @@ typedef struct {
     const float *D;              /* [E] */
 } mn_scan_io;
 
-/* Floats of the stored states hs [⌈T/chunk⌉, B, N, E]; per-thread scratch (floats) of the
- * forward and backward; backward's shared buffers (floats). 0 on overflow. */
+/* Floats of the stored states hs [⌈T/chunk⌉, B, groups, N, G] (the channels in groups of G
+ * lanes, the last one padded); per-thread scratch (floats) of the forward and backward;
+ * backward's shared buffers (floats). 0 on overflow. */
 size_t mn_scan_state_floats(size_t T, size_t B, size_t E, size_t N);
 size_t mn_scan_forward_scratch(size_t N);
 size_t mn_scan_backward_scratch(size_t N);
@@ -74,7 +75,8 @@ void mn_scan_forward(const mn_scan_io *s, float *y, float *hs, float *scratch, i
 void mn_scan_backward(const mn_scan_io *s, const float *hs, const float *dy, float *du,
                       float *ddelta, float *dBC, float *dA_log, float *dD, float *shared,
                       float *scratch, int threads);
-/* One step (T = 1) from the state h [B, N, E], updated in place; scratch: forward_scratch. */
+/* One step (T = 1) from the state h [B, groups, N, G] (mn_scan_state_floats(1, B, E, N)),
+ * updated in place; scratch: forward_scratch floats. */
 void mn_scan_step(const mn_scan_io *s, float *h, float *y, float *scratch);
 
 /* The plain recurrence in double, one step after another, for tests. */

@@ -12,6 +12,13 @@
  * dB and dC sum over every channel: each unit writes its group's part for the chunk, and
  * after the chunk the parts are added in group order. dA and dD gather per sequence and
  * are added in sequence order at the end. No sum depends on which thread ran a unit. */
+/* The clamp inside mn_fast_expf is a compare; under the default -ftrapping-math GCC will
+ * not turn it into a blend, and the loops over a group's lanes stay scalar (4× slower
+ * here). mnemo never unmasks floating-point traps, so saying they do not happen changes no
+ * result: NaN and ±Inf still go through the same compares. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
 #include "mamba.h"
 #include "fastmath.h"
 
@@ -39,10 +46,14 @@ int mn_scan_threads(int B, int E) {
     return MN_MAX(1, MN_MIN(mn_threads(), B * groups_of(E)));
 }
 
+/* A group always has G lanes: the lanes past E have A = 0, Δ = u = dy = 0, so their states
+ * and gradients stay 0 and the loops keep one fixed trip count (no epilogue, no checks). */
+#define LANES(v) float v[G] __attribute__((aligned(32)))
+
 size_t mn_scan_state_floats(size_t T, size_t B, size_t E, size_t N) {
-    size_t CH = (size_t)mn_mamba_chunk, n;
+    size_t CH = (size_t)mn_mamba_chunk, n, Ep = (E + G - 1) / G * G;
     size_t chunks = T / CH + (T % CH != 0);
-    return mn_mul_size(chunks, B, &n) && mn_mul_size(n, E, &n) && mn_mul_size(n, N, &n) ? n : 0;
+    return mn_mul_size(chunks, B, &n) && mn_mul_size(n, Ep, &n) && mn_mul_size(n, N, &n) ? n : 0;
 }
 
 /* A [N][G], h [N][G] */
@@ -51,48 +62,58 @@ size_t mn_scan_forward_scratch(size_t N) { return 2 * N * G; }
 /* A [N][G], h [chunk + 1][N][G], a [chunk][N][G] */
 size_t mn_scan_backward_scratch(size_t N) { return N * G * (2 * (size_t)mn_mamba_chunk + 2); }
 
-/* g and dA [B][N][E], dD [B][E], the parts of dB and dC [groups][chunk][B][N] */
+/* g and dA [B][groups][N][G], dD [B][E], the parts of dB and dC [groups][chunk][B][N] */
 size_t mn_scan_backward_shared(size_t B, size_t E, size_t N) {
     size_t ne, bne, parts, groups = (E + G - 1) / G;
-    if (!mn_mul_size(N, E, &ne) || !mn_mul_size(B, ne, &bne) ||
+    if (!mn_mul_size(N, groups * G, &ne) || !mn_mul_size(B, ne, &bne) ||
         !mn_mul_size(groups * (size_t)mn_mamba_chunk, B * N, &parts))
         return 0;
     return 2 * bne + B * E + 2 * parts;
 }
 
-/* The group's A [N][G] = −exp(A_log) */
+/* The group's A [N][G] = −exp(A_log), 0 past E */
 static void group_A(const mn_scan_io *s, int e0, int ec, float *At) {
     for (int n = 0; n < s->N; n++)
-        for (int e = 0; e < ec; e++) At[n * G + e] = -expf(s->A_log[(size_t)(e0 + e) * s->N + n]);
+        for (int e = 0; e < G; e++)
+            At[n * G + e] = e < ec ? -expf(s->A_log[(size_t)(e0 + e) * s->N + n]) : 0.0f;
 }
 
-/* Steps [0, T) of sequence b and channels [e0, e0 + ec) from the states h (channel e of
- * state n at h[n·hld + e]), updated in place; the states before each chunk into hs when
+/* v[e] = row[e] for e < ec, 0 after */
+static inline void lanes_of(float *restrict v, const float *restrict row, int ec) {
+    if (ec == G) {
+        memcpy(v, row, G * sizeof(float));
+        return;
+    }
+    for (int e = 0; e < G; e++) v[e] = e < ec ? row[e] : 0.0f;
+}
+
+/* Steps [0, T) of sequence b, channels [e0, e0 + ec), from the group's states h [N][G],
+ * updated in place; the states before each chunk into hs [chunks][B][groups][N][G] when
  * non-NULL. Backward's recomputation writes the step the same way (a, then a·h + Δu·B),
  * so its states have the same bits. */
 static inline __attribute__((always_inline)) void forward_body(const mn_scan_io *s, int b, int e0,
-                                                              int ec, float *h, size_t hld,
-                                                              const float *At, float *y,
-                                                              float *hs) {
-    int B = s->B, E = s->E, N = s->N, CH = mn_mamba_chunk;
+                                                              int ec, float *restrict h,
+                                                              const float *restrict At,
+                                                              float *y, float *hs) {
+    int B = s->B, E = s->E, N = s->N, CH = mn_mamba_chunk, ng = groups_of(E);
+    size_t NG = (size_t)N * G;
     for (int t = 0; t < s->T; t++) {
-        if (hs && t % CH == 0) {
-            float *dst = hs + ((size_t)(t / CH) * B + b) * N * E + e0;
-            for (int n = 0; n < N; n++) memcpy(dst + (size_t)n * E, h + n * hld, (size_t)ec * 4);
-        }
+        if (hs && t % CH == 0)
+            memcpy(hs + (((size_t)(t / CH) * B + b) * ng + e0 / G) * NG, h, NG * sizeof(float));
         size_t r = (size_t)t * B + b;
-        const float *dl = s->delta + r * E + e0, *uu = s->u + r * E + e0;
         const float *Bt = s->Bm + r * s->ld, *Ct = s->Cm + r * s->ld;
-        float acc[G], du[G];
-        for (int e = 0; e < ec; e++) {
+        LANES(dl); LANES(uu); LANES(du); LANES(acc);
+        lanes_of(dl, s->delta + r * E + e0, ec);
+        lanes_of(uu, s->u + r * E + e0, ec);
+        for (int e = 0; e < G; e++) {
             du[e] = dl[e] * uu[e];
             acc[e] = 0;
         }
         for (int n = 0; n < N; n++) {
-            float bn = Bt[n], cn = Ct[n], *hn = h + n * hld;
-            const float *an = At + n * G;
+            float bn = Bt[n], cn = Ct[n], *restrict hn = h + n * G;
+            const float *restrict an = At + n * G;
             #pragma omp simd
-            for (int e = 0; e < ec; e++) {
+            for (int e = 0; e < G; e++) {
                 float a = mn_fast_expf(dl[e] * an[e]), v = a * hn[e] + du[e] * bn;
                 hn[e] = v;
                 acc[e] += cn * v;
@@ -102,27 +123,30 @@ static inline __attribute__((always_inline)) void forward_body(const mn_scan_io 
     }
 }
 
-/* Steps [t0, t1) of one unit backward: recompute a and h from the chunk's start state,
- * then walk back. gs, dA: [N][E] rows of sequence b (offset to e0 by the caller); pB, pC:
- * the unit's parts, row k at k·B·N. */
+/* Steps [t0, t1) of one unit backward: recompute a and h from the chunk's start state
+ * hstart [N][G], then walk back. gs, dA: the unit's [N][G]; pB, pC: the unit's parts, row
+ * k at k·B·N. */
 static inline __attribute__((always_inline)) void backward_body(
     const mn_scan_io *s, int b, int e0, int ec, int t0, int t1, const float *hstart,
-    const float *dy, float *du_out, float *dd_out, float *gs, float *dA, float *dDb, float *pB,
-    float *pC, const float *At, float *hbuf, float *abuf) {
+    const float *dy, float *du_out, float *dd_out, float *restrict gs, float *restrict dA,
+    float *dDb, float *pB, float *pC, const float *restrict At, float *restrict hbuf,
+    float *restrict abuf) {
     int B = s->B, E = s->E, N = s->N;
     size_t NG = (size_t)N * G;
-    for (int n = 0; n < N; n++) memcpy(hbuf + n * G, hstart + (size_t)n * E, (size_t)ec * 4);
+    memcpy(hbuf, hstart, NG * sizeof(float));
     for (int k = 0; k < t1 - t0; k++) {
         size_t r = (size_t)(t0 + k) * B + b;
-        const float *dl = s->delta + r * E + e0, *uu = s->u + r * E + e0;
         const float *Bt = s->Bm + r * s->ld;
-        float du[G];
-        for (int e = 0; e < ec; e++) du[e] = dl[e] * uu[e];
+        LANES(dl); LANES(uu); LANES(du);
+        lanes_of(dl, s->delta + r * E + e0, ec);
+        lanes_of(uu, s->u + r * E + e0, ec);
+        for (int e = 0; e < G; e++) du[e] = dl[e] * uu[e];
         for (int n = 0; n < N; n++) {
-            const float *an = At + n * G, *hp = hbuf + k * NG + n * G;
-            float *hn = hbuf + (k + 1) * NG + n * G, *a = abuf + k * NG + n * G, bn = Bt[n];
+            const float *restrict an = At + n * G, *restrict hp = hbuf + k * NG + n * G;
+            float *restrict hn = hbuf + (k + 1) * NG + n * G, *restrict a = abuf + k * NG + n * G;
+            float bn = Bt[n];
             #pragma omp simd
-            for (int e = 0; e < ec; e++) {
+            for (int e = 0; e < G; e++) {
                 float ae = mn_fast_expf(dl[e] * an[e]);
                 a[e] = ae;
                 hn[e] = ae * hp[e] + du[e] * bn;
@@ -131,45 +155,48 @@ static inline __attribute__((always_inline)) void backward_body(
     }
     for (int k = t1 - t0 - 1; k >= 0; k--) {
         size_t r = (size_t)(t0 + k) * B + b;
-        const float *dl = s->delta + r * E + e0, *uu = s->u + r * E + e0, *dyv = dy + r * E + e0;
         const float *Bt = s->Bm + r * s->ld, *Ct = s->Cm + r * s->ld;
-        float gd[G], gu[G], dlu[G];
-        for (int e = 0; e < ec; e++) {
-            gd[e] = 0;
-            gu[e] = s->D[e0 + e] * dyv[e];
-            dDb[e] += dyv[e] * uu[e];
+        /* per lane: gA = Σ_n g·A·a·h_{t−1}, gb = Σ_n g·B, so that dΔ = gA + u·gb and
+         * du = Δ·gb + D·dy */
+        LANES(dl); LANES(uu); LANES(dyv); LANES(gA); LANES(gb); LANES(dlu);
+        lanes_of(dl, s->delta + r * E + e0, ec);
+        lanes_of(uu, s->u + r * E + e0, ec);
+        lanes_of(dyv, dy + r * E + e0, ec);
+        for (int e = 0; e < G; e++) {
+            gA[e] = gb[e] = 0;
             dlu[e] = dl[e] * uu[e];
         }
+        for (int e = 0; e < ec; e++) dDb[e] += dyv[e] * uu[e];
         for (int n = 0; n < N; n++) {
-            const float *an = At + n * G, *hp = hbuf + k * NG + n * G;
-            const float *hc = hp + NG, *a = abuf + k * NG + n * G;
-            float *gn = gs + (size_t)n * E, *dAn = dA + (size_t)n * E, bn = Bt[n], cn = Ct[n];
+            const float *restrict an = At + n * G, *restrict hp = hbuf + k * NG + n * G;
+            const float *restrict hc = hp + NG, *restrict a = abuf + k * NG + n * G;
+            float *restrict gn = gs + n * G, *restrict dAn = dA + n * G, bn = Bt[n], cn = Ct[n];
             float sb = 0, sc = 0;
             #pragma omp simd reduction(+ : sb, sc)
-            for (int e = 0; e < ec; e++) {
-                float g = gn[e] + dyv[e] * cn, ah = a[e] * hp[e];
+            for (int e = 0; e < G; e++) {
+                float g = gn[e] + dyv[e] * cn, gah = g * (a[e] * hp[e]);
                 sc += dyv[e] * hc[e];
                 sb += g * dlu[e];
-                gd[e] += g * (an[e] * ah + bn * uu[e]);
-                dAn[e] += g * dl[e] * ah;
-                gu[e] += g * dl[e] * bn;
+                gA[e] += an[e] * gah;
+                dAn[e] += dl[e] * gah;
+                gb[e] += g * bn;
                 gn[e] = g * a[e];
             }
             pB[(size_t)k * B * N + n] = sb;
             pC[(size_t)k * B * N + n] = sc;
         }
         for (int e = 0; e < ec; e++) {
-            dd_out[r * E + e0 + e] = gd[e];
-            du_out[r * E + e0 + e] = gu[e];
+            dd_out[r * E + e0 + e] = gA[e] + uu[e] * gb[e];
+            du_out[r * E + e0 + e] = dl[e] * gb[e] + s->D[e0 + e] * dyv[e];
         }
     }
 }
 
 /* Both bodies compiled also for AVX2 and chosen at run time (as s4d.c does): the bits then
  * depend on the CPU, never on the thread count. */
-static void forward_portable(const mn_scan_io *s, int b, int e0, int ec, float *h, size_t hld,
+static void forward_portable(const mn_scan_io *s, int b, int e0, int ec, float *h,
                              const float *At, float *y, float *hs) {
-    forward_body(s, b, e0, ec, h, hld, At, y, hs);
+    forward_body(s, b, e0, ec, h, At, y, hs);
 }
 static void backward_portable(const mn_scan_io *s, int b, int e0, int ec, int t0, int t1,
                               const float *hstart, const float *dy, float *du, float *dd,
@@ -179,9 +206,9 @@ static void backward_portable(const mn_scan_io *s, int b, int e0, int ec, int t0
 }
 #if defined(__x86_64__) || defined(__i386__)
 __attribute__((target("avx2"))) static void forward_avx2(const mn_scan_io *s, int b, int e0,
-                                                         int ec, float *h, size_t hld,
-                                                         const float *At, float *y, float *hs) {
-    forward_body(s, b, e0, ec, h, hld, At, y, hs);
+                                                         int ec, float *h, const float *At,
+                                                         float *y, float *hs) {
+    forward_body(s, b, e0, ec, h, At, y, hs);
 }
 __attribute__((target("avx2"))) static void backward_avx2(
     const mn_scan_io *s, int b, int e0, int ec, int t0, int t1, const float *hstart,
@@ -196,32 +223,32 @@ static int use_avx2(void) { return __builtin_cpu_supports("avx2"); }
 static int use_avx2(void) { return 0; }
 #endif
 
-static void forward_unit(const mn_scan_io *s, int b, int e0, int ec, float *h, size_t hld,
-                         const float *At, float *y, float *hs) {
-    if (use_avx2()) forward_avx2(s, b, e0, ec, h, hld, At, y, hs);
-    else forward_portable(s, b, e0, ec, h, hld, At, y, hs);
+static void forward_unit(const mn_scan_io *s, int b, int e0, int ec, float *h, const float *At,
+                         float *y, float *hs) {
+    if (use_avx2()) forward_avx2(s, b, e0, ec, h, At, y, hs);
+    else forward_portable(s, b, e0, ec, h, At, y, hs);
 }
 
 void mn_scan_forward(const mn_scan_io *s, float *y, float *hs, float *scratch, int threads) {
-    int units = s->B * groups_of(s->E);
+    int ng = groups_of(s->E), units = s->B * ng;
     size_t each = mn_scan_forward_scratch((size_t)s->N);
     #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
     for (int unit = 0; unit < units; unit++) {
-        int b = unit / groups_of(s->E), e0 = unit % groups_of(s->E) * G, ec = MN_MIN(G, s->E - e0);
+        int b = unit / ng, e0 = unit % ng * G, ec = MN_MIN(G, s->E - e0);
         float *At = scratch + (size_t)thread_id() * each, *h = At + (size_t)s->N * G;
         group_A(s, e0, ec, At);
         memset(h, 0, (size_t)s->N * G * sizeof(float));
-        forward_unit(s, b, e0, ec, h, G, At, y, hs);
+        forward_unit(s, b, e0, ec, h, At, y, hs);
     }
 }
 
 void mn_scan_step(const mn_scan_io *s, float *h, float *y, float *scratch) {
     int ng = groups_of(s->E);
+    size_t NG = (size_t)s->N * G;
     for (int unit = 0; unit < s->B * ng; unit++) {
         int b = unit / ng, e0 = unit % ng * G, ec = MN_MIN(G, s->E - e0);
         group_A(s, e0, ec, scratch);
-        forward_unit(s, b, e0, ec, h + (size_t)b * s->N * s->E + e0, (size_t)s->E, scratch, y,
-                     NULL);
+        forward_unit(s, b, e0, ec, h + (size_t)unit * NG, scratch, y, NULL);
     }
 }
 
@@ -230,26 +257,27 @@ void mn_scan_backward(const mn_scan_io *s, const float *hs, const float *dy, flo
                       float *scratch, int threads) {
     int T = s->T, B = s->B, E = s->E, N = s->N, CH = mn_mamba_chunk, ng = groups_of(E);
     int units = B * ng, chunks = (T + CH - 1) / CH;
-    size_t NE = (size_t)N * E, BN = (size_t)B * N, each = mn_scan_backward_scratch((size_t)N);
-    float *gs = shared, *dA = gs + B * NE, *dDb = dA + B * NE, *pB = dDb + (size_t)B * E;
-    float *pC = pB + (size_t)ng * CH * BN;
+    size_t NG = (size_t)N * G, BN = (size_t)B * N, each = mn_scan_backward_scratch((size_t)N);
+    size_t unit_floats = (size_t)units * NG;
+    float *gs = shared, *dA = gs + unit_floats, *dDb = dA + unit_floats;
+    float *pB = dDb + (size_t)B * E, *pC = pB + (size_t)ng * CH * BN;
     float *dBm = dBC, *dCm = dBC + (s->Cm - s->Bm);
-    memset(shared, 0, (2 * B * NE + (size_t)B * E) * sizeof(float));
+    memset(shared, 0, (2 * unit_floats + (size_t)B * E) * sizeof(float));
     #pragma omp parallel num_threads(threads) if (threads > 1)
     {
-        float *At = scratch + (size_t)thread_id() * each, *hbuf = At + (size_t)N * G;
-        float *abuf = hbuf + (size_t)(CH + 1) * N * G;
+        float *At = scratch + (size_t)thread_id() * each, *hbuf = At + NG;
+        float *abuf = hbuf + (size_t)(CH + 1) * NG;
         int avx2 = use_avx2();
         for (int c = chunks - 1; c >= 0; c--) {
             int t0 = c * CH, t1 = MN_MIN(T, t0 + CH);
             #pragma omp for schedule(static)
             for (int unit = 0; unit < units; unit++) {
                 int b = unit / ng, g = unit % ng, e0 = g * G, ec = MN_MIN(G, E - e0);
-                const float *h0 = hs + ((size_t)c * B + b) * NE + e0;
+                const float *h0 = hs + ((size_t)c * units + unit) * NG;
                 float *ub = pB + ((size_t)g * CH * B + b) * N, *uc = pC + ((size_t)g * CH * B + b) * N;
                 group_A(s, e0, ec, At);
                 (avx2 ? backward_avx2 : backward_portable)(s, b, e0, ec, t0, t1, h0, dy, du, ddelta,
-                                                         gs + b * NE + e0, dA + b * NE + e0,
+                                                         gs + unit * NG, dA + unit * NG,
                                                          dDb + (size_t)b * E + e0, ub, uc, At,
                                                          hbuf, abuf);
             }
@@ -276,7 +304,8 @@ void mn_scan_backward(const mn_scan_io *s, const float *hs, const float *dy, flo
         dD[e] += sd;
         for (int n = 0; n < N; n++) {
             float sa = 0;
-            for (int b = 0; b < B; b++) sa += dA[b * NE + (size_t)n * E + e];
+            for (int b = 0; b < B; b++)
+                sa += dA[((size_t)b * ng + e / G) * NG + (size_t)n * G + e % G];
             size_t en = (size_t)e * N + n;
             dA_log[en] += sa * -expf(s->A_log[en]);       /* ∂A/∂A_log = A */
         }
