@@ -12,7 +12,7 @@
  * dB and dC sum over every channel: each unit writes its group's part for the chunk, and
  * after the chunk the parts are added in group order. dA and dD gather per sequence and
  * are added in sequence order at the end. No sum depends on which thread ran a unit. */
-/* The clamp inside mn_fast_expf is a compare; under the default -ftrapping-math GCC will
+/* The clamps inside mn_mamba_exp are compares; under the default -ftrapping-math GCC will
  * not turn it into a blend, and the loops over a group's lanes stay scalar (4× slower
  * here). mnemo never unmasks floating-point traps, so saying they do not happen changes no
  * result: NaN and ±Inf still go through the same compares. */
@@ -20,7 +20,7 @@
 #pragma GCC optimize("no-trapping-math")
 #endif
 #include "mamba.h"
-#include "fastmath.h"
+#include "mamba_math.h"
 
 #include <math.h>
 #include <string.h>
@@ -114,7 +114,7 @@ static inline __attribute__((always_inline)) void forward_body(const mn_scan_io 
             const float *restrict an = At + n * G;
             #pragma omp simd
             for (int e = 0; e < G; e++) {
-                float a = mn_fast_expf(dl[e] * an[e]), v = a * hn[e] + du[e] * bn;
+                float a = mn_mamba_exp(dl[e] * an[e]), v = a * hn[e] + du[e] * bn;
                 hn[e] = v;
                 acc[e] += cn * v;
             }
@@ -147,7 +147,7 @@ static inline __attribute__((always_inline)) void backward_body(
             float bn = Bt[n];
             #pragma omp simd
             for (int e = 0; e < G; e++) {
-                float ae = mn_fast_expf(dl[e] * an[e]);
+                float ae = mn_mamba_exp(dl[e] * an[e]);
                 a[e] = ae;
                 hn[e] = ae * hp[e] + du[e] * bn;
             }
