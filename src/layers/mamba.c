@@ -54,7 +54,7 @@ static int layout(size_t D, size_t N, size_t T, size_t B, size_t threads, size_t
     size_t E = MN_MAMBA_EXPAND * D, R = (D + 15) / 16, P = R + 2 * N, rows, a, b, st, sh, f, g;
     size_t states = mn_scan_state_floats(T, B, E, N), shared = mn_scan_backward_shared(B, E, N);
     if (!mn_mul_size(T, B, &rows) || !states || !shared || !mn_mul_size(rows, 7 * E + P, &a) ||
-        !mn_mul_size(rows, 6 * E + P, &b) ||
+        !mn_mul_size(rows, 5 * E + P, &b) ||
         !mn_mul_size(threads, mn_scan_forward_scratch(N), &f) ||
         !mn_mul_size(threads, mn_scan_backward_scratch(N), &g))
         return 0;
@@ -433,8 +433,9 @@ static void mamba_plan(const mn_block_config *b, int in, size_t T, size_t B, mn_
  * mn_mamba_step). */
 const mn_layer_kind mn_kind_mamba = {
     .name = "mamba",
-    .summary = "Mamba-1 selective state space (Gu & Dao 2023): in_proj to 2x2 width, causal "
-               "depthwise conv 4, SiLU, input-dependent scan, SiLU gate, out_proj; state=N (16)",
+    .summary = "Mamba-1 selective state-space block (Gu & Dao 2023), width kept: in_proj to 4x, "
+               "causal depthwise conv 4, SiLU, input-dependent scan, SiLU gate, out_proj; "
+               "state=N (16)",
     .cell = -1, .caps = MN_KIND_STATE | MN_KIND_WHOLE_SEQUENCE, .out_width = mamba_out_width,
     .create = mamba_block, .plan = mamba_plan, .macs_per_row = mamba_macs,
 };

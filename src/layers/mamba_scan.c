@@ -13,7 +13,7 @@
  * after the chunk the parts are added in group order. dA and dD gather per sequence and
  * are added in sequence order at the end. No sum depends on which thread ran a unit. */
 /* The clamps inside mn_mamba_exp are compares; under the default -ftrapping-math GCC will
- * not turn it into a blend, and the loops over a group's lanes stay scalar (4× slower
+ * not turn them into blends, and the loops over a group's lanes stay scalar (6× slower
  * here). mnemo never unmasks floating-point traps, so saying they do not happen changes no
  * result: NaN and ±Inf still go through the same compares. */
 #if defined(__GNUC__) && !defined(__clang__)
