@@ -105,10 +105,12 @@ typedef struct {
     int kernel;              /* taps k of each convolution; 0 means 2 (WaveNet's: with
                                 dilations 1, 2, 4, ... every past step is reached once) */
     int dilation;            /* spacing d between taps; 0 means 1 */
-    /* diagonal state spaces (s4d; Gu, Gupta, Goel & Ré 2022) */
-    int state;               /* state size N per channel: N/2 complex conjugate modes, so N is
-                                even; 0 means 64 */
-    mn_ssm_init ssm_init;    /* the modes' initialization; 0 (default) means S4D-Lin */
+    /* state spaces: s4d (Gu, Gupta, Goel & Ré 2022) and mamba (Gu & Dao 2023) */
+    int state;               /* state size N per channel, even: s4d's N/2 complex conjugate
+                                modes, mamba's N real states; 0 means the kind's default,
+                                64 for s4d, 16 for mamba (the reference's d_state) */
+    mn_ssm_init ssm_init;    /* the modes' initialization; 0 (default) means S4D-Lin for
+                                s4d; mamba's A is real and takes S4D-Real only (its default) */
 } mn_block_config;
 
 typedef struct {

@@ -138,8 +138,8 @@ static mn_status check_block(const mn_block_config *b, int k, int in, int *out) 
     if (b->state < 0 || b->state > 4096 || b->state % 2 ||
         (unsigned)b->ssm_init > MN_SSM_INIT_REAL)
         return mn_fail(MN_E_ARG, "block %d (%s): state must be an even number from 2 to 4096 "
-                       "(0 means 64), got %d; init one of lin, inv, real", k, kind->name,
-                       b->state);
+                       "(0 means the kind's default), got %d; init one of lin, inv, real", k,
+                       kind->name, b->state);
     if ((kind->caps & MN_KIND_ATTENTION) && in % (b->heads > 0 ? b->heads : 1))
         return mn_fail(MN_E_ARG, "block %d (%s): its input width d_model = %d does not divide into "
                        "%d heads; choose heads dividing %d", k, kind->name, in, b->heads, in);
