@@ -410,6 +410,14 @@ mn_layer *mn_attention_create(int dim, int heads, int causal, int rope) {
  * attention[:heads=H][:causal][:rope]: d_model = the block's input width, kept. */
 
 static int attn_out_width(const mn_block_config *b, int in) { (void)b; return in; }
+static mn_status attn_check(const mn_block_config *b, int in) {
+    int heads = b->heads > 0 ? b->heads : 1;
+    if (b->rope && (in / heads) % 2)
+        return mn_fail(MN_E_ARG, "rope rotates pairs of a head's features, but width %d / %d "
+                       "heads gives an odd head width %d: choose heads so that it is even", in,
+                       heads, in / heads);
+    return MN_OK;
+}
 static int heads_of(const mn_block_config *b) { return b->heads > 0 ? b->heads : 1; }
 static mn_layer *attn_block(const mn_block_config *b, int in, int index) {
     (void)index;
@@ -452,4 +460,5 @@ const mn_layer_kind mn_kind_attention = {
     .summary = "multi-head self-attention, nn.MultiheadAttention's (heads=H, causal, rope)",
     .cell = -1, .caps = MN_KIND_ATTENTION, .out_width = attn_out_width, .create = attn_block,
     .plan = attn_plan, .macs_per_row = attn_macs, .macs_per_pair = attn_macs_pair,
+    .check = attn_check,
 };

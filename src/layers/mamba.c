@@ -353,17 +353,18 @@ static const mn_layer_ops mamba_ops = {
     .destroy = mamba_destroy,
 };
 
+static mn_status mamba_check(int D, int N, mn_ssm_init init) {
+    if (D < 1 || D > 32768 || N < 1 || N > 4096)
+        return mn_fail(MN_E_ARG, "Mamba over %d features with state %d: features must be from 1 "
+                       "to 32768, the state from 1 to 4096", D, N);
+    if (init != MN_SSM_INIT_DEFAULT && init != MN_SSM_INIT_REAL)
+        return mn_fail(MN_E_ARG, "Mamba's A is real (S4D-Real init); init=lin and init=inv are "
+                       "S4D's complex modes: drop init or use init=real");
+    return MN_OK;
+}
+
 mn_layer *mn_mamba_create(int D, int N, mn_ssm_init init) {
-    if (D < 1 || D > 32768 || N < 1 || N > 4096) {
-        mn_fail(MN_E_ARG, "Mamba over %d features with state %d: features must be from 1 to "
-                "32768, the state from 1 to 4096", D, N);
-        return NULL;
-    }
-    if (init != MN_SSM_INIT_DEFAULT && init != MN_SSM_INIT_REAL) {
-        mn_fail(MN_E_ARG, "Mamba's A is real (S4D-Real init); init=lin and init=inv are S4D's "
-                "complex modes: drop init or use init=real");
-        return NULL;
-    }
+    if (mamba_check(D, N, init)) return NULL;
     mamba *s = mn_alloc_zero(sizeof *s);
     if (!s) return NULL;
     s->base.ops = &mamba_ops;
@@ -394,6 +395,9 @@ static int state_of(const mn_block_config *b) {
     return b->state > 0 ? b->state : MN_MAMBA_DEFAULT_STATE;
 }
 static int mamba_out_width(const mn_block_config *b, int in) { (void)b; return in; }
+static mn_status mamba_block_check(const mn_block_config *b, int in) {
+    return mamba_check(in, state_of(b), b->ssm_init);
+}
 static mn_layer *mamba_block(const mn_block_config *b, int in, int index) {
     (void)index;
     return mn_mamba_create(in, state_of(b), b->ssm_init);
@@ -438,4 +442,5 @@ const mn_layer_kind mn_kind_mamba = {
                "state=N (16)",
     .cell = -1, .caps = MN_KIND_STATE | MN_KIND_WHOLE_SEQUENCE, .out_width = mamba_out_width,
     .create = mamba_block, .plan = mamba_plan, .macs_per_row = mamba_macs,
+    .check = mamba_block_check,
 };

@@ -49,6 +49,9 @@ typedef struct mn_layer_kind {
      * none for a position-wise kind, unbounded for one with a recurrence, attention or a
      * state (MN_KIND_RECURRENT, MN_KIND_ATTENTION, MN_KIND_STATE); see mn_kind_history. */
     int64_t (*history)(const mn_block_config *b);
+    /* Options the kind cannot take at this input width, refused before anything is built
+     * (MN_E_ARG with the reason); NULL when the generic block checks suffice. */
+    mn_status (*check)(const mn_block_config *b, int in);
     /* Attention: multiply-adds per (query, key) pair of a sequence (QKᵀ and PV: 2·d_model),
      * over T² pairs, T(T+1)/2 when causal; NULL for kinds without pairs. */
     double (*macs_per_pair)(const mn_block_config *b, int in);

@@ -143,6 +143,10 @@ static mn_status check_block(const mn_block_config *b, int k, int in, int *out) 
     if ((kind->caps & MN_KIND_ATTENTION) && in % (b->heads > 0 ? b->heads : 1))
         return mn_fail(MN_E_ARG, "block %d (%s): its input width d_model = %d does not divide into "
                        "%d heads; choose heads dividing %d", k, kind->name, in, b->heads, in);
+    if (kind->check) {
+        mn_status st = kind->check(b, in);
+        if (st) return st;
+    }
     *out = kind->out_width(b, in);
     if (b->residual && *out != in)
         return mn_fail(MN_E_ARG, "block %d (%s): a residual connection adds the block's input "
