@@ -186,6 +186,8 @@ typedef struct {
                            init (chrono_tmax > 1) draws it */
     int hidden_size;    /* that take hidden_size as their width (a plain stack's blocks, a
                            spec's blocks written without a width, the embedding's default) */
+    int ssm_lr;         /* with state-space parameters A and Δ (S4D): the train config's
+                           ssm_lr applies, and weight decay skips them */
 } mn_model_uses;
 
 mn_status mn_model_config_uses(const mn_model_config *cfg, mn_model_uses *out);
@@ -312,6 +314,14 @@ typedef struct {
     int batch_size;
     mn_optimizer_kind optimizer;
     float lr, beta1, beta2, eps, weight_decay, momentum;
+    /* The learning rate of the state-space parameters A and Δ (S4D's kernel.log_dt,
+     * kernel.log_A_real, kernel.A_imag): 0 (the default) means min(lr, 1e-3), what the S4
+     * repository's example gives them (lr=min(0.001, args.lr)); > 0 sets it (ssm_lr = lr
+     * trains them like every other weight). They never get weight decay. The schedule
+     * scales it as it scales lr (warmup, cosine: their lr at step s is
+     * mn_schedule_lr(s)·ssm_lr/lr). Unread by models without such parameters
+     * (mn_model_uses.ssm_lr). */
+    float ssm_lr;
     mn_schedule_kind schedule;
     int warmup_steps;         /* linear warmup before the schedule */
     float min_lr_ratio;       /* cosine floor as a fraction of lr, in [0, 1] (default 0.1) */
@@ -353,7 +363,8 @@ mn_status mn_trainer_evaluate(mn_trainer *tr, mn_eval_stats *stats);
 /* Training checkpoints: the model (so mn_model_load reads them too) plus what the trainer
  * needs to continue exactly: Adam moments, the step, the NaN streak and the data stream's
  * position. The options that shape the run are recorded readably as "train.*" metadata
- * (train.optimizer, train.lr, train.betas and train.eps or train.momentum, train.weight_decay,
+ * (train.optimizer, train.lr, train.ssm_lr (the value used; only for a model with
+ * state-space parameters), train.betas and train.eps or train.momentum, train.weight_decay,
  * train.schedule, train.schedule_steps and train.min_lr_ratio for cosine, train.warmup,
  * train.clip_norm, train.clip_value, train.tbptt, train.batch, train.seed), each only where
  * the optimizer or schedule reads it. Atomic like mn_model_save. */

@@ -25,6 +25,8 @@ enum {
                                          GRU's z keeps PyTorch's uniform bias */
     MN_KIND_CONV = 1u << 9,          /* reads kernel and dilation (causal convolutions) */
     MN_KIND_STATE = 1u << 10,        /* reads state and ssm_init (diagonal state spaces) */
+    MN_KIND_SSM_GROUP = 1u << 11,    /* has parameters in the optimizer's SSM group
+                                        (mn_param_spec.group = MN_GROUP_SSM): ssm_lr applies */
 };
 
 typedef struct mn_layer_kind {

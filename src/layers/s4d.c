@@ -491,9 +491,12 @@ mn_layer *mn_s4d_create(int H, int N, mn_ssm_init init) {
     /* the S4D module's state-dict order */
     s->o_D = mn_layer_add_param(&s->base, "D", 1, (int[]){H});
     s->o_C = mn_layer_add_param(&s->base, "kernel.C", 3, (int[]){H, N / 2, 2});
-    s->o_dt = mn_layer_add_param(&s->base, "kernel.log_dt", 1, (int[]){H});
-    s->o_lar = mn_layer_add_param(&s->base, "kernel.log_A_real", 2, (int[]){H, N / 2});
-    s->o_aim = mn_layer_add_param(&s->base, "kernel.A_imag", 2, (int[]){H, N / 2});
+    /* A and Δ: their own learning rate and no weight decay (MN_GROUP_SSM) */
+    s->o_dt = mn_layer_add_param_in(&s->base, MN_GROUP_SSM, "kernel.log_dt", 1, (int[]){H});
+    s->o_lar = mn_layer_add_param_in(&s->base, MN_GROUP_SSM, "kernel.log_A_real", 2,
+                                     (int[]){H, N / 2});
+    s->o_aim = mn_layer_add_param_in(&s->base, MN_GROUP_SSM, "kernel.A_imag", 2,
+                                     (int[]){H, N / 2});
     return &s->base;
 }
 
@@ -534,6 +537,6 @@ const mn_layer_kind mn_kind_s4d = {
     .name = "s4d",
     .summary = "S4D diagonal state space (Gu et al. 2022) per channel, y = K*u + D.u by FFT; "
                "state=N (64), init=lin|inv|real",
-    .cell = -1, .caps = MN_KIND_STATE | MN_KIND_WHOLE_SEQUENCE, .out_width = s4d_out_width,
+    .cell = -1, .caps = MN_KIND_STATE | MN_KIND_WHOLE_SEQUENCE | MN_KIND_SSM_GROUP, .out_width = s4d_out_width,
     .create = s4d_block, .plan = s4d_plan, .macs_per_row = s4d_macs,
 };
