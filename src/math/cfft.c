@@ -394,7 +394,14 @@ __attribute__((target("avx2"))) static void blocks_avx2(float *re, float *im, in
 }
 #endif
 
-/* The passes in order (forward) or reverse order (inverse); blocks: the final step. */
+/* Groups of at most this many points (8 bytes each) go through all their remaining passes
+ * while they sit in the L1 cache, one group after another: the passes before that stream
+ * the whole array through L2, these do not. */
+
+#define L1_POINTS 2048
+
+/* The passes in order (forward) or reverse order (inverse); blocks: the final step. The
+ * order of the groups changes nothing: each pass treats its groups independently. */
 static inline __attribute__((always_inline)) void run_body(const mn_cfft_plan *p, float *re,
                                                            float *im, int half, int inverse,
                                                            void (*blocks)(float *, float *,
@@ -402,27 +409,46 @@ static inline __attribute__((always_inline)) void run_body(const mn_cfft_plan *p
     int n = p->n;
     shape sh = shape_of(n);
     const float *w2 = p->tw, *w4 = p->tw + n;
+    /* passes [0, q1) run over the whole array, [q1, nquad) and the blocks group by group */
+    int q1 = 0, G = n;
+    if (n > L1_POINTS) {
+        for (int s = sh.first_s; q1 < sh.nquad && 4 * s > L1_POINTS; s /= 4) q1++;
+        G = q1 < sh.nquad ? 4 * (sh.first_s >> (2 * q1)) : (sh.first_s >> (2 * q1 - 2));
+    }
+    size_t off[16];                                /* twiddles of pass q */
+    for (int q = 0, s = sh.first_s; q < sh.nquad && q < 16; q++, s /= 4)
+        off[q] = q ? off[q - 1] + 6 * (size_t)(4 * s) : 0;
     if (!inverse) {
         /* the flags as constants, so that each loop is compiled without branches */
         if (sh.radix2 && half) pass2(re, im, n, w2, 1, 0);
         else if (sh.radix2) pass2(re, im, n, w2, 0, 0);
-        const float *w = w4;
-        for (int q = 0, s = sh.first_s; q < sh.nquad; q++, s /= 4) {
-            if (half && q == 0 && !sh.radix2) quad_dif(re, im, n, s, w, 1);
-            else quad_dif(re, im, n, s, w, 0);
-            w += 6 * (size_t)s;
+        for (int q = 0; q < q1; q++) {
+            int s = sh.first_s >> (2 * q);
+            if (half && q == 0 && !sh.radix2) quad_dif(re, im, n, s, w4 + off[q], 1);
+            else quad_dif(re, im, n, s, w4 + off[q], 0);
         }
-        blocks(re, im, n, 0);
+        for (int g = 0; g < n; g += G) {
+            for (int q = q1; q < sh.nquad; q++) {
+                int s = sh.first_s >> (2 * q);
+                if (half && q == 0 && !sh.radix2) quad_dif(re + g, im + g, G, s, w4 + off[q], 1);
+                else quad_dif(re + g, im + g, G, s, w4 + off[q], 0);
+            }
+            blocks(re + g, im + g, G, 0);
+        }
         return;
     }
-    blocks(re, im, n, 1);
-    /* the quarter spans upwards: each pass's twiddles sit after the larger ones' */
-    for (int q = sh.nquad - 1; q >= 0; q--) {
+    for (int g = 0; g < n; g += G) {
+        blocks(re + g, im + g, G, 1);
+        for (int q = sh.nquad - 1; q >= q1; q--) {   /* the quarter spans upwards */
+            int s = sh.first_s >> (2 * q);
+            if (half && q == 0 && !sh.radix2) quad_dit(re + g, im + g, G, s, w4 + off[q], 1);
+            else quad_dit(re + g, im + g, G, s, w4 + off[q], 0);
+        }
+    }
+    for (int q = q1 - 1; q >= 0; q--) {
         int s = sh.first_s >> (2 * q);
-        size_t off = 0;
-        for (int r = 0, t = sh.first_s; r < q; r++, t /= 4) off += 6 * (size_t)t;
-        if (half && q == 0 && !sh.radix2) quad_dit(re, im, n, s, w4 + off, 1);
-        else quad_dit(re, im, n, s, w4 + off, 0);
+        if (half && q == 0 && !sh.radix2) quad_dit(re, im, n, s, w4 + off[q], 1);
+        else quad_dit(re, im, n, s, w4 + off[q], 0);
     }
     if (sh.radix2 && half) pass2(re, im, n, w2, 1, 1);
     else if (sh.radix2) pass2(re, im, n, w2, 0, 1);
