@@ -263,6 +263,10 @@ static mn_layer *conv_block(const mn_block_config *b, int in, int index) {
 static double conv_macs(const mn_block_config *b, int in) {
     return (double)mn_conv_kernel_of(b) * in * b->width;
 }
+/* one convolution reaches (k − 1)·d steps back */
+static int64_t conv_field(const mn_block_config *b) {
+    return 1 + (int64_t)(mn_conv_kernel_of(b) - 1) * mn_conv_dilation_of(b);
+}
 static void conv_kind_plan(const mn_block_config *b, int in, size_t T, size_t B,
                            mn_memory_plan *p) {
     mn_conv_plan(in, b->width, mn_conv_kernel_of(b), mn_conv_dilation_of(b), T, B, p);
@@ -275,5 +279,5 @@ const mn_layer_kind mn_kind_conv = {
     .summary = "causal dilated Conv1d, WIDTH channels, kernel=K taps (2) spaced dilation=D (1)",
     .cell = -1, .caps = MN_KIND_WIDTH | MN_KIND_CONV | MN_KIND_WHOLE_SEQUENCE,
     .out_width = conv_out_width, .create = conv_block, .plan = conv_kind_plan,
-    .macs_per_row = conv_macs,
+    .macs_per_row = conv_macs, .receptive_field = conv_field,
 };

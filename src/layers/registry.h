@@ -47,6 +47,21 @@ typedef struct mn_layer_kind {
     void (*plan)(const mn_block_config *b, int in, size_t T, size_t B, mn_memory_plan *p);
     /* Multiply-adds of one forward, per sequence row and time step (bench's FLOP count). */
     double (*macs_per_row)(const mn_block_config *b, int in);
+    /* Steps one block reaches back (its output at t reads inputs t − field + 1 .. t), for
+     * convolutions; NULL: 1 for a kind that reads only step t, every past step (unbounded)
+     * for a recurrent, attention or state-space kind (MN_KIND_RECURRENT, _ATTENTION,
+     * _STATE). See mn_ssm_stats.receptive_field. */
+    int64_t (*receptive_field)(const mn_block_config *b);
+    /* The memory measures of a state-space kind (mn_ssm_stats_measure; NULL: none) of
+     * block `block` of m: l is its layer (maybe a block wrapper, whose parameters start with
+     * the kind's, in spec order), cfg its config. Fills has_decay and the decay and
+     * half-life fields of out (the caller set the rest) and, when per_channel is not NULL,
+     * each channel's longest half-life. A kind whose decays depend on the input (Mamba's
+     * Δ) runs the model forward on b (mn_model_forward) and reports the distribution over
+     * b's real positions, with input_dependent = 1; b is NULL when the caller has no data,
+     * and such a kind then returns MN_E_ARG saying it needs a batch. */
+    mn_status (*ssm_stats)(mn_model *m, int block, mn_layer *l, const mn_block_config *cfg,
+                           const mn_batch *b, mn_ssm_stats *out, double *per_channel);
 } mn_layer_kind;
 
 #define KIND(name) extern const mn_layer_kind mn_kind_##name;

@@ -234,6 +234,10 @@ int64_t mn_tcn_receptive_field(int kernel, int blocks) {
  * tcn:WIDTH:kernel=K:dilation=D */
 
 static int tcn_out_width(const mn_block_config *b, int in) { (void)in; return b->width; }
+/* two convolutions of (k − 1)·d steps each */
+static int64_t tcn_field(const mn_block_config *b) {
+    return 1 + 2 * (int64_t)(mn_conv_kernel_of(b) - 1) * mn_conv_dilation_of(b);
+}
 static mn_layer *tcn_block(const mn_block_config *b, int in, int index) {
     (void)index;
     return mn_tcn_create(in, b->width, mn_conv_kernel_of(b), mn_conv_dilation_of(b));
@@ -285,4 +289,5 @@ const mn_layer_kind mn_kind_tcn = {
                "with ReLU, 1x1 conv on the residual when widths differ",
     .cell = -1, .caps = MN_KIND_WIDTH | MN_KIND_CONV | MN_KIND_WHOLE_SEQUENCE,
     .out_width = tcn_out_width, .create = tcn_block, .plan = tcn_plan, .macs_per_row = tcn_macs,
+    .receptive_field = tcn_field,
 };
