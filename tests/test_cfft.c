@@ -80,7 +80,8 @@ TEST(cfft_avx2_and_portable_same_bits) {
     for (int n = 8; n <= 1 << 15; n *= 2) {
         mn_cfft_plan p;
         REQUIRE_OK(mn_cfft_plan_init(&p, n));
-        float *a = malloc(4 * (size_t)n * 4), *ar = a, *ai = a + n, *br = a + 2 * n, *bi = a + 3 * n;
+        float *a = malloc(4 * (size_t)n * 4), *ar = a, *ai = a + n, *br = a + 2 * n;
+        float *bi = a + 3 * n;
         for (int i = 0; i < 2 * n; i++) a[i] = mn_rng_uniform_range(&r, -1, 1);
         memcpy(br, ar, 2 * (size_t)n * 4);
         for (int inv = 0; inv < 2; inv++) {

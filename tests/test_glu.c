@@ -89,7 +89,8 @@ TEST(glu_memory_estimate_matches_peak) {
         mn_bench_config b = {MN_LSTM, 200, 3, 12, 32, 1, 0, train, 0, 1, 7, spec};
         mn_bench_result r;
         size_t peak = 0;
-        for (int pass = 0; pass < 2; pass++) peak = mn_bench_run(&b, &r) == MN_OK ? r.peak_bytes : 0;
+        for (int pass = 0; pass < 2; pass++)
+            peak = mn_bench_run(&b, &r) == MN_OK ? r.peak_bytes : 0;
         REQUIRE(peak > 0, "bench failed: %s", mn_last_error());
         mn_memory_estimate e;
         REQUIRE_OK(mn_memory_estimate_run(&c, 200, 3, train, &e));

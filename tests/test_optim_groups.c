@@ -113,7 +113,8 @@ TEST(optim_groups_ssm_lr_and_no_weight_decay) {
                 const mn_tensor_view *t = &m->tensors[i];
                 const float *ref = t->group == MN_GROUP_SSM ? pb : pa;
                 bad += memcmp(p + t->offset, ref + t->offset, t->size * 4) != 0;
-                for (size_t j = 0; j < t->size; j++) moved += p[t->offset + j] != m->params[t->offset + j];
+                for (size_t j = 0; j < t->size; j++)
+                    moved += p[t->offset + j] != m->params[t->offset + j];
             }
             CHECK(bad == 0 && moved > 0, "optimizer %d, ssm_lr %g: %d tensors differ from their "
                   "group's update (%d moved)", (int)kinds[kk], (double)tc.ssm_lr, bad, moved);

@@ -125,7 +125,8 @@ TEST(s4d_tile8_moves_match_plain_loops) {
         mn_tile8_to_rows(cols, LC, T, back[portable], LD, 1);
         for (int t = 0; t < T; t++)
             for (int c = 0; c < 8; c++)
-                bad += back[portable][t * LD + c] != (t == 7 && c == 3 ? INFINITY : 0.5f + rows[t * LD + c]);
+                bad += back[portable][t * LD + c] !=
+                       (t == 7 && c == 3 ? INFINITY : 0.5f + rows[t * LD + c]);
         CHECK(bad == 0, "portable=%d: rows back wrong", portable);
     }
     mn_tile8_use_portable(0);

@@ -46,7 +46,8 @@ TEST(ssm_stats_s4d_decay_and_half_life) {
     double per[H];
     REQUIRE_OK(mn_ssm_stats_measure(m, NULL, 1, &s, per));
     CHECK(!strcmp(s.kind, "s4d") && s.has_decay && !s.input_dependent && s.channels == H &&
-          s.modes == N2, "kind %s, has_decay %d, %d x %d", s.kind, s.has_decay, s.channels, s.modes);
+          s.modes == N2, "kind %s, has_decay %d, %d x %d", s.kind, s.has_decay, s.channels,
+          s.modes);
     const float *log_dt = tensor(m, "kernel.log_dt"), *lar = tensor(m, "kernel.log_A_real");
     REQUIRE(log_dt && lar, "no S4D tensors");
     double decay[H * N2], half[H * N2], chan[H], dtmin = 1e9, dtmax = 0;

@@ -101,7 +101,7 @@ static mn_status glu_backward(mn_layer *l, const float *dy, float *dx, int T, in
         }
     }
     float *dW = l->grads + s->o_w, *db = l->grads + s->o_b;
-    mn_sgemm(1, 0, 2 * d, d, (int)rows, 1.0f, dh, 2 * d, s->x, d, 1.0f, dW, d);  /* dW += dhᵀ·x */
+    mn_sgemm(1, 0, 2 * d, d, (int)rows, 1.0f, dh, 2 * d, s->x, d, 1.0f, dW, d); /* dW += dhᵀ·x */
     mn_column_sums(dh, rows, 2 * d, db);                                       /* db += Σ dh */
     if (dx) mn_sgemm(0, 0, (int)rows, d, 2 * d, 1.0f, dh, 2 * d, l->params + s->o_w, d, 1.0f,
                      dx, d);                                                   /* dx += dh·W */

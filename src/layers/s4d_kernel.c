@@ -75,7 +75,8 @@ void mn_s4d_kernel_ref(const mn_s4d *s, const float *p, int h, int T, double *wk
     }
     for (int l0 = 0; l0 < T; l0 += ANCHOR) {
         for (int n = 0; n < N2; n++) {
-            mn_cplx w = mn_cmul((mn_cplx){cr[n], ci[n]}, mn_cexp((mn_cplx){ar[n] * l0, ai[n] * l0}));
+            mn_cplx e = mn_cexp((mn_cplx){ar[n] * l0, ai[n] * l0});
+            mn_cplx w = mn_cmul((mn_cplx){cr[n], ci[n]}, e);
             wr[n] = w.r;
             wi[n] = w.i;
         }
