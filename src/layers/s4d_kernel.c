@@ -226,8 +226,32 @@ static inline __attribute__((always_inline)) void kernel_backward_fast_body(
     for (int l0 = 0; l0 < T; l0 += KB) {
         int len = MN_MIN(KB, T - l0);
         const float *restrict d = dK + l0;
-        /* 8 columns at a time, their sums held in registers over the block's steps */
-        for (size_t i0 = 0; i0 < M; i0 += 8) {
+        /* 32 columns at a time (8 independent sums: a multiply-add's latency is hidden),
+         * then 8 at a time; the sums held in registers over the block's steps */
+        size_t i0 = 0;
+        for (; i0 + 32 <= M; i0 += 32) {
+            v8f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};
+            for (int j = 0; j < len; j++) {
+                const float *row = pt + (size_t)j * M + i0;
+                float dj = d[j], dl = d[j] * (float)j;
+                v8f r0, r1, r2, r3;
+                LOAD8(r0, row);
+                LOAD8(r1, row + 8);
+                LOAD8(r2, row + 16);
+                LOAD8(r3, row + 24);
+                a0 += dj * r0; a1 += dj * r1; a2 += dj * r2; a3 += dj * r3;
+                b0 += dl * r0; b1 += dl * r1; b2 += dl * r2; b3 += dl * r3;
+            }
+            memcpy(S + i0, &a0, sizeof a0);
+            memcpy(S + i0 + 8, &a1, sizeof a1);
+            memcpy(S + i0 + 16, &a2, sizeof a2);
+            memcpy(S + i0 + 24, &a3, sizeof a3);
+            memcpy(S1 + i0, &b0, sizeof b0);
+            memcpy(S1 + i0 + 8, &b1, sizeof b1);
+            memcpy(S1 + i0 + 16, &b2, sizeof b2);
+            memcpy(S1 + i0 + 24, &b3, sizeof b3);
+        }
+        for (; i0 < M; i0 += 8) {
             v8f a = {0}, b = {0};
             for (int j = 0; j < len; j++) {
                 v8f row;
@@ -262,18 +286,26 @@ static void kernel_backward_fast_portable(const mn_s4d *s, const float *p, float
                                           int T, const float *dK, double *wk) {
     kernel_backward_fast_body(s, p, g, h, T, dK, wk);
 }
-/* AVX2 clones, chosen at run time (no FMA contraction: the same bits as the portable) */
+/* AVX2 clones with FMA, chosen at run time where the CPU has both (GCC contracts the sums'
+ * multiply-adds into FMAs here only): the kernel's bits then depend on the CPU, never on
+ * the thread count. */
 #if defined(__x86_64__) || defined(__i386__)
-__attribute__((target("avx2"))) static void kernel_fast_avx2(const mn_s4d *s, const float *p,
-                                                             int h, int T, double *wk,
-                                                             float *K) {
+#if defined(__GNUC__) && !defined(__clang__)
+#define CONTRACT __attribute__((optimize("fp-contract=fast")))
+#else
+#define CONTRACT
+#endif
+__attribute__((target("avx2,fma"))) CONTRACT static void kernel_fast_avx2(
+    const mn_s4d *s, const float *p, int h, int T, double *wk, float *K) {
     kernel_fast_body(s, p, h, T, wk, K);
 }
-__attribute__((target("avx2"))) static void kernel_backward_fast_avx2(
+__attribute__((target("avx2,fma"))) CONTRACT static void kernel_backward_fast_avx2(
     const mn_s4d *s, const float *p, float *g, int h, int T, const float *dK, double *wk) {
     kernel_backward_fast_body(s, p, g, h, T, dK, wk);
 }
-static int use_avx2(void) { return __builtin_cpu_supports("avx2"); }
+static int use_avx2(void) {
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
 #else
 #define kernel_fast_avx2 kernel_fast_portable
 #define kernel_backward_fast_avx2 kernel_backward_fast_portable
