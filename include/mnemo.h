@@ -193,6 +193,8 @@ typedef struct {
                            init (chrono_tmax > 1) draws it */
     int hidden_size;    /* that take hidden_size as their width (a plain stack's blocks, a
                            spec's blocks written without a width, the embedding's default) */
+    int ssm_lr;         /* with state-space parameters A and Δ (S4D): the train config's
+                           ssm_lr applies, and weight decay skips them */
 } mn_model_uses;
 
 mn_status mn_model_config_uses(const mn_model_config *cfg, mn_model_uses *out);
@@ -319,6 +321,14 @@ typedef struct {
     int batch_size;
     mn_optimizer_kind optimizer;
     float lr, beta1, beta2, eps, weight_decay, momentum;
+    /* The learning rate of the state-space parameters A and Δ (S4D's kernel.log_dt,
+     * kernel.log_A_real, kernel.A_imag): 0 (the default) means min(lr, 1e-3), what the S4
+     * repository's example gives them (lr=min(0.001, args.lr)); > 0 sets it (ssm_lr = lr
+     * trains them like every other weight). They never get weight decay. The schedule
+     * scales it as it scales lr (warmup, cosine: their lr at step s is
+     * mn_schedule_lr(s)·ssm_lr/lr). Unread by models without such parameters
+     * (mn_model_uses.ssm_lr). */
+    float ssm_lr;
     mn_schedule_kind schedule;
     int warmup_steps;         /* linear warmup before the schedule */
     float min_lr_ratio;       /* cosine floor as a fraction of lr, in [0, 1] (default 0.1) */
@@ -360,7 +370,8 @@ mn_status mn_trainer_evaluate(mn_trainer *tr, mn_eval_stats *stats);
 /* Training checkpoints: the model (so mn_model_load reads them too) plus what the trainer
  * needs to continue exactly: Adam moments, the step, the NaN streak and the data stream's
  * position. The options that shape the run are recorded readably as "train.*" metadata
- * (train.optimizer, train.lr, train.betas and train.eps or train.momentum, train.weight_decay,
+ * (train.optimizer, train.lr, train.ssm_lr (the value used; only for a model with
+ * state-space parameters), train.betas and train.eps or train.momentum, train.weight_decay,
  * train.schedule, train.schedule_steps and train.min_lr_ratio for cosine, train.warmup,
  * train.clip_norm, train.clip_value, train.tbptt, train.batch, train.seed), each only where
  * the optimizer or schedule reads it. Atomic like mn_model_save. */
@@ -483,6 +494,42 @@ typedef struct {
  * max_sequences of them; 0: all). */
 mn_status mn_recurrence_measure(mn_model *m, const mn_batch *b, int layer, int max_sequences,
                                 mn_recurrence_stats *out);
+
+/* How far back a convolution or state-space block remembers (src/diag/ssm_stats.c).
+ * State spaces (S4D): each mode n of channel h decays by |z| = |exp(Δ_h·A_hn)| =
+ * exp(−Δ_h·exp(log_A_real_hn)) per step, so its memory half-life is ln 0.5 / ln|z| steps
+ * (MN_HALF_LIFE_MAX when |z| rounds to 1); a channel remembers as long as its slowest
+ * mode. Convolutions (conv, TCN): the receptive field, the steps an output at t reads
+ * (t − field + 1 .. t); a TCN block of kernel k and dilation d reaches 1 + 2(k−1)d. */
+#define MN_FIELD_UNBOUNDED (-1)
+typedef struct mn_ssm_stats {
+    char kind[MN_KIND_NAME_MAX]; /* the block's layer kind */
+    int has_decay;            /* 1 when the decay and half-life fields below are measured */
+    int input_dependent;      /* 1 when the decays depend on the input (Mamba's Δ): then
+                                 measured over the batch's real positions */
+    int channels, modes;      /* S4D: H channels of N/2 modes each */
+    double dt_min, dt_max;    /* Δ over channels (for input-dependent kinds: over positions) */
+    double decay_min, decay_median, decay_max;             /* |z| per step, over all modes */
+    double half_life_min, half_life_median, half_life_max; /* steps, over all modes */
+    double channel_half_life_min, channel_half_life_median, channel_half_life_max;
+                              /* steps, over channels, each channel's slowest mode */
+    int64_t receptive_field;  /* steps this block reads back: its own field (1 for kinds
+                                 that read only step t), or MN_FIELD_UNBOUNDED (recurrent,
+                                 attention, state-space kinds: every past step) */
+    int64_t receptive_field_total; /* through the model's blocks 0..block: 1 + Σ (field − 1),
+                                 or MN_FIELD_UNBOUNDED when one of them is unbounded; an
+                                 output at step t depends on no input before t − total + 1,
+                                 so a task whose answer needs step 0 at the last step T − 1
+                                 needs total >= T */
+} mn_ssm_stats;
+
+/* Measures block `block` (0 .. blocks − 1) of m. Every block gets its receptive fields;
+ * state-space blocks (S4D) also their decays and half-lives (has_decay = 1), the others
+ * has_decay = 0. b: a batch for kinds whose decays depend on the input (Mamba), else it
+ * may be NULL. half_life_per_channel: the channels' half-lives (channels values), or NULL.
+ * MN_E_ARG for a block that does not exist. */
+mn_status mn_ssm_stats_measure(mn_model *m, const mn_batch *b, int block, mn_ssm_stats *out,
+                               double *half_life_per_channel);
 
 typedef enum { MN_FLOW_HEALTHY, MN_FLOW_VANISHING, MN_FLOW_EXPLODING } mn_flow_verdict;
 typedef enum { MN_FIT_GOOD, MN_FIT_UNDER, MN_FIT_OVER } mn_fit_verdict;

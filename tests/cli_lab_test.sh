@@ -12,8 +12,8 @@ if [ "$rc" -eq 0 ] && grep -q vanishing "$tmp/out" && grep -q adding-sweep "$tmp
     && grep -q -- '--radius' "$tmp/out" && grep -q 'FAIL is a measurement' "$tmp/out"; then
     ok "lab --help lists the experiments, the options and the exit-code rule"
 else bad "lab --help" "$(show)"; fi
-n=$(grep -cE '^  (vanishing|exploding|lstm-highway|orthogonal|tbptt|forget-bias|activations|gru-params|adding-sweep|residual|prenorm|gated-residual) ' "$tmp/out")
-[ "$n" -eq 12 ] && ok "lab --help has one line per experiment (12)" || bad "experiment lines: $n" "$(show)"
+n=$(grep -cE '^  (vanishing|exploding|lstm-highway|orthogonal|tbptt|forget-bias|activations|gru-params|adding-sweep|residual|prenorm|gated-residual|receptive-field|s4-cost|s4-equivalence) ' "$tmp/out")
+[ "$n" -eq 15 ] && ok "lab --help has one line per experiment (15)" || bad "experiment lines: $n" "$(show)"
 run help lab
 [ "$rc" -eq 0 ] && grep -q vanishing "$tmp/out" && ok "'help lab' works" || bad "help lab" "$(show)"
 run lab tbptt --help
@@ -22,7 +22,7 @@ run lab tbptt --help
 
 # ------------------------------------------------------------- every fast experiment passes
 for e in vanishing exploding lstm-highway orthogonal tbptt forget-bias activations gru-params residual \
-    prenorm gated-residual; do
+    prenorm gated-residual receptive-field s4-equivalence; do
     run lab "$e" --json --threads 1
     if [ "$rc" -ne 0 ]; then bad "lab $e (exit $rc)" "$(show)"; continue; fi
     if ! msg=$(json_check "$tmp/out" command experiment claim theory measured pass applies); then

@@ -495,6 +495,9 @@ TEST(tcn_golden_pytorch_identity) { run_golden("tcn_identity", 1e-5); }
 TEST(s4d_golden_pytorch_lin) { run_golden("s4d_lin", 2e-5); }
 TEST(s4d_golden_pytorch_inv) { run_golden("s4d_inv", 2e-5); }
 TEST(s4d_golden_pytorch_real) { run_golden("s4d_real", 2e-5); }
+/* The pieces after S4D in its block: nn.Linear(d, 2d) + nn.GLU(dim=-1), and nn.GELU(). */
+TEST(glu_golden_pytorch) { run_golden("glu", 1e-5); }
+TEST(gelu_golden_pytorch) { run_golden("gelu", 1e-5); }
 
 /* conv1, conv2: nn.Conv1d's U(±1/√(in·k)) (locuslab/TCN's effective init under weight
  * norm); downsample: N(0, 0.01). */

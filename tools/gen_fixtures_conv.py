@@ -15,6 +15,9 @@ Writes into tests/fixtures/:
         plus the D skip, without its GELU and output linear), the kernel by the Vandermonde
         formula in complex128 and the convolution by torch.fft, initialized S4D-Lin,
         S4D-Inv and S4D-Real
+  glu.safetensors, gelu.safetensors
+        the pieces after S4D in S4's block: nn.Linear(d, 2d) then nn.GLU(dim=-1) (names
+        linear.weight, linear.bias; nn.Linear's own init), and nn.GELU() (exact erf form)
 
 mnemo's layout is [T, B, C] (time major); PyTorch's convolutions take [B, C, T], so the
 inputs are transposed on the way in and the outputs on the way out. Each file holds the
@@ -146,6 +149,27 @@ def s4d_case(H, N, init, dt_min, dt_max):
     return params, fn
 
 
+# ------------------------------------------------------------------ GLU, GELU
+
+class LinearGLU(nn.Module):
+    def __init__(self, d):
+        super().__init__()
+        self.linear = nn.Linear(d, 2 * d)
+
+    def forward(self, x):
+        return F.glu(self.linear(x), dim=-1)
+
+
+def glu_case(d):
+    module = LinearGLU(d)
+    params = {n: v.detach().clone() for n, v in module.state_dict().items()}
+    return params, lambda x, p: with_params(LinearGLU(d), p)(x)
+
+
+def gelu_case():
+    return {}, lambda x, p: F.gelu(x)
+
+
 # ------------------------------------------------------------------ files
 
 def generate(mode, kind, seed, T, B, I, O, make, meta):
@@ -188,6 +212,9 @@ def main():
         cases.append((f"s4d_{init}", "s4d", 20, 2, 3, 3,
                       lambda init=init, lo=lo, hi=hi: s4d_case(3, 8, init, lo, hi),
                       {"state": 8, "init": init, "dt_min": lo, "dt_max": hi}))
+    # appended last: the seeds of the cases above stay what they were
+    cases.append(("glu", "glu", 9, 3, 5, 5, lambda: glu_case(5), {}))
+    cases.append(("gelu", "gelu", 9, 3, 5, 5, gelu_case, {}))
     for i, (mode, kind, T, B, I, O, make, meta) in enumerate(cases):
         path = generate(mode, kind, SEED + i, T, B, I, O, make, meta)
         print(f"{os.path.relpath(path)}: {os.path.getsize(path)} bytes")

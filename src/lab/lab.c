@@ -9,7 +9,8 @@
  * defaults; the experiments live one family per file (lab.h lists them): gradient flow
  * through time (lab_gradflow.c), gated cells (lab_gates.c), activations
  * (lab_activations.c), the trainer (lab_training.c), gradient flow through depth
- * and pre- vs post-norm blocks (lab_depth.c); shared helpers in lab_util.c. */
+ * and pre- vs post-norm blocks (lab_depth.c), convolutions and state spaces (lab_conv.c);
+ * shared helpers in lab_util.c. */
 #include "lab.h"
 
 #include <math.h>
@@ -98,12 +99,19 @@ static const struct {
      "lengths radius hidden seed", mn_lab_path_length},
     {"attention-cost", "attention time ~T^2 and tiled memory ~T as T doubles, vs an LSTM's ~T",
      "lengths hidden seed", mn_lab_attention_cost},
+    {"receptive-field", "TCN stack: last output's gradient is non-zero exactly within "
+     "1 + 2(k-1)(2^L - 1) steps", "depth hidden seed", mn_lab_receptive_field},
+    {"s4-cost", "time of one S4D and one LSTM layer as L doubles: exponents and crossover",
+     "lengths hidden batch seed", mn_lab_s4_cost},
+    {"s4-equivalence", "S4D's convolution mode and recurrent mode give the same outputs (1e-5)",
+     "length hidden seed", mn_lab_s4_equivalence},
 };
 #define NEXPERIMENTS ((int)(sizeof experiments / sizeof experiments[0]))
 
 const char *mn_lab_names(void) {
     return "vanishing, exploding, lstm-highway, orthogonal, tbptt, forget-bias, activations, "
-           "gru-params, adding-sweep, residual, prenorm, gated-residual, path-length, attention-cost";
+           "gru-params, adding-sweep, residual, prenorm, gated-residual, path-length, "
+           "attention-cost, receptive-field, s4-cost, s4-equivalence";
 }
 
 int mn_lab_count(void) { return NEXPERIMENTS; }

@@ -43,6 +43,11 @@ mn_status mn_lab_adding_sweep(const mn_lab_options *o, mn_lab_result *r);
  * and post-norm residual blocks) */
 mn_status mn_lab_residual(const mn_lab_options *o, mn_lab_result *r);
 mn_status mn_lab_prenorm(const mn_lab_options *o, mn_lab_result *r);
+/* lab_conv.c: convolutions and state spaces (TCN receptive field, S4D's cost against an
+ * LSTM's over lengths, S4D's convolution against its recurrence) */
+mn_status mn_lab_receptive_field(const mn_lab_options *o, mn_lab_result *r);
+mn_status mn_lab_s4_cost(const mn_lab_options *o, mn_lab_result *r);
+mn_status mn_lab_s4_equivalence(const mn_lab_options *o, mn_lab_result *r);
 
 /* lab_attention.c: attention against recurrence (path length to step 0; cost in T) */
 mn_status mn_lab_path_length(const mn_lab_options *o, mn_lab_result *r);

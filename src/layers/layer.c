@@ -29,8 +29,16 @@ size_t mn_layer_add_param(mn_layer *l, const char *name, int ndim, const int *sh
         s->size *= (size_t)shape[i];
     }
     s->offset = l->param_count;
+    s->group = MN_GROUP_DEFAULT;
     l->param_count += s->size;
     return s->offset;
+}
+
+size_t mn_layer_add_param_in(mn_layer *l, int group, const char *name, int ndim,
+                             const int *shape) {
+    size_t off = mn_layer_add_param(l, name, ndim, shape);
+    l->specs[l->nspecs - 1].group = group;
+    return off;
 }
 
 void mn_layer_destroy(mn_layer *l) {

@@ -11,6 +11,16 @@
 #define MN_NAME_MAX 64
 #define MN_MAX_DIMS 4
 
+/* The optimizer's parameter groups (mn_param_spec.group): a tensor outside the default
+ * group trains with its group's learning rate and weight decay (optim.c). */
+enum {
+    MN_GROUP_DEFAULT = 0,
+    /* a state space's A and Δ (S4D's kernel.log_dt, log_A_real, A_imag): the train
+     * config's ssm_lr and no weight decay, as the S4 repository trains them */
+    MN_GROUP_SSM = 1,
+    MN_GROUP_COUNT
+};
+
 /* One named parameter tensor: a view into the model's flat buffers. */
 typedef struct {
     char name[MN_NAME_MAX];     /* PyTorch state-dict name, without the module prefix */
@@ -18,6 +28,7 @@ typedef struct {
     int shape[MN_MAX_DIMS];
     size_t offset;              /* in floats, from the layer's first parameter */
     size_t size;                /* elements */
+    int group;                  /* MN_GROUP_*: the optimizer's group (default 0) */
 } mn_param_spec;
 
 /* a bidirectional layer holds both directions' specs: 2 × 9 for a layer-normalized LSTM */
@@ -133,8 +144,11 @@ void mn_plan_gemm(mn_memory_plan *p, int backward, int dx, size_t M, size_t N, s
  * widths. Every layer checks its T, B with this before it touches memory. */
 mn_status mn_layer_rows(const mn_layer *l, int T, int B, size_t *rows);
 
-/* Adds a parameter spec and returns its offset (floats). */
+/* Adds a parameter spec and returns its offset (floats); _in puts it in an optimizer group
+ * (MN_GROUP_*), the plain one in the default group. */
 size_t mn_layer_add_param(mn_layer *l, const char *name, int ndim, const int *shape);
+size_t mn_layer_add_param_in(mn_layer *l, int group, const char *name, int ndim,
+                             const int *shape);
 
 /* Constructors. Each returns NULL and sets the error on failure. */
 mn_layer *mn_linear_create(int in, int out);                     /* weight [out,in], bias [out] */

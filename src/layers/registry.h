@@ -25,6 +25,8 @@ enum {
                                          GRU's z keeps PyTorch's uniform bias */
     MN_KIND_CONV = 1u << 9,          /* reads kernel and dilation (causal convolutions) */
     MN_KIND_STATE = 1u << 10,        /* reads state and ssm_init (diagonal state spaces) */
+    MN_KIND_SSM_GROUP = 1u << 11,    /* has parameters in the optimizer's SSM group
+                                        (mn_param_spec.group = MN_GROUP_SSM): ssm_lr applies */
 };
 
 typedef struct mn_layer_kind {
@@ -55,6 +57,16 @@ typedef struct mn_layer_kind {
     /* Attention: multiply-adds per (query, key) pair of a sequence (QKᵀ and PV: 2·d_model),
      * over T² pairs, T(T+1)/2 when causal; NULL for kinds without pairs. */
     double (*macs_per_pair)(const mn_block_config *b, int in);
+    /* The memory measures of a state-space kind (mn_ssm_stats_measure; NULL: none) of
+     * block `block` of m: l is its layer (maybe a block wrapper, whose parameters start with
+     * the kind's, in spec order), cfg its config. Fills has_decay and the decay and
+     * half-life fields of out (the caller set the rest) and, when per_channel is not NULL,
+     * each channel's longest half-life. A kind whose decays depend on the input (Mamba's
+     * Δ) runs the model forward on b (mn_model_forward) and reports the distribution over
+     * b's real positions, with input_dependent = 1; b is NULL when the caller has no data,
+     * and such a kind then returns MN_E_ARG saying it needs a batch. */
+    mn_status (*ssm_stats)(mn_model *m, int block, mn_layer *l, const mn_block_config *cfg,
+                           const mn_batch *b, mn_ssm_stats *out, double *per_channel);
 } mn_layer_kind;
 
 #define KIND(name) extern const mn_layer_kind mn_kind_##name;

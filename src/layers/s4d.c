@@ -1,211 +1,39 @@
-/* S4D layer (s4d.h) over u[T,B,H]:
- *   forward:  K[h, :T] by the Vandermonde sum (double, the powers exp(ΔA·l) by repeated
- *             products re-anchored every ANCHOR steps), then per sequence b and channel h
- *             y = irfft(rfft(u)·rfft(K))[:T] + D·u, the FFTs of length n = 2^⌈log2 2T⌉
- *             (zero padded, so the circular product is the causal convolution)
- *   backward: per channel, Û_b and dŶ_b; dK = irfft(Σ_b conj(Û_b)·dŶ_b)[:T] (correlation),
- *             du = irfft(conj(K̂)·dŶ)[:T] + D·dy, dD = Σ dy·u; then through the kernel
- *             with G_n = Σ_l dK[l]·z^l, H_n = Σ_l l·dK[l]·z^l (z = exp(ΔA)):
- *               ∂/∂C   = E·G                      E = (z − 1)/A
- *               ∂/∂A   = C·E'·G + C·E·Δ·H         E' = (Δ·z·A − (z − 1))/A²
- *               ∂/∂Δ   = C·z·G + C·E·A·H
- *             of the loss 2·Re Σ_n (...), so a real part gets 2·Re and an imaginary
- *             part −2·Im of these holomorphic derivatives.
- * Work is split among threads by blocks of HB channels (a block's columns are read row by
- * row, HB floats at a time), each thread with its own scratch; a channel's sums run in one
- * fixed order, so results do not depend on the thread count. Nothing of size H·n is kept:
- * backward recomputes K̂ for its block (its Vandermonde sum costs about 1/B of the FFTs).
- * Padded steps are computed and never read by a real step (the kernel is causal); an
- * Inf or NaN input reaches every step of its sequence and channel, as with PyTorch's FFT. */
-#include "s4d.h"
-#include "fft.h"
+/* S4D layer (s4d.h) over u[T,B,H]. The kernel K[h, :T] comes from the Vandermonde sums of
+ * s4d_kernel.c; the convolution y = K * u + D·u runs by complex FFTs (cfft.c) of length
+ * n = 2^⌈log2 2T⌉, zero padded so the circular product is the causal one:
+ *   two sequences at once: F(u_b + i·u_{b+1})·K̂ gives y_b + i·y_{b+1} back (K is real),
+ *   and two channels' kernels at once: F(K_h + i·K_{h+1}) splits into K̂_h, K̂_{h+1};
+ *   the skip D·u as D added to K at lag 0 (one convolution by K + D·δ);
+ *   backward: dK = Re F⁻¹(Σ_pairs conj(Û)·dŶ)[:T] (the real part sums both sequences'
+ *   correlations), du = F⁻¹(conj(K̂)·dŶ)[:T] (D·dy included), dD = dK[0], then the
+ *   kernel's gradients from dK.
+ * The spectra stay in the FFT's own order (pointwise products do not mind), the forward
+ * FFT skips the zero half and the inverse computes only the first half.
+ * A pair whose input holds an Inf or NaN is transformed one sequence at a time (and a
+ * kernel pair one channel at a time), so the NaN reaches its own sequence and channel
+ * only, as through PyTorch's per-sequence FFT.
+ * Work is split among threads by blocks of HB channels (a block's columns are gathered
+ * row by row, HB floats at a time, for a pair of sequences), each thread with its own
+ * scratch; every sum runs in one fixed order, so results do not depend on the thread
+ * count. Backward recomputes the block's K̂ (nothing of size H·n is kept).
+ * The reference convolution (real FFTs per sequence and channel, double kernel sums) is in
+ * s4d_ref.c; mn_s4d_use_reference switches to it (tests compare the two). */
+#include "s4d_impl.h"
+#include "tile8.h"
 
-#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
 #define HB 8          /* channels per block */
-#define ANCHOR 1024   /* steps between exact powers: product error stays ~1e-13 */
-
-typedef struct { double r, i; } cplx;
-static inline cplx cmul(cplx a, cplx b) { return (cplx){a.r * b.r - a.i * b.i, a.r * b.i + a.i * b.r}; }
-static inline cplx cdiv(cplx a, cplx b) {
-    double d = b.r * b.r + b.i * b.i;
-    return (cplx){(a.r * b.r + a.i * b.i) / d, (a.i * b.r - a.r * b.i) / d};
-}
-static inline cplx cexpd(cplx a) {
-    double e = exp(a.r);
-    return (cplx){e * cos(a.i), e * sin(a.i)};
-}
-
-typedef struct {
-    mn_layer base;
-    int H, N2;                       /* channels, modes (N/2) */
-    mn_ssm_init init;
-    size_t o_D, o_C, o_dt, o_lar, o_aim;
-    mn_fft_plan fft;
-    void *ws, *gws;
-    size_t ws_bytes, gws_bytes;
-    const float *x;                  /* input of the last forward (owned by the caller) */
-    int T, B;
-    /* streaming: state [B, H, N2] and the modes' z, C·B̄ [H, N2], complex double */
-    void *st;
-    size_t st_bytes;
-    int st_B, st_ready;
-} s4d;
-
-/* One mode's discretization: A, Δ, ΔA, z = exp(ΔA), z − 1 (without cancellation),
- * E = (z − 1)/A, C, C·E. */
-typedef struct { cplx a, dtA, z, zm1, E, C, Cb; double dt; } mode;
-
-static mode mode_of(const s4d *s, const float *p, int h, int n) {
-    mode m;
-    size_t hn = (size_t)h * s->N2 + n;
-    m.dt = exp((double)p[s->o_dt + h]);
-    m.a = (cplx){-exp((double)p[s->o_lar + hn]), (double)p[s->o_aim + hn]};
-    m.dtA = (cplx){m.dt * m.a.r, m.dt * m.a.i};
-    m.z = cexpd(m.dtA);
-    double sh = sin(0.5 * m.dtA.i);
-    m.zm1 = (cplx){expm1(m.dtA.r) * cos(m.dtA.i) - 2 * sh * sh, m.z.i};
-    m.E = cdiv(m.zm1, m.a);
-    m.C = (cplx){p[s->o_C + 2 * hn], p[s->o_C + 2 * hn + 1]};
-    m.Cb = cmul(m.C, m.E);
-    return m;
-}
-
-/* K[l] = 2·Re Σ_n Cb_n·z_n^l for l < T; wk: 8·N2 doubles. */
-static inline __attribute__((always_inline)) void kernel_row_body(const s4d *s, const float *p,
-                                                                  int h, int T, double *wk,
-                                                                  float *K) {
-    int N2 = s->N2;
-    double *restrict zr = wk, *restrict zi = zr + N2, *restrict wr = zi + N2;
-    double *restrict wi = wr + N2, *cr = wi + N2, *ci = cr + N2, *ar = ci + N2, *ai = ar + N2;
-    for (int n = 0; n < N2; n++) {
-        mode m = mode_of(s, p, h, n);
-        zr[n] = m.z.r; zi[n] = m.z.i;
-        cr[n] = m.Cb.r; ci[n] = m.Cb.i;
-        ar[n] = m.dtA.r; ai[n] = m.dtA.i;
-    }
-    for (int l0 = 0; l0 < T; l0 += ANCHOR) {
-        for (int n = 0; n < N2; n++) {
-            cplx w = cmul((cplx){cr[n], ci[n]}, cexpd((cplx){ar[n] * l0, ai[n] * l0}));
-            wr[n] = w.r;
-            wi[n] = w.i;
-        }
-        int l1 = T - l0 < ANCHOR ? T : l0 + ANCHOR;
-        for (int l = l0; l < l1; l++) {
-            double sum = 0;
-            #pragma omp simd reduction(+ : sum)
-            for (int n = 0; n < N2; n++) {
-                double r = wr[n] * zr[n] - wi[n] * zi[n];
-                sum += wr[n];
-                wi[n] = wr[n] * zi[n] + wi[n] * zr[n];
-                wr[n] = r;
-            }
-            K[l] = (float)(2 * sum);
-        }
-    }
-}
-
-/* The parameter gradients of channel h from dK[T] (see the top); wk: 10·N2 doubles. */
-static inline __attribute__((always_inline)) void kernel_backward_body(const s4d *s,
-                                                                       const float *p, float *g,
-                                                                       int h, int T,
-                                                                       const float *dK,
-                                                                       double *wk) {
-    int N2 = s->N2;
-    double *restrict zr = wk, *restrict zi = zr + N2, *restrict pr = zi + N2;
-    double *restrict pi = pr + N2, *restrict Gr = pi + N2, *restrict Gi = Gr + N2;
-    double *restrict Hr = Gi + N2, *restrict Hi = Hr + N2, *ar = Hi + N2, *ai = ar + N2;
-    for (int n = 0; n < N2; n++) {
-        mode m = mode_of(s, p, h, n);
-        zr[n] = m.z.r; zi[n] = m.z.i;
-        ar[n] = m.dtA.r; ai[n] = m.dtA.i;
-        Gr[n] = Gi[n] = Hr[n] = Hi[n] = 0;
-    }
-    for (int l0 = 0; l0 < T; l0 += ANCHOR) {
-        for (int n = 0; n < N2; n++) {
-            cplx e = cexpd((cplx){ar[n] * l0, ai[n] * l0});
-            pr[n] = e.r;
-            pi[n] = e.i;
-        }
-        int l1 = T - l0 < ANCHOR ? T : l0 + ANCHOR;
-        for (int l = l0; l < l1; l++) {
-            double d = dK[l], dl = d * l;
-            #pragma omp simd
-            for (int n = 0; n < N2; n++) {
-                Gr[n] += d * pr[n];
-                Gi[n] += d * pi[n];
-                Hr[n] += dl * pr[n];
-                Hi[n] += dl * pi[n];
-                double r = pr[n] * zr[n] - pi[n] * zi[n];
-                pi[n] = pr[n] * zi[n] + pi[n] * zr[n];
-                pr[n] = r;
-            }
-        }
-    }
-    double ddt = 0;
-    for (int n = 0; n < N2; n++) {
-        mode m = mode_of(s, p, h, n);
-        size_t hn = (size_t)h * N2 + n;
-        cplx G = {Gr[n], Gi[n]}, Hs = {Hr[n], Hi[n]};
-        cplx EG = cmul(m.E, G);
-        g[s->o_C + 2 * hn] += (float)(2 * EG.r);
-        g[s->o_C + 2 * hn + 1] += (float)(-2 * EG.i);
-        cplx dza = cmul((cplx){m.dt * m.z.r, m.dt * m.z.i}, m.a);         /* Δ·z·A */
-        cplx Ep = cdiv((cplx){dza.r - m.zm1.r, dza.i - m.zm1.i}, cmul(m.a, m.a));
-        cplx CH = cmul(m.C, Hs);
-        cplx dA = cmul(m.C, cmul(Ep, G)), t = cmul(m.E, CH);
-        dA.r += m.dt * t.r;
-        dA.i += m.dt * t.i;
-        cplx dDt = cmul(m.C, cmul(m.z, G)), u = cmul(t, m.a);
-        ddt += 2 * (dDt.r + u.r);
-        g[s->o_lar + hn] += (float)(2 * dA.r * m.a.r);     /* ∂Re A/∂log_A_real = Re A */
-        g[s->o_aim + hn] += (float)(-2 * dA.i);
-    }
-    g[s->o_dt + h] += (float)(ddt * exp((double)p[s->o_dt + h]));
-}
-
-/* Both sums over the modes, compiled also for AVX2 and chosen at run time (the GEMM's way):
- * the kernel's sum over modes then adds in another order, so the bits depend on the CPU,
- * never on the thread count. */
-static void kernel_row_portable(const s4d *s, const float *p, int h, int T, double *wk,
-                                float *K) {
-    kernel_row_body(s, p, h, T, wk, K);
-}
-static void kernel_backward_portable(const s4d *s, const float *p, float *g, int h, int T,
-                                     const float *dK, double *wk) {
-    kernel_backward_body(s, p, g, h, T, dK, wk);
-}
-#if defined(__x86_64__) || defined(__i386__)
-__attribute__((target("avx2"))) static void kernel_row_avx2(const s4d *s, const float *p,
-                                                            int h, int T, double *wk, float *K) {
-    kernel_row_body(s, p, h, T, wk, K);
-}
-__attribute__((target("avx2"))) static void kernel_backward_avx2(const s4d *s, const float *p,
-                                                                 float *g, int h, int T,
-                                                                 const float *dK, double *wk) {
-    kernel_backward_body(s, p, g, h, T, dK, wk);
-}
-static int use_avx2(void) { return __builtin_cpu_supports("avx2"); }
-#else
-#define kernel_row_avx2 kernel_row_portable
-#define kernel_backward_avx2 kernel_backward_portable
-static int use_avx2(void) { return 0; }
-#endif
-static void kernel_row(const s4d *s, const float *p, int h, int T, double *wk, float *K) {
-    if (use_avx2()) kernel_row_avx2(s, p, h, T, wk, K);
-    else kernel_row_portable(s, p, h, T, wk, K);
-}
-static void kernel_row_backward(const s4d *s, const float *p, float *g, int h, int T,
-                                const float *dK, double *wk) {
-    if (use_avx2()) kernel_backward_avx2(s, p, g, h, T, dK, wk);
-    else kernel_backward_portable(s, p, g, h, T, dK, wk);
-}
-
-/* ------------------------------------------------------------ workspaces */
+/* A channel's slot in a block's buffers: re [n], PADF floats, im [n], PADF floats. The
+ * gaps put the 2·HB streams of a gather or scatter into different cache sets (at a stride
+ * of a power of two they would all fall into one and evict each other). */
+#define PADF 16
+static size_t slot_im(int n) { return (size_t)n + PADF; }
+static size_t slot_size(int n) { return 2 * ((size_t)n + PADF); }
 
 static int nblocks(int H) { return (H + HB - 1) / HB; }
 
@@ -214,27 +42,36 @@ static int threads_for(int H) {
     return MN_MAX(1, MN_MIN(t, nblocks(H)));
 }
 
-/* Per thread: forward 4N doubles (the Vandermonde sum), the FFT's work [n] and K̂, data
- * [HB, n+2] floats; backward 5N doubles, work [n] and K̂, Û, dŶ, acc [HB, n+2] floats.
- * 0 on overflow. */
+static int thread_id(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+/* Per thread: the kernel's work (doubles), then floats: K̂ [HB] slots and data [HB] slots,
+ * backward also dŶ and acc [HB] slots; spare [2][2n] (a kernel pair's transform, a pair
+ * taken apart). 0 on overflow. */
 static int layout(size_t N2, size_t n, size_t threads, size_t *fwd_each, size_t *bwd_each,
                   size_t *fwd, size_t *bwd) {
-    size_t spec, f;
-    if (!mn_mul_size(n + 2, HB * sizeof(float), &spec) || !mn_mul_size(spec, 4, &f)) return 0;
-    *fwd_each = 8 * N2 * sizeof(double) + n * sizeof(float) + 2 * spec;
-    *bwd_each = 10 * N2 * sizeof(double) + n * sizeof(float) + f;
+    size_t blk, kw = mn_s4d_kernel_work((int)N2, 0) * sizeof(double);
+    if (!mn_mul_size(2 * (n + PADF), HB * sizeof(float), &blk) || blk > SIZE_MAX / 8) return 0;
+    size_t spare = 4 * n * sizeof(float);
+    *fwd_each = kw + 2 * blk + spare;
+    *bwd_each = kw + 4 * blk + spare;
     return mn_mul_size(*fwd_each, threads, fwd) && mn_mul_size(*bwd_each, threads, bwd);
 }
 
-static mn_status prepare(s4d *s, int T, int grads, int *threads, size_t *each) {
+static mn_status prepare(mn_s4d *s, int T, int grads, int *threads, size_t *each) {
     int n = mn_fft_size_for(2 * (size_t)T);
     mn_status st;
     if (!n)
         return mn_fail(MN_E_ARG, "S4D over %d steps: its FFT would need more than 2^30 points; "
                        "use shorter sequences", T);
-    if (s->fft.n != n) {
-        mn_fft_plan_free(&s->fft);
-        if ((st = mn_fft_plan_init(&s->fft, n))) return st;
+    if (s->cfft.n != n) {
+        mn_cfft_plan_free(&s->cfft);
+        if ((st = mn_cfft_plan_init(&s->cfft, n))) return st;
     }
     size_t fe, be, fwd, bwd;
     *threads = threads_for(s->H);
@@ -246,40 +83,219 @@ static mn_status prepare(s4d *s, int T, int grads, int *threads, size_t *each) {
     return MN_OK;
 }
 
-static int thread_id(void) {
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
+/* zeros from T to where the forward FFT reads (n/2; all of it below 8 points) */
+static void pad(float *re, float *im, int T, int n) {
+    int end = n >= 8 ? n / 2 : n;
+    memset(re + T, 0, (size_t)(end - T) * sizeof(float));
+    memset(im + T, 0, (size_t)(end - T) * sizeof(float));
 }
 
-/* buf[c][t] = v[(t·B + b)·H + h0 + c] for t < T, zero up to n */
-static void gather(const float *v, int T, int B, int H, int b, int h0, int hc, float *buf,
-                   size_t ld, int n) {
-    for (int t = 0; t < T; t++) {
-        const float *row = v + ((size_t)t * B + b) * H + h0;
-        for (int c = 0; c < hc; c++) buf[c * ld + t] = row[c];
+/* The pair (b, b + 1) (b + 1 only when two) of the block's channels into re + i·im of
+ * the slots of buf; chk[c] is NaN when one of them holds an Inf or NaN. */
+static void gather(const float *v, int T, int B, int H, int b, int two, int h0, int hc,
+                   float *buf, int n, float *chk) {
+    size_t ld = slot_size(n), io = slot_im(n), ldr = (size_t)B * H;
+    const float *r0 = v + (size_t)b * H + h0;
+    for (int c = 0; c < HB; c++) chk[c] = 0.0f;
+    if (hc == HB) {
+        mn_tile8_to_cols(r0, ldr, T, buf, ld, chk);
+        if (two) mn_tile8_to_cols(r0 + H, ldr, T, buf + io, ld, chk);
+    } else {
+        for (int t = 0; t < T; t++)
+            for (int c = 0; c < hc; c++) {
+                float a = r0[t * ldr + c], d = two ? r0[t * ldr + H + c] : 0.0f;
+                buf[c * ld + t] = a;
+                buf[c * ld + io + t] = d;
+                chk[c] += a * 0.0f + d * 0.0f;
+            }
     }
-    for (int c = 0; c < hc; c++) memset(buf + c * ld + T, 0, (size_t)(n - T) * sizeof(float));
-}
-
-/* K̂ of the block's channels into khat [hc, ld] */
-static void block_spectra(const s4d *s, const float *p, int h0, int hc, int T, double *wk,
-                          float *khat, size_t ld, float *work) {
     for (int c = 0; c < hc; c++) {
-        float *k = khat + c * ld;
-        kernel_row(s, p, h0 + c, T, wk, k);
-        memset(k + T, 0, (size_t)(s->fft.n - T) * sizeof(float));
-        mn_rfft(&s->fft, k, work);
+        if (!two) memset(buf + c * ld + io, 0, (size_t)T * sizeof(float));
+        pad(buf + c * ld, buf + c * ld + io, T, n);
     }
+}
+
+/* out[t, b (+1), h0 + c] (+)= buf's re (im), for the pair gather read */
+static void scatter(const float *buf, int n, int T, int B, int H, int b, int two, int h0,
+                    int hc, float *out, int accumulate) {
+    size_t ld = slot_size(n), io = slot_im(n), ldr = (size_t)B * H, at = (size_t)b * H + h0;
+    for (int k = 0; k < 1 + two; k++) {
+        const float *src = buf + (k ? io : 0);
+        float *o = out + at + (size_t)k * H;
+        if (hc == HB) {
+            mn_tile8_to_rows(src, ld, T, o, ldr, accumulate);
+            continue;
+        }
+        for (int t = 0; t < T; t++)
+            for (int c = 0; c < hc; c++) {
+                float val = src[c * ld + t];
+                o[t * ldr + c] = accumulate ? o[t * ldr + c] + val : val;
+            }
+    }
+}
+
+/* (K̂ + D)/n of the block's channels into their slots of khat: the skip D·u rides in the
+ * kernel as D at lag 0, so y = (K + D·δ) * u and, backward, dD is that kernel's gradient
+ * at lag 0. Two channels per transform unless one's kernel is not finite. spare: 4n. */
+static void block_spectra(const mn_s4d *s, const float *p, int h0, int hc, int T, double *wk,
+                          float *khat, float *spare) {
+    const mn_cfft_plan *pl = &s->cfft;
+    int n = pl->n;
+    float inv = 1.0f / (float)n, *zr = spare, *zi = spare + n;
+    size_t ld = slot_size(n), io = slot_im(n);
+    for (int c = 0; c < hc; c += 2) {
+        int two = c + 1 < hc;
+        float *k0r = khat + c * ld, *k0i = k0r + io, *k1r = k0r + ld, *k1i = k1r + io;
+        mn_s4d_kernel_fast(s, p, h0 + c, T, wk, zr);
+        zr[0] += p[s->o_D + h0 + c];
+        if (two) {
+            mn_s4d_kernel_fast(s, p, h0 + c + 1, T, wk, zi);
+            zi[0] += p[s->o_D + h0 + c + 1];
+        } else {
+            memset(zi, 0, (size_t)T * sizeof(float));
+        }
+        pad(zr, zi, T, n);
+        float chk = 0.0f;
+        for (int t = 0; t < T; t++) chk += zr[t] * 0.0f + zi[t] * 0.0f;
+        if (two && chk == chk) {
+            mn_cfft_forward(pl, zr, zi, 1);
+            mn_cspec_split_pair(pl, zr, zi, inv, k0r, k0i, k1r, k1i);
+            continue;
+        }
+        for (int k = 0; k < 1 + two; k++) {       /* one channel per transform */
+            float *kr = k ? k1r : k0r, *ki = k ? k1i : k0i;
+            memcpy(kr, k ? zi : zr, (size_t)T * sizeof(float));
+            memset(ki, 0, (size_t)T * sizeof(float));
+            pad(kr, ki, T, n);
+            mn_cfft_forward(pl, kr, ki, 1);
+            for (int i = 0; i < n; i++) {
+                kr[i] *= inv;
+                ki[i] *= inv;
+            }
+        }
+    }
+}
+
+/* y ← F⁻¹(F(y)·K̂) over [0, T) of re + i·im */
+static void convolve(const mn_cfft_plan *pl, float *re, float *im, const float *kr,
+                     const float *ki) {
+    mn_cfft_forward(pl, re, im, 1);
+    mn_cspec_mul(pl->n, re, im, kr, ki, 0);
+    mn_cfft_inverse(pl, re, im, 1);
+}
+
+/* The imaginary part of buf (the pair's second sequence) into spare as a signal of its
+ * own; buf keeps the first. */
+static void take_apart(float *im, float *sr, float *si, int T, int n) {
+    memcpy(sr, im, (size_t)T * sizeof(float));
+    memset(si, 0, (size_t)T * sizeof(float));
+    memset(im, 0, (size_t)T * sizeof(float));
+    pad(sr, si, T, n);
+}
+
+static mn_status forward_fast(mn_s4d *s, const float *x, float *y, int T, int B) {
+    size_t each;
+    int threads, H = s->H;
+    mn_status st;
+    if ((st = prepare(s, T, 0, &threads, &each))) return st;
+    const float *p = s->base.params;
+    const mn_cfft_plan *pl = &s->cfft;
+    int n = pl->n;
+    size_t ld = slot_size(n), io = slot_im(n), kw = mn_s4d_kernel_work(s->N2, T);
+    #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+    for (int blk = 0; blk < nblocks(H); blk++) {
+        double *wk = (double *)((char *)s->ws + (size_t)thread_id() * each);
+        float *khat = (float *)(wk + kw), *data = khat + HB * ld, *spare = data + HB * ld;
+        int h0 = blk * HB, hc = MN_MIN(HB, H - h0);
+        float chk[HB];
+        block_spectra(s, p, h0, hc, T, wk, khat, spare);
+        for (int b = 0; b < B; b += 2) {
+            int two = b + 1 < B;
+            gather(x, T, B, H, b, two, h0, hc, data, n, chk);
+            for (int c = 0; c < hc; c++) {
+                float *re = data + c * ld, *im = re + io, *kr = khat + c * ld, *ki = kr + io;
+                if (chk[c] == chk[c]) {
+                    convolve(pl, re, im, kr, ki);
+                    continue;
+                }
+                take_apart(im, spare, spare + n, T, n);
+                convolve(pl, re, im, kr, ki);
+                convolve(pl, spare, spare + n, kr, ki);
+                memcpy(im, spare, (size_t)T * sizeof(float));
+            }
+            scatter(data, n, T, B, H, b, two, h0, hc, y, 0);
+        }
+    }
+    return MN_OK;
+}
+
+/* One pair (or one sequence) of a channel: acc += conj(Û)·dŶ, and du into dY when dx. */
+static void correlate(const mn_cfft_plan *pl, float *ur, float *ui, float *dr, float *di,
+                      float *accr, float *acci, const float *kr, const float *ki, int dx) {
+    mn_cfft_forward(pl, ur, ui, 1);
+    mn_cfft_forward(pl, dr, di, 1);
+    mn_cspec_mac_conj(pl->n, accr, acci, ur, ui, dr, di);
+    if (!dx) return;
+    mn_cspec_mul(pl->n, dr, di, kr, ki, 1);
+    mn_cfft_inverse(pl, dr, di, 1);
+}
+
+static mn_status backward_fast(mn_s4d *s, const float *dy, float *dx, int T, int B) {
+    size_t each;
+    int threads, H = s->H;
+    mn_status st;
+    if ((st = prepare(s, T, 1, &threads, &each))) return st;
+    const float *p = s->base.params, *x = s->x;
+    float *g = s->base.grads;
+    const mn_cfft_plan *pl = &s->cfft;
+    int n = pl->n;
+    size_t ld = slot_size(n), io = slot_im(n), kw = mn_s4d_kernel_work(s->N2, T);
+    float inv = 1.0f / (float)n;
+    #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+    for (int blk = 0; blk < nblocks(H); blk++) {
+        double *wk = (double *)((char *)s->gws + (size_t)thread_id() * each);
+        float *khat = (float *)(wk + kw), *U = khat + HB * ld, *DY = U + HB * ld;
+        float *acc = DY + HB * ld, *spare = acc + HB * ld;
+        int h0 = blk * HB, hc = MN_MIN(HB, H - h0);
+        float cu[HB], cd[HB];
+        block_spectra(s, p, h0, hc, T, wk, khat, spare);
+        for (int c = 0; c < hc; c++) memset(acc + c * ld, 0, ld * sizeof(float));
+        for (int b = 0; b < B; b += 2) {
+            int two = b + 1 < B;
+            gather(x, T, B, H, b, two, h0, hc, U, n, cu);
+            gather(dy, T, B, H, b, two, h0, hc, DY, n, cd);
+            for (int c = 0; c < hc; c++) {
+                float *ur = U + c * ld, *ui = ur + io, *dr = DY + c * ld, *di = dr + io;
+                float *ar = acc + c * ld, *ai = ar + io, *kr = khat + c * ld, *ki = kr + io;
+                if (cu[c] == cu[c] && cd[c] == cd[c]) {
+                    correlate(pl, ur, ui, dr, di, ar, ai, kr, ki, dx != NULL);
+                    continue;
+                }
+                float *sr = spare, *si = spare + n, *tr = spare + 2 * (size_t)n, *ti = tr + n;
+                take_apart(ui, sr, si, T, n);
+                take_apart(di, tr, ti, T, n);
+                correlate(pl, ur, ui, dr, di, ar, ai, kr, ki, dx != NULL);
+                correlate(pl, sr, si, tr, ti, ar, ai, kr, ki, dx != NULL);
+                memcpy(di, tr, (size_t)T * sizeof(float));
+            }
+            if (dx) scatter(DY, n, T, B, H, b, two, h0, hc, dx, 1);
+        }
+        for (int c = 0; c < hc; c++) {
+            float *ar = acc + c * ld;
+            mn_cfft_inverse(pl, ar, ar + io, 1);             /* n·dK[h0 + c, :T] */
+            for (int t = 0; t < T; t++) ar[t] *= inv;
+            g[s->o_D + h0 + c] += ar[0];
+            mn_s4d_kernel_backward_fast(s, p, g, h0 + c, T, ar, wk);
+        }
+    }
+    return MN_OK;
 }
 
 /* ------------------------------------------------------------ the layer */
 
 static void s4d_init(mn_layer *l, mn_rng *rng, const mn_init_config *cfg) {
     (void)cfg;
-    s4d *s = (s4d *)l;
+    mn_s4d *s = (mn_s4d *)l;
     float *p = l->params;
     int H = s->H, N2 = s->N2, N = 2 * N2;
     double lo = log(MN_S4D_DT_MIN), hi = log(MN_S4D_DT_MAX), pi = 3.14159265358979323846;
@@ -302,126 +318,60 @@ static void s4d_init(mn_layer *l, mn_rng *rng, const mn_init_config *cfg) {
 static mn_status s4d_forward(mn_layer *l, const float *x, float *y, int T, int B,
                              const int32_t *lengths) {
     (void)lengths;
-    s4d *s = (s4d *)l;
-    size_t rows, each;
-    int threads, H = s->H;
+    mn_s4d *s = (mn_s4d *)l;
+    size_t rows;
     mn_status st;
     if ((st = mn_layer_rows(l, T, B, &rows))) return st;
     s->x = x;
     s->T = T;
     s->B = B;
     if (rows == 0) return MN_OK;
-    if ((st = prepare(s, T, 0, &threads, &each))) return st;
-    const float *p = l->params;
-    int n = s->fft.n;
-    size_t ld = (size_t)n + 2;
-    #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
-    for (int blk = 0; blk < nblocks(H); blk++) {
-        char *mine = (char *)s->ws + (size_t)thread_id() * each;
-        double *wk = (double *)mine;
-        float *work = (float *)(wk + 8 * (size_t)s->N2), *khat = work + n, *data = khat + HB * ld;
-        int h0 = blk * HB, hc = MN_MIN(HB, H - h0);
-        block_spectra(s, p, h0, hc, T, wk, khat, ld, work);
-        for (int b = 0; b < B; b++) {
-            gather(x, T, B, H, b, h0, hc, data, ld, n);
-            for (int c = 0; c < hc; c++) {
-                mn_rfft(&s->fft, data + c * ld, work);
-                mn_spectrum_mul(&s->fft, data + c * ld, khat + c * ld, 0);
-                mn_irfft(&s->fft, data + c * ld, work);
-            }
-            for (int t = 0; t < T; t++) {
-                size_t r = ((size_t)t * B + b) * H + h0;
-                for (int c = 0; c < hc; c++)
-                    y[r + c] = data[c * ld + t] + p[s->o_D + h0 + c] * x[r + c];
-            }
-        }
-    }
-    return MN_OK;
+    return s->reference ? mn_s4d_forward_ref(s, x, y, T, B) : forward_fast(s, x, y, T, B);
 }
 
 static mn_status s4d_backward(mn_layer *l, const float *dy, float *dx, int T, int B,
                               const int32_t *lengths) {
     (void)lengths;
-    s4d *s = (s4d *)l;
-    size_t rows, each;
-    int threads, H = s->H;
+    mn_s4d *s = (mn_s4d *)l;
+    size_t rows;
     mn_status st;
     if ((st = mn_layer_rows(l, T, B, &rows))) return st;
     if (!s->x || T != s->T || B != s->B)
         return mn_fail(MN_E_STATE, "S4D backward over %d steps of %d after a forward over %d "
                        "of %d: call forward with the same T and B first", T, B, s->T, s->B);
     if (rows == 0) return MN_OK;
-    if ((st = prepare(s, T, 1, &threads, &each))) return st;
-    const float *p = l->params, *x = s->x;
-    float *g = l->grads;
-    int n = s->fft.n;
-    size_t ld = (size_t)n + 2;
-    #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
-    for (int blk = 0; blk < nblocks(H); blk++) {
-        char *mine = (char *)s->gws + (size_t)thread_id() * each;
-        double *wk = (double *)mine;
-        float *work = (float *)(wk + 10 * (size_t)s->N2), *khat = work + n, *U = khat + HB * ld;
-        float *DY = U + HB * ld, *acc = DY + HB * ld;
-        int h0 = blk * HB, hc = MN_MIN(HB, H - h0);
-        double dD[HB] = {0};
-        block_spectra(s, p, h0, hc, T, wk, khat, ld, work);
-        memset(acc, 0, (size_t)hc * ld * sizeof(float));
-        for (int b = 0; b < B; b++) {
-            gather(x, T, B, H, b, h0, hc, U, ld, n);
-            gather(dy, T, B, H, b, h0, hc, DY, ld, n);
-            for (int c = 0; c < hc; c++)
-                for (int t = 0; t < T; t++) dD[c] += (double)DY[c * ld + t] * U[c * ld + t];
-            for (int c = 0; c < hc; c++) {
-                mn_rfft(&s->fft, U + c * ld, work);
-                mn_rfft(&s->fft, DY + c * ld, work);
-                mn_spectrum_mac_conj(&s->fft, acc + c * ld, U + c * ld, DY + c * ld);
-                if (!dx) continue;
-                mn_spectrum_mul(&s->fft, DY + c * ld, khat + c * ld, 1);
-                mn_irfft(&s->fft, DY + c * ld, work);
-            }
-            if (!dx) continue;
-            for (int t = 0; t < T; t++) {
-                size_t r = ((size_t)t * B + b) * H + h0;
-                for (int c = 0; c < hc; c++)
-                    dx[r + c] += DY[c * ld + t] + p[s->o_D + h0 + c] * dy[r + c];
-            }
-        }
-        for (int c = 0; c < hc; c++) {
-            g[s->o_D + h0 + c] += (float)dD[c];
-            mn_irfft(&s->fft, acc + c * ld, work);        /* dK[h0 + c, :T] */
-            kernel_row_backward(s, p, g, h0 + c, T, acc + c * ld, wk);
-        }
-    }
-    return MN_OK;
+    return s->reference ? mn_s4d_backward_ref(s, dy, dx, T, B) : backward_fast(s, dy, dx, T, B);
 }
+
+void mn_s4d_use_reference(mn_layer *l, int on) { ((mn_s4d *)l)->reference = on; }
 
 /* ------------------------------------------------------------ recurrence */
 
 void mn_s4d_stream_reset(mn_layer *l) {
-    s4d *s = (s4d *)l;
+    mn_s4d *s = (mn_s4d *)l;
     if (s->st) memset(s->st, 0, s->st_bytes);
     s->st_ready = 0;
 }
 
 mn_status mn_s4d_step(mn_layer *l, const float *u_t, float *y_t, int B) {
-    s4d *s = (s4d *)l;
+    mn_s4d *s = (mn_s4d *)l;
     int H = s->H, N2 = s->N2;
     size_t modes = (size_t)H * N2, bytes;
     if (B < 1) return mn_fail(MN_E_ARG, "S4D step over a batch of %d: need at least 1", B);
     if (B != s->st_B || !s->st) {
-        if (!mn_mul_size((size_t)B + 2, modes * sizeof(cplx), &bytes) ||
+        if (!mn_mul_size((size_t)B + 2, modes * sizeof(mn_cplx), &bytes) ||
             mn_reserve(&s->st, &s->st_bytes, bytes) != MN_OK)
             return mn_fail(MN_E_NOMEM, "S4D stream: a state of [%d, %d, %d] does not fit in "
                            "memory", B, H, N2);
         s->st_B = B;
         mn_s4d_stream_reset(l);
     }
-    cplx *z = s->st, *cb = z + modes, *state = cb + modes;
+    mn_cplx *z = s->st, *cb = z + modes, *state = cb + modes;
     const float *p = l->params;
     if (!s->st_ready) {
         for (int h = 0; h < H; h++)
             for (int n = 0; n < N2; n++) {
-                mode m = mode_of(s, p, h, n);
+                mn_s4d_mode m = mn_s4d_mode_of(s, p, h, n);
                 z[(size_t)h * N2 + n] = m.z;
                 cb[(size_t)h * N2 + n] = m.Cb;
             }
@@ -430,10 +380,10 @@ mn_status mn_s4d_step(mn_layer *l, const float *u_t, float *y_t, int B) {
     for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++) {
             double u = u_t[(size_t)b * H + h], sum = 0;
-            cplx *xs = state + ((size_t)b * H + h) * N2;
-            const cplx *zh = z + (size_t)h * N2, *ch = cb + (size_t)h * N2;
+            mn_cplx *xs = state + ((size_t)b * H + h) * N2;
+            const mn_cplx *zh = z + (size_t)h * N2, *ch = cb + (size_t)h * N2;
             for (int n = 0; n < N2; n++) {
-                cplx v = cmul(zh[n], xs[n]);     /* x ← z·x + u (B̄ folded into C·B̄) */
+                mn_cplx v = mn_cmul(zh[n], xs[n]);   /* x ← z·x + u (B̄ folded into C·B̄) */
                 v.r += u;
                 xs[n] = v;
                 sum += ch[n].r * v.r - ch[n].i * v.i;
@@ -444,22 +394,32 @@ mn_status mn_s4d_step(mn_layer *l, const float *u_t, float *y_t, int B) {
 }
 
 mn_status mn_s4d_kernel(mn_layer *l, int T, float *K) {
-    s4d *s = (s4d *)l;
+    mn_s4d *s = (mn_s4d *)l;
+    double *wk = mn_alloc(mn_s4d_kernel_work(s->N2, T) * sizeof(double));
+    if (!wk) return MN_E_NOMEM;
+    for (int h = 0; h < s->H; h++) mn_s4d_kernel_fast(s, l->params, h, T, wk, K + (size_t)h * T);
+    mn_release(wk);
+    return MN_OK;
+}
+
+mn_status mn_s4d_kernel_reference(mn_layer *l, int T, float *K) {
+    mn_s4d *s = (mn_s4d *)l;
     double *wk = mn_alloc(8 * (size_t)s->N2 * sizeof(double));
     if (!wk) return MN_E_NOMEM;
-    for (int h = 0; h < s->H; h++) kernel_row(s, l->params, h, T, wk, K + (size_t)h * T);
+    for (int h = 0; h < s->H; h++) mn_s4d_kernel_ref(s, l->params, h, T, wk, K + (size_t)h * T);
     mn_release(wk);
     return MN_OK;
 }
 
 static size_t s4d_bytes(const mn_layer *l) {
-    const s4d *s = (const s4d *)l;
-    return s->ws_bytes + s->gws_bytes + s->st_bytes + s->fft.bytes;
+    const mn_s4d *s = (const mn_s4d *)l;
+    return s->ws_bytes + s->gws_bytes + s->st_bytes + s->fft.bytes + s->cfft.bytes;
 }
 
 static void s4d_destroy(mn_layer *l) {
-    s4d *s = (s4d *)l;
+    mn_s4d *s = (mn_s4d *)l;
     mn_fft_plan_free(&s->fft);
+    mn_cfft_plan_free(&s->cfft);
     mn_release(s->ws);
     mn_release(s->gws);
     mn_release(s->st);
@@ -481,7 +441,7 @@ mn_layer *mn_s4d_create(int H, int N, mn_ssm_init init) {
                 "65536, the state an even number from 2 to 4096", H, N);
         return NULL;
     }
-    s4d *s = mn_alloc_zero(sizeof *s);
+    mn_s4d *s = mn_alloc_zero(sizeof *s);
     if (!s) return NULL;
     s->base.ops = &s4d_ops;
     s->base.in_size = s->base.out_size = H;
@@ -491,9 +451,12 @@ mn_layer *mn_s4d_create(int H, int N, mn_ssm_init init) {
     /* the S4D module's state-dict order */
     s->o_D = mn_layer_add_param(&s->base, "D", 1, (int[]){H});
     s->o_C = mn_layer_add_param(&s->base, "kernel.C", 3, (int[]){H, N / 2, 2});
-    s->o_dt = mn_layer_add_param(&s->base, "kernel.log_dt", 1, (int[]){H});
-    s->o_lar = mn_layer_add_param(&s->base, "kernel.log_A_real", 2, (int[]){H, N / 2});
-    s->o_aim = mn_layer_add_param(&s->base, "kernel.A_imag", 2, (int[]){H, N / 2});
+    /* A and Δ: their own learning rate and no weight decay (MN_GROUP_SSM) */
+    s->o_dt = mn_layer_add_param_in(&s->base, MN_GROUP_SSM, "kernel.log_dt", 1, (int[]){H});
+    s->o_lar = mn_layer_add_param_in(&s->base, MN_GROUP_SSM, "kernel.log_A_real", 2,
+                                     (int[]){H, N / 2});
+    s->o_aim = mn_layer_add_param_in(&s->base, MN_GROUP_SSM, "kernel.A_imag", 2,
+                                     (int[]){H, N / 2});
     return &s->base;
 }
 
@@ -523,9 +486,68 @@ static void s4d_plan(const mn_block_config *b, int in, size_t T, size_t B, mn_me
         p->overflow = 1;
         return;
     }
-    mn_plan_alloc(p, 0, mn_fft_plan_bytes(n));
+    mn_plan_alloc(p, 0, mn_cfft_plan_bytes(n));
     mn_plan_alloc(p, 0, fwd);
     mn_plan_alloc(p, 1, bwd);
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* median of v[n] (sorted in place) */
+static double median(double *v, size_t n) {
+    qsort(v, n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static double half_life_of(double log_decay) {    /* ln 0.5 / ln|z| */
+    if (!(log_decay < 0)) return log_decay == log_decay ? MN_HALF_LIFE_MAX : log_decay;
+    double h = -0.69314718055994531 / log_decay;
+    return h < MN_HALF_LIFE_MAX ? h : MN_HALF_LIFE_MAX;
+}
+
+/* |z| = exp(−Δ·exp(log_A_real)) for every mode, from the parameters in spec order (D, C,
+ * log_dt, log_A_real, ...): the decays do not depend on the input. */
+static mn_status s4d_ssm_stats(mn_model *m, int block, mn_layer *l, const mn_block_config *cfg,
+                               const mn_batch *b, mn_ssm_stats *out, double *per_channel) {
+    (void)m; (void)block; (void)b;
+    int H = l->out_size, N2 = state_of(cfg) / 2;
+    size_t modes = (size_t)H * N2;
+    const float *p = l->params, *log_dt = p + H + 2 * modes, *lar = log_dt + H;
+    double *v = mn_alloc((2 * modes + H) * sizeof(double));
+    if (!v) return MN_E_NOMEM;
+    double *decay = v, *half = v + modes, *chan = half + modes;
+    out->has_decay = 1;
+    out->channels = H;
+    out->modes = N2;
+    out->dt_min = out->dt_max = exp((double)log_dt[0]);
+    for (int h = 0; h < H; h++) {
+        double dt = exp((double)log_dt[h]), longest = 0;
+        out->dt_min = fmin(out->dt_min, dt);
+        out->dt_max = fmax(out->dt_max, dt);
+        for (int n = 0; n < N2; n++) {
+            size_t hn = (size_t)h * N2 + n;
+            double ln_z = -dt * exp((double)lar[hn]);        /* ln|z| = Re(Δ·A) */
+            decay[hn] = exp(ln_z);
+            half[hn] = half_life_of(ln_z);
+            longest = n ? fmax(longest, half[hn]) : half[hn];
+        }
+        chan[h] = longest;
+        if (per_channel) per_channel[h] = longest;
+    }
+    out->decay_median = median(decay, modes);
+    out->decay_min = decay[0];
+    out->decay_max = decay[modes - 1];
+    out->half_life_median = median(half, modes);
+    out->half_life_min = half[0];
+    out->half_life_max = half[modes - 1];
+    out->channel_half_life_median = median(chan, (size_t)H);
+    out->channel_half_life_min = chan[0];
+    out->channel_half_life_max = chan[H - 1];
+    mn_release(v);
+    return MN_OK;
 }
 
 /* MN_KIND_WHOLE_SEQUENCE: a truncated pass would need the state carried between chunks,
@@ -534,6 +556,7 @@ const mn_layer_kind mn_kind_s4d = {
     .name = "s4d",
     .summary = "S4D diagonal state space (Gu et al. 2022) per channel, y = K*u + D.u by FFT; "
                "state=N (64), init=lin|inv|real",
-    .cell = -1, .caps = MN_KIND_STATE | MN_KIND_WHOLE_SEQUENCE, .out_width = s4d_out_width,
-    .create = s4d_block, .plan = s4d_plan, .macs_per_row = s4d_macs,
+    .cell = -1, .caps = MN_KIND_STATE | MN_KIND_WHOLE_SEQUENCE | MN_KIND_SSM_GROUP,
+    .out_width = s4d_out_width, .create = s4d_block, .plan = s4d_plan, .macs_per_row = s4d_macs,
+    .ssm_stats = s4d_ssm_stats,
 };

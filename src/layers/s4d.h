@@ -30,7 +30,13 @@ mn_layer *mn_s4d_create(int H, int N, mn_ssm_init init);
 mn_status mn_s4d_step(mn_layer *l, const float *u_t, float *y_t, int B);
 void mn_s4d_stream_reset(mn_layer *l);
 
-/* The kernel K [H, T] of the current parameters (the forward's, computed the same way). */
+/* The kernel K [H, T] of the current parameters (the forward's, computed the same way),
+ * and the reference one (double sums at every step). */
 mn_status mn_s4d_kernel(mn_layer *l, int T, float *K);
+mn_status mn_s4d_kernel_reference(mn_layer *l, int T, float *K);
+
+/* Tests: 1 runs the reference convolution (a real FFT per sequence and channel, the
+ * kernel's double sums) instead of the fast one; 0 goes back. */
+void mn_s4d_use_reference(mn_layer *l, int on);
 
 #endif

@@ -41,7 +41,9 @@ mn_status mn_bench_run(const mn_bench_config *cfg, mn_bench_result *res) {
     mn_optimizer opt = {0};
     mn_train_config tc;
     mn_train_config_init(&tc);
-    if (!x || !target || !lengths || (cfg->train && (st = mn_optimizer_init(&opt, &tc, m->nparams)))) {
+    if (!x || !target || !lengths ||
+        (cfg->train && ((st = mn_optimizer_init(&opt, &tc, m->nparams)) ||
+                        (st = mn_optimizer_use_groups(&opt, &tc, m))))) {
         st = st ? st : MN_E_NOMEM;
         goto done;
     }

@@ -76,6 +76,7 @@ mn_status mn_model_config_uses(const mn_model_config *c, mn_model_uses *out) {
         out->recurrent += !!(kind->caps & MN_KIND_RECURRENT);
         out->keep_gate += !!(kind->caps & MN_KIND_GATED);
         out->forget_bias += !!(kind->caps & MN_KIND_FORGET_BIAS);
+        out->ssm_lr += !!(kind->caps & MN_KIND_SSM_GROUP);
         /* a plain stack's blocks all take hidden_size; a spec's only where it gave none */
         out->hidden_size += (kind->caps & MN_KIND_WIDTH) &&
                             (c->num_blocks == 0 || c->blocks[k].width == 0);

@@ -77,6 +77,7 @@ static mn_status add_tensors(mn_model *m, mn_layer *l, const char *prefix,
         memcpy(t->shape, s->shape, sizeof t->shape);
         t->offset = base + s->offset;
         t->size = s->size;
+        t->group = s->group;
     }
     return MN_OK;
 }

@@ -13,6 +13,7 @@ typedef struct {
     int ndim;
     int shape[MN_MAX_DIMS];
     size_t offset, size;      /* in floats, in the flat buffers */
+    int group;                /* the optimizer's group (mn_param_spec.group) */
 } mn_tensor_view;
 
 struct mn_model {

@@ -4,6 +4,7 @@
  * in parallel. The one reduction, the global norm, is cut into a fixed number of blocks
  * whose partial sums are added in block order, so it is the same for every thread count. */
 #include "optim.h"
+#include "model.h"
 
 #include <math.h>
 #include <string.h>
@@ -58,6 +59,9 @@ mn_status mn_optimizer_init(mn_optimizer *o, const mn_train_config *cfg, size_t 
                        (double)cfg->beta1, (double)cfg->beta2);
     if (adam && !(cfg->eps >= 0 && isfinite(cfg->eps)))
         return mn_fail(MN_E_ARG, "Adam eps must be >= 0, got %g", (double)cfg->eps);
+    if (!(cfg->ssm_lr >= 0 && cfg->ssm_lr < 1e3))
+        return mn_fail(MN_E_ARG, "the state-space learning rate (ssm_lr) must be >= 0 and "
+                       "finite (0: min(lr, 1e-3)), got %g", (double)cfg->ssm_lr);
     if (!(cfg->weight_decay >= 0 && isfinite(cfg->weight_decay)))
         return mn_fail(MN_E_ARG, "weight decay must be >= 0, got %g",
                        (double)cfg->weight_decay);
@@ -86,16 +90,64 @@ void mn_optimizer_free(mn_optimizer *o) {
     if (!o) return;
     mn_release(o->m);
     mn_release(o->v);
+    mn_release(o->seg);
     o->m = o->v = NULL;
+    o->seg = NULL;
+    o->nseg = 0;
 }
 
-static void sgd_step(mn_optimizer *o, float *p, const float *g, float lr) {
-    const long n = (long)o->n;
-    const float wd = o->weight_decay, mu = o->momentum;
+float mn_ssm_lr(const mn_train_config *cfg) {
+    return cfg->ssm_lr > 0 ? cfg->ssm_lr : MN_MIN(cfg->lr, 1e-3f);
+}
+
+/* Segments in buffer order: each tensor's stretch in its group, neighbours of one group
+ * merged, so a model without groups keeps one segment. */
+mn_status mn_optimizer_use_groups(mn_optimizer *o, const mn_train_config *cfg,
+                                  const mn_model *m) {
+    mn_release(o->seg);
+    o->seg = NULL;
+    o->nseg = 0;
+    o->ssm = 0;
+    if (!m || m->nparams != o->n)
+        return mn_fail(MN_E_ARG, "optimizer groups: the model has %zu parameters, the "
+                       "optimizer %zu", m ? m->nparams : 0, o->n);
+    const double ssm_scale = cfg->lr > 0 ? (double)mn_ssm_lr(cfg) / cfg->lr : 1.0;
+    int cap = 2 * m->ntensors + 1;
+    mn_opt_segment *seg = mn_alloc((size_t)cap * sizeof *seg);
+    if (!seg) return MN_E_NOMEM;
+    int n = 0;
+    size_t at = 0;
+    /* tensors are laid out in order, with no gaps; a stretch no tensor names (none today)
+     * would train in the default group */
+    for (int i = 0; i <= m->ntensors; i++) {
+        size_t lo = i < m->ntensors ? m->tensors[i].offset : o->n;
+        size_t hi = i < m->ntensors ? lo + m->tensors[i].size : o->n;
+        int g = i < m->ntensors ? m->tensors[i].group : MN_GROUP_DEFAULT;
+        if (lo > at) lo = at;              /* a gap joins the next stretch */
+        if (hi <= lo) continue;
+        o->ssm |= g == MN_GROUP_SSM;
+        mn_opt_segment s = {lo, hi, g == MN_GROUP_SSM ? ssm_scale : 1.0,
+                            g == MN_GROUP_SSM ? 0.0f : o->weight_decay};
+        if (n > 0 && seg[n - 1].hi == lo && seg[n - 1].lr_scale == s.lr_scale &&
+            seg[n - 1].weight_decay == s.weight_decay)
+            seg[n - 1].hi = hi;
+        else if (n < cap)
+            seg[n++] = s;
+        at = hi;
+    }
+    o->seg = seg;
+    o->nseg = n;
+    return MN_OK;
+}
+
+static void sgd_step(mn_optimizer *o, float *p, const float *g, size_t lo, size_t hi,
+                     float lr, float wd) {
+    const long n = (long)hi;
+    const float mu = o->momentum;
     float *buf = o->m;
     const int first = o->t == 1;   /* PyTorch starts the momentum buffer at g */
-#pragma omp parallel for schedule(static) if (n > PARALLEL_MIN)
-    for (long i = 0; i < n; i++) {
+#pragma omp parallel for schedule(static) if (n - (long)lo > PARALLEL_MIN)
+    for (long i = (long)lo; i < n; i++) {
         float gi = g[i] + wd * p[i];
         if (buf) {
             buf[i] = first ? gi : mu * buf[i] + gi;
@@ -105,19 +157,20 @@ static void sgd_step(mn_optimizer *o, float *p, const float *g, float lr) {
     }
 }
 
-static void adam_step(mn_optimizer *o, float *p, const float *g, float lr) {
-    const long n = (long)o->n;
+static void adam_step(mn_optimizer *o, float *p, const float *g, size_t lo, size_t hi,
+                      float lr, float wd) {
+    const long n = (long)hi;
     const float b1 = o->beta1, b2 = o->beta2, eps = o->eps;
     const int decoupled = o->kind == MN_OPT_ADAMW;
     /* Coupled decay (Adam) enters the gradient; decoupled decay (AdamW) shrinks p. */
-    const float wd_grad = decoupled ? 0.0f : o->weight_decay;
-    const float shrink = decoupled ? (float)(1.0 - (double)lr * o->weight_decay) : 1.0f;
+    const float wd_grad = decoupled ? 0.0f : wd;
+    const float shrink = decoupled ? (float)(1.0 - (double)lr * wd) : 1.0f;
     /* Bias corrections in double: β^t for large t is where float would drift. */
     const double bc1 = 1.0 - pow(b1, (double)o->t), bc2 = 1.0 - pow(b2, (double)o->t);
     const float step = (float)(lr / bc1), inv_sqrt_bc2 = (float)(1.0 / sqrt(bc2));
     float *m = o->m, *v = o->v;
-#pragma omp parallel for schedule(static) if (n > PARALLEL_MIN)
-    for (long i = 0; i < n; i++) {
+#pragma omp parallel for schedule(static) if (n - (long)lo > PARALLEL_MIN)
+    for (long i = (long)lo; i < n; i++) {
         float gi = g[i] + wd_grad * p[i];
         m[i] = b1 * m[i] + (1.0f - b1) * gi;
         v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
@@ -128,8 +181,15 @@ static void adam_step(mn_optimizer *o, float *p, const float *g, float lr) {
 void mn_optimizer_step(mn_optimizer *o, float *params, const float *grads, float lr) {
     if (!o || !params || !grads) return;
     o->t++;
-    if (o->kind == MN_OPT_SGD) sgd_step(o, params, grads, lr);
-    else adam_step(o, params, grads, lr);
+    mn_opt_segment one = {0, o->n, 1.0, o->weight_decay};
+    const mn_opt_segment *seg = o->nseg ? o->seg : &one;
+    for (int k = 0; k < (o->nseg ? o->nseg : 1); k++) {
+        /* a scale of 1 keeps lr's bits: one group trains as before groups existed */
+        float lr_k = seg[k].lr_scale == 1.0 ? lr : (float)(lr * seg[k].lr_scale);
+        if (o->kind == MN_OPT_SGD) sgd_step(o, params, grads, seg[k].lo, seg[k].hi, lr_k,
+                                            seg[k].weight_decay);
+        else adam_step(o, params, grads, seg[k].lo, seg[k].hi, lr_k, seg[k].weight_decay);
+    }
 }
 
 /* A fixed block count (not one per thread) keeps the summation order independent of the

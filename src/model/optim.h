@@ -5,12 +5,24 @@
 
 #include "core.h"
 
+/* A stretch [lo, hi) of the flat buffers trained with lr·lr_scale and its own weight
+ * decay (a parameter group, as torch.optim's param_groups). */
+typedef struct {
+    size_t lo, hi;
+    double lr_scale;       /* 1: the scheduled lr as it is */
+    float weight_decay;
+} mn_opt_segment;
+
 typedef struct {
     mn_optimizer_kind kind;
     float beta1, beta2, eps, weight_decay, momentum;
     size_t n;
     float *m, *v;          /* Adam moments, or the SGD momentum buffer in m */
     long t;                /* steps taken */
+    /* parameter groups: segments in order covering [0, n), or nseg = 0 for one group */
+    mn_opt_segment *seg;
+    int nseg;
+    int ssm;               /* 1 when some parameters are in MN_GROUP_SSM */
 } mn_optimizer;
 
 /* PyTorch semantics:
@@ -19,6 +31,14 @@ typedef struct {
  *         p -= lr · (m / (1-β1^t)) / (sqrt(v / (1-β2^t)) + eps)
  *  AdamW: p -= lr·wd·p, then the Adam update without the g += wd·p. */
 mn_status mn_optimizer_init(mn_optimizer *o, const mn_train_config *cfg, size_t n);
+/* The parameter groups of a model's tensors (mn_tensor_view.group): MN_GROUP_SSM trains
+ * with mn_ssm_lr(cfg) (scaled by the schedule as lr is) and no weight decay; the rest with
+ * lr and cfg's weight decay. Call after mn_optimizer_init; checkpoints need nothing more
+ * (the moments stay one flat buffer). */
+mn_status mn_optimizer_use_groups(mn_optimizer *o, const mn_train_config *cfg,
+                                  const mn_model *m);
+/* The SSM group's base learning rate: cfg->ssm_lr, or min(lr, 1e-3) when that is 0. */
+float mn_ssm_lr(const mn_train_config *cfg);
 void mn_optimizer_free(mn_optimizer *o);
 void mn_optimizer_step(mn_optimizer *o, float *params, const float *grads, float lr);
 

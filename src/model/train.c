@@ -43,6 +43,7 @@ mn_status mn_trainer_create(mn_model *m, mn_task *task, const mn_train_config *c
     tr->task = task;
     tr->cfg = *cfg;
     if ((st = mn_optimizer_init(&tr->opt, cfg, m->nparams)) ||
+        (st = mn_optimizer_use_groups(&tr->opt, cfg, m)) ||
         (st = mn_task_create(task->kind->name, task->info.length, task->seed, &tr->eval_task))) {
         mn_trainer_free(tr);
         return st;

@@ -16,24 +16,28 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The options that shape the trajectory, except `steps` (the total, which may grow). */
-static void options_string(const mn_train_config *c, const mn_task *t, char *buf, size_t n) {
-    snprintf(buf, n,
+/* The options that shape the trajectory, except `steps` (the total, which may grow). The
+ * state-space learning rate (as used) only with a model that has such parameters, so the
+ * checkpoints of every other model read as before it existed. */
+static void options_string(const mn_train_config *c, const mn_task *t, int ssm, char *buf,
+                           size_t n) {
+    int k = snprintf(buf, n,
              "task=%s length=%d batch=%d optimizer=%d lr=%a beta1=%a beta2=%a eps=%a wd=%a "
              "momentum=%a schedule=%d warmup=%d min_lr=%a clip=%a clip_value=%a tbptt=%d "
              "seed=%" PRIu64,
              t->kind->name, t->info.length, c->batch_size, (int)c->optimizer, c->lr, c->beta1,
              c->beta2, c->eps, c->weight_decay, c->momentum, (int)c->schedule, c->warmup_steps,
              c->min_lr_ratio, c->clip_norm, c->clip_value, c->tbptt, c->seed);
+    if (ssm && k > 0 && (size_t)k < n) snprintf(buf + k, n - (size_t)k, " ssm_lr=%a", mn_ssm_lr(c));
 }
 
 #define MAX_META 40        /* key/value pairs of a training checkpoint, besides the model's */
-#define MAX_READABLE 15    /* train.* pairs */
+#define MAX_READABLE 16    /* train.* pairs */
 
 /* The options readably, each only where the optimizer or schedule reads it; values[] holds
  * the text. Returns the number of strings written into meta (pairs × 2). */
-static int readable_options(const mn_train_config *c, char values[MAX_READABLE][48],
-                            const char **meta) {
+static int readable_options(const mn_train_config *c, int ssm,
+                            char values[MAX_READABLE][48], const char **meta) {
     static const char *const opt_names[] = {"adam", "adamw", "sgd"};
     static const char *const sched_names[] = {"constant", "cosine"};
     int n = 0, v = 0, adam = c->optimizer != MN_OPT_SGD, cosine = c->schedule == MN_SCHED_COSINE;
@@ -45,6 +49,7 @@ static int readable_options(const mn_train_config *c, char values[MAX_READABLE][
     PUT("train.optimizer", "%s",
         opt_names[(unsigned)c->optimizer <= MN_OPT_SGD ? c->optimizer : 0]);
     PUTF("train.lr", c->lr);
+    if (ssm) PUTF("train.ssm_lr", mn_ssm_lr(c));
     if (adam) PUT("train.betas", "%s,%s", mn_float_text(b1, sizeof b1, c->beta1),
                   mn_float_text(b2, sizeof b2, c->beta2));
     if (adam) PUTF("train.eps", c->eps);
@@ -72,7 +77,7 @@ mn_status mn_trainer_save(const mn_trainer *tr, const char *path, const char *co
     const uint64_t *s = tr->task->rng.s;
     snprintf(rng, sizeof rng, "%016" PRIx64 "%016" PRIx64 "%016" PRIx64 "%016" PRIx64, s[0],
              s[1], s[2], s[3]);
-    options_string(&tr->cfg, tr->task, opts, sizeof opts);
+    options_string(&tr->cfg, tr->task, tr->opt.ssm, opts, sizeof opts);
     const char *meta[2 * MAX_META + 1];
     int n = 0;
     meta[n++] = "trainer.step";       meta[n++] = step;
@@ -80,7 +85,7 @@ mn_status mn_trainer_save(const mn_trainer *tr, const char *path, const char *co
     meta[n++] = "trainer.opt_t";      meta[n++] = opt_t;
     meta[n++] = "trainer.rng";        meta[n++] = rng;
     meta[n++] = "trainer.options";    meta[n++] = opts;
-    n += readable_options(&tr->cfg, values, meta + n);
+    n += readable_options(&tr->cfg, tr->opt.ssm, values, meta + n);
     const int own = n;
     for (int i = 0; extra && extra[i] && extra[i + 1]; i += 2) {
         if (n + 2 > 2 * MAX_META)   /* never drop what the caller asked to record */
@@ -184,7 +189,7 @@ mn_status mn_trainer_resume(mn_trainer *tr, const char *path) {
     long step, bad, opt_t;
     uint64_t rng[4];
     char want[512];
-    options_string(&tr->cfg, tr->task, want, sizeof want);
+    options_string(&tr->cfg, tr->task, tr->opt.ssm, want, sizeof want);
     const char *have = mn_st_meta(f, "trainer.options");
     if ((st = meta_long(f, path, "trainer.step", 0, 2000000000L, &step)) ||
         (st = meta_long(f, path, "trainer.bad_streak", 0, 2000000000L, &bad)) ||

@@ -1,0 +1,168 @@
+#!/usr/bin/env python3
+"""Run `mnemo bench` and the same TCN and S4D steps in PyTorch, side by side, in one run,
+plus an LSTM of the same width in mnemo (the issue's S4D-vs-LSTM claim).
+
+Both sides do the same work per step: the stack over B sequences of length L and width H,
+a 1-wide linear head at every step, MSE against random targets, backward and one Adam
+update (train), or the stack's forward alone (infer). PyTorch runs with
+torch.set_num_threads equal to mnemo's --threads, each side in its own layout ([T, B, H]
+for mnemo, [B, H, L] for PyTorch's convolutions):
+  tcn: NB TemporalBlocks of locuslab/TCN built from nn.Conv1d (kernel k, dilations 1, 2,
+       4, ..., causal by padding and chopping, ReLU, residual; no weight norm, no dropout:
+       mnemo's `tcn` block), mnemo `--blocks tcn:H:kernel=k:dilation=1,tcn:H:...:dilation=2,...`;
+  s4d: the S4 repository's models/s4/s4d.py (S4DKernel: the Vandermonde kernel by exp of an
+       [H, N/2, L] tensor and einsum, in complex64; y = irfft(rfft(u, 2L)·rfft(K, 2L))[:L]
+       + D·u), without its GELU and output linear: mnemo's `s4d` block (state N = 64);
+  lstm: mnemo `--blocks lstm:H` at the same shape (mnemo only).
+
+    /usr/bin/python3 bench/compare_ssm.py [--threads 2] [--mnemo build/mnemo]
+        [--lengths 1024,4096,16384] [--batch 4] [--width 64] [--modes train,infer]
+"""
+import argparse
+import json
+import math
+import subprocess
+import sys
+import time
+
+
+def torch_models(torch):
+    nn, F = torch.nn, torch.nn.functional
+
+    class TemporalBlock(nn.Module):
+        def __init__(self, cin, cout, k, d):
+            super().__init__()
+            self.pad = (k - 1) * d
+            self.conv1 = nn.Conv1d(cin, cout, k, dilation=d, padding=self.pad)
+            self.conv2 = nn.Conv1d(cout, cout, k, dilation=d, padding=self.pad)
+            self.downsample = nn.Conv1d(cin, cout, 1) if cin != cout else None
+
+        def forward(self, x):                       # [B, C, L]
+            L = x.shape[-1]
+            h = F.relu(self.conv1(x)[..., :L])
+            h = F.relu(self.conv2(h)[..., :L])
+            res = x if self.downsample is None else self.downsample(x)
+            return F.relu(h + res)
+
+    class TCN(nn.Module):
+        def __init__(self, H, k, blocks):
+            super().__init__()
+            self.net = nn.Sequential(*[TemporalBlock(H, H, k, 2 ** i) for i in range(blocks)])
+
+        def forward(self, x):
+            return self.net(x)
+
+    class S4DKernel(nn.Module):                     # models/s4/s4d.py
+        def __init__(self, H, N=64, dt_min=0.001, dt_max=0.1):
+            super().__init__()
+            log_dt = torch.rand(H) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min)
+            C = torch.randn(H, N // 2, dtype=torch.cfloat)
+            self.C = nn.Parameter(torch.view_as_real(C))
+            self.log_dt = nn.Parameter(log_dt)
+            self.log_A_real = nn.Parameter(torch.log(0.5 * torch.ones(H, N // 2)))
+            self.A_imag = nn.Parameter(math.pi * torch.arange(N // 2).float().repeat(H, 1))
+
+        def forward(self, L):
+            dt = torch.exp(self.log_dt)
+            C = torch.view_as_complex(self.C)
+            A = -torch.exp(self.log_A_real) + 1j * self.A_imag
+            dtA = A * dt.unsqueeze(-1)
+            K = dtA.unsqueeze(-1) * torch.arange(L, device=A.device)
+            C = C * (torch.exp(dtA) - 1.) / A
+            return 2 * torch.einsum('hn, hnl -> hl', C, torch.exp(K)).real
+
+    class S4D(nn.Module):
+        def __init__(self, H, N=64):
+            super().__init__()
+            self.D = nn.Parameter(torch.randn(H))
+            self.kernel = S4DKernel(H, N)
+
+        def forward(self, u):                       # [B, H, L]
+            L = u.size(-1)
+            k = self.kernel(L)
+            k_f = torch.fft.rfft(k, n=2 * L)
+            u_f = torch.fft.rfft(u, n=2 * L)
+            y = torch.fft.irfft(u_f * k_f, n=2 * L)[..., :L]
+            return y + u * self.D.unsqueeze(-1)
+
+    return TCN, S4D
+
+
+def torch_ms(torch, model, L, B, H, mode, a):
+    torch.manual_seed(0)
+    torch.set_num_threads(a.threads)
+    TCN, S4D = torch_models(torch)
+    net = TCN(H, a.kernel, a.blocks) if model == "tcn" else S4D(H)
+    head = torch.nn.Linear(H, 1)
+    params = list(net.parameters()) + list(head.parameters())
+    opt = torch.optim.Adam(params, lr=2e-3)
+    x = torch.rand(B, H, L) * 2 - 1
+    y = torch.rand(B, L, 1) * 2 - 1
+
+    def step():
+        if mode == "infer":
+            with torch.no_grad():
+                net(x)
+            return
+        opt.zero_grad()
+        out = net(x).transpose(1, 2)                # [B, L, H]
+        loss = torch.nn.functional.mse_loss(head(out), y)
+        loss.backward()
+        opt.step()
+    for _ in range(a.warmup):
+        step()
+    t0 = time.perf_counter()
+    for _ in range(a.iterations):
+        step()
+    return (time.perf_counter() - t0) / a.iterations * 1e3   # the mean, as mnemo bench
+
+
+def blocks_of(model, H, a):
+    if model == "tcn":
+        return ",".join(f"tcn:{H}:kernel={a.kernel}:dilation={2 ** i}" for i in range(a.blocks))
+    return "s4d" if model == "s4d" else f"lstm:{H}"
+
+
+def mnemo_ms(model, L, B, H, mode, a):
+    cmd = [a.mnemo, "bench", "--blocks", blocks_of(model, H, a), "--input-size", str(H),
+           "--length", str(L), "--batch", str(B), "--mode", mode, "--threads", str(a.threads),
+           "--iterations", str(a.iterations), "--warmup", str(a.warmup), "--json"]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])["ms_per_step"]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--mnemo", default="build/mnemo")
+    ap.add_argument("--lengths", default="1024,4096,16384")
+    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--width", type=int, default=64, help="channels H of every model")
+    ap.add_argument("--kernel", type=int, default=3, help="TCN kernel")
+    ap.add_argument("--blocks", type=int, default=4, help="TCN blocks (dilations 1, 2, 4, ...)")
+    ap.add_argument("--modes", default="train,infer")
+    ap.add_argument("--models", default="tcn,s4d")
+    ap.add_argument("--iterations", type=int, default=3)
+    ap.add_argument("--warmup", type=int, default=1)
+    a = ap.parse_args()
+    import torch
+    B, H = a.batch, a.width
+    print(f"# torch {torch.__version__}, {a.threads} threads, B {B}, width {H}; TCN {a.blocks} "
+          f"blocks of kernel {a.kernel}; S4D state 64; ms per step (lower is better)")
+    print(f"{'model':<6}{'L':>7}  {'mode':<6}{'mnemo ms':>10}{'torch ms':>10}{'speed-up':>10}"
+          f"{'mnemo LSTM ms':>15}{'LSTM/S4D':>10}")
+    for mode in a.modes.split(","):
+        for model in a.models.split(","):
+            for L in (int(v) for v in a.lengths.split(",")):
+                m = mnemo_ms(model, L, B, H, mode, a)
+                t = torch_ms(torch, model, L, B, H, mode, a)
+                line = f"{model:<6}{L:>7}  {mode:<6}{m:>10.1f}{t:>10.1f}{t / m:>9.2f}x"
+                if model == "s4d":
+                    lstm = mnemo_ms("lstm", L, B, H, mode, a)
+                    line += f"{lstm:>15.1f}{lstm / m:>9.2f}x"
+                print(line)
+                sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
