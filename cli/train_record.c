@@ -83,6 +83,9 @@ int train_check_model(const train_opts *o, const mn_model_config *mc, const mn_t
     if (train_opt_given(o, "--hidden") && o->blocks_spec && !u.hidden_size)
         return cli_fail("--hidden is the width of blocks written without one, and every block "
                         "of %s has its own (or keeps its input's); drop --hidden", model);
+    if (train_opt_given(o, "--ssm-lr") && !u.ssm_lr)
+        return cli_fail("--ssm-lr sets the learning rate of state-space parameters (S4D's A and "
+                        "delta), and no block of %s has them; drop --ssm-lr", model);
     if (o->tc.tbptt > 0 && !u.recurrent)
         return cli_fail("--tbptt cuts backpropagation through a recurrence, and no block of %s "
                         "has one; drop --tbptt", model);

@@ -69,6 +69,9 @@ int train_opts_table(train_opts *o, cli_opt *opts, int model_required) {
         {"--lr", OPT_FLOAT, &o->tc.lr, "X", "learning rate", NULL, "1e-3", 0, 0, 0, 100, 1, 0, 0},
         {"--optimizer", OPT_STR, &o->opt_name, "NAME", "adam, adamw or sgd", NULL, "adam", 0, 0,
          0, 0, 0, 0, 0},
+        {"--ssm-lr", OPT_FLOAT, &o->tc.ssm_lr, "X",
+         "learning rate of state-space A and delta (s4d), which take no weight decay",
+         "min(lr, 1e-3)", "1e-3", 0, 0, 0, 100, 1, 0, 0},
         {"--weight-decay", OPT_FLOAT, &o->tc.weight_decay, "X",
          "weight decay: adam adds X*w to the gradient (L2, as torch.optim.Adam), adamw "
          "shrinks w by lr*X apart from it (decoupled, as torch.optim.AdamW), sgd adds X*w to "

@@ -58,6 +58,7 @@ ROWS=(
     "--lr 0.02||1|w"
     "--optimizer @O||1|w"
     "--weight-decay 0.5||1|w"
+    "--ssm-lr 0.01||S|w"
     "--momentum 0.5||SGD|w"
     "--schedule @S||1|w"
     "--schedule-steps 5||COS|w"
