@@ -25,6 +25,8 @@ enum {
                                          GRU's z keeps PyTorch's uniform bias */
     MN_KIND_CONV = 1u << 9,          /* reads kernel and dilation (causal convolutions) */
     MN_KIND_STATE = 1u << 10,        /* reads state and ssm_init (diagonal state spaces) */
+    MN_KIND_MEMORY = 1u << 11,       /* attends to an encoder's output, given by its layer's
+                                         set_memory op (cross-attention): a decoder's block */
 };
 
 typedef struct mn_layer_kind {
