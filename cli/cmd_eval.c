@@ -174,7 +174,7 @@ int cmd_eval(int argc, char **argv) {
         }
     }
 
-    mn_eval_stats ev = {NAN, -1, 0};
+    mn_eval_stats ev = {NAN, -1, 0, -1};
     double t0 = cli_now();
     st = mn_evaluate(model, task, eval_size, batch, &ev);
     double eval_secs = cli_now() - t0;

@@ -487,7 +487,7 @@ int train_session_run(train_opts *o, train_session *s, train_hook hook, void *ct
                       train_outcome *out) {
     const int steps = o->tc.steps, log_every = o->log_every, eval_every = o->eval_every;
     memset(out, 0, sizeof *out);
-    out->ev = (mn_eval_stats){NAN, -1, 0};
+    out->ev = (mn_eval_stats){NAN, -1, 0, -1};
     out->last_loss = NAN;
     mn_trainer_set_stop(s->tr, cli_stop_flag());
     ring rg = {0};
