@@ -336,7 +336,9 @@ TEST(seq2seq_memory_estimate_matches_peak) {
 }
 
 /* Reverse 8 symbols: a 2-layer encoder–decoder of width 64 gets more than 90% of the
- * sequences entirely right under greedy decoding within 1500 steps. */
+ * sequences entirely right under greedy decoding within 250 steps (measured: 90% after 100
+ * steps at a constant rate, 100% after 200 with this schedule; about 25 ms a step on one
+ * core). */
 SLOW_TEST(learn_seq2seq_reverse_length8) {
     mn_task *t;
     REQUIRE_OK(mn_task_create("reverse", 8, 1, &t));
@@ -355,11 +357,11 @@ SLOW_TEST(learn_seq2seq_reverse_length8) {
     REQUIRE_OK(mn_model_create(&c, 1, &m));
     mn_train_config tc;
     mn_train_config_init(&tc);
-    tc.steps = 1500;
+    tc.steps = 250;
     tc.batch_size = 32;
     tc.lr = 1e-3f;
     tc.schedule = MN_SCHED_COSINE;
-    tc.warmup_steps = 100;
+    tc.warmup_steps = 50;
     tc.clip_norm = 1.0f;
     tc.eval_size = 500;
     mn_set_threads(2);

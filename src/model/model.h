@@ -109,6 +109,9 @@ const char *mn_model_whole_sequence_kind(const mn_model *m);
  * [t0, t0+k) of the current backward, and detach them afterwards (grad_recorder.c). */
 void mn_grad_recorder_bind(mn_model *m, int t0, int k);
 void mn_grad_recorder_unbind(mn_model *m);
+/* The encoder's backward over a seq2seq model's S source steps, recorded at its blocks'
+ * inputs like a chunk from step 0 (not another pass). */
+void mn_grad_recorder_bind_source(mn_model *m, int S);
 /* Adds the batch-mean ‖∂L/∂x_t‖ of dx[k,B,D], the gradient at block l's input (l = L: the
  * top output), to the recorder's rows for the bound chunk. */
 void mn_grad_recorder_block_input(mn_model *m, int l, const float *dx, int B, int D);

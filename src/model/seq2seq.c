@@ -79,15 +79,18 @@ mn_status mn_model_encode(mn_model *m, const mn_batch *b, int grads) {
 mn_status mn_model_encode_backward(mn_model *m, const mn_batch *b) {
     int S = m->S, B = b->B;
     size_t rows = (size_t)S * B;
-    for (int l = m->E - 1; l >= 0; l--) {
+    mn_status st = MN_OK;
+    /* diagnostics: the gradient at the encoder's blocks, by source step */
+    if (m->recorder) mn_grad_recorder_bind_source(m, S);
+    for (int l = m->E - 1; l >= 0 && !st; l--) {
         float *dx = m->dsrc[l];
         memset(dx, 0, rows * (size_t)src_width(m, l) * sizeof(float));
-        mn_status st = m->layers[l]->ops->backward(m->layers[l], m->dsrc[l + 1], dx, S, B,
-                                                   m->src_lengths);
-        if (st) return st;
+        st = m->layers[l]->ops->backward(m->layers[l], m->dsrc[l + 1], dx, S, B, m->src_lengths);
+        if (!st && m->recorder) mn_grad_recorder_block_input(m, l, dx, B, src_width(m, l));
     }
-    mn_embedding_backward(m->embed, b->src_tokens, m->dsrc[0], rows);
-    return MN_OK;
+    if (m->recorder) mn_grad_recorder_unbind(m);
+    if (!st) mn_embedding_backward(m->embed, b->src_tokens, m->dsrc[0], rows);
+    return st;
 }
 
 /* ------------------------------------------------------------ greedy decoding */
