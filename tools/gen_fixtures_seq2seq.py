@@ -9,6 +9,17 @@ Writes into tests/fixtures/:
                                        value = memory [S,B,D], key_padding_mask from the
                                        memory's lengths; padded queries too
   cross_attention_h1.safetensors       one head, nothing padded, S != T
+  seq2seq_transformer_pre.safetensors  a whole encoder-decoder: nn.Embedding, sinusoidal
+                                       positions, torch.nn.Transformer (norm_first, 1 encoder
+                                       and 2 decoder layers, causal target mask, source and
+                                       target padding masks) and an nn.Linear head; its
+                                       parameters under mnemo's names (which are the modules'
+                                       own: embedding.*, encoder.layers.0.*, encoder.norm.*,
+                                       decoder.layers.{0,1}.*, decoder.norm.*, head.*), the
+                                       tokens, lengths and labels, the logits (0 at padded
+                                       target steps), the mean cross-entropy over real steps
+                                       and every parameter's gradient of it; the block spec
+                                       and encoder_blocks in __metadata__
 
 Each file holds the parameters under torch.nn.TransformerDecoderLayer's names
 (multihead_attn.in_proj_weight [3D,D], multihead_attn.in_proj_bias [3D],
@@ -85,11 +96,92 @@ def generate(case, seed):
     return path
 
 
+# ------------------------------------------------------------ the whole model
+# An embedding, sinusoidal positions, torch.nn.Transformer (pre-norm, its encoder's and
+# decoder's final norms, no dropout) and a linear head: the model `mnemo train --task
+# reverse --model transformer` builds, under the same tensor names.
+MODEL = dict(name="seq2seq_transformer_pre", V=7, C=5, D=8, heads=2, ff=16, enc=1, dec=2,
+             T=4, S=5, B=3, lengths=[4, 2, 3], src_lengths=[5, 3, 1])
+
+
+def positions(T, D):
+    """mnemo's sin-positions: P[t, 2i] = sin(t w_i), P[t, 2i+1] = cos(t w_i), w_i = 10000^(-2i/D)."""
+    t = torch.arange(T, dtype=torch.float64)[:, None]
+    w = torch.pow(10000.0, -torch.arange(0, D, 2, dtype=torch.float64) / D)
+    P = torch.zeros(T, D, dtype=torch.float64)
+    P[:, 0::2] = torch.sin(t * w)
+    P[:, 1::2] = torch.cos(t * w)
+    return P
+
+
+def spec(c):
+    enc = f"sin-positions" + "".join(
+        f",attention:heads={c['heads']}:residual:pre,ff:{c['ff']}:residual:pre" for _ in range(c["enc"]))
+    dec = f"sin-positions" + "".join(
+        f",attention:heads={c['heads']}:causal:residual:pre,cross-attention:heads={c['heads']}"
+        f":residual:pre,ff:{c['ff']}:residual:pre" for _ in range(c["dec"]))
+    return enc + ",layernorm," + dec + ",layernorm", 2 * c["enc"] + 2
+
+
+def generate_model(c, seed):
+    torch.manual_seed(seed)
+    V, C, D, T, S, B = c["V"], c["C"], c["D"], c["T"], c["S"], c["B"]
+    emb = nn.Embedding(V, D)
+    tr = nn.Transformer(d_model=D, nhead=c["heads"], num_encoder_layers=c["enc"],
+                        num_decoder_layers=c["dec"], dim_feedforward=c["ff"], dropout=0.0,
+                        norm_first=True)
+    head = nn.Linear(D, C)
+    params = {"embedding.weight": emb.weight}
+    params.update({k: v for k, v in tr.named_parameters()})
+    params.update({"head." + k: v for k, v in head.named_parameters()})
+    with torch.no_grad():   # random everywhere: biases and norms too
+        for k, v in params.items():
+            v.copy_(torch.randn_like(v) * (0.3 if v.dim() > 1 else 0.2) + (1.0 if "norm" in k and "weight" in k else 0.0))
+    p32 = {k: v.detach().clone() for k, v in params.items()}
+    emb, tr, head = emb.double(), tr.double(), head.double()
+    tr.train(True)          # dropout 0: the plain path, with gradients
+    src = torch.randint(0, V, (S, B), dtype=torch.int64)
+    tgt = torch.randint(0, V, (T, B), dtype=torch.int64)
+    labels = torch.randint(0, C, (T, B), dtype=torch.int64)
+    src_pad = torch.arange(S)[None, :] >= torch.tensor(c["src_lengths"])[:, None]    # [B, S]
+    tgt_pad = torch.arange(T)[None, :] >= torch.tensor(c["lengths"])[:, None]        # [B, T]
+    causal = torch.triu(torch.full((T, T), float("-inf"), dtype=torch.float64), 1)
+    xs = emb(src) + positions(S, D)[:, None, :]
+    xt = emb(tgt) + positions(T, D)[:, None, :]
+    out = tr(xs, xt, tgt_mask=causal, src_key_padding_mask=src_pad,
+             tgt_key_padding_mask=tgt_pad, memory_key_padding_mask=src_pad)
+    logits = head(out)                                                                 # [T,B,C]
+    valid = ~tgt_pad.T                                                                 # [T, B]
+    loss = F.cross_entropy(logits[valid], labels[valid])
+    loss.backward()
+    named = {"embedding.weight": emb.weight}
+    named.update({k: v for k, v in tr.named_parameters()})
+    named.update({"head." + k: v for k, v in head.named_parameters()})
+    f32 = lambda t: t.detach().to(torch.float32)
+    i32 = lambda t: t.to(torch.int32)
+    tensors = list(p32.items())
+    tensors += [("src_tokens", i32(src)), ("tokens", i32(tgt)), ("labels", i32(labels)),
+                ("lengths", torch.tensor(c["lengths"], dtype=torch.int32)),
+                ("src_lengths", torch.tensor(c["src_lengths"], dtype=torch.int32)),
+                ("logits", f32(logits * valid[:, :, None])), ("loss", f32(loss.reshape(1)))]
+    tensors += [("grad." + k, f32(v.grad)) for k, v in named.items()]
+    blocks, E = spec(c)
+    meta = {"mode": c["name"], "blocks": blocks, "encoder_blocks": str(E), "vocab": str(V),
+            "classes": str(C), "dim": str(D), "T": str(T), "S": str(S), "B": str(B),
+            "torch_version": torch.__version__, "seed": str(seed),
+            "generator": "tools/gen_fixtures_seq2seq.py"}
+    path = os.path.join(OUT_DIR, c["name"] + ".safetensors")
+    write_safetensors(path, tensors, meta)
+    return path
+
+
 def main():
     os.makedirs(OUT_DIR, exist_ok=True)
     for k, case in enumerate(CASES):
         path = generate(case, SEED + k)
         print(f"{os.path.relpath(path)}: {os.path.getsize(path)} bytes")
+    path = generate_model(MODEL, SEED + 100)
+    print(f"{os.path.relpath(path)}: {os.path.getsize(path)} bytes")
 
 
 if __name__ == "__main__":
