@@ -573,7 +573,9 @@ mn_status mn_diagnose_verdict(const mn_verdict_input *in, mn_verdict *out);
  * What a run of a model at T steps and B sequences holds at its peak, in bytes as the
  * library allocates them (mn_memory_peak counts the same): one training step (forward,
  * backward, Adam) or one forward pass, with one batch of the model's input and targets,
- * in a process whose GEMM scratch starts empty, with the current thread count. */
+ * in a process whose GEMM scratch starts empty, with the current thread count. An
+ * encoder–decoder (encoder_blocks > 0) is counted with a source as long as its target: T
+ * steps each. */
 typedef struct {
     size_t params;        /* the flat parameter buffer */
     size_t grads;         /* the gradient buffer (the model allocates it for inference too) */

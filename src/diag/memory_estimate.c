@@ -6,10 +6,11 @@
  * role would miss what decides the peak: the process-wide GEMM scratch grows by
  * allocating its new block before freeing the old one, so for a moment both are held, and
  * which growth comes last depends on the order of the GEMMs. The replay mirrors
- * model.c (reserve, mn_model_run), recurrent.c and bidirectional.c (reserve, forward,
- * backward), gemm.c (mn_pack_b, mn_sgemm, mn_sgemm_packed), optim.c, task.c (grow) and
- * train.c; a change to their allocations must be mirrored here (tests/test_memory.c
- * compares this estimate with the measured peak). */
+ * model.c (reserve, mn_model_run), seq2seq.c (the encoder's buffers), recurrent.c and
+ * bidirectional.c (reserve, forward, backward), gemm.c (mn_pack_b, mn_sgemm,
+ * mn_sgemm_packed), optim.c, task.c (grow) and train.c; a change to their allocations must
+ * be mirrored here (tests/test_memory.c and tests/test_seq2seq.c compare this estimate
+ * with the measured peak). */
 #include "blocks.h"
 #include "cell.h"
 #include "norm.h"
