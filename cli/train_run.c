@@ -317,7 +317,9 @@ static int configure_model(train_opts *o, const mn_task *task, const mn_task_inf
         char spec[MN_MAX_BLOCKS * 64];
         int E = 0;
         if (info->seq2seq ? family_seq2seq_spec(&o->fam, mc->num_layers, mc->hidden_size,
-                                                o->norm, o->norm_kind, info->max_steps,
+                                                o->norm, o->norm_kind,
+                                                info->max_steps > info->max_source_steps
+                                                    ? info->max_steps : info->max_source_steps,
                                                 o->norm == MN_NORM_PRE, spec, sizeof spec, &E)
                           : family_spec(&o->fam, mc->num_layers, mc->hidden_size,
                                         mc->input_size, o->norm, o->norm_kind, info->max_steps,

@@ -357,7 +357,7 @@ static void cross_plan(const mn_block_config *b, int in, size_t T, size_t B, mn_
 const mn_layer_kind mn_kind_cross_attention = {
     .name = "cross-attention",
     .summary = "multi-head attention over an encoder's output, a decoder's multihead_attn "
-               "(heads=H)",
+               "(heads=H; over its own input in a model without an encoder)",
     .cell = -1, .caps = MN_KIND_ATTENTION | MN_KIND_WHOLE_SEQUENCE | MN_KIND_MEMORY,
     .out_width = cross_out_width, .create = cross_block, .plan = cross_plan,
     .macs_per_row = cross_macs,
