@@ -174,7 +174,7 @@ int cmd_eval(int argc, char **argv) {
         }
     }
 
-    mn_eval_stats ev = {NAN, -1, 0};
+    mn_eval_stats ev = {NAN, -1, 0, -1};
     double t0 = cli_now();
     st = mn_evaluate(model, task, eval_size, batch, &ev);
     double eval_secs = cli_now() - t0;
@@ -211,6 +211,7 @@ int cmd_eval(int argc, char **argv) {
             json_num(&j, "baseline_loss", info->baseline_loss);
             json_num(&j, "loss_ratio", ratio);
             if (has_acc) json_num(&j, "test_accuracy", ev.accuracy);
+            if (ev.token_accuracy >= 0) json_num(&j, "test_token_accuracy", ev.token_accuracy);
             json_int(&j, "eval_size", seqs);
             json_num(&j, "tokens_per_s", tps);
             json_num(&j, "seconds", seconds);

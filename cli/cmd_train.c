@@ -121,6 +121,7 @@ static void summary(const train_opts *o, const train_session *s, const train_out
     json_num(&j, "baseline_loss", info->baseline_loss);
     json_num(&j, "loss_ratio", ratio);
     if (info->has_accuracy) json_num(&j, "test_accuracy", ev->accuracy);
+    if (ev->token_accuracy >= 0) json_num(&j, "test_token_accuracy", ev->token_accuracy);
     json_int(&j, "eval_size", eval_n);
     json_int(&j, "skipped_steps", out->skipped);
     json_num(&j, "tokens_per_s", out->tokens_per_s);

@@ -104,4 +104,7 @@ void cli_print_test_result(const mn_eval_stats *ev, int sequences, const mn_task
     if (show_accuracy)
         printf("  accuracy    %.2f%% (%s)\n", 100.0 * ev->accuracy,
                info->accuracy_desc ? info->accuracy_desc : "task criterion");
+    if (show_accuracy && ev->token_accuracy >= 0)
+        printf("  tokens      %.2f%% (target tokens right under teacher forcing)\n",
+               100.0 * ev->token_accuracy);
 }

@@ -150,3 +150,40 @@ int family_parse_cell(const char *model_name, mn_cell_kind *cell) {
     return cli_fail("unknown model \"%s\"; choose one of %s, %s", model_name, cli_cell_list(),
                     family_names());
 }
+
+int family_seq2seq_spec(const cli_family *f, int layers, int width, mn_norm_place norm,
+                        mn_norm_kind norm_kind, int max_len, int final_norm, char *spec,
+                        size_t cap, int *encoder_blocks) {
+    if (f->kind != FAMILY_TRANSFORMER)
+        return cli_fail("this task maps a source sequence to a target sequence, which takes an "
+                        "encoder-decoder: use --model transformer");
+    if (f->causal)
+        return cli_fail("--causal: an encoder-decoder's decoder is causal already and its "
+                        "encoder reads the whole source; drop --causal");
+    if (family_spec(f, layers, width, 0, norm, norm_kind, max_len, final_norm, spec, cap))
+        return CLI_EXIT_USAGE;
+    int blocks = 1;
+    for (const char *p = spec; *p; p++) blocks += *p == ',';
+    *encoder_blocks = blocks;
+    /* the decoder: positions, then per layer causal self-attention, cross-attention and the
+     * feed-forward block (torch.nn.TransformerDecoderLayer), and the same final norm */
+    char wrap[48] = "";
+    if (norm != MN_NORM_NONE)
+        snprintf(wrap, sizeof wrap, ":%s:%s", norm == MN_NORM_PRE ? "pre" : "post",
+                 norm_kind == MN_NORM_RMSNORM ? "rmsnorm" : "layernorm");
+    size_t n = strlen(spec);
+#define ADD(...)                                                                             \
+    do {                                                                                     \
+        if (n < cap) n += (size_t)snprintf(spec + n, cap - n, __VA_ARGS__);                 \
+    } while (0)
+    if (f->positions == POS_SIN) ADD(",sin-positions");
+    if (f->positions == POS_LEARNED) ADD(",learned-positions:max-len=%d", max_len);
+    for (int k = 0; k < layers; k++)
+        ADD(",attention:heads=%d:causal%s:residual%s,cross-attention:heads=%d:residual%s,"
+            "ff%s:%d:residual%s", f->heads, f->positions == POS_ROPE ? ":rope" : "", wrap,
+            f->heads, wrap, f->gelu ? "-gelu" : "", f->ff > 0 ? f->ff : 4 * width, wrap);
+    if (final_norm) ADD(",%s", norm_kind == MN_NORM_RMSNORM ? "rmsnorm" : "layernorm");
+#undef ADD
+    if (n >= cap) return cli_fail("the model's block list is too long; use fewer --layers");
+    return 0;
+}

@@ -48,5 +48,13 @@ int family_parse_cell(const char *model_name, mn_cell_kind *cell);
  * NORM the norm place and kind. max_len sizes learned positions. 0, or 2 after printing. */
 int family_spec(const cli_family *f, int layers, int width, int input_size, mn_norm_place norm,
                 mn_norm_kind norm_kind, int max_len, int final_norm, char *spec, size_t cap);
+/* An encoder-decoder for a sequence-to-sequence task (transformer only): the encoder as
+ * family_spec writes it for token input (with its final norm), then the decoder: the same
+ * positions, per layer attention:causal:residual:NORM, cross-attention:residual:NORM,
+ * ff:residual:NORM (torch.nn.TransformerDecoderLayer), and the final norm. *encoder_blocks
+ * gets the encoder's block count. 0, or 2 after printing (another family, --causal). */
+int family_seq2seq_spec(const cli_family *f, int layers, int width, mn_norm_place norm,
+                        mn_norm_kind norm_kind, int max_len, int final_norm, char *spec,
+                        size_t cap, int *encoder_blocks);
 
 #endif

@@ -209,7 +209,10 @@ void json_failure_begin(json_obj *j, const char *command, int exit_code) {
 
 const char *cli_model_desc(const mn_model_config *mc, char *buf, size_t cap) {
     if (mc->num_blocks > 0) {
-        int n = snprintf(buf, cap, "blocks ");
+        int n = mc->encoder_blocks > 0
+                    ? snprintf(buf, cap, "encoder-decoder (the first %d blocks encode), blocks ",
+                               mc->encoder_blocks)
+                    : snprintf(buf, cap, "blocks ");
         if (n > 0 && (size_t)n < cap) mn_blocks_format(mc, buf + n, cap - (size_t)n);
     } else {
         snprintf(buf, cap, "%s, hidden %d, %d layer%s%s", mn_cell_name(mc->cell), mc->hidden_size,
@@ -225,6 +228,7 @@ void json_model(json_obj *j, const mn_model_config *mc) {
     if (mc->num_blocks > 0) {
         mn_blocks_format(mc, spec, sizeof spec);
         json_str(j, "blocks", spec);
+        if (mc->encoder_blocks > 0) json_int(j, "encoder_blocks", mc->encoder_blocks);
     }
     if (mc->num_blocks > 0) {   /* widths are per block, in the spec */
         int bidir = 0;

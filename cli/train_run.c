@@ -309,12 +309,27 @@ static int configure_model(train_opts *o, const mn_task *task, const mn_task_inf
         while (mc->num_layers < 30 && 1 + 2 * (k - 1) * ((INT64_C(1) << mc->num_layers) - 1) < T)
             mc->num_layers++;
     }
+    if (info->seq2seq && (o->fam.kind != FAMILY_TRANSFORMER || o->blocks_spec))
+        return cli_fail("task %s maps a source sequence to a target sequence, which takes an "
+                        "encoder-decoder (an encoder over the source, a decoder with "
+                        "cross-attention to it); %s: use --model transformer [--layers L "
+                        "--hidden D --heads H]", info->name, o->blocks_spec ? "--blocks builds "
+                        "one stack" : o->fam.kind ? "this family has none here" : "a recurrent "
+                        "model has none here");
     if (o->fam.kind) {
         char spec[MN_MAX_BLOCKS * 64];
-        if (family_spec(&o->fam, mc->num_layers, mc->hidden_size, mc->input_size, o->norm,
-                        o->norm_kind, info->max_steps, o->norm == MN_NORM_PRE, spec, sizeof spec))
+        int E = 0;
+        if (info->seq2seq ? family_seq2seq_spec(&o->fam, mc->num_layers, mc->hidden_size,
+                                                o->norm, o->norm_kind,
+                                                info->max_steps > info->max_source_steps
+                                                    ? info->max_steps : info->max_source_steps,
+                                                o->norm == MN_NORM_PRE, spec, sizeof spec, &E)
+                          : family_spec(&o->fam, mc->num_layers, mc->hidden_size,
+                                        mc->input_size, o->norm, o->norm_kind, info->max_steps,
+                                        o->norm == MN_NORM_PRE, spec, sizeof spec))
             return CLI_EXIT_USAGE;
         if (mn_blocks_parse(spec, mc) != MN_OK) return cli_fail("%s", mn_last_error());
+        mc->encoder_blocks = E;
         for (int k = 0; k < mc->num_blocks; k++)
             if (o->dropout > 0 && mc->blocks[k].dropout == 0) mc->blocks[k].dropout = o->dropout;
         /* said once the run is sure to start (train_session_open), not before a refusal */
@@ -459,7 +474,9 @@ static void train_eval_line(char *buf, size_t n, int step, const mn_eval_stats *
                      ev->loss, info->baseline_loss,
                      info->baseline_loss > 0 ? ev->loss / info->baseline_loss : NAN);
     if (info->has_accuracy && w > 0 && (size_t)w < n)
-        snprintf(buf + w, n - (size_t)w, "  accuracy %.1f%%", 100.0 * ev->accuracy);
+        w += snprintf(buf + w, n - (size_t)w, "  accuracy %.1f%%", 100.0 * ev->accuracy);
+    if (info->has_accuracy && ev->token_accuracy >= 0 && w > 0 && (size_t)w < n)
+        snprintf(buf + w, n - (size_t)w, " (tokens %.1f%%)", 100.0 * ev->token_accuracy);
 }
 
 static void metrics_eval(FILE *mf, int step, const mn_eval_stats *ev, const mn_task_info *info) {
@@ -471,6 +488,7 @@ static void metrics_eval(FILE *mf, int step, const mn_eval_stats *ev, const mn_t
     json_num(&j, "baseline_loss", info->baseline_loss);
     if (info->has_accuracy) json_num(&j, "test_accuracy", ev->accuracy);
     else json_null(&j, "test_accuracy");
+    if (ev->token_accuracy >= 0) json_num(&j, "test_token_accuracy", ev->token_accuracy);
     json_end(&j);
 }
 
@@ -490,7 +508,7 @@ int train_session_run(train_opts *o, train_session *s, train_hook hook, void *ct
                       train_outcome *out) {
     const int steps = o->tc.steps, log_every = o->log_every, eval_every = o->eval_every;
     memset(out, 0, sizeof *out);
-    out->ev = (mn_eval_stats){NAN, -1, 0};
+    out->ev = (mn_eval_stats){NAN, -1, 0, -1};
     out->last_loss = NAN;
     mn_trainer_set_stop(s->tr, cli_stop_flag());
     ring rg = {0};

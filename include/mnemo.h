@@ -136,6 +136,18 @@ typedef struct {
      * the plain stacked recurrence of PyTorch's nn.RNN / nn.LSTM / nn.GRU. */
     int num_blocks;
     mn_block_config blocks[MN_MAX_BLOCKS];
+    /* Encoder–decoder (sequence to sequence, Vaswani et al. 2017): > 0 makes blocks
+     * [0, encoder_blocks) an encoder, run on a batch's source (src_tokens), and the blocks
+     * after them a decoder, run on its tokens, whose cross-attention blocks attend to the
+     * encoder's top output (the "memory", of the decoder's width d_model). Tokens only
+     * (vocab_size > 0, one embedding shared by both), output at every step; the decoder must
+     * not read later steps (causal self-attention, no bidirectional block) and needs at
+     * least one cross-attention block. Teacher forcing: tokens are the decoder's inputs
+     * (a start token, then the target shifted right) and labels the target at every step.
+     * Tensor names follow torch.nn.Transformer where the blocks are its layers
+     * ("encoder.layers.{i}.self_attn.*", "decoder.layers.{i}.multihead_attn.*",
+     * "decoder.layers.{i}.norm3.*", "encoder.norm.*"). 0: every other model. */
+    int encoder_blocks;
 } mn_model_config;
 
 typedef struct mn_model mn_model;
@@ -243,6 +255,10 @@ typedef struct {
                                or -1 to ignore the position (PyTorch's ignore_index); any
                                other value is MN_E_INPUT naming the sequence, step and value.
                                Labels at padding positions are not read */
+    /* The source of an encoder–decoder model (encoder_blocks > 0); unread otherwise */
+    int S;                  /* source steps (padded length) */
+    int32_t *src_tokens;    /* [S,B] */
+    int32_t *src_lengths;   /* [B]; every value in [1, S] */
 } mn_batch;
 
 /* Forward pass on a whole batch from zero state. The model's output is
@@ -254,6 +270,14 @@ mn_status mn_model_forward(mn_model *m, const mn_batch *b, const float **output)
  * nothing. Valid until the next call on m. */
 mn_status mn_model_features(mn_model *m, const mn_batch *b, const float **features,
                             int *width);
+/* Greedy decoding with an encoder–decoder model (encoder_blocks > 0): the encoder runs once
+ * on b's source; then the decoder, starting from b's tokens at step 0 (the start token of
+ * each sequence; the rest of b->tokens is not read), takes the argmax of the head at each
+ * step t < max_steps as out_tokens[t,b] ([max_steps,B]) and its input at step t + 1 (first
+ * maximum on ties). b's labels and lengths are not read. Each step recomputes the decoder
+ * over the steps so far (O(max_steps²) rows in all). MN_E_STATE for a model without an
+ * encoder. */
+mn_status mn_model_generate(mn_model *m, const mn_batch *b, int max_steps, int32_t *out_tokens);
 /* Mean loss of the batch (padding and ignored labels excluded). */
 mn_status mn_model_loss(mn_model *m, const mn_batch *b, double *loss);
 /* Full BPTT on a batch from zero state without an update: the gradients of the mean loss
@@ -275,6 +299,12 @@ typedef struct {
     const char *baseline_desc;
     int has_accuracy;         /* task defines a correctness criterion */
     const char *accuracy_desc;
+    /* 1: a sequence-to-sequence task: batches carry a source (S, src_tokens, src_lengths),
+     * tokens are the decoder's inputs under teacher forcing (a start token, then the target
+     * shifted right) and labels the target; accuracy counts whole sequences right under
+     * greedy decoding (mn_model_generate). Its models have encoder_blocks > 0. */
+    int seq2seq;
+    int max_source_steps;     /* seq2seq: padded source length S of a batch */
 } mn_task_info;
 
 typedef struct mn_task mn_task;
@@ -353,8 +383,11 @@ typedef struct {
 
 typedef struct {
     double loss;
-    double accuracy;          /* -1 when the task has no accuracy */
+    double accuracy;          /* -1 when the task has no accuracy; seq2seq: the fraction of
+                                 sequences greedy decoding gets entirely right */
     int sequences;
+    double token_accuracy;    /* seq2seq: the fraction of target tokens whose argmax is right
+                                 under teacher forcing; -1 for other tasks */
 } mn_eval_stats;
 
 typedef struct mn_trainer mn_trainer;
@@ -589,7 +622,9 @@ mn_status mn_diagnose_verdict(const mn_verdict_input *in, mn_verdict *out);
  * What a run of a model at T steps and B sequences holds at its peak, in bytes as the
  * library allocates them (mn_memory_peak counts the same): one training step (forward,
  * backward, Adam) or one forward pass, with one batch of the model's input and targets,
- * in a process whose GEMM scratch starts empty, with the current thread count. */
+ * in a process whose GEMM scratch starts empty, with the current thread count. An
+ * encoder–decoder (encoder_blocks > 0) is counted with a source as long as its target: T
+ * steps each. */
 typedef struct {
     size_t params;        /* the flat parameter buffer */
     size_t grads;         /* the gradient buffer (the model allocates it for inference too) */

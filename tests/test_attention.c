@@ -24,7 +24,8 @@ typedef struct {
 static void kcase_init(kcase *c, int T, int B, int H, int dh, int causal,
                        const int32_t *lengths, uint64_t seed) {
     memset(c, 0, sizeof *c);
-    c->a = (mn_attention_dims){T, B, H, dh, causal, lengths};
+    c->a = (mn_attention_dims){.T = T, .B = B, .H = H, .dh = dh, .causal = causal,
+                               .lengths = lengths};
     c->D = H * dh;
     c->nqkv = (size_t)T * B * 3 * c->D;
     c->no = (size_t)T * B * c->D;

@@ -171,7 +171,7 @@ TEST(gradcheck_model_mse_last_stacked_padded) {
     mn_rng_seed(&r, 9);
     mn_check_randomize(x, T * B * I, &r, 1.0f);
     mn_check_randomize(target, B, &r, 1.0f);
-    mn_batch b = {T, B, I, x, NULL, lengths, 1, target, NULL};
+    mn_batch b = {T, B, I, x, NULL, lengths, 1, target, NULL, 0, NULL, NULL};
     for (int cell = 0; cell < 4; cell++)
         for (int bi = 0; bi < 2; bi++) {
             mn_model_config c;
@@ -195,7 +195,7 @@ TEST(gradcheck_model_mixed_blocks) {
     mn_rng_seed(&r, 19);
     mn_check_randomize(x, T * B * I, &r, 1.0f);
     mn_check_randomize(target, B, &r, 1.0f);
-    mn_batch b = {T, B, I, x, NULL, lengths, 1, target, NULL};
+    mn_batch b = {T, B, I, x, NULL, lengths, 1, target, NULL, 0, NULL, NULL};
     mn_model_config c;
     mn_model_config_init(&c);
     c.input_size = I;
@@ -213,7 +213,7 @@ TEST(gradcheck_model_ce_every_tokens_padded) {
         tokens[i] = (int32_t)mn_rng_below(&r, V);
         labels[i] = i % 7 == 3 ? -1 : (int32_t)mn_rng_below(&r, C);  /* some ignored */
     }
-    mn_batch b = {T, B, 0, NULL, tokens, lengths, C, NULL, labels};
+    mn_batch b = {T, B, 0, NULL, tokens, lengths, C, NULL, labels, 0, NULL, NULL};
     for (int cell = 0; cell < 4; cell++) {
         mn_model_config c;
         mn_model_config_init(&c);

@@ -14,7 +14,7 @@ static float xmark(const mn_batch *b, int s, int i) {
 
 TEST(task_bad_arguments) {
     mn_task *t = (mn_task *)1;
-    CHECK(strcmp(mn_task_names(), "adding, adding-1997, copy") == 0, "names: %s",
+    CHECK(strcmp(mn_task_names(), "adding, adding-1997, copy, reverse") == 0, "names: %s",
           mn_task_names());
     CHECK(mn_task_create("addition", 10, 1, &t) == MN_E_ARG, "unknown name accepted");
     CHECK(t == NULL, "out not cleared on failure");
@@ -34,9 +34,9 @@ TEST(task_bad_arguments) {
     CHECK(mn_task_create("adding-1997", INT_MAX - 5, 1, &t) == MN_E_ARG, "T+T/10 overflow");
 
     /* The smallest legal lengths work. */
-    const char *names[] = {"adding", "adding-1997", "copy"};
-    int mins[] = {2, 22, 1};
-    for (int k = 0; k < 3; k++) {
+    const char *names[] = {"adding", "adding-1997", "copy", "reverse"};
+    int mins[] = {2, 22, 1, 1};
+    for (int k = 0; k < 4; k++) {
         CHECK_OK(mn_task_create(names[k], mins[k], 1, &t));
         const mn_batch *b;
         CHECK_OK(mn_task_next(t, 3, &b));

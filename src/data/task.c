@@ -7,11 +7,11 @@
 #include <string.h>
 
 static const mn_task_kind *const kinds[] = {
-    &mn_task_adding, &mn_task_adding1997, &mn_task_copy,
+    &mn_task_adding, &mn_task_adding1997, &mn_task_copy, &mn_task_reverse,
 };
 #define NKINDS (sizeof kinds / sizeof kinds[0])
 
-const char *mn_task_names(void) { return "adding, adding-1997, copy"; }
+const char *mn_task_names(void) { return "adding, adding-1997, copy, reverse"; }
 
 mn_status mn_task_create(const char *name, int length, uint64_t seed, mn_task **out) {
     if (!out) return mn_fail(MN_E_ARG, "mn_task_create: out is NULL");
@@ -49,8 +49,10 @@ static void release_buffers(mn_task *t) {
     mn_release(t->tokens);
     mn_release(t->labels);
     mn_release(t->lengths);
+    mn_release(t->src_tokens);
+    mn_release(t->src_lengths);
     t->x = t->target = NULL;
-    t->tokens = t->labels = t->lengths = NULL;
+    t->tokens = t->labels = t->lengths = t->src_tokens = t->src_lengths = NULL;
     t->capacity_B = 0;
 }
 
@@ -80,7 +82,7 @@ static mn_status grow(mn_task *t, int B) {
     const mn_task_info *in = &t->info;
     size_t T = (size_t)in->max_steps;
     size_t out_steps = in->output == MN_OUTPUT_EVERY ? T : 1;
-    size_t bx = 0, btok = 0, btgt = 0, blab = 0, blen = 0;
+    size_t bx = 0, btok = 0, btgt = 0, blab = 0, blen = 0, bsrc = 0, bslen = 0;
     int ok = buffer_bytes(T, (size_t)B, (size_t)in->input_size, sizeof(float), &bx) &&
              buffer_bytes(T, (size_t)B, in->vocab_size > 0, sizeof(int32_t), &btok) &&
              buffer_bytes(out_steps, (size_t)B,
@@ -88,7 +90,10 @@ static mn_status grow(mn_task *t, int B) {
                           sizeof(float), &btgt) &&
              buffer_bytes(out_steps, (size_t)B, in->loss == MN_LOSS_CE, sizeof(int32_t),
                           &blab) &&
-             buffer_bytes(1, (size_t)B, 1, sizeof(int32_t), &blen);
+             buffer_bytes(1, (size_t)B, 1, sizeof(int32_t), &blen) &&
+             buffer_bytes((size_t)in->max_source_steps, (size_t)B, in->seq2seq != 0,
+                          sizeof(int32_t), &bsrc) &&
+             buffer_bytes(1, (size_t)B, in->seq2seq != 0, sizeof(int32_t), &bslen);
     if (!ok)
         return mn_fail(MN_E_ARG, "task %s: a batch of %d sequences of %d steps is too large "
                        "to address; use a smaller batch or length", in->name, B, in->max_steps);
@@ -97,7 +102,8 @@ static mn_status grow(mn_task *t, int B) {
     release_buffers(t);
     if ((bx && !(t->x = mn_alloc(bx))) || (btok && !(t->tokens = mn_alloc(btok))) ||
         (btgt && !(t->target = mn_alloc(btgt))) || (blab && !(t->labels = mn_alloc(blab))) ||
-        !(t->lengths = mn_alloc(blen))) {
+        !(t->lengths = mn_alloc(blen)) || (bsrc && !(t->src_tokens = mn_alloc(bsrc))) ||
+        (bslen && !(t->src_lengths = mn_alloc(bslen)))) {
         release_buffers(t);   /* leave no half-grown state behind */
         return MN_E_NOMEM;
     }
@@ -123,6 +129,9 @@ mn_status mn_task_next(mn_task *t, int batch_size, const mn_batch **out) {
     b->lengths = t->lengths;
     b->target = t->target;
     b->labels = t->labels;
+    b->S = t->info.seq2seq ? t->info.max_source_steps : 0;
+    b->src_tokens = t->src_tokens;
+    b->src_lengths = t->src_lengths;
     t->kind->generate(t, batch_size);
     *out = b;
     return MN_OK;

@@ -16,6 +16,7 @@ struct mn_task {
     int capacity_B;          /* batch buffers are sized for this many sequences */
     float *x, *target;
     int32_t *tokens, *labels, *lengths;
+    int32_t *src_tokens, *src_lengths;   /* seq2seq tasks: [S,B], [B] */
 };
 
 struct mn_task_kind {
@@ -27,9 +28,13 @@ struct mn_task_kind {
     /* Correct / counted items; NULL when the task has no accuracy. */
     void (*score)(const mn_task *t, const mn_batch *b, const float *out,
                   double *correct, double *counted);
+    /* seq2seq tasks: correct / counted sequences of greedily decoded tokens [T,B] (the
+     * model's own outputs, not teacher-forced); NULL otherwise. */
+    void (*score_generated)(const mn_task *t, const mn_batch *b, const int32_t *tokens,
+                            double *correct, double *counted);
 };
 
-extern const mn_task_kind mn_task_adding, mn_task_adding1997, mn_task_copy;
+extern const mn_task_kind mn_task_adding, mn_task_adding1997, mn_task_copy, mn_task_reverse;
 
 /* Restart the task's random stream (evaluation re-reads the same held-out sequences). */
 void mn_task_reseed(mn_task *t, uint64_t seed);

@@ -65,7 +65,7 @@ static void adding_generate(mn_task *t, int B) {
     }
 }
 
-const mn_task_kind mn_task_adding = {"adding", adding_setup, adding_generate, score_last};
+const mn_task_kind mn_task_adding = {"adding", adding_setup, adding_generate, score_last, NULL};
 
 /* -------------------------------------------------------------- adding-1997 */
 
@@ -130,4 +130,4 @@ static void adding1997_generate(mn_task *t, int B) {
 }
 
 const mn_task_kind mn_task_adding1997 = {"adding-1997", adding1997_setup,
-                                         adding1997_generate, score_last};
+                                         adding1997_generate, score_last, NULL};

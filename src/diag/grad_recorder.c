@@ -80,6 +80,13 @@ void mn_grad_recorder_bind(mn_model *m, int t0, int k) {
     }
 }
 
+void mn_grad_recorder_bind_source(mn_model *m, int S) {
+    mn_grad_recorder *r = m->recorder;
+    int passes = r->passes;
+    mn_grad_recorder_bind(m, 0, S);
+    r->passes = passes;
+}
+
 void mn_grad_recorder_unbind(mn_model *m) {
     for (int l = 0; l < m->L; l++) {
         m->layers[l]->probe_dh = NULL;

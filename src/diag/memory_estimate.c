@@ -6,10 +6,11 @@
  * role would miss what decides the peak: the process-wide GEMM scratch grows by
  * allocating its new block before freeing the old one, so for a moment both are held, and
  * which growth comes last depends on the order of the GEMMs. The replay mirrors
- * model.c (reserve, mn_model_run), recurrent.c and bidirectional.c (reserve, forward,
- * backward), gemm.c (mn_pack_b, mn_sgemm, mn_sgemm_packed), optim.c, task.c (grow) and
- * train.c; a change to their allocations must be mirrored here (tests/test_memory.c
- * compares this estimate with the measured peak). */
+ * model.c (reserve, mn_model_run), seq2seq.c (the encoder's buffers), recurrent.c and
+ * bidirectional.c (reserve, forward, backward), gemm.c (mn_pack_b, mn_sgemm,
+ * mn_sgemm_packed), optim.c, task.c (grow) and train.c; a change to their allocations must
+ * be mirrored here (tests/test_memory.c and tests/test_seq2seq.c compare this estimate
+ * with the measured peak). */
 #include "blocks.h"
 #include "cell.h"
 #include "norm.h"
@@ -163,7 +164,7 @@ typedef struct {
 typedef struct {
     const mn_model_config *c;
     size_t T, B, rows, D, O, in0;
-    int L, train;
+    int L, E, train;             /* E: encoder blocks (their source has T steps too) */
     block_shape blk[MN_MAX_BLOCKS];
 } shape;
 
@@ -257,12 +258,22 @@ static void layer_backward(ledger *g, const shape *s, int l, int dx) {
  * lengths; with `grads`, reserve_grads(): the gradients of the float buffers. */
 static size_t model_ws(ledger *g, const shape *s, size_t head_rows, int grads) {
     size_t n = 0;
-    for (int k = s->c->vocab_size > 0 ? 0 : 1; k <= s->L; k++)  /* acts[0]: tokens only */
+    /* acts[0]: tokens only; a seq2seq model's decoder from acts[E] */
+    for (int k = s->c->vocab_size > 0 ? s->E : 1; k <= s->L; k++)
         n = add(g, n, mul(g, s->rows, layer_in(s, k)));
     n = add(g, n, add(g, mul(g, s->B, s->D), mul(g, head_rows, s->O)));
     if (grads) return floats(g, n);
     size_t bytes = add(g, floats(g, n), mul(g, s->rows, sizeof(uint8_t) + sizeof(int32_t)));
     return add(g, bytes, add(g, mul(g, s->B, sizeof(int32_t)), 64));
+}
+
+/* seq2seq.c reserve_source(): the encoder's inputs and its output (the memory), for a
+ * source as long as the target; its gradients are as large. */
+static size_t source_ws(ledger *g, const shape *s) {
+    size_t n = 0;
+    for (int k = 0; k <= s->E; k++)
+        n = add(g, n, mul(g, s->rows, k == s->E ? s->blk[s->E - 1].out : s->blk[k].in));
+    return floats(g, n);
 }
 
 /* mn_model_create, the trainer with its optimizer, and the task's batch buffers. */
@@ -305,6 +316,10 @@ static void setup(ledger *g, const shape *s) {
     if (c->loss == MN_LOSS_MSE) take(g, R_DATA, floats(g, mul3(g, out_steps, s->B, s->O)));
     else take(g, R_DATA, mul3(g, out_steps, s->B, sizeof(int32_t)));
     take(g, R_DATA, mul(g, s->B, sizeof(int32_t)));
+    if (s->E > 0) {   /* the source's tokens and lengths */
+        take(g, R_DATA, mul(g, s->rows, sizeof(int32_t)));
+        take(g, R_DATA, mul(g, s->B, sizeof(int32_t)));
+    }
 }
 
 /* mn_model_run over the whole sequence: forward, head, and with training the backward. */
@@ -312,13 +327,16 @@ static void run(ledger *g, const shape *s) {
     size_t head_rows = s->c->output == MN_OUTPUT_LAST ? s->B : s->rows;
     take(g, R_ACT, model_ws(g, s, head_rows, 0));
     if (s->train) take(g, R_ACT, model_ws(g, s, head_rows, 1));
-    for (int l = 0; l < s->L; l++) layer_forward(g, s, l);
+    if (s->E > 0) take(g, R_ACT, source_ws(g, s));
+    if (s->E > 0 && s->train) take(g, R_ACT, source_ws(g, s));
+    for (int l = 0; l < s->L; l++) layer_forward(g, s, l);   /* the encoder's first */
     sim_sgemm(g, head_rows, s->O, s->D);                  /* head */
     if (!s->train) return;
     sim_sgemm(g, s->O, s->D, head_rows);                  /* head dW */
     sim_sgemm(g, head_rows, s->D, s->O);                  /* head dx */
-    for (int l = s->L - 1; l >= 0; l--)
+    for (int l = s->L - 1; l >= s->E; l--)                /* the decoder, then the encoder */
         layer_backward(g, s, l, l > 0 || s->c->vocab_size > 0);
+    for (int l = s->E - 1; l >= 0; l--) layer_backward(g, s, l, 1);
 }
 
 /* The blocks of c as mn_model_create builds them: each block's layer is created (its
@@ -328,10 +346,12 @@ static void run(ledger *g, const shape *s) {
 static mn_status block_shapes(const mn_model_config *c, shape *s) {
     mn_block_config b[MN_MAX_BLOCKS];
     s->L = mn_model_blocks(c, b);
+    s->E = c->encoder_blocks;
     size_t in = s->in0;
     for (int l = 0; l < s->L; l++) {
         const mn_layer_kind *kind = mn_layer_kind_find(b[l].kind);
         block_shape *k = &s->blk[l];
+        if (l == s->E && l > 0) in = s->in0;   /* the decoder reads the tokens anew */
         memset(k, 0, sizeof *k);
         k->in = in;
         k->out = (size_t)kind->out_width(&b[l], (int)in);

@@ -53,7 +53,7 @@ static int layout(int D, int H, int rope, size_t T, size_t B, sizes *z, size_t *
         rows > INT_MAX || !mn_mul_size(rows, (size_t)D, &n) || n > SIZE_MAX / 64 ||
         !mn_mul_size(B * (size_t)H, T, &bh))
         return 0;
-    mn_attention_dims a = {(int)T, (int)B, H, D / H, 0, NULL};
+    mn_attention_dims a = {.T = (int)T, .B = (int)B, .H = H, .dh = D / H};
     z->qkv = 3 * n;
     z->o = n;
     z->lse = bh;
@@ -171,7 +171,8 @@ static mn_status check_pass(const attention *s, int T, int B, const int32_t *len
 }
 
 static mn_attention_dims dims(const attention *s, int T, int B, const int32_t *lengths) {
-    return (mn_attention_dims){T, B, s->H, s->dh, s->causal, lengths};
+    return (mn_attention_dims){.T = T, .B = B, .H = s->H, .dh = s->dh, .causal = s->causal,
+                               .lengths = lengths};
 }
 
 static mn_status attn_forward(mn_layer *l, const float *x, float *y, int T, int B,

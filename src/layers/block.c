@@ -191,6 +191,15 @@ static int block_attention(mn_layer *l, mn_attention_view *v) {
     return f->ops->attention ? f->ops->attention(f, v) : 0;
 }
 
+static mn_status block_set_memory(mn_layer *l, const float *mem, int S, int B,
+                                  const int32_t *mem_lengths, float *dmem) {
+    mn_layer *f = ((block *)l)->inner;
+    if (!f->ops->set_memory)
+        return mn_fail(MN_E_ARG, "a %s block reads no memory (only cross-attention does)",
+                       f->ops->kind);
+    return f->ops->set_memory(f, mem, S, B, mem_lengths, dmem);
+}
+
 static void block_step_vjp(mn_layer *l, int t, int b, float *u_h, float *u_c) {
     mn_layer *f = ((block *)l)->inner;
     if (f->ops->step_vjp) f->ops->step_vjp(f, t, b, u_h, u_c);
@@ -236,6 +245,7 @@ static const mn_layer_ops block_ops = {
     .step_vjp = block_step_vjp,
     .set_mode = block_set_mode,
     .attention = block_attention,
+    .set_memory = block_set_memory,
 };
 
 mn_layer *mn_block_create(mn_layer *inner, const mn_block_wrap *w) {

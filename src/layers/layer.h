@@ -109,6 +109,12 @@ typedef struct {
     /* Attention layers: fill the view of the last forward; 0 when there is none (NULL for
      * every other kind). */
     int (*attention)(mn_layer *l, mn_attention_view *v);
+    /* Cross-attention: the memory mem [S,B,in] (an encoder's output; mem_lengths [B] its
+     * real steps, or NULL for all S) that the next forward attends to; its backward adds
+     * ∂L/∂mem into dmem [S,B,in] when dmem is non-NULL. Both must stay valid until that
+     * backward. NULL for every other kind. */
+    mn_status (*set_memory)(mn_layer *l, const float *mem, int S, int B,
+                            const int32_t *mem_lengths, float *dmem);
 } mn_layer_ops;
 
 struct mn_layer {

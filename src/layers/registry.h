@@ -27,6 +27,8 @@ enum {
     MN_KIND_STATE = 1u << 10,        /* reads state and ssm_init (diagonal state spaces) */
     MN_KIND_SSM_GROUP = 1u << 11,    /* has parameters in the optimizer's SSM group
                                         (mn_param_spec.group = MN_GROUP_SSM): ssm_lr applies */
+    MN_KIND_MEMORY = 1u << 12,       /* attends to an encoder's output, given by its layer's
+                                         set_memory op (cross-attention): a decoder's block */
 };
 
 typedef struct mn_layer_kind {

@@ -184,7 +184,7 @@ typedef struct {
     const mn_attention_dims *a;
     const float *q, *k, *v, *o, *dout, *lse;
     float *out, *lse_out, *dq, *dk, *dv, *delta;
-    size_t ld, ldo;          /* row strides of q/k/v (and dq/dk/dv), of o/dout */
+    size_t ld, ldk, ldo;     /* row strides of q (and dq), of k/v (and dk/dv), of o/dout */
     float scale;
     int mr, nr;              /* the GEMM kernel's panel sizes */
     float *buf[16];          /* per (b, h): buf[x] + bh·size[x] (see the enum below) */
@@ -202,7 +202,13 @@ typedef struct {
  *   row-major [dh, T] accumulators:                            DKT, DVT */
 enum { KA, QA, OA, QT, KT, VT, VA, OTA, QTA, KB, DKT, DVT, NBUF };
 
+/* queries of sequence b; keys (all of them, and of sequence b) */
 static int seq_len(const mn_attention_dims *a, int b) { return a->lengths ? a->lengths[b] : a->T; }
+static int keys(const mn_attention_dims *a) { return a->Tk > 0 ? a->Tk : a->T; }
+static int key_len(const mn_attention_dims *a, int b) {
+    if (a->Tk <= 0) return seq_len(a, b);
+    return a->key_lengths ? a->key_lengths[b] : a->Tk;
+}
 
 /* (t, b, head h) of a tensor with row stride ld; successive t are B·ld apart */
 static inline size_t at(const mn_attention_dims *a, int t, int b, int h, size_t ld) {
@@ -231,23 +237,24 @@ static size_t acc_ld(int T) { return round16((size_t)T) + 16; }
 static size_t key_block(int dh) { return round16(mn_sgemm_serial_floats(BK, dh)); }
 
 static void buffer_sizes(const mn_attention_dims *a, int backward, size_t size[NBUF]) {
-    size_t T = (size_t)a->T, dh = (size_t)a->dh, mr = (size_t)mn_gemm_mr();
-    size_t by_time = round16((T + mr - 1) / mr * mr * dh);         /* KA, QA, OA */
-    size_t by_dh = round16((dh + mr - 1) / mr * mr * T);           /* VA, OTA, QTA */
-    size_t t_panels = round16(mn_sgemm_serial_floats(a->dh, a->T)); /* QT, KT, VT */
+    size_t T = (size_t)a->T, S = (size_t)keys(a), dh = (size_t)a->dh, mr = (size_t)mn_gemm_mr();
+    /* by time: KA, QA, OA; by dh: VA, OTA, QTA; Xᵀ panels: QT, KT, VT (queries T, keys S) */
+    size_t q_by_time = round16((T + mr - 1) / mr * mr * dh), k_by_time = round16((S + mr - 1) / mr * mr * dh);
+    size_t q_by_dh = round16((dh + mr - 1) / mr * mr * T), k_by_dh = round16((dh + mr - 1) / mr * mr * S);
+    size_t q_panels = round16(mn_sgemm_serial_floats(a->dh, (int)T));
+    size_t k_panels = round16(mn_sgemm_serial_floats(a->dh, (int)S));
     memset(size, 0, NBUF * sizeof *size);
-    size[KA] = size[VA] = size[QT] = by_time;
     if (!backward) {
-        size[QT] = t_panels;
-        size[VA] = by_dh;
+        size[KA] = k_by_time;
+        size[VA] = k_by_dh;
+        size[QT] = q_panels;
         return;
     }
-    size[KA] = size[VA] = size[QT] = 0;
-    size[QA] = size[OA] = by_time;
-    size[KT] = size[VT] = t_panels;
-    size[OTA] = size[QTA] = by_dh;
-    size[KB] = (T + BK - 1) / BK * key_block(a->dh);
-    size[DKT] = size[DVT] = dh * acc_ld(a->T);
+    size[QA] = size[OA] = q_by_time;
+    size[KT] = size[VT] = k_panels;
+    size[OTA] = size[QTA] = q_by_dh;
+    size[KB] = (S + BK - 1) / BK * key_block(a->dh);
+    size[DKT] = size[DVT] = dh * acc_ld((int)S);
 }
 
 static size_t per_thread(int dh, int backward) {
@@ -286,10 +293,11 @@ static inline mn_packed_a view_rows(const ctx *c, int x, int b, int h, int t0, i
     size_t st = (size_t)c->a->dh * c->mr;
     return (mn_packed_a){n, c->a->dh, c->mr, buf(c, x, b, h) + (size_t)(t0 / c->mr) * st, st};
 }
-/* columns [t0, t0 + n) of a by-dh A (VA, OTA, QTA) */
+/* columns [t0, t0 + n) of a by-dh A (VA over keys, OTA and QTA over queries) */
 static inline mn_packed_a view_cols(const ctx *c, int x, int b, int h, int t0, int n) {
+    int steps = x == VA ? keys(c->a) : c->a->T;
     return (mn_packed_a){c->a->dh, n, c->mr, buf(c, x, b, h) + (size_t)t0 * c->mr,
-                         (size_t)c->a->T * c->mr};
+                         (size_t)steps * c->mr};
 }
 /* columns [t0, t0 + n) of Xᵀ packed as B (QT, KT, VT) */
 static inline mn_packed view_t(const ctx *c, int x, int b, int h, int t0, int n) {
@@ -305,14 +313,15 @@ static inline mn_packed view_tile(const ctx *c, const float *data, int K, int N)
  * to the pass's buffers, and zeroes its columns of the dKᵀ, dVᵀ accumulators. */
 static void pack_tile(const ctx *c, int b, int h, int j, int key) {
     const mn_attention_dims *a = c->a;
-    int len = seq_len(a, b), t0 = j * (key ? BK : BQ), n = MN_MIN(key ? BK : BQ, len - t0);
-    int dh = a->dh, rs = (int)((size_t)a->B * c->ld), rso = (int)((size_t)a->B * c->ldo);
-    size_t st_rows = (size_t)dh * c->mr, st_cols = (size_t)a->T * c->mr;
+    int len = key ? key_len(a, b) : seq_len(a, b), t0 = j * (key ? BK : BQ);
+    int n = MN_MIN(key ? BK : BQ, len - t0), dh = a->dh;
+    int rs = (int)((size_t)a->B * (key ? c->ldk : c->ld)), rso = (int)((size_t)a->B * c->ldo);
+    size_t st_rows = (size_t)dh * c->mr, st_cols = (size_t)(key ? keys(a) : a->T) * c->mr;
     if (n <= 0) return;
     size_t rp = (size_t)(t0 / c->mr) * st_rows, cp = (size_t)t0 * c->mr;
     size_t tp = (size_t)(t0 / c->nr) * dh * c->nr;
     if (key) {
-        const float *k = c->k + at(a, t0, b, h, c->ld), *v = c->v + at(a, t0, b, h, c->ld);
+        const float *k = c->k + at(a, t0, b, h, c->ldk), *v = c->v + at(a, t0, b, h, c->ldk);
         if (c->buf[KA]) mn_pack_a_serial(buf(c, KA, b, h) + rp, st_rows, 0, n, dh, k, rs);
         if (c->buf[VA]) mn_pack_a_serial(buf(c, VA, b, h) + cp, st_cols, 1, dh, n, v, rs);
         if (c->buf[KT]) mn_pack_b_serial(buf(c, KT, b, h) + tp, 1, dh, n, k, rs);
@@ -320,7 +329,7 @@ static void pack_tile(const ctx *c, int b, int h, int j, int key) {
         if (c->buf[KB]) mn_pack_b_serial(buf(c, KB, b, h) + (size_t)j * key_block(dh), 0, n, dh, k, rs);
         for (int x = DKT; x <= DVT && c->buf[x]; x++)
             for (int d = 0; d < dh; d++)
-                memset(buf(c, x, b, h) + (size_t)d * acc_ld(a->T) + t0, 0, (size_t)n * sizeof(float));
+                memset(buf(c, x, b, h) + (size_t)d * acc_ld(keys(a)) + t0, 0, (size_t)n * sizeof(float));
         return;
     }
     const float *q = c->q + at(a, t0, b, h, c->ld);
@@ -336,9 +345,9 @@ static void pack_tile(const ctx *c, int b, int h, int j, int key) {
 
 static void pack_all(const ctx *c) {
     const mn_attention_dims *a = c->a;
-    int BH = a->B * a->H, kt = (a->T + BK - 1) / BK, qt = (a->T + BQ - 1) / BQ;
+    int BH = a->B * a->H, kt = (keys(a) + BK - 1) / BK, qt = (a->T + BQ - 1) / BQ;
     long items = (long)BH * (kt + qt);
-    #pragma omp parallel for schedule(static) if ((size_t)a->T * a->B * a->H * a->dh > 65536)
+    #pragma omp parallel for schedule(static) if ((size_t)(a->T + keys(a)) * a->B * a->H * a->dh > 131072)
     for (long it = 0; it < items; it++) {
         int key = it < (long)BH * kt, j = (int)(key ? it / BH : (it - (long)BH * kt) / BH);
         int bh = (int)(it % BH);
@@ -373,7 +382,7 @@ static void forward_tile(const ctx *c, int b, int h, int i0, float *ws) {
     const mn_attention_dims *a = c->a;
     int dh = a->dh, len = seq_len(a, b), nr = c->nr;
     int nq = MN_MIN(BQ, a->T - i0), nv = MN_MIN(nq, len - i0);
-    size_t rs = (size_t)a->B * c->ld, rso = (size_t)a->B * c->ldo;
+    size_t rsk = (size_t)a->B * c->ldk, rso = (size_t)a->B * c->ldo;
     float *o = c->out + at(a, i0, b, h, c->ldo), *lse = c->lse_out + row_at(a, b, h, i0);
     for (int r = MN_MAX(nv, 0); r < nq; r++) {   /* padded query rows */
         memset(o + r * rso, 0, (size_t)dh * sizeof(float));
@@ -386,7 +395,7 @@ static void forward_tile(const ctx *c, int b, int h, int i0, float *ws) {
     for (int r = 0; r < nw; r++) { m[r] = -INFINITY; l[r] = 0.0f; }
     memset(OT, 0, (size_t)dh * BQ * sizeof(float));
     mn_packed qt = view_t(c, QT, b, h, i0, nv);
-    int kend = a->causal ? MN_MIN(len, i0 + nv) : len;
+    int kend = a->causal ? MN_MIN(len, i0 + nv) : key_len(a, b);
     for (int j0 = 0; j0 < kend; j0 += BK) {
         int nk = MN_MIN(BK, kend - j0), diag = a->causal && j0 + nk - 1 > i0;
         mn_packed_a ka = view_rows(c, KA, b, h, j0, nk);
@@ -395,13 +404,13 @@ static void forward_tile(const ctx *c, int b, int h, int i0, float *ws) {
             for (int k = 0; k < nk; k++) fill_row(S, nk, nr, k, 0, MN_MIN(j0 + k - i0, nv), -INFINITY);
         c->ops.softmax(S, nk, np, nr, m, l, corr);
         if (j0 > 0) c->ops.scale_cols(OT, dh, nw, BQ, corr);
-        const float *v = c->v + at(a, j0, b, h, c->ld);
-        if (diag && !finite_rows(v, nk, dh, rs)) {
+        const float *v = c->v + at(a, j0, b, h, c->ldk);
+        if (diag && !finite_rows(v, nk, dh, rsk)) {
             /* only the unmasked pairs: a masked 0·NaN must not reach a query */
             for (int k = 0; k < nk; k++)
                 for (int r = MN_MAX(j0 + k - i0, 0); r < nv; r++) {
                     float p = *tile_at(S, nk, nr, k, r);
-                    for (int d = 0; d < dh; d++) OT[(size_t)d * BQ + r] += p * v[k * rs + d];
+                    for (int d = 0; d < dh; d++) OT[(size_t)d * BQ + r] += p * v[k * rsk + d];
                 }
         } else {
             mn_packed_a va = view_cols(c, VA, b, h, j0, nk);
@@ -421,7 +430,7 @@ void mn_attention_forward(const mn_attention_dims *a, const float *q, const floa
                           float *scratch) {
     if (a->T <= 0 || a->B <= 0 || a->H <= 0) return;
     ctx c = {.a = a, .q = q, .k = k, .v = v, .out = o, .lse_out = lse, .ld = (size_t)ld,
-             .ldo = (size_t)ldo};
+             .ldk = (size_t)(a->ldk > 0 ? a->ldk : ld), .ldo = (size_t)ldo};
     ctx_init(&c, 0, scratch);
     pack_all(&c);
     int BH = a->B * a->H, tiles = (a->T + BQ - 1) / BQ;
@@ -450,9 +459,9 @@ static void backward_tile(const ctx *c, int b, int h, int i0, int nq, int j0, in
      * hidden from all of them (only dQ's product keeps the whole packed tile, with zeros) */
     int ns = a->causal ? MN_MIN(nk, i0 + nq - j0) : nk;
     int dh = a->dh, nr = c->nr, diag = a->causal && j0 + ns - 1 > i0;
-    size_t T = acc_ld(a->T);   /* the accumulators' row stride */
+    size_t T = acc_ld(keys(a));   /* the accumulators' row stride */
     int np = (ns + nr - 1) / nr;   /* key panels */
-    size_t rs = (size_t)a->B * c->ld, rso = (size_t)a->B * c->ldo;
+    size_t rs = (size_t)a->B * c->ld, rsk = (size_t)a->B * c->ldk, rso = (size_t)a->B * c->ldo;
     float *P = ws, *dS = P + round16((size_t)BQ * BK), *dSr = dS + round16((size_t)BQ * BK);
     const float *lse = c->lse + row_at(a, b, h, i0), *D = c->delta + row_at(a, b, h, i0);
     const float *q = c->q + at(a, i0, b, h, c->ld), *dout = c->dout + at(a, i0, b, h, c->ldo);
@@ -499,12 +508,12 @@ static void backward_tile(const ctx *c, int b, int h, int i0, int nq, int j0, in
     }
     if (want & WANT_Q) {     /* dQi += dS·Kj/√dh */
         float *dq = c->dq + at(a, i0, b, h, c->ld);
-        const float *k = c->k + at(a, j0, b, h, c->ld);
-        if (diag && !finite_rows(k, nk, dh, rs)) {
+        const float *k = c->k + at(a, j0, b, h, c->ldk);
+        if (diag && !finite_rows(k, nk, dh, rsk)) {
             for (int r = 0; r < nq; r++)
                 for (int kk = 0; kk <= MN_MIN(i0 + r - j0, nk - 1); kk++)
                     for (int d = 0; d < dh; d++)
-                        dq[r * rs + d] += c->scale * dSr[(size_t)r * BK + kk] * k[kk * rs + d];
+                        dq[r * rs + d] += c->scale * dSr[(size_t)r * BK + kk] * k[kk * rsk + d];
         } else {
             mn_packed kb = view_tile(c, buf(c, KB, b, h) + (size_t)(j0 / BK) * key_block(dh), nk, dh);
             mn_sgemm_packed_serial(0, nq, c->scale, dSr, BK, &kb, 1.0f, dq, (int)rs);
@@ -516,7 +525,7 @@ static void backward_tile(const ctx *c, int b, int h, int i0, int nq, int j0, in
  * WANT_Q too, the one-pass schedule's inner loop. */
 static void backward_keys(const ctx *c, int b, int h, int j0, int want, float *ws) {
     const mn_attention_dims *a = c->a;
-    int len = seq_len(a, b), nk = MN_MIN(BK, len - j0);
+    int len = seq_len(a, b), nk = MN_MIN(BK, key_len(a, b) - j0);
     for (int i0 = a->causal ? j0 / BQ * BQ : 0; i0 < len; i0 += BQ) {
         int nq = MN_MIN(BQ, len - i0);
         if (a->causal && j0 > i0 + nq - 1) continue;
@@ -527,9 +536,9 @@ static void backward_keys(const ctx *c, int b, int h, int j0, int want, float *w
 /* Query tile i0 of (b, h) against every key tile it sees, in ascending order (dQ only). */
 static void backward_queries(const ctx *c, int b, int h, int i0, float *ws) {
     const mn_attention_dims *a = c->a;
-    int len = seq_len(a, b), nq = MN_MIN(BQ, len - i0);
-    for (int j0 = 0; j0 < len && (!a->causal || j0 <= i0 + nq - 1); j0 += BK)
-        backward_tile(c, b, h, i0, nq, j0, MN_MIN(BK, len - j0), WANT_Q, ws);
+    int len = seq_len(a, b), nq = MN_MIN(BQ, len - i0), klen = key_len(a, b);
+    for (int j0 = 0; j0 < klen && (!a->causal || j0 <= i0 + nq - 1); j0 += BK)
+        backward_tile(c, b, h, i0, nq, j0, MN_MIN(BK, klen - j0), WANT_Q, ws);
 }
 
 void mn_attention_backward(const mn_attention_dims *a, const float *q, const float *k,
@@ -538,7 +547,8 @@ void mn_attention_backward(const mn_attention_dims *a, const float *q, const flo
                            float *scratch) {
     if (a->T <= 0 || a->B <= 0 || a->H <= 0) return;
     ctx c = {.a = a, .q = q, .k = k, .v = v, .o = o, .dout = dout, .lse = lse, .dq = dq,
-             .dk = dk, .dv = dv, .delta = delta, .ld = (size_t)ld, .ldo = (size_t)ldo};
+             .dk = dk, .dv = dv, .delta = delta, .ld = (size_t)ld,
+             .ldk = (size_t)(a->ldk > 0 ? a->ldk : ld), .ldo = (size_t)ldo};
     ctx_init(&c, 1, scratch);
     int H = a->H, T = a->T, dh = a->dh, BH = a->B * H, threads = team();
     size_t work = (size_t)T * a->B * H * dh;
@@ -556,7 +566,7 @@ void mn_attention_backward(const mn_attention_dims *a, const float *q, const flo
         }
     }
     pack_all(&c);
-    int qt = (T + BQ - 1) / BQ, kt = (T + BK - 1) / BK;
+    int qt = (T + BQ - 1) / BQ, kt = (keys(a) + BK - 1) / BK;
     if (BH >= threads) {
         /* one pass: each (b, h) whole on one thread, key tiles outer, so dQ sums them in
          * ascending order */
@@ -565,8 +575,8 @@ void mn_attention_backward(const mn_attention_dims *a, const float *q, const flo
         #pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1)
         for (int bh = 0; bh < BH; bh++) {
             float *ws = c.scratch + (size_t)thread_id() * c.per_thread;
-            int b = bh / H, len = seq_len(a, b);
-            for (int j0 = 0; j0 < len; j0 += BK) backward_keys(&c, b, bh % H, j0, WANT_KV | WANT_Q, ws);
+            int b = bh / H, klen = key_len(a, b);
+            for (int j0 = 0; j0 < klen; j0 += BK) backward_keys(&c, b, bh % H, j0, WANT_KV | WANT_Q, ws);
         }
     } else {
         /* fewer (b, h) than threads: key tiles in parallel for dK, dV, then query tiles
@@ -577,7 +587,7 @@ void mn_attention_backward(const mn_attention_dims *a, const float *q, const flo
         #pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1)
         for (long it = 0; it < items; it++) {
             int j = (int)(it / BH), bh = (int)(it % BH), b = bh / H;
-            if (j * BK < seq_len(a, b))
+            if (j * BK < key_len(a, b))
                 backward_keys(&c, b, bh % H, j * BK, WANT_KV, c.scratch + (size_t)thread_id() * c.per_thread);
         }
         items = (long)BH * qt;
@@ -592,13 +602,13 @@ void mn_attention_backward(const mn_attention_dims *a, const float *q, const flo
     /* dK, dV += the transposed accumulators */
     #pragma omp parallel for schedule(static) if (work > 65536)
     for (int bh = 0; bh < BH; bh++) {
-        int b = bh / H, h = bh % H, len = seq_len(a, b);
+        int b = bh / H, h = bh % H, len = key_len(a, b);
         const float *gk = buf(&c, DKT, b, h), *gv = buf(&c, DVT, b, h);
         for (int t = 0; t < len; t++) {
-            float *xk = dk + at(a, t, b, h, c.ld), *xv = dv + at(a, t, b, h, c.ld);
+            float *xk = dk + at(a, t, b, h, c.ldk), *xv = dv + at(a, t, b, h, c.ldk);
             for (int d = 0; d < dh; d++) {
-                xk[d] += gk[(size_t)d * acc_ld(T) + t];
-                xv[d] += gv[(size_t)d * acc_ld(T) + t];
+                xk[d] += gk[(size_t)d * acc_ld(keys(a)) + t];
+                xv[d] += gv[(size_t)d * acc_ld(keys(a)) + t];
             }
         }
     }

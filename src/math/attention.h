@@ -7,7 +7,8 @@
  * Layout: element (t, b, head h, d) of Q, K, V, dQ, dK, dV sits at X[(t·B + b)·ld + h·dh + d];
  * of O and dO at X[(t·B + b)·ldo + h·dh + d]; so Q, K, V may be column blocks of one
  * qkv[T,B,3D] buffer (ld = 3D) and O a [T,B,D] one (ldo = D). L and the backward's row
- * sums are [B,H,T].
+ * sums are [B,H,T]. With cross-attention (dims' Tk > 0) K and V (and dK, dV) have Tk
+ * steps and their own stride ldk, e.g. column blocks of a kv[Tk,B,2D] buffer.
  *
  * Masks: causal (query t sees keys <= t) or not; key padding from lengths[b] (keys at
  * t >= len_b never take part, not even as 0·NaN). Query rows t >= len_b are padding too:
@@ -34,9 +35,16 @@
 #define MN_ATTN_BK 192
 
 typedef struct {
-    int T, B, H, dh;
-    int causal;
+    int T, B, H, dh;          /* T: queries */
+    int causal;               /* only with keys at the queries' positions (Tk 0 or T) */
     const int32_t *lengths;   /* [B], each in [1, T]; NULL: all T */
+    /* Cross-attention (queries from one sequence, keys and values from another, the
+     * "memory"): Tk keys per sequence, the real ones counted by key_lengths [B] (each in
+     * [1, Tk]; NULL: all Tk), rows of K, V, dK, dV ldk apart. 0 / NULL / 0, the default,
+     * means self-attention: Tk = T, keys masked by lengths, ldk = ld. */
+    int Tk;
+    const int32_t *key_lengths;
+    int ldk;
 } mn_attention_dims;
 
 /* Floats of scratch forward (backward = 0) or backward needs with mn_threads() threads
@@ -55,8 +63,8 @@ void mn_attention_backward(const mn_attention_dims *a, const float *q, const flo
                            float *scratch);
 
 /* The plain kernels the tiled ones are tested against (attention_ref.c): each (b, head)
- * materializes its T×T scores (double sums, libm exp). Same masks and padding rules; lse
- * may be NULL. MN_E_NOMEM when the T×T buffer cannot be had. */
+ * materializes its T×Tk scores (double sums, libm exp). Same masks, padding rules and
+ * strides; lse may be NULL. MN_E_NOMEM when the T×Tk buffer cannot be had. */
 mn_status mn_attention_forward_ref(const mn_attention_dims *a, const float *q, const float *k,
                                    const float *v, int ld, float *o, int ldo, float *lse);
 mn_status mn_attention_backward_ref(const mn_attention_dims *a, const float *q,
@@ -71,6 +79,13 @@ mn_status mn_attention_backward_ref(const mn_attention_dims *a, const float *q,
  * Padded rows (t >= len_b) of y are 0, as a recurrent layer's. heads must divide dim; rope
  * needs an even head width. NULL with the error set otherwise. */
 mn_layer *mn_attention_create(int dim, int heads, int causal, int rope);
+
+/* Multi-head cross-attention with nn.MultiheadAttention's parameters under
+ * torch.nn.TransformerDecoderLayer's names: multihead_attn.in_proj_weight [3D,D] (rows q, k,
+ * v), multihead_attn.in_proj_bias [3D], multihead_attn.out_proj.weight [D,D] and .bias [D].
+ * Queries from its input x[T,B,D], keys and values from the memory [S,B,D] given by the
+ * set_memory op before each forward (without one: from x itself). See cross_attention.c. */
+mn_layer *mn_cross_attention_create(int dim, int heads);
 
 /* Streaming generation with a key/value cache (causal layers only): step t (the number of
  * steps since the last reset) takes x_t [B,D] and writes y_t [B,D], equal to row t of the

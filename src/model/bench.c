@@ -52,7 +52,8 @@ mn_status mn_bench_run(const mn_bench_config *cfg, mn_bench_result *res) {
     for (size_t i = 0; i < rows * cfg->input_size; i++) x[i] = mn_rng_uniform_range(&r, -1, 1);
     for (size_t i = 0; i < rows; i++) target[i] = mn_rng_uniform_range(&r, -1, 1);
     for (int b = 0; b < cfg->B; b++) lengths[b] = cfg->T;
-    mn_batch batch = {cfg->T, cfg->B, cfg->input_size, x, NULL, lengths, 1, target, NULL};
+    mn_batch batch = {.T = cfg->T, .B = cfg->B, .input_size = cfg->input_size, .x = x,
+                     .lengths = lengths, .output_size = 1, .target = target};
     double inv = 1.0 / (double)rows, sum, t0 = 0;
 
     for (int it = 0; it < cfg->warmup + cfg->iterations; it++) {

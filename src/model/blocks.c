@@ -157,15 +157,54 @@ static mn_status check_block(const mn_block_config *b, int k, int in, int *out) 
     return MN_OK;
 }
 
+/* An encoder–decoder: blocks [0, E) encode the source, [E, n) decode; the decoder reads
+ * the tokens (width in0) anew, must not see later steps of its own sequence (teacher
+ * forcing would show it the answer) and reads the memory, the encoder's top output
+ * (width mem), through at least one cross-attention block of the same width. */
+static mn_status check_seq2seq(const mn_model_config *c, const mn_block_config *b, int n,
+                               int k, int in, int mem) {
+    const mn_layer_kind *kind = mn_layer_kind_find(b[k].kind);
+    int E = c->encoder_blocks;
+    if (k < E && (kind->caps & MN_KIND_MEMORY))
+        return mn_fail(MN_E_ARG, "block %d (%s) is an encoder block (the first %d), and only a "
+                       "decoder block can attend to the encoder's output", k, kind->name, E);
+    if (k < E) return MN_OK;
+    if (b[k].bidirectional || ((kind->caps & MN_KIND_ATTENTION) &&
+                               !(kind->caps & MN_KIND_MEMORY) && !b[k].causal))
+        return mn_fail(MN_E_ARG, "decoder block %d (%s) reads later steps of the decoder's "
+                       "input, which under teacher forcing hold the answer; make it causal "
+                       "(attention:causal) or one-directional", k, kind->name);
+    if ((kind->caps & MN_KIND_MEMORY) && in != mem)
+        return mn_fail(MN_E_ARG, "decoder block %d (%s) of width %d attends to the encoder's "
+                       "output of width %d; give both the same width", k, kind->name, in, mem);
+    int reads = 0;
+    for (int j = E; j < n; j++) reads |= !!(mn_layer_kind_find(b[j].kind)->caps & MN_KIND_MEMORY);
+    if (!reads)
+        return mn_fail(MN_E_ARG, "the decoder (blocks %d to %d) has no cross-attention block, so "
+                       "it never reads the encoder's output; add cross-attention", E, n - 1);
+    return MN_OK;
+}
+
 mn_status mn_model_blocks_check(const mn_model_config *c, int in) {
     if (c->num_blocks < 0 || c->num_blocks > MN_MAX_BLOCKS)
         return mn_fail(MN_E_ARG, "blocks must be from 1 to %d, got %d", MN_MAX_BLOCKS,
                        c->num_blocks);
     mn_block_config b[MN_MAX_BLOCKS];
-    int n = mn_model_blocks(c, b);
+    int n = mn_model_blocks(c, b), in0 = in, mem = 0, E = c->encoder_blocks;
+    if (E < 0 || (E > 0 && E >= n))
+        return mn_fail(MN_E_ARG, "encoder blocks must be from 0 to %d (the blocks less one for "
+                       "the decoder), got %d", n - 1, E);
+    if (E > 0 && (c->num_blocks == 0 || c->vocab_size < 1 || c->output != MN_OUTPUT_EVERY))
+        return mn_fail(MN_E_ARG, "an encoder–decoder reads tokens through blocks and outputs at "
+                       "every step: give it blocks, a vocabulary and output every");
     for (int k = 0; k < n; k++) {
+        if (k == E && k > 0) {
+            mem = in;
+            in = in0;
+        }
+        int bin = in;
         mn_status st = check_block(&b[k], k, in, &in);
-        if (st) return st;
+        if (st || (E > 0 && (st = check_seq2seq(c, b, n, k, bin, mem)))) return st;
     }
     return MN_OK;
 }

@@ -20,7 +20,7 @@ mn_status mn_model_save(const mn_model *m, const char *path, const char *const *
 mn_status mn_model_save_with(const mn_model *m, const char *path, const char *const *extra,
                              const mn_st_entry *more, int nmore) {
     const mn_model_config *c = &m->cfg;
-    char num[10][32];
+    char num[11][32];
     snprintf(num[0], 32, "%d", c->input_size);
     snprintf(num[1], 32, "%d", c->vocab_size);
     snprintf(num[2], 32, "%d", c->embed_size);
@@ -31,6 +31,7 @@ mn_status mn_model_save_with(const mn_model *m, const char *path, const char *co
     mn_float_text(num[7], 32, c->forget_bias);
     snprintf(num[8], 32, "%d", c->chrono_tmax);
     mn_float_text(num[9], 32, c->init_gain);
+    snprintf(num[10], 32, "%d", c->encoder_blocks);
     /* the init fields a block read, and only those: a value that changed nothing is no
      * record of the run */
     mn_model_uses u;
@@ -60,6 +61,7 @@ mn_status mn_model_save_with(const mn_model *m, const char *path, const char *co
     if (u.recurrent && c->recurrent_init != MN_INIT_UNIFORM) KV("model.init_gain", num[9]);
     if (u.forget_bias && !chrono) KV("model.forget_bias", num[7]);
     if (chrono) KV("model.chrono_tmax", num[8]);
+    if (c->encoder_blocks > 0) KV("model.encoder_blocks", num[10]);   /* seq2seq models only */
 #undef KV
     for (int i = 0; extra && extra[i] && extra[i + 1]; i += 2) {
         if (n + 2 > 2 * 48)   /* never drop what the caller asked to record */
@@ -133,7 +135,11 @@ static mn_status config_from_file(const mn_st_file *f, const char *path, mn_mode
     c->bidirectional = bi;
     c->output = (mn_output_mode)out;
     c->loss = (mn_loss_kind)loss;
-    /* optional (older files lack it), but never wrong: an unknown value is an error */
+    /* optional (files of other models lack them), but never wrong: an unknown value is an
+     * error */
+    if (mn_st_meta(f, "model.encoder_blocks") &&
+        (st = meta_int(f, path, "model.encoder_blocks", 1, MN_MAX_BLOCKS - 1, &c->encoder_blocks)))
+        return st;
     if (mn_st_meta(f, "model.recurrent_init")) {
         if ((st = meta_choice(f, path, "model.recurrent_init", init_names, 3, &init))) return st;
         c->recurrent_init = (mn_recurrent_init)init;
@@ -165,6 +171,10 @@ mn_status mn_model_read_params(mn_model *m, const mn_st_file *f, const char *pat
         return mn_fail(MN_E_INPUT, "%s holds the blocks %s, which are not the model of these "
                        "options (%s); use the options the checkpoint was written with", path,
                        has, want);
+    if (c.encoder_blocks != h->encoder_blocks)
+        return mn_fail(MN_E_INPUT, "%s holds a model whose first %d blocks are its encoder, and "
+                       "this model's first %d; use the options the checkpoint was written with",
+                       path, c.encoder_blocks, h->encoder_blocks);
     /* every tensor the model has, with its exact shape, and nothing else */
     for (int i = 0; i < m->ntensors; i++) {
         const mn_tensor_view *t = &m->tensors[i];

@@ -92,6 +92,8 @@ void mn_model_free(mn_model *m) {
     mn_release(m->grads);
     mn_release(m->ws);
     mn_release(m->gws);
+    mn_release(m->sws);
+    mn_release(m->sgws);
     for (int i = 0; i < 2 * m->nmeta; i++) mn_release(m->meta[i]);
     mn_release(m->meta);
     mn_release(m);
@@ -114,24 +116,35 @@ static int plain_stack(const mn_block_config *b, int n) {
 /* Transformer layers keep torch.nn.TransformerEncoderLayer's names, so their state dict
  * loads into that module as it is: an attention block opens "layers.{j}." (its norm
  * "norm1."), and a feed-forward block right after it shares that prefix (its norm
- * "norm2."). 1 when block k is such a part (*layer counts the attention blocks so far),
- * 2 for a norm block right after the last layer, the encoder's final "norm.". */
-static int transformer_part(const mn_block_config *b, int k, int *layer, const char **norm) {
+ * "norm2."). In a decoder (torch.nn.TransformerDecoderLayer) a cross-attention block right
+ * after the self-attention shares it too (norm "norm2."), and the feed-forward block after
+ * that takes "norm3.". 1 when block k is such a part (*layer counts the layers so far),
+ * 2 for a norm block right after the last layer, the stack's final "norm.". Blocks before
+ * `first` (an encoder's, seen from its decoder) are no part of the stack. */
+static int transformer_part(const mn_block_config *b, int first, int k, int *layer,
+                            const char **norm) {
     const mn_layer_kind *kind = mn_layer_kind_find(b[k].kind);
+    unsigned prev = k > first ? mn_layer_kind_find(b[k - 1].kind)->caps : 0;
+    if ((kind->caps & MN_KIND_MEMORY) && (prev & MN_KIND_ATTENTION) && !(prev & MN_KIND_MEMORY)) {
+        *norm = "norm2.";
+        return 1;
+    }
     if (kind->caps & MN_KIND_ATTENTION) {
         ++*layer;
         *norm = "norm1.";
         return 1;
     }
-    if (k > 0 && (kind == &mn_kind_ff || kind == &mn_kind_ff_gelu) &&
-        (mn_layer_kind_find(b[k - 1].kind)->caps & MN_KIND_ATTENTION)) {
-        *norm = "norm2.";
+    if ((kind == &mn_kind_ff || kind == &mn_kind_ff_gelu) && (prev & MN_KIND_ATTENTION)) {
+        /* after a cross-attention that shares its self-attention's layer: the third */
+        unsigned prev2 = k - 1 > first ? mn_layer_kind_find(b[k - 2].kind)->caps : 0;
+        *norm = (prev & MN_KIND_MEMORY) && (prev2 & MN_KIND_ATTENTION) &&
+                !(prev2 & MN_KIND_MEMORY) ? "norm3." : "norm2.";
         return 1;
     }
-    /* the encoder's final norm (nn.TransformerEncoder's `norm`) */
-    if (k > 1 && (kind == &mn_kind_layernorm || kind == &mn_kind_rmsnorm) &&
-        transformer_part(b, k - 1, &(int){0}, &(const char *){0}) == 1 &&
-        !(mn_layer_kind_find(b[k - 1].kind)->caps & MN_KIND_ATTENTION))
+    /* the stack's final norm (nn.TransformerEncoder's and nn.TransformerDecoder's `norm`) */
+    if (k > first + 1 && (kind == &mn_kind_layernorm || kind == &mn_kind_rmsnorm) &&
+        transformer_part(b, first, k - 1, &(int){0}, &(const char *){0}) == 1 &&
+        !(prev & MN_KIND_ATTENTION))
         return 2;
     return 0;
 }
@@ -190,7 +203,9 @@ mn_status mn_model_create(const mn_model_config *cfg, uint64_t seed, mn_model **
     }
     const mn_layer_kind *first = mn_layer_kind_find(m->blocks[0].kind);
     if (first->cell >= 0) c->cell = (mn_cell_kind)first->cell;
+    m->E = c->encoder_blocks;
     for (int k = 0; k < nb; k++) {
+        if (k == m->E && k > 0) in = c->embed_size;   /* the decoder reads the tokens anew */
         mn_layer *l = mn_model_block_layer(&m->blocks[k], in, plain ? k : 0);
         if (!l) goto fail;
         m->layers[m->L++] = l;
@@ -210,12 +225,16 @@ mn_status mn_model_create(const mn_model_config *cfg, uint64_t seed, mn_model **
     int n = 0;
     if (m->embed) { all[n] = m->embed; snprintf(prefix[n++], sizeof prefix[0], "embedding."); }
     for (int k = 0, layer = -1, part; k < m->L; k++) {
+        /* an encoder–decoder's two stacks: torch.nn.Transformer's encoder and decoder */
+        const char *stack = m->E == 0 ? "" : k < m->E ? "encoder." : "decoder.";
+        int first = k < m->E ? 0 : m->E, end = k < m->E ? m->E : m->L;
+        if (k == first) layer = -1;
         all[n] = m->layers[k];
         if (plain) snprintf(prefix[n], sizeof prefix[0], "rnn.");
-        else if ((part = transformer_part(m->blocks, k, &layer, &norm_name[n])) == 1)
-            snprintf(prefix[n], sizeof prefix[0], "layers.%d.", layer);
-        else if (part == 2 && k == m->L - 1)
-            snprintf(prefix[n], sizeof prefix[0], "norm.");
+        else if ((part = transformer_part(m->blocks, first, k, &layer, &norm_name[n])) == 1)
+            snprintf(prefix[n], sizeof prefix[0], "%slayers.%d.", stack, layer);
+        else if (part == 2 && k == end - 1)
+            snprintf(prefix[n], sizeof prefix[0], "%snorm.", stack);
         else snprintf(prefix[n], sizeof prefix[0], "blocks.%d.", k);
         n++;
     }
@@ -284,7 +303,7 @@ static int width(const mn_model *m, int k) {   /* feature width of acts[k] */
  * and mask. Their gradients are reserve_grads', so a forward-only run never holds them.
  * acts[0] holds the embedded tokens; dense input is read from the batch in place, so
  * there is no acts[0] (nor dacts[0]) for it. */
-static int first_act(const mn_model *m) { return m->embed ? 0 : 1; }
+static int first_act(const mn_model *m) { return m->embed ? m->E : 1; }
 
 /* One set of float buffers for rows × cb: every layer's input/output and the head's
  * rows in and out. Returns its floats; with `base`, also points the views into it. */
@@ -320,6 +339,8 @@ static mn_status reserve(mn_model *m, int T, int B) {
     return MN_OK;
 }
 
+mn_status mn_model_reserve(mn_model *m, int T, int B) { return reserve(m, T, B); }
+
 /* The gradients of those buffers, laid out the same way (after reserve). */
 static mn_status reserve_grads(mn_model *m) {
     size_t floats = lay_out(m, m->cap_rows, m->cap_B, NULL, NULL, NULL, NULL);
@@ -354,6 +375,10 @@ mn_status mn_model_loss_items(const mn_model *m, const mn_batch *b, double *item
     if (b->output_size != c->output_size)
         return mn_fail(MN_E_ARG, "the model has %d outputs, the batch's targets have %d",
                        c->output_size, b->output_size);
+    if (m->E > 0) {
+        mn_status st = mn_model_check_source(m, b);
+        if (st) return st;
+    }
     double n = 0;
     for (int i = 0; i < b->B; i++) {
         int len = b->lengths[i];
@@ -437,11 +462,37 @@ mn_status mn_model_run(mn_model *m, const mn_batch *b, int t0, int k, int carry,
     return st;
 }
 
-/* The input stage and the blocks over steps [t0, t0+k): acts[L] holds the top output. */
+mn_status mn_model_forward_layers(mn_model *m, int l0, int l1, const float *x, float **acts,
+                                  int k, int B, const int32_t *lengths, int t0, int carry,
+                                  int backward) {
+    mn_status st;
+    for (int l = l0; l < l1; l++) {
+        mn_layer *ly = m->layers[l];
+        if (ly->ops->set_mode)
+            ly->ops->set_mode(ly, m->training, noise_seed(m->noise_seed, l, t0));
+        if (carry && ly->ops->carry_state) {
+            if ((st = ly->ops->carry_state(ly))) return st;
+        } else {
+            mn_layer_reset(ly);
+        }
+        /* a decoder's cross-attention reads the encoder's output of this pass */
+        if (m->E > 0 && (mn_layer_kind_find(m->blocks[l].kind)->caps & MN_KIND_MEMORY) &&
+            (st = ly->ops->set_memory(ly, m->src[m->E], m->S, B, m->src_lengths,
+                                      backward ? m->dsrc[m->E] : NULL)))
+            return st;
+        if ((st = ly->ops->forward(ly, l == l0 ? x : acts[l], acts[l + 1], k, B, lengths)))
+            return st;
+    }
+    return MN_OK;
+}
+
+/* The input stage and the blocks over steps [t0, t0+k): acts[L] holds the top output. An
+ * encoder–decoder first runs its encoder on the source (unless `encode` is 0: generation
+ * reuses the memory of its first pass), then its decoder on the tokens. */
 static mn_status run_blocks(mn_model *m, const mn_batch *b, int t0, int k, int carry,
-                            int backward) {
+                            int backward, int encode) {
     const mn_model_config *c = &m->cfg;
-    int B = b->B, L = m->L;
+    int B = b->B, L = m->L, E = m->E;
     size_t rows = (size_t)k * B;
     mn_status st = MN_OK;
     if (t0 < 0 || k < 1 || k > b->T - t0)
@@ -452,31 +503,23 @@ static mn_status run_blocks(mn_model *m, const mn_batch *b, int t0, int k, int c
                        "the %d one pass can index; use a smaller batch or --tbptt", k, B, rows,
                        INT_MAX);
     if ((st = reserve(m, k, B)) || (backward && (st = reserve_grads(m)))) return st;
+    if (E > 0 && encode && (st = mn_model_encode(m, b, backward))) return st;
     for (int i = 0; i < B; i++)
         m->lengths[i] = MN_MAX(0, MN_MIN(k, b->lengths[i] - t0));
 
     /* input stage */
     const float *x;
     if (m->embed) {
-        mn_embedding_forward(m->embed, b->tokens + (size_t)t0 * B, m->acts[0], rows);
-        x = m->acts[0];
+        mn_embedding_forward(m->embed, b->tokens + (size_t)t0 * B, m->acts[E], rows);
+        x = m->acts[E];
     } else {
         x = b->x + (size_t)t0 * B * c->input_size;
     }
-    /* the stack */
-    for (int l = 0; l < L; l++) {
-        mn_layer *ly = m->layers[l];
-        if (ly->ops->set_mode)
-            ly->ops->set_mode(ly, m->training, noise_seed(m->noise_seed, l, t0));
-        if (carry && ly->ops->carry_state) {
-            if ((st = ly->ops->carry_state(ly))) return st;
-        } else {
-            mn_layer_reset(ly);
-        }
-        if ((st = ly->ops->forward(ly, l == 0 ? x : m->acts[l], m->acts[l + 1], k, B, m->lengths)))
-            return st;
-    }
-    return MN_OK;
+    return mn_model_forward_layers(m, E, L, x, m->acts, k, B, m->lengths, t0, carry, backward);
+}
+
+mn_status mn_model_decode(mn_model *m, const mn_batch *b, int k) {
+    return run_blocks(m, b, 0, k, 0, 0, 0);
 }
 
 static mn_status model_run(mn_model *m, const mn_batch *b, int t0, int k, int carry,
@@ -484,7 +527,7 @@ static mn_status model_run(mn_model *m, const mn_batch *b, int t0, int k, int ca
     const mn_model_config *c = &m->cfg;
     int B = b->B, O = c->output_size, L = m->L, last = c->output == MN_OUTPUT_LAST;
     size_t rows = (size_t)k * B;
-    mn_status st = run_blocks(m, b, t0, k, carry, backward);
+    mn_status st = run_blocks(m, b, t0, k, carry, backward, 1);
     if (st) return st;
     /* head: rows of the last real step, or every row */
     int D = width(m, L);
@@ -536,7 +579,10 @@ static mn_status model_run(mn_model *m, const mn_batch *b, int t0, int k, int ca
         mn_grad_recorder_bind(m, t0, k);
         mn_grad_recorder_block_input(m, L, dtop, B, D);
     }
-    for (int l = L - 1; l >= 0; l--) {
+    /* a decoder's cross-attention adds ∂L/∂memory here */
+    if (m->E > 0) memset(m->dsrc[m->E], 0, (size_t)m->S * B * m->layers[m->E - 1]->out_size *
+                              sizeof(float));
+    for (int l = L - 1; l >= m->E; l--) {
         float *dx = NULL;
         size_t in = (size_t)m->layers[l]->in_size;
         if (l > 0 || m->embed) {
@@ -551,8 +597,8 @@ static mn_status model_run(mn_model *m, const mn_batch *b, int t0, int k, int ca
     }
     if (m->recorder) mn_grad_recorder_unbind(m);
     if (st) return st;
-    if (m->embed) mn_embedding_backward(m->embed, b->tokens + (size_t)t0 * B, m->dacts[0], rows);
-    return MN_OK;
+    if (m->embed) mn_embedding_backward(m->embed, b->tokens + (size_t)t0 * B, m->dacts[m->E], rows);
+    return m->E > 0 ? mn_model_encode_backward(m, b) : MN_OK;
 }
 
 mn_status mn_model_forward(mn_model *m, const mn_batch *b, const float **output) {
@@ -581,8 +627,10 @@ mn_status mn_model_features(mn_model *m, const mn_batch *b, const float **featur
         if (b->tokens[i] < 0 || b->tokens[i] >= c->vocab_size)
             return mn_fail(MN_E_INPUT, "token %d at position %zu is outside the vocabulary "
                            "[0, %d)", b->tokens[i], i, c->vocab_size);
+    mn_status st;
+    if (m->E > 0 && (st = mn_model_check_source(m, b))) return st;
     unsigned fp = mn_fp_enter();
-    mn_status st = run_blocks(m, b, 0, b->T, 0, 0);
+    st = run_blocks(m, b, 0, b->T, 0, 0, 1);
     mn_fp_leave(fp);
     if (st) return st;
     if (features) *features = m->acts[m->L];

@@ -50,6 +50,18 @@ struct mn_model {
 
     struct mn_grad_recorder *recorder;   /* per-step gradient norms (diagnostics), or NULL */
 
+    /* An encoder–decoder (cfg.encoder_blocks = E > 0): layers [0, E) run on the source,
+     * [E, L) on the decoder's tokens; acts[E] holds the embedded tokens and acts[0..E) are
+     * unused. The encoder's buffers, sized for scap_rows = S·B rows: src[k] the input of
+     * encoder layer k (src[0] the embedded source), src[E] its top output, the memory that
+     * the decoder's cross-attention reads; dsrc their gradients (once a backward has run). */
+    int E;
+    void *sws, *sgws;
+    size_t sws_bytes, sgws_bytes, scap_rows;
+    float *src[MN_MAX_LAYERS + 1], *dsrc[MN_MAX_LAYERS + 1];
+    int S;                               /* source steps of the last encoder pass */
+    const int32_t *src_lengths;          /* of the last encoder pass (the caller's batch) */
+
     /* metadata of the file a model was loaded from: "k", "v", ..., NULL */
     char **meta;
     int nmeta;
@@ -67,6 +79,25 @@ int mn_block_wrap_of(const mn_block_config *b, mn_block_wrap *w);
  * un-normalized loss sum. */
 mn_status mn_model_run(mn_model *m, const mn_batch *b, int t0, int k, int carry,
                        int backward, double inv_norm, double *loss_sum);
+/* Layers [l0, l1) forward over k steps of B sequences: layer l0 reads x, layer l writes
+ * acts[l + 1] and later layers read it; each gets its mode and noise seed (from t0), is
+ * reset or carries its state, and a decoder's cross-attention gets the encoder's memory
+ * (with its gradient buffer when backward follows). */
+mn_status mn_model_forward_layers(mn_model *m, int l0, int l1, const float *x, float **acts,
+                                  int k, int B, const int32_t *lengths, int t0, int carry,
+                                  int backward);
+/* The model's own buffers sized for T steps of B sequences (they only grow). */
+mn_status mn_model_reserve(mn_model *m, int T, int B);
+/* A seq2seq model's decoder, forward only, over b's first k steps, on the memory of the
+ * last mn_model_encode: acts[L] holds its top output. */
+mn_status mn_model_decode(mn_model *m, const mn_batch *b, int k);
+/* The encoder over b's source (seq2seq models), leaving the memory in m->src[m->E]; with
+ * grads, also the buffers of its gradients. */
+mn_status mn_model_encode(mn_model *m, const mn_batch *b, int grads);
+/* The encoder's backward from ∂L/∂memory (m->dsrc[m->E]) down to the source embedding. */
+mn_status mn_model_encode_backward(mn_model *m, const mn_batch *b);
+/* The seq2seq checks of a batch: its source is there and fits the model. */
+mn_status mn_model_check_source(const mn_model *m, const mn_batch *b);
 /* Items the loss averages over (for inv_norm), after checking the batch fits the model. */
 mn_status mn_model_loss_items(const mn_model *m, const mn_batch *b, double *items);
 
@@ -79,6 +110,9 @@ const char *mn_model_whole_sequence_kind(const mn_model *m);
  * [t0, t0+k) of the current backward, and detach them afterwards (grad_recorder.c). */
 void mn_grad_recorder_bind(mn_model *m, int t0, int k);
 void mn_grad_recorder_unbind(mn_model *m);
+/* The encoder's backward over a seq2seq model's S source steps, recorded at its blocks'
+ * inputs like a chunk from step 0 (not another pass). */
+void mn_grad_recorder_bind_source(mn_model *m, int S);
 /* Adds the batch-mean ‖∂L/∂x_t‖ of dx[k,B,D], the gradient at block l's input (l = L: the
  * top output), to the recorder's rows for the bound chunk. */
 void mn_grad_recorder_block_input(mn_model *m, int l, const float *dx, int B, int D);

@@ -32,11 +32,23 @@ static mn_status check_config(const mn_train_config *c, const mn_model *m) {
     return mn_schedule_check(c);
 }
 
+/* A sequence-to-sequence task needs an encoder–decoder, and only such a task feeds one. */
+static mn_status check_task(const mn_model *m, const mn_task *task) {
+    if (task->info.seq2seq && m->E == 0)
+        return mn_fail(MN_E_ARG, "task %s maps a source sequence to a target sequence, which "
+                       "needs an encoder–decoder model (encoder_blocks > 0, with cross-attention "
+                       "in its decoder)", task->info.name);
+    if (!task->info.seq2seq && m->E > 0)
+        return mn_fail(MN_E_ARG, "an encoder–decoder model reads a source sequence, and task %s "
+                       "has none; give it a sequence-to-sequence task", task->info.name);
+    return MN_OK;
+}
+
 mn_status mn_trainer_create(mn_model *m, mn_task *task, const mn_train_config *cfg,
                             mn_trainer **out) {
     *out = NULL;
     mn_status st = check_config(cfg, m);
-    if (st) return st;
+    if (st || (st = check_task(m, task))) return st;
     mn_trainer *tr = mn_alloc_zero(sizeof *tr);
     if (!tr) return MN_E_NOMEM;
     tr->m = m;
@@ -118,27 +130,51 @@ mn_status mn_evaluate(mn_model *m, mn_task *task, int sequences, int batch_size,
                       mn_eval_stats *stats) {
     if (sequences < 1 || batch_size < 1)
         return mn_fail(MN_E_ARG, "evaluation needs at least one sequence and a batch size >= 1");
+    mn_status st = check_task(m, task);
+    if (st) return st;
+    /* seq2seq: the loss and token accuracy under teacher forcing, and whole sequences
+     * decoded greedily from the model's own outputs */
+    const int s2s = task->info.seq2seq && task->kind->score_generated;
+    int32_t *gen = NULL;
+    size_t gen_rows;
+    if (s2s && (!mn_mul_size((size_t)task->info.max_steps, (size_t)MN_MIN(batch_size, sequences),
+                             &gen_rows) ||
+                !(gen = mn_alloc(gen_rows * sizeof(int32_t)))))
+        return mn_fail(MN_E_NOMEM, "no memory for the decoded tokens of %d sequences of %d steps",
+                       MN_MIN(batch_size, sequences), task->info.max_steps);
     mn_task_reseed(task, heldout_seed(task->seed));
-    double loss = 0, items = 0, correct = 0, counted = 0;
-    for (int done = 0; done < sequences;) {
+    double loss = 0, items = 0, correct = 0, counted = 0, seq_right = 0, seqs = 0;
+    for (int done = 0; done < sequences && !st;) {
         int B = MN_MIN(batch_size, sequences - done);
         const mn_batch *b;
         double n, sum, c = 0, k = 0;
-        mn_status st = mn_task_next(task, B, &b);
-        if (st || (st = mn_model_loss_items(m, b, &n)) ||
+        if ((st = mn_task_next(task, B, &b)) || (st = mn_model_loss_items(m, b, &n)) ||
             (st = mn_model_run(m, b, 0, b->T, 0, 0, 1.0, &sum)))
-            return st;
+            break;
         loss += sum;
         items += n;
         if (task->info.has_accuracy &&
             (st = mn_task_score(task, b, m->head_out, &c, &k)) != MN_OK)
-            return st;
+            break;
         correct += c;
         counted += k;
+        if (s2s) {
+            if ((st = mn_model_generate(m, b, b->T, gen))) break;
+            task->kind->score_generated(task, b, gen, &c, &k);
+            seq_right += c;
+            seqs += k;
+        }
         done += B;
     }
+    mn_release(gen);
+    if (st) return st;
     stats->loss = items > 0 ? loss / items : 0;
     stats->accuracy = task->info.has_accuracy && counted > 0 ? correct / counted : -1;
+    stats->token_accuracy = -1;
+    if (s2s) {
+        stats->token_accuracy = stats->accuracy;
+        stats->accuracy = seqs > 0 ? seq_right / seqs : -1;
+    }
     stats->sequences = sequences;
     return MN_OK;
 }
