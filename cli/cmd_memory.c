@@ -198,6 +198,7 @@ static int make_plan(plan *p, const options *o, mn_cell_kind cell, int *steps) {
     p->cfg.num_layers = o->layers;
     p->cfg.bidirectional = o->bidir;
     if (o->blocks && mn_blocks_parse(o->blocks, &p->cfg)) return cli_fail("%s", mn_last_error());
+    int seq2seq = 0, source = 0;
     if (!p->task) {   /* like mnemo bench: a head of `output` values at every step */
         p->cfg.input_size = o->input;
         p->cfg.output_size = o->output;
@@ -208,17 +209,28 @@ static int make_plan(plan *p, const options *o, mn_cell_kind cell, int *steps) {
         mn_status st = mn_task_create(p->task, o->length, 1, &t);
         if (st) return cli_lib_fail(st, NULL);
         mn_task_configure_model(t, &p->cfg);
-        *steps = mn_task_get_info(t)->max_steps;
+        const mn_task_info *info = mn_task_get_info(t);
+        *steps = info->max_steps;
+        seq2seq = info->seq2seq;
+        source = info->max_source_steps;
         mn_task_free(t);
     }
+    if (seq2seq && !o->fam.kind)
+        return cli_fail("--task %s maps a source sequence to a target sequence, which takes an "
+                        "encoder-decoder: use --model transformer", p->task);
     if (!o->fam.kind) return 0;
     /* the blocks mnemo train builds for the family (its default norms) */
     mn_norm_place place = o->fam.kind == FAMILY_TCN ? MN_NORM_NONE : MN_NORM_PRE;
     char spec[MN_MAX_BLOCKS * 64];
-    if (family_spec(&o->fam, o->layers, o->hidden, p->cfg.input_size, place, MN_NORM_LAYERNORM,
-                    *steps, place == MN_NORM_PRE, spec, sizeof spec))
+    int E = 0;
+    if (seq2seq ? family_seq2seq_spec(&o->fam, o->layers, o->hidden, place, MN_NORM_LAYERNORM,
+                                      *steps > source ? *steps : source, place == MN_NORM_PRE,
+                                      spec, sizeof spec, &E)
+                : family_spec(&o->fam, o->layers, o->hidden, p->cfg.input_size, place,
+                              MN_NORM_LAYERNORM, *steps, place == MN_NORM_PRE, spec, sizeof spec))
         return CLI_EXIT_USAGE;
     if (mn_blocks_parse(spec, &p->cfg)) return cli_fail("%s", mn_last_error());
+    p->cfg.encoder_blocks = E;
     return 0;
 }
 
