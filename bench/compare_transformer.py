@@ -62,7 +62,8 @@ def torch_ms(torch, T, B, D, heads, layers, causal, mode, threads, iters, warmup
 def mnemo_bench(a, T, B, D, heads, mode, threads):
     cmd = [a.mnemo, "bench", "--model", "transformer", "--layers", str(a.layers),
            "--length", str(T), "--batch", str(B), "--hidden", str(D), "--heads", str(heads),
-           "--ff", str(4 * D), "--positions", "none" if a.causal else "sin", "--mode", mode,
+           "--ff", str(4 * D), "--norm", "post",
+           "--positions", "none" if a.causal else "sin", "--mode", mode,
            "--threads", str(threads), "--iterations", str(a.iterations),
            "--warmup", str(a.warmup), "--json"] + (["--causal"] if a.causal else [])
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout

@@ -18,7 +18,7 @@ static void usage(FILE *f, cli_opt *opts, int n) {
             "Models: %s.\n"
             "\n"
             "options:\n",
-            cli_cell_list());
+            family_model_list());
     cli_print_options(f, opts, n);
 }
 
@@ -65,8 +65,8 @@ int cmd_bench(int argc, char **argv) {
          0, 0},
         {"--json", OPT_FLAG, &json, NULL, "end stdout with one JSON summary line", NULL, NULL, 0,
          0, 0, 0, 0, 0, 0},
-        {"--norm", OPT_STR, &norm_name, "P", "transformer, s4d, mamba: pre or post norm",
-         "transformer post, s4d and mamba pre", "post", 0, 0, 0, 0, 0, 0, 0},
+        {"--norm", OPT_STR, &norm_name, "P", "transformer, s4d, mamba: pre (with a final norm) or post",
+         "pre, as train", "post", 0, 0, 0, 0, 0, 0, 0},
         {0}, {0}, {0}, {0}, {0}, {0}, {0},   /* the families' options */
     };
     const int nopts = (int)(sizeof opts / sizeof opts[0]);
@@ -104,12 +104,12 @@ int cmd_bench(int argc, char **argv) {
             return cli_fail("--model %s reads --hidden %d features per step; give --input-size "
                             "%d or drop it", model_name, hidden, hidden);
         input = hidden;
+        /* the norms mnemo train builds: pre-norm with a final norm unless --norm post */
         mn_norm_place place = fam.kind == FAMILY_TCN ? MN_NORM_NONE
-                            : norm_name && !strcmp(norm_name, "pre") ? MN_NORM_PRE
-                            : norm_name || fam.kind == FAMILY_TRANSFORMER ? MN_NORM_POST
+                            : norm_name && !strcmp(norm_name, "post") ? MN_NORM_POST
                             : MN_NORM_PRE;
-        if (family_spec(&fam, layers, hidden, 0, place, MN_NORM_LAYERNORM, length, 0, spec,
-                        sizeof spec))
+        if (family_spec(&fam, layers, hidden, 0, place, MN_NORM_LAYERNORM, length,
+                        place == MN_NORM_PRE, spec, sizeof spec))
             return CLI_EXIT_USAGE;
         blocks = spec;
     }

@@ -69,7 +69,7 @@ static void usage(FILE *f, cli_opt *opts, int n) {
             "Tasks: %s. Models: %s.\n"
             "\n"
             "options:\n",
-            mn_task_names(), cli_cell_list());
+            mn_task_names(), family_model_list());
     cli_print_options(f, opts, n);
 }
 
@@ -561,7 +561,8 @@ int cmd_diagnose(int argc, char **argv) {
         .train_loss = d.train_loss, .val_loss = d.val_loss, .baseline_loss = d.baseline,
         .cell = mc->cell, .recurrent_init = mc->recurrent_init, .chrono = mc->chrono_tmax > 0,
         .clip_norm = o.tc.clip_norm,
-        .no_recurrence = d.recurrent_block < 0,
+        /* no block reaches every earlier step (a recurrence, state space or attention) */
+        .no_recurrence = mn_model_receptive_field(mc) > 0,
         .attention_blocks = d.attention_blocks, .entropy_ratio = d.entropy_ratio,
     };
     if ((st = mn_diagnose_verdict(&vi, &d.verdict))) {

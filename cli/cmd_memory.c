@@ -2,6 +2,8 @@
  * the longest length and largest batch that fit and the batch × length trade-off. */
 #include "common.h"
 #include "families.h"
+
+#include <stdint.h>
 #include "progress.h"
 
 #include <math.h>
@@ -34,7 +36,7 @@ static void usage(FILE *f, cli_opt *opts, int n) {
             "Tasks: %s. Models: %s.\n"
             "\n"
             "options:\n",
-            mn_task_names(), cli_cell_list());
+            mn_task_names(), family_model_list());
     cli_print_options(f, opts, n);
 }
 
@@ -182,6 +184,7 @@ typedef struct {
     int length, batch, input, output, hidden, layers, bidir, threads, json;
     uint64_t seed;
     cli_family fam;   /* --model transformer|tcn|s4d|mamba and its options */
+    int layers_given;
 } options;
 
 /* What the budget allows: the longest length, the largest batch, the trade-off rows. */
@@ -219,14 +222,21 @@ static int make_plan(plan *p, const options *o, mn_cell_kind cell, int *steps) {
         return cli_fail("--task %s maps a source sequence to a target sequence, which takes an "
                         "encoder-decoder: use --model transformer", p->task);
     if (!o->fam.kind) return 0;
+    int layers = o->layers;
+    if (o->fam.kind == FAMILY_TCN && !o->layers_given) {
+        /* as train does: as many layers as the sequences need */
+        int64_t k = o->fam.kernel;
+        layers = 1;
+        while (layers < 30 && 1 + 2 * (k - 1) * ((INT64_C(1) << layers) - 1) < *steps) layers++;
+    }
     /* the blocks mnemo train builds for the family (its default norms) */
     mn_norm_place place = o->fam.kind == FAMILY_TCN ? MN_NORM_NONE : MN_NORM_PRE;
     char spec[MN_MAX_BLOCKS * 64];
     int E = 0;
-    if (seq2seq ? family_seq2seq_spec(&o->fam, o->layers, o->hidden, place, MN_NORM_LAYERNORM,
+    if (seq2seq ? family_seq2seq_spec(&o->fam, layers, o->hidden, place, MN_NORM_LAYERNORM,
                                       *steps > source ? *steps : source, place == MN_NORM_PRE,
                                       spec, sizeof spec, &E)
-                : family_spec(&o->fam, o->layers, o->hidden, p->cfg.input_size, place,
+                : family_spec(&o->fam, layers, o->hidden, p->cfg.input_size, place,
                               MN_NORM_LAYERNORM, *steps, place == MN_NORM_PRE, spec, sizeof spec))
         return CLI_EXIT_USAGE;
     if (mn_blocks_parse(spec, &p->cfg)) return cli_fail("%s", mn_last_error());
@@ -390,6 +400,7 @@ int cmd_memory(int argc, char **argv) {
     int steps = 0, rc = cli_parse("memory", argc, argv, opts, nopts);
     if (rc || (rc = check_options(opts, nopts, &o, &p, &cell))) return rc;
     p.task = o.task;
+    o.layers_given = cli_find(opts, nopts, "--layers")->given;
     cli_json_arm(o.json);
     cli_set_threads(o.threads);
     if ((rc = make_plan(&p, &o, cell, &steps))) return rc;

@@ -156,6 +156,45 @@ static mn_status load_transformer(const options *o, int final_norm, mn_model **o
     return st;
 }
 
+/* The layers of a block list as text, without the input stage (a linear map, positions)
+ * that an encoder does not have. */
+static void layers_text(const mn_model_config *c, char *buf, size_t cap) {
+    mn_model_config only = *c;
+    only.num_blocks = 0;
+    only.encoder_blocks = 0;
+    for (int k = 0; k < c->num_blocks; k++) {
+        const char *kind = c->blocks[k].kind;
+        if (!strcmp(kind, "linear") || strstr(kind, "positions")) continue;
+        only.blocks[only.num_blocks] = c->blocks[k];
+        only.blocks[only.num_blocks++].dropout = 0;   /* nothing at inference */
+    }
+    if (only.num_blocks == 0 || mn_blocks_format(&only, buf, cap) < 0) buf[0] = 0;
+}
+
+/* A mnemo checkpoint says which layers it holds (model.blocks): the options must build the
+ * same ones, or the output would be another model's (heads, causal, rope, activation and
+ * norm placement change nothing in the tensors' shapes). 0, or 2 after printing. */
+static int check_mnemo_layers(const options *o, const mn_model *built) {
+    mn_model *file = NULL;
+    if (mn_model_load(o->weights, &file) != MN_OK) return 0;   /* a PyTorch state dict */
+    char want[MN_MAX_BLOCKS * 96], have[MN_MAX_BLOCKS * 96];
+    const mn_model_config *fc = mn_model_get_config(file);
+    int rc = 0;
+    if (fc->encoder_blocks > 0)
+        rc = cli_fail("--weights \"%s\" is an encoder-decoder; predict runs encoders "
+                      "(torch.nn.TransformerEncoder): use mnemo eval --load for it", o->weights);
+    layers_text(fc, have, sizeof have);
+    layers_text(mn_model_get_config(built), want, sizeof want);
+    if (!rc && strcmp(have, want))
+        rc = cli_fail("--weights \"%s\" holds the layers %s, and these options build %s: give "
+                      "the options it was trained with (--heads, --ff, --activation, --causal, "
+                      "--norm-first)%s", o->weights, have, want,
+                      strstr(have, "rope") ? "; its rotary positions (rope) have no predict "
+                      "option: run it with mnemo eval --load" : "");
+    mn_model_free(file);
+    return rc;
+}
+
 static int run_transformer(const options *o) {
     mn_model *m = NULL;
     mn_array x = {0}, len = {0};
@@ -174,6 +213,7 @@ static int run_transformer(const options *o) {
             return cli_fail("--weights: %s", first);
     }
     if (st) return cli_lib_fail(st, "--weights");
+    if ((rc = check_mnemo_layers(o, m))) goto done;
     if ((st = mn_array_load(o->input, &x))) {
         rc = cli_lib_fail(st, "--input");
         goto done;

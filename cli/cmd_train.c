@@ -10,7 +10,7 @@ static void usage(FILE *f, cli_opt *opts, int n) {
     fprintf(f,
             "usage: mnemo train --task T --length N --model M [options]\n"
             "\n"
-            "Train a recurrent model on a task and compare its test loss with the task's\n"
+            "Train a model on a task and compare its test loss with the task's\n"
             "baseline (the best input-blind guess). Progress goes to stderr, the summary to\n"
             "stdout; with --json the last stdout line is one JSON object, on failure too.\n"
             "SIGINT or SIGTERM stops after the current step (with --save: a checkpoint that\n"
@@ -18,8 +18,10 @@ static void usage(FILE *f, cli_opt *opts, int n) {
             "Tasks: %s. Models: %s.\n"
             "\n"
             "options:\n",
-            mn_task_names(), cli_cell_list());
+            mn_task_names(), family_model_list());
     cli_print_options(f, opts, n);
+    fprintf(f, "\n");
+    family_blocks_help(f);
 }
 
 /* The model and the trainer's state: the file evaluates (mnemo eval --load) and resumes

@@ -72,7 +72,9 @@ int family_opts_check(cli_family *f, const cli_opt *opts, int nopts, const char 
             return cli_fail("%s shapes a %s model; %s", opts[i].name,
                             readers[r].families == (1u << FAMILY_TRANSFORMER) ? "transformer"
                             : readers[r].families == (1u << FAMILY_TCN) ? "tcn" : "s4d or mamba",
-                            f->kind ? "drop it" : "add --model with that family, or drop it");
+                            f->kind ? "drop it" : "use --model with that family (with --blocks, "
+                            "write the option on the block: heads=H, kernel=K, state=N), or "
+                            "drop it");
         }
     f->positions = cli_choice(f->positions_name, positions_names);
     if (f->positions < 0)
@@ -186,4 +188,18 @@ int family_seq2seq_spec(const cli_family *f, int layers, int width, mn_norm_plac
 #undef ADD
     if (n >= cap) return cli_fail("the model's block list is too long; use fewer --layers");
     return 0;
+}
+
+const char *family_model_list(void) {
+    static char buf[192];
+    if (!buf[0]) snprintf(buf, sizeof buf, "%s, %s", cli_cell_list(), family_names());
+    return buf;
+}
+
+void family_blocks_help(FILE *f) {
+    fprintf(f, "Block kinds (--blocks): %s.\n"
+            "Block options: residual, bidirectional, pre, post, layernorm, rmsnorm, dropout=P;\n"
+            "attention: heads=H, causal, rope; learned-positions: max-len=N; conv, tcn:\n"
+            "kernel=K, dilation=D; s4d, mamba: state=N, init=lin|inv|real.\n",
+            mn_layer_kind_names());
 }

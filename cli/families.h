@@ -32,6 +32,10 @@ cli_family_kind family_of(const char *model_name);
 /* A recurrent cell's name, or 2 after printing that the model is unknown, naming the
  * cells and the families. */
 int family_parse_cell(const char *model_name, mn_cell_kind *cell);
+/* "rnn, ..., gated, transformer, tcn, s4d, mamba", for help texts */
+const char *family_model_list(void);
+/* The block kinds and their options, for help texts. */
+void family_blocks_help(FILE *f);
 
 /* The blocks of a model of `layers` layers at width `width` (a transformer's d_model, a
  * TCN's channels, an S4D's or Mamba's model width):

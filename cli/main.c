@@ -1,6 +1,7 @@
 /* mnemo: the command-line tool. It parses arguments, calls the library (mnemo.h), prints,
  * and chooses the exit code: 0 success, 1 runtime failure, 2 bad usage or bad input. */
 #include "common.h"
+#include "families.h"
 #include "progress.h"
 
 #include <errno.h>
@@ -16,8 +17,8 @@ typedef struct {
 static const command commands[] = {
     {"train", cmd_train, "train a model on a task and compare it with the task's baseline"},
     {"eval", cmd_eval, "evaluate a saved model on a task's held-out sequences"},
-    {"bench", cmd_bench, "time a recurrent stack at one shape (train step or inference)"},
-    {"predict", cmd_predict, "run PyTorch RNN/LSTM/GRU weights on a .npy array"},
+    {"bench", cmd_bench, "time a model at one shape (train step or inference)"},
+    {"predict", cmd_predict, "run PyTorch RNN/LSTM/GRU or TransformerEncoder weights on a .npy array"},
     {"diagnose", cmd_diagnose, "train or load a model and report how its gradient flows"},
     {"memory", cmd_memory, "bytes a training run needs, and the longest T that fits"},
     {"lab", cmd_lab, "experiments that check the theory of long-range learning"},
@@ -27,7 +28,7 @@ static const command commands[] = {
 
 static void usage(FILE *f) {
     fprintf(f,
-            "mnemo %s: train recurrent sequence models and see how far back they learn.\n"
+            "mnemo %s: train sequence models and see how far back they learn.\n"
             "\n"
             "usage: mnemo COMMAND [options]      (mnemo COMMAND --help for its options)\n"
             "\n"
@@ -50,7 +51,7 @@ static void usage(FILE *f) {
             "example:\n"
             "  mnemo train --task adding --length 100 --model lstm --hidden 64 --chrono --lr 5e-3 "
             "--steps 2000\n",
-            mn_task_names(), cli_cell_list());
+            mn_task_names(), family_model_list());
 }
 
 static const command *find(const char *name) {

@@ -139,7 +139,7 @@ w bad-lr-inf $tiny --lr inf
 w bad-lr-underflow $tiny --lr 1e-50
 w bad-seed-negative $tiny --seed -1
 w bad-unknown-task --task sorting --length 4 --model rnn
-w bad-unknown-model --task adding --length 4 --model mamba
+w bad-unknown-model --task adding --length 4 --model mlp
 w bad-chrono-rnn $tiny --chrono
 w bad-chrono-contradiction --task adding --length 4 --model lstm --chrono --no-chrono
 w bad-checkpoint-without-save $tiny --checkpoint-every 1

@@ -578,7 +578,8 @@ typedef struct {
     mn_recurrent_init recurrent_init;
     int chrono;               /* chrono init was used */
     double clip_norm;
-    /* Models without a recurrence: 1 when no block has one (the cell advice is moot) */
+    /* 1 when no block reaches every earlier step (no recurrence, state space or attention:
+     * a bounded receptive field, mn_model_receptive_field > 0); the cell advice is moot */
     int no_recurrence;
     /* Attention: how many blocks attend, and their heads' mean entropy over the uniform
      * one (mn_attention_stats): near 0 collapsed on single steps, near 1 diffuse */

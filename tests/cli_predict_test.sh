@@ -150,6 +150,9 @@ if [ "$rc" -eq 0 ] && [ "$(floats "$out" | wc -l)" = 144 ] && grep -q '"norm_fir
     ok "predict runs mnemo's own pre-norm Transformer checkpoint (its final norm found)"
 else bad "predict on a mnemo Transformer checkpoint" "$(show)"; fi
 rm -f "$out"
+refused "a mnemo checkpoint run with other options than it was trained with" predict \
+    --model transformer --hidden 8 --heads 2 --ff 16 --layers 2 --weights "$tmp/tf.st" \
+    --input "$TF/post_relu_l1_x.npy" --output "$out"
 refused "transformer weights read as the other norm placement" predict --model transformer \
     --hidden 8 --heads 2 --ff 16 --weights "$TF/post_relu_l1.safetensors" \
     --input "$TF/post_relu_l1_x.npy" --output "$out" --layers 2

@@ -41,6 +41,10 @@ def read_safetensors(path):
 
 
 def encoder_of(tensors, meta):
+    if int(meta.get("model.encoder_blocks", "0") or 0) > 0:
+        sys.exit("this checkpoint is an encoder-decoder: its encoder.* and decoder.* tensors "
+                 "load into torch.nn.Transformer (see docs/pytorch-interop.md), not into a "
+                 "TransformerEncoder")
     blocks = meta.get("model.blocks", "").split(",")
     attn = [b.split(":") for b in blocks if b.startswith("attention")]
     ffs = [b.split(":") for b in blocks if b.startswith("ff")]
@@ -59,6 +63,11 @@ def encoder_of(tensors, meta):
     final = nn.LayerNorm(d_model) if "norm.weight" in tensors else None
     enc = nn.TransformerEncoder(layer, len(attn), norm=final, enable_nested_tensor=False)
     state = {k: v for k, v in tensors.items() if k.startswith("layers.") or k.startswith("norm.")}
+    missing = [k for k in enc.state_dict() if k not in state]
+    if missing:
+        sys.exit("the checkpoint's layers are not a torch.nn.TransformerEncoder's (no %s): "
+                 "only attention blocks followed by a feed-forward block, both residual with "
+                 "a LayerNorm (pre or post), load into it" % ", ".join(missing[:3]))
     enc.load_state_dict(state, strict=True)
     outside = [k for k in tensors if k not in state]
     return enc.eval(), "causal" in a, outside
@@ -67,7 +76,10 @@ def encoder_of(tensors, meta):
 def main():
     if len(sys.argv) not in (2, 4):
         sys.exit(__doc__)
-    tensors, meta = read_safetensors(sys.argv[1])
+    try:
+        tensors, meta = read_safetensors(sys.argv[1])
+    except (OSError, ValueError, KeyError) as e:
+        sys.exit("cannot read %s as safetensors: %s" % (sys.argv[1], e))
     enc, causal, outside = encoder_of(tensors, meta)
     print(enc)
     print("causal mask:", causal)

@@ -53,9 +53,9 @@ static void flow_advice(const mn_verdict_input *in, mn_verdict *out) {
         return;
     }
     if (out->flow == MN_FLOW_VANISHING && in->no_recurrence) {
-        add(a, n, "No block carries state through time, so a step reaches the output only "
-            "through what the blocks mix (convolutions: their receptive field): widen it "
-            "(--layers, --kernel), or use a recurrence, a state space or attention.");
+        add(a, n, "No block carries state through time: a step reaches the output only "
+            "within the convolutions' receptive field. Widen it (--layers, --kernel), or use "
+            "a recurrence, a state space or attention.");
         return;
     }
     if (out->flow == MN_FLOW_VANISHING) {

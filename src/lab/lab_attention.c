@@ -241,9 +241,8 @@ mn_status mn_lab_attention_cost(const mn_lab_options *o, mn_lab_result *r) {
                 "costs time linear in T");
     mn_lab_text(r->quantity, sizeof r->quantity, "log-log slope of attention's forward+backward "
                 "time against T (theory 2)");
-    mn_lab_text(r->criterion, sizeof r->criterion, "time slope in [1.6, 2.4], tiled memory slope "
-                "in [0.8, 1.2], plain kernel's memory and LSTM time slopes in [1.6, 2.4] and "
-                "[0.7, 1.3]");
+    mn_lab_text(r->criterion, sizeof r->criterion, "slopes: time 1.6-2.4, tiled memory 0.8-1.2, "
+                "plain memory 1.6-2.4, LSTM time 0.7-1.3");
     double T_d[MN_LAB_MAX_LIST], t_attn[MN_LAB_MAX_LIST], m_attn[MN_LAB_MAX_LIST];
     double m_ref[MN_LAB_MAX_LIST], t_lstm[MN_LAB_MAX_LIST];
     mn_layer *l = NULL;
