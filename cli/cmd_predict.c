@@ -422,7 +422,7 @@ int cmd_predict(int argc, char **argv) {
     }
     int rc = cli_parse("predict", argc, argv, opts, nopts);
     if (rc) return rc;
-    mn_cell_kind cell = MN_LSTM;
+    mn_cell_kind cell = (mn_cell_kind)0;   /* read below, for the recurrent models */
     if (family_opts_check(&o.fam, opts, nopts, o.model)) return CLI_EXIT_USAGE;
     int transformer = o.fam.kind == FAMILY_TRANSFORMER;
     if (o.fam.kind && !transformer)

@@ -109,19 +109,15 @@ static void attn_init(mn_layer *l, mn_rng *rng, const mn_init_config *cfg) {
     attention *s = (attention *)l;
     size_t D = (size_t)s->D;
     float *p = l->params;
-    /* nn.MultiheadAttention._reset_parameters: xavier_uniform_ on [3D, D], zero biases;
-     * out_proj keeps nn.Linear's U(±1/√D) */
-    mn_init_uniform(p + s->o_win, 3 * D * D, sqrtf(6.0f / (float)(D + 3 * D)), rng);
-    memset(p + s->o_bin, 0, 3 * D * sizeof(float));
-    mn_init_uniform(p + s->o_wout, D * D, 1.0f / sqrtf((float)D), rng);
-    memset(p + s->o_bout, 0, D * sizeof(float));
+    mn_attention_init_params(p + s->o_win, p + s->o_bin, p + s->o_wout, p + s->o_bout, D, rng);
 }
 
-/* y[N,out] = b + x[N,in]·Wᵀ */
-static void affine(const float *x, const float *W, const float *b, float *y, size_t N, int in,
-                   int out) {
-    for (size_t n = 0; n < N; n++) memcpy(y + n * out, b, (size_t)out * sizeof(float));
-    mn_sgemm(0, 1, (int)N, out, in, 1.0f, x, in, W, in, 1.0f, y, out);
+void mn_attention_init_params(float *w_in, float *b_in, float *w_out, float *b_out, size_t D,
+                              mn_rng *rng) {
+    mn_init_uniform(w_in, 3 * D * D, sqrtf(6.0f / (float)(D + 3 * D)), rng);
+    memset(b_in, 0, 3 * D * sizeof(float));
+    mn_init_uniform(w_out, D * D, 1.0f / sqrtf((float)D), rng);
+    memset(b_out, 0, D * sizeof(float));
 }
 
 /* cos and sin of t·10000^(−2i/dh) for t < T, i < dh/2, as [T][i][cos, sin] (double angles:
@@ -184,14 +180,14 @@ static mn_status attn_forward(mn_layer *l, const float *x, float *y, int T, int 
     s->have = 0;
     if ((st = check_pass(s, T, B, lengths, &rows)) || (st = reserve(s, T, B))) return st;
     const float *p = l->params;
-    affine(x, p + s->o_win, p + s->o_bin, s->qkv, rows, D, 3 * D);
+    mn_affine(x, p + s->o_win, p + s->o_bin, s->qkv, rows, D, 3 * D);
     if (s->rope) {
         rope_table(s->rot, T, s->dh, 0);
         rope_apply(s, s->qkv, T, B, s->rot, 0);
     }
     mn_attention_dims a = dims(s, T, B, lengths);
     mn_attention_forward(&a, s->qkv, s->qkv + D, s->qkv + 2 * D, 3 * D, s->o, D, s->lse, s->kws);
-    affine(s->o, p + s->o_wout, p + s->o_bout, y, rows, D, D);
+    mn_affine(s->o, p + s->o_wout, p + s->o_bout, y, rows, D, D);
     for (int b = 0; lengths && b < B; b++)
         for (int t = lengths[b]; t < T; t++)
             memset(y + ((size_t)t * B + b) * D, 0, (size_t)D * sizeof(float));
@@ -302,7 +298,7 @@ mn_status mn_attention_step(mn_layer *l, const float *x_t, float *y_t, int B) {
     size_t row = (size_t)B * D;
     const float *p = l->params;
     float *qkv = s->sbuf, *o = qkv + 3 * row, *rot = o + row, *sc = rot + dh;
-    affine(x_t, p + s->o_win, p + s->o_bin, qkv, (size_t)B, D, 3 * D);
+    mn_affine(x_t, p + s->o_win, p + s->o_bin, qkv, (size_t)B, D, 3 * D);
     if (s->rope) {
         rope_table(rot, 1, dh, t);
         rope_apply(s, qkv, 1, B, rot, 0);
@@ -333,7 +329,7 @@ mn_status mn_attention_step(mn_layer *l, const float *x_t, float *y_t, int B) {
                 for (int d = 0; d < dh; d++) out[d] += w * v[d];
             }
         }
-    affine(o, p + s->o_wout, p + s->o_bout, y_t, (size_t)B, D, D);
+    mn_affine(o, p + s->o_wout, p + s->o_bout, y_t, (size_t)B, D, D);
     s->cache_B = B;
     s->steps = t + 1;
     return MN_OK;

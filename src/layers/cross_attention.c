@@ -121,18 +121,7 @@ static void cross_init(mn_layer *l, mn_rng *rng, const mn_init_config *cfg) {
     cross *s = (cross *)l;
     size_t D = (size_t)s->D;
     float *p = l->params;
-    /* nn.MultiheadAttention._reset_parameters, as for self-attention */
-    mn_init_uniform(p + s->o_win, 3 * D * D, sqrtf(6.0f / (float)(D + 3 * D)), rng);
-    memset(p + s->o_bin, 0, 3 * D * sizeof(float));
-    mn_init_uniform(p + s->o_wout, D * D, 1.0f / sqrtf((float)D), rng);
-    memset(p + s->o_bout, 0, D * sizeof(float));
-}
-
-/* y[N,out] = b + x[N,in]·Wᵀ */
-static void affine(const float *x, const float *W, const float *b, float *y, size_t N, int in,
-                   int out) {
-    for (size_t n = 0; n < N; n++) memcpy(y + n * out, b, (size_t)out * sizeof(float));
-    mn_sgemm(0, 1, (int)N, out, in, 1.0f, x, in, W, in, 1.0f, y, out);
+    mn_attention_init_params(p + s->o_win, p + s->o_bin, p + s->o_wout, p + s->o_bout, D, rng);
 }
 
 static mn_status check_lengths(const char *what, const int32_t *lengths, int T, int B) {
@@ -196,11 +185,11 @@ static mn_status cross_forward(mn_layer *l, const float *x, float *y, int T, int
                        "more rows than a GEMM indexes; use a smaller batch", s->S, B);
     if ((st = reserve(s, T, s->S, B))) return st;
     const float *p = l->params;
-    affine(x, p + s->o_win, p + s->o_bin, s->q, rows, D, D);
-    affine(s->mem, p + s->o_win + (size_t)D * D, p + s->o_bin + D, s->kv, mrows, D, 2 * D);
+    mn_affine(x, p + s->o_win, p + s->o_bin, s->q, rows, D, D);
+    mn_affine(s->mem, p + s->o_win + (size_t)D * D, p + s->o_bin + D, s->kv, mrows, D, 2 * D);
     mn_attention_dims a = dims(s, lengths);
     mn_attention_forward(&a, s->q, s->kv, s->kv + D, D, s->o, D, s->lse, s->kws);
-    affine(s->o, p + s->o_wout, p + s->o_bout, y, rows, D, D);
+    mn_affine(s->o, p + s->o_wout, p + s->o_bout, y, rows, D, D);
     for (int b = 0; lengths && b < B; b++)
         for (int t = lengths[b]; t < T; t++)
             memset(y + ((size_t)t * B + b) * D, 0, (size_t)D * sizeof(float));

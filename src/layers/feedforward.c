@@ -86,13 +86,6 @@ static inline float gelu_grad(float h) {
     return cdf + h * pdf;
 }
 
-/* y[N,out] = b + x[N,in]·Wᵀ */
-static void affine(const float *x, const float *W, const float *b, float *y, int N, int in,
-                   int out) {
-    for (size_t n = 0; n < (size_t)N; n++) memcpy(y + n * out, b, (size_t)out * sizeof(float));
-    mn_sgemm(0, 1, N, out, in, 1.0f, x, in, W, in, 1.0f, y, out);
-}
-
 static mn_status ff_forward(mn_layer *l, const float *x, float *y, int T, int B,
                             const int32_t *lengths) {
     (void)lengths;
@@ -104,18 +97,18 @@ static mn_status ff_forward(mn_layer *l, const float *x, float *y, int T, int B,
     const float *p = l->params;
     if (s->act == MN_ACT_GELU) {
         float *h = s->h, *a = s->a;
-        affine(x, p + s->o_w1, p + s->o_b1, h, (int)rows, D, (int)F);
+        mn_affine(x, p + s->o_w1, p + s->o_b1, h, (int)rows, D, (int)F);
         #pragma omp parallel for schedule(static) if (n > FF_PARALLEL / 8)
         for (size_t i = 0; i < n; i++) a[i] = gelu(h[i]);
     } else {
         float *a = s->a;
-        affine(x, p + s->o_w1, p + s->o_b1, a, (int)rows, D, (int)F);
+        mn_affine(x, p + s->o_w1, p + s->o_b1, a, (int)rows, D, (int)F);
         for (size_t i = 0; i < n; i++) {           /* ReLU in place; NaN stays NaN */
             float v = a[i];
             a[i] = (v > 0.0f || v != v) ? v : 0.0f;
         }
     }
-    affine(s->a, p + s->o_w2, p + s->o_b2, y, (int)rows, (int)F, D);
+    mn_affine(s->a, p + s->o_w2, p + s->o_b2, y, (int)rows, (int)F, D);
     s->x = x;
     s->rows = rows;
     return MN_OK;

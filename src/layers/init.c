@@ -1,4 +1,5 @@
 #include "init.h"
+#include "gemm.h"
 
 #include <math.h>
 #include <string.h>
@@ -89,4 +90,10 @@ void mn_column_sums(const float *x, size_t rows, int cols, float *out) {
         }
         for (int c = 0; c < w; c++) out[c0 + c] += s[c];
     }
+}
+
+void mn_affine(const float *x, const float *W, const float *b, float *y, size_t N, int in,
+               int out) {
+    for (size_t n = 0; n < N; n++) memcpy(y + n * out, b, (size_t)out * sizeof(float));
+    mn_sgemm(0, 1, (int)N, out, in, 1.0f, x, in, W, in, 1.0f, y, out);
 }

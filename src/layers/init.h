@@ -15,4 +15,8 @@ void mn_init_identity(float *w, int n, float gain);                 /* n×n gain
 /* out[c] += Σ_r x[r, c] for x [rows, cols]; summed in row order for every thread count. */
 void mn_column_sums(const float *x, size_t rows, int cols, float *out);
 
+/* y[N,out] = b + x[N,in]·Wᵀ, W [out,in] (nn.Linear's layout); N at most INT_MAX. */
+void mn_affine(const float *x, const float *W, const float *b, float *y, size_t N, int in,
+               int out);
+
 #endif

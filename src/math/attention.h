@@ -79,6 +79,10 @@ mn_status mn_attention_backward_ref(const mn_attention_dims *a, const float *q,
  * Padded rows (t >= len_b) of y are 0, as a recurrent layer's. heads must divide dim; rope
  * needs an even head width. NULL with the error set otherwise. */
 mn_layer *mn_attention_create(int dim, int heads, int causal, int rope);
+/* nn.MultiheadAttention._reset_parameters for width D: xavier_uniform_ on W_in [3D,D], zero
+ * biases; W_out keeps nn.Linear's U(±1/√D). Self- and cross-attention both start so. */
+void mn_attention_init_params(float *w_in, float *b_in, float *w_out, float *b_out, size_t D,
+                              mn_rng *rng);
 
 /* Multi-head cross-attention with nn.MultiheadAttention's parameters under
  * torch.nn.TransformerDecoderLayer's names: multihead_attn.in_proj_weight [3D,D] (rows q, k,
