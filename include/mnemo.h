@@ -305,6 +305,10 @@ typedef struct {
      * greedy decoding (mn_model_generate). Its models have encoder_blocks > 0. */
     int seq2seq;
     int max_source_steps;     /* seq2seq: padded source length S of a batch */
+    /* Sequences in the evaluation set of a task made from data (mn_task_from_arrays):
+     * mn_evaluate reads at most these, each once, in order. 0: a generated task, whose
+     * held-out stream never ends. */
+    int eval_sequences;
 } mn_task_info;
 
 typedef struct mn_task mn_task;
@@ -321,6 +325,47 @@ mn_status mn_task_score(const mn_task *t, const mn_batch *b, const float *output
                         double *correct, double *counted);
 /* Fill a model config with what the task needs (input, output, loss). */
 void mn_task_configure_model(const mn_task *t, mn_model_config *cfg);
+
+/* A task made from the caller's own arrays, for training and evaluating on real data.
+ * Layouts are NumPy's row-major ones, sequence first ([N,T,I] as np.zeros((N, T, I))); the
+ * task copies what it needs, so the arrays may be freed after the call.
+ *   Inputs: dense x [N,T,I] (input_size I) or tokens [N,T] (vocab_size V, each in [0, V)).
+ *   lengths [N]: each in [1, T]; steps past a length are padding, never read as input nor
+ *   scored. NULL: every sequence has T steps.
+ *   Targets: loss MN_LOSS_MSE reads target, [N,O] with output MN_OUTPUT_LAST (one target per
+ *   sequence, scored at its last real step) or [N,T,O] with MN_OUTPUT_EVERY; MN_LOSS_CE reads
+ *   labels, [N] or [N,T], each a class in [0, O) or -1 to ignore the position.
+ *   heldout: this many sequences, chosen by the seed, form the evaluation set and are never
+ *   trained on; 0 evaluates on the training sequences (then the evaluation measures fit,
+ *   not generalization).
+ * Training batches draw the training sequences without replacement, in a new seeded order
+ * every epoch (PyTorch's DataLoader with shuffle=True); the position in that order is part of
+ * a trainer checkpoint. The baseline (mn_task_info.baseline_loss) is the best input-blind
+ * guess learned from the training sequences: their mean target for MSE, their class
+ * frequencies for cross-entropy. Cross-entropy tasks report accuracy (argmax right).
+ * Errors: MN_E_ARG for impossible sizes, NULL arrays or heldout >= N; MN_E_INPUT naming the
+ * sequence, step and value for a NaN/Inf input or target, a token, label or length out of
+ * range. Source: the layouts follow torch.utils.data's TensorDataset over
+ * (x, target[, lengths]). */
+typedef struct {
+    const char *name;         /* shown as the task's name; NULL: "arrays" */
+    int sequences;            /* N >= 1 */
+    int steps;                /* T >= 1: the padded length */
+    int input_size;           /* I: features per step with x; 0 with tokens */
+    const float *x;           /* [N,T,I] or NULL */
+    int vocab_size;           /* V > 0 with tokens; 0 with x */
+    const int32_t *tokens;    /* [N,T] or NULL */
+    const int32_t *lengths;   /* [N] or NULL */
+    mn_loss_kind loss;
+    mn_output_mode output;
+    int output_size;          /* O: target width (MSE) or classes (CE) */
+    const float *target;      /* MSE: [N,O] or [N,T,O] */
+    const int32_t *labels;    /* CE: [N] or [N,T] */
+    int heldout;              /* evaluation sequences taken out of the N; 0: none */
+} mn_arrays;
+
+void mn_arrays_init(mn_arrays *a);   /* zeroes every field: MSE at the last step */
+mn_status mn_task_from_arrays(const mn_arrays *a, uint64_t seed, mn_task **out);
 
 /* ---------------------------------------------------------------- training */
 

@@ -58,6 +58,7 @@ static void release_buffers(mn_task *t) {
 
 void mn_task_free(mn_task *t) {
     if (!t) return;
+    if (t->kind->release) t->kind->release(t);
     release_buffers(t);
     mn_release(t);
 }
@@ -66,6 +67,29 @@ const mn_task_info *mn_task_get_info(const mn_task *t) { return t ? &t->info : N
 
 void mn_task_reseed(mn_task *t, uint64_t seed) {
     if (t) mn_rng_seed(&t->rng, seed);
+}
+
+void mn_task_start_heldout(mn_task *t, uint64_t seed) {
+    if (t->kind->rewind_heldout) t->kind->rewind_heldout(t);
+    else mn_task_reseed(t, seed);
+}
+
+mn_status mn_task_clone(const mn_task *t, mn_task **out) {
+    if (!t->kind->clone) return mn_task_create(t->kind->name, t->info.length, t->seed, out);
+    *out = NULL;
+    mn_task *c = mn_alloc_zero(sizeof *c);
+    if (!c) return MN_E_NOMEM;
+    c->kind = t->kind;
+    c->info = t->info;
+    c->seed = t->seed;
+    mn_rng_seed(&c->rng, t->seed);
+    mn_status st = t->kind->clone(t, c);
+    if (st) {
+        mn_release(c);
+        return st;
+    }
+    *out = c;
+    return MN_OK;
 }
 
 /* Bytes of a buffer of steps·B·width elements of `elem` bytes; 0 when the count

@@ -17,6 +17,11 @@ struct mn_task {
     float *x, *target;
     int32_t *tokens, *labels, *lengths;
     int32_t *src_tokens, *src_lengths;   /* seq2seq tasks: [S,B], [B] */
+    /* Tasks made from data (task_arrays.c): the kind's own state, and the sequences drawn
+     * from the training order so far, which with rng is the stream's position (a trainer
+     * checkpoint records both). Generated tasks leave them 0. */
+    void *data;
+    uint64_t drawn;
 };
 
 struct mn_task_kind {
@@ -32,11 +37,22 @@ struct mn_task_kind {
      * model's own outputs, not teacher-forced); NULL otherwise. */
     void (*score_generated)(const mn_task *t, const mn_batch *b, const int32_t *tokens,
                             double *correct, double *counted);
+    /* Tasks made from data, NULL for generated ones (which are made again by name): */
+    mn_status (*clone)(const mn_task *t, mn_task *copy);   /* copy->data from t's */
+    void (*release)(mn_task *t);                              /* frees t->data */
+    /* From now on hand out the evaluation set in order, from its start. */
+    void (*rewind_heldout)(mn_task *t);
 };
 
 extern const mn_task_kind mn_task_adding, mn_task_adding1997, mn_task_copy, mn_task_reverse;
 
 /* Restart the task's random stream (evaluation re-reads the same held-out sequences). */
 void mn_task_reseed(mn_task *t, uint64_t seed);
+/* Start reading the held-out sequences from their beginning: a data task's evaluation
+ * set, or a generated task's stream reseeded with `seed`. */
+void mn_task_start_heldout(mn_task *t, uint64_t seed);
+/* A second task of the same kind, length and seed at the start of its stream (a trainer's
+ * evaluation copy); a data task shares its arrays. */
+mn_status mn_task_clone(const mn_task *t, mn_task **out);
 
 #endif

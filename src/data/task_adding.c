@@ -65,7 +65,8 @@ static void adding_generate(mn_task *t, int B) {
     }
 }
 
-const mn_task_kind mn_task_adding = {"adding", adding_setup, adding_generate, score_last, NULL};
+const mn_task_kind mn_task_adding = {
+    .name = "adding", .setup = adding_setup, .generate = adding_generate, .score = score_last};
 
 /* -------------------------------------------------------------- adding-1997 */
 
@@ -129,5 +130,7 @@ static void adding1997_generate(mn_task *t, int B) {
     }
 }
 
-const mn_task_kind mn_task_adding1997 = {"adding-1997", adding1997_setup,
-                                         adding1997_generate, score_last, NULL};
+const mn_task_kind mn_task_adding1997 = {.name = "adding-1997",
+                                         .setup = adding1997_setup,
+                                         .generate = adding1997_generate,
+                                         .score = score_last};

@@ -73,4 +73,5 @@ static void copy_score(const mn_task *t, const mn_batch *b, const float *out,
     *counted = (double)SYMBOLS * B;
 }
 
-const mn_task_kind mn_task_copy = {"copy", copy_setup, copy_generate, copy_score, NULL};
+const mn_task_kind mn_task_copy = {
+    .name = "copy", .setup = copy_setup, .generate = copy_generate, .score = copy_score};

@@ -85,5 +85,8 @@ static void reverse_score_generated(const mn_task *t, const mn_batch *b, const i
     *counted = b->B;
 }
 
-const mn_task_kind mn_task_reverse = {"reverse", reverse_setup, reverse_generate, reverse_score,
-                                      reverse_score_generated};
+const mn_task_kind mn_task_reverse = {.name = "reverse",
+                                      .setup = reverse_setup,
+                                      .generate = reverse_generate,
+                                      .score = reverse_score,
+                                      .score_generated = reverse_score_generated};

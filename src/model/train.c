@@ -56,7 +56,7 @@ mn_status mn_trainer_create(mn_model *m, mn_task *task, const mn_train_config *c
     tr->cfg = *cfg;
     if ((st = mn_optimizer_init(&tr->opt, cfg, m->nparams)) ||
         (st = mn_optimizer_use_groups(&tr->opt, cfg, m)) ||
-        (st = mn_task_create(task->kind->name, task->info.length, task->seed, &tr->eval_task))) {
+        (st = mn_task_clone(task, &tr->eval_task))) {
         mn_trainer_free(tr);
         return st;
     }
@@ -132,6 +132,8 @@ mn_status mn_evaluate(mn_model *m, mn_task *task, int sequences, int batch_size,
         return mn_fail(MN_E_ARG, "evaluation needs at least one sequence and a batch size >= 1");
     mn_status st = check_task(m, task);
     if (st) return st;
+    /* a data task's evaluation set is finite: each of its sequences once */
+    if (task->info.eval_sequences > 0) sequences = MN_MIN(sequences, task->info.eval_sequences);
     /* seq2seq: the loss and token accuracy under teacher forcing, and whole sequences
      * decoded greedily from the model's own outputs */
     const int s2s = task->info.seq2seq && task->kind->score_generated;
@@ -142,7 +144,7 @@ mn_status mn_evaluate(mn_model *m, mn_task *task, int sequences, int batch_size,
                 !(gen = mn_alloc(gen_rows * sizeof(int32_t)))))
         return mn_fail(MN_E_NOMEM, "no memory for the decoded tokens of %d sequences of %d steps",
                        MN_MIN(batch_size, sequences), task->info.max_steps);
-    mn_task_reseed(task, heldout_seed(task->seed));
+    mn_task_start_heldout(task, heldout_seed(task->seed));
     double loss = 0, items = 0, correct = 0, counted = 0, seq_right = 0, seqs = 0;
     for (int done = 0; done < sequences && !st;) {
         int B = MN_MIN(batch_size, sequences - done);

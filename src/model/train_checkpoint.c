@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,7 +71,7 @@ static int readable_options(const mn_train_config *c, int ssm,
 }
 
 mn_status mn_trainer_save(const mn_trainer *tr, const char *path, const char *const *extra) {
-    char step[24], bad[24], opt_t[24], rng[80], opts[512], values[MAX_READABLE][48];
+    char step[24], bad[24], opt_t[24], rng[80], drawn[24], opts[512], values[MAX_READABLE][48];
     snprintf(step, sizeof step, "%d", tr->step);
     snprintf(bad, sizeof bad, "%d", tr->bad_in_a_row);
     snprintf(opt_t, sizeof opt_t, "%ld", tr->opt.t);
@@ -85,6 +86,10 @@ mn_status mn_trainer_save(const mn_trainer *tr, const char *path, const char *co
     meta[n++] = "trainer.opt_t";      meta[n++] = opt_t;
     meta[n++] = "trainer.rng";        meta[n++] = rng;
     meta[n++] = "trainer.options";    meta[n++] = opts;
+    if (tr->task->data) {   /* a data task's position: sequences drawn from its orders */
+        snprintf(drawn, sizeof drawn, "%" PRIu64, tr->task->drawn);
+        meta[n++] = "trainer.data_drawn"; meta[n++] = drawn;
+    }
     n += readable_options(&tr->cfg, tr->opt.ssm, values, meta + n);
     const int own = n;
     for (int i = 0; extra && extra[i] && extra[i + 1]; i += 2) {
@@ -186,7 +191,7 @@ mn_status mn_trainer_resume(mn_trainer *tr, const char *path) {
     mn_st_file *f;
     mn_status st = mn_st_read(path, &f);
     if (st) return st;
-    long step, bad, opt_t;
+    long step, bad, opt_t, drawn = 0;
     uint64_t rng[4];
     char want[512];
     options_string(&tr->cfg, tr->task, tr->opt.ssm, want, sizeof want);
@@ -194,7 +199,8 @@ mn_status mn_trainer_resume(mn_trainer *tr, const char *path) {
     if ((st = meta_long(f, path, "trainer.step", 0, 2000000000L, &step)) ||
         (st = meta_long(f, path, "trainer.bad_streak", 0, 2000000000L, &bad)) ||
         (st = meta_long(f, path, "trainer.opt_t", 0, 2000000000L, &opt_t)) ||
-        (st = read_rng(f, path, rng)))
+        (st = read_rng(f, path, rng)) ||
+        (tr->task->data && (st = meta_long(f, path, "trainer.data_drawn", 0, LONG_MAX, &drawn))))
         goto done;
     if (!have || strcmp(have, want)) {
         st = mn_fail(MN_E_ARG, "%s was written with other training options (%s) than these "
@@ -213,6 +219,7 @@ mn_status mn_trainer_resume(mn_trainer *tr, const char *path) {
     tr->bad_in_a_row = (int)bad;
     tr->opt.t = opt_t;
     memcpy(tr->task->rng.s, rng, sizeof rng);
+    tr->task->drawn = (uint64_t)drawn;
 done:
     mn_st_free(f);
     return st;
