@@ -6,6 +6,9 @@
 #   make fuzz       libFuzzer harnesses (clang), FUZZ_SECONDS=300 each; see fuzz/run.sh
 #   make bench-gemm GEMM vs measured FMA peak and OpenBLAS (if installed); BENCH_ARGS=--quick
 #   make bench-attention  the attention kernel vs the FMA peak; BENCH_ARGS="--T 1024,4096"
+#   make install    PREFIX=/usr/local (and DESTDIR=staging): bin/mnemo, lib/libmnemo.so.M.m
+#                   (SONAME libmnemo.so.M) with its links, lib/libmnemo.a, include/mnemo.h,
+#                   lib/pkgconfig/mnemo.pc, share/man/man1/mnemo.1; make uninstall removes them
 CC      ?= cc
 BUILD   ?= build
 OPT     ?= -O3
@@ -22,6 +25,18 @@ OPENMP := $(shell printf 'int main(void){return 0;}' | $(CC) -fopenmp -x c - -o 
 ALLFLAGS := $(BASEFLAGS) $(OPENMP) $(CFLAGS)
 LDLIBS  := -lm $(OPENMP)
 
+# The version lives in one place, mnemo.h; the shared library is named after it.
+VERSION := $(shell sed -n 's/^\#define MNEMO_VERSION "\(.*\)"/\1/p' include/mnemo.h)
+MAJOR   := $(word 1,$(subst ., ,$(VERSION)))
+MINOR   := $(word 2,$(subst ., ,$(VERSION)))
+SONAME  := libmnemo.so.$(MAJOR)
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+LIBDIR  ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR  ?= $(PREFIX)/share/man/man1
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+
 LIB_SRC  := $(sort $(wildcard $(SRC_DIRS:%=src/%/*.c)))
 CLI_SRC  := $(sort $(wildcard cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/*.c))
@@ -30,7 +45,7 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 HEADERS  := $(wildcard include/*.h $(SRC_DIRS:%=src/%/*.h) $(SRC_DIRS:%=src/%/*.def) cli/*.h tests/*.h)
 
-.PHONY: all run test sanitize clean features bench bench-gemm bench-attention
+.PHONY: all run test sanitize clean features bench bench-gemm bench-attention install uninstall
 all: features $(BUILD)/libmnemo.a $(BUILD)/libmnemo.so $(BUILD)/mnemo
 
 features:
@@ -54,8 +69,9 @@ $(BUILD)/tests/%.o: tests/%.c $(HEADERS)
 $(BUILD)/libmnemo.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/libmnemo.so: $(LIB_OBJ)
-	$(CC) -shared $(ALLFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/libmnemo.so: $(LIB_OBJ) mnemo.map Makefile
+	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=mnemo.map $(ALLFLAGS) -o $@ \
+	    $(LIB_OBJ) $(LDLIBS)
 
 $(BUILD)/mnemo: $(CLI_OBJ) $(BUILD)/libmnemo.a
 	$(CC) $(ALLFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libmnemo.a $(LDLIBS)
@@ -93,6 +109,34 @@ FUZZ_SECONDS ?= 300
 .PHONY: fuzz
 fuzz:
 	@FUZZ_SECONDS='$(FUZZ_SECONDS)' bash fuzz/run.sh
+
+# ----------------------------------------------------------------- install
+# The man page is made from the binary's own --help texts; the pkg-config file from the
+# template with this install's directories (written at install time: PREFIX may change).
+$(BUILD)/mnemo.1: $(BUILD)/mnemo tools/gen_man.sh
+	bash tools/gen_man.sh $(BUILD)/mnemo > $@.tmp && mv $@.tmp $@
+
+INSTALLED := $(BINDIR)/mnemo $(LIBDIR)/libmnemo.so.$(MAJOR).$(MINOR) $(LIBDIR)/$(SONAME) \
+             $(LIBDIR)/libmnemo.so $(LIBDIR)/libmnemo.a $(INCLUDEDIR)/mnemo.h \
+             $(PKGCONFIGDIR)/mnemo.pc $(MANDIR)/mnemo.1
+
+install: all $(BUILD)/mnemo.1
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) \
+	    $(DESTDIR)$(MANDIR) $(DESTDIR)$(PKGCONFIGDIR)
+	install -m 755 $(BUILD)/mnemo $(DESTDIR)$(BINDIR)/mnemo
+	install -m 755 $(BUILD)/libmnemo.so $(DESTDIR)$(LIBDIR)/libmnemo.so.$(MAJOR).$(MINOR)
+	ln -sf libmnemo.so.$(MAJOR).$(MINOR) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libmnemo.so
+	install -m 644 $(BUILD)/libmnemo.a $(DESTDIR)$(LIBDIR)/libmnemo.a
+	install -m 644 include/mnemo.h $(DESTDIR)$(INCLUDEDIR)/mnemo.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' -e 's|@OPENMP@|$(OPENMP)|' mnemo.pc.in \
+	    > $(DESTDIR)$(PKGCONFIGDIR)/mnemo.pc
+	install -m 644 $(BUILD)/mnemo.1 $(DESTDIR)$(MANDIR)/mnemo.1
+	@echo "mnemo $(VERSION) installed under $(DESTDIR)$(PREFIX)"
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
 
 clean:
 	rm -rf build

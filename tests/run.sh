@@ -3,7 +3,7 @@
 set -u
 build=${1:-build}
 cd "$(dirname "$0")/.."
-pass=0; fail=0
+pass=0; fail=0; skipped=0
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
@@ -15,6 +15,7 @@ run() {
     "$@" 2>&1 | tee "$log"
     local rc=${PIPESTATUS[0]}
     local line
+    skipped=$((skipped + $(grep -c '^skipped - ' "$log")))
     line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
     if [[ $line =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
         pass=$((pass + BASH_REMATCH[1])); fail=$((fail + BASH_REMATCH[2]))
@@ -30,5 +31,6 @@ run test_runner "$build/test_runner"
 for script in tests/cli_*test.sh; do
     [ -f "$script" ] && run "$(basename "$script")" bash "$script" "$build/mnemo"
 done
+[ "$skipped" -gt 0 ] && echo "$skipped skipped (lines 'skipped - ...' above say why)"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
