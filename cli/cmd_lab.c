@@ -154,7 +154,7 @@ static void print_json(const mn_lab_result *r, uint64_t seed, int threads) {
 int cmd_lab(int argc, char **argv) {
     mn_lab_options lo;
     mn_lab_options_init(&lo);
-    float radius = 0, forget = 0, clip = 0;
+    float radius = 0, forget = 0, clip = 0, cut = 0;
     const char *forget_bias = NULL, *lengths = NULL;
     int threads = 0, json = 0;
     uint64_t seed = lo.seed;
@@ -165,13 +165,15 @@ int cmd_lab(int argc, char **argv) {
         {"--radius", OPT_FLOAT, &radius, "R", "rho: W = rho*Q (W_hh; residual: each W_l), Q "
          "random orthogonal", "0.9 vanishing, lstm-highway; 1.1 exploding; 1 orthogonal; 0.8 "
          "residual", "0.9", 0, 0, 0, 100, 1, 0, 0},
-        {"--length", OPT_INT, &lo.length, "T", "steps T (activations: depth D)", "100", "100",
-         2, 100000, 0, 0, 0, 0, 0},
-        {"--hidden", OPT_INT, &lo.hidden, "H", "hidden units", "32", "32", 1, 4096, 0, 0, 0, 0,
-         0},
+        {"--length", OPT_INT, &lo.length, "T", "steps T (activations: depth D)",
+         "100; adjoint 20", "100", 2, 100000, 0, 0, 0, 0, 0},
+        {"--hidden", OPT_INT, &lo.hidden, "H", "hidden units", "32; adjoint 8", "32", 1, 4096, 0,
+         0, 0, 0, 0},
         {"--forget", OPT_FLOAT, &forget, "F", "forget gate value f (gated-residual: sigmoid of "
          "the keep gate's bias), between 0 and 1", "0.99",
          "0.99", 0, 0, 0, 1, 1, 0, 0},
+        {"--cut", OPT_FLOAT, &cut, "F", "forget-product: the one small forget value among the "
+         "held f, between 0 and 1", "0.1", "0.1", 0, 0, 0, 1, 1, 0, 0},
         {"--clip", OPT_FLOAT, &clip, "C", "global-norm clipping threshold", "1", "1", 0, 0, 0,
          FLT_MAX, 1, 0, 0},
         {"--tbptt", OPT_INT, &lo.tbptt, "K", "truncated BPTT chunk length", "10", "10", 1,
@@ -229,6 +231,9 @@ int cmd_lab(int argc, char **argv) {
     if (forget >= 1.0f)
         return cli_fail("--forget must be greater than 0 and less than 1, got %g; for example "
                         "--forget 0.99", (double)forget);
+    if (cut >= 1.0f)
+        return cli_fail("--cut must be greater than 0 and less than 1, got %g; for example "
+                        "--cut 0.1", (double)cut);
     if (forget_bias && parse_doubles("--forget-bias", forget_bias, lo.forget_bias,
                                      &lo.n_forget_bias, -50, 50))
         return CLI_EXIT_USAGE;
@@ -237,6 +242,7 @@ int cmd_lab(int argc, char **argv) {
     lo.radius = radius;
     lo.forget = forget;
     lo.clip = clip;
+    lo.cut = cut;
     lo.seed = seed;
     cli_json_arm(json);
     /* the experiments that train (they read --steps) stop after the current step; the

@@ -714,9 +714,11 @@ typedef struct {
     int length;         /* T; 0: 100 */
     int hidden;         /* H; 0: 32 */
     int tbptt;          /* chunk length k of the tbptt experiment; 0: 10 */
-    double forget;      /* forget gate f of lstm-highway, in (0, 1); 0: 0.99; gated-residual:
-                         * sigmoid of the keep gate's bias */
+    double forget;      /* forget gate f of lstm-highway and forget-product, in (0, 1); 0:
+                         * 0.99; gated-residual: sigmoid of the keep gate's bias */
     double clip;        /* global-norm clipping threshold of exploding; 0: 1 */
+    double cut;         /* forget-product: the one small forget value among the held f, in
+                         * (0, 1); 0: 0.1 */
     int n_forget_bias;  /* forget-bias: how many values in forget_bias (0: 0, 1, 2, 3, 5) */
     double forget_bias[MN_LAB_MAX_LIST];
     int n_lengths;      /* adding-sweep: how many lengths (0: 25, 50, 100, 200, 400) */

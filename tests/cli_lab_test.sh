@@ -12,8 +12,8 @@ if [ "$rc" -eq 0 ] && grep -q vanishing "$tmp/out" && grep -q adding-sweep "$tmp
     && grep -q -- '--radius' "$tmp/out" && grep -q 'FAIL is a measurement' "$tmp/out"; then
     ok "lab --help lists the experiments, the options and the exit-code rule"
 else bad "lab --help" "$(show)"; fi
-n=$(grep -cE '^  (vanishing|exploding|lstm-highway|orthogonal|tbptt|forget-bias|activations|gru-params|adding-sweep|residual|prenorm|gated-residual|receptive-field|s4-cost|s4-equivalence) ' "$tmp/out")
-[ "$n" -eq 15 ] && ok "lab --help has one line per experiment (15)" || bad "experiment lines: $n" "$(show)"
+n=$(grep -cE '^  (vanishing|exploding|lstm-highway|orthogonal|tbptt|forget-bias|activations|gru-params|adding-sweep|residual|prenorm|gated-residual|receptive-field|s4-cost|s4-equivalence|output-gate|forget-product|input-gate|euler|adjoint) ' "$tmp/out")
+[ "$n" -eq 20 ] && ok "lab --help has one line per experiment (20)" || bad "experiment lines: $n" "$(show)"
 run help lab
 [ "$rc" -eq 0 ] && grep -q vanishing "$tmp/out" && ok "'help lab' works" || bad "help lab" "$(show)"
 run lab tbptt --help
@@ -22,7 +22,8 @@ run lab tbptt --help
 
 # ------------------------------------------------------------- every fast experiment passes
 for e in vanishing exploding lstm-highway orthogonal tbptt forget-bias activations gru-params residual \
-    prenorm gated-residual receptive-field s4-equivalence; do
+    prenorm gated-residual receptive-field s4-equivalence output-gate forget-product input-gate euler \
+    adjoint; do
     run lab "$e" --json --threads 1
     if [ "$rc" -ne 0 ]; then bad "lab $e (exit $rc)" "$(show)"; continue; fi
     if ! msg=$(json_check "$tmp/out" command experiment claim theory measured pass applies); then
@@ -76,6 +77,25 @@ if [ "$rc" -eq 0 ] && grep -q '^result     PASS$' "$tmp/out" && grep -q 'prod al
     ok "gated-residual --forget 0.9 --length 50: PASS, $m vs product of alpha $t"
 else bad "gated-residual: measured $m theory $t" "$(show)"; fi
 
+# forget-product: one forget value of 0.5 among 0.9s, T = 30: the ratio is 0.9^28 * 0.5.
+run lab forget-product --forget 0.9 --cut 0.5 --length 30 --json
+m=$(json_get "$tmp/out" measured)
+if [ "$rc" -eq 0 ] && grep -q '^result     PASS$' "$tmp/out" && grep -q 'crosses the cut' "$tmp/out" \
+    && awk -v m="$m" 'BEGIN { t = 0.9 ^ 28 * 0.5; exit !(m > 0.9999 * t && m < 1.0001 * t) }'; then
+    ok "forget-product --forget 0.9 --cut 0.5 --length 30: PASS, $m = 0.9^28 * 0.5"
+else bad "forget-product: measured $m" "$(show)"; fi
+
+# euler: the measured threshold is 2/|lambda| = 2; past float32's range it is N/A.
+run lab euler --length 50 --hidden 8 --json
+m=$(json_get "$tmp/out" measured)
+if [ "$rc" -eq 0 ] && grep -q '^result     PASS$' "$tmp/out" \
+    && awk -v m="$m" 'BEGIN { exit !(m > 1.9999 && m < 2.0001) }'; then
+    ok "euler --length 50 --hidden 8: PASS, threshold $m"
+else bad "euler: threshold $m" "$(show)"; fi
+run lab euler --length 400 --hidden 4 --json
+[ "$rc" -eq 0 ] && [ "$(json_get "$tmp/out" applies)" = false ] && grep -q '^result     N/A' "$tmp/out" \
+    && ok "euler over 400 steps is N/A (2^399 beyond float32)" || bad "euler T 400" "$(show)"
+
 # The sweep at a tiny size: runs, reports every run, JSON keys.
 run lab adding-sweep --lengths 4,6 --steps 3 --batch 4 --hidden 4 --json --threads 1
 if [ "$rc" -eq 0 ] && json_check "$tmp/out" command experiment theory measured pass rnn_T4_mse gru_T6_horizon >/dev/null \
@@ -112,6 +132,13 @@ expect_usage "prenorm too large to hold"       lab prenorm --depth 100 --hidden 
 expect_usage "option gated-residual ignores"   lab gated-residual --depth 3
 expect_usage "--forget 1 for gated-residual"   lab gated-residual --forget 1
 expect_usage "--length 1 for gated-residual"   lab gated-residual --length 1
+expect_usage "--cut 1"                         lab forget-product --cut 1
+expect_usage "--cut 0"                         lab forget-product --cut 0
+expect_usage "option forget-product ignores"   lab forget-product --radius 0.9
+expect_usage "option input-gate ignores"       lab input-gate --length 10
+expect_usage "--cut for another experiment"    lab lstm-highway --cut 0.1
+expect_usage "adjoint too wide for its Jacobians" lab adjoint --hidden 300
+expect_usage "euler too wide"                  lab euler --hidden 300
 expect_usage "stray argument"                  lab vanishing extra
 
 cli_finish

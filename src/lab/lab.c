@@ -9,7 +9,8 @@
  * defaults; the experiments live one family per file (lab.h lists them): gradient flow
  * through time (lab_gradflow.c), gated cells (lab_gates.c), activations
  * (lab_activations.c), the trainer (lab_training.c), gradient flow through depth
- * and pre- vs post-norm blocks (lab_depth.c), convolutions and state spaces (lab_conv.c);
+ * and pre- vs post-norm blocks (lab_depth.c), convolutions and state spaces (lab_conv.c),
+ * the LSTM gates' calculus (lab_calculus.c), BPTT as a dynamical system (lab_adjoint.c);
  * shared helpers in lab_util.c. */
 #include "lab.h"
 
@@ -105,13 +106,24 @@ static const struct {
      "lengths hidden batch seed", mn_lab_s4_cost},
     {"s4-equivalence", "S4D's convolution mode and recurrent mode give the same outputs (1e-5)",
      "length hidden seed", mn_lab_s4_equivalence},
+    {"output-gate", "LSTM output gate at 0: no gradient reaches the cell through h; at 1 it does",
+     "length hidden seed", mn_lab_output_gate},
+    {"forget-product", "LSTM cell path: gradient = product of forget gates; one f = 0.1 cuts it",
+     "forget cut length hidden seed", mn_lab_forget_product},
+    {"input-gate", "dL/dW_ii = x*g*i(1-i)*dL/dc over a sweep: vanishes as i saturates or "
+     "g -> 0", "seed", mn_lab_input_gate},
+    {"euler", "Euler on dh/dt = Ah: the gradient explodes exactly past the step 2/|lambda|",
+     "length hidden seed", mn_lab_euler},
+    {"adjoint", "backward = adjoint recursion over step Jacobians, RNN/LSTM/GRU (T 20, H 8)",
+     "length hidden seed", mn_lab_adjoint},
 };
 #define NEXPERIMENTS ((int)(sizeof experiments / sizeof experiments[0]))
 
 const char *mn_lab_names(void) {
     return "vanishing, exploding, lstm-highway, orthogonal, tbptt, forget-bias, activations, "
            "gru-params, adding-sweep, residual, prenorm, gated-residual, path-length, "
-           "attention-cost, receptive-field, s4-cost, s4-equivalence";
+           "attention-cost, receptive-field, s4-cost, s4-equivalence, output-gate, forget-product, "
+           "input-gate, euler, adjoint";
 }
 
 int mn_lab_count(void) { return NEXPERIMENTS; }

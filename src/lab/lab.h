@@ -53,6 +53,16 @@ mn_status mn_lab_s4_equivalence(const mn_lab_options *o, mn_lab_result *r);
 mn_status mn_lab_path_length(const mn_lab_options *o, mn_lab_result *r);
 mn_status mn_lab_attention_cost(const mn_lab_options *o, mn_lab_result *r);
 
+/* lab_calculus.c: the LSTM gates' calculus (the output gate as the cell's only exit, the
+ * product of forget gates along the cell path, the input gate's weight gradient) */
+mn_status mn_lab_output_gate(const mn_lab_options *o, mn_lab_result *r);
+mn_status mn_lab_forget_product(const mn_lab_options *o, mn_lab_result *r);
+mn_status mn_lab_input_gate(const mn_lab_options *o, mn_lab_result *r);
+/* lab_adjoint.c: BPTT as a dynamical system (forward Euler's stability bound; the backward
+ * pass as the adjoint recursion over step Jacobians built independently) */
+mn_status mn_lab_euler(const mn_lab_options *o, mn_lab_result *r);
+mn_status mn_lab_adjoint(const mn_lab_options *o, mn_lab_result *r);
+
 /* ------------------------------------------------------------ options (lab.c) */
 
 /* The options with every default filled in. */
@@ -96,6 +106,11 @@ void mn_lab_bare_free(mn_lab_bare *b);
 /* The parameter tensor whose name starts with prefix ("weight_hh", "bias"), or NULL. */
 float *mn_lab_layer_tensor(mn_layer *l, const char *prefix);
 float *mn_lab_bare_tensor(mn_lab_bare *b, const char *prefix);   /* of b->l */
+/* Forward x [T,B,I] from the zero state, then backward from dy [T,B,H]: the parameter
+ * gradients (zeroed first), dx [T,B,I] when non-NULL (zeroed first), and the layer's probes
+ * dh, dc ([T] each, batch-mean norms; NULL for none). In lab_calculus.c. */
+mn_status mn_lab_bare_pass(mn_lab_bare *b, const float *x, const float *dy, int T, int B,
+                           double *dh, double *dc, float *dx);
 
 /* Forward x [T,B,I], then backward with the loss on the last step only: dy_{T-1} holds a
  * random direction of norm `scale` per sequence, dy_t = 0 before. dh[t] and dc[t] (may be
