@@ -194,6 +194,31 @@ static int stopped(const train_opts *o, const train_session *s, const train_outc
                          "%d; nothing was saved (no --save FILE)", sig, done, o->tc.steps);
 }
 
+/* --resume FILE where FILE holds all the steps asked: a batch scheduler reruns the same
+ * command after a requeue, and a finished run is a success that changes nothing (no step,
+ * no --save, no --metrics line). One line, or one JSON object with --json. */
+static int already_complete(const train_opts *o, const train_session *s, const char *path,
+                            int json) {
+    printf("mnemo train: %s already holds %d steps (--steps %d): the run was complete; nothing "
+           "to do, the file is left as it was (a larger --steps goes on)\n", path, s->done,
+           o->tc.steps);
+    if (json) {
+        json_obj j;
+        json_begin(&j, stdout);
+        json_str(&j, "command", "train");
+        json_str(&j, "task", o->task_name);
+        json_model(&j, mn_model_get_config(s->model));
+        json_int(&j, "length", o->length);
+        json_int(&j, "steps", o->tc.steps);
+        json_bool(&j, "already_complete", 1);
+        json_str(&j, "resumed_from", path);
+        json_int(&j, "steps_done", s->done);
+        json_end(&j);
+    }
+    fflush(stdout);
+    return CLI_EXIT_OK;
+}
+
 int cmd_train(int argc, char **argv) {
     train_opts o;
     train_opts_init(&o);
@@ -220,19 +245,16 @@ int cmd_train(int argc, char **argv) {
     memset(&out, 0, sizeof out);
     out.ev.loss = out.train_loss = out.last_loss = NAN;
     checkpointer ck = {&o, &s, save_path, every, -1};
-    rc = train_session_open(&o, &s);
+    rc = train_session_resume(&o, &s, resume_path);
     s.checkpoint = checkpoint_now;
     s.checkpoint_ctx = &ck;
-    if (!rc && resume_path) {
-        mn_status st = mn_trainer_resume(s.tr, resume_path);
-        if (st) rc = cli_lib_fail(st, NULL);
-        s.done = mn_trainer_steps_done(s.tr);
-        if (!rc && s.done >= o.tc.steps)
-            rc = cli_fail("%s has already taken %d steps, and --steps %d asks for no more; give "
-                          "a larger --steps total to go on", resume_path, s.done, o.tc.steps);
-        if (!rc)
-            fprintf(stderr, "resumed %s at step %d of %d\n", resume_path, s.done, o.tc.steps);
+    if (!rc && s.complete) {
+        rc = already_complete(&o, &s, resume_path, json);
+        train_session_close(&s);
+        return rc;
     }
+    if (!rc && resume_path)
+        fprintf(stderr, "resumed %s at step %d of %d\n", resume_path, s.done, o.tc.steps);
     if (!rc) rc = train_session_run(&o, &s, checkpoint_hook, &ck, &out);
     if (!rc && out.stopped_by) {
         rc = stopped(&o, &s, &out, &ck, argc, argv);

@@ -408,6 +408,10 @@ static int check_memory(const train_opts *o, const mn_task_info *info) {
 }
 
 int train_session_open(train_opts *o, train_session *s) {
+    return train_session_resume(o, s, NULL);
+}
+
+int train_session_resume(train_opts *o, train_session *s, const char *resume_path) {
     memset(s, 0, sizeof *s);
     mn_status st = mn_task_create(o->task_name, o->length, o->seed, &s->task);
     if (st) return cli_lib_fail(st, NULL);
@@ -417,6 +421,13 @@ int train_session_open(train_opts *o, train_session *s) {
     if (check_memory(o, s->info)) return CLI_EXIT_USAGE;
     if ((st = mn_model_create(&o->mc, o->seed, &s->model))) return cli_lib_fail(st, NULL);
     if ((st = mn_trainer_create(s->model, s->task, &o->tc, &s->tr))) return cli_lib_fail(st, NULL);
+    if (resume_path) {
+        if ((st = mn_trainer_resume(s->tr, resume_path))) return cli_lib_fail(st, NULL);
+        s->done = mn_trainer_steps_done(s->tr);
+        /* a finished run: the caller says so and ends; nothing is printed or opened here
+         * (a requeued job reruns its command, and its files must stay as they are) */
+        if ((s->complete = s->done >= o->tc.steps)) return 0;
+    }
     fputs(o->notes, stderr);
     if (o->metrics_path && !(s->metrics = fopen(o->metrics_path, "a")))
         return cli_fail("cannot open --metrics file \"%s\": %s; choose a writable path",

@@ -62,6 +62,7 @@ typedef struct {
     mn_trainer *tr;
     FILE *metrics;
     int done;              /* steps already taken (a resumed run starts after them) */
+    int complete;          /* resumed from a checkpoint that holds all the steps asked */
     /* SIGUSR1: writes a checkpoint and a line saying so into note; 0 or the exit code.
      * NULL: the command keeps none (the loop says so and goes on). Set after opening. */
     int (*checkpoint)(void *ctx, char *note, size_t cap);
@@ -71,6 +72,10 @@ typedef struct {
 /* Creates the task, the model (task sets input, output, loss; options the rest) and the
  * trainer. Returns 0 or the exit code after printing the error; close it either way. */
 int train_session_open(train_opts *o, train_session *s);
+/* The same, then the trainer's state from the checkpoint resume_path (NULL: none), checked
+ * against the options. When it already holds o->tc.steps steps or more, sets complete and
+ * returns 0 before printing the model's notes or opening the --metrics file. */
+int train_session_resume(train_opts *o, train_session *s, const char *resume_path);
 void train_session_close(train_session *s);
 
 typedef struct {

@@ -52,3 +52,24 @@ TEST(denormals_flushed_inside_and_restored_after) {
     printf("    (no flush-to-zero mode on this CPU)\n");
 #endif
 }
+
+/* The ends, as libm and PyTorch: exp(NaN) = NaN, exp(+Inf) = +Inf past the float range,
+ * exp(−Inf) = 0 below the normal floats; sigmoid(∓Inf) = 0 and 1 exactly; tanh(±Inf) = ±1;
+ * NaN in, NaN out (the sanitizer build also checks that no conversion or shift of NaN is
+ * undefined). */
+TEST(fastmath_nan_and_inf_as_pytorch) {
+    volatile float nan = NAN, inf = INFINITY;
+    CHECK(isnan(mn_fast_expf(nan)), "exp(NaN) = %g", mn_fast_expf(nan));
+    CHECK(mn_fast_expf(inf) == INFINITY && mn_fast_expf(89.0f) == INFINITY &&
+          mn_fast_expf(1e30f) == INFINITY, "exp past the range: %g %g", mn_fast_expf(inf),
+          mn_fast_expf(89.0f));
+    CHECK(mn_fast_expf(-inf) == 0.0f && mn_fast_expf(-88.0f) == 0.0f &&
+          mn_fast_expf(-1e30f) == 0.0f, "exp below the range: %g %g", mn_fast_expf(-inf),
+          mn_fast_expf(-88.0f));
+    CHECK(isnan(mn_fast_sigmoid(nan)) && mn_fast_sigmoid(-inf) == 0.0f &&
+          mn_fast_sigmoid(inf) == 1.0f, "sigmoid: NaN %g, -Inf %g, +Inf %g",
+          mn_fast_sigmoid(nan), mn_fast_sigmoid(-inf), mn_fast_sigmoid(inf));
+    CHECK(isnan(mn_fast_tanhf(nan)) && mn_fast_tanhf(-inf) == -1.0f &&
+          mn_fast_tanhf(inf) == 1.0f, "tanh: NaN %g, -Inf %g, +Inf %g", mn_fast_tanhf(nan),
+          mn_fast_tanhf(-inf), mn_fast_tanhf(inf));
+}

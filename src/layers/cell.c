@@ -1,5 +1,13 @@
 /* Forward and backward of each cell for one step of one sequence (see cell.h).
- * Backward recomputes nothing but tanh(c): everything else comes from the stored gates. */
+ * Backward recomputes nothing but tanh(c): everything else comes from the stored gates.
+ * NaN and ±Inf go through as through PyTorch's cells: the fast exp, sigmoid and tanh keep
+ * NaN and give PyTorch's values at ±Inf (fastmath.h), ReLU keeps NaN. */
+/* The selects in fastmath.h and the ReLU are compares; under the default -ftrapping-math
+ * GCC turns them into blends only for AVX-512, and the loops stay scalar on AVX2 and older.
+ * mnemo never unmasks floating-point traps, so this changes no result (as in mamba.c). */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
 #include "cell.h"
 #include "fastmath.h"
 
@@ -42,7 +50,7 @@ CELL_LOOP static void rnn_relu_forward(const mn_cell_step *s, int b) {
     #pragma GCC ivdep
     for (int j = 0; j < H; j++) {
         float p = a[j] + bi[j] + rc[j] + bh[j];
-        a[j] = p > 0.0f ? p : 0.0f;
+        a[j] = p <= 0.0f ? 0.0f : p;            /* NaN stays NaN, as torch.relu */
         h[j] = a[j];
     }
 }
@@ -66,7 +74,7 @@ CELL_LOOP static void rnn_relu_backward(const mn_cell_step *s, int b) {
     float *restrict dg = s->dg + o, *restrict dh = s->dh + o;
     #pragma GCC ivdep
     for (int j = 0; j < H; j++) {
-        dg[j] = a[j] > 0.0f ? dh[j] : 0.0f;
+        dg[j] = a[j] <= 0.0f ? 0.0f : dh[j];    /* PyTorch's threshold_backward: NaN passes */
         dh[j] = 0.0f;
     }
 }

@@ -13,6 +13,11 @@
  *
  * Rows never interact, so each step's rows run in parallel when the batch is large; the
  * sums over rows go in row order, so results do not depend on the thread count. */
+/* fastmath.h's selects are compares: without no-trapping-math GCC leaves the loops that
+ * use them scalar (see cell.c); no result changes. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
 #include "lncell.h"
 #include "registry.h"
 #include "fastmath.h"

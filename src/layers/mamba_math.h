@@ -7,37 +7,15 @@
 #ifndef MN_MAMBA_MATH_H
 #define MN_MAMBA_MATH_H
 
+#include "fastmath.h"
+
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
-/* e^x: fastmath.h's mn_fast_expf (2^n·e^r, |r| <= ln2/2, the Cephes polynomial) inside the
- * float range, +Inf above it, 0 below the normal floats, NaN for NaN. Its own copy: the
- * exponent goes through unsigned arithmetic and NaN is replaced by 0 before the conversion
- * to int (both undefined behaviour otherwise, which the sanitizer build stops on). */
-static inline float mn_mamba_exp(float x) {
-    float c = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
-    c = c != c ? 0.0f : c;
-    const float shifter = 12582912.0f;            /* 1.5·2^23: rounds to an integer */
-    float t = c * 1.44269504088896341f + shifter;
-    float n = t - shifter;
-    float r = c - n * 0.693359375f;
-    r = r - n * -2.12194440e-4f;
-    float r2 = r * r, p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r2 + r + 1.0f;
-    uint32_t bits = (uint32_t)((int32_t)n + 127) << 23;
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
-    float e = p * scale;
-    e = x > 88.72f ? INFINITY : e;
-    e = x < -87.33f ? 0.0f : e;
-    return x != x ? x : e;
-}
+/* e^x: fastmath.h's mn_fast_expf, which has these ends (+Inf above the float range, 0 below
+ * the normal floats, NaN for NaN) and no undefined conversion or shift on NaN. */
+static inline float mn_mamba_exp(float x) { return mn_fast_expf(x); }
 
 static inline float mn_mamba_sigmoid(float x) { return 1.0f / (1.0f + mn_mamba_exp(-x)); }
 

@@ -8,13 +8,20 @@
 #include <string.h>
 
 /* e^x = 2^n · e^r with n = round(x / ln 2), |r| <= ln2 / 2; e^r by a degree-6 polynomial
- * (Cephes expf coefficients). Inputs are clamped to [-87, 88] so 2^n stays a normal float. */
+ * (Cephes expf coefficients), computed on x clamped to [-87, 88] so 2^n stays a normal float.
+ * The ends are libm's and PyTorch's: +Inf above the float range, 0 below the normal floats
+ * (flushed there anyway), NaN for NaN — so sigmoid(∓Inf) is exactly 0 and 1, tanh(±Inf)
+ * ±1, and an attention weight of a −Inf score exactly 0. NaN is replaced by 0 before the
+ * conversion to int and the exponent shifted as unsigned (both undefined behaviour
+ * otherwise, which the sanitizer build stops on). Every select is a compare: a file whose
+ * loops should vectorize on AVX2 compiles under no-trapping-math (see cell.c). */
 static inline float mn_fast_expf(float x) {
-    x = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
+    float c = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
+    c = c != c ? 0.0f : c;
     const float shifter = 12582912.0f;            /* 1.5·2^23: rounds to an integer */
-    float t = x * 1.44269504088896341f + shifter;
+    float t = c * 1.44269504088896341f + shifter;
     float n = t - shifter;
-    float r = x - n * 0.693359375f;               /* ln 2 split in two for exactness */
+    float r = c - n * 0.693359375f;               /* ln 2 split in two for exactness */
     r = r - n * -2.12194440e-4f;
     float r2 = r * r;
     float p = 1.9875691500e-4f;
@@ -24,16 +31,20 @@ static inline float mn_fast_expf(float x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r2 + r + 1.0f;
-    int32_t bits = ((int32_t)n + 127) << 23;
+    uint32_t bits = (uint32_t)((int32_t)n + 127) << 23;
     float scale;
     memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
+    float e = p * scale;
+    e = x > 88.72f ? __builtin_inff() : e;
+    e = x < -87.33f ? 0.0f : e;
+    return x != x ? x : e;
 }
 
+/* 1 / (1 + e^−x): 0 at −Inf, 1 at +Inf, NaN for NaN */
 static inline float mn_fast_sigmoid(float x) { return 1.0f / (1.0f + mn_fast_expf(-x)); }
 
 /* tanh(x) = sign(x)·(1 − e^{−2|x|}) / (1 + e^{−2|x|}); below |x| = 0.0625 the subtraction
- * would cancel, so an odd Taylor polynomial takes over there. */
+ * would cancel, so an odd Taylor polynomial takes over there. ±1 at ±Inf, NaN for NaN. */
 static inline float mn_fast_tanhf(float x) {
     float a = __builtin_fabsf(x);
     float e = mn_fast_expf(-2.0f * a);

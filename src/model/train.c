@@ -3,6 +3,7 @@
 #include "trainer.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 /* The held-out stream must never meet the training stream: derive its seed by a fixed
@@ -75,6 +76,43 @@ void mn_trainer_set_stop(mn_trainer *tr, const volatile sig_atomic_t *flag) {
     if (tr) tr->stop = flag;
 }
 
+/* The message of a run stopped by NaN/Inf, true to its context: what was not finite, and
+ * advice that can help. Before any update (every step so far skipped, so the weights are
+ * the ones the run started from) neither the learning rate nor clipping can: clipping
+ * scales finite gradients only, and nothing has moved; the starting weights or the inputs'
+ * scale overflow a pass. After updates, the steps drove the weights there: a smaller
+ * learning rate, or clipping (a lower threshold when it is already on). */
+static mn_status numeric_stop(const mn_trainer *tr, const mn_step_stats *s) {
+    static const char start[] = "neither the learning rate nor clipping can help, as the "
+        "weights are still the initial ones: the initialization (--init, --init-gain) or the "
+        "scale of the inputs makes the forward or backward pass overflow; start from smaller "
+        "weights or scale the inputs down";
+    char what[96], advice[160];
+    if (!isfinite(s->loss))
+        snprintf(what, sizeof what, "the loss was %s", isnan(s->loss) ? "NaN" : "Inf");
+    else
+        snprintf(what, sizeof what, "the loss was %.3g and a gradient NaN or Inf", s->loss);
+    if (tr->bad_in_a_row == tr->step) {      /* every step so far skipped: nothing updated */
+        if (tr->step == 1)
+            return mn_fail(MN_E_NUMERIC, "at the first step, before any update of the weights, "
+                           "%s: %s", what, start);
+        return mn_fail(MN_E_NUMERIC, "at each of the first %d steps, before any update of the "
+                       "weights, the loss or a gradient was NaN or Inf (at step %d %s): %s",
+                       tr->step, tr->step, what, start);
+    }
+    if (tr->cfg.clip_norm > 0 || tr->cfg.clip_value > 0)
+        snprintf(advice, sizeof advice, "lower the learning rate (--lr, now %g) or the clipping "
+                 "threshold (%s, now %g)", tr->cfg.lr, tr->cfg.clip_norm > 0 ? "--clip" :
+                 "--clip-value", tr->cfg.clip_norm > 0 ? tr->cfg.clip_norm : tr->cfg.clip_value);
+    else
+        snprintf(advice, sizeof advice, "lower the learning rate (--lr, now %g) or clip the "
+                 "gradients (--clip 1)", tr->cfg.lr);
+    return mn_fail(MN_E_NUMERIC, "the loss or a gradient was NaN or Inf in %d steps in a row "
+                   "(at step %d %s), after %s updated the weights: %s", tr->bad_in_a_row,
+                   tr->step, what, tr->step - tr->bad_in_a_row == 1 ? "one step" :
+                   "earlier steps", advice);
+}
+
 mn_status mn_trainer_step(mn_trainer *tr, mn_step_stats *stats) {
     /* Read once, before anything changes: a stopped trainer is exactly the one after its
      * last step, so a checkpoint of it resumes bit for bit. */
@@ -109,9 +147,7 @@ mn_status mn_trainer_step(mn_trainer *tr, mn_step_stats *stats) {
         /* skip the update: parameters and optimizer moments stay as they were */
         stats->skipped = 1;
         if (++tr->bad_in_a_row >= (tr->cfg.max_bad_steps > 0 ? tr->cfg.max_bad_steps : 5))
-            return mn_fail(MN_E_NUMERIC, "the loss or gradients were NaN/Inf in %d steps in a "
-                           "row (last at step %d); lower the learning rate or clip gradients "
-                           "(--clip)", tr->bad_in_a_row, tr->step);
+            return numeric_stop(tr, stats);
         return MN_OK;
     }
     tr->bad_in_a_row = 0;
