@@ -43,7 +43,7 @@ TEST_SRC := $(sort $(wildcard tests/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
-HEADERS  := $(wildcard include/*.h $(SRC_DIRS:%=src/%/*.h) $(SRC_DIRS:%=src/%/*.def) cli/*.h tests/*.h)
+HEADERS  := $(wildcard include/*.h $(SRC_DIRS:%=src/%/*.h) $(SRC_DIRS:%=src/%/*.def) cli/*.h tests/*.h fuzz/*.h)
 
 .PHONY: all run test sanitize clean features bench bench-gemm bench-attention install uninstall
 all: features $(BUILD)/libmnemo.a $(BUILD)/libmnemo.so $(BUILD)/mnemo

@@ -20,6 +20,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,10 +122,52 @@ static inline int fuzz_cmp_span_(const void *a, const void *b) {
     return x->p < y->p ? -1 : x->p > y->p;
 }
 
+/* mn_st_read_f32 on a tensor: floating-point dtypes read (an F64 beyond float's range may
+ * be refused, with a message), others are refused; F32 and F64 read as a cast would. */
+static inline const char *fuzz_check_f32_(const mn_st_tensor *t) {
+    int fl = t->dtype == MN_ST_F32 || t->dtype == MN_ST_F16 || t->dtype == MN_ST_BF16 ||
+             t->dtype == MN_ST_F64;
+    if (!fl && t->numel > 0) {
+        float one;
+        mn_status s = mn_st_read_f32(t, &one, 1, "fuzz input");
+        if (s != MN_E_INPUT) return "mn_st_read_f32 read a dtype that is not floating point";
+        return fuzz_check_message();
+    }
+    if (!fl || !t->numel) return NULL;
+    float *f = malloc(t->numel * sizeof *f);
+    if (!f) return NULL;
+    const char *why = NULL;
+    mn_status s = mn_st_read_f32(t, f, t->numel, "fuzz input");
+    if (s != MN_OK && !(s == MN_E_INPUT && t->dtype == MN_ST_F64))
+        why = "mn_st_read_f32 refused an F32, F16 or BF16 tensor";
+    else if (s != MN_OK)
+        why = fuzz_check_message();
+    for (size_t i = 0; !why && s == MN_OK && i < t->numel; i++) {
+        const unsigned char *p = (const unsigned char *)t->data;
+        float want;
+        if (t->dtype == MN_ST_F32) memcpy(&want, p + 4 * i, 4);
+        else if (t->dtype == MN_ST_F64) {
+            double d;
+            memcpy(&d, p + 8 * i, 8);
+            want = (float)d;
+        } else if (t->dtype == MN_ST_BF16) {
+            uint32_t b = (uint32_t)(p[2 * i] | p[2 * i + 1] << 8) << 16;
+            memcpy(&want, &b, 4);
+        } else {
+            unsigned h = p[2 * i] | p[2 * i + 1] << 8, e = (h >> 10) & 31, m = h & 1023;
+            double v = e == 31 ? (m ? NAN : INFINITY) : e ? ldexp(1024 + m, (int)e - 25)
+                                                         : ldexp(m, -24);
+            want = (float)((h & 0x8000) ? -v : v);
+        }
+        if (memcmp(&want, &f[i], 4) && !(want != want && f[i] != f[i]))
+            why = "mn_st_read_f32 gives another value than the dtype's definition";
+    }
+    free(f);
+    return why;
+}
+
 static inline const char *fuzz_walk_safetensors(const mn_st_file *f, const uint8_t *data,
                                                 size_t len) {
-    static const size_t dsize[] = { [MN_ST_F32] = 4, [MN_ST_F64] = 8, [MN_ST_I32] = 4,
-                                    [MN_ST_I64] = 8, [MN_ST_U8] = 1 };
     if (len < 8) return "a file shorter than 8 bytes parsed";
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--) hlen = (hlen << 8) | data[i];
@@ -144,7 +187,10 @@ static inline const char *fuzz_walk_safetensors(const mn_st_file *f, const uint8
         if (!t || !t->name) { why = "a tensor without a name"; break; }
         if (!strcmp(t->name, "__metadata__")) { why = "__metadata__ taken for a tensor"; break; }
         if (mn_st_find(f, t->name) != t) { why = "two tensors share a name"; break; }
-        if ((unsigned)t->dtype > MN_ST_U8) { why = "a tensor with an unknown dtype"; break; }
+        if ((unsigned)t->dtype >= MN_ST_NDTYPES || mn_st_dtype_bits(t->dtype) <= 0) {
+            why = "a tensor with an unknown dtype";
+            break;
+        }
         if (t->ndim < 0 || t->ndim > MN_ST_MAX_DIMS) { why = "a tensor rank out of range"; break; }
         for (int d = 0; d < t->ndim; d++) {
             if (t->shape[d] < 0) { why = "a negative dimension"; break; }
@@ -155,8 +201,10 @@ static inline const char *fuzz_walk_safetensors(const mn_st_file *f, const uint8
         if (zero) numel = 0;
         else if (over) { why = "a shape whose product overflows was accepted"; break; }
         if (numel != t->numel) { why = "numel is not the product of the shape"; break; }
-        if (!mn_mul_size(numel, dsize[t->dtype], &nbytes) || nbytes != t->nbytes) {
-            why = "nbytes is not numel times the dtype size";
+        size_t bits;
+        if (!mn_mul_size(numel, (size_t)mn_st_dtype_bits(t->dtype), &bits) || bits % 8 ||
+            (nbytes = bits / 8) != t->nbytes) {
+            why = "nbytes is not numel times the dtype size (in whole bytes)";
             break;
         }
         if (nbytes > data_len - total) { why = "the tensors hold more bytes than the data section"; break; }
@@ -164,6 +212,7 @@ static inline const char *fuzz_walk_safetensors(const mn_st_file *f, const uint8
         if (nbytes) {
             if (!t->data) { why = "a non-empty tensor without data"; break; }
             fuzz_touch(t->data, nbytes);   /* out of the buffer: ASan says so */
+            if ((why = fuzz_check_f32_(t))) break;
             spans[ns].p = t->data;
             spans[ns].n = nbytes;
             ns++;
@@ -221,6 +270,36 @@ static inline const char *fuzz_check_safetensors(const uint8_t *data, size_t len
 
 /* -------------------------------------------------------------------------- npy */
 
+/* Does the array hold src's elements, byte-swapped when swap, read in column-major order
+ * when fortran? Computed by division from each C-order index, apart from the reader's
+ * own incremental walk. */
+static inline int fuzz_npy_matches_(const mn_array *a, const uint8_t *src, int swap,
+                                    int fortran) {
+    for (size_t e = 0; e < a->count; e++) {
+        size_t rem = e, off = 0, stride = 1, idx[MN_ARRAY_MAX_DIMS];
+        for (int k = a->ndim - 1; k >= 0; k--) {
+            idx[k] = rem % (size_t)a->shape[k];
+            rem /= (size_t)a->shape[k];
+        }
+        for (int k = 0; k < a->ndim; k++) {
+            off += idx[k] * stride;
+            stride *= (size_t)a->shape[k];
+        }
+        const uint8_t *p = src + 4 * (fortran ? off : e);
+        uint8_t want[4];
+        for (int j = 0; j < 4; j++) want[j] = swap ? p[3 - j] : p[j];
+        if (memcmp((const uint8_t *)a->data + 4 * e, want, 4)) return 0;
+    }
+    return 1;
+}
+
+static inline int fuzz_has_(const uint8_t *p, size_t n, const char *word) {
+    size_t w = strlen(word);
+    for (size_t i = 0; i + w <= n; i++)
+        if (!memcmp(p + i, word, w)) return 1;
+    return 0;
+}
+
 static inline const char *fuzz_check_npy(const uint8_t *data, size_t len, mn_status *status) {
     static const char label[] = "fuzz input";
     size_t mem0 = mn_memory_in_use();
@@ -252,9 +331,21 @@ static inline const char *fuzz_check_npy(const uint8_t *data, size_t len, mn_sta
             why = "the data is missing or not 64-byte aligned";
         if (!why && (!mn_mul_size(count, 4, &bytes) || bytes > len))
             why = "the array holds more bytes than the input";
-        /* The data is the input's last count*4 bytes, copied; reading it all is the touch. */
-        if (!why && memcmp(a.data, data + len - bytes, bytes))
-            why = "the array data is not the input's trailing bytes";
+        /* The data is the input's last count*4 bytes, copied, byte-swapped when the header
+         * has a '>' ('>f4'), transposed when it has True (fortran_order); reading it all
+         * is the touch. */
+        if (!why) {
+            const uint8_t *tail = data + len - bytes;
+            int may_swap = fuzz_has_(data, len - bytes, ">");
+            int may_transpose = fuzz_has_(data, len - bytes, "True");
+            int same = 0;
+            for (int sw = 0; sw <= may_swap && !same; sw++)
+                for (int tr = 0; tr <= may_transpose && !same; tr++)
+                    same = fuzz_npy_matches_(&a, tail, sw, tr);
+            if (!same)
+                why = "the array data is not the input's trailing bytes (as they are, swapped "
+                      "for a '>' dtype or transposed for fortran_order True)";
+        }
         if (!why) fuzz_touch(a.data, bytes);
         mn_array_free(&a);
         if (!why && (a.data || a.count)) why = "mn_array_free left the array set";

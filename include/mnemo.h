@@ -821,11 +821,13 @@ mn_status mn_plot_diagnosis_svg(const char *path, const mn_plot_diagnosis *d);
 /* ------------------------------------------------------------ arrays (.npy)
  * <npy API: owned by the npy/predict work; keep declarations between these markers> */
 
-/* NumPy .npy arrays: little-endian float32 ('<f4') or int32 ('<i4'), C order, rank 0..8.
- * The reader accepts format versions 1.0 and 2.0 and checks everything before use (magic,
- * version, header length, the header's exact dict form, dtype, order, shape, and that the
- * file is exactly header + data long); anything else is MN_E_INPUT with a message naming
- * the file and the problem. */
+/* NumPy .npy arrays of float32 or int32, rank 0..8, handed out in native (little-endian)
+ * byte order and C order. The reader accepts what numpy.load accepts for these dtypes:
+ * format versions 1.0, 2.0 and 3.0, either byte order ('<f4', '>f4', ...; big-endian data
+ * is swapped), C or Fortran order (Fortran-order data is transposed), and any header dict
+ * Python's literal syntax allows. It checks everything before use (magic, version, header
+ * length, the header, dtype, shape, and that the file is exactly header + data long);
+ * anything else is MN_E_INPUT with a message naming the file and the problem. */
 #define MN_ARRAY_MAX_DIMS 8
 
 typedef enum { MN_ARRAY_F32, MN_ARRAY_I32 } mn_array_dtype;

@@ -109,6 +109,21 @@ matches rnn_l1 --model rnn
 matches rnn-relu_l2_bidir --model rnn-relu --layers 2 --bidirectional
 matches gru_l1 --model gru --layers 1
 matches lstm_l2_bidir --model lstm --layers 2 --bidirectional
+# state dicts saved in half precision, bfloat16 and float64, and one whose tensors outside
+# its prefix are F16, BF16 and BOOL (tools/gen_reader_fixtures.py): read as float32
+matches lstm_half --model lstm
+matches lstm_bf16_l2_bidir --model lstm --layers 2 --bidirectional
+matches gru_f64 --model gru
+matches lstm_mixed --model lstm
+# the input as numpy.load reads it: big-endian in Fortran order is the same array
+run predict --model lstm --hidden 4 --input-size 5 --weights "$F/lstm_l1.safetensors" \
+    --input "$F/lstm_l1_x.npy" --output "$tmp/y_c.npy" --threads 1
+run predict --model lstm --hidden 4 --input-size 5 --weights "$F/lstm_l1.safetensors" \
+    --input "$F/lstm_l1_x_be_fortran.npy" --output "$out" --threads 1
+if [ "$rc" -eq 0 ] && cmp -s "$out" "$tmp/y_c.npy"; then
+    ok "predict on a big-endian Fortran-order input gives the C-order input's output, byte for byte"
+else bad "predict on a big-endian Fortran-order input" "$(show)"; fi
+rm -f "$out"
 
 # A torch.nn.TransformerEncoder state dict (tools/gen_fixtures_transformer.py): post- and
 # pre-norm, relu and gelu, 1 to 3 layers, a causal mask, key padding, a final norm. The
@@ -134,6 +149,15 @@ matches_tf() {
     rm -f "$out"
 }
 matches_tf post_relu_l1
+# the same weights widened to F64: read back as float32 they are the same model
+run predict --model transformer --hidden 8 --heads 2 --ff 16 --weights "$TF/post_relu_l1.safetensors" \
+    --input "$TF/post_relu_l1_x.npy" --output "$tmp/tf32.npy"
+run predict --model transformer --hidden 8 --heads 2 --ff 16 \
+    --weights "$TF/post_relu_l1_f64.safetensors" --input "$TF/post_relu_l1_x.npy" --output "$out"
+if [ "$rc" -eq 0 ] && cmp -s "$out" "$tmp/tf32.npy"; then
+    ok "predict transformer on F64 weights gives the F32 weights' output, byte for byte"
+else bad "predict transformer on F64 weights" "$(show)"; fi
+rm -f "$out"
 matches_tf pre_relu_l1 --norm-first
 matches_tf post_gelu_l3 --layers 3 --activation gelu
 matches_tf pre_gelu_l3_norm --layers 3 --activation gelu --norm-first
@@ -222,6 +246,8 @@ st "$tmp/range.safetensors" '{"weight_ih_l0":{"dtype":"F32","shape":[1],"data_of
 st "$tmp/negative.safetensors" '{"weight_ih_l0":{"dtype":"F32","shape":[1],"data_offsets":[-4,0]}}' 4
 st "$tmp/mismatch.safetensors" '{"weight_ih_l0":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}' 4
 st "$tmp/overflow.safetensors" '{"weight_ih_l0":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,4]}}' 4
+st "$tmp/overlap.safetensors" '{"weight_ih_l0":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"weight_hh_l0":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}' 8
+st "$tmp/u32.safetensors" "$(printf '%s' "$hdr" | sed 's/"rnn.bias_ih_l0":{"dtype":"F32","shape":\[2\],"data_offsets":\[24,32\]}/"rnn.bias_ih_l0":{"dtype":"U32","shape":[2],"data_offsets":[24,32]}/')" 48
 missing=$(printf '%s' "$hdr" | sed 's/,"rnn.bias_hh_l0"[^}]*}//; s/\[40,48\]/[32,40]/')
 st "$tmp/missing.safetensors" "$missing" 40
 for c in "empty file:$tmp/empty.bin" "truncated file:$tmp/truncated.safetensors" \
@@ -229,13 +255,33 @@ for c in "empty file:$tmp/empty.bin" "truncated file:$tmp/truncated.safetensors"
          "header past the end:$tmp/past.safetensors" "header not JSON:$tmp/notjson.safetensors" \
          "unknown dtype:$tmp/dtype.safetensors" "offsets out of range:$tmp/range.safetensors" \
          "negative offset:$tmp/negative.safetensors" "shape/offset mismatch:$tmp/mismatch.safetensors" \
-         "overflowing shape:$tmp/overflow.safetensors" "a directory:$tmp" \
+         "overflowing shape:$tmp/overflow.safetensors" "overlapping offsets:$tmp/overlap.safetensors" \
+         "a directory:$tmp" \
          "a missing file:$tmp/nonexistent.safetensors" "a .npy file:$F/lstm_l2_bidir_x.npy"; do
     refused "weights: ${c%%:*}" "${P[@]}" --weights "${c#*:}" "${X[@]}" --output "$out"
 done
 refused "weights: missing tensor" "${R[@]}" --weights "$tmp/missing.safetensors" --input "$tmp/tiny.npy" --output "$out"
 grep -q "bias_hh_l0' is missing" "$tmp/err" && ok "missing tensor: named in the message" \
     || bad "missing tensor message" "$(show)"
+# a weight in a dtype that is no float (any of the format's is valid in the file), and names holding terminal control sequences: one
+# line, the names escaped (\x1b), no control byte reaching the terminal
+refused "weights: a U32 weight" "${R[@]}" --weights "$tmp/u32.safetensors" --input "$tmp/tiny.npy" --output "$out"
+grep -q "rnn.bias_ih_l0' is not F32, F16, BF16 or F64 (it is U32)" "$tmp/err" \
+    && ok "U32 weight: the tensor and its dtype named" || bad "U32 weight message" "$(show)"
+esc=$(printf '%s' "$hdr" | sed 's/"rnn\./"/g; s/"head.weight"/"\\u001b]0;owned\\u0007\\u001b[2J"/')
+st "$tmp/control.safetensors" "$esc" 48
+refused "weights: a tensor name with control characters" "${R[@]}" \
+    --weights "$tmp/control.safetensors" --input "$tmp/tiny.npy" --output "$out"
+if grep -qF "unexpected tensor '\x1b]0;owned\x07\x1b[2J'" "$tmp/err" \
+    && ! LC_ALL=C grep -q "$(printf '[\001-\010\013-\037\177]')" "$tmp/err"; then
+    ok "control characters in a tensor name are escaped in the message"
+else bad "control characters in a tensor name" "$(od -c "$tmp/err" | head)"; fi
+npy "$tmp/x-control.npy" 1 "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2, 1), '$(printf '\033')[2J': 1}" 24
+refused "input: a header key with control characters" "${R[@]}" --weights "$tmp/tiny.safetensors" \
+    --input "$tmp/x-control.npy" --output "$out"
+if grep -qF "unknown key '\x1b[2J'" "$tmp/err" && ! grep -q "$(printf '\033')" "$tmp/err"; then
+    ok "control characters in a .npy header are escaped in the message"
+else bad "control characters in a .npy header" "$(od -c "$tmp/err" | head)"; fi
 
 # ------------------------------------------------------------- malformed input arrays
 h() { printf "{'descr': '%s', 'fortran_order': %s, 'shape': %s, }" "$1" "$2" "$3"; }
@@ -243,13 +289,14 @@ xs=$(wc -c <"$F/lstm_l2_bidir_x.npy")
 head -c $((xs - 4)) "$F/lstm_l2_bidir_x.npy" >"$tmp/x-truncated.npy"
 { cat "$F/lstm_l2_bidir_x.npy"; printf 'x'; } >"$tmp/x-trailing.npy"
 printf 'PK\003\004 an npz' >"$tmp/x-magic.npy"
-printf '\223NUMPY\003\000\020\000\000\000{}' >"$tmp/x-version.npy"
+printf '\223NUMPY\004\000\020\000\000\000{}' >"$tmp/x-version.npy"
+printf '\223NUMPY\003\000\020\000\000\000{}' >"$tmp/x-v3-truncated.npy"
 printf '\223NUMPY\001\000\377\000{' >"$tmp/x-past.npy"
 npy "$tmp/x-notdict.npy" 1 "[6, 3, 5]" 360
 npy "$tmp/x-f64.npy" 1 "$(h '<f8' False '(6, 3, 5)')" 720
 npy "$tmp/x-i32.npy" 1 "$(h '<i4' False '(6, 3, 5)')" 360
-npy "$tmp/x-big.npy" 1 "$(h '>f4' False '(6, 3, 5)')" 360
-npy "$tmp/x-fortran.npy" 1 "$(h '<f4' True '(6, 3, 5)')" 360
+npy "$tmp/x-big-f8.npy" 1 "$(h '>f8' False '(6, 3, 5)')" 720
+npy "$tmp/x-fortran-int.npy" 1 "$(h '<f4' 1 '(6, 3, 5)')" 360
 npy "$tmp/x-rank2.npy" 1 "$(h '<f4' False '(18, 5)')" 360
 npy "$tmp/x-width.npy" 1 "$(h '<f4' False '(6, 5, 3)')" 360
 npy "$tmp/x-negative.npy" 1 "$(h '<f4' False '(6, -3, 5)')" 360
@@ -257,10 +304,11 @@ npy "$tmp/x-overflow.npy" 1 "$(h '<f4' False '(4294967296, 4294967296, 5)')" 360
 npy "$tmp/x-empty-batch.npy" 1 "$(h '<f4' False '(6, 0, 5)')" 0
 for c in "empty file:$tmp/empty.bin" "truncated data:$tmp/x-truncated.npy" \
          "trailing bytes:$tmp/x-trailing.npy" "bad magic:$tmp/x-magic.npy" \
-         "format 3.0:$tmp/x-version.npy" "header past the end:$tmp/x-past.npy" \
+         "format 4.0:$tmp/x-version.npy" "format 3.0 truncated:$tmp/x-v3-truncated.npy" \
+         "header past the end:$tmp/x-past.npy" \
          "header not a dict:$tmp/x-notdict.npy" "dtype <f8:$tmp/x-f64.npy" \
-         "dtype int32:$tmp/x-i32.npy" "big-endian:$tmp/x-big.npy" \
-         "Fortran order:$tmp/x-fortran.npy" "rank 2:$tmp/x-rank2.npy" \
+         "dtype int32:$tmp/x-i32.npy" "dtype >f8:$tmp/x-big-f8.npy" \
+         "fortran_order 1:$tmp/x-fortran-int.npy" "rank 2:$tmp/x-rank2.npy" \
          "last dim is not --input-size:$tmp/x-width.npy" "negative dim:$tmp/x-negative.npy" \
          "overflowing shape:$tmp/x-overflow.npy" "no sequences:$tmp/x-empty-batch.npy" \
          "a directory:$tmp" "a missing file:$tmp/nonexistent.npy" \

@@ -34,6 +34,20 @@ void mn_clear_error(void);
  * be reported. Today no region in src/ calls anything that can fail (the GEMM cannot). */
 mn_status mn_parallel_status(void);
 
+/* --- text from files in messages (escape.c) ---
+ * Every message that quotes a file's text (tensor names, metadata, .npy headers) passes it
+ * through mn_escape: printable ASCII and well-formed UTF-8 stay as they are; control bytes,
+ * broken UTF-8, C1 controls and bidi overrides become \xNN per byte, a backslash \\; the
+ * result fits in cap bytes (a cut ends in "..."). Returns buf.
+ *     char nb[MN_ESCAPE_CAP];
+ *     mn_fail(MN_E_INPUT, "%s: tensor '%s' ...", path, mn_escape(nb, sizeof nb, name)); */
+#define MN_ESCAPE_CAP 96
+char *mn_escape(char *buf, size_t cap, const char *s);
+char *mn_escape_n(char *buf, size_t cap, const char *s, size_t len);   /* may hold NULs */
+/* Length of the well-formed UTF-8 sequence at p (shortest form, no surrogates, at most
+ * U+10FFFF), or 0 when there is none. */
+size_t mn_utf8_len(const unsigned char *p, size_t avail);
+
 /* --- random numbers: xoshiro256** seeded by splitmix64; identical on every platform --- */
 typedef struct { uint64_t s[4]; } mn_rng;
 void mn_rng_seed(mn_rng *r, uint64_t seed);

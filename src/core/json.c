@@ -301,9 +301,11 @@ static mn_status check_unique(parser *ps, const mn_json *v) {
     memcpy(k, v->keys, (size_t)v->count * sizeof *k);
     qsort(k, (size_t)v->count, sizeof *k, cmp_key);
     mn_status s = MN_OK;
+    char shown[MN_ESCAPE_CAP];   /* a key may hold any character (\u0001): escape it */
     for (int i = 1; i < v->count && s == MN_OK; i++)
         if (!strcmp(k[i - 1], k[i]))
-            s = perr(ps, "duplicate key \"%.80s\" in the object that ends here", k[i]);
+            s = perr(ps, "duplicate key \"%s\" in the object that ends here",
+                     mn_escape(shown, sizeof shown, k[i]));
     mn_release(k);
     return s;
 }

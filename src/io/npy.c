@@ -1,18 +1,22 @@
 /* NumPy .npy arrays: reader and atomic writer.
  *
  * Layout: "\x93NUMPY", major, minor, the header length (2 bytes little-endian in format
- * 1.0, 4 bytes in 2.0), then the header: the text of a Python dict
+ * 1.0, 4 bytes in 2.0 and 3.0), then the header: the text of a Python dict
  *   {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }
- * padded with spaces and ended by '\n', then the raw array bytes in C order.
+ * padded with spaces and ended by '\n' (Latin-1 in 1.0 and 2.0, UTF-8 in 3.0), then the
+ * raw array bytes.
  *
- * The reader treats the file as hostile. It parses the header with its own small grammar
- * (the dict literal numpy writes, with any key order, either quote and optional trailing
- * commas; nothing Python could evaluate beyond that) instead of anything eval-like, caps
- * the header length, checks that the shape's product cannot overflow, and requires the
- * file to be exactly header + data long before it allocates or copies anything.
- * The data is little-endian ('<f4', '<i4') and handed out as is, so the host must be
- * little-endian, as the safetensors reader requires. */
+ * The reader treats the file as hostile. It evaluates the header with its own small
+ * grammar of Python literals (npy_header.c) instead of anything eval-like, caps the header
+ * length, checks that the shape's product cannot overflow, and requires the file to be
+ * exactly header + data long before it allocates or copies anything. It reads what
+ * numpy.load reads for float32 and int32: either byte order, C or Fortran order; what it
+ * hands out is always native (little-endian) and C order, so big-endian data is swapped
+ * and Fortran-order data transposed on the way in (the latter needs a second buffer of the
+ * array's size while it reads). The host must be little-endian, as the safetensors reader
+ * requires. */
 #include "atomic_file.h"
+#include "npy.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -27,8 +31,9 @@
 #error "npy.c hands out raw little-endian array bytes: it needs a little-endian host"
 #endif
 
-/* numpy itself refuses headers over 10000 bytes unless told otherwise; a rank-8 header
- * needs a few hundred. 64 KiB admits every format-1.0 header and refuses absurd ones. */
+/* numpy itself refuses headers over 10000 characters unless told otherwise; a rank-8
+ * header needs a few hundred. 64 KiB admits every format-1.0 header and refuses absurd
+ * ones in any format. */
 #define NPY_MAX_HEADER 65536u
 #define NPY_MAGIC "\x93NUMPY"
 #define NPY_MAGIC_LEN 6
@@ -37,189 +42,12 @@
 
 static const char *const dtype_descr[] = { [MN_ARRAY_F32] = "<f4", [MN_ARRAY_I32] = "<i4" };
 
-typedef struct {
-    mn_array_dtype dtype;
-    int ndim;
-    int64_t shape[MN_ARRAY_MAX_DIMS];
-    size_t count, nbytes;
-    size_t data_offset;        /* magic + length field + header */
-} npy_header;
+typedef mn_npy_header npy_header;
 
 void mn_array_free(mn_array *a) {
     if (!a) return;
     mn_release(a->data);
     memset(a, 0, sizeof *a);
-}
-
-/* ------------------------------------------------------------ header grammar */
-
-typedef struct {
-    const char *label;
-    const char *p, *end, *start;
-} cursor;
-
-static void skip_ws(cursor *c) {
-    while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r'))
-        c->p++;
-}
-
-/* Copies up to 24 bytes at the cursor for a message, printable ASCII only. */
-static const char *near(const cursor *c, char *buf, size_t cap) {
-    size_t n = 0;
-    for (const char *q = c->p; q < c->end && n + 1 < cap && n < 24; q++)
-        buf[n++] = (*q >= 32 && *q < 127) ? *q : '?';
-    buf[n] = 0;
-    return n ? buf : "the end of the header";
-}
-
-static mn_status syntax(const cursor *c, const char *expected) {
-    char buf[32];
-    return mn_fail(MN_E_INPUT, "%s: header is not the dict that numpy.save writes: expected "
-                   "%s at header byte %ld, found \"%s\"; save the array with numpy.save",
-                   c->label, expected, (long)(c->p - c->start), near(c, buf, sizeof buf));
-}
-
-static int accept(cursor *c, char ch) {
-    skip_ws(c);
-    if (c->p < c->end && *c->p == ch) { c->p++; return 1; }
-    return 0;
-}
-
-/* A quoted string without escapes (numpy never writes any), copied into out. */
-static mn_status string_lit(cursor *c, char *out, size_t cap, const char *what) {
-    skip_ws(c);
-    if (c->p >= c->end || (*c->p != '\'' && *c->p != '"')) return syntax(c, what);
-    char q = *c->p;
-    const char *s = ++c->p;
-    while (c->p < c->end && *c->p != q && *c->p != '\\' && *c->p != '\n') c->p++;
-    if (c->p >= c->end || *c->p != q) return syntax(c, "a closing quote");
-    size_t n = (size_t)(c->p - s);
-    c->p++;
-    if (n >= cap) n = cap - 1;   /* longer than any name we know: compared as a prefix */
-    for (size_t i = 0; i < n; i++) out[i] = (s[i] >= 32 && s[i] < 127) ? s[i] : '?';
-    out[n] = 0;
-    return MN_OK;
-}
-
-static mn_status parse_descr(cursor *c, npy_header *h) {
-    skip_ws(c);
-    if (c->p < c->end && (*c->p == '[' || *c->p == '('))
-        return mn_fail(MN_E_INPUT, "%s: has a structured dtype (record fields); mnemo reads "
-                       "plain float32 '<f4' or int32 '<i4' arrays", c->label);
-    char d[32];
-    mn_status s = string_lit(c, d, sizeof d, "a quoted dtype such as '<f4'");
-    if (s) return s;
-    for (int i = 0; i < 2; i++)
-        if (!strcmp(d, dtype_descr[i])) { h->dtype = (mn_array_dtype)i; return MN_OK; }
-    if (!strcmp(d, ">f4") || !strcmp(d, ">i4"))
-        return mn_fail(MN_E_INPUT, "%s: dtype '%s' is big-endian; mnemo reads little-endian "
-                       "data: save arr.astype('<%s') instead", c->label, d, d + 1);
-    return mn_fail(MN_E_INPUT, "%s: dtype '%s' is not supported; mnemo reads float32 '<f4' "
-                   "and int32 '<i4': convert with arr.astype(numpy.float32)", c->label, d);
-}
-
-static mn_status parse_fortran(cursor *c) {
-    skip_ws(c);
-    size_t left = (size_t)(c->end - c->p);
-    if (left >= 5 && !memcmp(c->p, "False", 5)) { c->p += 5; return MN_OK; }
-    if (left >= 4 && !memcmp(c->p, "True", 4))
-        return mn_fail(MN_E_INPUT, "%s: array is in Fortran (column-major) order; mnemo reads "
-                       "C order: save numpy.ascontiguousarray(arr)", c->label);
-    return syntax(c, "True or False for 'fortran_order'");
-}
-
-/* One dimension: a decimal integer without sign or leading zeros, as repr() writes it. */
-static mn_status parse_dim(cursor *c, int i, int64_t *out) {
-    skip_ws(c);
-    if (c->p < c->end && *c->p == '-')
-        return mn_fail(MN_E_INPUT, "%s: shape dimension %d is negative; a shape lists sizes "
-                       ">= 0", c->label, i);
-    if (c->p >= c->end || *c->p < '0' || *c->p > '9')
-        return syntax(c, "a non-negative integer dimension");
-    const char *s = c->p;
-    uint64_t v = 0;
-    int big = 0;
-    while (c->p < c->end && *c->p >= '0' && *c->p <= '9') {
-        unsigned dgt = (unsigned)(*c->p++ - '0');
-        if (v > ((uint64_t)INT64_MAX - dgt) / 10) big = 1;
-        else v = v * 10 + dgt;
-    }
-    if (c->p < c->end && (*c->p == '.' || *c->p == 'e' || *c->p == 'E' || *c->p == 'x' ||
-                          *c->p == 'L' || *c->p == '_' || *c->p == 'j'))
-        return mn_fail(MN_E_INPUT, "%s: shape dimension %d is not a whole number", c->label, i);
-    if (c->p - s > 1 && *s == '0') return syntax(c, "a dimension without leading zeros");
-    if (big)
-        return mn_fail(MN_E_INPUT, "%s: shape dimension %d exceeds 2^63-1", c->label, i);
-    *out = (int64_t)v;
-    return MN_OK;
-}
-
-/* A Python tuple of dimensions: (), (n,), (a, b) or (a, b,). */
-static mn_status parse_shape(cursor *c, npy_header *h) {
-    if (!accept(c, '(')) return syntax(c, "a shape tuple such as (2, 3)");
-    int n = 0, comma = 0;
-    mn_status s;
-    while (!accept(c, ')')) {
-        if (n && !comma) return syntax(c, "',' or ')' in the shape");
-        if (n == MN_ARRAY_MAX_DIMS)
-            return mn_fail(MN_E_INPUT, "%s: shape has more than %d dimensions; mnemo reads "
-                           "arrays of rank 0 to %d", c->label, MN_ARRAY_MAX_DIMS,
-                           MN_ARRAY_MAX_DIMS);
-        if ((s = parse_dim(c, n, &h->shape[n]))) return s;
-        n++;
-        comma = accept(c, ',');
-    }
-    if (n == 1 && !comma) return syntax(c, "a one-dimensional shape written (n,)");
-    h->ndim = n;
-    return MN_OK;
-}
-
-/* The product of the shape and its size in bytes, both checked. */
-static mn_status shape_size(const char *label, npy_header *h) {
-    size_t count = 1;
-    int overflow = 0, zero = 0;
-    for (int i = 0; i < h->ndim; i++) {
-        zero |= h->shape[i] == 0;
-        if ((uint64_t)h->shape[i] > SIZE_MAX || !mn_mul_size(count, (size_t)h->shape[i], &count))
-            overflow = 1;
-    }
-    if (zero) count = 0;   /* a zero dimension makes the product 0 whatever the others */
-    if ((overflow && !zero) || !mn_mul_size(count, 4, &h->nbytes))
-        return mn_fail(MN_E_INPUT, "%s: the shape's element count overflows; the header is "
-                       "corrupt", label);
-    h->count = count;
-    return MN_OK;
-}
-
-static mn_status parse_dict(const char *label, const char *text, size_t len, npy_header *h) {
-    cursor c = { label, text, text + len, text };
-    int seen[3] = { 0, 0, 0 };
-    static const char *const keys[3] = { "descr", "fortran_order", "shape" };
-    mn_status s;
-    if (!accept(&c, '{')) return syntax(&c, "'{'");
-    while (!accept(&c, '}')) {
-        char key[40];
-        if ((s = string_lit(&c, key, sizeof key, "a quoted key or '}'"))) return s;
-        int k = 0;
-        while (k < 3 && strcmp(key, keys[k])) k++;
-        if (k == 3)
-            return mn_fail(MN_E_INPUT, "%s: header has unknown key '%s' (a .npy header holds "
-                           "only descr, fortran_order and shape)", label, key);
-        if (seen[k]++) return mn_fail(MN_E_INPUT, "%s: header repeats key '%s'", label, key);
-        if (!accept(&c, ':')) return syntax(&c, "':' after the key");
-        s = k == 0 ? parse_descr(&c, h) : k == 1 ? parse_fortran(&c) : parse_shape(&c, h);
-        if (s) return s;
-        if (!accept(&c, ',')) {
-            if (accept(&c, '}')) break;
-            return syntax(&c, "',' or '}'");
-        }
-    }
-    skip_ws(&c);
-    if (c.p != c.end) return syntax(&c, "only spaces and a newline after the dict");
-    for (int k = 0; k < 3; k++)
-        if (!seen[k])
-            return mn_fail(MN_E_INPUT, "%s: header lacks '%s'", label, keys[k]);
-    return shape_size(label, h);
 }
 
 /* ----------------------------------------------------------- file prefix */
@@ -242,9 +70,9 @@ static mn_status parse_prefix(const char *label, const unsigned char *buf, size_
     if (avail < 8)
         return mn_fail(MN_E_INPUT, "%s: truncated after the magic (%zu bytes)", label, avail);
     int major = buf[6], minor = buf[7];
-    if ((major != 1 && major != 2) || minor != 0)
+    if (major < 1 || major > 3 || minor != 0)
         return mn_fail(MN_E_INPUT, "%s: .npy format version %d.%d is not supported (mnemo "
-                       "reads 1.0 and 2.0; numpy.save writes 1.0)", label, major, minor);
+                       "reads 1.0, 2.0 and 3.0, all that numpy writes)", label, major, minor);
     size_t lenbytes = major == 1 ? 2 : 4, pre = 8 + lenbytes;
     if (avail < pre)
         return mn_fail(MN_E_INPUT, "%s: truncated inside the header length (%zu bytes)", label,
@@ -260,7 +88,7 @@ static mn_status parse_prefix(const char *label, const unsigned char *buf, size_
                        (unsigned long long)file_size);
     if (avail < pre + hlen)   /* the caller read too little: a bug, not the file's fault */
         return mn_fail(MN_E_STATE, "%s: header not fully read", label);
-    mn_status s = parse_dict(label, (const char *)buf + pre, (size_t)hlen, h);
+    mn_status s = mn_npy_parse_header(label, (const char *)buf + pre, (size_t)hlen, major, h);
     if (s) return s;
     h->data_offset = pre + (size_t)hlen;
     uint64_t want = (uint64_t)h->data_offset + h->nbytes;
@@ -272,10 +100,48 @@ static mn_status parse_prefix(const char *label, const unsigned char *buf, size_
     return MN_OK;
 }
 
+/* Does the data need to be reordered (not only byte-swapped)? A Fortran-order array of
+ * rank 0 or 1 lies as a C-order one. */
+static int transposed(const npy_header *h) { return h->fortran && h->ndim > 1 && h->count; }
+
+/* Copies the array from src, as the file lays it out, to dst in C order and native byte
+ * order. src and dst may be the same buffer unless the data is transposed. */
+static void to_native(const npy_header *h, const unsigned char *src, unsigned char *dst) {
+    int swap = h->big_endian;
+    if (!transposed(h)) {
+        if (dst != src) memcpy(dst, src, h->nbytes);
+        for (size_t i = 0; swap && i < h->nbytes; i += 4) {
+            unsigned char t = dst[i];
+            dst[i] = dst[i + 3], dst[i + 3] = t;
+            t = dst[i + 1];
+            dst[i + 1] = dst[i + 2], dst[i + 2] = t;
+        }
+        return;
+    }
+    /* Column-major: element (i0, ..., in-1) sits at i0 + d0*(i1 + d1*(i2 + ...)). Walk dst
+     * in C order, keeping the source offset in step with the index. */
+    size_t idx[MN_ARRAY_MAX_DIMS] = {0}, stride[MN_ARRAY_MAX_DIMS], off = 0;
+    int n = h->ndim;
+    stride[0] = 1;
+    for (int k = 1; k < n; k++) stride[k] = stride[k - 1] * (size_t)h->shape[k - 1];
+    for (size_t e = 0; e < h->count; e++) {
+        const unsigned char *s = src + off * 4;
+        unsigned char *d = dst + e * 4;
+        if (swap) d[0] = s[3], d[1] = s[2], d[2] = s[1], d[3] = s[0];
+        else memcpy(d, s, 4);
+        for (int k = n - 1; k >= 0; k--) {
+            off += stride[k];
+            if (++idx[k] < (size_t)h->shape[k]) break;
+            off -= stride[k] * (size_t)h->shape[k];
+            idx[k] = 0;
+        }
+    }
+}
+
 static mn_status fill(mn_array *out, const npy_header *h, const void *data) {
     void *p = mn_alloc(h->nbytes ? h->nbytes : 1);
     if (!p) return MN_E_NOMEM;
-    if (data && h->nbytes) memcpy(p, data, h->nbytes);
+    if (data && h->nbytes) to_native(h, data, p);
     out->dtype = h->dtype;
     out->ndim = h->ndim;
     memcpy(out->shape, h->shape, sizeof out->shape);
@@ -343,10 +209,17 @@ mn_status mn_array_load(const char *path, mn_array *out) {
     mn_release(pre);
     if (!s) s = fill(out, &h, NULL);
     if (!s && h.nbytes) {
-        if (fseeko(fp, (off_t)h.data_offset, SEEK_SET))
+        /* transposed data is read aside first; anything else is fixed up in place */
+        unsigned char *raw = transposed(&h) ? mn_alloc(h.nbytes) : out->data;
+        if (!raw)
+            s = MN_E_NOMEM;
+        else if (fseeko(fp, (off_t)h.data_offset, SEEK_SET))
             s = mn_fail(MN_E_IO, "%s: cannot seek: %s", path, strerror(errno));
-        else if (fread(out->data, 1, h.nbytes, fp) != h.nbytes)
+        else if (fread(raw, 1, h.nbytes, fp) != h.nbytes)
             s = read_error(path, fp);
+        else
+            to_native(&h, raw, out->data);
+        if (raw != out->data) mn_release(raw);
     }
     if (!s && fgetc(fp) != EOF) s = read_error(path, fp);
     fclose(fp);

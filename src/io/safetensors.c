@@ -1,10 +1,16 @@
 /* safetensors reader and atomic writer.
  *
  * The reader treats the file as hostile: it checks the header length, parses the header
- * with the strict JSON reader, checks every tensor's dtype, shape and byte range, and
- * checks that the byte ranges tile the data section exactly (no gaps, no overlaps, nothing
- * after the last tensor) before any pointer is handed out. Each error names the file and
- * says what is wrong in terms of the header's own fields.
+ * with the strict JSON reader, checks every tensor's dtype (any of the format's), shape and
+ * byte range, and checks that the byte ranges tile the data section exactly (no gaps, no
+ * overlaps, nothing after the last tensor) before any pointer is handed out. That is what
+ * the reference reader (huggingface/safetensors, Metadata::validate) checks; like it, this
+ * one ignores fields of a tensor entry it does not know and takes "__metadata__": null for
+ * no metadata. It is stricter in one way: a key given twice in the header is an error
+ * (serde keeps the last one), since which tensor is meant cannot be told. Whether a tensor
+ * has a dtype its user can read is the user's question (mn_st_read_f32), so a file whose
+ * unused tensors are BOOL or F8 reads. Each error names the file and says what is wrong in
+ * terms of the header's own fields; names from the file are escaped (mn_escape).
  *
  * Tensor bytes are little-endian in the file and handed out as they are, so this code
  * needs a little-endian host; that is checked at compile time where the compiler tells
@@ -14,6 +20,7 @@
 #include "json.h"
 
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,11 +40,24 @@ static int host_is_little_endian(void) {
     return b == 1;
 }
 
-static const struct { const char *name; size_t size; } dtypes[] = {
-    [MN_ST_F32] = { "F32", 4 }, [MN_ST_F64] = { "F64", 8 }, [MN_ST_I32] = { "I32", 4 },
-    [MN_ST_I64] = { "I64", 8 }, [MN_ST_U8] = { "U8", 1 },
+static const struct { const char *name; int bits; } dtypes[MN_ST_NDTYPES] = {
+    [MN_ST_F32] = { "F32", 32 }, [MN_ST_F64] = { "F64", 64 }, [MN_ST_I32] = { "I32", 32 },
+    [MN_ST_I64] = { "I64", 64 }, [MN_ST_U8] = { "U8", 8 }, [MN_ST_BOOL] = { "BOOL", 8 },
+    [MN_ST_I8] = { "I8", 8 }, [MN_ST_I16] = { "I16", 16 }, [MN_ST_U16] = { "U16", 16 },
+    [MN_ST_U32] = { "U32", 32 }, [MN_ST_U64] = { "U64", 64 }, [MN_ST_F16] = { "F16", 16 },
+    [MN_ST_BF16] = { "BF16", 16 }, [MN_ST_F8_E4M3] = { "F8_E4M3", 8 },
+    [MN_ST_F8_E5M2] = { "F8_E5M2", 8 }, [MN_ST_F8_E8M0] = { "F8_E8M0", 8 },
+    [MN_ST_F8_E4M3FNUZ] = { "F8_E4M3FNUZ", 8 }, [MN_ST_F8_E5M2FNUZ] = { "F8_E5M2FNUZ", 8 },
+    [MN_ST_F6_E2M3] = { "F6_E2M3", 6 }, [MN_ST_F6_E3M2] = { "F6_E3M2", 6 },
+    [MN_ST_F4] = { "F4", 4 }, [MN_ST_C64] = { "C64", 64 },
 };
-#define NDTYPES ((int)(sizeof dtypes / sizeof dtypes[0]))
+#define NDTYPES ((int)MN_ST_NDTYPES)
+
+const char *mn_st_dtype_name(mn_st_dtype d) {
+    return (unsigned)d < MN_ST_NDTYPES ? dtypes[d].name : "?";
+}
+
+int mn_st_dtype_bits(mn_st_dtype d) { return (unsigned)d < MN_ST_NDTYPES ? dtypes[d].bits : 0; }
 
 struct mn_st_file {
     unsigned char *buf;        /* the whole file; tensor data points into it */
@@ -89,17 +109,14 @@ static int cmp_range(const void *a, const void *b) {
 }
 
 /* Checks one header entry and fills t (data pointer and range come later). */
-static mn_status check_tensor(const char *label, const char *name, const mn_json *e,
+static mn_status check_tensor(const char *label, const char *raw_name, const mn_json *e,
                               size_t data_len, mn_st_tensor *t, range *r) {
+    char name[MN_ESCAPE_CAP];
+    mn_escape(name, sizeof name, raw_name);
     if (e->type != MN_JSON_OBJECT)
         return mn_fail(MN_E_INPUT, "%s: tensor '%s' must be an object with dtype, shape and "
                        "data_offsets", label, name);
-    for (int i = 0; i < e->count; i++)
-        if (strcmp(e->keys[i], "dtype") && strcmp(e->keys[i], "shape") &&
-            strcmp(e->keys[i], "data_offsets"))
-            return mn_fail(MN_E_INPUT, "%s: tensor '%s' has unexpected field '%.60s' (only "
-                           "dtype, shape and data_offsets are allowed)", label, name,
-                           e->keys[i]);
+    /* other fields are ignored, as the reference reader ignores them */
     const mn_json *dt = mn_json_get(e, "dtype"), *sh = mn_json_get(e, "shape"),
                   *off = mn_json_get(e, "data_offsets");
     if (!dt || !sh || !off)
@@ -110,15 +127,18 @@ static mn_status check_tensor(const char *label, const char *name, const mn_json
                        label, name);
     int d = 0;
     while (d < NDTYPES && strcmp(dt->string, dtypes[d].name)) d++;
-    if (d == NDTYPES)
-        return mn_fail(MN_E_INPUT, "%s: tensor '%s' has dtype '%.20s', which mnemo does not "
-                       "read (supported: F32, F64, I32, I64, U8)", label, name, dt->string);
+    if (d == NDTYPES) {
+        char dn[32];
+        return mn_fail(MN_E_INPUT, "%s: tensor '%s' has dtype '%s', which is not a safetensors "
+                       "dtype (BOOL, U8, I8, I16, U16, I32, U32, I64, U64, F16, BF16, F32, F64, "
+                       "C64, F8_*, F6_*, F4)", label, name, mn_escape(dn, sizeof dn, dt->string));
+    }
     t->dtype = (mn_st_dtype)d;
     if (sh->type != MN_JSON_ARRAY || sh->count > MN_ST_MAX_DIMS)
         return mn_fail(MN_E_INPUT, "%s: tensor '%s' needs a shape that is a list of at most "
                        "%d dimensions", label, name, MN_ST_MAX_DIMS);
     t->ndim = sh->count;
-    size_t numel = 1, nbytes;
+    size_t numel = 1, nbits;
     int overflow = 0;
     for (int i = 0; i < sh->count; i++) {
         uint64_t v;
@@ -131,11 +151,15 @@ static mn_status check_tensor(const char *label, const char *name, const mn_json
     char sbuf[200];
     /* A zero dimension makes the product 0 even when other factors would overflow. */
     for (int i = 0; i < t->ndim; i++) if (t->shape[i] == 0) { overflow = 0; numel = 0; }
-    if (overflow || !mn_mul_size(numel, dtypes[d].size, &nbytes))
+    if (overflow || !mn_mul_size(numel, (size_t)dtypes[d].bits, &nbits))
         return mn_fail(MN_E_INPUT, "%s: tensor '%s' has shape %s whose size overflows",
                        label, name, shape_str(t->shape, t->ndim, sbuf, sizeof sbuf));
+    if (nbits % 8)   /* F4 and F6 elements must fill whole bytes */
+        return mn_fail(MN_E_INPUT, "%s: tensor '%s' has %zu elements of the %d-bit dtype %s, "
+                       "which do not fill whole bytes", label, name, numel, dtypes[d].bits,
+                       dtypes[d].name);
     t->numel = numel;
-    t->nbytes = nbytes;
+    t->nbytes = nbits / 8;
     uint64_t b, en;
     if (off->type != MN_JSON_ARRAY || off->count != 2 || !get_uint(&off->items[0], &b) ||
         !get_uint(&off->items[1], &en))
@@ -145,11 +169,11 @@ static mn_status check_tensor(const char *label, const char *name, const mn_json
         return mn_fail(MN_E_INPUT, "%s: tensor '%s' has data_offsets [%llu, %llu] outside the "
                        "%zu-byte data section", label, name, (unsigned long long)b,
                        (unsigned long long)en, data_len);
-    if (en - b != nbytes)
+    if (en - b != t->nbytes)
         return mn_fail(MN_E_INPUT, "%s: tensor '%s' has data_offsets [%llu, %llu] but dtype "
                        "%s and shape %s need %zu bytes", label, name, (unsigned long long)b,
                        (unsigned long long)en, dtypes[d].name,
-                       shape_str(t->shape, t->ndim, sbuf, sizeof sbuf), nbytes);
+                       shape_str(t->shape, t->ndim, sbuf, sizeof sbuf), t->nbytes);
     r->begin = b;
     r->end = en;
     return MN_OK;
@@ -160,7 +184,8 @@ static mn_status check_tiling(const char *label, mn_st_file *f, range *r, size_t
     qsort(r, (size_t)f->count, sizeof *r, cmp_range);
     uint64_t at = 0;
     for (int i = 0; i < f->count; i++) {
-        const char *name = f->tensors[r[i].index].name;
+        char name[MN_ESCAPE_CAP], other[MN_ESCAPE_CAP];
+        mn_escape(name, sizeof name, f->tensors[r[i].index].name);
         if (r[i].begin > at)
             return mn_fail(MN_E_INPUT, "%s: %llu unused bytes before tensor '%s' (data "
                            "offset %llu): the tensors must cover the data section with no "
@@ -169,7 +194,8 @@ static mn_status check_tiling(const char *label, mn_st_file *f, range *r, size_t
         if (r[i].begin < at)
             return mn_fail(MN_E_INPUT, "%s: tensor '%s' (data_offsets [%llu, %llu]) overlaps "
                            "tensor '%s'", label, name, (unsigned long long)r[i].begin,
-                           (unsigned long long)r[i].end, f->tensors[r[i - 1].index].name);
+                           (unsigned long long)r[i].end,
+                           mn_escape(other, sizeof other, f->tensors[r[i - 1].index].name));
         at = r[i].end;
     }
     if (at != data_len)
@@ -180,6 +206,7 @@ static mn_status check_tiling(const char *label, mn_st_file *f, range *r, size_t
 }
 
 static mn_status check_metadata(const char *label, mn_st_file *f, const mn_json *m) {
+    if (m->type == MN_JSON_NULL) return MN_OK;   /* the reference reads null as none */
     if (m->type != MN_JSON_OBJECT)
         return mn_fail(MN_E_INPUT, "%s: __metadata__ must be an object of strings", label);
     f->meta_count = m->count;
@@ -187,9 +214,11 @@ static mn_status check_metadata(const char *label, mn_st_file *f, const mn_json 
     if (!(f->meta_keys = mn_alloc(bytes)) || !(f->meta_values = mn_alloc(bytes)))
         return MN_E_NOMEM;
     for (int i = 0; i < m->count; i++) {
+        char key[MN_ESCAPE_CAP];
         if (m->items[i].type != MN_JSON_STRING)
-            return mn_fail(MN_E_INPUT, "%s: __metadata__ value of '%.60s' is not a string "
-                           "(safetensors metadata maps strings to strings)", label, m->keys[i]);
+            return mn_fail(MN_E_INPUT, "%s: __metadata__ value of '%s' is not a string "
+                           "(safetensors metadata maps strings to strings)", label,
+                           mn_escape(key, sizeof key, m->keys[i]));
         f->meta_keys[i] = m->keys[i];
         f->meta_values[i] = m->items[i].string;
     }
@@ -325,6 +354,66 @@ void mn_st_meta_at(const mn_st_file *f, int i, const char **key, const char **va
     if (value) *value = ok ? f->meta_values[i] : NULL;
 }
 
+/* ---------------------------------------------------------------- float32 view */
+
+/* IEEE half to float: every half is a float exactly (subnormal halves are normal floats). */
+static float half_to_float(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1Fu, mant = h & 0x3FFu;
+    uint32_t bits;
+    float f;
+    if (exp == 0x1F) bits = sign | 0x7F800000u | (mant << 13);      /* infinities, NaN */
+    else if (exp) bits = sign | ((exp + 112u) << 23) | (mant << 13);
+    else {
+        f = (float)mant * 0x1p-24f;                                  /* 0 and subnormals */
+        memcpy(&bits, &f, 4);
+        bits |= sign;
+    }
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+mn_status mn_st_read_f32(const mn_st_tensor *t, float *dst, size_t count, const char *label) {
+    char name[MN_ESCAPE_CAP];
+    if (!t || (count && !dst)) return mn_fail(MN_E_ARG, "mn_st_read_f32: NULL argument");
+    if (count > t->numel)
+        return mn_fail(MN_E_ARG, "mn_st_read_f32: %zu elements asked of a tensor of %zu",
+                       count, t->numel);
+    const unsigned char *p = t->data;
+    switch (t->dtype) {
+    case MN_ST_F32:
+        if (count) memcpy(dst, p, count * 4);
+        return MN_OK;
+    case MN_ST_F16:
+    case MN_ST_BF16:
+        for (size_t i = 0; i < count; i++) {
+            uint16_t h;
+            memcpy(&h, p + 2 * i, 2);
+            if (t->dtype == MN_ST_F16) dst[i] = half_to_float(h);
+            else {
+                uint32_t bits = (uint32_t)h << 16;   /* bfloat16 is float's upper half */
+                memcpy(&dst[i], &bits, 4);
+            }
+        }
+        return MN_OK;
+    case MN_ST_F64:
+        for (size_t i = 0; i < count; i++) {
+            double d;
+            memcpy(&d, p + 8 * i, 8);
+            float f = (float)d;   /* to nearest; NaN and infinities stay what they are */
+            if (isinf(f) && !isinf(d))
+                return mn_fail(MN_E_INPUT, "%s: tensor '%s' holds %.17g at element %zu, beyond "
+                               "float32's range (about 3.4e38); mnemo computes in float32",
+                               label, mn_escape(name, sizeof name, t->name), d, i);
+            dst[i] = f;
+        }
+        return MN_OK;
+    default:
+        return mn_fail(MN_E_INPUT, "%s: tensor '%s' is not F32, F16, BF16 or F64 (it is %s); "
+                       "save the module in floating point (module.float())", label,
+                       mn_escape(name, sizeof name, t->name), mn_st_dtype_name(t->dtype));
+    }
+}
+
 /* ------------------------------------------------------------------- writing */
 
 static int cmp_str(const void *a, const void *b) {
@@ -352,7 +441,10 @@ static mn_status build_header(const mn_st_entry *e, int n, const char *const *me
                 !mn_mul_size(numel, (size_t)e[i].shape[k], &numel))
                 s = mn_fail(MN_E_ARG, "safetensors write: tensor '%s' has a negative or too "
                             "large shape", e[i].name);
-        if (s == MN_OK && !mn_mul_size(numel, dtypes[e[i].dtype].size, &sizes[i]))
+        if (s == MN_OK && dtypes[e[i].dtype].bits % 8)
+            s = mn_fail(MN_E_ARG, "safetensors write: tensor '%s' has the sub-byte dtype %s, "
+                        "which mnemo does not write", e[i].name, dtypes[e[i].dtype].name);
+        if (s == MN_OK && !mn_mul_size(numel, (size_t)dtypes[e[i].dtype].bits / 8, &sizes[i]))
             s = mn_fail(MN_E_ARG, "safetensors write: tensor '%s' is too large", e[i].name);
         if (s == MN_OK && sizes[i] && !e[i].data)
             s = mn_fail(MN_E_ARG, "safetensors write: tensor '%s' has no data", e[i].name);

@@ -3,9 +3,11 @@
  * their parameters in one flat buffer filled from a safetensors file.
  *
  * Loading is strict: the file must hold exactly the tensors such a module has, under one
- * optional common prefix, with PyTorch's shapes and dtype F32. When the file holds a
- * different stack than the one asked for, the message says what the file holds (read from
- * the shapes of weight_hh_l0 and weight_ih_l0) rather than only which tensor disagrees. */
+ * optional common prefix, with PyTorch's shapes; F16, BF16 and F64 weights are read as
+ * float32 (mn_st_read_f32). When the file holds a different stack than the one asked for,
+ * the message says what the file holds (read from the shapes of weight_hh_l0 and
+ * weight_ih_l0) rather than only which tensor disagrees. Names from the file are escaped
+ * in messages (mn_escape). */
 #include "registry.h"
 #include "safetensors.h"
 
@@ -139,19 +141,24 @@ static mn_status find_prefix(const char *path, const mn_st_file *f, char *prefix
         size_t plen = len - klen;
         if (plen && n[plen - 1] != '.') continue;
         if (plen >= cap) continue;
-        if (found)
+        if (found) {
+            char a[MN_ESCAPE_CAP], b[MN_ESCAPE_CAP];
             return mn_fail(MN_E_INPUT, "%s: holds more than one recurrent stack ('%s' and "
                            "'%sweight_ih_l0'); save the state dict of one nn.RNN, nn.LSTM or "
-                           "nn.GRU module", path, n, prefix);
+                           "nn.GRU module", path, mn_escape(a, sizeof a, n),
+                           mn_escape(b, sizeof b, prefix));
+        }
         memcpy(prefix, n, plen);
         prefix[plen] = 0;
         found = 1;
     }
     if (found) return MN_OK;
     const mn_st_tensor *t = mn_st_at(f, 0);
+    char held[MN_ESCAPE_CAP];
     return mn_fail(MN_E_INPUT, "%s: has no tensor 'weight_ih_l0' (nor 'PREFIX.weight_ih_l0'), so "
                    "it is not the state dict of an nn.RNN, nn.LSTM or nn.GRU%s%s%s", path,
-                   t ? " (it holds '" : "", t ? t->name : "", t ? "', ...)" : "");
+                   t ? " (it holds '" : "", t ? mn_escape(held, sizeof held, t->name) : "",
+                   t ? "', ...)" : "");
 }
 
 static int is_matrix(const mn_st_tensor *t) {
@@ -163,17 +170,19 @@ static int is_matrix(const mn_st_tensor *t) {
  * layers present and the _reverse names. */
 static mn_status infer(const char *path, const mn_st_file *f, const char *prefix,
                        mn_stack_config *c) {
+    char pfx[MN_ESCAPE_CAP];   /* the prefix comes from the file */
+    mn_escape(pfx, sizeof pfx, prefix);
     const mn_st_tensor *hh = find(f, prefix, "weight_hh_l0"), *ih = find(f, prefix, "weight_ih_l0");
     if (!is_matrix(hh) || hh->shape[0] % hh->shape[1] || !is_matrix(ih) ||
         ih->shape[0] != hh->shape[0])
         return mn_fail(MN_E_INPUT, "%s: %sweight_hh_l0 and %sweight_ih_l0 are missing or do not "
                        "have the shapes [G*H, H] and [G*H, I] of an RNN, LSTM or GRU", path,
-                       prefix, prefix);
+                       pfx, pfx);
     int64_t G = hh->shape[0] / hh->shape[1];
     memset(c, 0, sizeof *c);
     if (!cell_of_gates(G, &c->cell))
         return mn_fail(MN_E_INPUT, "%s: %sweight_hh_l0 is [%lld, %lld]: %lld gate blocks, which "
-                       "is no RNN (1), GRU (3) or LSTM (4)", path, prefix,
+                       "is no RNN (1), GRU (3) or LSTM (4)", path, pfx,
                        (long long)hh->shape[0], (long long)hh->shape[1], (long long)G);
     const char *fmt = mn_st_meta(f, "format"), *cell = mn_st_meta(f, "model.cell");
     mn_cell_kind named;
@@ -195,6 +204,8 @@ static mn_status infer(const char *path, const mn_st_file *f, const char *prefix
  * shapes of the first layer and the tensor names show. */
 static mn_status compare(const char *path, const mn_st_file *f, const char *prefix,
                          const mn_stack_config *want) {
+    char pfx[MN_ESCAPE_CAP];   /* the prefix comes from the file */
+    mn_escape(pfx, sizeof pfx, prefix);
     mn_stack_config has;
     mn_status s = infer(path, f, prefix, &has);
     if (s) return s;
@@ -206,26 +217,26 @@ static mn_status compare(const char *path, const mn_st_file *f, const char *pref
     if (G != gates_of(want->cell) || (mnemo_file && has.cell != want->cell))
         return mn_fail(MN_E_INPUT, "%s: holds %s %s (%sweight_hh_l0 is [%lld, %lld]: %d gate "
                        "block%s%s%s), not %s", path, article(family(has.cell)),
-                       family(has.cell), prefix, h0, h1, G,
+                       family(has.cell), pfx, h0, h1, G,
                        G > 1 ? "s" : "", mnemo_file ? ", metadata model.cell " : "",
                        mnemo_file ? mn_cell_name(has.cell) : "", mn_cell_name(want->cell));
     if (has.hidden_size != want->hidden_size)
         return mn_fail(MN_E_INPUT, "%s: has hidden size %d (%sweight_hh_l0 is [%lld, %lld]), "
-                       "not %d", path, has.hidden_size, prefix, h0, h1, want->hidden_size);
+                       "not %d", path, has.hidden_size, pfx, h0, h1, want->hidden_size);
     if (has.input_size != want->input_size)
         return mn_fail(MN_E_INPUT, "%s: has input size %d (%sweight_ih_l0 is [%lld, %lld]), "
-                       "not %d", path, has.input_size, prefix, i0, i1, want->input_size);
+                       "not %d", path, has.input_size, pfx, i0, i1, want->input_size);
     if (has.num_layers < want->num_layers)
         return mn_fail(MN_E_INPUT, "%s: has %d layer%s (no %sweight_ih_l%d), not %d", path,
-                       has.num_layers, has.num_layers > 1 ? "s" : "", prefix, has.num_layers,
+                       has.num_layers, has.num_layers > 1 ? "s" : "", pfx, has.num_layers,
                        want->num_layers);
     if (has.num_layers > want->num_layers)
         return mn_fail(MN_E_INPUT, "%s: has %s%d layers (it holds %sweight_ih_l%d), not %d",
                        path, has.num_layers == STACK_MAX_LAYERS ? "at least " : "",
-                       has.num_layers, prefix, want->num_layers, want->num_layers);
+                       has.num_layers, pfx, want->num_layers, want->num_layers);
     if (has.bidirectional != want->bidirectional)
         return mn_fail(MN_E_INPUT, "%s: is %s (%sweight_ih_l0_reverse is %s), not %s", path,
-                       has.bidirectional ? "bidirectional" : "unidirectional", prefix,
+                       has.bidirectional ? "bidirectional" : "unidirectional", pfx,
                        has.bidirectional ? "present" : "absent",
                        want->bidirectional ? "bidirectional" : "unidirectional");
     return MN_OK;
@@ -241,11 +252,13 @@ static void shape_text(char *buf, size_t cap, const int64_t *shape, int ndim) {
 /* Copies the tensor for each parameter spec of layer l, checking dtype and shape. */
 static mn_status load_layer(const char *path, const mn_st_file *f, const char *prefix,
                             mn_layer *l) {
+    char pfx[MN_ESCAPE_CAP];   /* the prefix comes from the file */
+    mn_escape(pfx, sizeof pfx, prefix);
     for (int i = 0; i < l->nspecs; i++) {
         const mn_param_spec *sp = &l->specs[i];
         const mn_st_tensor *t = find(f, prefix, sp->name);
         if (!t)
-            return mn_fail(MN_E_INPUT, "%s: tensor '%s%s' is missing%s", path, prefix, sp->name,
+            return mn_fail(MN_E_INPUT, "%s: tensor '%s%s' is missing%s", path, pfx, sp->name,
                            !strncmp(sp->name, "bias", 4) ? " (modules made with bias=False "
                            "are not supported)" : "");
         int same = t->ndim == sp->ndim;
@@ -257,11 +270,9 @@ static mn_status load_layer(const char *path, const mn_st_file *f, const char *p
         shape_text(want, sizeof want, ws, sp->ndim);
         if (!same)
             return mn_fail(MN_E_INPUT, "%s: tensor '%s%s' has shape %s; this stack needs %s",
-                           path, prefix, sp->name, has, want);
-        if (t->dtype != MN_ST_F32)
-            return mn_fail(MN_E_INPUT, "%s: tensor '%s%s' is not F32; save the module in "
-                           "float32 (module.float())", path, prefix, sp->name);
-        memcpy(l->params + sp->offset, t->data, sp->size * sizeof(float));
+                           path, pfx, sp->name, has, want);
+        mn_status st = mn_st_read_f32(t, l->params + sp->offset, sp->size, path);
+        if (st) return st;
     }
     return MN_OK;
 }
@@ -279,11 +290,13 @@ static mn_status check_extra(const char *path, const mn_st_file *f, const char *
             for (int j = 0; j < s->layers[k]->nspecs && !known; j++)
                 known = !strcmp(n + plen, s->layers[k]->specs[j].name);
         if (known) continue;
+        char shown[MN_ESCAPE_CAP];
+        mn_escape(shown, sizeof shown, n);
         if (strstr(n + plen, "weight_hr_l"))
             return mn_fail(MN_E_INPUT, "%s: tensor '%s' means an LSTM with proj_size, which "
-                           "mnemo does not support", path, n);
+                           "mnemo does not support", path, shown);
         return mn_fail(MN_E_INPUT, "%s: unexpected tensor '%s': an nn.%s state dict holds only "
-                       "weight_ih_l*, weight_hh_l*, bias_ih_l* and bias_hh_l*%s", path, n,
+                       "weight_ih_l*, weight_hh_l*, bias_ih_l* and bias_hh_l*%s", path, shown,
                        family(s->cfg.cell),
                        plen ? "" : " (tensors of other modules need a prefix such as 'rnn.')");
     }

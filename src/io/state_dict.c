@@ -1,7 +1,9 @@
 /* A PyTorch state dict read into a model by tensor name (mn_model_load_state_dict). The
  * model's names are PyTorch's own (nn.LSTM's "weight_ih_l0", nn.TransformerEncoder's
  * "layers.0.self_attn.in_proj_weight"), so a module's state_dict() saved with safetensors
- * loads as it is, under any common prefix ("encoder." when it was part of a larger module). */
+ * loads as it is, under any common prefix ("encoder." when it was part of a larger module).
+ * Weights saved in half precision or float64 are read as float32 (mn_st_read_f32); tensors
+ * outside the prefix are not looked at, whatever their dtype. */
 #include "model.h"
 #include "safetensors.h"
 
@@ -19,18 +21,23 @@ static mn_status find_prefix(const char *path, const mn_st_file *f, const char *
         if (len < flen || strcmp(n + len - flen, first)) continue;
         size_t plen = len - flen;
         if ((plen && n[plen - 1] != '.') || plen >= cap) continue;
-        if (found)
+        if (found) {
+            char a[MN_ESCAPE_CAP], b[MN_ESCAPE_CAP];
             return mn_fail(MN_E_INPUT, "%s: holds '%s' under two prefixes ('%s' and '%s'); save "
-                           "the state dict of the one module to run", path, first, prefix, n);
+                           "the state dict of the one module to run", path, first,
+                           mn_escape(a, sizeof a, prefix), mn_escape(b, sizeof b, n));
+        }
         memcpy(prefix, n, plen);
         prefix[plen] = 0;
         found = 1;
     }
     if (found) return MN_OK;
     const mn_st_tensor *t = mn_st_at(f, 0);
+    char held[MN_ESCAPE_CAP];
     return mn_fail(MN_E_INPUT, "%s: has no tensor '%s' (nor 'PREFIX.%s'), so it is not the "
-                   "state dict of this model%s%.*s%s", path, first, first,
-                   t ? " (it holds '" : "", t ? 200 : 0, t ? t->name : "", t ? "', ...)" : "");
+                   "state dict of this model%s%s%s", path, first, first,
+                   t ? " (it holds '" : "", t ? mn_escape(held, sizeof held, t->name) : "",
+                   t ? "', ...)" : "");
 }
 
 static void shape_text(char *buf, size_t cap, const int64_t *shape, int ndim) {
@@ -48,7 +55,7 @@ static mn_status load(mn_model *m, const char *path, const mn_st_file *f, int wi
     int first = 0;
     while (first < m->ntensors && !wanted(m, first, with_head)) first++;
     if (first == m->ntensors) return MN_OK;
-    char prefix[256], full[384], has[96], want[96];
+    char prefix[256], full[384], has[96], want[96], shown[MN_ESCAPE_CAP];
     mn_status st = find_prefix(path, f, m->tensors[first].name, prefix, sizeof prefix);
     if (st) return st;
     for (int i = 0; i < m->ntensors; i++) {
@@ -56,10 +63,11 @@ static mn_status load(mn_model *m, const char *path, const mn_st_file *f, int wi
         if (!wanted(m, i, with_head)) continue;
         snprintf(full, sizeof full, "%s%s", prefix, v->name);
         const mn_st_tensor *t = mn_st_find(f, full);
+        mn_escape(shown, sizeof shown, full);
         if (!t)
             return mn_fail(MN_E_INPUT, "%s: tensor '%s' is missing; the model asked for has it "
                            "(fewer layers, another norm placement or no bias in the file?)",
-                           path, full);
+                           path, shown);
         int64_t ws[MN_MAX_DIMS];
         int same = t->ndim == v->ndim;
         for (int d = 0; d < v->ndim; d++) {
@@ -70,11 +78,9 @@ static mn_status load(mn_model *m, const char *path, const mn_st_file *f, int wi
         shape_text(want, sizeof want, ws, v->ndim);
         if (!same)
             return mn_fail(MN_E_INPUT, "%s: tensor '%s' has shape %s; this model needs %s", path,
-                           full, has, want);
-        if (t->dtype != MN_ST_F32)
-            return mn_fail(MN_E_INPUT, "%s: tensor '%s' is not F32; save the module in float32 "
-                           "(module.float())", path, full);
-        memcpy(m->params + v->offset, t->data, v->size * sizeof(float));
+                           shown, has, want);
+        /* F16, BF16 and F64 weights (module.half(), .bfloat16(), .double()) are converted */
+        if ((st = mn_st_read_f32(t, m->params + v->offset, v->size, path))) return st;
     }
     /* a tensor under the prefix that the model lacks means another architecture (more
      * layers, a final norm): running without it would compute something else silently */
@@ -93,8 +99,9 @@ static mn_status load(mn_model *m, const char *path, const mn_st_file *f, int wi
         for (int i = 0; i < m->ntensors && !known; i++)
             known = wanted(m, i, with_head) && !strcmp(n + plen, m->tensors[i].name);
         if (!known && (with_head || strncmp(n + plen, "head.", 5)))
-            return mn_fail(MN_E_INPUT, "%s: tensor '%.200s' is not part of the model asked for "
-                           "(more layers or another structure in the file?)", path, n);
+            return mn_fail(MN_E_INPUT, "%s: tensor '%s' is not part of the model asked for "
+                           "(more layers or another structure in the file?)", path,
+                           mn_escape(shown, sizeof shown, n));
     }
     return MN_OK;
 }

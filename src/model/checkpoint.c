@@ -92,9 +92,10 @@ static mn_status meta_int(const mn_st_file *f, const char *path, const char *key
     char *end;
     errno = 0;
     long x = strtol(v, &end, 10);
+    char shown[MN_ESCAPE_CAP];
     if (errno || end == v || *end || x < lo || x > hi)
         return mn_fail(MN_E_INPUT, "%s: metadata '%s' = \"%s\" is not a whole number in [%d, %d]",
-                       path, key, v, lo, hi);
+                       path, key, mn_escape(shown, sizeof shown, v), lo, hi);
     *out = (int)x;
     return MN_OK;
 }
@@ -105,7 +106,9 @@ static mn_status meta_choice(const mn_st_file *f, const char *path, const char *
     if (!v) return mn_fail(MN_E_INPUT, "%s: metadata has no '%s'; was it written by mnemo?", path, key);
     for (int i = 0; i < count; i++)
         if (strcmp(v, names[i]) == 0) { *out = i; return MN_OK; }
-    return mn_fail(MN_E_INPUT, "%s: metadata '%s' has an unknown value \"%s\"", path, key, v);
+    char shown[MN_ESCAPE_CAP];
+    return mn_fail(MN_E_INPUT, "%s: metadata '%s' has an unknown value \"%s\"", path, key,
+                   mn_escape(shown, sizeof shown, v));
 }
 
 static mn_status config_from_file(const mn_st_file *f, const char *path, mn_model_config *c) {
@@ -115,9 +118,11 @@ static mn_status config_from_file(const mn_st_file *f, const char *path, mn_mode
         return mn_fail(MN_E_INPUT, "%s: not a mnemo checkpoint (no __metadata__ format=mnemo); "
                        "plain PyTorch state dicts are read by `mnemo predict`", path);
     const char *cell = mn_st_meta(f, "model.cell"), *blocks = mn_st_meta(f, "model.blocks");
-    if (blocks && mn_blocks_parse(blocks, c) != MN_OK)
+    if (blocks && mn_blocks_parse(blocks, c) != MN_OK) {
+        char why[400];   /* the parser quotes the file's text: escape it */
         return mn_fail(MN_E_INPUT, "%s: metadata 'model.blocks' is malformed: %s", path,
-                       mn_last_error());
+                       mn_escape(why, sizeof why, mn_last_error()));
+    }
     if (!blocks && (!cell || mn_cell_parse(cell, &c->cell) != MN_OK))
         return mn_fail(MN_E_INPUT, "%s: metadata 'model.cell' is missing or unknown", path);
     int out = 0, loss = 0, init = 0, bi = 0;
@@ -196,9 +201,10 @@ mn_status mn_model_read_params(mn_model *m, const mn_st_file *f, const char *pat
             const char *name = mn_st_at(f, i)->name;
             int known = is_trainer_tensor(name);
             for (int j = 0; j < m->ntensors && !known; j++) known = !strcmp(name, m->tensors[j].name);
+            char shown[MN_ESCAPE_CAP];
             if (!known)
                 return mn_fail(MN_E_INPUT, "%s: unexpected tensor '%s' for a %s model", path,
-                               name, has);
+                               mn_escape(shown, sizeof shown, name), has);
         }
     }
     return MN_OK;

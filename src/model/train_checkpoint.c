@@ -117,9 +117,10 @@ static mn_status meta_long(const mn_st_file *f, const char *path, const char *ke
     char *end;
     errno = 0;
     long x = strtol(v, &end, 10);
+    char shown[MN_ESCAPE_CAP];
     if (errno || end == v || *end || x < lo || x > hi)
         return mn_fail(MN_E_INPUT, "%s: metadata '%s' = \"%s\" is not a whole number in [%ld, %ld]",
-                       path, key, v, lo, hi);
+                       path, key, mn_escape(shown, sizeof shown, v), lo, hi);
     *out = x;
     return MN_OK;
 }
@@ -203,9 +204,10 @@ mn_status mn_trainer_resume(mn_trainer *tr, const char *path) {
         (tr->task->data && (st = meta_long(f, path, "trainer.data_drawn", 0, LONG_MAX, &drawn))))
         goto done;
     if (!have || strcmp(have, want)) {
+        char shown[240];   /* the file's text */
         st = mn_fail(MN_E_ARG, "%s was written with other training options (%s) than these "
                      "(%s); resume with the same options (only --steps may change)", path,
-                     have ? have : "none recorded", want);
+                     have ? mn_escape(shown, sizeof shown, have) : "none recorded", want);
         goto done;
     }
     if ((st = check_schedule_length(f, path, &tr->cfg, step))) goto done;
