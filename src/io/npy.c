@@ -10,7 +10,7 @@
  * commas; nothing Python could evaluate beyond that) instead of anything eval-like, caps
  * the header length, checks that the shape's product cannot overflow, and requires the
  * file to be exactly header + data long before it allocates or copies anything.
- * The data is little-endian ('<f4', '<i4') and handed out as is, so the host must be
+ * The data is little-endian ('<f4', '<i4', '<i8') and handed out as is, so the host must be
  * little-endian, as the safetensors reader requires. */
 #include "atomic_file.h"
 
@@ -35,7 +35,11 @@
 #define NPY_ALIGN 64            /* numpy pads the header so the data starts aligned */
 #define NPY_GROWTH_DIGITS 21    /* numpy's spare room after the shape (growth axis) */
 
-static const char *const dtype_descr[] = { [MN_ARRAY_F32] = "<f4", [MN_ARRAY_I32] = "<i4" };
+static const char *const dtype_descr[] = { [MN_ARRAY_F32] = "<f4", [MN_ARRAY_I32] = "<i4",
+                                            [MN_ARRAY_I64] = "<i8" };
+#define NDTYPES ((int)(sizeof dtype_descr / sizeof dtype_descr[0]))
+
+static size_t dtype_size(mn_array_dtype d) { return d == MN_ARRAY_I64 ? 8 : 4; }
 
 typedef struct {
     mn_array_dtype dtype;
@@ -105,17 +109,18 @@ static mn_status parse_descr(cursor *c, npy_header *h) {
     skip_ws(c);
     if (c->p < c->end && (*c->p == '[' || *c->p == '('))
         return mn_fail(MN_E_INPUT, "%s: has a structured dtype (record fields); mnemo reads "
-                       "plain float32 '<f4' or int32 '<i4' arrays", c->label);
+                       "plain float32 '<f4', int32 '<i4' or int64 '<i8' arrays", c->label);
     char d[32];
     mn_status s = string_lit(c, d, sizeof d, "a quoted dtype such as '<f4'");
     if (s) return s;
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < NDTYPES; i++)
         if (!strcmp(d, dtype_descr[i])) { h->dtype = (mn_array_dtype)i; return MN_OK; }
-    if (!strcmp(d, ">f4") || !strcmp(d, ">i4"))
+    if (!strcmp(d, ">f4") || !strcmp(d, ">i4") || !strcmp(d, ">i8"))
         return mn_fail(MN_E_INPUT, "%s: dtype '%s' is big-endian; mnemo reads little-endian "
                        "data: save arr.astype('<%s') instead", c->label, d, d + 1);
-    return mn_fail(MN_E_INPUT, "%s: dtype '%s' is not supported; mnemo reads float32 '<f4' "
-                   "and int32 '<i4': convert with arr.astype(numpy.float32)", c->label, d);
+    return mn_fail(MN_E_INPUT, "%s: dtype '%s' is not supported; mnemo reads float32 '<f4', "
+                   "int32 '<i4' and int64 '<i8': convert with arr.astype(numpy.float32)",
+                   c->label, d);
 }
 
 static mn_status parse_fortran(cursor *c) {
@@ -184,7 +189,7 @@ static mn_status shape_size(const char *label, npy_header *h) {
             overflow = 1;
     }
     if (zero) count = 0;   /* a zero dimension makes the product 0 whatever the others */
-    if ((overflow && !zero) || !mn_mul_size(count, 4, &h->nbytes))
+    if ((overflow && !zero) || !mn_mul_size(count, dtype_size(h->dtype), &h->nbytes))
         return mn_fail(MN_E_INPUT, "%s: the shape's element count overflows; the header is "
                        "corrupt", label);
     h->count = count;
@@ -391,7 +396,7 @@ static size_t build_header(char *buf, size_t cap, mn_array_dtype dtype, int ndim
 mn_status mn_array_save(const char *path, mn_array_dtype dtype, int ndim, const int64_t *shape,
                         const void *data) {
     if (!path || !*path) return mn_fail(MN_E_ARG, "mn_array_save: no path given");
-    if ((unsigned)dtype > MN_ARRAY_I32)
+    if ((unsigned)dtype >= (unsigned)NDTYPES)
         return mn_fail(MN_E_ARG, "mn_array_save: unknown dtype %d", (int)dtype);
     if (ndim < 0 || ndim > MN_ARRAY_MAX_DIMS || (ndim && !shape))
         return mn_fail(MN_E_ARG, "mn_array_save: rank must be 0 to %d with a shape",
@@ -406,7 +411,7 @@ mn_status mn_array_save(const char *path, mn_array_dtype dtype, int ndim, const 
             overflow = 1;
     }
     if (zero) count = 0;
-    if ((overflow && !zero) || !mn_mul_size(count, 4, &bytes))
+    if ((overflow && !zero) || !mn_mul_size(count, dtype_size(dtype), &bytes))
         return mn_fail(MN_E_ARG, "mn_array_save: the shape's element count overflows");
     if (bytes && !data) return mn_fail(MN_E_ARG, "mn_array_save: no data");
     /* A rank-8 header with 19-digit dimensions is under 400 bytes, so format 1.0 (header
