@@ -41,7 +41,8 @@ int train_opts_table(train_opts *o, cli_opt *opts, int model_required) {
          model_required ? "required, or --blocks" : NULL, "lstm", 0, 0, 0, 0, 0, 0, 0},
         {"--blocks", OPT_STR, &o->blocks_spec, "SPEC",
          "a mixed stack instead of --model/--layers: blocks KIND[:WIDTH][:OPTION...] joined "
-         "by ',', options residual, bidirectional, pre, post, layernorm, rmsnorm, dropout=P",
+         "by ',', options residual, bidirectional, pre, post, layernorm, rmsnorm, dropout=P, "
+         "nobias, proj=P",
          NULL, "lstm:64,lstm:64:residual", 0, 0, 0, 0, 0, 0, 0},
         {"--residual", OPT_FLAG, &o->residual, NULL,
          "identity skip around every block but the first: y = x + f(x)", NULL, NULL, 0, 0, 0, 0,
