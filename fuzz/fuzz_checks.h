@@ -238,7 +238,7 @@ static inline const char *fuzz_check_npy(const uint8_t *data, size_t len, mn_sta
     } else {
         size_t count = 1, bytes;
         int zero = 0, over = 0;
-        if ((unsigned)a.dtype > MN_ARRAY_I32) why = "an array with an unknown dtype";
+        if ((unsigned)a.dtype > MN_ARRAY_I64) why = "an array with an unknown dtype";
         else if (a.ndim < 0 || a.ndim > MN_ARRAY_MAX_DIMS) why = "an array rank out of range";
         for (int d = 0; !why && d < a.ndim; d++) {
             if (a.shape[d] < 0) why = "a negative dimension";
@@ -250,9 +250,10 @@ static inline const char *fuzz_check_npy(const uint8_t *data, size_t len, mn_sta
         if (!why && count != a.count) why = "count is not the product of the shape";
         if (!why && (!a.data || ((uintptr_t)a.data & 63)))
             why = "the data is missing or not 64-byte aligned";
-        if (!why && (!mn_mul_size(count, 4, &bytes) || bytes > len))
+        size_t size = a.dtype == MN_ARRAY_I64 ? 8 : 4;
+        if (!why && (!mn_mul_size(count, size, &bytes) || bytes > len))
             why = "the array holds more bytes than the input";
-        /* The data is the input's last count*4 bytes, copied; reading it all is the touch. */
+        /* The data is the input's last count·size bytes, copied; reading it is the touch. */
         if (!why && memcmp(a.data, data + len - bytes, bytes))
             why = "the array data is not the input's trailing bytes";
         if (!why) fuzz_touch(a.data, bytes);
