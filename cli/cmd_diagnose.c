@@ -225,9 +225,11 @@ static void print_report(const train_opts *o, const mn_model_config *mc, const d
     printf("  saturation  %.1f%% of sigmoid gates < 0.05 or > 0.95; %.1f%% of tanh values |v| > "
            "0.95\n", 100 * g->saturated_gates, 100 * g->saturated_tanh);
     const mn_recurrence_stats *r = &d->rec;
-    printf("  recurrence  W_hh%s%s%s: spectral radius %.4g, singular values",
+    /* with a projection the measure is the block times W_hr (jacobian.c) */
+    int proj = mc->num_blocks > 0 && mc->blocks[d->recurrent_block].proj > 0;
+    printf("  recurrence  W_hh%s%s%s%s: spectral radius %.4g, singular values",
            ci.gates > 1 ? " (" : "", ci.gates > 1 ? ci.candidate : "", ci.gates > 1 ? ")" : "",
-           r->spectral_radius);
+           proj ? " times W_hr" : "", r->spectral_radius);
     for (int i = 0; i < MN_DIAG_SINGULAR && i < mc->hidden_size; i++) printf(" %.3g", r->singular[i]);
     printf("\n  jacobians   product of %d step Jacobians, mean over %d sequences: log10 singular "
            "values", r->steps, r->sequences);

@@ -14,6 +14,7 @@
 static void usage(FILE *f, cli_opt *opts, int n) {
     fprintf(f,
             "usage: mnemo predict --model M --layers L --hidden H --input-size I [--bidirectional]\n"
+            "                     [--proj-size P] [--no-bias] [--lengths L.npy]\n"
             "                     --weights W.safetensors --input X.npy --output Y.npy [options]\n"
             "       mnemo predict --model transformer --layers L --hidden D --heads H --ff F\n"
             "                     [--norm-first] [--activation relu|gelu] [--causal]\n"
@@ -25,12 +26,19 @@ static void usage(FILE *f, cli_opt *opts, int n) {
             "float32 array X of shape [T, B, I] (time-major, as PyTorch's default), and write\n"
             "its output [T, B, H] (bidirectional: [T, B, 2H]) to Y. Every sequence starts\n"
             "from a zero state. rnn is nn.RNN with tanh, rnn-relu with nonlinearity='relu'.\n"
+            "An nn.LSTM(proj_size=P) (weight_hr_l0 [P, H]) outputs [T, B, P] ([T, B, 2P]), and\n"
+            "a module made with bias=False has no bias tensors: both are read from the file\n"
+            "unless --proj-size or --no-bias says what to expect. --lengths L.npy (int32 or\n"
+            "int64 [B]) runs a padded batch: each sequence stops at its length and the rows\n"
+            "past it are 0, as pack_padded_sequence and pad_packed_sequence give. The pass\n"
+            "keeps no activations for training: its memory is the input, the output, two\n"
+            "[T, B, out] buffers between layers and a chunk of steps per layer.\n"
             "Models: %s.\n"
             "\n"
             "--model transformer runs a torch.nn.TransformerEncoder state dict (layers.{i}.\n"
             "self_attn.in_proj_weight, ..., layers.{i}.linear1.weight, layers.{i}.norm1.weight;\n"
             "an optional final norm.weight) in eval mode on X [T, B, D] and writes [T, B, D];\n"
-            "--lengths L.npy (int32 [B]) masks the keys past each sequence's length, as\n"
+            "--lengths L.npy masks the keys past each sequence's length, as\n"
             "src_key_padding_mask does, and writes 0 in the rows past it. mnemo's own\n"
             "Transformer checkpoints load the same way.\n"
             "\n"
@@ -56,14 +64,16 @@ static int same_file(const char *a, const char *b) {
 
 /* A failed load, with the options that would fit the file when it holds a stack. */
 static int weights_fail(mn_status st, const char *path) {
-    char msg[700];
+    char msg[700], proj[32] = "";
     snprintf(msg, sizeof msg, "%s", mn_last_error());
     mn_stack_config f;
     if (st != MN_E_INPUT || mn_stack_probe_torch(path, &f) != MN_OK)
         return cli_fail_code(cli_exit_code(st), "--weights: %s", msg);
+    if (f.proj_size) snprintf(proj, sizeof proj, " --proj-size %d", f.proj_size);
     return cli_fail("--weights: %s; the file fits --model %s --layers %d --hidden %d "
-                    "--input-size %d%s", msg, mn_cell_name(f.cell), f.num_layers,
-                    f.hidden_size, f.input_size, f.bidirectional ? " --bidirectional" : "");
+                    "--input-size %d%s%s%s", msg, mn_cell_name(f.cell), f.num_layers,
+                    f.hidden_size, f.input_size, f.bidirectional ? " --bidirectional" : "", proj,
+                    f.no_bias ? " --no-bias" : "");
 }
 
 /* The input must be float32 [T, B, I] with I = --input-size. */
@@ -92,41 +102,83 @@ static int check_input(const mn_array *x, const char *path, int I) {
 typedef struct {
     const char *model, *weights, *input, *output, *lengths;
     int layers, hidden, input_size, bidir, threads, json;
+    int proj, no_bias;            /* recurrent: proj_size, bias=False (else from the file) */
+    int proj_given, no_bias_given;
     int norm_first;               /* transformer: norm_first=True */
     cli_family fam;
     uint64_t seed;
 } options;
 
+/* "12.3 MB" of what the library held at its peak during the run. */
+static const char *peak_text(char *buf, size_t cap) {
+    return fmt_bytes(buf, cap, (double)mn_memory_peak());
+}
+
 /* The summary on stdout, and with --json one JSON line after it. */
-static void report(const options *o, mn_cell_kind cell, const mn_array *x,
-                   const int64_t *yshape, double secs, double tps) {
-    char si[32], dur[32], xs[96], ys[96];
+static void report(const options *o, const mn_stack_config *c, const mn_array *x,
+                   const int64_t *yshape, int padded, double secs, double tps) {
+    char si[32], dur[32], xs[96], ys[96], mem[32], proj[32] = "";
     int nthreads = mn_get_threads();
-    printf("mnemo predict: %s, %d layer%s, hidden %d%s, weights %s\n", mn_cell_name(cell),
-           o->layers, o->layers > 1 ? "s" : "", o->hidden, o->bidir ? ", bidirectional" : "",
-           o->weights);
-    printf("  input   %s float32 %s\n", o->input, shape_str(xs, sizeof xs, x->shape, 3));
+    if (c->proj_size) snprintf(proj, sizeof proj, ", proj %d", c->proj_size);
+    printf("mnemo predict: %s, %d layer%s, hidden %d%s%s%s, weights %s\n", mn_cell_name(c->cell),
+           o->layers, o->layers > 1 ? "s" : "", o->hidden, proj, c->no_bias ? ", no bias" : "",
+           o->bidir ? ", bidirectional" : "", o->weights);
+    printf("  input   %s float32 %s%s%s\n", o->input, shape_str(xs, sizeof xs, x->shape, 3),
+           padded ? ", lengths " : "", padded ? o->lengths : "");
     printf("  output  %s float32 %s\n", o->output, shape_str(ys, sizeof ys, yshape, 3));
     printf("  speed   %s steps/s (T x B) on %d thread%s\n", fmt_si(si, sizeof si, tps),
            nthreads, nthreads > 1 ? "s" : "");
+    printf("  memory  %s at the peak (inference: no activations kept)\n",
+           peak_text(mem, sizeof mem));
     printf("  time    %s\n", fmt_duration(dur, sizeof dur, secs));
     if (!o->json) return;
     json_obj j;
     json_begin(&j, stdout);
     json_str(&j, "command", "predict");
-    json_str(&j, "model", mn_cell_name(cell));
+    json_str(&j, "model", mn_cell_name(c->cell));
     json_int(&j, "layers", o->layers);
     json_int(&j, "hidden", o->hidden);
+    json_int(&j, "proj_size", c->proj_size);
+    json_bool(&j, "bias", !c->no_bias);
     json_int(&j, "input_size", o->input_size);
     json_bool(&j, "bidirectional", o->bidir);
     json_int(&j, "length", yshape[0]);
     json_int(&j, "batch", yshape[1]);
     json_int(&j, "output_size", yshape[2]);
+    json_bool(&j, "lengths", padded);
     json_str(&j, "output", o->output);
     json_num(&j, "tokens_per_s", tps);
     json_num(&j, "seconds", secs);
+    json_num(&j, "peak_bytes", (double)mn_memory_peak());
     json_int(&j, "threads", nthreads);
     json_end(&j);
+}
+
+/* --lengths: int32 or int64 [B], each in [1, T], into lengths (B of them, already T).
+ * 0, or 2 after printing. */
+static int load_lengths(const char *path, int T, int B, int32_t *lengths) {
+    mn_array len = {0};
+    mn_status st = mn_array_load(path, &len);
+    if (st) return cli_lib_fail(st, "--lengths");
+    int rc = 0;
+    if ((len.dtype != MN_ARRAY_I32 && len.dtype != MN_ARRAY_I64) || len.ndim != 1 ||
+        len.shape[0] != B) {
+        char s[200];
+        rc = cli_fail("--lengths \"%s\" holds %s %s; it must be int32 or int64 [%d] (one "
+                      "length per sequence of --input): save numpy.asarray(lengths)", path,
+                      len.dtype == MN_ARRAY_F32 ? "float32" : len.dtype == MN_ARRAY_I32 ?
+                      "int32" : "int64", shape_str(s, sizeof s, len.shape, len.ndim), B);
+    }
+    for (int b = 0; b < B && !rc; b++) {
+        int64_t v = len.dtype == MN_ARRAY_I64 ? ((const int64_t *)len.data)[b]
+                                              : ((const int32_t *)len.data)[b];
+        if (v < 1 || v > T)
+            rc = cli_fail("--lengths: sequence %d has length %lld; each must be from 1 to the "
+                          "input's %d steps", b, (long long)v, T);
+        else lengths[b] = (int32_t)v;
+    }
+    mn_array_free(&len);
+    return rc;
 }
 
 /* --model transformer: the encoder's blocks as a model without input stage, its tensors
@@ -197,7 +249,7 @@ static int check_mnemo_layers(const options *o, const mn_model *built) {
 
 static int run_transformer(const options *o) {
     mn_model *m = NULL;
-    mn_array x = {0}, len = {0};
+    mn_array x = {0};
     float *y = NULL;
     int32_t *lengths = NULL;
     double t0 = cli_now();
@@ -225,25 +277,7 @@ static int run_transformer(const options *o) {
         goto done;
     }
     for (int b = 0; b < B; b++) lengths[b] = T;
-    if (o->lengths) {
-        if ((st = mn_array_load(o->lengths, &len))) {
-            rc = cli_lib_fail(st, "--lengths");
-            goto done;
-        }
-        if (len.dtype != MN_ARRAY_I32 || len.ndim != 1 || len.shape[0] != B) {
-            rc = cli_fail("--lengths \"%s\" must be int32 [%d] (one length per sequence of "
-                          "--input); save numpy.asarray(lengths, dtype=numpy.int32)", o->lengths, B);
-            goto done;
-        }
-        for (int b = 0; b < B; b++) {
-            lengths[b] = ((const int32_t *)len.data)[b];
-            if (lengths[b] < 1 || lengths[b] > T) {
-                rc = cli_fail("--lengths: sequence %d has length %d; each must be from 1 to the "
-                              "input's %d steps", b, lengths[b], T);
-                goto done;
-            }
-        }
-    }
+    if (o->lengths && (rc = load_lengths(o->lengths, T, B, lengths))) goto done;
     double need = cli_estimate_bytes(mn_model_get_config(m), T, B, 0);
     if (need >= 0) need += 4.0 * T * B * D;
     if (cli_check_memory("this prediction", need, "split the input along its batch axis B")) {
@@ -310,17 +344,27 @@ static int run_transformer(const options *o) {
 done:
     free(y);
     free(lengths);
-    mn_array_free(&len);
     mn_array_free(&x);
     mn_model_free(m);
     return rc;
 }
 
 static int run(const options *o, mn_cell_kind cell) {
-    mn_stack_config cfg = {cell, o->input_size, o->hidden, o->layers, o->bidir};
+    mn_stack_config cfg = {.cell = cell, .input_size = o->input_size, .hidden_size = o->hidden,
+                           .num_layers = o->layers, .bidirectional = o->bidir,
+                           .proj_size = o->proj, .no_bias = o->no_bias};
+    /* proj_size and bias=False show in the tensors: read them unless given */
+    mn_stack_config found;
+    if ((!o->proj_given || !o->no_bias_given) &&
+        mn_stack_probe_torch(o->weights, &found) == MN_OK) {
+        if (!o->proj_given && cell == MN_LSTM && found.proj_size < o->hidden)
+            cfg.proj_size = found.proj_size;
+        if (!o->no_bias_given) cfg.no_bias = found.no_bias;
+    }
     mn_stack *stack = NULL;
     mn_array x = {0};
     float *y = NULL;
+    int32_t *lengths = NULL;
     int rc = CLI_EXIT_OK;
     double t0 = cli_now();
     mn_status st = mn_stack_load_torch(o->weights, &cfg, &stack);
@@ -331,16 +375,16 @@ static int run(const options *o, mn_cell_kind cell) {
     }
     if ((rc = check_input(&x, o->input, o->input_size))) goto done;
     int T = (int)x.shape[0], B = (int)x.shape[1], O = mn_stack_output_size(stack);
-    /* Estimated as a forward pass of a model of the same stack (its batch counts the
-     * [T,B,I] input), plus the [T,B,O] output. */
-    mn_model_config mc;
-    mn_model_config_init(&mc);
-    mc.cell = cell;
-    mc.input_size = o->input_size;
-    mc.hidden_size = o->hidden;
-    mc.num_layers = o->layers;
-    mc.bidirectional = o->bidir;
-    double need = cli_estimate_bytes(&mc, T, B, 0);
+    if (o->lengths) {
+        if (!(lengths = malloc((size_t)B * sizeof *lengths))) {
+            rc = cli_fail_code(CLI_EXIT_RUNTIME, "out of memory");
+            goto done;
+        }
+        if ((rc = load_lengths(o->lengths, T, B, lengths))) goto done;
+    }
+    /* the stack's inference pass (its estimate counts x), plus the [T,B,O] output */
+    mn_memory_estimate e;
+    double need = mn_memory_estimate_stack(&cfg, T, B, &e) == MN_OK ? (double)e.total : -1;
     if (need >= 0) need += 4.0 * T * B * O;
     if (cli_check_memory("this prediction", need, "split the input along its batch axis B")) {
         rc = CLI_EXIT_USAGE;
@@ -352,7 +396,7 @@ static int run(const options *o, mn_cell_kind cell) {
         goto done;
     }
     double t1 = cli_now();
-    if ((st = mn_stack_forward(stack, x.data, T, B, NULL, y))) {
+    if ((st = mn_stack_forward(stack, x.data, T, B, lengths, y))) {
         rc = cli_lib_fail(st, "forward pass");
         goto done;
     }
@@ -362,9 +406,11 @@ static int run(const options *o, mn_cell_kind cell) {
         rc = cli_lib_fail(st, "--output");
         goto done;
     }
-    report(o, cell, &x, shape, cli_now() - t0, fwd > 0 ? (double)T * B / fwd : 0);
+    report(o, &cfg, &x, shape, lengths != NULL, cli_now() - t0,
+           fwd > 0 ? (double)T * B / fwd : 0);
 done:
     free(y);
+    free(lengths);
     mn_array_free(&x);
     mn_stack_free(stack);
     return rc;
@@ -404,8 +450,14 @@ int cmd_predict(int argc, char **argv) {
          "transformer: the layers were built with norm_first=True (pre-norm)", NULL, NULL, 0, 0,
          0, 0, 0, 0, 0},
         {"--lengths", OPT_STR, &o.lengths, "FILE",
-         "transformer: int32 .npy [B], keys past each length masked", "", "len.npy", 0, 0, 0, 0,
-         0, 0, 0},
+         "int32 or int64 .npy [B]: a padded batch, each sequence run to its length and 0 past "
+         "it (a transformer masks the keys past it)", "", "len.npy", 0, 0, 0, 0, 0, 0, 0},
+        {"--proj-size", OPT_INT, &o.proj, "P",
+         "lstm: nn.LSTM's proj_size (weight_hr_l0 [P, H]), below --hidden", "read from the file",
+         "64", 1, CLI_MAX_HIDDEN, 0, 0, 0, 0, 0},
+        {"--no-bias", OPT_FLAG, &o.no_bias, NULL,
+         "the module was made with bias=False (no bias_ih, bias_hh)", "read from the file", NULL,
+         0, 0, 0, 0, 0, 0, 0},
         {"--heads", OPT_INT, &o.fam.heads, "H", "transformer: nhead", NULL, "4", 1, 4096, 0, 0,
          0, 0, 0},
         {"--ff", OPT_INT, &o.fam.ff, "F", "transformer: dim_feedforward", "4 x hidden", "2048", 1,
@@ -430,9 +482,19 @@ int cmd_predict(int argc, char **argv) {
                         "--model %s has no PyTorch module to read", o.model);
     if (!transformer && cli_parse_cell(o.model, &cell)) return CLI_EXIT_USAGE;
     for (int i = 0; i < nopts && !transformer; i++)
-        if (opts[i].given && (!strcmp(opts[i].name, "--norm-first") ||
-                              !strcmp(opts[i].name, "--lengths")))
+        if (opts[i].given && !strcmp(opts[i].name, "--norm-first"))
             return cli_fail("%s applies to --model transformer; drop it", opts[i].name);
+    o.proj_given = cli_find(opts, nopts, "--proj-size")->given;
+    o.no_bias_given = cli_find(opts, nopts, "--no-bias")->given;
+    if (transformer && (o.proj_given || o.no_bias_given))
+        return cli_fail("%s is an option of PyTorch's recurrent modules; --model transformer "
+                        "has none: drop it", o.proj_given ? "--proj-size" : "--no-bias");
+    if (o.proj_given && cell != MN_LSTM)
+        return cli_fail("--proj-size is an LSTM's (nn.LSTM(proj_size=P)); nn.%s has no "
+                        "projection: drop it or use --model lstm", cell == MN_GRU ? "GRU" : "RNN");
+    if (o.proj_given && o.proj >= o.hidden)
+        return cli_fail("--proj-size %d must be below --hidden %d, as PyTorch requires "
+                        "(proj_size < hidden_size)", o.proj, o.hidden);
     if (!transformer && !cli_find(opts, nopts, "--input-size")->given)
         return cli_fail("--input-size I is required: the features per step of the input");
     if (transformer && cli_find(opts, nopts, "--input-size")->given && o.input_size != o.hidden)

@@ -199,6 +199,7 @@ const char *family_model_list(void) {
 void family_blocks_help(FILE *f) {
     fprintf(f, "Block kinds (--blocks): %s.\n"
             "Block options: residual, bidirectional, pre, post, layernorm, rmsnorm, dropout=P;\n"
+            "rnn, rnn-relu, lstm, gru, gated: nobias; lstm: proj=P (PyTorch's proj_size);\n"
             "attention: heads=H, causal, rope; learned-positions: max-len=N; conv, tcn:\n"
             "kernel=K, dilation=D; s4d, mamba: state=N, init=lin|inv|real.\n",
             mn_layer_kind_names());

@@ -41,7 +41,8 @@ int train_opts_table(train_opts *o, cli_opt *opts, int model_required) {
          model_required ? "required, or --blocks" : NULL, "lstm", 0, 0, 0, 0, 0, 0, 0},
         {"--blocks", OPT_STR, &o->blocks_spec, "SPEC",
          "a mixed stack instead of --model/--layers: blocks KIND[:WIDTH][:OPTION...] joined "
-         "by ',', options residual, bidirectional, pre, post, layernorm, rmsnorm, dropout=P",
+         "by ',', options residual, bidirectional, pre, post, layernorm, rmsnorm, dropout=P, "
+         "nobias, proj=P",
          NULL, "lstm:64,lstm:64:residual", 0, 0, 0, 0, 0, 0, 0},
         {"--residual", OPT_FLAG, &o->residual, NULL,
          "identity skip around every block but the first: y = x + f(x)", NULL, NULL, 0, 0, 0, 0,
@@ -62,6 +63,12 @@ int train_opts_table(train_opts *o, cli_opt *opts, int model_required) {
          CLI_MAX_LAYERS, 0, 0, 0, 0, 0},
         {"--bidirectional", OPT_FLAG, &o->bidir, NULL, "run each layer in both directions", NULL,
          NULL, 0, 0, 0, 0, 0, 0, 0},
+        {"--proj-size", OPT_INT, &o->proj, "P",
+         "lstm: project each layer's h to P < H features, h = W_hr (o * tanh c), as "
+         "nn.LSTM(proj_size=P)", NULL, "32", 1, CLI_MAX_HIDDEN, 0, 0, 0, 0, 0},
+        {"--no-bias", OPT_FLAG, &o->no_bias, NULL,
+         "recurrent layers without biases, as PyTorch's bias=False", NULL, NULL, 0, 0, 0, 0, 0,
+         0, 0},
         {"--batch", OPT_INT, &o->tc.batch_size, "B", "sequences per training step", NULL, "32",
          1, CLI_MAX_BATCH, 0, 0, 0, 0, 0},
         {"--steps", OPT_INT, &o->tc.steps, "S", "optimizer steps (one batch each)", NULL, "2000",
@@ -139,6 +146,21 @@ int train_opts_table(train_opts *o, cli_opt *opts, int model_required) {
     return n;
 }
 
+/* The plain stack of --model, --layers, --hidden and its layer options as blocks (for
+ * options only blocks carry: --proj-size, --no-bias, --residual, --norm, --dropout). 0, or
+ * 2 after printing. */
+static int plain_spec(const train_opts *o, char *spec, size_t cap) {
+    size_t n = 0;
+    char opts[48] = "";
+    if (o->proj) snprintf(opts, sizeof opts, ":proj=%d", o->proj);
+    if (o->no_bias) snprintf(opts + strlen(opts), sizeof opts - strlen(opts), ":nobias");
+    for (int k = 0; k < o->mc.num_layers && n < cap; k++)
+        n += (size_t)snprintf(spec + n, cap - n, "%s%s:%d%s%s", k ? "," : "",
+                              mn_cell_name(o->cell), o->mc.hidden_size,
+                              o->bidir ? ":bidirectional" : "", opts);
+    return n < cap ? 0 : cli_fail("the model's block list is too long; use fewer --layers");
+}
+
 int train_opts_check(train_opts *o) {
     char list[128];
     mn_optimizer_kind optk;
@@ -156,6 +178,7 @@ int train_opts_check(train_opts *o) {
         if (mn_blocks_parse(o->blocks_spec, &probe) != MN_OK)
             return cli_fail("%s", mn_last_error());
     }
+    o->forget_bias_given = train_opt_given(o, "--forget-bias");
     int norm = o->norm_name ? cli_choice(o->norm_name, norm_names) : 0;
     if (norm < 0)
         return cli_fail("unknown --norm \"%s\"; choose one of %s", o->norm_name,
@@ -187,6 +210,25 @@ int train_opts_check(train_opts *o) {
     } else if (o->model_name && family_parse_cell(o->model_name, &o->cell)) {
         return CLI_EXIT_USAGE;
     }
+    if (train_opt_given(o, "--proj-size") || o->no_bias) {
+        const char *opt = train_opt_given(o, "--proj-size") ? "--proj-size" : "--no-bias";
+        if (o->blocks_spec)
+            return cli_fail("%s shapes the layers of --model; with --blocks write it on each "
+                            "block (%s), e.g. lstm:128:%s", opt, o->no_bias && !o->proj ?
+                            "nobias" : "proj=P", o->no_bias && !o->proj ? "nobias" : "proj=64");
+        if (o->fam.kind || !o->model_name)
+            return cli_fail("%s is an option of PyTorch's recurrent modules; --model %s has "
+                            "none: drop it", opt, o->model_name ? o->model_name : "(none)");
+        if (o->proj && o->cell != MN_LSTM)
+            return cli_fail("--proj-size is an LSTM's (nn.LSTM(proj_size=P)), and --model %s has "
+                            "no projection: use --model lstm or drop --proj-size", o->model_name);
+        if (o->proj && o->proj >= o->mc.hidden_size)
+            return cli_fail("--proj-size %d must be below --hidden %d, as PyTorch requires "
+                            "(proj_size < hidden_size)", o->proj, o->mc.hidden_size);
+        if (o->no_bias && (o->chrono || o->forget_bias_given))
+            return cli_fail("--no-bias builds layers without biases, and %s sets biases; drop "
+                            "one of them", o->chrono ? "--chrono" : "--forget-bias");
+    }
     if (mn_optimizer_parse(o->opt_name, &optk) != MN_OK)
         return cli_fail("unknown optimizer \"%s\"; choose one of %s", o->opt_name,
                         cli_join(list, sizeof list, optimizer_names));
@@ -198,7 +240,6 @@ int train_opts_check(train_opts *o) {
     if (optk == MN_OPT_ADAMW && !train_opt_given(o, "--weight-decay")) o->tc.weight_decay = 0.01f;
     if (o->chrono && o->no_chrono)
         return cli_fail("--chrono and --no-chrono contradict each other; give one of them");
-    o->forget_bias_given = train_opt_given(o, "--forget-bias");
     if (o->chrono && o->forget_bias_given)
         return cli_fail("--chrono draws the forget-gate biases, and --forget-bias %g sets them; "
                         "give one of them", (double)o->mc.forget_bias);
@@ -232,6 +273,11 @@ int train_opts_check(train_opts *o) {
         probe.bidirectional = o->bidir;
         if (o->blocks_spec && mn_blocks_parse(o->blocks_spec, &probe) != MN_OK)
             return cli_fail("%s", mn_last_error());
+        char plain[MN_MAX_BLOCKS * 48];
+        if (!o->blocks_spec && !o->fam.kind && (o->proj || o->no_bias)) {
+            if (plain_spec(o, plain, sizeof plain)) return CLI_EXIT_USAGE;
+            if (mn_blocks_parse(plain, &probe) != MN_OK) return cli_fail("%s", mn_last_error());
+        }
         char spec[MN_MAX_BLOCKS * 64];
         if (o->fam.kind) {
             if (family_spec(&o->fam, probe.num_layers, probe.hidden_size, 0, o->norm,
@@ -352,15 +398,13 @@ static int configure_model(train_opts *o, const mn_task *task, const mn_task_inf
     }
     /* Blocks: the spec, or the plain stack spelled as blocks when a block option is set;
      * the model-wide options then apply to every block. */
-    if (!o->blocks_spec && !o->residual && o->norm == MN_NORM_NONE && o->dropout == 0) return 0;
-    char spec[MN_MAX_BLOCKS * 40];
+    if (!o->blocks_spec && !o->residual && o->norm == MN_NORM_NONE && o->dropout == 0 &&
+        !o->proj && !o->no_bias)
+        return 0;
+    char spec[MN_MAX_BLOCKS * 48];
     const char *use = o->blocks_spec;
     if (!use) {
-        size_t n = 0;
-        for (int k = 0; k < mc->num_layers && n < sizeof spec; k++)
-            n += (size_t)snprintf(spec + n, sizeof spec - n, "%s%s:%d%s", k ? "," : "",
-                                  mn_cell_name(o->cell), mc->hidden_size,
-                                  o->bidir ? ":bidirectional" : "");
+        if (plain_spec(o, spec, sizeof spec)) return CLI_EXIT_USAGE;
         use = spec;
     }
     if (mn_blocks_parse(use, mc) != MN_OK) return cli_fail("%s", mn_last_error());

@@ -14,6 +14,7 @@ typedef struct {
     const char *opt_name, *sched_name, *init_name;
     const char *blocks_spec, *norm_name, *norm_kind_name;   /* --blocks, --norm, --norm-kind */
     int length, bidir, chrono, no_chrono, eval_every, log_every, threads, residual;
+    int proj, no_bias;               /* --proj-size (an LSTM's proj_size), --no-bias */
     float dropout;
     int model_required, layers_given;
     mn_norm_place norm;

@@ -285,10 +285,11 @@ static inline int fuzz_npy_matches_(const mn_array *a, const uint8_t *src, int s
             off += idx[k] * stride;
             stride *= (size_t)a->shape[k];
         }
-        const uint8_t *p = src + 4 * (fortran ? off : e);
-        uint8_t want[4];
-        for (int j = 0; j < 4; j++) want[j] = swap ? p[3 - j] : p[j];
-        if (memcmp((const uint8_t *)a->data + 4 * e, want, 4)) return 0;
+        const size_t size = a->dtype == MN_ARRAY_I64 ? 8 : 4;
+        const uint8_t *p = src + size * (fortran ? off : e);
+        uint8_t want[8];
+        for (size_t j = 0; j < size; j++) want[j] = swap ? p[size - 1 - j] : p[j];
+        if (memcmp((const uint8_t *)a->data + size * e, want, size)) return 0;
     }
     return 1;
 }
@@ -317,7 +318,7 @@ static inline const char *fuzz_check_npy(const uint8_t *data, size_t len, mn_sta
     } else {
         size_t count = 1, bytes;
         int zero = 0, over = 0;
-        if ((unsigned)a.dtype > MN_ARRAY_I32) why = "an array with an unknown dtype";
+        if ((unsigned)a.dtype > MN_ARRAY_I64) why = "an array with an unknown dtype";
         else if (a.ndim < 0 || a.ndim > MN_ARRAY_MAX_DIMS) why = "an array rank out of range";
         for (int d = 0; !why && d < a.ndim; d++) {
             if (a.shape[d] < 0) why = "a negative dimension";
@@ -329,9 +330,10 @@ static inline const char *fuzz_check_npy(const uint8_t *data, size_t len, mn_sta
         if (!why && count != a.count) why = "count is not the product of the shape";
         if (!why && (!a.data || ((uintptr_t)a.data & 63)))
             why = "the data is missing or not 64-byte aligned";
-        if (!why && (!mn_mul_size(count, 4, &bytes) || bytes > len))
+        size_t size = a.dtype == MN_ARRAY_I64 ? 8 : 4;
+        if (!why && (!mn_mul_size(count, size, &bytes) || bytes > len))
             why = "the array holds more bytes than the input";
-        /* The data is the input's last count*4 bytes, copied, byte-swapped when the header
+        /* The data is the input's last count·size bytes, copied, byte-swapped when the header
          * has a '>' ('>f4'), transposed when it has True (fortran_order); reading it all
          * is the touch. */
         if (!why) {

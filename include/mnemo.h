@@ -111,6 +111,13 @@ typedef struct {
                                 64 for s4d, 16 for mamba (the reference's d_state) */
     mn_ssm_init ssm_init;    /* the modes' initialization; 0 (default) means S4D-Lin for
                                 s4d; mamba's A is real and takes S4D-Real only (its default) */
+    /* recurrent kinds, as PyTorch's nn.RNN / nn.LSTM / nn.GRU options */
+    int proj;                /* lstm: proj_size, from 1 to width - 1: h = W_hr·(o⊙tanh c) of
+                                this width (weight_hr [proj, width], weight_hh [4·width,
+                                proj]), so the block outputs proj (2·proj bidirectional);
+                                0: none */
+    int no_bias;             /* rnn, rnn-relu, lstm, gru, gated: 1 drops bias_ih and bias_hh
+                                (bias=False) */
 } mn_block_config;
 
 typedef struct {
@@ -177,9 +184,9 @@ mn_status mn_cell_describe(mn_cell_kind cell, mn_cell_info *out);
 const char *mn_layer_kind_names(void);
 /* Fill cfg's blocks from a spec: blocks separated by ',', each KIND[:WIDTH][:OPTION...]
  * with options residual, bidirectional, pre or post (normalization place), layernorm or
- * rmsnorm, dropout=P, and for attention heads=H, causal, rope, for learned positions
- * max-len=N, for convolutions kernel=K, dilation=D, for state spaces state=N and
- * init=lin|inv|real; e.g. "lstm:128,lstm:128:residual:pre" or "attention:heads=4:causal:residual". cfg's other fields are
+ * rmsnorm, dropout=P, for recurrent kinds nobias and (lstm) proj=P, for attention heads=H,
+ * causal, rope, for learned positions max-len=N, for convolutions kernel=K, dilation=D,
+ * for state spaces state=N and init=lin|inv|real; e.g. "lstm:128,lstm:128:residual:pre" or "attention:heads=4:causal:residual". cfg's other fields are
  * kept. MN_E_ARG names the malformed part and what is allowed. */
 mn_status mn_blocks_parse(const char *spec, mn_model_config *cfg);
 /* The receptive field of cfg's blocks: how many input steps (step t itself included) the
@@ -821,16 +828,17 @@ mn_status mn_plot_diagnosis_svg(const char *path, const mn_plot_diagnosis *d);
 /* ------------------------------------------------------------ arrays (.npy)
  * <npy API: owned by the npy/predict work; keep declarations between these markers> */
 
-/* NumPy .npy arrays of float32 or int32, rank 0..8, handed out in native (little-endian)
- * byte order and C order. The reader accepts what numpy.load accepts for these dtypes:
- * format versions 1.0, 2.0 and 3.0, either byte order ('<f4', '>f4', ...; big-endian data
- * is swapped), C or Fortran order (Fortran-order data is transposed), and any header dict
- * Python's literal syntax allows. It checks everything before use (magic, version, header
- * length, the header, dtype, shape, and that the file is exactly header + data long);
- * anything else is MN_E_INPUT with a message naming the file and the problem. */
+/* NumPy .npy arrays of float32, int32 or int64 (numpy's default integer, as lengths often
+ * come), rank 0..8, handed out in native (little-endian) byte order and C order. The reader
+ * accepts what numpy.load accepts for these dtypes: format versions 1.0, 2.0 and 3.0, either
+ * byte order ('<f4', '>f4', '<i8', ...; big-endian data is swapped), C or Fortran order
+ * (Fortran-order data is transposed), and any header dict Python's literal syntax allows.
+ * It checks everything before use (magic, version, header length, the header, dtype, shape,
+ * and that the file is exactly header + data long); anything else is MN_E_INPUT with a
+ * message naming the file and the problem. */
 #define MN_ARRAY_MAX_DIMS 8
 
-typedef enum { MN_ARRAY_F32, MN_ARRAY_I32 } mn_array_dtype;
+typedef enum { MN_ARRAY_F32, MN_ARRAY_I32, MN_ARRAY_I64 } mn_array_dtype;
 
 typedef struct {
     mn_array_dtype dtype;
@@ -857,30 +865,43 @@ typedef struct {
     int input_size;           /* I */
     int hidden_size;          /* H */
     int num_layers;           /* 1..64 */
-    int bidirectional;        /* 0 or 1: output width 2H */
+    int bidirectional;        /* 0 or 1: output width 2H (2P with a projection) */
+    int proj_size;            /* LSTM only: P in [1, H), h = W_hr·(o⊙tanh c) is P wide (and
+                                 the output, and the next layer's input); 0: none */
+    int no_bias;              /* 1: the module has no biases (bias=False) */
 } mn_stack_config;
 
 typedef struct mn_stack mn_stack;
 
 /* Loads a safetensors file holding weight_ih_l{k}, weight_hh_l{k}, bias_ih_l{k},
- * bias_hh_l{k} (and ..._reverse with bidirectional) for k < num_layers, all F32 with
- * PyTorch's shapes. The names may share one prefix ending in '.', such as "rnn." in mnemo
+ * bias_hh_l{k} (none with no_bias), weight_hr_l{k} (with proj_size) and ..._reverse with
+ * bidirectional, for k < num_layers, all F32 with PyTorch's shapes. The names may share one prefix ending in '.', such as "rnn." in mnemo
  * checkpoints or "lstm." in a larger module's state dict: tensors outside that prefix
  * belong to other modules and are ignored; any other tensor under it is an error, as is a
  * missing tensor or a shape that does not fit cfg (the message says what the file holds). */
 mn_status mn_stack_load_torch(const char *path, const mn_stack_config *cfg, mn_stack **out);
-/* What stack a state dict holds, read from its tensor shapes (and, for mnemo checkpoints,
- * the cell named in the metadata; a plain state dict cannot tell rnn from rnn-relu, so it
- * reports rnn). MN_E_INPUT when the file holds no recurrent stack. */
+/* What stack a state dict holds, read from its tensor shapes (proj_size from weight_hr_l0,
+ * no_bias from the absence of bias_ih_l0) and, for mnemo checkpoints, the cell named in the
+ * metadata (a plain state dict cannot tell rnn from rnn-relu, so it reports rnn).
+ * MN_E_INPUT when the file holds no recurrent stack. */
 mn_status mn_stack_probe_torch(const char *path, mn_stack_config *found);
 void mn_stack_free(mn_stack *s);
 const mn_stack_config *mn_stack_get_config(const mn_stack *s);
-int mn_stack_output_size(const mn_stack *s);   /* H, or 2H when bidirectional */
+int mn_stack_output_size(const mn_stack *s);   /* H (or P), twice that when bidirectional */
 /* y[T,B,output_size] from x[T,B,I], every sequence from a zero state. lengths: [B] with
  * values in [1, T] (positions past a length are padding: output 0, state carried, and
- * the reverse direction runs within each length, as with packed sequences), or NULL. */
+ * the reverse direction runs within each length, as with packed sequences), or NULL.
+ * Inference only: the layers keep no activations for a backward pass, and run the time
+ * loop in chunks of steps, so besides x and y a pass holds about two [T,B,output_size]
+ * buffers between layers (one with two layers, none with one) and one chunk's gates. */
 mn_status mn_stack_forward(mn_stack *s, const float *x, int T, int B, const int32_t *lengths,
                            float *y);
+/* What loading such a stack and one mn_stack_forward over T steps of B sequences hold at
+ * their peak, counted as mn_memory_estimate_run counts a model's (grads and optimizer 0;
+ * data: the input x; the output y, the caller's, is not counted). MN_E_ARG as
+ * mn_stack_load_torch refuses cfg, or for T, B as mn_memory_estimate_run. */
+mn_status mn_memory_estimate_stack(const mn_stack_config *cfg, int T, int B,
+                                   mn_memory_estimate *out);
 /* ------------------------------------------------------------ end arrays */
 
 #if defined(__GNUC__)

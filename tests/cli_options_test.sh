@@ -14,11 +14,12 @@ source "$(dirname "$0")/cli_lib.sh"
 # ------------------------------------------------------------------ the table
 # Models: name | arguments | what they are made of, as this test states it:
 #   P plain --model stack, R a recurrence, K a keep gate, F a forget-gate bias (lstm f,
-#   gated α), X a Transformer, C a TCN, S an S4D model, 2 two or more blocks.
+#   gated α), J a plain LSTM stack (PyTorch's proj_size), X a Transformer, C a TCN, S an
+#   S4D model, 2 two or more blocks.
 MODELS=(
     "rnn|--model rnn --hidden 8|PR"
     "rnn-relu|--model rnn-relu --hidden 8|PR"
-    "lstm|--model lstm --hidden 8|PRKF"
+    "lstm|--model lstm --hidden 8|PRKFJ"
     "gru|--model gru --hidden 8|PRK"
     "gated|--model gated --hidden 8|PRKF"
     "ln-lstm|--blocks ln-lstm:8|RKF"
@@ -31,7 +32,7 @@ MODELS=(
     "s4d|--model s4d --hidden 8 --layers 1 --state 4|S"
 )
 # Rows: the option as given | options both runs get | where it applies (arithmetic on
-# P R K F X C S TWO SGD COS; 2 means it restates the default there, and the bits must not
+# P R K F J X C S TWO SGD COS; 2 means it restates the default there, and the bits must not
 # change) | what it changes:
 #   w        the trained weights (train), the measured half of the JSON (diagnose)
 #   same     nothing: it restates the default (the run must give the same bits)
@@ -53,6 +54,10 @@ ROWS=(
     "--hidden 6||P+X+C+S|w"
     "--layers 3||P+X+C+S|w"
     "--bidirectional||P|w"
+    "--proj-size 4||J|w"
+    "--proj-size 8||0|-"
+    "--no-bias||P|w"
+    "--no-bias --chrono||0|-"
     "--batch 3||1|w"
     "--steps 2||1|w"
     "--lr 0.02||1|w"
@@ -127,7 +132,7 @@ measured() { tail -n 1 "$1" | sed -n 's/.*\("verdict":.*\)/\1/p'; }
 applies() {
     local e=$1
     e=${e//TWO/$TWO}; e=${e//SGD/$SGD}; e=${e//COS/$COS}
-    e=${e//P/$P}; e=${e//R/$R}; e=${e//K/$K}; e=${e//F/$F}; e=${e//X/$X}
+    e=${e//P/$P}; e=${e//R/$R}; e=${e//K/$K}; e=${e//F/$F}; e=${e//J/$J}; e=${e//X/$X}
     e=${e//C/$C}; e=${e//S/$S}
     echo $(( e ))
 }
@@ -138,9 +143,10 @@ walk() {
     local cmd=$1 id=$2 margs=$3 traits=$4 opt=$5 sched=$6; shift 6
     local d="$tmp/$cmd.$id"
     mkdir -p "$d"
-    P=0; R=0; K=0; F=0; X=0; C=0; S=0; TWO=0
+    P=0; R=0; K=0; F=0; J=0; X=0; C=0; S=0; TWO=0
     case $traits in *P*) P=1 ;; esac; case $traits in *R*) R=1 ;; esac
     case $traits in *K*) K=1 ;; esac; case $traits in *F*) F=1 ;; esac
+    case $traits in *J*) J=1 ;; esac
     case $traits in *2*) TWO=1 ;; esac; case $traits in *X*) X=1 ;; esac
     case $traits in *C*) C=1 ;; esac; case $traits in *S*) S=1 ;; esac
     SGD=0; [ "$opt" = sgd ] && SGD=1

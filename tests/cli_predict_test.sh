@@ -125,6 +125,87 @@ if [ "$rc" -eq 0 ] && cmp -s "$out" "$tmp/y_c.npy"; then
 else bad "predict on a big-endian Fortran-order input" "$(show)"; fi
 rm -f "$out"
 
+# matches_opts NAME REF ARGS...: predict on fixture NAME (tools/gen_predict_fixtures_proj.py:
+# I=4, H=5) reproduces PyTorch's REF (_y or _y_pad). The bound is 2e-5: lstm_nobias_l1
+# scores 1.2e-5 there (an element of 0.0032 beside a scale of 0.34; see test_predict.c).
+matches_opts() {
+    local name=$1 ref=$2; shift 2
+    run predict "$@" --hidden 5 --input-size 4 --weights "$F/$name.safetensors" \
+        --input "$F/${name}_x.npy" --output "$out" --threads 1 --json
+    if [ "$rc" -ne 0 ] || [ ! -f "$out" ]; then
+        bad "predict $name $* (want exit 0 and $out)" "$(show)"
+        return
+    fi
+    local e n want
+    read -r e n < <(max_rel_error "$out" "$F/${name}_$ref.npy")
+    want=$(floats "$F/${name}_$ref.npy" | wc -l)
+    if [ "${n:-0}" = "$want" ] && awk -v e="$e" 'BEGIN { exit !(e <= 2e-5) }'; then
+        ok "predict $name $*: matches PyTorch's $ref, max relative error $e over $n values"
+    else
+        bad "predict $name $*: max relative error ${e:-?} over ${n:-?} values (want <= 2e-5 over $want)"
+    fi
+    rm -f "$out"
+}
+# nn.LSTM(4, 5, proj_size=3), the module of issue 15's report: proj_size read from the file
+matches_opts lstm_proj_l1 y --model lstm
+[ "$(json_get "$tmp/out" proj_size)" = 3 ] && [ "$(json_get "$tmp/out" output_size)" = 3 ] \
+    && grep -q 'hidden 5, proj 3' "$tmp/out" \
+    && ok "predict lstm_proj_l1: proj_size 3 found in the file, said and recorded" \
+    || bad "predict lstm_proj_l1 summary" "$(show)"
+matches_opts lstm_proj_l1 y --model lstm --proj-size 3
+matches_opts lstm_proj_l2_bidir y --model lstm --layers 2 --bidirectional
+matches_opts lstm_proj_l2_bidir y_pad --model lstm --layers 2 --bidirectional \
+    --lengths "$F/lstm_proj_l2_bidir_lengths64.npy"
+matches_opts lstm_nobias_l1 y --model lstm
+[ "$(json_get "$tmp/out" bias)" = false ] && grep -q 'no bias' "$tmp/out" \
+    && ok "predict lstm_nobias_l1: bias=False found in the file, said and recorded" \
+    || bad "predict lstm_nobias_l1 summary" "$(show)"
+matches_opts gru_nobias_l2_bidir y --model gru --layers 2 --bidirectional --no-bias
+matches_opts gru_nobias_l2_bidir y_pad --model gru --layers 2 --bidirectional \
+    --lengths "$F/gru_nobias_l2_bidir_lengths64.npy"
+# --lengths (int32) on the recurrent fixtures of tools/gen_predict_fixtures.py
+for name in rnn-relu_l2_bidir lstm_l2_bidir gru_l2_bidir; do
+    mode=${name%%_*}
+    run predict --model "$mode" --layers 2 --bidirectional --hidden 4 --input-size 5 \
+        --weights "$F/$name.safetensors" --input "$F/${name}_x.npy" --output "$out" \
+        --lengths "$F/${name}_lengths.npy" --json
+    read -r e n < <(max_rel_error "$out" "$F/${name}_y_pad.npy")
+    if [ "$rc" -eq 0 ] && [ "${n:-0}" = 144 ] && awk -v e="$e" 'BEGIN { exit !(e <= 1e-5) }' \
+        && [ "$(json_get "$tmp/out" lengths)" = true ]; then
+        ok "predict $name --lengths: PyTorch's packed output (0 past each length), error $e"
+    else bad "predict $name --lengths: error ${e:-?} over ${n:-?} values" "$(show)"; fi
+    rm -f "$out"
+done
+PJ=(predict --model lstm --hidden 5 --input-size 4 --weights "$F/lstm_proj_l1.safetensors"
+    --input "$F/lstm_proj_l1_x.npy" --output "$out")
+refused "--proj-size 2 on a proj_size 3 file" "${PJ[@]}" --proj-size 2
+grep -q 'has proj_size 3 (weight_hr_l0 is \[3, 5\]), not 2' "$tmp/err" \
+    && grep -q -- '--proj-size 3' "$tmp/err" \
+    && ok "... naming proj_size, the file's weight_hr_l0 and the options that fit" \
+    || bad "proj_size message" "$(show)"
+refused "--proj-size equal to --hidden" "${PJ[@]}" --proj-size 5
+refused "--proj-size with --model gru" predict --model gru --hidden 5 --input-size 4 \
+    --proj-size 3 --weights "$F/lstm_proj_l1.safetensors" --input "$F/lstm_proj_l1_x.npy" \
+    --output "$out"
+refused "--no-bias on a file with biases" "${PJ[@]}" --no-bias
+refused "--proj-size on a file without a projection" predict --model lstm --hidden 5 \
+    --input-size 4 --proj-size 3 --weights "$F/lstm_nobias_l1.safetensors" \
+    --input "$F/lstm_nobias_l1_x.npy" --output "$out"
+refused "--proj-size with --model transformer" predict --model transformer --hidden 8 \
+    --proj-size 3 --weights "$F/lstm_proj_l1.safetensors" --input "$F/lstm_proj_l1_x.npy" \
+    --output "$out"
+PL=(predict --model lstm --layers 2 --bidirectional --hidden 5 --input-size 4
+    --weights "$F/lstm_proj_l2_bidir.safetensors" --input "$F/lstm_proj_l2_bidir_x.npy"
+    --output "$out")
+npy "$tmp/len2.npy" 1 "{'descr': '<i8', 'fortran_order': False, 'shape': (2,), }" 16
+refused "--lengths of another batch" "${PL[@]}" --lengths "$tmp/len2.npy"
+grep -q 'must be int32 or int64 \[3\]' "$tmp/err" && ok "... saying the shape it needs" \
+    || bad "--lengths shape message" "$(show)"
+refused "--lengths float32" "${PL[@]}" --lengths "$F/lstm_proj_l2_bidir_x.npy"
+refused "--lengths past the input's steps" "${PL[@]}" --lengths "$F/lstm_l2_bidir_lengths.npy"
+grep -q 'sequence 1 has length 6; each must be from 1 to the input.s 5 steps' "$tmp/err" \
+    && ok "... naming the sequence and its length" || bad "--lengths range message" "$(show)"
+
 # A torch.nn.TransformerEncoder state dict (tools/gen_fixtures_transformer.py): post- and
 # pre-norm, relu and gelu, 1 to 3 layers, a causal mask, key padding, a final norm. The
 # references are float64; PyTorch's own float32 eval misses them by up to 9.8e-6 on this

@@ -105,7 +105,7 @@ static void npy_file(const char *path, const char *name, mn_status parsed) {
     mn_status s = mn_array_load(path, &a);
     CHECK(s == parsed, "%s: mn_array_load gives %d but mn_array_parse %d (%s)", path, (int)s,
           (int)parsed, mn_last_error());
-    if (!s) CHECK(a.data && (a.dtype == MN_ARRAY_F32 || a.dtype == MN_ARRAY_I32),
+    if (!s) CHECK(a.data && (a.dtype == MN_ARRAY_F32 || a.dtype == MN_ARRAY_I32 || a.dtype == MN_ARRAY_I64),
                   "%s: loaded array without data", path);
     mn_array_free(&a);
 }

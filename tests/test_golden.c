@@ -48,6 +48,10 @@ static void run_golden(const char *fixture) {
     int L = meta_int(f, "layers"), H = meta_int(f, "hidden"), I = meta_int(f, "input"),
         D = meta_int(f, "bidirectional") == 1 ? 2 : 1, T = meta_int(f, "T"),
         B = meta_int(f, "B");
+    /* PyTorch's proj_size and bias=False (tools/gen_fixtures_proj.py); absent: neither */
+    mn_recurrent_opts opts = {.proj = MN_MAX(0, meta_int(f, "proj")),
+                              .no_bias = meta_int(f, "bias") == 0};
+    int P = opts.proj > 0 ? opts.proj : H;   /* width of h, of one direction's output */
     mn_cell_kind cell;
     int ln = 0;   /* a layer-normalized cell (lncell.c) */
     if (!mode) mode = "";
@@ -68,7 +72,7 @@ static void run_golden(const char *fixture) {
                        *w_t = mn_st_find(f, "w");
     if (L < 1 || L > MAX_LAYERS || H < 1 || I < 1 || T < 1 || B < 1 || !x_t || !len_t ||
         !w_t || x_t->numel != (size_t)T * B * I || len_t->numel != (size_t)B ||
-        len_t->dtype != MN_ST_I32 || w_t->numel != (size_t)T * B * D * H) {
+        len_t->dtype != MN_ST_I32 || w_t->numel != (size_t)T * B * D * P) {
         mn_test_fail(__FILE__, __LINE__, "%s: metadata or tensors inconsistent", fixture);
         goto out_file;
     }
@@ -88,22 +92,24 @@ static void run_golden(const char *fixture) {
     memcpy(lengths, len_t->data, len_t->nbytes);
     for (int b = 0; b < B; b++) padded |= lengths[b] != T;
 
-    /* Build the stack: layer k reads I (k = 0) or D*H features. */
+    /* Build the stack: layer k reads I (k = 0) or D*P features. */
     for (int k = 0; k < L; k++) {
-        int in = k ? D * H : I;
+        int in = k ? D * P : I;
         char sfx[32], sfx_r[40];
         snprintf(sfx, sizeof sfx, "_l%d", k);
         snprintf(sfx_r, sizeof sfx_r, "_l%d_reverse", k);
-        mn_layer *(*create)(mn_cell_kind, int, int, const char *) =
-            ln ? mn_lncell_create : mn_recurrent_create;
-        mn_layer *l = create(cell, in, H, sfx);
-        if (D == 2) l = mn_bidirectional_create(l, create(cell, in, H, sfx_r));
+        mn_layer *l = ln ? mn_lncell_create(cell, in, H, sfx)
+                         : mn_recurrent_create_opts(cell, in, H, &opts, sfx);
+        if (D == 2)
+            l = mn_bidirectional_create(l, ln ? mn_lncell_create(cell, in, H, sfx_r)
+                                              : mn_recurrent_create_opts(cell, in, H, &opts,
+                                                                         sfx_r));
         if (!l) { mn_test_fail(__FILE__, __LINE__, "%s: create: %s", fixture,
                                mn_last_error()); goto out; }
         layers[k] = l;
-        if (l->in_size != in || l->out_size != D * H) {
+        if (l->in_size != in || l->out_size != D * P) {
             mn_test_fail(__FILE__, __LINE__, "%s: layer %d is %d -> %d, expected %d -> %d",
-                         fixture, k, l->in_size, l->out_size, in, D * H);
+                         fixture, k, l->in_size, l->out_size, in, D * P);
             goto out;
         }
         l->params = mn_alloc_zero(l->param_count * sizeof(float));
@@ -140,12 +146,14 @@ static void run_golden(const char *fixture) {
         if (s) { mn_test_fail(__FILE__, __LINE__, "%s: forward of layer %d: %s", fixture,
                               k, mn_last_error()); goto out; }
     }
-    compare(fixture, "y", ys[L - 1], mn_st_find(f, "y"), TB * (size_t)D * H);
+    compare(fixture, "y", ys[L - 1], mn_st_find(f, "y"), TB * (size_t)D * P);
 
-    /* Final states: PyTorch row k*D + d of h_n / c_n is layer k, direction d. */
+    /* Final states: PyTorch row k*D + d of h_n / c_n is layer k, direction d; h_n rows
+     * are P wide, c_n rows H. */
     const mn_st_tensor *hn = mn_st_find(f, "h_n"), *cn = mn_st_find(f, "c_n");
-    CHECK(hn && hn->numel == (size_t)L * D * B * H, "%s: h_n shape", fixture);
-    CHECK(cell != MN_LSTM || (cn && cn->numel == hn->numel), "%s: c_n shape", fixture);
+    CHECK(hn && hn->numel == (size_t)L * D * B * P, "%s: h_n shape", fixture);
+    CHECK(cell != MN_LSTM || (cn && cn->numel == (size_t)L * D * B * H), "%s: c_n shape",
+          fixture);
     for (int k = 0; hn && k < L; k++) {
         mn_state_view v[2];
         memset(v, 0, sizeof v);
@@ -154,15 +162,18 @@ static void run_golden(const char *fixture) {
               nd, D);
         for (int d = 0; d < nd && d < D; d++) {
             char what[64];
-            mn_st_tensor row = *hn;   /* view of one [B,H] row of h_n / c_n */
-            row.numel = (size_t)B * H;
-            row.data = (const float *)hn->data + (size_t)(k * D + d) * B * H;
+            mn_st_tensor row = *hn;   /* view of one [B,P] row of h_n ([B,H] of c_n) */
+            row.numel = (size_t)B * P;
+            row.data = (const float *)hn->data + (size_t)(k * D + d) * B * P;
             snprintf(what, sizeof what, "h_n[layer %d, direction %d]", k, d);
-            if (v[d].hT && v[d].B == B && v[d].H == H)
+            if (v[d].hT && v[d].B == B && v[d].H == P)
                 compare(fixture, what, v[d].hT, &row, row.numel);
             else mn_test_fail(__FILE__, __LINE__, "%s: no %s state view", fixture, what);
             if (cell != MN_LSTM || !cn) continue;
+            row = *cn;
+            row.numel = (size_t)B * H;
             row.data = (const float *)cn->data + (size_t)(k * D + d) * B * H;
+            CHECK(v[d].Hc == H, "%s: c state is %d wide, expected %d", fixture, v[d].Hc, H);
             snprintf(what, sizeof what, "c_n[layer %d, direction %d]", k, d);
             if (v[d].cT) compare(fixture, what, v[d].cT, &row, row.numel);
             else mn_test_fail(__FILE__, __LINE__, "%s: no %s state view", fixture, what);
@@ -223,3 +234,15 @@ TEST(golden_ln_lstm_l1) { run_golden("ln-lstm_l1"); }
 TEST(golden_ln_lstm_l2_bidir_pad) { run_golden("ln-lstm_l2_bidir_pad"); }
 TEST(golden_ln_gru_l1) { run_golden("ln-gru_l1"); }
 TEST(golden_ln_gru_l2_bidir_pad) { run_golden("ln-gru_l2_bidir_pad"); }
+/* nn.LSTM(proj_size=2) and bias=False modules (tools/gen_fixtures_proj.py) */
+TEST(golden_lstm_proj_l1) { run_golden("lstm_proj_l1"); }
+TEST(golden_lstm_proj_l2_bidir_pad) { run_golden("lstm_proj_l2_bidir_pad"); }
+TEST(golden_lstm_proj_nobias_l2_bidir_pad) { run_golden("lstm_proj_nobias_l2_bidir_pad"); }
+TEST(golden_rnn_nobias_l1) { run_golden("rnn_nobias_l1"); }
+TEST(golden_rnn_nobias_l2_bidir_pad) { run_golden("rnn_nobias_l2_bidir_pad"); }
+TEST(golden_rnn_relu_nobias_l1) { run_golden("rnn-relu_nobias_l1"); }
+TEST(golden_rnn_relu_nobias_l2_bidir_pad) { run_golden("rnn-relu_nobias_l2_bidir_pad"); }
+TEST(golden_lstm_nobias_l1) { run_golden("lstm_nobias_l1"); }
+TEST(golden_lstm_nobias_l2_bidir_pad) { run_golden("lstm_nobias_l2_bidir_pad"); }
+TEST(golden_gru_nobias_l1) { run_golden("gru_nobias_l1"); }
+TEST(golden_gru_nobias_l2_bidir_pad) { run_golden("gru_nobias_l2_bidir_pad"); }

@@ -56,6 +56,49 @@ TEST(gradcheck_lstm) { check_cell(MN_LSTM); }
 TEST(gradcheck_gru) { check_cell(MN_GRU); }
 TEST(gradcheck_gated_residual) { check_cell(MN_GATED_RESIDUAL); }
 
+/* PyTorch's options: an LSTM with a projection (proj_size) and every cell without biases
+ * (bias=False), plain, padded, across a truncated-BPTT boundary and bidirectional. */
+static void check_cell_opts(mn_cell_kind cell, const mn_recurrent_opts *o, const char *tag) {
+    char what[96];
+    const char *name = mn_cell_kernel_for(cell)->name;
+    for (int padded = 0; padded < 2; padded++) {
+        mn_layer *l = mn_recurrent_create_opts(cell, 3, 4, o, "_l0");
+        REQUIRE(l, "%s %s: %s", name, tag, mn_last_error());
+        snprintf(what, sizeof what, "%s %s%s", name, tag, padded ? " padded" : "");
+        check_layer(what, l, 5, 3, padded ? ragged : NULL, 0, 40 + padded);
+        mn_layer_destroy(l);
+    }
+    static const int32_t chunk_lengths[3] = {4, 2, 0};
+    mn_layer *l = mn_recurrent_create_opts(cell, 3, 4, o, "_l0");
+    snprintf(what, sizeof what, "%s %s carried state", name, tag);
+    check_layer(what, l, 4, 3, chunk_lengths, 1, 51);
+    mn_layer_destroy(l);
+    l = mn_stack_layer_create_opts(cell, 3, 4, 0, 1, o);
+    snprintf(what, sizeof what, "bidirectional %s %s padded", name, tag);
+    check_layer(what, l, 5, 3, ragged, 0, 60);
+    mn_layer_destroy(l);
+}
+
+TEST(gradcheck_lstm_proj) {
+    for (int proj = 1; proj <= 3; proj += 2) {
+        mn_recurrent_opts o = {.proj = proj};
+        check_cell_opts(MN_LSTM, &o, proj == 1 ? "proj=1" : "proj=3");
+    }
+    mn_recurrent_opts o = {.proj = 2, .no_bias = 1};
+    check_cell_opts(MN_LSTM, &o, "proj=2 nobias");
+}
+
+TEST(gradcheck_nobias) {
+    mn_recurrent_opts o = {.no_bias = 1};
+    check_cell_opts(MN_RNN_TANH, &o, "nobias");
+    EPS = 1e-3f;
+    check_cell_opts(MN_RNN_RELU, &o, "nobias");
+    EPS = 1e-2f;
+    check_cell_opts(MN_LSTM, &o, "nobias");
+    check_cell_opts(MN_GRU, &o, "nobias");
+    check_cell_opts(MN_GATED_RESIDUAL, &o, "nobias");
+}
+
 /* Every registered kind, as a block builds it: plain, with padding, bidirectional where
  * the kind can be, and across a truncated-BPTT boundary where it has state. A narrower
  * step than the per-cell tests keeps ReLU's kink out of the differences. */
@@ -202,6 +245,11 @@ TEST(gradcheck_model_mixed_blocks) {
     c.hidden_size = 3;
     REQUIRE_OK(mn_blocks_parse("gru:3,linear:4,lstm:3:bidirectional", &c));
     check_model("model gru,linear,bidirectional lstm", &c, &b);
+    /* projected and bias-free blocks in a stack, the last bidirectional (its summary reads
+     * the forward half at the last real step and the reverse half at step 0: P wide each) */
+    REQUIRE_OK(mn_blocks_parse("gru:3:nobias,lstm:4:proj=2:nobias,lstm:3:proj=2:bidirectional",
+                               &c));
+    check_model("model nobias gru, projected lstms", &c, &b);
 }
 
 TEST(gradcheck_model_ce_every_tokens_padded) {

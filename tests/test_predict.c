@@ -15,6 +15,12 @@
  * Forward outputs alone meet 1e-5 (PyTorch's own float32 path scores up to 5.3e-6 on
  * these fixtures); the gradients in test_golden.c need 1e-4. */
 #define PREDICT_RTOL 1e-5
+/* The fixtures of tools/gen_predict_fixtures_proj.py: lstm_nobias_l1 has an element of
+ * 0.0032 next to a scale of 0.34, where mnemo's fast tanh misses by 4e-8 absolute, 1.2e-5 on
+ * this measure (PyTorch's own float32 path: 2.6e-6). A wrong gate or a missing bias is
+ * off by 1e-2 or more. */
+#define PREDICT_RTOL_OPTS 2e-5
+static double rtol = PREDICT_RTOL;
 
 static const char *const fixtures[] = {
     "rnn_l1", "rnn_l2_bidir", "rnn-relu_l1", "rnn-relu_l2_bidir",
@@ -55,19 +61,23 @@ static int fixture_config(const char *name, mn_stack_config *c) {
     c->hidden_size = meta_int(f, "hidden");
     c->num_layers = meta_int(f, "layers");
     c->bidirectional = meta_int(f, "bidirectional");
+    c->proj_size = mn_st_meta(f, "proj_size") ? meta_int(f, "proj_size") : 0;
+    c->no_bias = mn_st_meta(f, "bias") && meta_int(f, "bias") == 0;
     mn_st_free(f);
     return ok;
 }
 
 static int report;   /* print each case's error (MNEMO_TEST_VERBOSE set, first pass) */
 
-/* Runs the stack on the fixture's x (with lengths when given) and compares with ref. */
+/* Runs the stack on the fixture's x (with lengths when given: _lengths.npy, int32, or
+ * _lengths64.npy, int64) and compares with ref. */
 static double run_case(const char *name, const char *ref_suffix, int with_lengths) {
     char path[600];
     mn_stack_config c;
     mn_stack *s = NULL;
     mn_array x = {0}, ref = {0}, len = {0};
     float *y = NULL;
+    int32_t len32[16];
     double err = INFINITY;
     if (!fixture_config(name, &c)) {
         mn_test_fail(__FILE__, __LINE__, "%s: fixture metadata: %s", name, mn_last_error());
@@ -79,7 +89,7 @@ static double run_case(const char *name, const char *ref_suffix, int with_length
     if (!st) st = mn_array_load(path, &x);
     fixture_path(path, sizeof path, name, ref_suffix);
     if (!st) st = mn_array_load(path, &ref);
-    fixture_path(path, sizeof path, name, "_lengths.npy");
+    fixture_path(path, sizeof path, name, with_lengths == 2 ? "_lengths64.npy" : "_lengths.npy");
     if (!st && with_lengths) st = mn_array_load(path, &len);
     if (st) {
         mn_test_fail(__FILE__, __LINE__, "%s: %s", name, mn_last_error());
@@ -87,23 +97,28 @@ static double run_case(const char *name, const char *ref_suffix, int with_length
     }
     int T = (int)x.shape[0], B = (int)x.shape[1], O = mn_stack_output_size(s);
     if (x.ndim != 3 || ref.ndim != 3 || ref.shape[0] != T || ref.shape[1] != B ||
-        ref.shape[2] != O || (with_lengths && len.count != (size_t)B)) {
+        ref.shape[2] != O || (with_lengths && (len.count != (size_t)B || B > 16 ||
+                                                 len.dtype != (with_lengths == 2
+                                                               ? MN_ARRAY_I64 : MN_ARRAY_I32)))) {
         mn_test_fail(__FILE__, __LINE__, "%s: fixture shapes do not fit the stack", name);
         goto out;
     }
+    for (int b = 0; with_lengths && b < B; b++)
+        len32[b] = with_lengths == 2 ? (int32_t)((const int64_t *)len.data)[b]
+                                     : ((const int32_t *)len.data)[b];
     y = malloc(ref.count * sizeof *y);
     if (!y) goto out;
     for (size_t i = 0; i < ref.count; i++) y[i] = NAN;   /* every element must be written */
-    if (mn_stack_forward(s, x.data, T, B, with_lengths ? len.data : NULL, y)) {
+    if (mn_stack_forward(s, x.data, T, B, with_lengths ? len32 : NULL, y)) {
         mn_test_fail(__FILE__, __LINE__, "%s: forward: %s", name, mn_last_error());
         goto out;
     }
     size_t at;
     err = rel_error(y, ref.data, ref.count, &at);
-    if (!(err <= PREDICT_RTOL))
+    if (!(err <= rtol))
         mn_test_fail(__FILE__, __LINE__, "%s%s: element %zu: got %.9g, PyTorch %.9g (relative "
                      "error %.3g > %g)", name, with_lengths ? " (padded)" : "", at,
-                     (double)y[at], (double)((float *)ref.data)[at], err, PREDICT_RTOL);
+                     (double)y[at], (double)((float *)ref.data)[at], err, rtol);
     if (report && getenv("MNEMO_TEST_VERBOSE"))
         printf("    %s%s: max relative error %.2e\n", name, with_lengths ? " padded" : "", err);
 out:
@@ -164,6 +179,62 @@ static void expect_refused(const char *path, const mn_stack_config *cfg, const c
         mn_test_fail(__FILE__, line, "leaked %zu bytes", mn_memory_in_use() - mem0);
 }
 #define REFUSED(path, cfg, part) expect_refused(path, cfg, part, __LINE__)
+
+/* nn.LSTM(proj_size=3) and bias=False modules (tools/gen_predict_fixtures_proj.py), with
+ * int64 lengths: read, probed and run as PyTorch runs them. */
+static const char *const fixtures_opts[] = {
+    "lstm_proj_l1", "lstm_proj_l2_bidir", "lstm_nobias_l1", "gru_nobias_l2_bidir",
+};
+
+TEST(predict_proj_and_nobias_match_pytorch) {
+    rtol = PREDICT_RTOL_OPTS;
+    for (size_t i = 0; i < sizeof fixtures_opts / sizeof fixtures_opts[0]; i++) {
+        const char *name = fixtures_opts[i];
+        run_case(name, "_y.npy", 0);
+        if (strstr(name, "_l2_bidir")) run_case(name, "_y_pad.npy", 2);
+        char path[600];
+        mn_stack_config want, got;
+        REQUIRE(fixture_config(name, &want), "%s: metadata", name);
+        fixture_path(path, sizeof path, name, ".safetensors");
+        REQUIRE_OK(mn_stack_probe_torch(path, &got));
+        CHECK(got.cell == want.cell && got.hidden_size == want.hidden_size &&
+              got.proj_size == want.proj_size && got.no_bias == want.no_bias &&
+              got.input_size == want.input_size && got.num_layers == want.num_layers &&
+              got.bidirectional == want.bidirectional, "%s: probe gives %s H%d P%d nobias %d "
+              "I%d L%d bi%d", name, mn_cell_name(got.cell), got.hidden_size, got.proj_size,
+              got.no_bias, got.input_size, got.num_layers, got.bidirectional);
+    }
+    rtol = PREDICT_RTOL;
+    /* the report's module, nn.LSTM(4, 5, proj_size=3): other options are refused by name */
+    char path[600];
+    mn_stack_config c, w;
+    REQUIRE(fixture_config("lstm_proj_l1", &c), "metadata");
+    fixture_path(path, sizeof path, "lstm_proj_l1", ".safetensors");
+    w = c; w.proj_size = 0;
+    REFUSED(path, &w, "has proj_size 3 (weight_hr_l0 is [3, 5]), not 0");
+    w = c; w.proj_size = 2;
+    REFUSED(path, &w, "has proj_size 3 (weight_hr_l0 is [3, 5]), not 2");
+    w = c; w.hidden_size = 4; w.proj_size = 3;
+    REFUSED(path, &w, "has hidden size 5 (weight_hr_l0 is [3, 5]), not 4");
+    w = c; w.no_bias = 1;
+    REFUSED(path, &w, "has biases (bias_ih_l0 is present)");
+    w = c; w.cell = MN_GRU; w.proj_size = 0;
+    REFUSED(path, &w, "holds an LSTM (weight_hh_l0 is [20, 3]: 4 gate blocks of a projected");
+    fixture_path(path, sizeof path, "lstm_nobias_l1", ".safetensors");
+    REQUIRE(fixture_config("lstm_nobias_l1", &c), "metadata");
+    w = c; w.no_bias = 0;
+    REFUSED(path, &w, "has no biases, as a module made with bias=False");
+    w = c; w.proj_size = 2;
+    REFUSED(path, &w, "has no projection (no weight_hr_l0), not proj_size 2");
+    /* options PyTorch itself refuses */
+    mn_stack *s = NULL;
+    w = c; w.proj_size = 5;
+    CHECK(mn_stack_load_torch(path, &w, &s) == MN_E_ARG && strstr(mn_last_error(), "proj_size"),
+          "proj_size = hidden: %s", mn_last_error());
+    w = c; w.cell = MN_GRU; w.proj_size = 2;
+    CHECK(mn_stack_load_torch(path, &w, &s) == MN_E_ARG && strstr(mn_last_error(), "LSTM"),
+          "proj_size on a GRU: %s", mn_last_error());
+}
 
 TEST(predict_wrong_options) {
     char path[600];

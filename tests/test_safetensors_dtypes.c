@@ -302,7 +302,7 @@ TEST(safetensors_messages_escape_file_text) {
             s = mn_model_load(path, &m);
             mn_model_free(m);
         } else {
-            mn_stack_config cfg = { MN_LSTM, 1, 1, 1, 0 };
+            mn_stack_config cfg = {.cell = MN_LSTM, .input_size = 1, .hidden_size = 1, .num_layers = 1};
             mn_stack *st = NULL;
             s = mn_stack_load_torch(path, &cfg, &st);
             mn_stack_free(st);

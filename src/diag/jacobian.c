@@ -1,6 +1,7 @@
 /* The recurrence of a layer, measured two ways:
  *  - its weights: spectral radius and leading singular values of the W_hh block that
- *    feeds the new content (power and subspace iteration);
+ *    feeds the new content (power and subspace iteration); with a projection (an LSTM's
+ *    h = W_hr·m) the block times W_hr, the square map from m_{t-1} to that content;
  *  - its dynamics along real sequences: the product of the step Jacobians ∂s_t/∂s_{t-1}
  *    (s = h, or (h, c) for LSTM), whose leading singular values decide how much gradient
  *    survives T steps. The product is applied transposed, through the layer's own
@@ -98,7 +99,7 @@ static void singular_values(const float *W, int H, int k, mn_rng *rng, double *Q
  * product of its step Jacobians. */
 static void jacobian_logs(mn_layer *l, const mn_recurrent_view *v, int s, int len, int k,
                           mn_rng *rng, double *Q, float *u, double *logs) {
-    int S = v->state_size, H = v->H;
+    int S = v->state_size, P = v->P;
     double r[MN_DIAG_SINGULAR];
     for (size_t i = 0; i < (size_t)k * S; i++) Q[i] = mn_rng_normal(rng);
     orthonormalize(Q, k, S, r, rng);
@@ -107,7 +108,7 @@ static void jacobian_logs(mn_layer *l, const mn_recurrent_view *v, int s, int le
         for (int i = 0; i < k; i++) {
             double *q = Q + (size_t)i * S;
             for (int x = 0; x < S; x++) u[x] = (float)q[x];
-            l->ops->step_vjp(l, t, s, u, S > H ? u + H : NULL);
+            l->ops->step_vjp(l, t, s, u, S > P ? u + P : NULL);
             for (int x = 0; x < S; x++) q[x] = u[x];
         }
         orthonormalize(Q, k, S, r, rng);
@@ -122,11 +123,11 @@ mn_status mn_recurrence_measure(mn_model *m, const mn_batch *b, int layer, int m
     mn_status st = mn_diag_forward_view(m, b, layer, &v);
     if (st) return st;
     mn_layer *l = m->layers[layer];
-    int H = v.H, S = v.state_size;
+    int H = v.H, P = v.P, S = v.state_size;
     int k = MN_MIN(MN_DIAG_SINGULAR, H), kj = MN_MIN(MN_DIAG_SINGULAR, S);
     size_t n = (size_t)4 * S + (size_t)MN_DIAG_SINGULAR * S;   /* v, w, tmp + Q */
     double *work = mn_alloc(n * sizeof(double));
-    float *u = mn_alloc((size_t)S * sizeof(float));
+    float *u = mn_alloc((size_t)S * sizeof(float) + (v.W_hr ? (size_t)H * H * sizeof(float) : 0));
     if (!work || !u) {
         mn_release(work);
         mn_release(u);
@@ -136,7 +137,18 @@ mn_status mn_recurrence_measure(mn_model *m, const mn_batch *b, int layer, int m
     mn_rng rng;
     mn_rng_seed(&rng, 0x6a6163u);
 
-    const float *blk = v.W_hh + (size_t)v.candidate_block * H * H;
+    const float *blk = v.W_hh + (size_t)v.candidate_block * H * P;
+    if (v.W_hr) {   /* [H, P]·[P, H]: the candidate's map from m_{t-1} */
+        float *sq = u + S;
+        for (int i = 0; i < H; i++)
+            for (int j = 0; j < H; j++) {
+                double sum = 0;
+                for (int p = 0; p < P; p++)
+                    sum += (double)blk[(size_t)i * P + p] * v.W_hr[(size_t)p * H + j];
+                sq[(size_t)i * H + j] = (float)sum;
+            }
+        blk = sq;
+    }
     out->state_size = S;
     out->spectral_radius = spectral_radius(blk, H, &rng, pv, pw);
     singular_values(blk, H, k, &rng, Q, tmp, out->singular);

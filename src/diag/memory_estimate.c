@@ -18,6 +18,7 @@
 #include "model.h"
 #include "optim.h"
 #include "registry.h"
+#include "stack.h"
 #include "task.h"
 
 #include <limits.h>
@@ -35,11 +36,12 @@
 
 /* Private structs of other files, approximately: the recurrent and bidirectional layers
  * and the trainer add a few pointers and sizes to what the public headers show. */
-#define RECURRENT_EXTRA 320
+#define RECURRENT_EXTRA 432
 #define BIDIR_EXTRA 96
 #define LINEAR_EXTRA 32
 #define BLOCK_EXTRA 96
 #define TRAINER_EXTRA 32
+#define STACK_EXTRA 592     /* stack.c's struct mn_stack */
 
 enum { R_PARAMS, R_GRADS, R_OPT, R_ACT, R_DATA, R_WORK, R_SCRATCH, NROLES };
 
@@ -155,6 +157,8 @@ static void sim_sgemm(ledger *g, size_t M, size_t N, size_t K) {
 typedef struct {
     const mn_cell_kernel *cell;   /* NULL: the kind's plan */
     size_t in, H, GH, dirs, out, params;
+    size_t P;                     /* width of h: H, or an LSTM's projection */
+    int proj, no_bias;
     mn_memory_plan plan;          /* the kind's own, or for the norm of a wrapped block */
     int wrapped;
     mn_block_wrap wrap;
@@ -171,37 +175,48 @@ typedef struct {
 /* Features entering block l (l = L: the head's input). */
 static size_t layer_in(const shape *s, int l) { return l == s->L ? s->D : s->blk[l].in; }
 
-/* recurrent.c reserve(): gates, aux (GRU), states with the initial row, one step's
- * product, the running gradients and step_vjp's row. */
+/* recurrent.c reserve(): gates, aux (GRU), states with the initial row, the projection's
+ * input and its gradient row (proj), one step's product, the running gradients and
+ * step_vjp's row. */
 static size_t recurrent_ws(ledger *g, const shape *s, const block_shape *k) {
-    size_t H = k->H, GH = k->GH, rows = s->rows, B = s->B;
-    size_t states = mul(g, add(g, rows, B), H);
+    size_t H = k->H, GH = k->GH, P = k->P, rows = s->rows, B = s->B;
+    size_t states = add(g, rows, B);
     size_t n = mul(g, rows, GH);
     if (k->cell->split_recurrent) n = add(g, n, mul(g, rows, H));  /* GRU: aux with dgh */
-    n = add(g, n, mul(g, states, k->cell->has_cell ? 2 : 1));
-    n = add(g, n, add(g, mul(g, B, GH), mul3(g, 2, B, H)));
+    n = add(g, n, mul(g, states, P));
+    if (k->cell->has_cell) n = add(g, n, mul(g, states, H));
+    if (k->proj) n = add(g, n, mul(g, add(g, rows, B), H));
+    n = add(g, n, add(g, mul(g, B, GH), add(g, mul(g, B, P), mul(g, B, H))));
     n = add(g, n, mul(g, 2, GH));
     return floats(g, n);
 }
 
-/* recurrent.c reserve_grads(): the gate gradients, taken when backward starts. */
+/* recurrent.c reserve_grads(): the gate gradients (and ∂L/∂h_t with a projection), taken
+ * when backward starts. */
 static size_t recurrent_grads_ws(ledger *g, const shape *s, const block_shape *k) {
-    return floats(g, mul3(g, s->rows, k->GH, k->cell->split_recurrent ? 2 : 1));
+    size_t n = mul3(g, s->rows, k->GH, k->cell->split_recurrent ? 2 : 1);
+    if (k->proj) n = add(g, n, mul(g, s->rows, k->P));
+    return floats(g, n);
 }
 
 static void recurrent_forward(ledger *g, const shape *s, const block_shape *k) {
     take(g, R_ACT, recurrent_ws(g, s, k));
-    take(g, R_WORK, packed_bytes(g, k->H, k->GH));      /* W_hhᵀ, packed once */
+    take(g, R_WORK, packed_bytes(g, k->P, k->GH));      /* W_hhᵀ, packed once */
+    if (k->proj) take(g, R_WORK, packed_bytes(g, k->H, k->P));   /* W_hrᵀ */
     sim_sgemm(g, s->rows, k->GH, k->in);                  /* X·W_ihᵀ */
-    sim_step(g, s->B, k->GH, k->H);                       /* h_{t-1}·W_hhᵀ per step */
+    sim_step(g, s->B, k->GH, k->P);                       /* h_{t-1}·W_hhᵀ per step */
+    if (k->proj) sim_step(g, s->B, k->P, k->H);           /* m_t·W_hrᵀ per step */
 }
 
 static void recurrent_backward(ledger *g, const shape *s, const block_shape *k, int dx) {
-    take(g, R_WORK, packed_bytes(g, k->GH, k->H));      /* W_hh, packed once */
-    take(g, R_ACT, recurrent_grads_ws(g, s, k));          /* dg (and dgh) */
-    sim_step(g, s->B, k->H, k->GH);                       /* DGH_t·W_hh per step */
+    take(g, R_WORK, packed_bytes(g, k->GH, k->P));      /* W_hh, packed once */
+    if (k->proj) take(g, R_WORK, packed_bytes(g, k->P, k->H));   /* W_hr */
+    take(g, R_ACT, recurrent_grads_ws(g, s, k));          /* dg (and dgh, dhs) */
+    if (k->proj) sim_step(g, s->B, k->H, k->P);           /* dh_t·W_hr per step */
+    sim_step(g, s->B, k->P, k->GH);                       /* DGH_t·W_hh per step */
     sim_sgemm(g, k->GH, k->in, s->rows);                  /* dW_ih */
-    sim_sgemm(g, k->GH, k->H, s->rows);                   /* dW_hh */
+    sim_sgemm(g, k->GH, k->P, s->rows);                   /* dW_hh */
+    if (k->proj) sim_sgemm(g, k->P, k->H, s->rows);       /* dW_hr */
     if (dx) sim_sgemm(g, s->rows, k->in, k->GH);          /* dX */
 }
 
@@ -223,7 +238,7 @@ static void inner_forward(ledger *g, const shape *s, const block_shape *k) {
         return;
     }
     if (k->dirs == 2)   /* reversed input and its gradient, one direction's output twice */
-        take(g, R_ACT, floats(g, mul(g, s->rows, add(g, mul(g, 2, k->in), mul(g, 2, k->H)))));
+        take(g, R_ACT, floats(g, mul(g, s->rows, add(g, mul(g, 2, k->in), mul(g, 2, k->P)))));
     for (size_t d = 0; d < k->dirs; d++) recurrent_forward(g, s, k);
 }
 
@@ -294,7 +309,10 @@ static void setup(ledger *g, const shape *s) {
             take(g, R_WORK, sizeof(mn_layer) + LINEAR_EXTRA);
             continue;
         }
-        for (size_t d = 0; d < k->dirs; d++) take(g, R_WORK, sizeof(mn_layer) + RECURRENT_EXTRA);
+        for (size_t d = 0; d < k->dirs; d++) {
+            take(g, R_WORK, sizeof(mn_layer) + RECURRENT_EXTRA);
+            if (k->no_bias) take(g, R_WORK, floats(g, k->GH));   /* the zeros read as biases */
+        }
         if (k->dirs == 2) take(g, R_WORK, sizeof(mn_layer) + BIDIR_EXTRA);
     }
     np = add(g, np, mul(g, s->O, add(g, s->D, 1)));
@@ -363,6 +381,9 @@ static mn_status block_shapes(const mn_model_config *c, shape *s) {
             k->cell = mn_cell_kernel_for((mn_cell_kind)kind->cell);
             k->H = (size_t)b[l].width;
             k->GH = (size_t)k->cell->gates * k->H;
+            k->proj = b[l].proj > 0;
+            k->P = k->proj ? (size_t)b[l].proj : k->H;
+            k->no_bias = b[l].no_bias;
             k->dirs = b[l].bidirectional ? 2 : 1;
         } else {
             kind->plan(&b[l], (int)in, s->T, s->B, &k->plan);
@@ -430,6 +451,67 @@ mn_status mn_memory_estimate_run(const mn_model_config *cfg, int T, int B, int t
     out->data = g.held[R_DATA];
     /* Everything but the scratch is still held at the end, so the rest of the peak is
      * what the scratch buffers added at the worst moment. */
+    size_t other = 0;
+    for (int r = 0; r < NROLES; r++)
+        if (r != R_SCRATCH) other += g.held[r];
+    out->scratch = g.peak - other;
+    out->workspace = g.held[R_WORK] + out->scratch;
+    out->total = g.peak;
+    return MN_OK;
+}
+
+/* mn_stack_load_torch and mn_stack_forward (stack.c): the stack's structs and parameters
+ * (no gradients), the input x, the buffers between layers, and each layer's inference
+ * pass, which recurrent.c runs in chunks of mn_recurrent_inference_steps steps: one
+ * chunk's workspace and input product, W_hh (and W_hr) packed once per layer. */
+mn_status mn_memory_estimate_stack(const mn_stack_config *cfg, int T, int B,
+                                   mn_memory_estimate *out) {
+    if (!out) return mn_fail(MN_E_ARG, "memory estimate: out is NULL");
+    memset(out, 0, sizeof *out);
+    if (!cfg) return mn_fail(MN_E_ARG, "memory estimate: the stack config is NULL");
+    mn_status st = mn_stack_config_check(cfg);
+    if (st || (st = check_run(T, B))) return st;
+    ledger g;
+    memset(&g, 0, sizeof g);
+    gemm_shape(&g);
+    size_t dirs = cfg->bidirectional ? 2 : 1, H = (size_t)cfg->hidden_size;
+    size_t P = cfg->proj_size > 0 ? (size_t)cfg->proj_size : H, O = dirs * P;
+    size_t rows = (size_t)T * (size_t)B, chunk = (size_t)mn_recurrent_inference_steps(T, B);
+    shape s = {.T = chunk, .B = (size_t)B, .rows = chunk * (size_t)B};
+    const mn_cell_kernel *cell = mn_cell_kernel_for(cfg->cell);
+    mn_recurrent_opts o = {.proj = cfg->proj_size, .no_bias = cfg->no_bias};
+    take(&g, R_WORK, STACK_EXTRA);
+    size_t np = 0;
+    for (int k = 0; k < cfg->num_layers; k++) {
+        mn_layer *l = mn_stack_layer_create_opts(cfg->cell, k ? (int)O : cfg->input_size,
+                                                 (int)H, k, cfg->bidirectional, &o);
+        if (!l) return MN_E_NOMEM;
+        np = add(&g, np, l->param_count);
+        mn_layer_destroy(l);
+        for (size_t d = 0; d < dirs; d++) {
+            take(&g, R_WORK, sizeof(mn_layer) + RECURRENT_EXTRA);
+            if (cfg->no_bias) take(&g, R_WORK, floats(&g, (size_t)cell->gates * H));
+        }
+        if (dirs == 2) take(&g, R_WORK, sizeof(mn_layer) + BIDIR_EXTRA);
+    }
+    take(&g, R_PARAMS, floats(&g, np));
+    take(&g, R_DATA, floats(&g, mul(&g, rows, (size_t)cfg->input_size)));
+    if (cfg->num_layers > 1)   /* layer k writes one of two buffers; the last writes y */
+        take(&g, R_ACT, floats(&g, mul3(&g, rows, O, cfg->num_layers > 2 ? 2 : 1)));
+    for (int k = 0; k < cfg->num_layers; k++) {
+        block_shape blk = {.cell = cell, .in = k ? O : (size_t)cfg->input_size, .H = H,
+                           .GH = (size_t)cell->gates * H, .P = P, .proj = cfg->proj_size > 0,
+                           .dirs = dirs};
+        if (dirs == 2)   /* the wrapper's reversed input and one direction's output twice */
+            take(&g, R_ACT, floats(&g, mul(&g, rows, add(&g, blk.in, mul(&g, 2, P)))));
+        for (size_t d = 0; d < dirs; d++) recurrent_forward(&g, &s, &blk);
+    }
+    if (g.overflow)
+        return mn_fail(MN_E_ARG, "the memory for length %d and batch %d does not fit in a %zu-bit "
+                       "size; use a smaller length or batch", T, B, sizeof(size_t) * CHAR_BIT);
+    out->params = g.held[R_PARAMS];
+    out->activations = g.held[R_ACT];
+    out->data = g.held[R_DATA];
     size_t other = 0;
     for (int r = 0; r < NROLES; r++)
         if (r != R_SCRATCH) other += g.held[r];

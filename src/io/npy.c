@@ -40,7 +40,11 @@
 #define NPY_ALIGN 64            /* numpy pads the header so the data starts aligned */
 #define NPY_GROWTH_DIGITS 21    /* numpy's spare room after the shape (growth axis) */
 
-static const char *const dtype_descr[] = { [MN_ARRAY_F32] = "<f4", [MN_ARRAY_I32] = "<i4" };
+static const char *const dtype_descr[] = { [MN_ARRAY_F32] = "<f4", [MN_ARRAY_I32] = "<i4",
+                                            [MN_ARRAY_I64] = "<i8" };
+#define NDTYPES ((int)(sizeof dtype_descr / sizeof dtype_descr[0]))
+
+size_t mn_npy_dtype_size(mn_array_dtype d) { return d == MN_ARRAY_I64 ? 8 : 4; }
 
 typedef mn_npy_header npy_header;
 
@@ -106,16 +110,19 @@ static int transposed(const npy_header *h) { return h->fortran && h->ndim > 1 &&
 
 /* Copies the array from src, as the file lays it out, to dst in C order and native byte
  * order. src and dst may be the same buffer unless the data is transposed. */
+static void swap_bytes(unsigned char *e, size_t size) {
+    for (size_t i = 0; i < size / 2; i++) {
+        unsigned char t = e[i];
+        e[i] = e[size - 1 - i], e[size - 1 - i] = t;
+    }
+}
+
 static void to_native(const npy_header *h, const unsigned char *src, unsigned char *dst) {
-    int swap = h->big_endian;
+    const int swap = h->big_endian;
+    const size_t size = mn_npy_dtype_size(h->dtype);
     if (!transposed(h)) {
         if (dst != src) memcpy(dst, src, h->nbytes);
-        for (size_t i = 0; swap && i < h->nbytes; i += 4) {
-            unsigned char t = dst[i];
-            dst[i] = dst[i + 3], dst[i + 3] = t;
-            t = dst[i + 1];
-            dst[i + 1] = dst[i + 2], dst[i + 2] = t;
-        }
+        for (size_t i = 0; swap && i < h->nbytes; i += size) swap_bytes(dst + i, size);
         return;
     }
     /* Column-major: element (i0, ..., in-1) sits at i0 + d0*(i1 + d1*(i2 + ...)). Walk dst
@@ -125,10 +132,9 @@ static void to_native(const npy_header *h, const unsigned char *src, unsigned ch
     stride[0] = 1;
     for (int k = 1; k < n; k++) stride[k] = stride[k - 1] * (size_t)h->shape[k - 1];
     for (size_t e = 0; e < h->count; e++) {
-        const unsigned char *s = src + off * 4;
-        unsigned char *d = dst + e * 4;
-        if (swap) d[0] = s[3], d[1] = s[2], d[2] = s[1], d[3] = s[0];
-        else memcpy(d, s, 4);
+        unsigned char *d = dst + e * size;
+        memcpy(d, src + off * size, size);
+        if (swap) swap_bytes(d, size);
         for (int k = n - 1; k >= 0; k--) {
             off += stride[k];
             if (++idx[k] < (size_t)h->shape[k]) break;
@@ -264,7 +270,7 @@ static size_t build_header(char *buf, size_t cap, mn_array_dtype dtype, int ndim
 mn_status mn_array_save(const char *path, mn_array_dtype dtype, int ndim, const int64_t *shape,
                         const void *data) {
     if (!path || !*path) return mn_fail(MN_E_ARG, "mn_array_save: no path given");
-    if ((unsigned)dtype > MN_ARRAY_I32)
+    if ((unsigned)dtype >= (unsigned)NDTYPES)
         return mn_fail(MN_E_ARG, "mn_array_save: unknown dtype %d", (int)dtype);
     if (ndim < 0 || ndim > MN_ARRAY_MAX_DIMS || (ndim && !shape))
         return mn_fail(MN_E_ARG, "mn_array_save: rank must be 0 to %d with a shape",
@@ -279,7 +285,7 @@ mn_status mn_array_save(const char *path, mn_array_dtype dtype, int ndim, const 
             overflow = 1;
     }
     if (zero) count = 0;
-    if ((overflow && !zero) || !mn_mul_size(count, 4, &bytes))
+    if ((overflow && !zero) || !mn_mul_size(count, mn_npy_dtype_size(dtype), &bytes))
         return mn_fail(MN_E_ARG, "mn_array_save: the shape's element count overflows");
     if (bytes && !data) return mn_fail(MN_E_ARG, "mn_array_save: no data");
     /* A rank-8 header with 19-digit dimensions is under 400 bytes, so format 1.0 (header

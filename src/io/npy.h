@@ -17,6 +17,9 @@ typedef struct {
 /* Parses the header text (the Python dict after the length field) of a file of format
  * version major (1, 2 or 3) into h's dtype, byte order, order, shape, count and nbytes.
  * label names the file in messages. */
+/* Bytes of one element: 4 for float32 and int32, 8 for int64. */
+size_t mn_npy_dtype_size(mn_array_dtype d);
+
 mn_status mn_npy_parse_header(const char *label, const char *text, size_t len, int major,
                               mn_npy_header *h);
 

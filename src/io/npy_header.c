@@ -487,7 +487,7 @@ static mn_status leading(cursor *c) {
 static mn_status check_descr(const char *label, const value *v, mn_npy_header *h) {
     if (v->kind == V_LIST || v->kind == V_TUPLE)
         return mn_fail(MN_E_INPUT, "%s: has a structured dtype (%s); mnemo reads plain float32 "
-                       "'<f4' or int32 '<i4' arrays", label,
+                       "'<f4', int32 '<i4' or int64 '<i8' arrays", label,
                        v->kind == V_LIST ? "record fields" : "a subarray");
     if (v->kind != V_STR && v->kind != V_BYTES)
         return mn_fail(MN_E_INPUT, "%s: 'descr' is not a dtype string such as '<f4'", label);
@@ -499,7 +499,8 @@ static mn_status check_descr(const char *label, const value *v, mn_npy_header *h
     static const struct { const char *name; int prefix; mn_array_dtype dtype; } names[] = {
         { "f4", 1, MN_ARRAY_F32 }, { "f", 1, MN_ARRAY_F32 }, { "float32", 0, MN_ARRAY_F32 },
         { "single", 0, MN_ARRAY_F32 }, { "i4", 1, MN_ARRAY_I32 }, { "i", 1, MN_ARRAY_I32 },
-        { "int32", 0, MN_ARRAY_I32 }, { "intc", 0, MN_ARRAY_I32 },
+        { "int32", 0, MN_ARRAY_I32 }, { "intc", 0, MN_ARRAY_I32 }, { "i8", 1, MN_ARRAY_I64 },
+        { "l", 1, MN_ARRAY_I64 }, { "q", 1, MN_ARRAY_I64 }, { "int64", 0, MN_ARRAY_I64 },
     };
     const char *s = v->s;
     size_t n = v->slen;
@@ -513,7 +514,8 @@ static mn_status check_descr(const char *label, const value *v, mn_npy_header *h
             return MN_OK;
         }
     return mn_fail(MN_E_INPUT, "%s: dtype '%s%s' is not supported; mnemo reads float32 ('<f4', "
-                   "'>f4') and int32 ('<i4', '>i4'): convert with arr.astype(numpy.float32)",
+                   "'>f4'), int32 ('<i4', '>i4') and int64 ('<i8', '>i8'): convert with "
+                   "arr.astype(numpy.float32)",
                    label, d, v->scut ? "..." : "");
 }
 
@@ -553,7 +555,7 @@ static mn_status check_shape(const char *label, const value *v, mn_npy_header *h
             overflow = 1;
     }
     if (zero) count = 0;
-    if ((overflow && !zero) || !mn_mul_size(count, 4, &h->nbytes))
+    if ((overflow && !zero) || !mn_mul_size(count, mn_npy_dtype_size(h->dtype), &h->nbytes))
         return mn_fail(MN_E_INPUT, "%s: the shape's element count overflows; the header is "
                        "corrupt", label);
     h->count = count;

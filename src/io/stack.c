@@ -10,6 +10,7 @@
  * in messages (mn_escape). */
 #include "registry.h"
 #include "safetensors.h"
+#include "stack.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -70,7 +71,7 @@ void mn_stack_free(mn_stack *s) {
 const mn_stack_config *mn_stack_get_config(const mn_stack *s) { return &s->cfg; }
 int mn_stack_output_size(const mn_stack *s) { return s->out_size; }
 
-static mn_status check_config(const mn_stack_config *c) {
+mn_status mn_stack_config_check(const mn_stack_config *c) {
     if (!c) return mn_fail(MN_E_ARG, "stack: no configuration given");
     if (!torch_cell(c->cell))
         return mn_fail(MN_E_ARG, "cell kind %d has no PyTorch module (nn.RNN, nn.LSTM, nn.GRU)",
@@ -84,21 +85,33 @@ static mn_status check_config(const mn_stack_config *c) {
                        c->num_layers);
     if (c->bidirectional != 0 && c->bidirectional != 1)
         return mn_fail(MN_E_ARG, "bidirectional must be 0 or 1");
+    if (c->no_bias != 0 && c->no_bias != 1) return mn_fail(MN_E_ARG, "no_bias must be 0 or 1");
+    if (c->proj_size && c->cell != MN_LSTM)
+        return mn_fail(MN_E_ARG, "proj_size is an LSTM's (nn.LSTM(proj_size=...)); nn.%s has "
+                       "none", family(c->cell));
+    if (c->proj_size < 0 || (c->proj_size && c->proj_size >= c->hidden_size))
+        return mn_fail(MN_E_ARG, "proj_size must be from 1 to hidden - 1 = %d, as PyTorch "
+                       "requires (proj_size < hidden_size); got %d", c->hidden_size - 1,
+                       c->proj_size);
     return MN_OK;
 }
 
 /* ------------------------------------------------------------- building */
 
-/* The layers of cfg, each viewing its slice of one zeroed parameter buffer. */
+/* The layers of cfg, each viewing its slice of one zeroed parameter buffer, for inference
+ * only (no gradient buffer, no activations kept for backward). */
 static mn_status build(const mn_stack_config *c, mn_stack **out) {
     mn_stack *s = mn_alloc_zero(sizeof *s);
     if (!s) return MN_E_NOMEM;
     s->cfg = *c;
     int H = c->hidden_size, dirs = c->bidirectional ? 2 : 1;
-    s->out_size = dirs * H;
-    for (int k = 0, in = c->input_size; k < c->num_layers; k++, in = dirs * H) {
-        mn_layer *l = mn_stack_layer_create(c->cell, in, H, k, c->bidirectional);
+    int P = c->proj_size > 0 ? c->proj_size : H;
+    mn_recurrent_opts o = {.proj = c->proj_size, .no_bias = c->no_bias};
+    s->out_size = dirs * P;
+    for (int k = 0, in = c->input_size; k < c->num_layers; k++, in = dirs * P) {
+        mn_layer *l = mn_stack_layer_create_opts(c->cell, in, H, k, c->bidirectional, &o);
         if (!l) { mn_stack_free(s); return MN_E_NOMEM; }
+        l->inference = 1;
         s->layers[k] = l;
         s->nparams += l->param_count;
     }
@@ -166,30 +179,48 @@ static int is_matrix(const mn_st_tensor *t) {
            t->shape[0] <= INT32_MAX && t->shape[1] <= INT32_MAX;
 }
 
-/* Reads the stack's shape from weight_hh_l0 ([G·H, H]), weight_ih_l0 ([G·H, I]), the
- * layers present and the _reverse names. */
+/* Reads the stack's shape from weight_hh_l0 ([G·H, H], or [G·H, P] with a projection),
+ * weight_ih_l0 ([G·H, I]), weight_hr_l0 ([P, H], only with a projection), the layers
+ * present, bias_ih_l0 and the _reverse names. */
 static mn_status infer(const char *path, const mn_st_file *f, const char *prefix,
                        mn_stack_config *c) {
     char pfx[MN_ESCAPE_CAP];   /* the prefix comes from the file */
     mn_escape(pfx, sizeof pfx, prefix);
     const mn_st_tensor *hh = find(f, prefix, "weight_hh_l0"), *ih = find(f, prefix, "weight_ih_l0");
-    if (!is_matrix(hh) || hh->shape[0] % hh->shape[1] || !is_matrix(ih) ||
-        ih->shape[0] != hh->shape[0])
-        return mn_fail(MN_E_INPUT, "%s: %sweight_hh_l0 and %sweight_ih_l0 are missing or do not "
-                       "have the shapes [G*H, H] and [G*H, I] of an RNN, LSTM or GRU", path,
-                       pfx, pfx);
-    int64_t G = hh->shape[0] / hh->shape[1];
+    const mn_st_tensor *hr = find(f, prefix, "weight_hr_l0");
     memset(c, 0, sizeof *c);
-    if (!cell_of_gates(G, &c->cell))
-        return mn_fail(MN_E_INPUT, "%s: %sweight_hh_l0 is [%lld, %lld]: %lld gate blocks, which "
-                       "is no RNN (1), GRU (3) or LSTM (4)", path, pfx,
-                       (long long)hh->shape[0], (long long)hh->shape[1], (long long)G);
+    if (hr) {
+        /* nn.LSTM(proj_size=P): h is P wide, so W_hh is [4H, P] and W_hr [P, H] */
+        if (!is_matrix(hr) || hr->shape[0] >= hr->shape[1] || !is_matrix(hh) ||
+            hh->shape[1] != hr->shape[0] || hh->shape[0] != 4 * hr->shape[1] ||
+            !is_matrix(ih) || ih->shape[0] != hh->shape[0])
+            return mn_fail(MN_E_INPUT, "%s: %sweight_hr_l0 means an LSTM with proj_size, whose "
+                           "weight_hr_l0 is [P, H] with P < H, weight_hh_l0 [4*H, P] and "
+                           "weight_ih_l0 [4*H, I]; these tensors are missing or have other "
+                           "shapes", path, pfx);
+        c->cell = MN_LSTM;
+        c->hidden_size = (int)hr->shape[1];
+        c->proj_size = (int)hr->shape[0];
+    } else {
+        if (!is_matrix(hh) || hh->shape[0] % hh->shape[1] || !is_matrix(ih) ||
+            ih->shape[0] != hh->shape[0])
+            return mn_fail(MN_E_INPUT, "%s: %sweight_hh_l0 and %sweight_ih_l0 are missing or do "
+                           "not have the shapes [G*H, H] and [G*H, I] of an RNN, LSTM or GRU "
+                           "(an LSTM with proj_size would also hold %sweight_hr_l0)", path,
+                           pfx, pfx, pfx);
+        int64_t G = hh->shape[0] / hh->shape[1];
+        if (!cell_of_gates(G, &c->cell))
+            return mn_fail(MN_E_INPUT, "%s: %sweight_hh_l0 is [%lld, %lld]: %lld gate blocks, "
+                           "which is no RNN (1), GRU (3) or LSTM (4)", path, pfx,
+                           (long long)hh->shape[0], (long long)hh->shape[1], (long long)G);
+        c->hidden_size = (int)hh->shape[1];
+    }
+    int64_t G = gates_of(c->cell);
     const char *fmt = mn_st_meta(f, "format"), *cell = mn_st_meta(f, "model.cell");
     mn_cell_kind named;
     if (fmt && !strcmp(fmt, "mnemo") && cell && mn_cell_parse(cell, &named) == MN_OK &&
         gates_of(named) == G)
         c->cell = named;   /* a mnemo checkpoint tells rnn from rnn-relu */
-    c->hidden_size = (int)hh->shape[1];
     c->input_size = (int)ih->shape[1];
     char name[48];
     for (c->num_layers = 1; c->num_layers < STACK_MAX_LAYERS; c->num_layers++) {
@@ -197,6 +228,7 @@ static mn_status infer(const char *path, const mn_st_file *f, const char *prefix
         if (!find(f, prefix, name)) break;
     }
     c->bidirectional = find(f, prefix, "weight_ih_l0_reverse") != NULL;
+    c->no_bias = !find(f, prefix, "bias_ih_l0") && !find(f, prefix, "bias_hh_l0");
     return MN_OK;
 }
 
@@ -216,13 +248,23 @@ static mn_status compare(const char *path, const mn_st_file *f, const char *pref
     int mnemo_file = fmt && !strcmp(fmt, "mnemo");
     if (G != gates_of(want->cell) || (mnemo_file && has.cell != want->cell))
         return mn_fail(MN_E_INPUT, "%s: holds %s %s (%sweight_hh_l0 is [%lld, %lld]: %d gate "
-                       "block%s%s%s), not %s", path, article(family(has.cell)),
+                       "block%s%s%s%s), not %s", path, article(family(has.cell)),
                        family(has.cell), pfx, h0, h1, G,
-                       G > 1 ? "s" : "", mnemo_file ? ", metadata model.cell " : "",
+                       G > 1 ? "s" : "", has.proj_size ? " of a projected LSTM" : "",
+                       mnemo_file ? ", metadata model.cell " : "",
                        mnemo_file ? mn_cell_name(has.cell) : "", mn_cell_name(want->cell));
     if (has.hidden_size != want->hidden_size)
-        return mn_fail(MN_E_INPUT, "%s: has hidden size %d (%sweight_hh_l0 is [%lld, %lld]), "
-                       "not %d", path, has.hidden_size, pfx, h0, h1, want->hidden_size);
+        return mn_fail(MN_E_INPUT, "%s: has hidden size %d (%s%s is [%lld, %lld]), not %d",
+                       path, has.hidden_size, pfx, has.proj_size ? "weight_hr_l0"
+                       : "weight_hh_l0", has.proj_size ? (long long)has.proj_size : h0,
+                       has.proj_size ? (long long)has.hidden_size : h1, want->hidden_size);
+    if (has.proj_size && has.proj_size != want->proj_size)
+        return mn_fail(MN_E_INPUT, "%s: has proj_size %d (%sweight_hr_l0 is [%d, %d]), not %d",
+                       path, has.proj_size, pfx, has.proj_size, has.hidden_size,
+                       want->proj_size);
+    if (has.proj_size != want->proj_size)
+        return mn_fail(MN_E_INPUT, "%s: has no projection (no %sweight_hr_l0), not proj_size %d",
+                       path, pfx, want->proj_size);
     if (has.input_size != want->input_size)
         return mn_fail(MN_E_INPUT, "%s: has input size %d (%sweight_ih_l0 is [%lld, %lld]), "
                        "not %d", path, has.input_size, pfx, i0, i1, want->input_size);
@@ -239,6 +281,11 @@ static mn_status compare(const char *path, const mn_st_file *f, const char *pref
                        has.bidirectional ? "bidirectional" : "unidirectional", pfx,
                        has.bidirectional ? "present" : "absent",
                        want->bidirectional ? "bidirectional" : "unidirectional");
+    if (has.no_bias != want->no_bias)
+        return mn_fail(MN_E_INPUT, "%s: %s (%sbias_ih_l0 is %s), not %s", path, has.no_bias
+                       ? "has no biases, as a module made with bias=False" : "has biases",
+                       pfx, has.no_bias ? "absent" : "present", want->no_bias
+                       ? "a module without them (bias=False)" : "a module with them");
     return MN_OK;
 }
 
@@ -259,8 +306,9 @@ static mn_status load_layer(const char *path, const mn_st_file *f, const char *p
         const mn_st_tensor *t = find(f, prefix, sp->name);
         if (!t)
             return mn_fail(MN_E_INPUT, "%s: tensor '%s%s' is missing%s", path, pfx, sp->name,
-                           !strncmp(sp->name, "bias", 4) ? " (modules made with bias=False "
-                           "are not supported)" : "");
+                           !strncmp(sp->name, "bias", 4) ? " (the biases of one layer are there "
+                           "and another's are not: PyTorch's bias=False drops every layer's)"
+                           : "");
         int same = t->ndim == sp->ndim;
         for (int d = 0; same && d < sp->ndim; d++) same = t->shape[d] == sp->shape[d];
         char has[96], want[96];
@@ -293,11 +341,13 @@ static mn_status check_extra(const char *path, const mn_st_file *f, const char *
         char shown[MN_ESCAPE_CAP];
         mn_escape(shown, sizeof shown, n);
         if (strstr(n + plen, "weight_hr_l"))
-            return mn_fail(MN_E_INPUT, "%s: tensor '%s' means an LSTM with proj_size, which "
-                           "mnemo does not support", path, shown);
+            return mn_fail(MN_E_INPUT, "%s: tensor '%s' is a projection (proj_size) that layer 0 "
+                           "does not have; every layer of an nn.LSTM(proj_size=P) has one",
+                           path, shown);
         return mn_fail(MN_E_INPUT, "%s: unexpected tensor '%s': an nn.%s state dict holds only "
-                       "weight_ih_l*, weight_hh_l*, bias_ih_l* and bias_hh_l*%s", path, shown,
-                       family(s->cfg.cell),
+                       "weight_ih_l*, weight_hh_l*, bias_ih_l* and bias_hh_l*%s%s", path, n,
+                       family(s->cfg.cell), s->cfg.cell == MN_LSTM ? " (weight_hr_l* with "
+                       "proj_size)" : "",
                        plen ? "" : " (tensors of other modules need a prefix such as 'rnn.')");
     }
     return MN_OK;
@@ -317,7 +367,7 @@ mn_status mn_stack_probe_torch(const char *path, mn_stack_config *found) {
 mn_status mn_stack_load_torch(const char *path, const mn_stack_config *cfg, mn_stack **out) {
     if (!out) return mn_fail(MN_E_ARG, "mn_stack_load_torch: out is NULL");
     *out = NULL;
-    mn_status s = check_config(cfg);
+    mn_status s = mn_stack_config_check(cfg);
     if (s) return s;
     mn_st_file *f;
     if ((s = mn_st_read(path, &f))) return s;

@@ -23,31 +23,32 @@ static void bind(bidir *s) {
     s->bwd->grads = s->base.grads + s->fwd->param_count;
     s->fwd->probe_dh = s->base.probe_dh;
     s->fwd->probe_dc = s->base.probe_dc;
+    s->fwd->inference = s->bwd->inference = s->base.inference;
 }
 
-/* The workspace's bytes (reversed input, its gradient, one direction's output twice):
- * read by reserve and the memory plan; 0 on overflow. */
-static int layout(size_t in, size_t H, size_t rows, size_t *bytes) {
+/* The workspace's bytes (reversed input, its gradient unless for inference, one
+ * direction's output twice): read by reserve and the memory plan; 0 on overflow. */
+static int layout(size_t in, size_t H, size_t rows, int inference, size_t *bytes) {
     size_t floats;
-    return mn_mul_size(rows, 2 * in + 2 * H, &floats) &&
+    return mn_mul_size(rows, (inference ? 1 : 2) * in + 2 * H, &floats) &&
            mn_mul_size(floats, sizeof(float), bytes);
 }
 
 void mn_bidirectional_plan(int in, int hidden, size_t rows, mn_memory_plan *p) {
     size_t bytes;
-    if (!layout((size_t)in, (size_t)hidden, rows, &bytes)) p->overflow = 1;
+    if (!layout((size_t)in, (size_t)hidden, rows, 0, &bytes)) p->overflow = 1;
     else mn_plan_alloc(p, 0, bytes);
 }
 
 static mn_status reserve(bidir *s, size_t rows) {
-    if (rows <= s->cap_rows && s->ws) return MN_OK;
+    if (rows <= s->cap_rows && s->ws && (s->dxr || s->base.inference)) return MN_OK;
     size_t bytes;
-    if (!layout((size_t)s->base.in_size, (size_t)s->H, rows, &bytes))
+    if (!layout((size_t)s->base.in_size, (size_t)s->H, rows, s->base.inference, &bytes))
         return mn_fail(MN_E_NOMEM, "bidirectional workspace overflows");
     if (mn_reserve(&s->ws, &s->ws_bytes, bytes) != MN_OK) return MN_E_NOMEM;
     s->xr = s->ws;
-    s->dxr = s->xr + rows * s->base.in_size;
-    s->yf = s->dxr + rows * s->base.in_size;
+    s->dxr = s->base.inference ? NULL : s->xr + rows * s->base.in_size;
+    s->yf = s->xr + rows * s->base.in_size * (s->base.inference ? 1 : 2);
     s->yr = s->yf + rows * s->H;
     s->cap_rows = rows;
     return MN_OK;
@@ -96,6 +97,9 @@ static mn_status bidir_backward(mn_layer *l, const float *dy, float *dx, int T, 
     mn_status st = mn_layer_rows(l, T, B, &rows);
     if (st) return st;
     bind(s);
+    if (!s->dxr)
+        return mn_fail(MN_E_STATE, "bidirectional backward called after an inference forward, "
+                       "which keeps nothing for it; run the forward with inference off");
     deinterleave(s->yf, dy, rows, H, 0);
     if ((st = s->fwd->ops->backward(s->fwd, s->yf, dx, T, B, lengths))) return st;
     deinterleave(s->yr, dy, rows, H, 1);
@@ -206,13 +210,18 @@ mn_layer *mn_bidirectional_create(mn_layer *fwd, mn_layer *bwd) {
     return &s->base;
 }
 
-mn_layer *mn_stack_layer_create(mn_cell_kind cell, int in, int hidden, int k, int bidirectional) {
+mn_layer *mn_stack_layer_create_opts(mn_cell_kind cell, int in, int hidden, int k,
+                                     int bidirectional, const mn_recurrent_opts *opts) {
     char suffix[32];
     snprintf(suffix, sizeof suffix, "_l%d", k);
-    mn_layer *l = mn_recurrent_create(cell, in, hidden, suffix);
+    mn_layer *l = mn_recurrent_create_opts(cell, in, hidden, opts, suffix);
     if (l && bidirectional) {
         snprintf(suffix, sizeof suffix, "_l%d_reverse", k);
-        l = mn_bidirectional_create(l, mn_recurrent_create(cell, in, hidden, suffix));
+        l = mn_bidirectional_create(l, mn_recurrent_create_opts(cell, in, hidden, opts, suffix));
     }
     return l;
+}
+
+mn_layer *mn_stack_layer_create(mn_cell_kind cell, int in, int hidden, int k, int bidirectional) {
+    return mn_stack_layer_create_opts(cell, in, hidden, k, bidirectional, NULL);
 }

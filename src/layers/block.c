@@ -37,6 +37,7 @@ static void bind(block *s) {
     s->inner->grads = l->grads;
     s->inner->probe_dh = l->probe_dh;
     s->inner->probe_dc = l->probe_dc;
+    s->inner->inference = l->inference;
     if (s->norm) {
         s->norm->params = slice(l->params, s->inner->param_count);
         s->norm->grads = slice(l->grads, s->inner->param_count);

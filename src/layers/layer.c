@@ -90,27 +90,27 @@ void mn_plan_gemm(mn_memory_plan *p, int backward, int dx, size_t M, size_t N, s
     plan_add(p, backward, 1, dx, 0, M, N, K);
 }
 
-mn_status mn_recurrence_carry(const float *hs, const float *cs, int T, int B, int H,
+mn_status mn_recurrence_carry(const float *hs, const float *cs, int T, int B, int H, int Hc,
                               float **h0, float **c0, size_t *cap) {
-    size_t BH = (size_t)B * H;
+    size_t BH = (size_t)B * H, BC = (size_t)B * Hc;
     /* Out of memory is reported, never replaced by a zero state: that would train on a
      * different problem than the one asked for. */
-    if (mn_reserve((void **)h0, cap, 2 * BH * sizeof(float)) != MN_OK)
+    if (mn_reserve((void **)h0, cap, (BH + BC) * sizeof(float)) != MN_OK)
         return mn_fail(MN_E_NOMEM, "out of memory carrying a [%d,%d] recurrent state into "
                        "the next chunk", B, H);
     *c0 = *h0 + BH;
     memcpy(*h0, hs + (size_t)T * BH, BH * sizeof(float));
-    if (cs) memcpy(*c0, cs + (size_t)T * BH, BH * sizeof(float));
+    if (cs) memcpy(*c0, cs + (size_t)T * BC, BC * sizeof(float));
     return MN_OK;
 }
 
-int mn_recurrence_view(const float *hs, const float *cs, int T, int B, int H,
+int mn_recurrence_view(const float *hs, const float *cs, int T, int B, int H, int Hc,
                        mn_state_view v[2]) {
-    size_t BH = (size_t)B * H;
+    size_t BH = (size_t)B * H, BC = (size_t)B * Hc;
     v[0] = (mn_state_view){
-        .B = B, .H = H, .h0 = (float *)hs, .c0 = (float *)cs,
+        .B = B, .H = H, .Hc = Hc, .h0 = (float *)hs, .c0 = (float *)cs,
         .hT = hs ? (float *)hs + (size_t)T * BH : NULL,
-        .cT = cs ? (float *)cs + (size_t)T * BH : NULL,
+        .cT = cs ? (float *)cs + (size_t)T * BC : NULL,
     };
     return 1;
 }

@@ -45,21 +45,27 @@ typedef struct {
 /* Where a layer's recurrent state lives (NULL pointers for stateless layers); used by
  * diagnostics and tests. */
 typedef struct mn_state_view {
-    int B, H;
-    float *h0, *c0;       /* initial state [B,H] for the next forward */
-    float *hT, *cT;       /* final state [B,H] of the last forward */
+    int B, H;             /* H: width of h */
+    int Hc;               /* width of c: H, or the hidden size of an LSTM with a projection
+                             (whose h is its projection's width) */
+    float *h0, *c0;       /* initial state [B,H] ([B,Hc] for c) for the next forward */
+    float *hT, *cT;       /* final state [B,H] ([B,Hc]) of the last forward */
 } mn_state_view;
 
 /* A recurrent layer's internals after its last forward, for diagnostics (a bidirectional
  * layer shows its forward direction). Valid until the next forward. */
 typedef struct mn_recurrent_view {
     int gates, H, T, B;
+    int P;                /* width of h (hs rows, W_hh's columns): H, or an LSTM's projection
+                             size, whose h = W_hr·(o⊙tanh c) */
     int keep_gate, tanh_gate, candidate_block;  /* see mn_cell_kernel */
     unsigned sigmoid_gates;
-    int state_size;       /* H, or 2H with a cell state */
+    int state_size;       /* P, or P + H with a cell state */
     const float *act;     /* [T,B,gates·H] activated gates */
-    const float *hs, *cs; /* [T+1,B,H] states; hs[0] the initial state; cs NULL without c */
-    const float *W_hh;    /* [gates·H, H] */
+    const float *hs, *cs; /* [T+1,B,P] and [T+1,B,H] states; hs[0] the initial state; cs NULL
+                             without c */
+    const float *W_hh;    /* [gates·H, P] */
+    const float *W_hr;    /* [P, H] with a projection, else NULL */
 } mn_recurrent_view;
 
 /* An attention layer's internals after its last forward, for diagnostics. Valid until the
@@ -127,6 +133,11 @@ struct mn_layer {
     /* Diagnostics: when non-NULL, recurrent backward adds the batch-mean of ‖∂L/∂h_t‖
      * for each step t into probe_dh[t] (length >= T); probe_dc likewise for LSTM cells. */
     double *probe_dh, *probe_dc;
+    /* 1: no backward, step_vjp or inspect follows the forwards (inference), so a layer may
+     * keep only what its output and final state need; such a backward is MN_E_STATE. Set
+     * by the layer's owner (mn_stack, mn_model_set_inference); wrappers pass it on, and
+     * kinds that keep nothing extra ignore it. */
+    int inference;
 };
 
 /* What a layer allocates and multiplies in one pass, in order, for the memory estimate
@@ -167,6 +178,20 @@ void mn_embedding_backward(mn_layer *l, const int32_t *tokens, const float *dy, 
  * loop on its own rows (recurrent.c; the memory estimate follows the same rule). */
 #define MN_ROWS_PER_THREAD 4
 mn_layer *mn_recurrent_create(mn_cell_kind cell, int in, int hidden, const char *suffix);
+/* The steps of one chunk of a recurrent layer's inference pass over T steps of B
+ * sequences (the memory estimate replays the same chunks). */
+int mn_recurrent_inference_steps(int T, int B);
+/* What a recurrent layer may have beyond PyTorch's defaults (zeroed: none). */
+typedef struct {
+    int proj;       /* > 0, LSTM only, below hidden: h = W_hr·(o⊙tanh c) of this width, with
+                       weight_hr [proj, hidden] and weight_hh [4·hidden, proj] (nn.LSTM's
+                       proj_size) */
+    int no_bias;    /* 1: no bias_ih, bias_hh (bias=False) */
+} mn_recurrent_opts;
+/* NULL opts: none. NULL with the error set for a projection on another cell, or one not
+ * below hidden. */
+mn_layer *mn_recurrent_create_opts(mn_cell_kind cell, int in, int hidden,
+                                   const mn_recurrent_opts *opts, const char *suffix);
 /* Bidirectional wrapper: runs fwd on each sequence and bwd on it reversed within its
  * own length, output [T,B,2H] = concat(fwd, bwd). Takes ownership of both. */
 mn_layer *mn_bidirectional_create(mn_layer *fwd, mn_layer *bwd);
@@ -175,6 +200,8 @@ void mn_bidirectional_plan(int in, int hidden, size_t rows, mn_memory_plan *p);
 /* Layer k of a stack, with PyTorch's parameter names: a recurrent layer ("_l{k}"), or with
  * `bidirectional` the pair ("_l{k}", "_l{k}_reverse") in the wrapper. NULL on failure. */
 mn_layer *mn_stack_layer_create(mn_cell_kind cell, int in, int hidden, int k, int bidirectional);
+mn_layer *mn_stack_layer_create_opts(mn_cell_kind cell, int in, int hidden, int k,
+                                     int bidirectional, const mn_recurrent_opts *opts);
 
 
 /* Reverse each sequence within its own length: out[t,b] = in[len_b-1-t, b] for t < len_b;
@@ -184,13 +211,13 @@ void mn_reverse_sequences(const float *in, float *out, int T, int B, int D,
 
 void mn_layer_destroy(mn_layer *l);
 
-/* What every recurrent layer does with its states hs, cs [T+1,B,H] (hs[0] the initial
- * state; cs NULL without a cell state) of the last forward over T steps of B sequences:
- * copy the final ones into the carried initial state *h0, *c0 (grown in one buffer of
- * *cap bytes; MN_E_NOMEM reported, never replaced by zeros), and describe them. */
-mn_status mn_recurrence_carry(const float *hs, const float *cs, int T, int B, int H,
+/* What every recurrent layer does with its states hs [T+1,B,H] and cs [T+1,B,Hc] (hs[0]
+ * the initial state; cs NULL without a cell state) of the last forward over T steps of B
+ * sequences: copy the final ones into the carried initial state *h0, *c0 (grown in one
+ * buffer of *cap bytes; MN_E_NOMEM reported, never replaced by zeros), and describe them. */
+mn_status mn_recurrence_carry(const float *hs, const float *cs, int T, int B, int H, int Hc,
                               float **h0, float **c0, size_t *cap);
-int mn_recurrence_view(const float *hs, const float *cs, int T, int B, int H,
+int mn_recurrence_view(const float *hs, const float *cs, int T, int B, int H, int Hc,
                        mn_state_view v[2]);
 /* The optional ops, with what a stateless layer means: nothing to reset, no state views,
  * no activations held. */

@@ -429,7 +429,7 @@ static void lncell_reset(mn_layer *l) { ((lncell *)l)->carry = 0; }
 static mn_status lncell_carry(mn_layer *l) {
     lncell *s = (lncell *)l;
     if (!s->last_B) return MN_OK;
-    mn_status st = mn_recurrence_carry(s->hs, s->cs, s->last_T, s->last_B, s->H, &s->h0,
+    mn_status st = mn_recurrence_carry(s->hs, s->cs, s->last_T, s->last_B, s->H, s->H, &s->h0,
                                        &s->c0, &s->state_cap);
     if (st) return st;
     s->state_B = s->last_B;
@@ -439,7 +439,7 @@ static mn_status lncell_carry(mn_layer *l) {
 
 static int lncell_state(mn_layer *l, mn_state_view v[2]) {
     lncell *s = (lncell *)l;
-    return mn_recurrence_view(s->hs, s->cs, s->last_T, s->last_B, s->H, v);
+    return mn_recurrence_view(s->hs, s->cs, s->last_T, s->last_B, s->H, s->H, v);
 }
 
 static size_t lncell_bytes(const mn_layer *l) {
@@ -499,7 +499,7 @@ static int lncell_inspect(mn_layer *l, mn_recurrent_view *v) {
     lncell *s = (lncell *)l;
     if (!s->last_T) return 0;
     *v = (mn_recurrent_view){
-        .gates = s->GH / s->H, .H = s->H, .T = s->last_T, .B = s->last_B,
+        .gates = s->GH / s->H, .H = s->H, .P = s->H, .T = s->last_T, .B = s->last_B,
         .keep_gate = 1, .tanh_gate = 2, .candidate_block = 2,
         .sigmoid_gates = s->lstm ? 0xBu : 0x3u, .state_size = s->lstm ? 2 * s->H : s->H,
         .act = s->act, .hs = s->hs, .cs = s->cs, .W_hh = l->params + s->o_whh,

@@ -10,9 +10,15 @@
  *           then dW_ih += DGᵀ·X, dW_hh += DGHᵀ·H_prev, dX += DG·W_ih   GEMMs over all steps
  *
  * Padding (t >= lengths[b]): the state is carried unchanged and the output is 0, as with
- * PyTorch's packed sequences, so the final state is the state at the last real step. */
-#include "cell.h"
-#include "gemm.h"
+ * PyTorch's packed sequences, so the final state is the state at the last real step.
+ *
+ * Options (mn_recurrent_opts): without biases (PyTorch's bias=False) the cells read a
+ * zero vector in their place, so the fused step is the same code; an LSTM with a
+ * projection (proj_size P, Sak et al. 2014) has h_t = W_hr·m_t, m_t = o⊙tanh(c_t), with
+ * weight_hr [P, H] and weight_hh [4H, P]: one more product per step (recurrent_proj.c).
+ * An inference pass (l->inference) runs the same steps in chunks of INFERENCE_ROWS rows,
+ * holding one chunk's gates and states, never the whole sequence's. */
+#include "recurrent.h"
 #include "init.h"
 #include "registry.h"
 
@@ -23,56 +29,37 @@
 #include <omp.h>
 #endif
 
-typedef struct {
-    mn_layer base;
-    const mn_cell_kernel *cell;
-    mn_cell_kind kind;
-    int H, GH;
-    size_t o_wih, o_whh, o_bih, o_bhh;
+typedef mn_recurrent recurrent;
+typedef mn_time_loop time_loop;
 
-    /* workspace, sized for cap_rows = T·B rows */
-    size_t cap_rows, cap_B;
-    void *ws;
-    size_t ws_bytes;
-    float *act;      /* [T,B,GH] input projection, then activated gates (in place) */
-    float *aux;      /* [T,B,H]  GRU's W_hn·h + b_hn */
-    float *hs, *cs;  /* [T+1,B,H] states; hs[0] is the initial state */
-    float *dg, *dgh; /* [T,B,GH] pre-activation gradients (dgh == dg except GRU) */
-    float *rec;      /* [B,GH] recurrent product of one step */
-    float *dh, *dc;  /* [B,H] running gradients */
-    float *vjp_dg;   /* [2,GH] one row's gate gradients for step_vjp */
-    void *gws;       /* backward's own: dg (and dgh) */
-    size_t gws_bytes;
-    const float *x;  /* input of the last forward (owned by the caller) */
+/* An inference pass runs in chunks of this many rows (steps × sequences, at least one
+ * step): the input projection of a chunk is still one large GEMM, and the layer holds a
+ * chunk's gates and states instead of the whole sequence's. */
+#define INFERENCE_ROWS 2048
 
-    /* initial state for the next forward, [B,H], valid when carry is set */
-    float *h0, *c0;
-    size_t state_cap;
-    int carry, state_B, last_T, last_B;
-
-    mn_packed whh_t, whh;  /* W_hhᵀ for forward, W_hh for backward */
-
-    double *probe_rows;    /* [2][T,B] per-row probe values, only while a recorder is on */
-    size_t probe_cap;
-} recurrent;
+int mn_recurrent_inference_steps(int T, int B) {
+    return MN_MIN(T, MN_MAX(1, INFERENCE_ROWS / MN_MAX(B, 1)));
+}
 
 /* --------------------------------------------------------------- workspace */
 
-/* What forward needs: gates, GRU's aux, states, one step's product, the running
- * gradients dh/dc (also used by step_vjp after a forward) and a row for step_vjp's gate
- * gradients. The [T,B,GH] gate gradients are backward's own (reserve_grads), so a
- * forward-only run never holds them. */
+/* What forward needs: gates, GRU's aux, states, the projection's input m (proj), one
+ * step's product, the running gradients dh/dc (and dm; also used by step_vjp after a
+ * forward) and a row for step_vjp's gate gradients. The [T,B,GH] gate gradients are
+ * backward's own (reserve_grads), so a forward-only run never holds them. */
 static mn_status reserve(recurrent *s, int T, int B) {
     size_t rows = (size_t)T * B;
     if (rows <= s->cap_rows && (size_t)B <= s->cap_B && s->ws) return MN_OK;
     rows = MN_MAX(rows, s->cap_rows);
     size_t cb = MN_MAX((size_t)B, s->cap_B);
-    size_t H = (size_t)s->H, GH = (size_t)s->GH;
-    size_t states = (rows + cb) * H;  /* (T+1)·B rows for any T·B <= rows, B <= cb */
+    size_t H = (size_t)s->H, GH = (size_t)s->GH, P = (size_t)s->P;
+    size_t states = rows + cb;  /* (T+1)·B rows for any T·B <= rows, B <= cb */
     size_t floats = rows * GH                                  /* act */
                   + (s->kind == MN_GRU ? rows * H : 0)         /* aux */
-                  + states * (s->cell->has_cell ? 2 : 1)       /* hs, cs */
-                  + cb * GH + 2 * cb * H                       /* rec, dh, dc */
+                  + states * P                                 /* hs */
+                  + (s->cell->has_cell ? states * H : 0)       /* cs */
+                  + (s->proj ? rows * H + cb * H : 0)          /* ms, dm */
+                  + cb * GH + cb * P + cb * H                  /* rec, dh, dc */
                   + 2 * GH;                                    /* vjp_dg */
     size_t bytes;
     if (!mn_mul_size(floats, sizeof(float), &bytes))
@@ -82,11 +69,13 @@ static mn_status reserve(recurrent *s, int T, int B) {
     s->act = p; p += rows * GH;
     s->aux = NULL;
     if (s->kind == MN_GRU) { s->aux = p; p += rows * H; }
-    s->hs = p; p += states;
+    s->hs = p; p += states * P;
     s->cs = NULL;
-    if (s->cell->has_cell) { s->cs = p; p += states; }
+    if (s->cell->has_cell) { s->cs = p; p += states * H; }
+    s->ms = s->dm = NULL;
+    if (s->proj) { s->ms = p; p += rows * H; s->dm = p; p += cb * H; }
     s->rec = p; p += cb * GH;
-    s->dh = p; p += cb * H;
+    s->dh = p; p += cb * P;
     s->dc = p; p += cb * H;
     s->vjp_dg = p;
     s->cap_rows = rows;
@@ -96,12 +85,14 @@ static mn_status reserve(recurrent *s, int T, int B) {
 
 static mn_status reserve_grads(recurrent *s, int T, int B) {
     size_t rows = (size_t)T * B, GH = (size_t)s->GH, bytes;
-    size_t floats = rows * GH * (s->cell->split_recurrent ? 2 : 1);   /* dg, dgh */
+    size_t floats = rows * GH * (s->cell->split_recurrent ? 2 : 1)   /* dg, dgh */
+                  + (s->proj ? rows * (size_t)s->P : 0);             /* dhs */
     if (!mn_mul_size(floats, sizeof(float), &bytes))
         return mn_fail(MN_E_NOMEM, "recurrent gradients for %zu rows overflow", rows);
     if (mn_reserve(&s->gws, &s->gws_bytes, bytes) != MN_OK) return MN_E_NOMEM;
     s->dg = s->gws;
     s->dgh = s->cell->split_recurrent ? s->dg + rows * GH : s->dg;
+    s->dhs = s->proj ? s->dgh + rows * GH : NULL;
     return MN_OK;
 }
 
@@ -114,7 +105,7 @@ static mn_status reserve_grads(recurrent *s, int T, int B) {
  * on one thread, and only a step's product large enough to pay for a fork is split by
  * columns. Either way row b sees the same operations, so results do not depend on it. */
 
-static int omp_rows(int B, int H) { return (size_t)B * H >= 8192; }
+#define omp_rows mn_recurrent_omp_rows
 
 static int row_threads(int B) {
 #ifdef _OPENMP
@@ -137,20 +128,11 @@ static void my_rows(int B, int *b0, int *b1) {
     *b1 = (int)((long)B * (id + 1) / n);
 }
 
-typedef struct {
-    recurrent *s;
-    int T, B;
-    const int32_t *lengths;
-    float *y;          /* forward output [T,B,H] */
-    const float *dy;   /* backward input [T,B,H] */
-    double *pdh, *pdc; /* per-row probe values [T,B], or NULL */
-} time_loop;
-
 static void forward_row(const time_loop *k, const mn_cell_step *st, int t, int b, float *yt) {
     recurrent *s = k->s;
     int H = s->H;
     size_t o = (size_t)b * H;
-    if (!k->lengths || t < k->lengths[b]) {
+    if (!k->lengths || k->t0 + t < k->lengths[b]) {
         s->cell->forward(st, b);
         memcpy(yt + o, st->h + o, (size_t)H * sizeof(float));
     } else { /* padding: carry the state, output zero */
@@ -164,7 +146,6 @@ static void forward_row(const time_loop *k, const mn_cell_step *st, int t, int b
  * (one-thread product), otherwise they are the whole batch (product may fork). */
 static void forward_step(const time_loop *k, int t, int b0, int b1, int mine) {
     recurrent *s = k->s;
-    mn_layer *l = &s->base;
     int H = s->H, GH = s->GH, B = k->B;
     size_t BH = (size_t)B * H;
     float *hp = s->hs + (size_t)t * BH, *hn = hp + BH;
@@ -173,7 +154,7 @@ static void forward_step(const time_loop *k, int t, int b0, int b1, int mine) {
         mn_sgemm_packed_serial(0, b1 - b0, 1.0f, hp + (size_t)b0 * H, H, &s->whh_t, 0.0f, rec, GH);
     else
         mn_sgemm_packed(0, b1 - b0, 1.0f, hp + (size_t)b0 * H, H, &s->whh_t, 0.0f, rec, GH);
-    mn_cell_step st = {.H = H, .b_ih = l->params + s->o_bih, .b_hh = l->params + s->o_bhh,
+    mn_cell_step st = {.H = H, .b_ih = mn_recurrent_b_ih(s), .b_hh = mn_recurrent_b_hh(s),
                        .rec = s->rec, .act = s->act + (size_t)t * B * GH,
                        .aux = s->aux ? s->aux + (size_t)t * BH : NULL, .h_prev = hp, .h = hn,
                        .c_prev = s->cs ? s->cs + (size_t)t * BH : NULL,
@@ -186,11 +167,12 @@ static void forward_step(const time_loop *k, int t, int b0, int b1, int mine) {
     }
 }
 
-static double row_norm(const float *v, int n) {
+double mn_recurrent_row_norm(const float *v, int n) {
     double s = 0;
     for (int i = 0; i < n; i++) s += (double)v[i] * v[i];
     return sqrt(s);
 }
+#define row_norm mn_recurrent_row_norm
 
 static void backward_row(const time_loop *k, const mn_cell_step *st, int t, int b,
                          double *pdh, double *pdc) {
@@ -259,8 +241,8 @@ static void run_time_loop(const time_loop *k, int reverse,
 static mn_status recurrent_forward(mn_layer *l, const float *x, float *y, int T, int B,
                                    const int32_t *lengths) {
     recurrent *s = (recurrent *)l;
-    int H = s->H, GH = s->GH, I = l->in_size;
-    size_t BH = (size_t)B * H, rows;
+    int H = s->H, GH = s->GH, P = s->P, I = l->in_size;
+    size_t BH = (size_t)B * H, BP = (size_t)B * P, rows;
     mn_status st = mn_layer_rows(l, T, B, &rows);
     if (st) return st;
     /* a carried state of another batch is a caller's mistake, never replaced by zeros */
@@ -268,26 +250,41 @@ static mn_status recurrent_forward(mn_layer *l, const float *x, float *y, int T,
         return mn_fail(MN_E_STATE, "the carried recurrent state holds %d sequences but this "
                        "pass has %d; carry state only between chunks of one batch",
                        s->state_B, B);
-    if (reserve(s, T, B) != MN_OK) return MN_E_NOMEM;
+    /* inference keeps one chunk of steps; training all of them, for backward */
+    int chunk = l->inference ? mn_recurrent_inference_steps(T, B) : T;
+    if (reserve(s, chunk, B) != MN_OK) return MN_E_NOMEM;
     const float *W_ih = l->params + s->o_wih, *W_hh = l->params + s->o_whh;
-    if (mn_pack_b(&s->whh_t, 1, H, GH, W_hh, H) != MN_OK) return MN_E_NOMEM;
+    if (mn_pack_b(&s->whh_t, 1, P, GH, W_hh, P) != MN_OK) return MN_E_NOMEM;
+    if (s->proj && mn_pack_b(&s->whr_t, 1, H, P, l->params + s->o_whr, H) != MN_OK)
+        return MN_E_NOMEM;
 
     /* initial state: carried from the previous chunk, or zero */
     int carry = s->carry;
-    if (carry) memcpy(s->hs, s->h0, BH * sizeof(float));
-    else memset(s->hs, 0, BH * sizeof(float));
+    if (carry) memcpy(s->hs, s->h0, BP * sizeof(float));
+    else memset(s->hs, 0, BP * sizeof(float));
     if (s->cs) {
         if (carry) memcpy(s->cs, s->c0, BH * sizeof(float));
         else memset(s->cs, 0, BH * sizeof(float));
     }
 
-    /* GI = X·W_ihᵀ for all T·B rows at once */
-    mn_sgemm(0, 1, (int)rows, GH, I, 1.0f, x, I, W_ih, I, 0.0f, s->act, GH);
-
-    time_loop k = {.s = s, .T = T, .B = B, .lengths = lengths, .y = y};
-    run_time_loop(&k, 0, forward_step);
-    s->x = x;
-    s->last_T = T;
+    void (*step)(const time_loop *, int, int, int, int) =
+        s->proj ? mn_recurrent_forward_step_proj : forward_step;
+    int n = 0;
+    for (int t0 = 0; t0 < T; t0 += n) {
+        if (t0 > 0) {   /* the next chunk starts from the last one's final state */
+            memcpy(s->hs, s->hs + (size_t)n * BP, BP * sizeof(float));
+            if (s->cs) memcpy(s->cs, s->cs + (size_t)n * BH, BH * sizeof(float));
+        }
+        n = MN_MIN(chunk, T - t0);
+        /* GI = X·W_ihᵀ for all the chunk's rows at once */
+        mn_sgemm(0, 1, n * B, GH, I, 1.0f, x + (size_t)t0 * B * I, I, W_ih, I, 0.0f, s->act, GH);
+        time_loop k = {.s = s, .T = n, .B = B, .t0 = t0, .lengths = lengths,
+                       .y = y + (size_t)t0 * BP};
+        run_time_loop(&k, 0, step);
+    }
+    s->chunked = l->inference;
+    s->x = l->inference ? NULL : x;
+    s->last_T = n;   /* steps held: T, or the last chunk's */
     s->last_B = B;
     return MN_OK;
 }
@@ -307,13 +304,17 @@ static void add_probe(double *probe, const double *rows, int T, int B) {
 static mn_status recurrent_backward(mn_layer *l, const float *dy, float *dx, int T, int B,
                                     const int32_t *lengths) {
     recurrent *s = (recurrent *)l;
-    int H = s->H, GH = s->GH, I = l->in_size;
-    size_t BH = (size_t)B * H;
+    int H = s->H, GH = s->GH, P = s->P, I = l->in_size;
+    if (s->chunked)
+        return mn_fail(MN_E_STATE, "recurrent backward called after an inference forward, which "
+                       "keeps nothing for it; run the forward with inference off");
     if (T != s->last_T || B != s->last_B)
         return mn_fail(MN_E_STATE, "recurrent backward called with T=%d B=%d after a forward "
                        "with T=%d B=%d", T, B, s->last_T, s->last_B);
     const float *W_hh = l->params + s->o_whh;
-    if (mn_pack_b(&s->whh, 0, GH, H, W_hh, H) != MN_OK) return MN_E_NOMEM;
+    if (mn_pack_b(&s->whh, 0, GH, P, W_hh, P) != MN_OK) return MN_E_NOMEM;
+    if (s->proj && mn_pack_b(&s->whr, 0, P, H, l->params + s->o_whr, H) != MN_OK)
+        return MN_E_NOMEM;
     if (reserve_grads(s, T, B) != MN_OK) return MN_E_NOMEM;
 
     time_loop k = {.s = s, .T = T, .B = B, .lengths = lengths, .dy = dy};
@@ -327,18 +328,22 @@ static mn_status recurrent_backward(mn_layer *l, const float *dy, float *dx, int
     }
 
     /* no gradient reaches the final state: the loss reads only the outputs */
-    memset(s->dh, 0, BH * sizeof(float));
-    if (s->cs) memset(s->dc, 0, BH * sizeof(float));
-    run_time_loop(&k, 1, backward_step);
+    memset(s->dh, 0, (size_t)B * P * sizeof(float));
+    if (s->cs) memset(s->dc, 0, (size_t)B * H * sizeof(float));
+    run_time_loop(&k, 1, s->proj ? mn_recurrent_backward_step_proj : backward_step);
     if (k.pdh) add_probe(l->probe_dh, k.pdh, T, B);
     if (k.pdc) add_probe(l->probe_dc, k.pdc, T, B);
 
     int rows = (int)((size_t)T * B);   /* forward checked it with mn_layer_rows */
     float *g = l->grads;
     mn_sgemm(1, 0, GH, I, rows, 1.0f, s->dg, GH, s->x, I, 1.0f, g + s->o_wih, I);
-    mn_sgemm(1, 0, GH, H, rows, 1.0f, s->dgh, GH, s->hs, H, 1.0f, g + s->o_whh, H);
-    mn_column_sums(s->dg, (size_t)rows, GH, g + s->o_bih);
-    mn_column_sums(s->dgh, (size_t)rows, GH, g + s->o_bhh);
+    mn_sgemm(1, 0, GH, P, rows, 1.0f, s->dgh, GH, s->hs, P, 1.0f, g + s->o_whh, P);
+    if (s->proj)   /* dW_hr += Σ_t ∂L/∂h_tᵀ·m_t */
+        mn_sgemm(1, 0, P, H, rows, 1.0f, s->dhs, P, s->ms, H, 1.0f, g + s->o_whr, H);
+    if (s->bias) {
+        mn_column_sums(s->dg, (size_t)rows, GH, g + s->o_bih);
+        mn_column_sums(s->dgh, (size_t)rows, GH, g + s->o_bhh);
+    }
     if (dx)
         mn_sgemm(0, 0, rows, I, GH, 1.0f, s->dg, GH, l->params + s->o_wih, I, 1.0f, dx, I);
     return MN_OK;
@@ -351,7 +356,7 @@ static void recurrent_reset(mn_layer *l) { ((recurrent *)l)->carry = 0; }
 static mn_status recurrent_carry(mn_layer *l) {
     recurrent *s = (recurrent *)l;
     if (!s->last_B) return MN_OK;
-    mn_status st = mn_recurrence_carry(s->hs, s->cs, s->last_T, s->last_B, s->H, &s->h0,
+    mn_status st = mn_recurrence_carry(s->hs, s->cs, s->last_T, s->last_B, s->P, s->H, &s->h0,
                                        &s->c0, &s->state_cap);
     if (st) return st;
     s->state_B = s->last_B;
@@ -361,13 +366,13 @@ static mn_status recurrent_carry(mn_layer *l) {
 
 static int recurrent_state(mn_layer *l, mn_state_view v[2]) {
     recurrent *s = (recurrent *)l;
-    return mn_recurrence_view(s->hs, s->cs, s->last_T, s->last_B, s->H, v);
+    return mn_recurrence_view(s->hs, s->cs, s->last_T, s->last_B, s->P, s->H, v);
 }
 
 static size_t recurrent_bytes(const mn_layer *l) {
     const recurrent *s = (const recurrent *)l;
-    return s->ws_bytes + s->gws_bytes + s->whh.cap + s->whh_t.cap + s->state_cap +
-           s->probe_cap;
+    return s->ws_bytes + s->gws_bytes + s->whh.cap + s->whh_t.cap + s->whr.cap + s->whr_t.cap +
+           s->state_cap + s->probe_cap;
 }
 
 static void recurrent_destroy(mn_layer *l) {
@@ -376,8 +381,11 @@ static void recurrent_destroy(mn_layer *l) {
     mn_release(s->gws);
     mn_release(s->h0);
     mn_release(s->probe_rows);
+    mn_release(s->zero_bias);
     mn_packed_free(&s->whh_t);
     mn_packed_free(&s->whh);
+    mn_packed_free(&s->whr_t);
+    mn_packed_free(&s->whr);
     mn_release(s);
 }
 
@@ -385,18 +393,24 @@ static void recurrent_destroy(mn_layer *l) {
 
 static void recurrent_init(mn_layer *l, mn_rng *rng, const mn_init_config *cfg) {
     recurrent *s = (recurrent *)l;
-    int H = s->H, G = s->cell->gates;
+    int H = s->H, P = s->P, G = s->cell->gates;
     float *p = l->params;
-    /* PyTorch's default for every tensor: U(±1/√H) */
+    /* PyTorch's default for every tensor (W_hr included): U(±1/√H) */
     mn_init_uniform(p, l->param_count, 1.0f / sqrtf((float)H), rng);
     float gain = cfg->gain > 0 ? cfg->gain : 1.0f;
     for (int g = 0; g < G; g++) {
-        float *block = p + s->o_whh + (size_t)g * H * H;
-        if (cfg->recurrent_init == MN_INIT_ORTHOGONAL)
-            mn_init_orthogonal(block, H, H, gain, rng);
-        else if (cfg->recurrent_init == MN_INIT_IDENTITY)
+        float *block = p + s->o_whh + (size_t)g * H * P;   /* [H, P] */
+        if (cfg->recurrent_init == MN_INIT_ORTHOGONAL) {
+            mn_init_orthogonal(block, H, P, gain, rng);
+        } else if (cfg->recurrent_init == MN_INIT_IDENTITY && P == H) {
             mn_init_identity(block, H, gain);
+        } else if (cfg->recurrent_init == MN_INIT_IDENTITY) {
+            /* with a projection: gain on the diagonal of the [H, P] block */
+            memset(block, 0, (size_t)H * P * sizeof(float));
+            for (int j = 0; j < P; j++) block[(size_t)j * P + j] = gain;
+        }
     }
+    if (!s->bias) return;   /* the rest sets biases */
     float *b_ih = p + s->o_bih, *b_hh = p + s->o_bhh;
     if (cfg->recurrent_init == MN_INIT_IDENTITY) { /* IRNN: zero biases (Le et al. 2015) */
         memset(b_ih, 0, (size_t)s->GH * sizeof(float));
@@ -428,16 +442,18 @@ static void recurrent_init(mn_layer *l, mn_rng *rng, const mn_init_config *cfg) 
 
 /* ------------------------------------------------------------- diagnostics */
 
+/* An inference pass keeps only its last chunk: nothing to inspect. */
 static int recurrent_inspect(mn_layer *l, mn_recurrent_view *v) {
     recurrent *s = (recurrent *)l;
-    if (!s->last_T) return 0;
+    if (!s->last_T || s->chunked) return 0;
     const mn_cell_kernel *k = s->cell;
     *v = (mn_recurrent_view){
-        .gates = k->gates, .H = s->H, .T = s->last_T, .B = s->last_B,
+        .gates = k->gates, .H = s->H, .P = s->P, .T = s->last_T, .B = s->last_B,
         .keep_gate = k->keep_gate, .tanh_gate = k->tanh_gate,
         .candidate_block = k->candidate_block, .sigmoid_gates = k->sigmoid_gates,
-        .state_size = k->has_cell ? 2 * s->H : s->H,
+        .state_size = k->has_cell ? s->P + s->H : s->P,
         .act = s->act, .hs = s->hs, .cs = s->cs, .W_hh = l->params + s->o_whh,
+        .W_hr = s->proj ? l->params + s->o_whr : NULL,
     };
     return 1;
 }
@@ -447,6 +463,10 @@ static int recurrent_inspect(mn_layer *l, mn_recurrent_view *v) {
  * gradients go to a one-row scratch: a forward-only run holds no [T,B,GH] ones. */
 static void recurrent_step_vjp(mn_layer *l, int t, int b, float *u_h, float *u_c) {
     recurrent *s = (recurrent *)l;
+    if (s->proj) {
+        mn_recurrent_step_vjp_proj(s, t, b, u_h, u_c);
+        return;
+    }
     int H = s->H, GH = s->GH;
     size_t BH = (size_t)s->last_B * H, o = (size_t)b * H;
     size_t og = (size_t)t * s->last_B * GH + (size_t)b * GH;
@@ -487,47 +507,79 @@ static const mn_layer_ops recurrent_ops = {
     .step_vjp = recurrent_step_vjp,
 };
 
-mn_layer *mn_recurrent_create(mn_cell_kind cell, int in, int hidden, const char *suffix) {
+mn_layer *mn_recurrent_create_opts(mn_cell_kind cell, int in, int hidden,
+                                   const mn_recurrent_opts *opts, const char *suffix) {
     const mn_cell_kernel *k = mn_cell_kernel_for(cell);
     if (!k) {
         mn_fail(MN_E_ARG, "unknown cell kind %d", (int)cell);
+        return NULL;
+    }
+    mn_recurrent_opts o = opts ? *opts : (mn_recurrent_opts){0};
+    if (o.proj && cell != MN_LSTM) {
+        mn_fail(MN_E_ARG, "a projection (proj_size %d) is an LSTM's; %s has none", o.proj,
+                k->name);
+        return NULL;
+    }
+    if (o.proj < 0 || o.proj >= hidden) {
+        mn_fail(MN_E_ARG, "proj_size must be from 1 to hidden - 1 = %d (PyTorch: \"proj_size "
+                "has to be smaller than hidden_size\"), got %d", hidden - 1, o.proj);
         return NULL;
     }
     recurrent *s = mn_alloc_zero(sizeof *s);
     if (!s) return NULL;
     s->base.ops = &recurrent_ops;
     s->base.in_size = in;
-    s->base.out_size = hidden;
     s->cell = k;
     s->kind = cell;
     s->H = hidden;
     s->GH = k->gates * hidden;
+    s->proj = o.proj > 0;
+    s->P = s->proj ? o.proj : hidden;
+    s->bias = !o.no_bias;
+    s->base.out_size = s->P;
+    if (!s->bias && !(s->zero_bias = mn_alloc_zero((size_t)s->GH * sizeof(float)))) {
+        mn_release(s);
+        return NULL;
+    }
+    /* PyTorch's order: weight_ih, weight_hh, bias_ih, bias_hh, weight_hr */
     char name[MN_NAME_MAX];
     snprintf(name, sizeof name, "weight_ih%s", suffix);
     s->o_wih = mn_layer_add_param(&s->base, name, 2, (int[]){s->GH, in});
     snprintf(name, sizeof name, "weight_hh%s", suffix);
-    s->o_whh = mn_layer_add_param(&s->base, name, 2, (int[]){s->GH, hidden});
-    snprintf(name, sizeof name, "bias_ih%s", suffix);
-    s->o_bih = mn_layer_add_param(&s->base, name, 1, (int[]){s->GH});
-    snprintf(name, sizeof name, "bias_hh%s", suffix);
-    s->o_bhh = mn_layer_add_param(&s->base, name, 1, (int[]){s->GH});
+    s->o_whh = mn_layer_add_param(&s->base, name, 2, (int[]){s->GH, s->P});
+    if (s->bias) {
+        snprintf(name, sizeof name, "bias_ih%s", suffix);
+        s->o_bih = mn_layer_add_param(&s->base, name, 1, (int[]){s->GH});
+        snprintf(name, sizeof name, "bias_hh%s", suffix);
+        s->o_bhh = mn_layer_add_param(&s->base, name, 1, (int[]){s->GH});
+    }
+    if (s->proj) {
+        snprintf(name, sizeof name, "weight_hr%s", suffix);
+        s->o_whr = mn_layer_add_param(&s->base, name, 2, (int[]){s->P, hidden});
+    }
     return &s->base;
+}
+
+mn_layer *mn_recurrent_create(mn_cell_kind cell, int in, int hidden, const char *suffix) {
+    return mn_recurrent_create_opts(cell, in, hidden, NULL, suffix);
 }
 
 /* ------------------------------------------------------------ registered kinds */
 
 static int recurrent_out_width(const mn_block_config *b, int in) {
     (void)in;
-    return b->width * (b->bidirectional ? 2 : 1);
+    return (b->proj > 0 ? b->proj : b->width) * (b->bidirectional ? 2 : 1);
 }
 
 static mn_layer *recurrent_block(mn_cell_kind cell, const mn_block_config *b, int in, int index) {
-    return mn_stack_layer_create(cell, in, b->width, index, b->bidirectional);
+    mn_recurrent_opts o = {.proj = b->proj, .no_bias = b->no_bias};
+    return mn_stack_layer_create_opts(cell, in, b->width, index, b->bidirectional, &o);
 }
 
 static double recurrent_macs(mn_cell_kind cell, const mn_block_config *b, int in) {
     double gh = (double)mn_cell_kernel_for(cell)->gates * b->width;
-    return gh * (in + b->width) * (b->bidirectional ? 2 : 1);
+    double p = b->proj > 0 ? b->proj : b->width;
+    return (gh * (in + p) + (b->proj > 0 ? p * b->width : 0)) * (b->bidirectional ? 2 : 1);
 }
 
 #define RECURRENT_KIND(id, cell_, label, caps_, text, family_, keep_, candidate_)                                         \
@@ -540,7 +592,8 @@ static double recurrent_macs(mn_cell_kind cell, const mn_block_config *b, int in
     const mn_layer_kind mn_kind_##id = {                                                     \
         .name = label, .summary = text, .cell = cell_, .family = family_,                     \
         .keep_gate = keep_, .candidate = candidate_,                                         \
-        .caps = MN_KIND_RECURRENT | MN_KIND_BIDIRECTIONAL | MN_KIND_WIDTH | (caps_),         \
+        .caps = MN_KIND_RECURRENT | MN_KIND_BIDIRECTIONAL | MN_KIND_WIDTH | MN_KIND_NO_BIAS | \
+                (caps_),                                                                     \
         .out_width = recurrent_out_width, .create = create_##id, .macs_per_row = macs_##id,  \
     };
 
@@ -548,8 +601,9 @@ RECURRENT_KIND(rnn, MN_RNN_TANH, "rnn", MN_KIND_PYTORCH, "Elman RNN, h = tanh(W_
                NULL, "h block")
 RECURRENT_KIND(rnn_relu, MN_RNN_RELU, "rnn-relu", MN_KIND_PYTORCH, "Elman RNN with ReLU", "RNN", NULL,
                "h block")
-RECURRENT_KIND(lstm, MN_LSTM, "lstm", MN_KIND_GATED | MN_KIND_FORGET_BIAS | MN_KIND_PYTORCH, "LSTM (gates i, f, g, o as nn.LSTM)",
-               "LSTM", "forget gate", "g block")
+RECURRENT_KIND(lstm, MN_LSTM, "lstm",
+               MN_KIND_GATED | MN_KIND_FORGET_BIAS | MN_KIND_PYTORCH | MN_KIND_PROJECTION,
+               "LSTM (gates i, f, g, o as nn.LSTM)", "LSTM", "forget gate", "g block")
 RECURRENT_KIND(gru, MN_GRU, "gru", MN_KIND_GATED | MN_KIND_PYTORCH, "GRU (gates r, z, n as nn.GRU)", "GRU",
                "update gate z", "n block")
 RECURRENT_KIND(gated, MN_GATED_RESIDUAL, "gated", MN_KIND_GATED | MN_KIND_FORGET_BIAS,

@@ -29,6 +29,8 @@ enum {
                                         (mn_param_spec.group = MN_GROUP_SSM): ssm_lr applies */
     MN_KIND_MEMORY = 1u << 12,       /* attends to an encoder's output, given by its layer's
                                          set_memory op (cross-attention): a decoder's block */
+    MN_KIND_NO_BIAS = 1u << 13,      /* may drop its biases (nobias: PyTorch's bias=False) */
+    MN_KIND_PROJECTION = 1u << 14,   /* reads proj (an LSTM's proj_size) */
 };
 
 typedef struct mn_layer_kind {

@@ -9,9 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define OPTIONS "residual, bidirectional, pre, post, layernorm, rmsnorm, dropout=P, heads=H, " \
-                "causal, rope (attention), max-len=N (learned positions), kernel=K, " \
-                "dilation=D (convolutions), state=N, init=lin|inv|real (state spaces)"
+#define OPTIONS "residual, bidirectional, pre, post, layernorm, rmsnorm, dropout=P, nobias " \
+                "(recurrent), proj=P (lstm), heads=H, causal, rope (attention), max-len=N " \
+                "(learned positions), kernel=K, dilation=D (convolutions), state=N, " \
+                "init=lin|inv|real (state spaces)"
 
 /* The longest reach (k−1)·d of one convolution: the zero padding before step 0 */
 #define MAX_CONV_REACH (1 << 30)
@@ -74,8 +75,9 @@ mn_status mn_model_config_uses(const mn_model_config *c, mn_model_uses *out) {
                            k, MN_KIND_NAME_MAX, b[k].kind, mn_layer_kind_names());
         out->blocks++;
         out->recurrent += !!(kind->caps & MN_KIND_RECURRENT);
-        out->keep_gate += !!(kind->caps & MN_KIND_GATED);
-        out->forget_bias += !!(kind->caps & MN_KIND_FORGET_BIAS);
+        /* without biases there is no keep-gate bias to set */
+        out->keep_gate += (kind->caps & MN_KIND_GATED) && !b[k].no_bias;
+        out->forget_bias += (kind->caps & MN_KIND_FORGET_BIAS) && !b[k].no_bias;
         out->ssm_lr += !!(kind->caps & MN_KIND_SSM_GROUP);
         /* a plain stack's blocks all take hidden_size; a spec's only where it gave none */
         out->hidden_size += (kind->caps & MN_KIND_WIDTH) &&
@@ -141,6 +143,19 @@ static mn_status check_block(const mn_block_config *b, int k, int in, int *out) 
         return mn_fail(MN_E_ARG, "block %d (%s): state must be an even number from 2 to 4096 "
                        "(0 means the kind's default), got %d; init one of lin, inv, real", k,
                        kind->name, b->state);
+    if ((unsigned)b->no_bias > 1)
+        return mn_fail(MN_E_ARG, "block %d (%s): no_bias must be 0 or 1", k, kind->name);
+    if (b->no_bias && !(kind->caps & MN_KIND_NO_BIAS))
+        return mn_fail(MN_E_ARG, "block %d (%s): nobias is an option of the recurrent kinds "
+                       "(%s)", k, kind->name, kinds_with(MN_KIND_NO_BIAS, owners, sizeof owners));
+    if (b->proj && !(kind->caps & MN_KIND_PROJECTION))
+        return mn_fail(MN_E_ARG, "block %d (%s): proj (PyTorch's proj_size) is an option of %s "
+                       "only", k, kind->name, kinds_with(MN_KIND_PROJECTION, owners,
+                                                         sizeof owners));
+    if (b->proj < 0 || (b->proj && b->proj >= b->width))
+        return mn_fail(MN_E_ARG, "block %d (%s): proj must be from 1 to width - 1 = %d, as "
+                       "PyTorch's proj_size must be smaller than hidden_size; got proj %d",
+                       k, kind->name, b->width - 1, b->proj);
     if ((kind->caps & MN_KIND_ATTENTION) && in % (b->heads > 0 ? b->heads : 1))
         return mn_fail(MN_E_ARG, "block %d (%s): its input width d_model = %d does not divide into "
                        "%d heads; choose heads dividing %d", k, kind->name, in, b->heads, in);
@@ -238,6 +253,7 @@ static mn_status parse_block(const char *s, size_t len, int k, mn_block_config *
     int seen_res = 0, seen_bi = 0, seen_place = 0, seen_norm = 0, seen_drop = 0;
     int seen_heads = 0, seen_causal = 0, seen_rope = 0, seen_max = 0;
     int seen_kernel = 0, seen_dilation = 0, seen_state = 0, seen_init = 0;
+    int seen_proj = 0, seen_nobias = 0;
     char owners[160];
 #define ONCE(flag, what)                                                                     \
     do {                                                                                     \
@@ -339,6 +355,24 @@ static mn_status parse_block(const char *s, size_t len, int k, mn_block_config *
                 return mn_fail(MN_E_ARG, "--blocks: block %d ('%.*s'): '%.*s': init is one of "
                                "lin (S4D-Lin), inv (S4D-Inv), real (S4D-Real)", k, (int)len, s,
                                (int)n, p);
+        } else if (is(p, n, "nobias")) {
+            ONCE(seen_nobias, "nobias");
+            if (!(kind->caps & MN_KIND_NO_BIAS))
+                return mn_fail(MN_E_ARG, "--blocks: block %d ('%.*s'): %s takes no nobias; only "
+                               "%s do", k, (int)len, s, kind->name,
+                               kinds_with(MN_KIND_NO_BIAS, owners, sizeof owners));
+            b->no_bias = 1;
+        } else if (n > 5 && memcmp(p, "proj=", 5) == 0) {
+            ONCE(seen_proj, "proj");
+            if (!(kind->caps & MN_KIND_PROJECTION))
+                return mn_fail(MN_E_ARG, "--blocks: block %d ('%.*s'): %s takes no proj "
+                               "(PyTorch's proj_size is an LSTM's); only %s does", k, (int)len,
+                               s, kind->name, kinds_with(MN_KIND_PROJECTION, owners,
+                                                         sizeof owners));
+            if (!parse_int(p + 5, n - 5, &b->proj) || b->proj < 1 || b->proj > 65535)
+                return mn_fail(MN_E_ARG, "--blocks: block %d ('%.*s'): '%.*s' needs a whole "
+                               "number from 1 to the block's width - 1", k, (int)len, s,
+                               (int)n, p);
         } else if (is(p, n, "causal") || is(p, n, "rope")) {
             int causal = p[0] == 'c';
             ONCE((*(causal ? &seen_causal : &seen_rope)), causal ? "causal" : "rope");
@@ -394,6 +428,8 @@ int mn_blocks_format(const mn_model_config *cfg, char *buf, size_t cap) {
         if (!kind || (kind->caps & MN_KIND_WIDTH))
             w += snprintf(tmp + w, sizeof tmp - (size_t)w, ":%d", b[k].width);
         if (b[k].bidirectional) w += snprintf(tmp + w, sizeof tmp - (size_t)w, ":bidirectional");
+        if (b[k].proj > 0) w += snprintf(tmp + w, sizeof tmp - (size_t)w, ":proj=%d", b[k].proj);
+        if (b[k].no_bias) w += snprintf(tmp + w, sizeof tmp - (size_t)w, ":nobias");
         if (b[k].residual) w += snprintf(tmp + w, sizeof tmp - (size_t)w, ":residual");
         if (b[k].norm != MN_NORM_NONE)
             w += snprintf(tmp + w, sizeof tmp - (size_t)w, ":%s:%s",

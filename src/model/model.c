@@ -107,7 +107,8 @@ static int plain_stack(const mn_block_config *b, int n) {
     if (!k0 || !(k0->caps & MN_KIND_RECURRENT)) return 0;
     for (int k = 0; k < n; k++)
         if (strcmp(b[k].kind, b[0].kind) || b[k].width != b[0].width ||
-            b[k].bidirectional != b[0].bidirectional || b[k].residual ||
+            b[k].bidirectional != b[0].bidirectional || b[k].proj != b[0].proj ||
+            b[k].no_bias != b[0].no_bias || b[k].residual ||
             b[k].norm != MN_NORM_NONE || b[k].dropout > 0)
             return 0;
     return 1;
