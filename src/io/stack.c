@@ -345,7 +345,7 @@ static mn_status check_extra(const char *path, const mn_st_file *f, const char *
                            "does not have; every layer of an nn.LSTM(proj_size=P) has one",
                            path, shown);
         return mn_fail(MN_E_INPUT, "%s: unexpected tensor '%s': an nn.%s state dict holds only "
-                       "weight_ih_l*, weight_hh_l*, bias_ih_l* and bias_hh_l*%s%s", path, n,
+                       "weight_ih_l*, weight_hh_l*, bias_ih_l* and bias_hh_l*%s%s", path, shown,
                        family(s->cfg.cell), s->cfg.cell == MN_LSTM ? " (weight_hr_l* with "
                        "proj_size)" : "",
                        plen ? "" : " (tensors of other modules need a prefix such as 'rnn.')");
