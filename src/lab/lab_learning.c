@@ -223,7 +223,8 @@ mn_status mn_lab_adam_vanishing(const mn_lab_options *o, mn_lab_result *r) {
         int same = 1;
         for (int i = 0; i < m->ntensors; i++)
             if (group_of(m->tensors[i].name) == q) n += m->tensors[i].size;
-        for (int k = 0; k < K; k++) same &= d[k].sgd[q] == d[0].sgd[q] && d[k].adam[q] == d[0].adam[q];
+        for (int k = 0; k < K; k++)
+            same &= d[k].sgd[q] == d[0].sgd[q] && d[k].adam[q] == d[0].adam[q];
         mn_lab_say(r, "  %-14s %8zu  %14.6g  %15.6g  %s\n", group_label[q], n, d[0].sgd[q],
                    d[0].adam[q], q == G_IH ? "(scaled)" : same ? "yes" : "NO");
         mn_lab_putf(r, d[0].sgd[q], "sgd_norm_%s", group_key[q]);
