@@ -44,8 +44,12 @@ static void usage(FILE *f, cli_opt *opts, int n, int only) {
         mn_lab_info(i, &name, &summary, &options);
         if (only >= 0 && i != only) continue;
         char buf[160];
-        fprintf(f, "  %-14s %s\n  %-14s (%s)\n", name, summary, "",
-                dashed(buf, sizeof buf, options));
+        if (strlen(name) > 14)   /* a long name on its own line keeps the column */
+            fprintf(f, "  %s\n  %-14s %s\n  %-14s (%s)\n", name, "", summary, "",
+                    dashed(buf, sizeof buf, options));
+        else
+            fprintf(f, "  %-14s %s\n  %-14s (%s)\n", name, summary, "",
+                    dashed(buf, sizeof buf, options));
     }
     fprintf(f, "\noptions (every experiment also takes --threads and --json):\n");
     cli_print_options(f, opts, n);
@@ -154,7 +158,7 @@ static void print_json(const mn_lab_result *r, uint64_t seed, int threads) {
 int cmd_lab(int argc, char **argv) {
     mn_lab_options lo;
     mn_lab_options_init(&lo);
-    float radius = 0, forget = 0, clip = 0, cut = 0;
+    float radius = 0, forget = 0, clip = 0, cut = 0, target = 0, scale = 0;
     const char *forget_bias = NULL, *lengths = NULL;
     int threads = 0, json = 0;
     uint64_t seed = lo.seed;
@@ -166,7 +170,7 @@ int cmd_lab(int argc, char **argv) {
          "random orthogonal", "0.9 vanishing, lstm-highway; 1.1 exploding; 1 orthogonal; 0.8 "
          "residual", "0.9", 0, 0, 0, 100, 1, 0, 0},
         {"--length", OPT_INT, &lo.length, "T", "steps T (activations: depth D)",
-         "100; adjoint 20", "100", 2, 100000, 0, 0, 0, 0, 0},
+         "100; adjoint 20; small-data 50", "100", 2, 100000, 0, 0, 0, 0, 0},
         {"--hidden", OPT_INT, &lo.hidden, "H", "hidden units", "32; adjoint 8", "32", 1, 4096, 0,
          0, 0, 0, 0},
         {"--forget", OPT_FLOAT, &forget, "F", "forget gate value f (gated-residual: sigmoid of "
@@ -181,13 +185,25 @@ int cmd_lab(int argc, char **argv) {
         {"--forget-bias", OPT_STR, &forget_bias, "LIST", "forget biases b_f, comma-separated",
          "0,1,2,3,5", "0,1,2,3,5", 0, 0, 0, 0, 0, 0, 0},
         {"--lengths", OPT_STR, &lengths, "LIST", "sequence lengths, comma-separated",
-         "25,50,100,200,400", "25,50,100", 0, 0, 0, 0, 0, 0, 0},
-        {"--steps", OPT_INT, &lo.steps, "S", "training steps per run", "2000", "2000", 1,
+         "25,50,100,200,400 adding-sweep; 10,20,30,40 sample-complexity", "25,50,100", 0, 0,
+         0, 0, 0, 0, 0},
+        {"--steps", OPT_INT, &lo.steps, "S", "training steps per run (sample-complexity: "
+         "the budget)", "2000 adding-sweep; 10000 sample-complexity; 1000 small-data; 200 "
+         "layernorm-saturation", "2000", 1,
          CLI_MAX_STEPS, 0, 0, 0, 0, 0},
         {"--batch", OPT_INT, &lo.batch, "B", "sequences per training step", "32", "32", 1,
          CLI_MAX_BATCH, 0, 0, 0, 0, 0},
         {"--depth", OPT_INT, &lo.depth, "L", "layers L of the residual and prenorm stacks", "24",
          "24", 1, 10000, 0, 0, 0, 0, 0},
+        /* the training experiments of lab_learning.c and lab_samples.c */
+        {"--seeds", OPT_INT, &lo.seeds, "N", "runs per setting, on seeds S, S+1, ...",
+         "3 sample-complexity, 8 small-data", "5", 1, 100, 0, 0, 0, 0, 0},
+        {"--target", OPT_FLOAT, &target, "L", "test MSE that counts as reached", "0.05",
+         "0.05", 0, 0, 0, 1e3, 1, 0, 0},
+        {"--train-size", OPT_INT, &lo.train_size, "N", "fixed training sequences, cycled "
+         "every epoch (a multiple of --batch)", "256", "256", 1, 1 << 20, 0, 0, 0, 0, 0},
+        {"--scale", OPT_FLOAT, &scale, "X", "factor on the task's inputs", "100", "100", 0, 0, 0,
+         1e6, 1, 0, 0},
         {"--seed", OPT_U64, &seed, "S", "seed of the weights and data", NULL, "1", 0, 0, 0, 0,
          0, 0, 0},
         {"--threads", OPT_INT, &threads, "N", "threads", threads_def, "2", 1, CLI_MAX_THREADS,
@@ -243,6 +259,8 @@ int cmd_lab(int argc, char **argv) {
     lo.forget = forget;
     lo.clip = clip;
     lo.cut = cut;
+    lo.target = target;
+    lo.scale = scale;
     lo.seed = seed;
     cli_json_arm(json);
     /* the experiments that train (they read --steps) stop after the current step; the

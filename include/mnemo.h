@@ -730,17 +730,25 @@ typedef struct {
     double forget_bias[MN_LAB_MAX_LIST];
     int n_lengths;      /* adding-sweep: how many lengths (0: 25, 50, 100, 200, 400) */
     int lengths[MN_LAB_MAX_LIST];
-    int steps;          /* adding-sweep: optimizer steps per run; 0: its default */
-    int batch;          /* adding-sweep: sequences per step; 0: its default */
+    int steps;          /* training experiments: optimizer steps per run (sample-complexity:
+                         * the budget); 0: the experiment's default */
+    int batch;          /* training experiments (and adam-vanishing's one batch): sequences
+                         * per step; 0: the experiment's default */
     int depth;          /* residual, prenorm: layers (blocks) L of the deep stack; 0: 24 */
+    /* sample-complexity, small-data, layernorm-saturation (training experiments): */
+    int seeds;          /* runs per setting, on seeds seed, seed+1, ...; 0: the experiment's
+                         * own (sample-complexity 3, small-data 8) */
+    double target;      /* sample-complexity: test MSE that counts as reached; 0: 0.05 */
+    int train_size;     /* small-data: fixed training sequences, cycled; 0: 256 */
+    double scale;       /* layernorm-saturation: factor on the task's inputs; 0: 100 */
     uint64_t seed;      /* weights and data */
     /* Called after each part of a long experiment (adding-sweep: each training run) with
      * one line saying what finished; NULL for none. The library itself never prints. */
     void (*progress)(void *ctx, const char *line);
     void *progress_ctx;
     /* A stop flag as in mn_trainer_set_stop, read by the experiments that train
-     * (adding-sweep): nonzero ends the run after the current step with MN_E_STOPPED; NULL
-     * for none. */
+     * (adding-sweep, sample-complexity, small-data, layernorm-saturation): nonzero ends
+     * the run after the current step with MN_E_STOPPED; NULL for none. */
     const volatile sig_atomic_t *stop;
 } mn_lab_options;
 

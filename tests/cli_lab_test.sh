@@ -12,8 +12,8 @@ if [ "$rc" -eq 0 ] && grep -q vanishing "$tmp/out" && grep -q adding-sweep "$tmp
     && grep -q -- '--radius' "$tmp/out" && grep -q 'FAIL is a measurement' "$tmp/out"; then
     ok "lab --help lists the experiments, the options and the exit-code rule"
 else bad "lab --help" "$(show)"; fi
-n=$(grep -cE '^  (vanishing|exploding|lstm-highway|orthogonal|tbptt|forget-bias|activations|gru-params|adding-sweep|residual|prenorm|gated-residual|receptive-field|s4-cost|s4-equivalence|output-gate|forget-product|input-gate|euler|adjoint) ' "$tmp/out")
-[ "$n" -eq 20 ] && ok "lab --help has one line per experiment (20)" || bad "experiment lines: $n" "$(show)"
+n=$(grep -cE '^  (vanishing|exploding|lstm-highway|orthogonal|tbptt|forget-bias|activations|gru-params|adding-sweep|residual|prenorm|gated-residual|receptive-field|s4-cost|s4-equivalence|output-gate|forget-product|input-gate|euler|adjoint|adam-vanishing|sample-complexity|small-data|layernorm-saturation)( |$)' "$tmp/out")
+[ "$n" -eq 24 ] && ok "lab --help has one line per experiment (24)" || bad "experiment lines: $n" "$(show)"
 run help lab
 [ "$rc" -eq 0 ] && grep -q vanishing "$tmp/out" && ok "'help lab' works" || bad "help lab" "$(show)"
 run lab tbptt --help
@@ -103,6 +103,42 @@ if [ "$rc" -eq 0 ] && json_check "$tmp/out" command experiment theory measured p
     ok "adding-sweep at a tiny size: 6 runs, progress on stderr, JSON figures"
 else bad "tiny adding-sweep" "$(show)"; fi
 
+# ------------------------------------------------------------- the training experiments
+# adam-vanishing, sample-complexity, small-data, layernorm-saturation: listed with their
+# options, run small, JSON figures, progress on stderr.
+run lab --help
+n=$(grep -cE '^  (adam-vanishing|sample-complexity|small-data|layernorm-saturation)( |$)' "$tmp/out")
+if [ "$n" -eq 4 ] && grep -q -- '--scale, --length, --steps, --batch, --hidden, --seed' "$tmp/out" \
+    && grep -q -- '--train-size N' "$tmp/out" && grep -q -- '--seeds N' "$tmp/out" \
+    && grep -q -- '--target L' "$tmp/out"; then
+    ok "lab --help lists the four training experiments and --seeds, --target, --train-size, --scale"
+else bad "lab --help: training experiments ($n)" "$(show)"; fi
+run lab adam-vanishing --json --threads 1
+if [ "$rc" -eq 0 ] && [ "$(json_get "$tmp/out" pass)" = true ] && grep -q 'starts to matter' "$tmp/out" \
+    && json_check "$tmp/out" sgd_slope adam_ratio_k6 eps_matters_from_k >/dev/null; then
+    ok "lab adam-vanishing: PASS with its defaults (SGD slope $(json_get "$tmp/out" sgd_slope), Adam at k=6 $(json_get "$tmp/out" adam_ratio_k6))"
+else bad "lab adam-vanishing" "$(show)"; fi
+run lab layernorm-saturation --length 20 --hidden 8 --steps 10 --batch 8 --json --threads 1
+if [ "$rc" -eq 0 ] && [ "$(json_get "$tmp/out" pass)" = true ] \
+    && json_check "$tmp/out" lstm_saturated ln_lstm_saturated lstm_init_scale_1000 >/dev/null \
+    && [ "$(grep -c '^layernorm-saturation: ' "$tmp/err")" -eq 2 ]; then
+    ok "lab layernorm-saturation, small: PASS (LSTM $(json_get "$tmp/out" lstm_saturated), LN-LSTM $(json_get "$tmp/out" ln_lstm_saturated))"
+else bad "lab layernorm-saturation, small" "$(show)"; fi
+run lab layernorm-saturation --length 20 --hidden 8 --steps 10 --batch 8 --scale 1 --json --threads 1
+if [ "$rc" -eq 0 ] && [ "$(json_get "$tmp/out" pass)" = false ] && [ "$(json_get "$tmp/out" scale)" = 1 ]; then
+    ok "lab layernorm-saturation --scale 1: no PASS at the task's own scale ($(json_get "$tmp/out" result))"
+else bad "lab layernorm-saturation --scale 1" "$(show)"; fi
+run lab sample-complexity --lengths 4,8 --steps 30 --batch 4 --hidden 4 --seeds 1 --target 1e-9 --json --threads 1
+if [ "$rc" -eq 0 ] && [ "$(json_get "$tmp/out" applies)" = false ] && grep -q '>120' "$tmp/out" \
+    && grep -q 'lower bound' "$tmp/out" && [ "$(grep -c '^sample-complexity: length' "$tmp/err")" -eq 4 ]; then
+    ok "lab sample-complexity, unreachable target: every run '>120' sequences, N/A as a lower bound"
+else bad "lab sample-complexity, unreachable target" "$(show)"; fi
+run lab small-data --length 5 --hidden 4 --steps 6 --batch 8 --train-size 16 --seeds 2 --json --threads 1
+if [ "$rc" -eq 0 ] && json_check "$tmp/out" lstm_test_mean gru_test_ci95 param_ratio gru_better >/dev/null \
+    && grep -q '^  verdict: ' "$tmp/out" && [ "$(grep -c '^small-data: ' "$tmp/err")" -eq 4 ]; then
+    ok "lab small-data, small: 4 runs, intervals and a verdict ($(json_get "$tmp/out" result))"
+else bad "lab small-data, small" "$(show)"; fi
+
 # ------------------------------------------------------------- bad usage: exit 2, one line
 expect_usage "lab without a name"              lab
 expect_usage "lab with an option first"        lab --radius 0.9
@@ -140,5 +176,14 @@ expect_usage "--cut for another experiment"    lab lstm-highway --cut 0.1
 expect_usage "adjoint too wide for its Jacobians" lab adjoint --hidden 300
 expect_usage "euler too wide"                  lab euler --hidden 300
 expect_usage "stray argument"                  lab vanishing extra
+expect_usage "--seeds 0"                       lab small-data --seeds 0
+expect_usage "--seeds 1 for small-data"        lab small-data --seeds 1
+expect_usage "--scale 0"                       lab layernorm-saturation --scale 0
+expect_usage "--target 0"                      lab sample-complexity --target 0
+expect_usage "one length for sample-complexity" lab sample-complexity --lengths 10
+expect_usage "--train-size not a multiple of --batch" lab small-data --train-size 100 --batch 32
+expect_usage "option adam-vanishing ignores"   lab adam-vanishing --steps 10
+expect_usage "--scale where it does not apply" lab small-data --scale 10
+expect_usage "--seeds where it does not apply" lab layernorm-saturation --seeds 2
 
 cli_finish

@@ -441,4 +441,79 @@ run "${Dl[@]}" --batch 3 --seed 2 --threshold 0.01 --sequences 2 --batches 2 --j
     || bad "diagnose --load with its own options" "$(show)"
 expect_usage "diagnose --sequences without a recurrence" diagnose "${BASE_TRAIN[@]}" --blocks ff:8 --sequences 2
 
+# ------------------------------------------------------------------ lab
+# `mnemo lab` shares one option set among its experiments; --help lists the options each
+# experiment reads, and every other option is refused there. Rows: the option as given |
+# an experiment that reads it, with small settings both runs get | the JSON figure it must
+# change. Every option of `lab --help` needs a row; each row's option must change its
+# figure where it applies and be refused (exit 2, one line) by every experiment that does
+# not list it.
+LAB_ROWS=(
+    "--radius 0.8|vanishing --length 20 --hidden 8|theory"
+    "--length 30|vanishing --hidden 8|theory"
+    "--hidden 16|gru-params|lstm_params"
+    "--forget 0.9|lstm-highway --length 20 --hidden 8|theory"
+    "--clip 0.5|exploding --length 20 --hidden 8|clipped_update_norm"
+    "--tbptt 5|tbptt --length 20 --hidden 8|last_chunk"
+    "--forget-bias 0,2|forget-bias --length 10 --hidden 4|half_life_theory_1"
+    "--lengths 4,8|adding-sweep --steps 2 --batch 4 --hidden 4|rnn_T4_mse"
+    "--steps 3|layernorm-saturation --length 10 --hidden 4 --batch 4|lstm_last_loss"
+    "--batch 4|adam-vanishing --length 10 --hidden 4|sgd_norm_w_ih"
+    "--depth 4|residual --hidden 16|theory"
+    "--cut 0.5|forget-product --length 20 --hidden 4|theory"
+    "--seeds 3|small-data --length 5 --hidden 4 --steps 2 --batch 8 --train-size 8|lstm_test_mean"
+    "--target 100|sample-complexity --lengths 4,8 --steps 30 --batch 4 --hidden 4 --seeds 1|rnn_T4_samples"
+    "--train-size 16|small-data --length 5 --hidden 4 --steps 4 --batch 8 --seeds 2|lstm_test_mean"
+    "--scale 10|layernorm-saturation --length 10 --hidden 4 --steps 2 --batch 4|lstm_saturated"
+    "--seed 2|adam-vanishing --length 10 --hidden 4 --batch 4|sgd_norm_w_ih"
+    "--threads 3|gru-params|threads"
+)
+run lab --help
+cp "$tmp/out" "$tmp/lab_help"
+# "experiment|--a --b" per experiment, from the help's "(--a, --b)" lines
+awk '/^  [a-z0-9-]+( |$)/ { name = $1 } /^ +\(--.*\)$/ { gsub(/[(),]/, ""); sub(/^ +/, "");
+     print name "|" $0 }' "$tmp/lab_help" >"$tmp/lab_reads"
+lab_listed=$(sed -n '/^options/,$ s/^  \(--[a-z0-9-]*\).*/\1/p' "$tmp/lab_help")
+missing=""
+for name in $lab_listed; do
+    found=0
+    for row in "${LAB_ROWS[@]}"; do case " ${row%%|*} " in *" $name "*) found=1 ;; esac; done
+    [ "$name" = --json ] && found=1
+    [ "$found" = 1 ] || missing="$missing $name"
+done
+if [ -z "$missing" ] && [ "$(wc -l <"$tmp/lab_reads")" -ge 21 ]; then
+    ok "lab: every option of --help ($(echo $lab_listed | wc -w)) has a row; $(wc -l <"$tmp/lab_reads") experiments list what they read"
+else bad "lab: options without a row:$missing (or the experiments' option lines were not found)"; fi
+for row in "${LAB_ROWS[@]}"; do
+    IFS='|' read -r words base key <<<"$row"
+    opt=${words%% *}
+    # shellcheck disable=SC2086
+    "$bin" lab $base --json --threads 1 >"$tmp/lb" 2>"$tmp/lbe" </dev/null
+    brc=$?
+    # shellcheck disable=SC2086
+    v=($base --json --threads 1)
+    [ "$opt" = --threads ] && v=($base --json)
+    # shellcheck disable=SC2086
+    "$bin" lab "${v[@]}" $words >"$tmp/lv" 2>"$tmp/lve" </dev/null
+    vrc=$?
+    bv=$(json_get "$tmp/lb" "$key"); vv=$(json_get "$tmp/lv" "$key")
+    if [ "$brc" -eq 0 ] && [ "$vrc" -eq 0 ] && [ -n "$vv" ] && [ "$bv" != "$vv" ]; then
+        applied="changes $key ($bv -> $vv) on ${base%% *}"
+    else
+        bad "lab $words on ${base%% *}: exit $brc/$vrc, $key '$bv' -> '$vv'" "$(tail -c 300 "$tmp/lve")"
+        continue
+    fi
+    wrong=""; refused=0
+    while IFS='|' read -r exp reads; do
+        [ "$opt" = --threads ] && break
+        case " $reads " in *" $opt "*) continue ;; esac
+        # shellcheck disable=SC2086
+        "$bin" lab "$exp" $words >"$tmp/lr" 2>"$tmp/lre" </dev/null
+        if [ $? -eq 2 ] && [ "$(wc -l <"$tmp/lre")" -eq 1 ] && grep -q 'does not apply' "$tmp/lre" \
+            && [ ! -s "$tmp/lr" ]; then refused=$((refused + 1)); else wrong="$wrong $exp"; fi
+    done <"$tmp/lab_reads"
+    if [ -z "$wrong" ]; then ok "lab $words: $applied; refused by the $refused experiments that do not read it"
+    else bad "lab $words: accepted (or refused badly) by:$wrong"; fi
+done
+
 cli_finish

@@ -157,6 +157,9 @@ mn_status mn_task_next(mn_task *t, int batch_size, const mn_batch **out) {
     b->src_tokens = t->src_tokens;
     b->src_lengths = t->src_lengths;
     t->kind->generate(t, batch_size);
+    if (b->x && t->input_scale != 0 && t->input_scale != 1)
+        for (size_t i = 0, n = (size_t)b->T * batch_size * b->input_size; i < n; i++)
+            b->x[i] *= t->input_scale;
     *out = b;
     return MN_OK;
 }

@@ -12,6 +12,9 @@ struct mn_task {
     uint64_t seed;           /* the seed given to mn_task_create (mn_evaluate derives the
                               * held-out stream from it) */
     mn_rng rng;
+    float input_scale;       /* 0 or 1: dense inputs as generated; else each one multiplied
+                              * by it (mnemo lab's inputs at a large scale); the trainer's
+                              * held-out stream takes it over */
     mn_batch batch;          /* the buffers below, as handed out by mn_task_next */
     int capacity_B;          /* batch buffers are sized for this many sequences */
     float *x, *target;

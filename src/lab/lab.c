@@ -10,8 +10,9 @@
  * through time (lab_gradflow.c), gated cells (lab_gates.c), activations
  * (lab_activations.c), the trainer (lab_training.c), gradient flow through depth
  * and pre- vs post-norm blocks (lab_depth.c), convolutions and state spaces (lab_conv.c),
- * the LSTM gates' calculus (lab_calculus.c), BPTT as a dynamical system (lab_adjoint.c);
- * shared helpers in lab_util.c. */
+ * the LSTM gates' calculus (lab_calculus.c), BPTT as a dynamical system (lab_adjoint.c),
+ * Adam against SGD and gate saturation under LayerNorm (lab_learning.c), the data learning
+ * takes (lab_samples.c); shared helpers in lab_util.c. */
 #include "lab.h"
 
 #include <math.h>
@@ -116,6 +117,16 @@ static const struct {
      "length hidden seed", mn_lab_euler},
     {"adjoint", "backward = adjoint recursion over step Jacobians, RNN/LSTM/GRU (T 20, H 8)",
      "length hidden seed", mn_lab_adjoint},
+    /* lab_learning.c, lab_samples.c */
+    {"adam-vanishing", "W_ih's gradient x 10^-k: SGD's step shrinks as 10^-k, Adam's stays "
+     "~lr per weight", "length hidden batch seed", mn_lab_adam_vanishing},
+    {"sample-complexity", "sequences to a target loss over T: tanh RNN ~exp(aT), LSTM slower "
+     "(minutes)", "lengths steps batch hidden target seeds seed",
+     mn_lab_sample_complexity},
+    {"small-data", "LSTM vs GRU on a small fixed training set: test MSE, 95% CI over seeds "
+     "(minutes)", "train-size length steps batch hidden seeds seed", mn_lab_small_data},
+    {"layernorm-saturation", "saturated gate units in training at a large input scale: LSTM "
+     "vs LN-LSTM", "scale length steps batch hidden seed", mn_lab_layernorm_saturation},
 };
 #define NEXPERIMENTS ((int)(sizeof experiments / sizeof experiments[0]))
 
@@ -123,7 +134,8 @@ const char *mn_lab_names(void) {
     return "vanishing, exploding, lstm-highway, orthogonal, tbptt, forget-bias, activations, "
            "gru-params, adding-sweep, residual, prenorm, gated-residual, path-length, "
            "attention-cost, receptive-field, s4-cost, s4-equivalence, output-gate, forget-product, "
-           "input-gate, euler, adjoint";
+           "input-gate, euler, adjoint, adam-vanishing, sample-complexity, small-data, "
+           "layernorm-saturation";
 }
 
 int mn_lab_count(void) { return NEXPERIMENTS; }

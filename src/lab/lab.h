@@ -62,6 +62,14 @@ mn_status mn_lab_input_gate(const mn_lab_options *o, mn_lab_result *r);
  * pass as the adjoint recursion over step Jacobians built independently) */
 mn_status mn_lab_euler(const mn_lab_options *o, mn_lab_result *r);
 mn_status mn_lab_adjoint(const mn_lab_options *o, mn_lab_result *r);
+/* lab_learning.c: what the optimizer and the input scale do to learning (Adam against SGD
+ * under a vanishing gradient; gate saturation with and without LayerNorm) */
+mn_status mn_lab_adam_vanishing(const mn_lab_options *o, mn_lab_result *r);
+mn_status mn_lab_layernorm_saturation(const mn_lab_options *o, mn_lab_result *r);
+/* lab_samples.c: how much data learning takes (training sequences to a target loss over
+ * lengths; LSTM against GRU on a small fixed training set) */
+mn_status mn_lab_sample_complexity(const mn_lab_options *o, mn_lab_result *r);
+mn_status mn_lab_small_data(const mn_lab_options *o, mn_lab_result *r);
 
 /* ------------------------------------------------------------ options (lab.c) */
 

@@ -67,9 +67,10 @@ static mn_status held_lstm(mn_lab_bare *bl, int I, int H, uint64_t seed, int gat
  * whole profile is o times its value at o = 1, step by step, and so are the gradients of
  * the i, f and g weights, which only the cell reaches. At o = 0 nothing reaches the cell.
  *
- * mnemo's sigmoid clamps its exp at e^88, so the gate "held at 0" (pre-activation -100) is
- * 1/(1 + e^88) = 6.05e-39, a float32 denormal, not 0; the loss gradient of norm 1e19 keeps
- * o·dy within float32's normal range, so the ratio to o = 1 is measured at full precision. */
+ * mnemo's sigmoid, as PyTorch's, is exactly 0 at a pre-activation of -100 (e^100 overflows
+ * to +Inf and 1/(1 + Inf) = 0), so the gate "held at 0" is 0 and the claim is checked
+ * literally. The loss gradient of norm 1e19 keeps o·dy within float32's normal range for
+ * the small o, so those ratios are measured at full precision. */
 
 static const double out_gates[] = {1, 0.5, 0.1, 1e-3, 1e-6, 0};
 #define OUT_N ((int)(sizeof out_gates / sizeof out_gates[0]))
@@ -198,10 +199,9 @@ mn_status mn_lab_output_gate(const mn_lab_options *o, mn_lab_result *r) {
     }
     const out_run *z = &run[OUT_N - 1];
     mn_lab_say(r,
-        "\n  o held at 0: mnemo's sigmoid of -%g is 1/(1 + e^88) = %.4g (its exp clamps at\n"
-        "  e^88; float32 has no exact 0 there), so the cell receives %.4g of the gradient it\n"
-        "  gets at o = 1, the i, f, g weights %.4g: nothing a float32 sum can see. Largest\n"
-        "  relative error of ratio / o over every o and step: %.2e.\n"
+        "\n  o held at 0: mnemo's sigmoid of -%g is %.4g (exp overflows to +Inf, as in\n"
+        "  PyTorch), so the cell receives %.4g of the gradient it gets at o = 1, the i, f, g\n"
+        "  weights %.4g. Largest relative error of ratio / o over every o and step: %.2e.\n"
         "  forward, the same gate: max |h_t| = %.4g while max |tanh c_t| = %.4g.\n"
         "  the o gate's own weights: gradient %.4g at o = 1 (o(1 - o) = 0 there), %.4g at o =\n"
         "  0.5; |dL/dh_t| (mean %.4g) is the loss's and does not depend on o.\n",

@@ -61,6 +61,7 @@ mn_status mn_trainer_create(mn_model *m, mn_task *task, const mn_train_config *c
         mn_trainer_free(tr);
         return st;
     }
+    tr->eval_task->input_scale = task->input_scale;
     *out = tr;
     return MN_OK;
 }
