@@ -21,7 +21,9 @@ int cli_check_task(const char *name) {
         p = end + 1;
         while (*p == ' ') p++;
     }
-    return cli_fail("unknown task \"%s\"; choose one of %s", name, list);
+    char shown[96];   /* the name may come from a file's metadata */
+    return cli_fail("unknown task \"%s\"; choose one of %s", mn_escape(shown, sizeof shown, name),
+                    list);
 }
 
 const char *cli_cell_list(void) {

@@ -42,8 +42,14 @@ typedef enum {
     MN_E_STOPPED   /* the caller's stop flag was set (mn_trainer_set_stop): not a failure */
 } mn_status;
 
-/* The message for the last failure on this thread ("" when none). */
+/* The message for the last failure on this thread ("" when none). Text it quotes from a
+ * file (a tensor name, metadata, a header) is escaped as mn_escape does. */
 const char *mn_last_error(void);
+/* s made safe to print in a message: printable ASCII and well-formed UTF-8 stay as they
+ * are; control bytes, broken UTF-8, C1 controls and bidi overrides become \xNN per byte, a
+ * backslash \\; the result fits in cap bytes (a cut ends in "..."). Returns buf. For a
+ * program that echoes text read from files or a command line into its own messages. */
+char *mn_escape(char *buf, size_t cap, const char *s);
 const char *mn_version(void);
 
 /* Threads used by the library's parallel loops (default: all cores). */

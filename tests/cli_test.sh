@@ -172,6 +172,12 @@ if [ "$rc" -eq 0 ] && [ -s "$tmp/model.safetensors" ]; then
     expect_success "eval at another length (generalization)" eval --load "$tmp/model.safetensors" --task adding --length 20 --eval-size 16
     expect_usage "eval: model does not fit the task" eval --load "$tmp/model.safetensors" --task copy --length 10
     expect_usage "eval: bad --eval-size" eval --load "$tmp/model.safetensors" --eval-size 0
+    # a file whose task metadata holds a control character (same header length, so the file
+    # stays valid): the refusal names it escaped, and no control byte reaches the terminal
+    sed 's/"task":"adding"/"task":"\\u001b"/' "$tmp/model.safetensors" >"$tmp/ctl.safetensors"
+    expect_usage "eval: a task name with a control character" eval --load "$tmp/ctl.safetensors" --eval-size 8
+    grep -qF 'unknown task "\x1b"' "$tmp/err" && ! LC_ALL=C grep -q "$(printf '\033')" "$tmp/err" \
+        && ok "the file's task name is escaped in the message" || bad "task name escaping" "$(show)"
 else
     bad "train --save" "$(show)"
 fi

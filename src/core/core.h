@@ -42,7 +42,7 @@ mn_status mn_parallel_status(void);
  *     char nb[MN_ESCAPE_CAP];
  *     mn_fail(MN_E_INPUT, "%s: tensor '%s' ...", path, mn_escape(nb, sizeof nb, name)); */
 #define MN_ESCAPE_CAP 96
-char *mn_escape(char *buf, size_t cap, const char *s);
+/* mn_escape itself is public (mnemo.h), for the CLI and embedding programs */
 char *mn_escape_n(char *buf, size_t cap, const char *s, size_t len);   /* may hold NULs */
 /* Length of the well-formed UTF-8 sequence at p (shortest form, no surrogates, at most
  * U+10FFFF), or 0 when there is none. */
