@@ -56,6 +56,13 @@ const char *mn_version(void);
 void mn_set_threads(int n);
 int mn_get_threads(void);
 
+/* The size in bytes of the public type named type_name ("mn_model_config", "mn_batch",
+ * "mn_status", ...: every struct and enum typedef of this header) as this build lays it
+ * out; 0 for a name it does not know (or NULL). For bindings that mirror the structs
+ * without a compiler (Python's ctypes): a mirror of another size was written for another
+ * version of this header, and reading or writing through it would corrupt memory. */
+size_t mn_sizeof(const char *type_name);
+
 /* Bytes the library currently holds and the most it has held since the last reset. */
 size_t mn_memory_in_use(void);
 size_t mn_memory_peak(void);
