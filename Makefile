@@ -9,12 +9,20 @@
 #   make install    PREFIX=/usr/local (and DESTDIR=staging): bin/mnemo, lib/libmnemo.so.M.m
 #                   (SONAME libmnemo.so.M) with its links, lib/libmnemo.a, include/mnemo.h,
 #                   lib/pkgconfig/mnemo.pc, share/man/man1/mnemo.1; make uninstall removes them
+#   make MPI=1      the same with MPI data parallelism (mpirun -np N build/mpi/mnemo train ...),
+#                   built with mpicc (or pkg-config's ompi-c) into build/mpi; make MPI=1 test
 CC      ?= cc
+MPI     ?= 0
+# An MPI build has a folder of its own, so a plain make never links objects compiled for
+# MPI (nor the other way round).
+ifeq ($(MPI),1)
+BUILD   ?= build/mpi
+endif
 BUILD   ?= build
 OPT     ?= -O3
 CFLAGS  ?=
 WARN    := -Wall -Wextra -Wno-unknown-pragmas
-SRC_DIRS := core math layers model io data diag lab
+SRC_DIRS := core math layers model io data diag lab dist
 # The library and the tests see the internal headers of every concern; the CLI sees only
 # the public header (include/mnemo.h), as any program linking libmnemo would.
 BASEFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -Iinclude $(WARN) -fPIC $(OPT)
@@ -22,8 +30,27 @@ INTERNAL  := $(SRC_DIRS:%=-Isrc/%)
 
 # OpenMP is optional: probe whether the compiler accepts it.
 OPENMP := $(shell printf 'int main(void){return 0;}' | $(CC) -fopenmp -x c - -o /dev/null 2>/dev/null && echo -fopenmp)
-ALLFLAGS := $(BASEFLAGS) $(OPENMP) $(CFLAGS)
-LDLIBS  := -lm $(OPENMP)
+# MPI: mpicc, or pkg-config's flags for Open MPI's ompi-c (or MPICH's mpich) when CC was
+# given or there is no mpicc; MN_WITH_MPI turns on src/dist/comm_mpi.c and cli/ranks.c.
+MPI_CFLAGS :=
+MPI_LIBS   :=
+ifeq ($(MPI),1)
+MPICC := $(shell command -v mpicc 2>/dev/null)
+MPI_PC := $(firstword $(foreach p,ompi-c mpich,$(shell pkg-config --exists $(p) 2>/dev/null && echo $(p))))
+ifneq ($(and $(MPI_PC),$(or $(filter command line environment,$(origin CC)),$(if $(MPICC),,none))),)
+MPI_CFLAGS := $(shell pkg-config --cflags $(MPI_PC))
+MPI_LIBS   := $(shell pkg-config --libs $(MPI_PC))
+else ifneq ($(MPICC),)
+CC := $(MPICC)
+else
+$(error MPI=1 needs mpicc or pkg-config's ompi-c (apt-get install openmpi-bin libopenmpi-dev))
+endif
+MPI_CFLAGS += -DMN_WITH_MPI
+# what a static link against libmnemo.a needs besides (mnemo.pc's Libs.private)
+MPI_PCLIBS := $(if $(MPI_PC),$(shell pkg-config --libs $(MPI_PC)),$(shell $(MPICC) --showme:link 2>/dev/null))
+endif
+ALLFLAGS := $(BASEFLAGS) $(OPENMP) $(MPI_CFLAGS) $(CFLAGS)
+LDLIBS  := -lm $(OPENMP) $(MPI_LIBS)
 
 # The version lives in one place, mnemo.h; the shared library is named after it.
 VERSION := $(shell sed -n 's/^\#define MNEMO_VERSION "\(.*\)"/\1/p' include/mnemo.h)
@@ -50,6 +77,7 @@ all: features $(BUILD)/libmnemo.a $(BUILD)/libmnemo.so $(BUILD)/mnemo
 
 features:
 	@echo "mnemo build: OpenMP $(if $(OPENMP),yes,no (single-threaded))," \
+	      "MPI $(if $(filter 1,$(MPI)),yes ($(if $(MPI_LIBS),pkg-config $(MPI_PC),$(notdir $(CC)))),no (make MPI=1))," \
 	      "CPU kernels: avx512/avx2/scalar chosen at run time;" \
 	      "OpenBLAS not used; CUDA backend not built"
 
@@ -130,7 +158,7 @@ install: all $(BUILD)/mnemo.1
 	install -m 644 $(BUILD)/libmnemo.a $(DESTDIR)$(LIBDIR)/libmnemo.a
 	install -m 644 include/mnemo.h $(DESTDIR)$(INCLUDEDIR)/mnemo.h
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
-	    -e 's|@VERSION@|$(VERSION)|' -e 's|@OPENMP@|$(OPENMP)|' mnemo.pc.in \
+	    -e 's|@VERSION@|$(VERSION)|' -e 's|@OPENMP@|$(strip $(OPENMP) $(MPI_PCLIBS))|' mnemo.pc.in \
 	    > $(DESTDIR)$(PKGCONFIGDIR)/mnemo.pc
 	install -m 644 $(BUILD)/mnemo.1 $(DESTDIR)$(MANDIR)/mnemo.1
 	@echo "mnemo $(VERSION) installed under $(DESTDIR)$(PREFIX)"

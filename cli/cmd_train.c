@@ -1,5 +1,6 @@
 /* mnemo train: train a model on a task, report test loss against the task's baseline. */
 #include "train_run.h"
+#include "ranks.h"
 #include "signals.h"
 
 #include <math.h>
@@ -15,6 +16,9 @@ static void usage(FILE *f, cli_opt *opts, int n) {
             "stdout; with --json the last stdout line is one JSON object, on failure too.\n"
             "SIGINT or SIGTERM stops after the current step (with --save: a checkpoint that\n"
             "--resume continues; exit 130 or 143); SIGUSR1 writes a checkpoint and goes on.\n"
+            "Under mpirun -np N (a build made with make MPI=1) each rank trains on --batch/N\n"
+            "sequences of every batch and the gradients are summed; rank 0 alone prints and\n"
+            "writes files.\n"
             "Tasks: %s. Models: %s.\n"
             "\n"
             "options:\n",
@@ -48,10 +52,15 @@ typedef struct {
     int saved_step;        /* the step of the last checkpoint written, -1: none */
 } checkpointer;
 
-/* The whole state, atomically, so a kill leaves the last complete one intact. */
+/* The whole state, atomically, so a kill leaves the last complete one intact. Under
+ * mpirun rank 0 alone writes (every rank holds the same state). */
 static int save_checkpoint(checkpointer *c) {
     int step = mn_trainer_steps_done(c->s->tr);
     if (step == c->saved_step) return 0;
+    if (cli_mpi_rank() > 0) {
+        c->saved_step = step;
+        return 0;
+    }
     int rc = save_model(c->o, c->s, NULL, c->path);
     if (!rc) c->saved_step = step;
     return rc;
@@ -101,8 +110,13 @@ static void summary(const train_opts *o, const train_session *s, const train_out
     printf("  train loss  %.6g (mean of the last %d step%s)\n", out->train_loss, out->window,
            out->window == 1 ? "" : "s");
     cli_print_test_result(ev, eval_n, info, info->has_accuracy);
-    printf("  speed       %s tokens/s on %d thread%s\n", fmt_si(a, sizeof a, out->tokens_per_s),
-           nthreads, nthreads > 1 ? "s" : "");
+    if (cli_mpi_size() > 1)
+        printf("  ranks       %d (MPI): %d sequences of each batch per rank, gradients summed\n",
+               cli_mpi_size(), o->tc.batch_size / cli_mpi_size());
+    char ranks[32] = "";
+    if (cli_mpi_size() > 1) snprintf(ranks, sizeof ranks, "%d ranks of ", cli_mpi_size());
+    printf("  speed       %s tokens/s on %s%d thread%s\n", fmt_si(a, sizeof a, out->tokens_per_s),
+           ranks, nthreads, nthreads > 1 ? "s" : "");
     printf("  time        %s\n", fmt_duration(b, sizeof b, seconds));
     if (save_path) printf("  saved       %s\n", save_path);
     if (!json) return;
@@ -129,6 +143,7 @@ static void summary(const train_opts *o, const train_session *s, const train_out
     json_num(&j, "tokens_per_s", out->tokens_per_s);
     json_num(&j, "seconds", seconds);
     json_int(&j, "threads", nthreads);
+    json_int(&j, "ranks", cli_mpi_size());
     json_u64(&j, "seed", o->seed);
     if (save_path) json_str(&j, "saved", save_path);
     if (c->every) json_int(&j, "checkpoint_every", c->every);
@@ -262,7 +277,7 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "mnemo: %s came after the last step: the run was complete, so it "
                 "ends as usual\n", cli_signal_name(cli_stop_signal()));
     }
-    if (!rc && save_path) {
+    if (!rc && save_path && cli_mpi_rank() == 0) {
         char loss_s[32];
         snprintf(loss_s, sizeof loss_s, "%.9g", out.ev.loss);
         rc = save_model(&o, &s, loss_s, save_path);

@@ -1,5 +1,6 @@
 /* Shared checks for the mnemo commands: see common.h. */
 #include "common.h"
+#include "ranks.h"
 #include "progress.h"
 
 #include <errno.h>
@@ -90,7 +91,10 @@ int cli_check_writable(const char *opt, const char *path) {
                     "folder that exists and is writable", opt, path, dir, strerror(errno));
 }
 
-void cli_set_threads(int threads) { mn_set_threads(threads > 0 ? threads : 0); }
+/* 0: all cores, or under mpirun this rank's share of them */
+void cli_set_threads(int threads) {
+    mn_set_threads(threads > 0 ? threads : cli_mpi_default_threads());
+}
 
 void cli_print_test_result(const mn_eval_stats *ev, int sequences, const mn_task_info *info,
                            int show_accuracy) {

@@ -2,6 +2,7 @@
  * and chooses the exit code: 0 success, 1 runtime failure, 2 bad usage or bad input. */
 #include "common.h"
 #include "families.h"
+#include "ranks.h"
 #include "progress.h"
 
 #include <errno.h>
@@ -60,7 +61,7 @@ static const command *find(const char *name) {
     return NULL;
 }
 
-int main(int argc, char **argv) {
+static int run(int argc, char **argv) {
     if (argc < 2)
         return cli_fail("no command given; run 'mnemo --help' for the list of commands");
     const char *cmd = argv[1];
@@ -88,6 +89,13 @@ int main(int argc, char **argv) {
         return c->run(1, args);
     }
     const command *c = find(cmd);
+    /* Under mpirun with several ranks, train splits its batches over them; any other
+     * command would only repeat the same work on every rank. */
+    if (c && cli_mpi_size() > 1 && c->run != cmd_train &&
+        !cli_wants_help(argc - 2, argv + 2))
+        return cli_fail("mnemo %s runs in one process, and mpirun started %d; only train "
+                        "splits its work over ranks (run %s without mpirun, or with -np 1)",
+                        c->name, cli_mpi_size(), c->name);
     if (c) {
         int rc = c->run(argc - 2, argv + 2);
         if (rc != CLI_EXIT_OK && cli_json_armed()) {   /* a failure no JSON reported yet */
@@ -104,4 +112,9 @@ int main(int argc, char **argv) {
     if (cmd[0] == '-')
         return cli_fail("unknown option \"%s\" before the command; run 'mnemo --help'", cmd);
     return cli_fail("unknown command \"%s\"; run 'mnemo --help' for the list of commands", cmd);
+}
+
+int main(int argc, char **argv) {
+    cli_mpi_start();
+    return cli_mpi_finish(run(argc, argv));
 }

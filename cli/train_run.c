@@ -1,5 +1,6 @@
 /* Training options and the training loop shared by `mnemo train` and `mnemo diagnose`. */
 #include "train_run.h"
+#include "ranks.h"
 #include "signals.h"
 
 #include <errno.h>
@@ -457,6 +458,11 @@ int train_session_open(train_opts *o, train_session *s) {
 
 int train_session_resume(train_opts *o, train_session *s, const char *resume_path) {
     memset(s, 0, sizeof *s);
+    int ranks = cli_mpi_size();
+    if (ranks > 1 && o->tc.batch_size % ranks)
+        return cli_fail("--batch %d does not split evenly over the %d ranks mpirun started; give "
+                        "a multiple of %d (--batch is the global batch: each rank trains on "
+                        "--batch/%d sequences of it)", o->tc.batch_size, ranks, ranks, ranks);
     mn_status st = mn_task_create(o->task_name, o->length, o->seed, &s->task);
     if (st) return cli_lib_fail(st, NULL);
     s->info = mn_task_get_info(s->task);
@@ -465,6 +471,8 @@ int train_session_resume(train_opts *o, train_session *s, const char *resume_pat
     if (check_memory(o, s->info)) return CLI_EXIT_USAGE;
     if ((st = mn_model_create(&o->mc, o->seed, &s->model))) return cli_lib_fail(st, NULL);
     if ((st = mn_trainer_create(s->model, s->task, &o->tc, &s->tr))) return cli_lib_fail(st, NULL);
+    int rc = cli_mpi_attach(s->tr, &s->comm);
+    if (rc) return rc;
     if (resume_path) {
         if ((st = mn_trainer_resume(s->tr, resume_path))) return cli_lib_fail(st, NULL);
         s->done = mn_trainer_steps_done(s->tr);
@@ -473,7 +481,7 @@ int train_session_resume(train_opts *o, train_session *s, const char *resume_pat
         if ((s->complete = s->done >= o->tc.steps)) return 0;
     }
     fputs(o->notes, stderr);
-    if (o->metrics_path && !(s->metrics = fopen(o->metrics_path, "a")))
+    if (o->metrics_path && cli_mpi_rank() == 0 && !(s->metrics = fopen(o->metrics_path, "a")))
         return cli_fail("cannot open --metrics file \"%s\": %s; choose a writable path",
                         o->metrics_path, strerror(errno));
     return 0;
@@ -484,6 +492,7 @@ void train_session_close(train_session *s) {
     if (s->tr) mn_trainer_free(s->tr);
     if (s->model) mn_model_free(s->model);
     if (s->task) mn_task_free(s->task);
+    cli_mpi_detach(&s->comm);
     memset(s, 0, sizeof *s);
 }
 
@@ -562,6 +571,7 @@ static void metrics_train(FILE *mf, int step, const step_rec *m, double lr, doub
 int train_session_run(train_opts *o, train_session *s, train_hook hook, void *ctx,
                       train_outcome *out) {
     const int steps = o->tc.steps, log_every = o->log_every, eval_every = o->eval_every;
+    const int ranks = cli_mpi_size() > 1;
     memset(out, 0, sizeof *out);
     out->ev = (mn_eval_stats){NAN, -1, 0, -1};
     out->last_loss = NAN;
@@ -584,8 +594,10 @@ int train_session_run(train_opts *o, train_session *s, train_hook hook, void *ct
         double t0 = cli_now();
         mn_status st = mn_trainer_step(s->tr, &ss);
         double dt = cli_now() - t0;
+        if (st && ranks) cli_mpi_shared_end();   /* the trainer ended it on every rank */
         if (st == MN_E_STOPPED) {   /* nothing was changed: the state after step - 1 */
-            out->stopped_by = cli_stop_signal();
+            /* with ranks, the signal may have reached another rank only */
+            out->stopped_by = cli_stop_signal() ? cli_stop_signal() : SIGTERM;
             break;
         }
         if (st) {
@@ -625,7 +637,9 @@ int train_session_run(train_opts *o, train_session *s, train_hook hook, void *ct
 
         int log_now = step % log_every == 0 || step == steps;
         /* a run about to stop skips its evaluations: the time a scheduler leaves is short */
-        int eval_now = (step % eval_every == 0 && !cli_stop_signal()) || step == steps;
+        /* (with ranks, evaluating is a collective every rank must join alike) */
+        int eval_now = (step % eval_every == 0 && (ranks || !cli_stop_signal())) ||
+                       step == steps;
         double now = cli_now();
         if (log_now || (pr.tty && (eval_now || now - pr.last_draw >= 0.1))) {
             step_rec m = ring_mean(&rg);
@@ -642,6 +656,7 @@ int train_session_run(train_opts *o, train_session *s, train_hook hook, void *ct
             /* On a terminal, keep the status line of this step above the evaluation's. */
             progress_end(&pr);
             if ((st = mn_trainer_evaluate(s->tr, &out->ev))) {
+                if (ranks) cli_mpi_shared_end();
                 snprintf(line, sizeof line, "evaluation at step %d failed", step);
                 rc = cli_lib_fail(st, line);
                 break;

@@ -68,10 +68,12 @@ typedef struct {
      * NULL: the command keeps none (the loop says so and goes on). Set after opening. */
     int (*checkpoint)(void *ctx, char *note, size_t cap);
     void *checkpoint_ctx;
+    mn_comm comm;          /* under mpirun: the ranks the trainer splits batches over */
 } train_session;
 
 /* Creates the task, the model (task sets input, output, loss; options the rest) and the
- * trainer. Returns 0 or the exit code after printing the error; close it either way. */
+ * trainer, attached to the ranks under mpirun (rank 0 alone opens --metrics). Returns 0 or
+ * the exit code after printing the error; close it either way. */
 int train_session_open(train_opts *o, train_session *s);
 /* The same, then the trainer's state from the checkpoint resume_path (NULL: none), checked
  * against the options. When it already holds o->tc.steps steps or more, sets complete and

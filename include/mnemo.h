@@ -499,6 +499,53 @@ void mn_trainer_set_stop(mn_trainer *tr, const volatile sig_atomic_t *flag);
 mn_status mn_evaluate(mn_model *m, mn_task *task, int sequences, int batch_size,
                       mn_eval_stats *stats);
 
+/* ------------------------------------------------------- data parallelism
+ * A communicator joins `size` processes (ranks), each holding the same model, task and
+ * trainer (same options, same seed, or the same checkpoint resumed), into one training
+ * run. mnemo needs only element-wise sums over all ranks, in place, with the same result
+ * on every rank (MPI_Allreduce with MPI_SUM gives that), so this header needs no MPI and
+ * any transport can stand behind it. Each function returns MN_OK or another status
+ * (mnemo then reports that the sum failed); every rank calls it in the same order, with
+ * the same n (a collective).
+ *
+ * With a communicator of size N attached, mn_trainer_step is collective: every rank draws
+ * the whole global batch (batch_size, which N must divide) from its task, identical on
+ * every rank, runs forward and backward on its contiguous 1/N of the sequences (rank r:
+ * sequences r·B/N .. (r+1)·B/N − 1), and the ranks sum their gradients in one call on the
+ * flat gradient buffer and their losses in one more; then every rank applies the same
+ * clipping and update. The result equals the single-process step up to the order of the
+ * floating-point sums (see the README). Dropout draws its masks per rank. A failure or a
+ * stop request (mn_trainer_set_stop) on any rank ends that step on every rank: the failing
+ * rank returns its own error, the others MN_E_STATE naming it; a stop, seen on any rank,
+ * returns MN_E_STOPPED everywhere with nothing changed. The first step after attaching (or
+ * resuming) checks that the ranks agree on the model size, parameters, step and batch,
+ * and fails with MN_E_ARG on every rank when they do not. mn_trainer_evaluate is
+ * collective too: each rank evaluates its share of every held-out batch, the sums are
+ * reduced, and every rank gets the same figures; it first checks that the parameters are
+ * still identical on every rank (MN_E_STATE when they drifted apart). mn_trainer_save may
+ * be called on one rank alone (the state is the same on all); mn_trainer_resume must be
+ * called on every rank with the same file. */
+typedef struct {
+    int rank, size;           /* 0 <= rank < size */
+    mn_status (*allreduce_sum_f32)(void *ctx, float *buf, size_t n);
+    mn_status (*allreduce_sum_f64)(void *ctx, double *buf, size_t n);
+    void (*release)(void *ctx);   /* mn_comm_release calls it; NULL: the caller owns ctx */
+    void *ctx;
+} mn_comm;
+
+/* Attach a communicator (copied; its ctx must outlive the trainer or the next call) or,
+ * with NULL or size 1, detach it and train alone again. MN_E_ARG when the fields are
+ * impossible or the batch does not divide by size. Call it between steps, on every rank. */
+mn_status mn_trainer_set_comm(mn_trainer *tr, const mn_comm *comm);
+/* A communicator over an MPI communicator: mpi_comm points to the caller's MPI_Comm (for
+ * example &MPI_COMM_WORLD), which is duplicated (MPI_Comm_dup, a collective), so mnemo's
+ * sums never mix with the program's own messages; MPI must be initialized. Free it with
+ * mn_comm_release before MPI_Finalize. A library built without MPI (make without MPI=1)
+ * returns MN_E_ARG saying so. */
+mn_status mn_comm_from_mpi(const void *mpi_comm, mn_comm *out);
+/* Free what mn_comm_from_mpi made (calls comm->release) and zero *comm. */
+void mn_comm_release(mn_comm *comm);
+
 /* ------------------------------------------------------------------- bench */
 
 typedef struct {

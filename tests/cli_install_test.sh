@@ -12,9 +12,13 @@ root=$PWD
 san=""
 if nm "$build/libmnemo.a" 2>/dev/null | grep -q '__asan_'; then san="-fsanitize=address,undefined"; fi
 
+# an MPI build (make MPI=1, build/mpi) installs as one: make must compile it alike
+mpi=()
+if ldd "$bin" 2>/dev/null | grep -q libmpi; then mpi=(MPI=1); fi
+
 stage=$tmp/stage
 prefix=/opt/mnemo-test
-if make -s -C "$root" BUILD="$build" DESTDIR="$stage" PREFIX="$prefix" install >"$tmp/inst" 2>&1; then
+if make -s -C "$root" ${mpi[@]+"${mpi[@]}"} BUILD="$build" DESTDIR="$stage" PREFIX="$prefix" install >"$tmp/inst" 2>&1; then
     ok "make install DESTDIR=... PREFIX=$prefix"
 else
     bad "make install" "$(cat "$tmp/inst")"
@@ -69,7 +73,7 @@ else
     skip "the pkg-config build of the examples (pkg-config is not installed; apt-get install pkgconf)"
 fi
 
-if make -s -C "$root" BUILD="$build" DESTDIR="$stage" PREFIX="$prefix" uninstall >"$tmp/un" 2>&1 &&
+if make -s -C "$root" ${mpi[@]+"${mpi[@]}"} BUILD="$build" DESTDIR="$stage" PREFIX="$prefix" uninstall >"$tmp/un" 2>&1 &&
    [ -z "$(find "$stage" -type f -o -type l)" ]; then
     ok "make uninstall removes every installed file"
 else

@@ -25,9 +25,11 @@ static size_t in_use, peak;
 /* The test hook (core.h): allocations left before every one fails; < 0: off. */
 static long fail_after = -1;
 
-void mn_test_fail_allocs_after(long n) {
-#pragma omp atomic write
-    fail_after = n < 0 ? -1 : n;
+long mn_test_fail_allocs_after(long n) {
+    long was;
+#pragma omp atomic capture
+    { was = fail_after; fail_after = n < 0 ? -1 : n; }
+    return was;
 }
 
 /* 1 when the hook says this allocation fails. Once at 0 the count stays there, so every

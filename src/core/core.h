@@ -19,8 +19,9 @@ mn_status mn_reserve(void **buf, size_t *cap, size_t bytes);
  * cause of a later failure, and inside a parallel region as a failure of the region. */
 mn_status mn_try_reserve(void **buf, size_t *cap, size_t bytes);
 /* Test hook, inert unless called: the next n allocations succeed and every one after
- * them fails (as out of memory), on every thread, until it is called with n < 0. */
-void mn_test_fail_allocs_after(long n);
+ * them fails (as out of memory), on every thread, until it is called with n < 0. Returns
+ * the count it replaces (-1: off), so a test can pause the hook and go on with it. */
+long mn_test_fail_allocs_after(long n);
 
 /* --- errors: one message per thread; functions return the status they set --- */
 mn_status mn_fail(mn_status s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

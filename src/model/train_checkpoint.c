@@ -222,6 +222,7 @@ mn_status mn_trainer_resume(mn_trainer *tr, const char *path) {
     tr->opt.t = opt_t;
     memcpy(tr->task->rng.s, rng, sizeof rng);
     tr->task->drawn = (uint64_t)drawn;
+    tr->agreed = 0;   /* with ranks, the next step checks they all resumed the same state */
 done:
     mn_st_free(f);
     return st;

@@ -2,6 +2,7 @@
 #ifndef MN_TRAINER_H
 #define MN_TRAINER_H
 
+#include "comm.h"
 #include "model.h"
 #include "optim.h"
 #include "task.h"
@@ -14,6 +15,12 @@ struct mn_trainer {
     mn_optimizer opt;
     int step, bad_in_a_row;
     const volatile sig_atomic_t *stop;   /* the caller's stop request (mn_trainer_set_stop) */
+    /* Data parallelism (mn_trainer_set_comm): the ranks, this rank's part of each batch,
+     * whether the ranks were found to agree since the comm was attached or the trainer
+     * resumed, and a stop that some rank saw. */
+    mn_comm comm;
+    mn_batch_part part;
+    int agreed;
 };
 
 #endif
