@@ -127,9 +127,11 @@ test: all $(BUILD)/test_runner
 	bash tests/run.sh $(BUILD)
 
 # Learning checks are slow under the sanitizers; they run in `make test`.
+# (with MPI=1 in a folder of its own, like every MPI build)
+ASAN_BUILD := $(if $(filter 1,$(MPI)),build/asan-mpi,build/asan)
 sanitize:
-	$(MAKE) BUILD=build/asan OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" all build/asan/test_runner
-	MNEMO_SKIP_SLOW=1 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 bash tests/run.sh build/asan
+	$(MAKE) BUILD=$(ASAN_BUILD) OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" all $(ASAN_BUILD)/test_runner
+	MNEMO_SKIP_SLOW=1 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 bash tests/run.sh $(ASAN_BUILD)
 
 # Fuzzing, never part of test: fuzz/run.sh builds the libFuzzer harnesses with clang into
 # build/fuzz/ and runs each for FUZZ_SECONDS (default 300), one after another.
