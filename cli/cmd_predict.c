@@ -357,7 +357,7 @@ static int run(const options *o, mn_cell_kind cell) {
     mn_stack_config found;
     if ((!o->proj_given || !o->no_bias_given) &&
         mn_stack_probe_torch(o->weights, &found) == MN_OK) {
-        if (!o->proj_given && cell == MN_LSTM && found.proj_size < o->hidden)
+        if (!o->proj_given && cli_cell_has_projection(cell) && found.proj_size < o->hidden)
             cfg.proj_size = found.proj_size;
         if (!o->no_bias_given) cfg.no_bias = found.no_bias;
     }
@@ -489,9 +489,10 @@ int cmd_predict(int argc, char **argv) {
     if (transformer && (o.proj_given || o.no_bias_given))
         return cli_fail("%s is an option of PyTorch's recurrent modules; --model transformer "
                         "has none: drop it", o.proj_given ? "--proj-size" : "--no-bias");
-    if (o.proj_given && cell != MN_LSTM)
+    mn_cell_info ci;
+    if (o.proj_given && !cli_cell_has_projection(cell) && mn_cell_describe(cell, &ci) == MN_OK)
         return cli_fail("--proj-size is an LSTM's (nn.LSTM(proj_size=P)); nn.%s has no "
-                        "projection: drop it or use --model lstm", cell == MN_GRU ? "GRU" : "RNN");
+                        "projection: drop it or use --model lstm", ci.family);
     if (o.proj_given && o.proj >= o.hidden)
         return cli_fail("--proj-size %d must be below --hidden %d, as PyTorch requires "
                         "(proj_size < hidden_size)", o.proj, o.hidden);

@@ -27,6 +27,11 @@ int cli_check_task(const char *name) {
                     list);
 }
 
+int cli_cell_has_projection(mn_cell_kind cell) {
+    mn_cell_info ci;
+    return mn_cell_describe(cell, &ci) == MN_OK && ci.has_cell_state;
+}
+
 const char *cli_cell_list(void) {
     static char buf[128];
     if (!buf[0]) {

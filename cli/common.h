@@ -35,6 +35,9 @@ int cli_check_task(const char *name);
 int cli_parse_cell(const char *name, mn_cell_kind *out);
 /* Lists for messages and help. */
 const char *cli_cell_list(void);   /* "rnn, rnn-relu, lstm, gru" */
+/* Whether a cell can take PyTorch's proj_size (the cells with a cell state: h = W_hr·h'),
+ * asked of the library's cell descriptions rather than of a cell name. */
+int cli_cell_has_projection(mn_cell_kind cell);
 
 /* The peak bytes of a run of the model cfg at T steps and B sequences, as the library
  * estimates it (mn_memory_estimate_run; train: a training step with Adam, else a forward

@@ -220,7 +220,7 @@ int train_opts_check(train_opts *o) {
         if (o->fam.kind || !o->model_name)
             return cli_fail("%s is an option of PyTorch's recurrent modules; --model %s has "
                             "none: drop it", opt, o->model_name ? o->model_name : "(none)");
-        if (o->proj && o->cell != MN_LSTM)
+        if (o->proj && !cli_cell_has_projection(o->cell))
             return cli_fail("--proj-size is an LSTM's (nn.LSTM(proj_size=P)), and --model %s has "
                             "no projection: use --model lstm or drop --proj-size", o->model_name);
         if (o->proj && o->proj >= o->mc.hidden_size)

@@ -49,6 +49,12 @@ static int cell_of_gates(int64_t G, mn_cell_kind *out) {
     return 0;
 }
 
+/* proj_size belongs to the cells with a cell state (nn.LSTM): asked of the cell table. */
+static int has_projection(mn_cell_kind c) {
+    mn_cell_info ci;
+    return mn_cell_describe(c, &ci) == MN_OK && ci.has_cell_state;
+}
+
 static const char *family(mn_cell_kind c) {
     mn_cell_info ci = {0};
     mn_cell_describe(c, &ci);
@@ -86,7 +92,7 @@ mn_status mn_stack_config_check(const mn_stack_config *c) {
     if (c->bidirectional != 0 && c->bidirectional != 1)
         return mn_fail(MN_E_ARG, "bidirectional must be 0 or 1");
     if (c->no_bias != 0 && c->no_bias != 1) return mn_fail(MN_E_ARG, "no_bias must be 0 or 1");
-    if (c->proj_size && c->cell != MN_LSTM)
+    if (c->proj_size && !has_projection(c->cell))
         return mn_fail(MN_E_ARG, "proj_size is an LSTM's (nn.LSTM(proj_size=...)); nn.%s has "
                        "none", family(c->cell));
     if (c->proj_size < 0 || (c->proj_size && c->proj_size >= c->hidden_size))
@@ -346,7 +352,7 @@ static mn_status check_extra(const char *path, const mn_st_file *f, const char *
                            path, shown);
         return mn_fail(MN_E_INPUT, "%s: unexpected tensor '%s': an nn.%s state dict holds only "
                        "weight_ih_l*, weight_hh_l*, bias_ih_l* and bias_hh_l*%s%s", path, shown,
-                       family(s->cfg.cell), s->cfg.cell == MN_LSTM ? " (weight_hr_l* with "
+                       family(s->cfg.cell), has_projection(s->cfg.cell) ? " (weight_hr_l* with "
                        "proj_size)" : "",
                        plen ? "" : " (tensors of other modules need a prefix such as 'rnn.')");
     }
