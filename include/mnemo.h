@@ -891,6 +891,25 @@ typedef struct {
  * mn_last_error() says which. */
 mn_status mn_plot_diagnosis_svg(const char *path, const mn_plot_diagnosis *d);
 
+/* A line plot of metrics against one shared x (mnemo sweep --plot: a test metric against
+ * the sequence length, one line per model, the task's baseline dashed). Every x gets a
+ * tick; NaN values leave gaps. Written atomically like mn_plot_diagnosis_svg; MN_E_ARG for
+ * an impossible description (no series or points, more than 16 series, x not increasing,
+ * x <= 0 on a log axis, a NULL name), MN_E_IO, MN_E_NOMEM. */
+typedef struct {
+    const char *title;            /* page title; NULL: none */
+    const char *x_label, *y_label;
+    int log_x;                    /* 1: x on a log10 axis (lengths that double) */
+    int points;                   /* P >= 1 x positions, shared by every series */
+    const double *x;              /* [P], increasing (and > 0 with log_x) */
+    int series;                   /* S in [1, 16] */
+    const char *const *names;     /* [S] legend names */
+    const double *y;              /* [S×P] row-major: series s at x[i] is y[s·P + i] */
+    const int *dashed;            /* [S] 1: a reference drawn dashed in grey; NULL: none */
+    double y_min, y_max;          /* a fixed y range (accuracy: 0, 1); both 0: the data's */
+} mn_plot_lines;
+mn_status mn_plot_lines_svg(const char *path, const mn_plot_lines *p);
+
 /* ------------------------------------------------------------ end plots */
 
 /* ------------------------------------------------------------ arrays (.npy)

@@ -621,3 +621,54 @@ TEST(plot_attention_refuses_impossible_figures) {
     CHECK_OK(mn_plot_diagnosis_svg(path, &ok));
     close_dir(&o);
 }
+
+/* ------------------------------------------------------------------ line plot (sweep) */
+
+TEST(plot_lines_marks_every_finite_point_and_escapes_names) {
+    out_dir o;
+    char path[300];
+    REQUIRE(open_dir(&o), "mkdtemp failed");
+    plot_path(&o, "lines", path, sizeof path);
+    const double x[3] = {100, 200, 400};
+    /* lstm complete, rnn with a gap (a failed run), a dashed baseline */
+    const double y[9] = {0.9, 0.8, 0.6, 0.7, NAN, 0.5, 0.5, 0.5, 0.5};
+    const char *names[3] = {"lstm", "rnn <tanh> & co", "baseline"};
+    const int dashed[3] = {0, 0, 1};
+    mn_plot_lines p = {.title = "adding: accuracy", .x_label = "length T",
+                       .y_label = "test accuracy", .log_x = 1, .points = 3, .x = x,
+                       .series = 3, .names = names, .y = y, .dashed = dashed, .y_max = 1};
+    CHECK_OK(mn_plot_lines_svg(path, &p));
+    char *svg = slurp(path, NULL);
+    REQUIRE(svg != NULL, "plot not written");
+    CHECK(!xml_problem(svg), "well-formed: %s", xml_problem(svg));
+    CHECK(count_of(svg, "<circle") == 5, "5 finite points of solid series marked, got %d",
+          count_of(svg, "<circle"));
+    CHECK(strstr(svg, "rnn &lt;tanh&gt; &amp; co") != NULL, "the name is escaped");
+    CHECK(count_of(svg, "stroke-dasharray") >= 2, "baseline dashed in the plot and the key");
+    /* the gap: the rnn path restarts with M after the NaN */
+    const char *rnn = strstr(svg, "stroke=\"#d95f02\" stroke-width=\"1.8\" d=\"M");
+    REQUIRE(rnn != NULL, "rnn series drawn");
+    const char *end = strchr(rnn + 40, '"');
+    int moves = 0;
+    for (const char *q = rnn + 40; q < end; q++) moves += *q == 'M';
+    CHECK(moves == 1 && strchr(rnn + 40, 'L') > end, "a lone point after the gap starts a new "
+          "subpath and is not joined to the first");
+    free(svg);
+
+    /* impossible descriptions are refused, and nothing is written */
+    unlink(path);
+    mn_plot_lines bad[5] = {p, p, p, p, p};
+    const double down[3] = {100, 50, 400}, zero[3] = {0, 1, 2};
+    bad[0].points = 0;
+    bad[1].x = down;
+    bad[2].x = zero;            /* log axis at 0 */
+    bad[3].series = 17;
+    bad[4].y_min = 2;           /* above y_max */
+    for (int i = 0; i < 5; i++) {
+        mn_clear_error();
+        CHECK(mn_plot_lines_svg(path, &bad[i]) == MN_E_ARG && mn_last_error()[0],
+              "bad line plot %d accepted", i);
+    }
+    CHECK(access(path, F_OK) != 0, "nothing written for bad input");
+    close_dir(&o);
+}

@@ -23,6 +23,7 @@ static const struct {
     SIZE_OF(mn_memory_estimate), SIZE_OF(mn_lab_options),      SIZE_OF(mn_lab_number),
     SIZE_OF(mn_lab_result),      SIZE_OF(mn_plot_diagnosis),   SIZE_OF(mn_array_dtype),
     SIZE_OF(mn_array),           SIZE_OF(mn_stack_config),     SIZE_OF(mn_comm),
+    SIZE_OF(mn_plot_lines),
 };
 
 size_t mn_sizeof(const char *type_name) {

@@ -35,7 +35,7 @@ static mn_status check(const char *path, const mn_plot_diagnosis *d) {
 
 /* The document title (first, where viewers look for it), the white background, and the
  * page title, shrunk to fit the width when the caller's text is long. */
-static double page_title(mn_strbuf *sb, const char *title) {
+double mn_svg_page_title(mn_strbuf *sb, const char *title) {
     mn_strbuf esc = { 0 };
     if (title && *title) mn_svg_escape(&esc, title);
     if (esc.failed) { sb->failed = 1; mn_sb_free(&esc); return 0; }
@@ -54,7 +54,7 @@ static double page_title(mn_strbuf *sb, const char *title) {
 
 /* The page: the XML prolog and <svg> element around the drawn body, written atomically so
  * a reader never sees half a plot. */
-static mn_status write_page(const char *path, const mn_strbuf *body, int height) {
+mn_status mn_svg_write_page(const char *path, const mn_strbuf *body, int height) {
     char head[512];
     int hn = snprintf(head, sizeof head,
                       "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
@@ -70,7 +70,7 @@ mn_status mn_plot_diagnosis_svg(const char *path, const mn_plot_diagnosis *d) {
     mn_status s = check(path, d);
     if (s) return s;
     mn_strbuf body = { 0 };
-    double y = page_title(&body, d->title);
+    double y = mn_svg_page_title(&body, d->title);
     y = mn_plot_panel_profile(&body, d, y);
     if (d->snapshots > 0) y = mn_plot_panel_heatmap(&body, d, y);
     if (d->units > 0) y = mn_plot_panel_half_life(&body, d, y);
@@ -79,7 +79,7 @@ mn_status mn_plot_diagnosis_svg(const char *path, const mn_plot_diagnosis *d) {
         mn_sb_free(&body);
         return mn_fail(MN_E_NOMEM, "plot: out of memory while drawing %s", path);
     }
-    s = write_page(path, &body, (int)ceil(y) + 4);
+    s = mn_svg_write_page(path, &body, (int)ceil(y) + 4);
     mn_sb_free(&body);
     return s;
 }

@@ -111,6 +111,15 @@ double mn_svg_panel_title(mn_strbuf *sb, double y, const char *markup);
 /* The plot area of a panel: the page width less the margins, from y down h px. */
 mn_svg_box mn_svg_plot_box(double y, double h);
 
+/* ------------------------------------------------------------------ pages */
+
+/* The document title, the white background and the page title (shrunk to fit the width);
+ * returns the y under it. */
+double mn_svg_page_title(mn_strbuf *sb, const char *title);
+/* The XML prolog and <svg> element around the drawn body, written atomically so a reader
+ * never sees half a plot. */
+mn_status mn_svg_write_page(const char *path, const mn_strbuf *body, int height);
+
 /* ------------------------------------------------------------------ panels */
 
 double mn_plot_panel_profile(mn_strbuf *sb, const mn_plot_diagnosis *d, double y);
