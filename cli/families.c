@@ -61,6 +61,12 @@ cli_family_kind family_of(const char *model_name) {
     return i < 0 ? FAMILY_NONE : (cli_family_kind)(i + 1);
 }
 
+int family_option_read(const char *opt_name, cli_family_kind kind) {
+    for (int r = 0; r < FAMILY_OPTS; r++)
+        if (!strcmp(opt_name, readers[r].name)) return (readers[r].families >> kind) & 1u;
+    return -1;
+}
+
 int family_opts_check(cli_family *f, const cli_opt *opts, int nopts, const char *model_name) {
     char list[64];
     f->kind = family_of(model_name);

@@ -26,6 +26,9 @@ int family_opts_table(cli_family *f, cli_opt *opts);
 /* The family --model names (FAMILY_NONE for a recurrent cell), each option valid and given
  * only to the family that reads it (another would ignore it). 0, or 2 after printing. */
 int family_opts_check(cli_family *f, const cli_opt *opts, int nopts, const char *model_name);
+/* Whether a family reads a family option: 1 or 0; -1 when opt_name is no family option
+ * (mnemo sweep gives each model only the family options it reads). */
+int family_option_read(const char *opt_name, cli_family_kind kind);
 /* "transformer, tcn, s4d, mamba" */
 const char *family_names(void);
 cli_family_kind family_of(const char *model_name);

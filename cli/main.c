@@ -23,6 +23,7 @@ static const command commands[] = {
     {"diagnose", cmd_diagnose, "train or load a model and report how its gradient flows"},
     {"memory", cmd_memory, "bytes a training run needs, and the longest T that fits"},
     {"lab", cmd_lab, "experiments that check the theory of long-range learning"},
+    {"sweep", cmd_sweep, "train several models at several lengths; one table and plot"},
 };
 #define NCOMMANDS ((int)(sizeof commands / sizeof commands[0]))
 

@@ -188,6 +188,28 @@ json_obj json_child(json_obj *j, const char *key) {
 
 void json_close(json_obj *child) { fputc('}', child->f); }
 
+void json_array_open(json_obj *j, const char *key) {
+    json_key(j, key);
+    fputc('[', j->f);
+}
+
+json_obj json_array_item(json_obj *j, int index) {
+    fputs(index ? ",{" : "{", j->f);
+    return (json_obj){j->f, 0};
+}
+
+void json_array_close(json_obj *j) { fputc(']', j->f); }
+
+void json_str_array(json_obj *j, const char *key, const char *const *v, int n) {
+    json_key(j, key);
+    fputc('[', j->f);
+    for (int i = 0; i < n; i++) {
+        if (i) fputc(',', j->f);
+        json_escaped(j->f, v[i]);
+    }
+    fputc(']', j->f);
+}
+
 void json_end(json_obj *j) {
     fputs("}\n", j->f);
     fflush(j->f);

@@ -57,6 +57,12 @@ void json_num_array(json_obj *j, const char *key, const double *v, int n);
 /* A nested object: "key":{ ... }; fill the returned object, then json_close it. */
 json_obj json_child(json_obj *j, const char *key);
 void json_close(json_obj *child);
+/* An array of objects: "key":[{...},{...}]: json_array_open, then for each element
+ * json_array_item (fill it, json_close it), then json_array_close. */
+void json_array_open(json_obj *j, const char *key);
+json_obj json_array_item(json_obj *j, int index);
+void json_array_close(json_obj *j);
+void json_str_array(json_obj *j, const char *key, const char *const *v, int n);
 void json_end(json_obj *j);   /* "}\n" and flush */
 
 /* --json on every outcome. A command calls cli_json_arm(json) once its command line is
