@@ -158,6 +158,10 @@ void train_record_print(const train_opts *o, const train_session *s, const train
     else printf(", full BPTT\n");
     mn_model_uses u;
     if (mn_model_config_uses(mc, &u) != MN_OK) return;
+    if (u.ssm_lr)
+        printf("  ssm         A and delta at lr %g%s, no weight decay\n", (double)mn_ssm_lr(tc),
+               train_opt_given(o, "--ssm-lr") ? " (--ssm-lr)" : " (min(lr, 1e-3), as the S4 "
+               "repository)");
     if (!u.recurrent) {
         printf("  init        PyTorch's defaults (no block has a recurrence)\n");
         return;
@@ -199,7 +203,9 @@ void train_record_json(json_obj *j, const train_opts *o, const train_session *s,
     json_int(j, "tbptt", tc->tbptt);
     json_int(j, "max_faults", tc->max_bad_steps);
     mn_model_uses u;
-    if (mn_model_config_uses(mc, &u) != MN_OK || !u.recurrent) return;
+    if (mn_model_config_uses(mc, &u) != MN_OK) return;
+    if (u.ssm_lr) json_num(j, "ssm_lr", mn_ssm_lr(tc));
+    if (!u.recurrent) return;
     json_str(j, "init", init_word[mc->recurrent_init]);
     if (mc->recurrent_init != MN_INIT_UNIFORM) json_num(j, "init_gain", mc->init_gain);
     if (u.keep_gate && mc->chrono_tmax > 1) json_int(j, "chrono_tmax", mc->chrono_tmax);

@@ -436,6 +436,9 @@ typedef struct {
     int eval_size;            /* held-out sequences per evaluation */
     int max_bad_steps;        /* stop after this many NaN/Inf steps in a row (default 5) */
 } mn_train_config;
+/* The learning rate state-space A and Δ train with: cfg->ssm_lr, or min(lr, 1e-3) when
+ * that is 0 (see mn_train_config.ssm_lr). */
+float mn_ssm_lr(const mn_train_config *cfg);
 
 typedef struct {
     int step;                 /* steps done */

@@ -18,6 +18,10 @@ enum {
     /* a state space's A and Δ (S4D's kernel.log_dt, log_A_real, A_imag): the train
      * config's ssm_lr and no weight decay, as the S4 repository trains them */
     MN_GROUP_SSM = 1,
+    /* the learning rate of the rest and no weight decay: Mamba's A_log and D, which
+     * mamba_simple.py marks _no_weight_decay (decay would pull A = −exp(A_log) towards −1
+     * and the skip D towards 0, neither of which is a smaller model) */
+    MN_GROUP_NO_DECAY = 2,
     MN_GROUP_COUNT
 };
 

@@ -382,8 +382,9 @@ mn_layer *mn_mamba_create(int D, int N, mn_ssm_init init) {
     s->o_x = mn_layer_add_param(&s->base, "x_proj.weight", 2, (int[]){s->P, E});
     s->o_dtw = mn_layer_add_param(&s->base, "dt_proj.weight", 2, (int[]){E, s->R});
     s->o_dtb = mn_layer_add_param(&s->base, "dt_proj.bias", 1, (int[]){E});
-    s->o_alog = mn_layer_add_param(&s->base, "A_log", 2, (int[]){E, N});
-    s->o_D = mn_layer_add_param(&s->base, "D", 1, (int[]){E});
+    /* no weight decay on A_log and D, as mamba_simple.py (_no_weight_decay) */
+    s->o_alog = mn_layer_add_param_in(&s->base, MN_GROUP_NO_DECAY, "A_log", 2, (int[]){E, N});
+    s->o_D = mn_layer_add_param_in(&s->base, MN_GROUP_NO_DECAY, "D", 1, (int[]){E});
     s->o_out = mn_layer_add_param(&s->base, "out_proj.weight", 2, (int[]){D, E});
     return &s->base;
 }

@@ -127,7 +127,7 @@ mn_status mn_optimizer_use_groups(mn_optimizer *o, const mn_train_config *cfg,
         if (hi <= lo) continue;
         o->ssm |= g == MN_GROUP_SSM;
         mn_opt_segment s = {lo, hi, g == MN_GROUP_SSM ? ssm_scale : 1.0,
-                            g == MN_GROUP_SSM ? 0.0f : o->weight_decay};
+                            g == MN_GROUP_DEFAULT ? o->weight_decay : 0.0f};
         if (n > 0 && seg[n - 1].hi == lo && seg[n - 1].lr_scale == s.lr_scale &&
             seg[n - 1].weight_decay == s.weight_decay)
             seg[n - 1].hi = hi;

@@ -32,13 +32,12 @@ typedef struct {
  *  AdamW: p -= lr·wd·p, then the Adam update without the g += wd·p. */
 mn_status mn_optimizer_init(mn_optimizer *o, const mn_train_config *cfg, size_t n);
 /* The parameter groups of a model's tensors (mn_tensor_view.group): MN_GROUP_SSM trains
- * with mn_ssm_lr(cfg) (scaled by the schedule as lr is) and no weight decay; the rest with
- * lr and cfg's weight decay. Call after mn_optimizer_init; checkpoints need nothing more
+ * with mn_ssm_lr(cfg) (scaled by the schedule as lr is) and no weight decay,
+ * MN_GROUP_NO_DECAY with lr and no weight decay; the rest with lr and cfg's weight decay. Call after mn_optimizer_init; checkpoints need nothing more
  * (the moments stay one flat buffer). */
 mn_status mn_optimizer_use_groups(mn_optimizer *o, const mn_train_config *cfg,
                                   const mn_model *m);
-/* The SSM group's base learning rate: cfg->ssm_lr, or min(lr, 1e-3) when that is 0. */
-float mn_ssm_lr(const mn_train_config *cfg);
+/* mn_ssm_lr (mnemo.h): the SSM group's base learning rate. */
 void mn_optimizer_free(mn_optimizer *o);
 void mn_optimizer_step(mn_optimizer *o, float *params, const float *grads, float lr);
 
