@@ -111,38 +111,39 @@ __attribute__((target("avx512f,fma"))) static void kernel_avx512(
 }
 
 
-/* Thin AVX-512 tiles: one sequence (B = 1) or the rows left over from the 8-row tiles.
- * With H·P accumulator pairs (H rows × P panels, H·P = 4) there are 8 independent FMA
- * chains, enough to keep both FMA pipes busy, where an 8×32 tile padded with zero rows
- * would do up to 8× the work. Each element is still one chain of FMAs over k in order,
- * from zero, then alpha and beta as in kernel_avx512: the same bits as the full tile. */
-#define THIN_BODY(H, P)                                                                   \
+/* Thin tiles: one sequence (B = 1) or the rows left over from the full tiles. With H·P
+ * accumulator pairs (H rows × P panels, H·P = 4) there are 8 independent FMA chains, enough
+ * to keep both FMA pipes busy, where a full tile padded with zero rows would do up to MR×
+ * the work. Each element is still one chain of FMAs over k in order, from zero, then alpha
+ * and beta as in the full kernel: the same bits as the full tile. VT/X are the intrinsics'
+ * vector type and width (512 or 256), W the floats per vector; a panel is 2·W wide. */
+#define THIN_BODY(VT, X, W, H, P)                                                         \
     {                                                                                     \
-        __m512 c[H][P][2];                                                                \
+        VT c[H][P][2];                                                                    \
         for (int r = 0; r < H; r++)                                                       \
-            for (int q = 0; q < P; q++) c[r][q][0] = c[r][q][1] = _mm512_setzero_ps();   \
+            for (int q = 0; q < P; q++) c[r][q][0] = c[r][q][1] = _mm##X##_setzero_ps(); \
         for (int k = 0; k < kc; k++) {                                                    \
             _Pragma("GCC unroll 4") for (int q = 0; q < P; q++) {                         \
-                const float *b = B + (size_t)q * bstride + (size_t)k * 32;                \
-                __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);             \
+                const float *b = B + (size_t)q * bstride + (size_t)k * 2 * W;             \
+                VT b0 = _mm##X##_loadu_ps(b), b1 = _mm##X##_loadu_ps(b + W);              \
                 _Pragma("GCC unroll 4") for (int r = 0; r < H; r++) {                     \
-                    __m512 a = _mm512_set1_ps(A[(size_t)k * mr + r]);                     \
-                    c[r][q][0] = _mm512_fmadd_ps(a, b0, c[r][q][0]);                      \
-                    c[r][q][1] = _mm512_fmadd_ps(a, b1, c[r][q][1]);                      \
+                    VT a = _mm##X##_set1_ps(A[(size_t)k * mr + r]);                       \
+                    c[r][q][0] = _mm##X##_fmadd_ps(a, b0, c[r][q][0]);                    \
+                    c[r][q][1] = _mm##X##_fmadd_ps(a, b1, c[r][q][1]);                    \
                 }                                                                         \
             }                                                                             \
         }                                                                                 \
-        __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);                     \
+        VT va = _mm##X##_set1_ps(alpha), vb = _mm##X##_set1_ps(beta);                     \
         for (int r = 0; r < H; r++)                                                       \
             for (int q = 0; q < P; q++) {                                                 \
-                float *cr = C + (size_t)r * ldc + q * 32;                                 \
-                __m512 o0 = _mm512_mul_ps(va, c[r][q][0]), o1 = _mm512_mul_ps(va, c[r][q][1]); \
+                float *cr = C + (size_t)r * ldc + q * 2 * W;                              \
+                VT o0 = _mm##X##_mul_ps(va, c[r][q][0]), o1 = _mm##X##_mul_ps(va, c[r][q][1]); \
                 if (beta != 0.0f) {                                                       \
-                    o0 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(cr), o0);                    \
-                    o1 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(cr + 16), o1);               \
+                    o0 = _mm##X##_fmadd_ps(vb, _mm##X##_loadu_ps(cr), o0);                \
+                    o1 = _mm##X##_fmadd_ps(vb, _mm##X##_loadu_ps(cr + W), o1);            \
                 }                                                                         \
-                _mm512_storeu_ps(cr, o0);                                                 \
-                _mm512_storeu_ps(cr + 16, o1);                                            \
+                _mm##X##_storeu_ps(cr, o0);                                               \
+                _mm##X##_storeu_ps(cr + W, o1);                                           \
             }                                                                             \
     }
 
@@ -150,10 +151,22 @@ __attribute__((target("avx512f,fma"))) static void kernel_avx512_thin(
     int h, int kc, const float *A, int mr, const float *B, size_t bstride, float *C,
     size_t ldc, float alpha, float beta) {
     switch (h) {
-    case 1: THIN_BODY(1, 4) break;
-    case 2: THIN_BODY(2, 2) break;
-    case 3: THIN_BODY(3, 1) break;
-    default: THIN_BODY(4, 1) break;
+    case 1: THIN_BODY(__m512, 512, 16, 1, 4) break;
+    case 2: THIN_BODY(__m512, 512, 16, 2, 2) break;
+    case 3: THIN_BODY(__m512, 512, 16, 3, 1) break;
+    default: THIN_BODY(__m512, 512, 16, 4, 1) break;
+    }
+}
+
+/* The same for AVX2's 16-column panels: at most 8 accumulators of the 16 ymm registers. */
+__attribute__((target("avx2,fma"))) static void kernel_avx2_thin(
+    int h, int kc, const float *A, int mr, const float *B, size_t bstride, float *C,
+    size_t ldc, float alpha, float beta) {
+    switch (h) {
+    case 1: THIN_BODY(__m256, 256, 8, 1, 4) break;
+    case 2: THIN_BODY(__m256, 256, 8, 2, 2) break;
+    case 3: THIN_BODY(__m256, 256, 8, 3, 1) break;
+    default: THIN_BODY(__m256, 256, 8, 4, 1) break;
     }
 }
 
@@ -233,6 +246,7 @@ static int has_avx2(void) {
 #else /* other CPUs run the portable kernel under every name */
 #define kernel_avx512 kernel_portable
 #define kernel_avx512_thin NULL
+#define kernel_avx2_thin NULL
 #define transpose8x8 NULL
 #define transpose6x8 NULL
 #define kernel_avx2 kernel_portable
@@ -242,7 +256,7 @@ static int has_avx2(void) { return 0; }
 
 static const kernel kernels[] = {
     {"avx512", 8, 32, kernel_avx512, kernel_avx512_thin, transpose8x8, has_avx512},
-    {"avx2", 6, 16, kernel_avx2, NULL, transpose6x8, has_avx2},
+    {"avx2", 6, 16, kernel_avx2, kernel_avx2_thin, transpose6x8, has_avx2},
     {"portable", 4, 8, kernel_portable, NULL, NULL, always},
 };
 static const kernel *active;
