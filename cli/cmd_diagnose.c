@@ -52,6 +52,11 @@ typedef struct {
     int attention_block[MN_MAX_BLOCKS];
     mn_attention_stats attn[8];      /* the first 8 attention blocks */
     double entropy_ratio;            /* mean over their heads of entropy / uniform */
+    /* state-space blocks (decays, half-lives) and convolutions (a bounded receptive field
+     * beyond one step): the first 8 */
+    int memory_blocks;
+    mn_ssm_stats mem[8];
+    int mem_block[8];
 } diagnosis;
 
 static void usage(FILE *f, cli_opt *opts, int n) {
@@ -162,7 +167,45 @@ static int analyze(mn_model *m, mn_task *held, int B, int sequences, diagnosis *
             ratio += a.entropy[h] / a.uniform_entropy;
     }
     d->entropy_ratio = heads ? ratio / heads : 0;
-    return st ? cli_lib_fail(st, "measuring attention failed") : 0;
+    if (st) return cli_lib_fail(st, "measuring attention failed");
+    for (int l = 0; l < d->L && d->memory_blocks < 8; l++) {
+        mn_ssm_stats m_st;
+        if ((st = mn_ssm_stats_measure(m, b, l, &m_st, NULL)))
+            return cli_lib_fail(st, "measuring the state-space blocks failed");
+        if (!m_st.has_decay && (m_st.receptive_field == MN_FIELD_UNBOUNDED ||
+                                m_st.receptive_field <= 1))
+            continue;
+        d->mem[d->memory_blocks] = m_st;
+        d->mem_block[d->memory_blocks++] = l;
+    }
+    return 0;
+}
+
+/* How far back each state-space block remembers and each convolution reads, against what
+ * the task needs (span + 1 steps: the answer at the last step reads step 0). */
+static void print_memory(const diagnosis *d) {
+    for (int i = 0; i < d->memory_blocks; i++) {
+        const mn_ssm_stats *m = &d->mem[i];
+        const char *head = i == 0 ? "memory      " : "            ";
+        if (m->has_decay) {
+            printf("  %sblock %d (%s): half-life of each channel's slowest mode min %.3g, median "
+                   "%.3g, max %.3g steps (the task reaches %d back); delta %.3g..%.3g, median "
+                   "%.3g", head, d->mem_block[i], m->kind, m->channel_half_life_min,
+                   m->channel_half_life_median, m->channel_half_life_max, d->span, m->dt_min,
+                   m->dt_max, m->dt_median);
+            if (m->input_dependent)
+                printf(" over %lld held-out positions (input-dependent; decays at each "
+                       "channel's median)", (long long)m->positions);
+            printf("\n");
+        } else {
+            long long need = (long long)d->span + 1, total = m->receptive_field_total;
+            printf("  %sblock %d (%s): receptive field %lld steps; through blocks 0..%d: ", head,
+                   d->mem_block[i], m->kind, (long long)m->receptive_field, d->mem_block[i]);
+            if (total == MN_FIELD_UNBOUNDED) printf("every past step\n");
+            else printf("%lld of the %lld the task needs%s\n", total, need,
+                        total < need ? " (too short: the answer's inputs lie outside it)" : "");
+        }
+    }
 }
 
 static void print_report(const train_opts *o, const mn_model_config *mc, const diagnosis *d,
@@ -238,6 +281,7 @@ static void print_report(const train_opts *o, const mn_model_config *mc, const d
     printf("\n              largest Lyapunov exponent %.4g per step (%s)\n", r->lyapunov,
            r->lyapunov < -1e-3 ? "contracting" : r->lyapunov > 1e-3 ? "expanding" : "neutral");
 verdict:;
+    print_memory(d);
     for (int i = 0; i < d->attention_blocks && i < 8; i++) {
         const mn_attention_stats *a = &d->attn[i];
         printf("  %s block %d, per head: distance", i == 0 ? "attention  " : "           ",
@@ -289,6 +333,32 @@ static void print_json(const train_opts *o, const mn_model_config *mc, const dia
         json_num_array(&j, "attention_entropy_by_head", a->entropy, a->heads);
         json_num(&j, "attention_uniform_entropy", a->uniform_entropy);
         json_num(&j, "attention_entropy_ratio", d->entropy_ratio);
+    }
+    if (d->memory_blocks > 0) {
+        json_array_open(&j, "memory_blocks");
+        for (int i = 0; i < d->memory_blocks; i++) {
+            const mn_ssm_stats *m = &d->mem[i];
+            json_obj e = json_array_item(&j, i);
+            json_int(&e, "block", d->mem_block[i]);
+            json_str(&e, "kind", m->kind);
+            if (m->receptive_field == MN_FIELD_UNBOUNDED) json_null(&e, "receptive_field");
+            else json_int(&e, "receptive_field", m->receptive_field);
+            if (m->receptive_field_total == MN_FIELD_UNBOUNDED)
+                json_null(&e, "receptive_field_total");
+            else json_int(&e, "receptive_field_total", m->receptive_field_total);
+            if (m->has_decay) {
+                json_bool(&e, "input_dependent", m->input_dependent);
+                json_num(&e, "dt_min", m->dt_min);
+                json_num(&e, "dt_median", m->dt_median);
+                json_num(&e, "dt_max", m->dt_max);
+                json_num(&e, "half_life_median", m->half_life_median);
+                json_num(&e, "channel_half_life_min", m->channel_half_life_min);
+                json_num(&e, "channel_half_life_median", m->channel_half_life_median);
+                json_num(&e, "channel_half_life_max", m->channel_half_life_max);
+            }
+            json_close(&e);
+        }
+        json_array_close(&j);
     }
     if (d->cell_state) json_num_array(&j, "cell_grad_norm_by_step", d->dc, d->T);
     {

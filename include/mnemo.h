@@ -647,7 +647,9 @@ mn_status mn_recurrence_measure(mn_model *m, const mn_batch *b, int layer, int m
  * State spaces (S4D): each mode n of channel h decays by |z| = |exp(Δ_h·A_hn)| =
  * exp(−Δ_h·exp(log_A_real_hn)) per step, so its memory half-life is ln 0.5 / ln|z| steps
  * (MN_HALF_LIFE_MAX when |z| rounds to 1); a channel remembers as long as its slowest
- * mode. Convolutions (conv, TCN): the receptive field, the steps an output at t reads
+ * mode. Mamba's Δ depends on the input: the decays are taken at each channel's median Δ
+ * over the batch's real positions (A = −exp(A_log): |z| = exp(−Δ_e·exp(A_log_en))), Δ's
+ * range and median over all of them. Convolutions (conv, TCN): the receptive field, the steps an output at t reads
  * (t − field + 1 .. t); a TCN block of kernel k and dilation d reaches 1 + 2(k−1)d. */
 #define MN_FIELD_UNBOUNDED (-1)
 typedef struct mn_ssm_stats {
@@ -655,8 +657,11 @@ typedef struct mn_ssm_stats {
     int has_decay;            /* 1 when the decay and half-life fields below are measured */
     int input_dependent;      /* 1 when the decays depend on the input (Mamba's Δ): then
                                  measured over the batch's real positions */
-    int channels, modes;      /* S4D: H channels of N/2 modes each */
+    int channels, modes;      /* S4D: H channels of N/2 modes each; Mamba: E = 2·D channels
+                                 of N states each */
     double dt_min, dt_max;    /* Δ over channels (for input-dependent kinds: over positions) */
+    double dt_median;         /* S4D: over channels; Mamba: over channels and positions */
+    int64_t positions;        /* input-dependent kinds: the real positions measured */
     double decay_min, decay_median, decay_max;             /* |z| per step, over all modes */
     double half_life_min, half_life_median, half_life_max; /* steps, over all modes */
     double channel_half_life_min, channel_half_life_median, channel_half_life_max;

@@ -50,6 +50,26 @@ if [ "$rc" -eq 0 ] && json_check "$tmp/out" verdict horizon half_life >/dev/null
     ok "diagnose --load: a saved GRU, nothing trained"
 else bad "diagnose --load" "$(show)"; fi
 
+# state spaces: each channel's memory half-life; Mamba's over held-out positions; a TCN's
+# receptive field against the task's span
+S=(--task adding --length 30 --hidden 8 --layers 2 --batch 4 --steps 5 --eval-size 16 --batches 2 \
+   --threads 1 --json)
+run diagnose "${S[@]}" --model s4d --state 4
+if [ "$rc" -eq 0 ] && grep -q '^  memory      block 1 (s4d): half-life of each channel' "$tmp/out" \
+    && tail -n 1 "$tmp/out" | grep -q '"memory_blocks":\[{"block":1,"kind":"s4d"' \
+    && tail -n 1 "$tmp/out" | grep -q '"input_dependent":false'; then
+    ok "diagnose s4d: each block's channel half-lives, in the report and the JSON"
+else bad "diagnose s4d memory" "$(show)"; fi
+run diagnose "${S[@]}" --model mamba --state 4
+if [ "$rc" -eq 0 ] && grep -q '^  memory      block 1 (mamba): .* over [0-9]* held-out positions (input-dependent' "$tmp/out" \
+    && tail -n 1 "$tmp/out" | grep -q '"kind":"mamba","receptive_field":null,"receptive_field_total":null,"input_dependent":true'; then
+    ok "diagnose mamba: half-lives at the median input-dependent delta"
+else bad "diagnose mamba memory" "$(show)"; fi
+run diagnose "${S[@]}" --model tcn --kernel 2
+if [ "$rc" -eq 0 ] && grep -q 'block 1 (tcn): receptive field 5 steps; through blocks 0..1: 7 of the 30 the task needs (too short' "$tmp/out"; then
+    ok "diagnose tcn: the receptive field 1+2(k-1)(2^L-1) = 7 against the 30 steps"
+else bad "diagnose tcn field" "$(show)"; fi
+
 expect_usage "no model and no --load"      diagnose --task adding --length 20
 expect_usage "--load with --hidden"        diagnose --task adding --length 20 --load "$tmp/m.safetensors" --hidden 4
 expect_usage "--load of a missing file"    diagnose --task adding --length 20 --load "$tmp/nope.safetensors"

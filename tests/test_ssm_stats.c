@@ -123,3 +123,55 @@ TEST(ssm_stats_receptive_fields_of_convolutions) {
           (long long)s.receptive_field_total);
     mn_model_free(m);
 }
+
+static float softplus_d(float v) { return v > 20 ? v : (float)log1p(exp((double)v)); }
+
+/* Mamba: with x_proj zero, Δ = softplus(dt_proj.bias) at every position, so each channel's
+ * decays follow from the parameters; with x_proj as initialized Δ varies over positions,
+ * and what lies past a sequence's length is never measured. */
+TEST(ssm_stats_mamba_decays_at_the_median_delta) {
+    enum { D = 4, E = 8, N = 4, T = 7, Bn = 3 };
+    mn_model *m = model_of("linear:4,mamba:state=4:residual:pre", 2);
+    REQUIRE(m, "model: %s", mn_last_error());
+    float x[T * Bn * 2];
+    int32_t lengths[Bn] = {7, 3, 5};
+    mn_rng r;
+    mn_rng_seed(&r, 2);
+    for (int i = 0; i < T * Bn * 2; i++) x[i] = mn_rng_uniform_range(&r, -1, 1);
+    float target[T * Bn] = {0};
+    mn_batch b = {.T = T, .B = Bn, .input_size = 2, .x = x, .lengths = lengths, .output_size = 1,
+                  .target = target};
+    mn_ssm_stats s;
+    CHECK(mn_ssm_stats_measure(m, NULL, 1, &s, NULL) == MN_E_ARG, "Mamba measured without data");
+    double per[E];
+    REQUIRE_OK(mn_ssm_stats_measure(m, &b, 1, &s, per));
+    CHECK(!strcmp(s.kind, "mamba") && s.has_decay && s.input_dependent && s.channels == E &&
+          s.modes == N && s.positions == 15, "kind %s, decay %d, input %d, %dx%d, %lld positions",
+          s.kind, s.has_decay, s.input_dependent, s.channels, s.modes, (long long)s.positions);
+    CHECK(s.dt_min < s.dt_median && s.dt_median < s.dt_max, "Δ varies with the input: %g %g %g",
+          s.dt_min, s.dt_median, s.dt_max);
+    /* padding changes nothing */
+    mn_ssm_stats s2;
+    for (int t = 3; t < T; t++) x[(t * Bn + 1) * 2] += 5;   /* sequence 1 past its length */
+    REQUIRE_OK(mn_ssm_stats_measure(m, &b, 1, &s2, NULL));
+    CHECK(s2.dt_min == s.dt_min && s2.dt_max == s.dt_max && s2.dt_median == s.dt_median &&
+          s2.half_life_median == s.half_life_median, "padding changed the measure");
+
+    float *xp = (float *)tensor(m, "x_proj.weight");
+    const float *bias = tensor(m, "dt_proj.bias"), *A_log = tensor(m, "A_log");
+    REQUIRE(xp && bias && A_log, "no Mamba tensors");
+    memset(xp, 0, sizeof(float) * ((D + 15) / 16 + 2 * N) * E);
+    REQUIRE_OK(mn_ssm_stats_measure(m, &b, 1, &s, per));
+    double lo = 1e9, hi = 0;
+    for (int e = 0; e < E; e++) {
+        double dt = softplus_d(bias[e]), slow = 0;
+        lo = fmin(lo, dt);
+        hi = fmax(hi, dt);
+        for (int n = 0; n < N; n++) slow = fmax(slow, log(2.0) / (dt * exp(A_log[e * N + n])));
+        CHECK(fabs(per[e] - slow) <= 1e-5 * slow, "channel %d: half-life %g, want %g", e, per[e],
+              slow);
+    }
+    CHECK(fabs(s.dt_min - lo) <= 1e-6 * lo && fabs(s.dt_max - hi) <= 1e-6 * hi,
+          "constant Δ: %g..%g, want %g..%g", s.dt_min, s.dt_max, lo, hi);
+    mn_model_free(m);
+}

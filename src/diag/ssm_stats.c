@@ -1,7 +1,7 @@
 /* How far back convolution and state-space blocks remember (mnemo.h, mn_ssm_stats): the
  * receptive field of every block from the registry, and a state-space kind's own decay
- * measures through its ssm_stats hook (S4D: s4d.c; Mamba's, whose Δ depends on the input,
- * is the hook its kind provides: until it does, has_decay stays 0 for it). */
+ * measures through its ssm_stats hook (S4D: s4d.c; Mamba: mamba.c, whose Δ depends on the
+ * input, from a forward over the batch). */
 #include "model.h"
 #include "registry.h"
 
@@ -35,7 +35,9 @@ mn_status mn_ssm_stats_measure(mn_model *m, const mn_batch *b, int block, mn_ssm
     const mn_layer_kind *kind = mn_layer_kind_find(m->blocks[block].kind);
     snprintf(out->kind, sizeof out->kind, "%s", kind->name);
     if (!kind->ssm_stats) return MN_OK;
-    mn_status st = kind->ssm_stats(m, block, m->layers[block], &m->blocks[block], b, out,
+    /* decays that depend on the input are read from a forward over b */
+    mn_status st = b ? mn_model_forward(m, b, NULL) : MN_OK;
+    if (!st) st = kind->ssm_stats(m, block, m->layers[block], &m->blocks[block], b, out,
                                    half_life_per_channel);
     if (st) {
         mn_ssm_stats keep = *out;

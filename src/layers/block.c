@@ -317,3 +317,7 @@ fail:
     mn_layer_destroy(inner);
     return NULL;
 }
+
+mn_layer *mn_block_inner(mn_layer *l) {
+    return l && l->ops == &block_ops ? ((block *)l)->inner : l;
+}

@@ -22,6 +22,8 @@ typedef struct {
  * "norm.weight", "norm.bias". Takes ownership of inner (freed on failure too); NULL and
  * the error set on failure. */
 mn_layer *mn_block_create(mn_layer *inner, const mn_block_wrap *w);
+/* The layer a block wrapper holds, or l itself when l is no wrapper. */
+mn_layer *mn_block_inner(mn_layer *l);
 /* The wrapper's own workspace over `rows` rows, allocated when forward (backward = 0) or
  * backward (1) starts, for the memory estimate; the norm's and the inner layer's are
  * theirs. in, out: the inner layer's widths. */

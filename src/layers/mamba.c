@@ -21,6 +21,8 @@
 #include "mamba_math.h"
 #include "gemm.h"
 #include "init.h"
+#include "block.h"
+#include "registry.h"
 
 #include <limits.h>
 #include <math.h>
@@ -436,6 +438,57 @@ static void mamba_plan(const mn_block_config *b, int in, size_t T, size_t B, mn_
 /* MN_KIND_WHOLE_SEQUENCE: a truncated pass would need the conv window and the scan state
  * carried between chunks, which the training pass does not keep (generation does:
  * mn_mamba_step). */
+/* Δ depends on the input: the decays of the last forward (mn_ssm_stats_measure runs it on
+ * b), each channel's at its median Δ over b's real positions (at most 4096 of them,
+ * evenly spaced, per channel); Δ's range over all of them. */
+#define STATS_POSITIONS 4096
+static mn_status mamba_ssm_stats(mn_model *m, int block, mn_layer *l, const mn_block_config *cfg,
+                                 const mn_batch *b, mn_ssm_stats *out, double *per_channel) {
+    (void)m; (void)cfg;
+    mamba *s = (mamba *)mn_block_inner(l);
+    if (!b)
+        return mn_fail(MN_E_ARG, "block %d (mamba): its decays depend on the input (Δ is "
+                       "computed from it); measure them on a batch", block);
+    if (s->T != b->T || s->B != b->B || !s->dl)
+        return mn_fail(MN_E_STATE, "block %d (mamba): no forward over this batch to measure",
+                       block);
+    const int T = s->T, B = s->B, E = s->E, N = s->N;
+    int64_t real = 0;
+    for (int i = 0; i < B; i++) real += b->lengths ? b->lengths[i] : T;
+    int64_t step = real > STATS_POSITIONS ? (real + STATS_POSITIONS - 1) / STATS_POSITIONS : 1;
+    size_t kept = (size_t)((real + step - 1) / step);
+    double *dts = mn_alloc(((size_t)E * kept + (size_t)E * N) * sizeof(double));
+    if (!dts) return MN_E_NOMEM;
+    double *ln_z = dts + (size_t)E * kept, all_min = INFINITY, all_max = -INFINITY;
+    int64_t k = 0;
+    size_t n = 0;
+    for (int i = 0; i < B; i++)     /* the real positions in sequence order, every step-th */
+        for (int t = 0; t < (b->lengths ? b->lengths[i] : T); t++, k++) {
+            const float *d = s->dl + ((size_t)t * B + i) * E;
+            for (int e = 0; e < E; e++) {
+                all_min = fmin(all_min, d[e]);
+                all_max = fmax(all_max, d[e]);
+            }
+            if (k % step || n >= kept) continue;
+            for (int e = 0; e < E; e++) dts[(size_t)e * kept + n] = d[e];
+            n++;
+        }
+    const float *A_log = l->params + s->o_alog;
+    for (int e = 0; e < E; e++) {
+        double dt = mn_median(dts + (size_t)e * kept, n);
+        for (int j = 0; j < N; j++)   /* ln|z| = Δ·A, A = −exp(A_log) */
+            ln_z[(size_t)e * N + j] = -dt * exp((double)A_log[(size_t)e * N + j]);
+    }
+    out->input_dependent = 1;
+    out->positions = real;
+    out->dt_min = all_min;
+    out->dt_max = all_max;
+    out->dt_median = mn_median(dts, (size_t)E * n);
+    mn_status st = mn_ssm_summarize(ln_z, E, N, out, per_channel);
+    mn_release(dts);
+    return st;
+}
+
 const mn_layer_kind mn_kind_mamba = {
     .name = "mamba",
     .summary = "Mamba-1 selective state-space block (Gu & Dao 2023), width kept: in_proj to 4x, "
@@ -443,5 +496,5 @@ const mn_layer_kind mn_kind_mamba = {
                "state=N (16)",
     .cell = -1, .caps = MN_KIND_STATE | MN_KIND_WHOLE_SEQUENCE, .out_width = mamba_out_width,
     .create = mamba_block, .plan = mamba_plan, .macs_per_row = mamba_macs,
-    .check = mamba_block_check,
+    .check = mamba_block_check, .ssm_stats = mamba_ssm_stats,
 };

@@ -77,6 +77,14 @@ typedef struct mn_layer_kind {
 #include "kinds.def"
 #undef KIND
 
+/* The decay and half-life fields of out (and has_decay, channels, modes) from the per-step
+ * log-decays ln|z| [channels × modes] of a state space's modes; per_channel (or NULL) gets
+ * each channel's slowest mode's half-life (ssm_summary.c). */
+mn_status mn_ssm_summarize(const double *ln_decay, int channels, int modes, mn_ssm_stats *out,
+                           double *per_channel);
+/* The median of v[n], sorting v in place. */
+double mn_median(double *v, size_t n);
+
 int mn_layer_kind_count(void);
 /* The steps before t that block b's output at t reads; -1 when unbounded. */
 int64_t mn_kind_history(const mn_layer_kind *k, const mn_block_config *b);

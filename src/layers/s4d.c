@@ -491,23 +491,6 @@ static void s4d_plan(const mn_block_config *b, int in, size_t T, size_t B, mn_me
     mn_plan_alloc(p, 1, bwd);
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* median of v[n] (sorted in place) */
-static double median(double *v, size_t n) {
-    qsort(v, n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-static double half_life_of(double log_decay) {    /* ln 0.5 / ln|z| */
-    if (!(log_decay < 0)) return log_decay == log_decay ? MN_HALF_LIFE_MAX : log_decay;
-    double h = -0.69314718055994531 / log_decay;
-    return h < MN_HALF_LIFE_MAX ? h : MN_HALF_LIFE_MAX;
-}
-
 /* |z| = exp(−Δ·exp(log_A_real)) for every mode, from the parameters in spec order (D, C,
  * log_dt, log_A_real, ...): the decays do not depend on the input. */
 static mn_status s4d_ssm_stats(mn_model *m, int block, mn_layer *l, const mn_block_config *cfg,
@@ -516,38 +499,21 @@ static mn_status s4d_ssm_stats(mn_model *m, int block, mn_layer *l, const mn_blo
     int H = l->out_size, N2 = state_of(cfg) / 2;
     size_t modes = (size_t)H * N2;
     const float *p = l->params, *log_dt = p + H + 2 * modes, *lar = log_dt + H;
-    double *v = mn_alloc((2 * modes + H) * sizeof(double));
-    if (!v) return MN_E_NOMEM;
-    double *decay = v, *half = v + modes, *chan = half + modes;
-    out->has_decay = 1;
-    out->channels = H;
-    out->modes = N2;
+    double *ln_z = mn_alloc((modes + H) * sizeof(double)), *dts = ln_z + modes;
+    if (!ln_z) return MN_E_NOMEM;
     out->dt_min = out->dt_max = exp((double)log_dt[0]);
     for (int h = 0; h < H; h++) {
-        double dt = exp((double)log_dt[h]), longest = 0;
+        double dt = exp((double)log_dt[h]);
+        dts[h] = dt;
         out->dt_min = fmin(out->dt_min, dt);
         out->dt_max = fmax(out->dt_max, dt);
-        for (int n = 0; n < N2; n++) {
-            size_t hn = (size_t)h * N2 + n;
-            double ln_z = -dt * exp((double)lar[hn]);        /* ln|z| = Re(Δ·A) */
-            decay[hn] = exp(ln_z);
-            half[hn] = half_life_of(ln_z);
-            longest = n ? fmax(longest, half[hn]) : half[hn];
-        }
-        chan[h] = longest;
-        if (per_channel) per_channel[h] = longest;
+        for (int n = 0; n < N2; n++)   /* ln|z| = Re(Δ·A) */
+            ln_z[(size_t)h * N2 + n] = -dt * exp((double)lar[(size_t)h * N2 + n]);
     }
-    out->decay_median = median(decay, modes);
-    out->decay_min = decay[0];
-    out->decay_max = decay[modes - 1];
-    out->half_life_median = median(half, modes);
-    out->half_life_min = half[0];
-    out->half_life_max = half[modes - 1];
-    out->channel_half_life_median = median(chan, (size_t)H);
-    out->channel_half_life_min = chan[0];
-    out->channel_half_life_max = chan[H - 1];
-    mn_release(v);
-    return MN_OK;
+    out->dt_median = mn_median(dts, (size_t)H);
+    mn_status st = mn_ssm_summarize(ln_z, H, N2, out, per_channel);
+    mn_release(ln_z);
+    return st;
 }
 
 /* MN_KIND_WHOLE_SEQUENCE: a truncated pass would need the state carried between chunks,
