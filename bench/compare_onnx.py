@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""Inference latency of mnemo against ONNX Runtime, side by side, in one run.
+
+The same PyTorch modules (nn.LSTM / nn.GRU, random weights) are exported to ONNX (opset 14)
+and run in ONNX Runtime from Node.js (npm onnxruntime-node, installed into --ort-dir with
+`npm install --ignore-scripts`: its install script fetches GPU extras from a host that may
+be unreachable, while the CPU library is already in the package). mnemo runs the same
+shapes with `mnemo bench --mode infer` (a whole-sequence forward, as the ONNX graph is);
+with --stream also `mnemo bench --mode stream` (one step at a time through the streaming
+API, the per-step cost times T). Each measurement is repeated --repeats times,
+interleaved (ORT, mnemo, ORT, mnemo, ...), and the median is reported, so both sides see
+the same machine state; every row is measured at each of --threads.
+
+    /usr/bin/python3 bench/compare_onnx.py [--threads 1,2] [--mnemo build/mnemo]
+        [--ort-dir build/onnxruntime] [--shapes all|NAME,...] [--repeats 5] [--stream]
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import warnings
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SHAPES = {  # name: (cell, T, B, I, H, layers)
+    "lstm-200x32x256": ("lstm", 200, 32, 256, 256, 1),
+    "gru-200x32x256": ("gru", 200, 32, 256, 256, 1),
+    "lstm-1000x1x128": ("lstm", 1000, 1, 128, 128, 1),
+    "gru-1000x1x256": ("gru", 1000, 1, 256, 256, 1),
+    "lstm-1x1x128": ("lstm", 1, 1, 128, 128, 1),
+    "lstm2-500x4x256": ("lstm", 500, 4, 256, 256, 2),
+}
+
+
+def ensure_ort(d):
+    if os.path.isdir(os.path.join(d, "node_modules", "onnxruntime-node")):
+        return os.path.join(d, "node_modules")
+    os.makedirs(d, exist_ok=True)
+    print("installing onnxruntime-node into %s (npm install --ignore-scripts)" % d,
+          file=sys.stderr)
+    r = subprocess.run(["npm", "install", "--ignore-scripts", "--no-audit", "--no-fund",
+                        "--prefix", d, "onnxruntime-node"], capture_output=True, text=True)
+    if r.returncode:
+        sys.exit("compare_onnx: npm install onnxruntime-node failed:\n" + r.stderr[-2000:])
+    return os.path.join(d, "node_modules")
+
+
+def export(torch, cell, I, H, layers, path):
+    torch.manual_seed(0)
+    m = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell](I, H, num_layers=layers).eval()
+    x = torch.zeros(3, 2, I)
+    outs = ["y", "h", "c"] if cell == "lstm" else ["y", "h"]
+    with torch.no_grad():
+        torch.onnx.export(m, (x,), path, opset_version=14, input_names=["x"],
+                          output_names=outs, dynamic_axes={"x": {0: "T", 1: "B"}})
+
+
+def ort_ms(a, mods, path, T, B, I, threads):
+    r = subprocess.run(["node", os.path.join(HERE, "onnx_time.js"), path, str(T), str(B),
+                        str(I), str(threads), str(a.iterations), str(a.warmup), mods],
+                       capture_output=True, text=True)
+    if r.returncode:
+        sys.exit("compare_onnx: ONNX Runtime failed: " + r.stderr.strip()[-500:])
+    return json.loads(r.stdout.strip().splitlines()[-1])["ms_per_step"]
+
+
+def mnemo_ms(a, cell, T, B, I, H, layers, threads, mode):
+    cmd = [a.mnemo, "bench", "--model", cell, "--length", str(T), "--batch", str(B),
+           "--input-size", str(I), "--hidden", str(H), "--layers", str(layers),
+           "--mode", mode, "--threads", str(threads), "--iterations", str(a.iterations),
+           "--warmup", str(a.warmup), "--json"]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode:
+        sys.exit("compare_onnx: %s failed: %s" % (" ".join(cmd), r.stderr.strip()))
+    return json.loads(r.stdout.strip().splitlines()[-1])["ms_per_step"]
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--mnemo", default="build/mnemo")
+    p.add_argument("--ort-dir", default="build/onnxruntime")
+    p.add_argument("--threads", default="1,2")
+    p.add_argument("--shapes", default="all")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--iterations", type=int, default=20)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--stream", action="store_true", help="also mnemo's step-by-step stream")
+    a = p.parse_args()
+    warnings.filterwarnings("ignore")   # torch.onnx's shape-inference notes
+    import torch
+    names = list(SHAPES) if a.shapes == "all" else a.shapes.split(",")
+    for n in names:
+        if n not in SHAPES:
+            sys.exit("compare_onnx: unknown shape %s; choose from %s" % (n, ", ".join(SHAPES)))
+    mods = ensure_ort(a.ort_dir)
+    threads = [int(t) for t in a.threads.split(",")]
+    tmp = tempfile.mkdtemp(prefix="mnemo-onnx-")
+    cols = ["shape (T×B×I=H)", "threads", "ONNX Runtime ms", "mnemo ms", "mnemo speed-up"]
+    if a.stream:
+        cols += ["mnemo stream ms", "stream speed-up"]
+    print("| " + " | ".join(cols) + " |")
+    print("|" + "---|" * len(cols))
+    for n in names:
+        cell, T, B, I, H, layers = SHAPES[n]
+        path = os.path.join(tmp, n + ".onnx")
+        export(torch, cell, I, H, layers, path)
+        for th in threads:
+            o, m, s = [], [], []
+            for _ in range(a.repeats):
+                o.append(ort_ms(a, mods, path, T, B, I, th))
+                m.append(mnemo_ms(a, cell, T, B, I, H, layers, th, "infer"))
+                if a.stream:
+                    s.append(mnemo_ms(a, cell, T, B, I, H, layers, th, "stream"))
+            om, mm = statistics.median(o), statistics.median(m)
+            row = [n, str(th), "%.3g" % om, "%.3g" % mm, "%.2f×" % (om / mm)]
+            if a.stream:
+                sm = statistics.median(s)
+                row += ["%.3g" % sm, "%.2f×" % (om / sm)]
+            print("| " + " | ".join(row) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
