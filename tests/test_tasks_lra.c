@@ -380,3 +380,46 @@ TEST(tasks_lra_listops_fallback) {
     }
     mn_task_free(t);
 }
+
+/* A bidirectional GRU learns palindromes of 8 symbols. Measured with `mnemo train --task
+ * palindrome --length 8 --model gru --bidirectional --hidden 32 --lr 0.01 --batch 32`: 100%
+ * after 1000 steps for seeds 1, 2, 3, 5 (84% for seed 4), about 1.5 s on one thread; the
+ * loss stays at ln 2 for a few hundred steps, then drops at once. */
+SLOW_TEST(learn_palindrome_bidirectional_gru) {
+    mn_task *task;
+    mn_model *m = NULL;
+    mn_trainer *tr = NULL;
+    mn_model_config c;
+    mn_train_config tc;
+    mn_train_config_init(&tc);
+    tc.steps = 1500;
+    tc.batch_size = 32;
+    tc.lr = 1e-2f;
+    tc.eval_size = 1000;
+    tc.seed = 1;
+    REQUIRE_OK(mn_task_create("palindrome", 8, tc.seed, &task));
+    mn_model_config_init(&c);
+    mn_task_configure_model(task, &c);
+    c.cell = MN_GRU;
+    c.hidden_size = 32;
+    c.bidirectional = 1;
+    mn_eval_stats ev = {0};
+    int threads = mn_get_threads();
+    mn_set_threads(1);   /* a GRU of 32 units gains nothing from more */
+    mn_status st = mn_model_create(&c, tc.seed, &m);
+    if (!st) st = mn_trainer_create(m, task, &tc, &tr);
+    for (int i = 0; i < tc.steps && !st; i++) {
+        mn_step_stats s;
+        st = mn_trainer_step(tr, &s);
+    }
+    if (!st) st = mn_trainer_evaluate(tr, &ev);
+    mn_set_threads(threads);
+    CHECK_OK(st);
+    printf("    bidirectional GRU palindrome L=8: test CE %.4f (baseline %.4f), accuracy %.4f\n",
+           ev.loss, log(2.0), ev.accuracy);
+    CHECK(!st && ev.accuracy > 0.95, "accuracy %.3f (needs > 0.95)", ev.accuracy);
+    CHECK(!st && ev.loss < 0.3 * log(2.0), "loss %g is not far below ln 2", ev.loss);
+    mn_trainer_free(tr);
+    mn_model_free(m);
+    mn_task_free(task);
+}
