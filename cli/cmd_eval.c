@@ -21,6 +21,8 @@ static void usage(FILE *f, cli_opt *opts, int n) {
             "options:\n",
             mn_task_names());
     cli_print_options(f, opts, n);
+    fprintf(f, "\n");
+    cli_task_help(f);
 }
 
 static void describe(char *buf, size_t n, const mn_model_config *c) {

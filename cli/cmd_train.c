@@ -25,6 +25,8 @@ static void usage(FILE *f, cli_opt *opts, int n) {
             mn_task_names(), family_model_list());
     cli_print_options(f, opts, n);
     fprintf(f, "\n");
+    cli_task_help(f);
+    fprintf(f, "\n");
     family_blocks_help(f);
 }
 

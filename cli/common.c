@@ -9,6 +9,57 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* One entry per task of mn_task_names(), in its order (tests/cli_tasks_test.sh checks both
+ * ways); the definitions themselves live in src/data/task_*.c. */
+static const char *const task_help[] = {
+    "adding",
+    "x ~ U[0,1] with two marked values; output their sum at the\n"
+    "end (MSE); N steps",
+    "adding-1997",
+    "Hochreiter & Schmidhuber 1997, Exp. 4: pairs (value,\n"
+    "marker), lengths in [N, N + N/10], output 0.5 + (X1+X2)/4;\n"
+    "accuracy |error| < 0.04",
+    "copy",
+    "copy memory (Arjovsky et al. 2016): 10 symbols, N blanks, a\n"
+    "delimiter, write the symbols back; N + 20 steps",
+    "reverse",
+    "sequence to sequence: write N symbols back last first (an\n"
+    "encoder-decoder)",
+    "selective-copy",
+    "Gu & Dao 2023 (Mamba) 4.1.1: 16 data tokens over 14 symbols\n"
+    "at random positions among noise over N steps, then 16\n"
+    "markers while they are written back in order; CE on the 16\n"
+    "recall steps, baseline ln 14; N + 16 steps",
+    "induction",
+    "induction heads (Olsson et al. 2022; H3, Mamba 4.1.2): N\n"
+    "random tokens over 16 symbols, a trigger in the first half\n"
+    "followed by v, the trigger again at the last step: output v;\n"
+    "baseline ln 16; eval --length may differ from training",
+    "listops",
+    "ListOps as in Long Range Arena (Tay et al. 2021): nested\n"
+    "[MIN [MAX [MED [SM ... ] over digits, depth <= 10, 2-10\n"
+    "arguments, brackets kept as tokens; output the value (10\n"
+    "classes); N: the padded length, sequences of N/4 to N\n"
+    "tokens; baseline: the entropy of the label prior, sampled at\n"
+    "setup",
+    "palindrome",
+    "N symbols over {0, 1}, half palindromes, half one flipped\n"
+    "symbol away from one; output palindrome or not; baseline ln\n"
+    "2; suits --bidirectional",
+};
+
+void cli_task_help(FILE *f) {
+    fprintf(f, "Tasks (N: --length):\n");
+    for (size_t i = 0; i + 1 < sizeof task_help / sizeof task_help[0]; i += 2) {
+        fprintf(f, "  %-15s ", task_help[i]);
+        for (const char *p = task_help[i + 1]; *p; p++) {
+            fputc(*p, f);
+            if (*p == '\n') fprintf(f, "%18s", "");
+        }
+        fputc('\n', f);
+    }
+}
+
 int cli_check_task(const char *name) {
     const char *list = mn_task_names();
     if (!list) list = "";

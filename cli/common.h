@@ -32,6 +32,8 @@ void cli_print_test_result(const mn_eval_stats *ev, int sequences, const mn_task
 
 /* 0 when name is one of mn_task_names(); otherwise prints the error, returns 2. */
 int cli_check_task(const char *name);
+/* The help section on tasks: each one's definition, its source and what --length means. */
+void cli_task_help(FILE *f);
 /* mn_cell_parse with the CLI's error line; 0 or 2. */
 int cli_parse_cell(const char *name, mn_cell_kind *out);
 /* Lists for messages and help. */

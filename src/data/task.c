@@ -8,10 +8,13 @@
 
 static const mn_task_kind *const kinds[] = {
     &mn_task_adding, &mn_task_adding1997, &mn_task_copy, &mn_task_reverse,
+    &mn_task_selective_copy, &mn_task_induction, &mn_task_listops, &mn_task_palindrome,
 };
 #define NKINDS (sizeof kinds / sizeof kinds[0])
 
-const char *mn_task_names(void) { return "adding, adding-1997, copy, reverse"; }
+const char *mn_task_names(void) {
+    return "adding, adding-1997, copy, reverse, selective-copy, induction, listops, palindrome";
+}
 
 mn_status mn_task_create(const char *name, int length, uint64_t seed, mn_task **out) {
     if (!out) return mn_fail(MN_E_ARG, "mn_task_create: out is NULL");

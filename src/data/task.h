@@ -25,6 +25,8 @@ struct mn_task {
      * checkpoint records both). Generated tasks leave them 0. */
     void *data;
     uint64_t drawn;
+    char desc[160];          /* info.baseline_desc of a kind that words it at setup (listops:
+                              * its sampled prior) */
 };
 
 struct mn_task_kind {
@@ -47,7 +49,8 @@ struct mn_task_kind {
     void (*rewind_heldout)(mn_task *t);
 };
 
-extern const mn_task_kind mn_task_adding, mn_task_adding1997, mn_task_copy, mn_task_reverse;
+extern const mn_task_kind mn_task_adding, mn_task_adding1997, mn_task_copy, mn_task_reverse,
+    mn_task_selective_copy, mn_task_induction, mn_task_listops, mn_task_palindrome;
 
 /* Restart the task's random stream (evaluation re-reads the same held-out sequences). */
 void mn_task_reseed(mn_task *t, uint64_t seed);
