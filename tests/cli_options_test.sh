@@ -43,6 +43,9 @@ MODELS=(
 ROWS=(
     "--task copy||1|w"
     "--length 7||1|w"
+    "--data text:x.txt||0|-"
+    "--valid-data text:v.txt||0|-"
+    "--valid-fraction 0.2||0|-"
     "--model @M||P|w"
     "--blocks gru:5||!P&&!X&&!C&&!S|w"
     "--residual||TWO|w"

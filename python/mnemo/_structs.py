@@ -49,7 +49,8 @@ class TaskInfo(ctypes.Structure):
                 ("output", c_int), ("loss", c_int), ("baseline_loss", c_double),
                 ("baseline_desc", c_char_p), ("has_accuracy", c_int),
                 ("accuracy_desc", c_char_p), ("seq2seq", c_int), ("max_source_steps", c_int),
-                ("eval_sequences", c_int)]
+                ("eval_sequences", c_int), ("tokens_per_char", c_double),
+                ("tokens_per_byte", c_double), ("data_spec", c_char_p)]
 
 
 class Arrays(ctypes.Structure):

@@ -25,6 +25,7 @@ struct mn_task {
      * checkpoint records both). Generated tasks leave them 0. */
     void *data;
     uint64_t drawn;
+    char *spec;              /* mn_task_from_data: its spec (info.data_spec), owned */
 };
 
 struct mn_task_kind {
@@ -57,5 +58,18 @@ void mn_task_start_heldout(mn_task *t, uint64_t seed);
 /* A second task of the same kind, length and seed at the start of its stream (a trainer's
  * evaluation copy); a data task shares its arrays. */
 mn_status mn_task_clone(const mn_task *t, mn_task **out);
+
+/* mn_task_from_arrays with the evaluation set given: with tail_heldout the last
+ * a->heldout sequences, in order, are the evaluation set (no seeded choice). */
+mn_status mn_task_from_arrays_split(const mn_arrays *a, uint64_t seed, int tail_heldout,
+                                    mn_task **out);
+/* A language-modelling task over one token stream (task_stream.c): tokens [0, split) train,
+ * [split, n) are scored in consecutive windows of T; exactly one of u8 / i32 holds the
+ * stream, and own (freed with mn_release when the last clone goes) is the block holding
+ * it. eval_chars: characters in [split, n) (for tokens_per_char; 0: unknown). Takes own
+ * even on failure. */
+mn_status mn_task_stream_create(const char *name, void *own, const uint8_t *u8,
+                                const int32_t *i32, size_t n, size_t split, int vocab, int T,
+                                double eval_chars, uint64_t seed, mn_task **out);
 
 #endif
