@@ -52,6 +52,8 @@ int cmd_eval(int argc, char **argv) {
     mn_train_config_init(&tc);
     const char *load = NULL, *task_name = NULL, *data_spec = NULL, *valid_data = NULL;
     float valid_fraction = -1;
+    const char *columns = NULL;
+    int horizon = 0;
     char data_show[512];
     /* The batch mn_trainer_evaluate uses during training, for the same speed. */
     int length = 0, eval_size = tc.eval_size, threads = 0, json = 0;
@@ -69,7 +71,7 @@ int cmd_eval(int argc, char **argv) {
         {"--length", OPT_INT, &length, "N", "sequence length T", "the file's length", "100", 1,
          CLI_MAX_LENGTH, 0, 0, 0, 0, 0},
         {"--data", OPT_STR, &data_spec, "KIND:PATH", "evaluate on files instead of a task "
-         "(npy:X.npy,Y.npy[,LENGTHS.npy] or text:FILE[,FILE...])", "the file's data",
+         "(npy:X.npy,Y.npy[,LENGTHS.npy], text:FILE[,FILE...] or csv:FILE)", "the file's data",
          "text:corpus.txt", 0, 0, 0, 0, 0, 0, 0},
         {"--valid-data", OPT_STR, &valid_data, "KIND:PATH",
          "the evaluation files of --data (instead of its held-out part)", "the file's",
@@ -77,6 +79,10 @@ int cmd_eval(int argc, char **argv) {
         {"--valid-fraction", OPT_FLOAT, &valid_fraction, "F",
          "share of --data held out (the evaluation set)", "the file's, else 0.1", "0.2", 0, 0,
          0, 0.99f, 0, 0, 0},
+        {"--columns", OPT_STR, &columns, "A,B", "csv data: the columns forecast",
+         "the file's", "2,3", 0, 0, 0, 0, 0, 0, 0},
+        {"--horizon", OPT_INT, &horizon, "K", "csv data: steps ahead", "the file's", "5", 1,
+         CLI_MAX_LENGTH, 0, 0, 0, 0, 0},
         {"--eval-size", OPT_INT, &eval_size, "N", "held-out sequences", NULL, "1000", 1,
          CLI_MAX_EVAL, 0, 0, 0, 0, 0},
         {"--batch", OPT_INT, &batch, "B", "sequences per forward pass", NULL, "32", 1,
@@ -147,6 +153,17 @@ int cmd_eval(int argc, char **argv) {
             }
         }
     }
+    /* csv: the columns, horizon and training normalization the model was trained with */
+    if (data_spec && file_data) {
+        long long hz = meta_number(mn_model_metadata(model, "data.horizon"), CLI_MAX_LENGTH);
+        if (!columns) columns = mn_model_metadata(model, "data.columns");
+        if (!horizon && hz > 0) horizon = (int)hz;
+    }
+    if ((columns || horizon) && data_spec && strncmp(data_spec, "csv:", 4)) {
+        rc = cli_fail("%s applies to csv data, and the data is not csv:; drop it",
+                      columns ? "--columns" : "--horizon");
+        goto done;
+    }
     if (!task_name && !data_spec) {
         if (!file_task) {
             rc = cli_fail("\"%s\" does not record its task; pass --task (one of %s)", load,
@@ -183,6 +200,9 @@ int cmd_eval(int argc, char **argv) {
         d.length = length;
         d.valid_spec = valid_data;
         d.valid_fraction = valid_fraction;
+        d.columns = columns;
+        d.horizon = horizon;
+        d.state = file_data ? mn_model_metadata(model, "data.state") : NULL;
         st = mn_task_from_data(data_spec, &d, seed, &task);
         if (!st) {
             length = mn_task_get_info(task)->max_steps;
@@ -228,7 +248,7 @@ int cmd_eval(int argc, char **argv) {
         }
     }
 
-    mn_eval_stats ev = {NAN, -1, 0, -1};
+    mn_eval_stats ev = {NAN, -1, 0, -1, -1, -1};
     double t0 = cli_now();
     st = mn_evaluate(model, task, eval_size, batch, &ev);
     double eval_secs = cli_now() - t0;

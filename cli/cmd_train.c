@@ -50,6 +50,11 @@ static int save_model(const train_opts *o, const train_session *s, const char *t
     meta[n++] = o->data_spec ? o->data_spec : o->task_name;
     if (o->valid_data) meta[n++] = "data.valid", meta[n++] = o->valid_data;
     if (*vf_s) meta[n++] = "data.valid_fraction", meta[n++] = vf_s;
+    char hz_s[24];
+    snprintf(hz_s, sizeof hz_s, "%d", o->horizon);
+    if (o->columns) meta[n++] = "data.columns", meta[n++] = o->columns;
+    if (o->horizon) meta[n++] = "data.horizon", meta[n++] = hz_s;
+    if (s->info->data_state) meta[n++] = "data.state", meta[n++] = s->info->data_state;
     const char *const rest[] = {"length", len_s, "seed", seed_s, "steps", steps_s,
                                 "steps_done", done_s, test_loss ? "test_loss" : NULL, test_loss,
                                 NULL};

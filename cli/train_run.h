@@ -13,6 +13,8 @@ typedef struct {
     const char *task_name, *model_name, *metrics_path;
     const char *data_spec, *valid_data;   /* --data KIND:PATH, --valid-data KIND:PATH */
     float valid_fraction;                 /* --valid-fraction (-1: the library's default) */
+    const char *columns;                  /* --columns (csv) */
+    int horizon;                          /* --horizon (csv) */
     const char *opt_name, *sched_name, *init_name;
     const char *blocks_spec, *norm_name, *norm_kind_name;   /* --blocks, --norm, --norm-kind */
     int length, bidir, chrono, no_chrono, eval_every, log_every, threads, residual;
@@ -35,7 +37,7 @@ typedef struct {
     char notes[512];        /* what the model's options chose (a TCN's layers and field) */
 } train_opts;
 
-#define TRAIN_OPTS_MAX 52
+#define TRAIN_OPTS_MAX 56
 
 void train_opts_init(train_opts *o);
 /* The task of the options: --data (seed: the split's and the stream's) or --task at

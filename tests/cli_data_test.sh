@@ -91,6 +91,31 @@ else
     skip "npy data checks: python3 with numpy is not installed"
 fi
 
+# csv: forecasting with the training normalization recorded in the file
+awk 'BEGIN { print "day,temp,rain"; for (i = 0; i < 400; i++)
+             printf "d%d,%.4f,%.3f\r\n", i, 10 + 5 * sin(i / 10), (i * 7 % 13) / 3 }' >"$tmp/s.csv"
+run train --data "csv:$tmp/s.csv" --columns temp --horizon 2 --length 16 "${S[@]}" --json \
+    --save "$tmp/c.safetensors"
+mse=$(json_get "$tmp/out" test_mse)
+if [ "$rc" -eq 0 ] && json_check "$tmp/out" test_mse test_mae baseline_mse baseline_mae >/dev/null \
+    && grep -q '^  forecast    MSE' "$tmp/out"; then
+    ok "train --data csv: MSE $mse and MAE against repeat-the-last-value"
+else bad "train --data csv" "$(show)"; fi
+run eval --load "$tmp/c.safetensors" --threads 1 --json
+[ "$rc" -eq 0 ] && [ "$(json_get "$tmp/out" test_mse)" = "$mse" ] \
+    && ok "eval --load reproduces the csv MSE (columns, horizon, normalization recorded)" \
+    || bad "eval --load csv (want test_mse $mse)" "$(show)"
+printf '1,2\n3,4\n5\n' >"$tmp/ragged.csv"
+expect_usage "a ragged csv row" train --data "csv:$tmp/ragged.csv" --length 1 "${S[@]}"
+grep -q 'ragged.csv:3:' "$tmp/err" || bad "the ragged-row refusal names file:line" "$(show)"
+printf '1,2\n3,NaN\n5,6\n' >"$tmp/nan.csv"
+expect_usage "a NaN csv cell" train --data "csv:$tmp/nan.csv" --length 1 "${S[@]}"
+grep -q 'nan.csv:2:2:' "$tmp/err" || bad "the NaN refusal names file:line:column" "$(show)"
+printf '1,2\n,4\n5,6\n' >"$tmp/hole.csv"
+expect_usage "an empty csv cell" train --data "csv:$tmp/hole.csv" --length 1 "${S[@]}"
+expect_usage "--columns on text data" train --data "text:$tmp/c.txt" --length 8 --columns 1 "${S[@]}"
+expect_usage "csv without --length" train --data "csv:$tmp/s.csv" "${S[@]}"
+
 # refusals: one line, exit 2, naming the file where there is one
 : >"$tmp/empty.txt"
 expect_usage "an empty text file" train --data "text:$tmp/empty.txt" --length 8 "${S[@]}"

@@ -46,6 +46,8 @@ ROWS=(
     "--data text:x.txt||0|-"
     "--valid-data text:v.txt||0|-"
     "--valid-fraction 0.2||0|-"
+    "--columns 1||0|-"
+    "--horizon 2||0|-"
     "--model @M||P|w"
     "--blocks gru:5||!P&&!X&&!C&&!S|w"
     "--residual||TWO|w"

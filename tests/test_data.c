@@ -273,3 +273,104 @@ TEST(data_npy_refusals_name_the_file) {
     CHECK(t == NULL, "no task after a refusal");
     remove_all(dir);
 }
+
+/* -------------------------------------------------------------------- csv */
+
+static mn_status csv_task(const char *spec, int T, int h, const char *cols, const char *state,
+                          mn_task **t) {
+    mn_data_options o;
+    mn_data_options_init(&o);
+    o.length = T;
+    o.horizon = h;
+    o.columns = cols;
+    o.state = state;
+    return mn_task_from_data(spec, &o, 11, t);
+}
+
+TEST(data_csv_forecast_windows) {
+    char dir[256], path[300], spec[320];
+    REQUIRE(mn_test_tmpdir(dir, sizeof dir, "data"), "mkdtemp failed");
+    snprintf(path, sizeof path, "%s/s.csv", dir);
+    /* header, a text column, CRLF, a blank line; a = i, b = i*i % 17 */
+    char text[8000];
+    size_t n = (size_t)snprintf(text, sizeof text, "day,a,b\r\n");
+    for (int i = 0; i < 100; i++) {
+        n += (size_t)snprintf(text + n, sizeof text - n, "d%d,%d,%d\r\n", i, i, i * i % 17);
+        if (i == 50) n += (size_t)snprintf(text + n, sizeof text - n, "\r\n");
+    }
+    REQUIRE(mn_test_write_file(path, text, n), "write");
+    snprintf(spec, sizeof spec, "csv:%s", path);
+    mn_task *t = NULL;
+    REQUIRE_OK(csv_task(spec, 5, 2, NULL, NULL, &t));
+    const mn_task_info *in = mn_task_get_info(t);
+    CHECK(in->input_size == 2 && in->output_size == 2 && in->loss == MN_LOSS_MSE &&
+          in->output == MN_OUTPUT_LAST && in->eval_sequences == 10,
+          "two numeric columns, 10 evaluation rows: I %d eval %d", in->input_size,
+          in->eval_sequences);
+    /* repeat-last on the evaluation rows 90..99 of column a: error 2 (horizon 2) */
+    double se = 0, ae = 0;
+    for (int r = 90; r < 100; r++) {
+        double e0 = 2, e1 = r * r % 17 - (r - 2) * (r - 2) % 17;
+        se += e0 * e0 + e1 * e1;
+        ae += fabs(e0) + fabs(e1);
+    }
+    CHECK(fabs(in->baseline_mse - se / 20) < 1e-6 && fabs(in->baseline_mae - ae / 20) < 1e-6,
+          "naive forecast MSE %g (want %g), MAE %g (want %g)", in->baseline_mse, se / 20,
+          in->baseline_mae, ae / 20);
+    /* normalization of the training rows 0..89: column a has mean 44.5 */
+    double m = 0, sd = 0;
+    REQUIRE(in->data_state && sscanf(in->data_state, "%lf:%lf", &m, &sd) == 2, "state");
+    CHECK(fabs(m - 44.5) < 1e-9 && fabs(sd - sqrt((90.0 * 90 - 1) / 12)) < 1e-9,
+          "mean %g std %g", m, sd);
+    /* an evaluation window: inputs rows r-6..r-2, target row r = 90 */
+    const mn_batch *b;
+    mn_task_use_heldout(t);
+    REQUIRE_OK(mn_task_next(t, 1, &b));
+    CHECK(fabs(b->target[0] * sd + m - 90) < 1e-4 && fabs(b->x[4 * 2] * sd + m - 88) < 1e-4 &&
+          fabs(b->x[0] * sd + m - 84) < 1e-4, "window of rows 84..88 forecasts row 90");
+    /* training targets lie in rows 6..89 */
+    mn_task *u = NULL;
+    CHECK(csv_task(spec, 5, 2, "a", in->data_state, &u) == MN_E_INPUT && has("pairs"),
+          "the state of 2 columns for 1: %s", mn_last_error());
+    REQUIRE_OK(csv_task(spec, 5, 2, "2", "44.5:26", &u));
+    CHECK(!strcmp(mn_task_get_info(u)->data_state, "44.5:26"), "a given normalization is kept");
+    REQUIRE_OK(mn_task_next(u, 64, &b));
+    for (int i = 0; i < 64; i++) {
+        double r = b->target[i] * 26 + 44.5;
+        CHECK(r >= 6 - 1e-3 && r <= 89 + 1e-3, "training target row %g", r);
+    }
+    mn_task_free(u);
+    mn_task_free(t);
+    remove_all(dir);
+}
+
+TEST(data_csv_refusals_name_file_line_column) {
+    char dir[256], path[300], spec[320];
+    REQUIRE(mn_test_tmpdir(dir, sizeof dir, "data"), "mkdtemp failed");
+    snprintf(path, sizeof path, "%s/bad.csv", dir);
+    snprintf(spec, sizeof spec, "csv:%s", path);
+    const struct { const char *text, *want; } cases[] = {
+        {"1,2\n3,4\n5\n", "bad.csv:3: 1 cell"},
+        {"1,2\n3,nan\n", "bad.csv:2:2: expected a finite number, got NaN"},
+        {"1,2\n3,\n", "bad.csv:2:2: expected a finite number, got an empty cell"},
+        {"1,2\n3,4x\n", "bad.csv:2:2: expected a finite number"},
+        {"1,2\ninf,4\n", "bad.csv:2:1: expected a finite number, got an infinity"},
+        {"a,b\n", "has a header and no rows"},
+        {"", "is empty"},
+        {"\n\n", "only blank lines"},
+    };
+    mn_task *t = NULL;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        REQUIRE(mn_test_write_file(path, cases[i].text, strlen(cases[i].text)), "write");
+        CHECK(csv_task(spec, 1, 1, NULL, NULL, &t) == MN_E_INPUT && has(cases[i].want),
+              "case %zu: %s", i, mn_last_error());
+    }
+    REQUIRE(mn_test_write_file(path, "a,b\n1,2\n3,4\n", 12), "write");
+    CHECK(csv_task(spec, 1, 1, "c", NULL, &t) == MN_E_ARG && has("no column"), "unknown column");
+    CHECK(csv_task(spec, 1, 1, "3", NULL, &t) == MN_E_ARG, "index past the columns");
+    CHECK(csv_task(spec, 1, 1, NULL, "1:0,2:1", &t) == MN_E_INPUT, "a zero std in the state");
+    CHECK(csv_task(spec, 5, 1, NULL, NULL, &t) == MN_E_INPUT && has("rows"), "too few rows: %s",
+          mn_last_error());
+    CHECK(t == NULL, "no task after a refusal");
+    remove_all(dir);
+}

@@ -7,10 +7,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static const mn_data_kind *const kinds[] = {&mn_data_npy, &mn_data_text};
+static const mn_data_kind *const kinds[] = {&mn_data_npy, &mn_data_text, &mn_data_csv};
 #define NKINDS (sizeof kinds / sizeof kinds[0])
 
-const char *mn_data_kinds(void) { return "npy, text"; }
+const char *mn_data_kinds(void) { return "npy, text, csv"; }
 
 void mn_data_options_init(mn_data_options *o) {
     if (!o) return;
@@ -156,10 +156,12 @@ mn_status mn_task_from_data(const char *spec, const mn_data_options *opt, uint64
     if (!(opt->valid_fraction < 1))   /* NaN too */
         return mn_fail(MN_E_ARG, "the validation fraction must be below 1, got %g",
                        opt->valid_fraction);
+    if (opt->horizon < 0)
+        return mn_fail(MN_E_ARG, "the forecast horizon must be at least 1, got %d", opt->horizon);
     if (opt->length < 0)
         return mn_fail(MN_E_ARG, "the window length must be at least 1, got %d", opt->length);
     mn_data_files f = {spec, NULL, 0, NULL, 0, opt->valid_fraction < 0 ? 0.1 : opt->valid_fraction,
-                       opt->length};
+                       opt->length, opt->columns, opt->horizon, opt->state};
     const mn_data_kind *kind, *vkind;
     mn_status st = parse_spec(spec, "data", &kind, &f.paths, &f.n);
     if (!st && opt->valid_spec) {

@@ -15,6 +15,9 @@ typedef struct {
     int nv;
     double valid_fraction;   /* the option, default applied */
     int length;
+    const char *columns;     /* csv */
+    int horizon;             /* csv; 0: 1 */
+    const char *state;       /* a data_state to reuse, or NULL */
 } mn_data_files;
 
 typedef struct {
@@ -24,7 +27,7 @@ typedef struct {
     mn_status (*open)(const mn_data_files *f, uint64_t seed, mn_task **out);
 } mn_data_kind;
 
-extern const mn_data_kind mn_data_npy, mn_data_text;
+extern const mn_data_kind mn_data_npy, mn_data_text, mn_data_csv;
 
 /* Appends the whole regular file at path to *buf (len bytes used of cap), reading it in
  * blocks of at most 1 MiB; the buffer grows once to the file's size as stat reports it.

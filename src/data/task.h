@@ -44,6 +44,9 @@ struct mn_task_kind {
     /* Tasks made from data, NULL for generated ones (which are made again by name): */
     mn_status (*clone)(const mn_task *t, mn_task *copy);   /* copy->data from t's */
     void (*release)(mn_task *t);                              /* frees t->data */
+    /* Forecasting tasks: add squared and absolute errors in the data's units and the
+     * values counted (sums[0..2]) of the outputs of batch b; NULL otherwise. */
+    void (*measure)(const mn_task *t, const mn_batch *b, const float *out, double *sums);
     /* From now on hand out the evaluation set in order, from its start. */
     void (*rewind_heldout)(mn_task *t);
 };
@@ -72,4 +75,12 @@ mn_status mn_task_stream_create(const char *name, void *own, const uint8_t *u8,
                                 const int32_t *i32, size_t n, size_t split, int vocab, int T,
                                 double eval_chars, uint64_t seed, mn_task **out);
 
+/* A forecasting task over a series x [n,C] (task_series.c; owns x, normalized in place):
+ * windows of T rows, the target the row h steps after a window's last. Rows [0, split)
+ * hold the training targets, [split, n) the evaluation targets. mean/std [C]: the
+ * normalization to apply, or NULL to measure it on rows [0, split). Takes x even on
+ * failure. */
+mn_status mn_task_series_create(const char *name, float *x, size_t n, int C, size_t split,
+                                int T, int h, const double *mean, const double *std,
+                                uint64_t seed, mn_task **out);
 #endif
