@@ -259,6 +259,12 @@ static mn_status csv_open(const mn_data_files *f, uint64_t seed, mn_task **out) 
                                f->horizon > 0 ? f->horizon : 1, ms, ms ? ms + C : NULL, seed,
                                out);
     mn_release(ms);
+    if (st == MN_E_INPUT) {   /* the series' own checks (rows for a window): name the file */
+        char msg[512], nb[MN_ESCAPE_CAP];
+        snprintf(msg, sizeof msg, "%s", mn_last_error());
+        st = mn_fail(st, "\"%s\": %s", mn_data_name(nb, sizeof nb, f->paths[0]),
+                     strncmp(msg, "csv: ", 5) ? msg : msg + 5);
+    }
     return st;
 }
 
