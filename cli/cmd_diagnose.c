@@ -61,7 +61,7 @@ typedef struct {
 
 static void usage(FILE *f, cli_opt *opts, int n) {
     fprintf(f,
-            "usage: mnemo diagnose --task T --length N (--model M [training options] | --load FILE)\n"
+            "usage: mnemo diagnose (--task T --length N | --data KIND:PATH) (--model M [training options] | --load FILE)\n"
             "                      [--plot FILE.svg] [--json]\n"
             "\n"
             "Train a model (or load one) and measure how the training signal travels back\n"
@@ -82,6 +82,7 @@ static void usage(FILE *f, cli_opt *opts, int n) {
  * model or of training would change nothing. What a loaded model's diagnosis reads: */
 static int check_load_conflicts(cli_opt *opts, int n) {
     static const char *const reads[] = {"--task", "--length", "--seed", "--batch", "--threads",
+                                        "--data", "--valid-data", "--valid-fraction",
                                         "--load", "--plot", "--threshold", "--sequences",
                                         "--batches", "--json", NULL};
     for (int i = 0; i < n; i++) {
@@ -212,8 +213,9 @@ static void print_report(const train_opts *o, const mn_model_config *mc, const d
                          const char *load_path, int trained_steps, const train_session *s,
                          const train_outcome *out) {
     char desc[MN_MAX_BLOCKS * 48];
-    printf("mnemo diagnose: %s, task %s, length %d (%s)\n", cli_model_desc(mc, desc, sizeof desc),
-           o->task_name, o->length, load_path ? "loaded" : "trained");
+    printf("mnemo diagnose: %s, %s %s, length %d (%s)\n", cli_model_desc(mc, desc, sizeof desc),
+           o->data_spec ? "data" : "task", o->data_spec ? o->data_spec : o->task_name, o->length,
+           load_path ? "loaded" : "trained");
     if (!load_path) {
         printf("  trained     %d steps (batch %d, %s, lr %g)\n", trained_steps, o->tc.batch_size,
                o->opt_name, (double)o->tc.lr);
@@ -303,7 +305,7 @@ static void print_json(const train_opts *o, const mn_model_config *mc, const dia
     json_obj j;
     json_begin(&j, stdout);
     json_str(&j, "command", "diagnose");
-    json_str(&j, "task", o->task_name);
+    train_json_task(&j, o);
     json_model(&j, mc);
     json_int(&j, "length", o->length);
     json_int(&j, "steps", trained_steps);
@@ -427,7 +429,7 @@ static int write_plot(const char *path, const mn_model_config *mc, const train_o
                       const diagnosis *d, const snapshots *sn) {
     char name[128], title[256];
     plot_model_name(mc, o, name, sizeof name);
-    snprintf(title, sizeof title, "%s: %s T=%d (%s)", name, o->task_name, o->length,
+    snprintf(title, sizeof title, "%s: %s T=%d (%s)", name, o->data_spec ? o->data_spec : o->task_name, o->length,
              mn_flow_name(d->verdict.flow));
     const mn_attention_stats *a = &d->attn[0];
     mn_plot_diagnosis p = {
@@ -480,7 +482,7 @@ static int stopped(const train_opts *o, const train_session *s, const train_outc
         json_obj j;
         json_failure_begin(&j, "diagnose", rc);
         json_str(&j, "interrupted", cli_signal_name(sig));
-        json_str(&j, "task", o->task_name);
+        train_json_task(&j, o);
         json_int(&j, "length", o->length);
         json_int(&j, "steps", o->tc.steps);
         json_int(&j, "steps_done", done);
@@ -555,10 +557,7 @@ int cmd_diagnose(int argc, char **argv) {
             rc = cli_lib_fail(st, NULL);
             goto done;
         }
-        if ((st = mn_task_create(o.task_name, o.length, o.seed, &s.task))) {
-            rc = cli_lib_fail(st, NULL);
-            goto done;
-        }
+        if ((rc = train_task_create(&o, o.seed, &s.task))) goto done;
         s.info = mn_task_get_info(s.task);
         o.mc = *mn_model_get_config(s.model);
     } else if ((rc = train_session_open(&o, &s))) {
@@ -610,10 +609,9 @@ int cmd_diagnose(int argc, char **argv) {
     }
 
     /* held-out sequences from a stream of their own */
-    if ((st = mn_task_create(o.task_name, o.length, o.seed ^ 0xd1a6u, &held))) {
-        rc = cli_lib_fail(st, NULL);
-        goto done;
-    }
+    /* (a data task: the same split, read from its evaluation set) */
+    if ((rc = train_task_create(&o, o.data_spec ? o.seed : o.seed ^ 0xd1a6u, &held))) goto done;
+    mn_task_use_heldout(held);
     int B = o.tc.batch_size;
     double held_loss = 0;
     if ((rc = measure_profile(s.model, held, batches, B, &d, &held_loss))) goto done;

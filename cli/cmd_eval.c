@@ -11,11 +11,13 @@
 
 static void usage(FILE *f, cli_opt *opts, int n) {
     fprintf(f,
-            "usage: mnemo eval --load FILE.safetensors [--task T --length N] [options]\n"
+            "usage: mnemo eval --load FILE.safetensors [--task T --length N | --data KIND:PATH]\n"
+            "                  [options]\n"
             "\n"
             "Evaluate a model saved by 'mnemo train --save' on a task's held-out sequences and\n"
             "compare its loss with the task's baseline. --task, --length and --seed default to\n"
-            "the values the file records, so the same test set as during training is used.\n"
+            "the values the file records, so the same test set as during training is used; a\n"
+            "model trained on --data records its files, split and window the same way.\n"
             "Tasks: %s.\n"
             "\n"
             "options:\n",
@@ -50,7 +52,11 @@ static long long meta_number(const char *s, long long max) {
 int cmd_eval(int argc, char **argv) {
     mn_train_config tc;
     mn_train_config_init(&tc);
-    const char *load = NULL, *task_name = NULL;
+    const char *load = NULL, *task_name = NULL, *data_spec = NULL, *valid_data = NULL;
+    float valid_fraction = -1;
+    const char *columns = NULL;
+    int horizon = 0;
+    char data_show[512];
     /* The batch mn_trainer_evaluate uses during training, for the same speed. */
     int length = 0, eval_size = tc.eval_size, threads = 0, json = 0;
     int batch = tc.batch_size > 128 ? tc.batch_size : 128;
@@ -65,6 +71,19 @@ int cmd_eval(int argc, char **argv) {
         {"--task", OPT_STR, &task_name, "T", "task to evaluate on", "the file's task", "adding",
          0, 0, 0, 0, 0, 0, 0},
         {"--length", OPT_INT, &length, "N", "sequence length T", "the file's length", "100", 1,
+         CLI_MAX_LENGTH, 0, 0, 0, 0, 0},
+        {"--data", OPT_STR, &data_spec, "KIND:PATH", "evaluate on files instead of a task "
+         "(npy:X.npy,Y.npy[,LENGTHS.npy], text:FILE[,FILE...] or csv:FILE)", "the file's data",
+         "text:corpus.txt", 0, 0, 0, 0, 0, 0, 0},
+        {"--valid-data", OPT_STR, &valid_data, "KIND:PATH",
+         "the evaluation files of --data (instead of its held-out part)", "the file's",
+         "text:valid.txt", 0, 0, 0, 0, 0, 0, 0},
+        {"--valid-fraction", OPT_FLOAT, &valid_fraction, "F",
+         "share of --data held out (the evaluation set)", "the file's, else 0.1", "0.2", 0, 0,
+         0, 0.99f, 0, 0, 0},
+        {"--columns", OPT_STR, &columns, "A,B", "csv data: the columns forecast",
+         "the file's", "2,3", 0, 0, 0, 0, 0, 0, 0},
+        {"--horizon", OPT_INT, &horizon, "K", "csv data: steps ahead", "the file's", "5", 1,
          CLI_MAX_LENGTH, 0, 0, 0, 0, 0},
         {"--eval-size", OPT_INT, &eval_size, "N", "held-out sequences", NULL, "1000", 1,
          CLI_MAX_EVAL, 0, 0, 0, 0, 0},
@@ -85,7 +104,14 @@ int cmd_eval(int argc, char **argv) {
     }
     int rc = cli_parse("eval", argc, argv, opts, nopts);
     if (rc) return rc;
+    if (task_name && data_spec)
+        return cli_fail("--data and --task both name what to evaluate on; give one of them");
     if (task_name && cli_check_task(task_name)) return CLI_EXIT_USAGE;
+    if (data_spec && !strncmp(data_spec, "npy:", 4) && cli_find(opts, nopts, "--length")->given)
+        return cli_fail("npy data keeps the length of its arrays (X's T); drop --length");
+    if (valid_data && cli_find(opts, nopts, "--valid-fraction")->given)
+        return cli_fail("--valid-data gives the evaluation files, so nothing is held out of "
+                        "--data; drop --valid-fraction");
 
     struct stat sb;
     if (stat(load, &sb) != 0 || access(load, R_OK) != 0)
@@ -109,7 +135,38 @@ int cmd_eval(int argc, char **argv) {
 
     /* Defaults from the file's metadata. */
     const char *file_task = mn_model_metadata(model, "task");
-    if (!task_name) {
+    const char *file_data = mn_model_metadata(model, "data");
+    if (!task_name && !data_spec && file_data) {
+        data_spec = file_data;
+        if (!valid_data && !cli_find(opts, nopts, "--valid-fraction")->given) {
+            valid_data = mn_model_metadata(model, "data.valid");
+            const char *vf = mn_model_metadata(model, "data.valid_fraction");
+            char *end;
+            if (vf && !valid_data) {
+                double x = strtod(vf, &end);
+                if (*end || !(x >= 0 && x < 1)) {
+                    char nb[96];
+                    rc = cli_fail("\"%s\" records the validation fraction \"%s\", not a "
+                                  "number in [0, 1); pass --valid-fraction", load,
+                                  mn_escape(nb, sizeof nb, vf));
+                    goto done;
+                }
+                valid_fraction = (float)x;
+            }
+        }
+    }
+    /* csv: the columns, horizon and training normalization the model was trained with */
+    if (data_spec && file_data) {
+        long long hz = meta_number(mn_model_metadata(model, "data.horizon"), CLI_MAX_LENGTH);
+        if (!columns) columns = mn_model_metadata(model, "data.columns");
+        if (!horizon && hz > 0) horizon = (int)hz;
+    }
+    if ((columns || horizon) && data_spec && strncmp(data_spec, "csv:", 4)) {
+        rc = cli_fail("%s applies to csv data, and the data is not csv:; drop it",
+                      columns ? "--columns" : "--horizon");
+        goto done;
+    }
+    if (!task_name && !data_spec) {
         if (!file_task) {
             rc = cli_fail("\"%s\" does not record its task; pass --task (one of %s)", load,
                           mn_task_names());
@@ -121,7 +178,7 @@ int cmd_eval(int argc, char **argv) {
             goto done;
         }
     }
-    if (!length) {
+    if (!length && !(data_spec && !strncmp(data_spec, "npy:", 4))) {
         long long l = meta_number(mn_model_metadata(model, "length"), CLI_MAX_LENGTH);
         if (l < 1) {
             rc = cli_fail("\"%s\" does not record its sequence length; pass --length N", load);
@@ -139,7 +196,24 @@ int cmd_eval(int argc, char **argv) {
         }
     }
 
-    st = mn_task_create(task_name, length, seed, &task);
+    if (data_spec) {
+        mn_data_options d;
+        mn_data_options_init(&d);
+        d.length = length;
+        d.valid_spec = valid_data;
+        d.valid_fraction = valid_fraction;
+        d.columns = columns;
+        d.horizon = horizon;
+        d.state = file_data ? mn_model_metadata(model, "data.state") : NULL;
+        st = mn_task_from_data(data_spec, &d, seed, &task);
+        if (!st) {
+            length = mn_task_get_info(task)->max_steps;
+            /* the spec may come from the file: shown escaped, as file text always is */
+            task_name = mn_escape(data_show, sizeof data_show, data_spec);
+        }
+    } else {
+        st = mn_task_create(task_name, length, seed, &task);
+    }
     if (st) {
         rc = cli_lib_fail(st, NULL);
         goto done;
@@ -176,7 +250,7 @@ int cmd_eval(int argc, char **argv) {
         }
     }
 
-    mn_eval_stats ev = {NAN, -1, 0, -1};
+    mn_eval_stats ev = {NAN, -1, 0, -1, -1, -1};
     double t0 = cli_now();
     st = mn_evaluate(model, task, eval_size, batch, &ev);
     double eval_secs = cli_now() - t0;
@@ -195,8 +269,9 @@ int cmd_eval(int argc, char **argv) {
         int nthreads = mn_get_threads();
         char a[32], b[32];
         char desc[MN_MAX_BLOCKS * 48];
-        printf("mnemo eval: %s from %s, task %s, length %d\n",
-               cli_model_desc(mc, desc, sizeof desc), load, task_name, length);
+        printf("mnemo eval: %s from %s, %s %s, length %d\n",
+               cli_model_desc(mc, desc, sizeof desc), load, data_spec ? "data" : "task",
+               task_name, length);
         cli_print_test_result(&ev, seqs, info, has_acc);
         printf("  speed       %s tokens/s on %d thread%s\n", fmt_si(a, sizeof a, tps), nthreads,
                nthreads > 1 ? "s" : "");
@@ -206,7 +281,8 @@ int cmd_eval(int argc, char **argv) {
             json_begin(&j, stdout);
             json_str(&j, "command", "eval");
             json_str(&j, "file", load);
-            json_str(&j, "task", task_name);
+            json_str(&j, data_spec ? "data" : "task", task_name);
+            if (data_spec && valid_data) json_str(&j, "valid_data", valid_data);
             json_model(&j, mc);
             json_int(&j, "length", length);
             json_num(&j, "test_loss", ev.loss);
@@ -214,6 +290,7 @@ int cmd_eval(int argc, char **argv) {
             json_num(&j, "loss_ratio", ratio);
             if (has_acc) json_num(&j, "test_accuracy", ev.accuracy);
             if (ev.token_accuracy >= 0) json_num(&j, "test_token_accuracy", ev.token_accuracy);
+            cli_json_text_metrics(&j, &ev, info);
             json_int(&j, "eval_size", seqs);
             json_num(&j, "tokens_per_s", tps);
             json_num(&j, "seconds", seconds);

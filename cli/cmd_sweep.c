@@ -29,7 +29,7 @@ typedef struct {
 } sweep_run;
 
 /* Options of train that a sweep sets itself, or that would mix the runs' outputs. */
-static const char *const not_swept[] = {"--model", "--length", "--blocks", "--metrics", NULL};
+static const char *const not_swept[] = {"--model", "--blocks", "--metrics", NULL};
 
 static void usage(FILE *f, const cli_opt *opts, int n) {
     fprintf(f,
@@ -107,8 +107,10 @@ static int run_opts(const train_opts *base, const char *model, int length, cli_o
     memcpy(tab, base->table, sizeof *tab * (size_t)base->ntable);
     o->table = tab;
     cli_family_kind kind = family_of(model);
-    for (int i = 0; i < base->ntable; i++)
+    for (int i = 0; i < base->ntable; i++) {
         if (family_option_read(tab[i].name, kind) == 0) tab[i].given = 0;
+        if (!strcmp(tab[i].name, "--length")) tab[i].given = 1;   /* from --lengths */
+    }
     return train_opts_check(o);
 }
 
@@ -149,6 +151,14 @@ static void one_run(train_opts *o, sweep_run *r) {
     train_session_close(&s);
 }
 
+/* "task adding" or "data text:FILE" */
+static const char *what(const train_opts *o) {
+    static char buf[300];
+    snprintf(buf, sizeof buf, "%s %s", o->task_name ? "task" : "data",
+             o->task_name ? o->task_name : o->data_spec ? o->data_spec : "?");
+    return buf;
+}
+
 static double metric(const sweep_run *r, int accuracy) {
     if (!r->done || r->rc) return NAN;
     return accuracy ? r->accuracy : r->baseline > 0 ? r->test_loss / r->baseline : NAN;
@@ -171,8 +181,8 @@ static int write_plot(const sweep_opts *w, const train_opts *base, const sweep_r
         dashed[w->nmodels] = 1;
         for (int i = 0; i < P; i++) y[w->nmodels * P + i] = 1;
     }
-    char title[160];
-    snprintf(title, sizeof title, "%s: %d steps per run, batch %d", base->task_name,
+    char title[400];
+    snprintf(title, sizeof title, "%s: %d steps per run, batch %d", what(base),
              base->tc.steps, base->tc.batch_size);
     mn_plot_lines p = {.title = title, .x_label = "sequence length T",
                        .y_label = accuracy ? "test accuracy" : "test loss / baseline",
@@ -186,8 +196,8 @@ static int write_plot(const sweep_opts *w, const train_opts *base, const sweep_r
 
 static void print_table(const sweep_opts *w, const train_opts *base, const sweep_run *runs) {
     char a[32], b[32];
-    printf("mnemo sweep: task %s, %d steps per run (batch %d, %s, lr %g), seed %llu\n",
-           base->task_name, base->tc.steps, base->tc.batch_size, base->opt_name,
+    printf("mnemo sweep: %s, %d steps per run (batch %d, %s, lr %g), seed %llu\n",
+           what(base), base->tc.steps, base->tc.batch_size, base->opt_name,
            (double)base->tc.lr, (unsigned long long)base->seed);
     printf("  %-12s %7s %8s %10s %10s %8s %9s %9s\n", "model", "length", "params", "test loss",
            "baseline", "ratio", "accuracy", "time");
@@ -216,7 +226,8 @@ static void print_json(const sweep_opts *w, const train_opts *base, const sweep_
         json_begin(&j, stdout);
         json_str(&j, "command", "sweep");
     }
-    json_str(&j, "task", base->task_name);
+    json_str(&j, base->task_name ? "task" : "data", base->task_name ? base->task_name
+                                                                     : base->data_spec);
     json_str_array(&j, "models", w->models, w->nmodels);
     double lengths[MAX_LENGTHS];
     for (int i = 0; i < w->nlengths; i++) lengths[i] = w->lengths[i];
@@ -288,6 +299,8 @@ int cmd_sweep(int argc, char **argv) {
     }
     int rc = cli_parse("sweep", argc, argv, opts, n);
     if (rc || (rc = parse_lists(&w)) || (rc = check_family_options(&base, &w))) return rc;
+    if (cli_find(opts, n, "--length")->given)
+        return cli_fail("a sweep trains at every length of --lengths; drop --length");
     if (w.plot_path && (rc = cli_check_writable("--plot", w.plot_path))) return rc;
     /* Every model's options are checked before the first run trains anything. */
     cli_opt tab[TRAIN_OPTS_MAX + 4];

@@ -152,6 +152,21 @@ void cli_set_threads(int threads) {
     mn_set_threads(threads > 0 ? threads : cli_mpi_default_threads());
 }
 
+void cli_json_text_metrics(json_obj *j, const mn_eval_stats *ev, const mn_task_info *info) {
+    if (ev->mse >= 0) {
+        json_num(j, "test_mse", ev->mse);
+        json_num(j, "test_mae", ev->mae);
+        json_num(j, "baseline_mse", info->baseline_mse);
+        json_num(j, "baseline_mae", info->baseline_mae);
+    }
+    if (!(info->tokens_per_char > 0)) return;
+    json_num(j, "bits_per_char", ev->loss / log(2.0) * info->tokens_per_char);
+    if (info->tokens_per_byte > 0)
+        json_num(j, "bits_per_byte", ev->loss / log(2.0) * info->tokens_per_byte);
+    json_num(j, "perplexity", exp(ev->loss));
+    json_num(j, "baseline_bits_per_char", info->baseline_loss / log(2.0) * info->tokens_per_char);
+}
+
 void cli_print_test_result(const mn_eval_stats *ev, int sequences, const mn_task_info *info,
                            int show_accuracy) {
     double ratio = info->baseline_loss > 0 ? ev->loss / info->baseline_loss : NAN;
@@ -166,6 +181,16 @@ void cli_print_test_result(const mn_eval_stats *ev, int sequences, const mn_task
     if (show_accuracy)
         printf("  accuracy    %.2f%% (%s)\n", 100.0 * ev->accuracy,
                info->accuracy_desc ? info->accuracy_desc : "task criterion");
+    if (ev->mse >= 0)
+        printf("  forecast    MSE %.6g, MAE %.6g in the data's units (repeat the last value: MSE "
+               "%.6g, MAE %.6g)\n", ev->mse, ev->mae, info->baseline_mse, info->baseline_mae);
+    if (info->tokens_per_char > 0) {
+        double bpc = ev->loss / log(2.0) * info->tokens_per_char;
+        printf("  bits/char   %.4g (baseline %.4g; per byte %.4g; perplexity %.4g per token)\n",
+               bpc, info->baseline_loss / log(2.0) * info->tokens_per_char,
+               info->tokens_per_byte > 0 ? ev->loss / log(2.0) * info->tokens_per_byte : NAN,
+               exp(ev->loss));
+    }
     if (show_accuracy && ev->token_accuracy >= 0)
         printf("  tokens      %.2f%% (target tokens right under teacher forcing)\n",
                100.0 * ev->token_accuracy);

@@ -47,6 +47,9 @@ void json_begin(json_obj *j, FILE *f);
  * model, "hidden", "layers", "bidirectional"). */
 const char *cli_model_desc(const mn_model_config *mc, char *buf, size_t cap);
 void json_model(json_obj *j, const mn_model_config *mc);
+/* Text tasks (tokens_per_char > 0): bits_per_char, bits_per_byte, perplexity and
+ * baseline_bits_per_char (common.c); nothing for other tasks. */
+void cli_json_text_metrics(json_obj *j, const mn_eval_stats *ev, const mn_task_info *info);
 void json_str(json_obj *j, const char *key, const char *value);   /* NULL value -> null */
 void json_num(json_obj *j, const char *key, double value);        /* %.6g */
 void json_int(json_obj *j, const char *key, long long value);

@@ -34,9 +34,27 @@ static const char *const norm_kind_names[] = {"layernorm", "rmsnorm", NULL};
 int train_opts_table(train_opts *o, cli_opt *opts, int model_required) {
     o->model_required = model_required;
     const cli_opt t[] = {
-        {"--task", OPT_STR, &o->task_name, "T", "task to learn", NULL, "adding", 0, 0, 0, 0, 0, 1, 0},
-        {"--length", OPT_INT, &o->length, "N", "sequence length T: how far back the answer lies",
-         NULL, "100", 1, CLI_MAX_LENGTH, 0, 0, 0, 1, 0},
+        {"--task", OPT_STR, &o->task_name, "T", "task to learn", "required, or --data", "adding",
+         0, 0, 0, 0, 0, 0, 0},
+        {"--length", OPT_INT, &o->length, "N", "sequence length T: how far back the answer lies "
+         "(text data: the window of bytes)", "required with --task or --data text:", "100", 1,
+         CLI_MAX_LENGTH, 0, 0, 0, 0, 0},
+        {"--data", OPT_STR, &o->data_spec, "KIND:PATH",
+         "train on files instead of --task: npy:X.npy,Y.npy[,LENGTHS.npy], text:FILE[,FILE...] "
+         "or csv:FILE",
+         "", "text:corpus.txt", 0, 0, 0, 0, 0, 0, 0},
+        {"--valid-data", OPT_STR, &o->valid_data, "KIND:PATH",
+         "evaluate on these files (the same kind as --data) instead of a held-out fraction", "",
+         "text:valid.txt", 0, 0, 0, 0, 0, 0, 0},
+        {"--valid-fraction", OPT_FLOAT, &o->valid_fraction, "F",
+         "share of --data held out for evaluation (npy: seeded sequences; text: the last bytes)",
+         "0.1", "0.2", 0, 0, 0, 0.99f, 0, 0, 0},
+        {"--columns", OPT_STR, &o->columns, "A,B",
+         "csv data: the columns to forecast, by header name or 1-based index",
+         "every numeric column", "2,3", 0, 0, 0, 0, 0, 0, 0},
+        {"--horizon", OPT_INT, &o->horizon, "K",
+         "csv data: forecast K steps after each window", "1", "5", 1, CLI_MAX_LENGTH, 0, 0, 0,
+         0, 0},
         {"--model", OPT_STR, &o->model_name, "M",
          "recurrent cell (rnn, rnn-relu, lstm, gru, gated) or transformer, tcn, s4d, mamba",
          model_required ? "required, or --blocks" : NULL, "lstm", 0, 0, 0, 0, 0, 0, 0},
@@ -162,10 +180,79 @@ static int plain_spec(const train_opts *o, char *spec, size_t cap) {
     return n < cap ? 0 : cli_fail("the model's block list is too long; use fewer --layers");
 }
 
+int train_data_check(train_opts *o) {
+    int vf = train_opt_given(o, "--valid-fraction"), vd = train_opt_given(o, "--valid-data");
+    if (o->data_spec && o->task_name)
+        return cli_fail("--data and --task both name what to learn; give one of them");
+    if (!o->data_spec && !vf && !vd &&
+        (train_opt_given(o, "--columns") || train_opt_given(o, "--horizon")))
+        return cli_fail("%s applies to csv data, and no --data is given; add --data csv:FILE "
+                        "or drop it", train_opt_given(o, "--columns") ? "--columns" : "--horizon");
+    if (!o->data_spec && (vf || vd))
+        return cli_fail("%s splits the files of --data, and none are given; add --data "
+                        "KIND:PATH or drop %s", vf ? "--valid-fraction" : "--valid-data",
+                        vf ? "--valid-fraction" : "--valid-data");
+    if (vf && vd)
+        return cli_fail("--valid-data gives the evaluation files, so nothing is held out of "
+                        "--data; drop --valid-fraction");
+    if (!o->data_spec) {
+        if (!o->task_name)
+            return cli_fail("give what to learn: --task T --length N (tasks: %s), or --data "
+                            "KIND:PATH", mn_task_names());
+        if (!train_opt_given(o, "--length"))
+            return cli_fail("--task %s needs --length N; for example --length 100", o->task_name);
+        return cli_check_task(o->task_name);
+    }
+    int npy = !strncmp(o->data_spec, "npy:", 4), text = !strncmp(o->data_spec, "text:", 5);
+    int csv = !strncmp(o->data_spec, "csv:", 4);
+    const char *csv_only = train_opt_given(o, "--columns") ? "--columns"
+                           : train_opt_given(o, "--horizon") ? "--horizon" : NULL;
+    if (csv_only && !csv)
+        return cli_fail("%s applies to csv data, and --data is not csv:; drop %s", csv_only,
+                        csv_only);
+    if (csv && !train_opt_given(o, "--length"))
+        return cli_fail("csv data needs --length N, the rows before each forecast; for "
+                        "example --length 50");
+    if (npy && train_opt_given(o, "--length"))
+        return cli_fail("npy data keeps the length of its arrays (X's T); drop --length");
+    if (text && !train_opt_given(o, "--length"))
+        return cli_fail("text data needs --length N, the bytes of context per training window; "
+                        "for example --length 100");
+    return 0;
+}
+
+int train_task_create(train_opts *o, uint64_t seed, mn_task **out) {
+    mn_status st;
+    if (o->data_spec) {
+        mn_data_options d;
+        mn_data_options_init(&d);
+        d.length = o->length;
+        d.valid_spec = o->valid_data;
+        if (train_opt_given(o, "--valid-fraction")) d.valid_fraction = o->valid_fraction;
+        d.columns = o->columns;
+        d.horizon = o->horizon;
+        st = mn_task_from_data(o->data_spec, &d, seed, out);
+        if (!st) o->length = mn_task_get_info(*out)->max_steps;
+    } else {
+        st = mn_task_create(o->task_name, o->length, seed, out);
+    }
+    return st ? cli_lib_fail(st, NULL) : 0;
+}
+
+void train_json_task(json_obj *j, const train_opts *o) {
+    if (!o->data_spec) {
+        json_str(j, "task", o->task_name);
+        return;
+    }
+    json_str(j, "data", o->data_spec);
+    if (o->valid_data) json_str(j, "valid_data", o->valid_data);
+}
+
 int train_opts_check(train_opts *o) {
     char list[128];
     mn_optimizer_kind optk;
-    if (cli_check_task(o->task_name)) return CLI_EXIT_USAGE;
+    int drc = train_data_check(o);
+    if (drc) return drc;
     o->layers_given = o->mc.num_layers != 0;
     if (!o->layers_given) o->mc.num_layers = 1;
     if (o->model_required && !o->model_name && !o->blocks_spec)
@@ -463,8 +550,9 @@ int train_session_resume(train_opts *o, train_session *s, const char *resume_pat
         return cli_fail("--batch %d does not split evenly over the %d ranks mpirun started; give "
                         "a multiple of %d (--batch is the global batch: each rank trains on "
                         "--batch/%d sequences of it)", o->tc.batch_size, ranks, ranks, ranks);
-    mn_status st = mn_task_create(o->task_name, o->length, o->seed, &s->task);
-    if (st) return cli_lib_fail(st, NULL);
+    int trc = train_task_create(o, o->seed, &s->task);
+    if (trc) return trc;
+    mn_status st;
     s->info = mn_task_get_info(s->task);
     if (configure_model(o, s->task, s->info)) return CLI_EXIT_USAGE;
     if (train_check_model(o, &o->mc, s->info)) return CLI_EXIT_USAGE;
@@ -573,7 +661,7 @@ int train_session_run(train_opts *o, train_session *s, train_hook hook, void *ct
     const int steps = o->tc.steps, log_every = o->log_every, eval_every = o->eval_every;
     const int ranks = cli_mpi_size() > 1;
     memset(out, 0, sizeof *out);
-    out->ev = (mn_eval_stats){NAN, -1, 0, -1};
+    out->ev = (mn_eval_stats){NAN, -1, 0, -1, -1, -1};
     out->last_loss = NAN;
     mn_trainer_set_stop(s->tr, cli_stop_flag());
     ring rg = {0};

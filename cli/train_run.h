@@ -11,6 +11,10 @@ typedef struct {
     mn_train_config tc;
     mn_model_config mc;
     const char *task_name, *model_name, *metrics_path;
+    const char *data_spec, *valid_data;   /* --data KIND:PATH, --valid-data KIND:PATH */
+    float valid_fraction;                 /* --valid-fraction (-1: the library's default) */
+    const char *columns;                  /* --columns (csv) */
+    int horizon;                          /* --horizon (csv) */
     const char *opt_name, *sched_name, *init_name;
     const char *blocks_spec, *norm_name, *norm_kind_name;   /* --blocks, --norm, --norm-kind */
     int length, bidir, chrono, no_chrono, eval_every, log_every, threads, residual;
@@ -33,9 +37,17 @@ typedef struct {
     char notes[512];        /* what the model's options chose (a TCN's layers and field) */
 } train_opts;
 
-#define TRAIN_OPTS_MAX 48
+#define TRAIN_OPTS_MAX 56
 
 void train_opts_init(train_opts *o);
+/* The task of the options: --data (seed: the split's and the stream's) or --task at
+ * --length. Sets o->length to a data task's window. 0, or the exit code after printing. */
+int train_task_create(train_opts *o, uint64_t seed, mn_task **out);
+/* The checks of --task/--length/--data/--valid-* alone (train_opts_check runs them; eval
+ * shares the rule). 0 or 2 after printing. */
+int train_data_check(train_opts *o);
+/* "task": name, or "data": spec (and "valid_data"), as the JSON summaries say it. */
+void train_json_task(json_obj *j, const train_opts *o);
 /* Writes the training options into opts[0..]; returns how many. model_required: 0 lets a
  * command make --model optional (diagnose --load). */
 int train_opts_table(train_opts *o, cli_opt *opts, int model_required);

@@ -329,6 +329,20 @@ typedef struct {
      * mn_evaluate reads at most these, each once, in order. 0: a generated task, whose
      * held-out stream never ends. */
     int eval_sequences;
+    /* Text tasks (mn_task_from_data "text:"): tokens per character over the evaluation
+     * set's scored positions, so bits per character = loss / ln 2 * tokens_per_char (per
+     * byte: tokens_per_byte); characters are UTF-8 characters (bytes that are not
+     * continuation bytes 10xxxxxx). 0 for every other task. */
+    double tokens_per_char, tokens_per_byte;
+    /* A task made by mn_task_from_data: the spec it was given ("text:a.txt"); NULL else. */
+    const char *data_spec;
+    /* Forecasting tasks (csv): the "repeat the last value" forecast's MSE and MAE over the
+     * evaluation set in the data's own units (mn_eval_stats.mse, .mae are the model's);
+     * 0 for other tasks. data_state: what the task learned from its training part and a
+     * rebuild must be given back (mn_data_options.state) to reproduce it: csv's
+     * normalization; NULL when nothing. */
+    double baseline_mse, baseline_mae;
+    const char *data_state;
 } mn_task_info;
 
 typedef struct mn_task mn_task;
@@ -386,6 +400,64 @@ typedef struct {
 
 void mn_arrays_init(mn_arrays *a);   /* zeroes every field: MSE at the last step */
 mn_status mn_task_from_arrays(const mn_arrays *a, uint64_t seed, mn_task **out);
+
+/* A task read from files: spec is "KIND:PATH[,PATH...]", one of the kinds below. The
+ * held-out split is deterministic: given by separate files (valid_spec, same kind), or the
+ * seeded / last valid_fraction of the data. Files are read in blocks and held once in
+ * memory; anything malformed is MN_E_INPUT with one message naming the file, the line or
+ * byte, and what was expected; empty files are refused. Impossible options are MN_E_ARG.
+ *
+ *   npy:X.npy,Y.npy[,LENGTHS.npy] — X [N,T,I] float32 (dense inputs) or [N,T] int32/int64
+ *     tokens (vocabulary: the largest token + 1, at least 2); Y int32/int64 is
+ *     classification (cross-entropy; classes: the largest label + 1, -1 ignores a
+ *     position), float32 regression (MSE). Y [N] or [N,O]: one target per sequence at its
+ *     last real step; Y [N,T] or [N,T,O]: a target at every step (a float Y [N,T] whose
+ *     second dimension equals X's T is read per step; write [N,1,O] for one O-wide target
+ *     per sequence then). LENGTHS [N] int32/int64 in [1, T]. Goes through
+ *     mn_task_from_arrays (its checks and baseline); the held-out sequences are a seeded
+ *     valid_fraction of the N, or with valid_spec "npy:Xv,Yv[,Lv]" those sequences (the
+ *     same T, I, dtypes and target layout), appended as the evaluation set. length unused.
+ *   text:FILE[,FILE...] — language modelling on bytes (vocabulary 256): the files'
+ *     bytes concatenated, any bytes at all (UTF-8 or not). Training draws windows of
+ *     `length` bytes at seeded random offsets in the training part; the label at every
+ *     step is the next byte. The evaluation set is the last valid_fraction of the bytes
+ *     (or valid_spec "text:V[,V...]"), cut into consecutive windows of `length` bytes, each
+ *     scored once. Baseline: the unigram model of the training bytes (their entropy, in
+ *     nats). tokens_per_char / tokens_per_byte are set (see mn_task_info).
+ *   csv:FILE — a numeric time series, one row per step, cells separated by commas. A
+ *     first row with a cell that is not a number is a header. columns chooses the series
+ *     (names from the header or 1-based indices; default: every column whose first data
+ *     cell is a number); every chosen cell must be a finite number (empty, NaN, Inf and
+ *     text are refused with file:line:column), every row must have the first row's count
+ *     of cells. The task forecasts the chosen columns `horizon` steps after a window of
+ *     `length` rows (MSE at the last step, on columns normalized by the mean and standard
+ *     deviation of the training rows, or by opt->state); training windows are drawn at
+ *     seeded offsets among those whose target lies in the first 1 − valid_fraction of the
+ *     rows, evaluation windows are every window whose target lies in the rest, in order
+ *     (valid_spec: the rows of that file instead, after the training rows). baseline_loss
+ *     is the "repeat the last value" forecast's MSE (normalized); mse and mae of
+ *     mn_eval_stats and baseline_mse, baseline_mae are in the data's own units. The
+ *     normalization is data_state, "mean:std" per column joined by ','.
+ * Source: the layouts follow torch.utils.data.TensorDataset (npy) and the character-level
+ * language-modelling protocol of Karpathy's char-rnn / the enwik8 evaluations (text:
+ * bits per character on a held-out tail). */
+typedef struct {
+    int length;               /* window length T (text, csv); unused by npy */
+    double valid_fraction;    /* held-out share in [0, 1); < 0: the default 0.1 */
+    const char *valid_spec;   /* separate evaluation data of the same kind, or NULL */
+    const char *columns;      /* csv: "a,b" or "1,3" (names or 1-based); NULL: every numeric */
+    int horizon;              /* csv: forecast this many steps ahead; 0: 1 */
+    const char *state;        /* a task's data_state to reuse (csv: normalization), or NULL */
+} mn_data_options;
+
+void mn_data_options_init(mn_data_options *o);   /* length 0, valid_fraction -1, no files */
+/* "npy, text, csv": the kinds mn_task_from_data reads. */
+const char *mn_data_kinds(void);
+mn_status mn_task_from_data(const char *spec, const mn_data_options *opt, uint64_t seed,
+                            mn_task **out);
+/* From now on mn_task_next hands out a data task's evaluation set, in order from its
+ * first sequence (cycling); a generated task is left as it is (its stream never repeats). */
+void mn_task_use_heldout(mn_task *t);
 
 /* ---------------------------------------------------------------- training */
 
@@ -456,6 +528,7 @@ typedef struct {
     int sequences;
     double token_accuracy;    /* seq2seq: the fraction of target tokens whose argmax is right
                                  under teacher forcing; -1 for other tasks */
+    double mse, mae;          /* forecasting (csv): in the data's own units; -1 otherwise */
 } mn_eval_stats;
 
 typedef struct mn_trainer mn_trainer;

@@ -43,6 +43,11 @@ MODELS=(
 ROWS=(
     "--task copy||1|w"
     "--length 7||1|w"
+    "--data text:x.txt||0|-"
+    "--valid-data text:v.txt||0|-"
+    "--valid-fraction 0.2||0|-"
+    "--columns 1||0|-"
+    "--horizon 2||0|-"
     "--model @M||P|w"
     "--blocks gru:5||!P&&!X&&!C&&!S|w"
     "--residual||TWO|w"
@@ -421,13 +426,14 @@ grep -q 'never reach' "$tmp/err" && ok "... saying the learning rate would never
 expect_usage "a cosine warmup that leaves nothing to decay" "${T[@]}" --model lstm --schedule cosine --warmup 2
 
 # diagnose --load: the file is the model and nothing is trained, so every option of the
-# model or of training is refused; what a loaded diagnosis reads is accepted
+# model or of training is refused; what a loaded diagnosis reads (the task or data, the
+# batch, the seed) is accepted
 run "${T[@]}" --model lstm --hidden 8 --save "$tmp/d.st"
 Dl=(diagnose --task adding --length 6 --load "$tmp/d.st" --threads 1)
 bad_load=""
 for row in "${ROWS[@]}"; do
     words=${row%%|*}
-    case $words in --task*|--length*|--batch*|--seed*|--threads*) continue ;; esac
+    case $words in --task*|--length*|--batch*|--seed*|--threads*|--data*|--valid-*) continue ;; esac
     words=${words//@M/gru}; words=${words//@O/sgd}; words=${words//@S/cosine}; words=${words//@F/$tmp/x}
     case $words in --checkpoint-every*) continue ;; esac
     # shellcheck disable=SC2086

@@ -49,7 +49,10 @@ class TaskInfo(ctypes.Structure):
                 ("output", c_int), ("loss", c_int), ("baseline_loss", c_double),
                 ("baseline_desc", c_char_p), ("has_accuracy", c_int),
                 ("accuracy_desc", c_char_p), ("seq2seq", c_int), ("max_source_steps", c_int),
-                ("eval_sequences", c_int)]
+                ("eval_sequences", c_int), ("tokens_per_char", c_double),
+                ("tokens_per_byte", c_double), ("data_spec", c_char_p),
+                ("baseline_mse", c_double), ("baseline_mae", c_double),
+                ("data_state", c_char_p)]
 
 
 class Arrays(ctypes.Structure):
@@ -77,7 +80,7 @@ class StepStats(ctypes.Structure):
 
 class EvalStats(ctypes.Structure):
     _fields_ = [("loss", c_double), ("accuracy", c_double), ("sequences", c_int),
-                ("token_accuracy", c_double)]
+                ("token_accuracy", c_double), ("mse", c_double), ("mae", c_double)]
 
 
 class GateStats(ctypes.Structure):

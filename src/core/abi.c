@@ -15,6 +15,7 @@ static const struct {
     SIZE_OF(mn_ssm_init),        SIZE_OF(mn_norm_kind),        SIZE_OF(mn_block_config),
     SIZE_OF(mn_model_config),    SIZE_OF(mn_cell_info),        SIZE_OF(mn_model_uses),
     SIZE_OF(mn_batch),           SIZE_OF(mn_task_info),        SIZE_OF(mn_arrays),
+    SIZE_OF(mn_data_options),
     SIZE_OF(mn_optimizer_kind),  SIZE_OF(mn_schedule_kind),    SIZE_OF(mn_train_config),
     SIZE_OF(mn_step_stats),      SIZE_OF(mn_eval_stats),       SIZE_OF(mn_bench_config),
     SIZE_OF(mn_bench_result),    SIZE_OF(mn_gate_stats),       SIZE_OF(mn_recurrence_stats),

@@ -63,6 +63,7 @@ void mn_task_free(mn_task *t) {
     if (!t) return;
     if (t->kind->release) t->kind->release(t);
     release_buffers(t);
+    mn_release(t->spec);
     mn_release(t);
 }
 
@@ -77,6 +78,10 @@ void mn_task_start_heldout(mn_task *t, uint64_t seed) {
     else mn_task_reseed(t, seed);
 }
 
+void mn_task_use_heldout(mn_task *t) {
+    if (t && t->kind->rewind_heldout) t->kind->rewind_heldout(t);
+}
+
 mn_status mn_task_clone(const mn_task *t, mn_task **out) {
     if (!t->kind->clone) return mn_task_create(t->kind->name, t->info.length, t->seed, out);
     *out = NULL;
@@ -87,6 +92,16 @@ mn_status mn_task_clone(const mn_task *t, mn_task **out) {
     c->seed = t->seed;
     mn_rng_seed(&c->rng, t->seed);
     mn_status st = t->kind->clone(t, c);
+    if (!st && t->spec) {
+        size_t n = strlen(t->spec) + 1;
+        if (!(c->spec = mn_alloc(n))) {
+            c->kind->release(c);
+            st = MN_E_NOMEM;
+        } else {
+            memcpy(c->spec, t->spec, n);
+            c->info.data_spec = c->spec;
+        }
+    }
     if (st) {
         mn_release(c);
         return st;

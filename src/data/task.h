@@ -27,6 +27,7 @@ struct mn_task {
     uint64_t drawn;
     char desc[160];          /* info.baseline_desc of a kind that words it at setup (listops:
                               * its sampled prior) */
+    char *spec;              /* mn_task_from_data: its spec (info.data_spec), owned */
 };
 
 struct mn_task_kind {
@@ -45,6 +46,9 @@ struct mn_task_kind {
     /* Tasks made from data, NULL for generated ones (which are made again by name): */
     mn_status (*clone)(const mn_task *t, mn_task *copy);   /* copy->data from t's */
     void (*release)(mn_task *t);                              /* frees t->data */
+    /* Forecasting tasks: add squared and absolute errors in the data's units and the
+     * values counted (sums[0..2]) of the outputs of batch b; NULL otherwise. */
+    void (*measure)(const mn_task *t, const mn_batch *b, const float *out, double *sums);
     /* From now on hand out the evaluation set in order, from its start. */
     void (*rewind_heldout)(mn_task *t);
 };
@@ -61,4 +65,25 @@ void mn_task_start_heldout(mn_task *t, uint64_t seed);
  * evaluation copy); a data task shares its arrays. */
 mn_status mn_task_clone(const mn_task *t, mn_task **out);
 
+/* mn_task_from_arrays with the evaluation set given: with tail_heldout the last
+ * a->heldout sequences, in order, are the evaluation set (no seeded choice). */
+mn_status mn_task_from_arrays_split(const mn_arrays *a, uint64_t seed, int tail_heldout,
+                                    mn_task **out);
+/* A language-modelling task over one token stream (task_stream.c): tokens [0, split) train,
+ * [split, n) are scored in consecutive windows of T; exactly one of u8 / i32 holds the
+ * stream, and own (freed with mn_release when the last clone goes) is the block holding
+ * it. eval_chars: characters in [split, n) (for tokens_per_char; 0: unknown). Takes own
+ * even on failure. */
+mn_status mn_task_stream_create(const char *name, void *own, const uint8_t *u8,
+                                const int32_t *i32, size_t n, size_t split, int vocab, int T,
+                                double eval_chars, uint64_t seed, mn_task **out);
+
+/* A forecasting task over a series x [n,C] (task_series.c; owns x, normalized in place):
+ * windows of T rows, the target the row h steps after a window's last. Rows [0, split)
+ * hold the training targets, [split, n) the evaluation targets. mean/std [C]: the
+ * normalization to apply, or NULL to measure it on rows [0, split). Takes x even on
+ * failure. */
+mn_status mn_task_series_create(const char *name, float *x, size_t n, int C, size_t split,
+                                int T, int h, const double *mean, const double *std,
+                                uint64_t seed, mn_task **out);
 #endif

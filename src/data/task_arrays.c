@@ -279,6 +279,11 @@ void mn_arrays_init(mn_arrays *a) {
 }
 
 mn_status mn_task_from_arrays(const mn_arrays *a, uint64_t seed, mn_task **out) {
+    return mn_task_from_arrays_split(a, seed, 0, out);
+}
+
+mn_status mn_task_from_arrays_split(const mn_arrays *a, uint64_t seed, int tail_heldout,
+                                    mn_task **out) {
     if (!out) return mn_fail(MN_E_ARG, "mn_task_from_arrays: out is NULL");
     *out = NULL;
     if (!a) return mn_fail(MN_E_ARG, "mn_task_from_arrays: arrays is NULL");
@@ -309,7 +314,8 @@ mn_status mn_task_from_arrays(const mn_arrays *a, uint64_t seed, mn_task **out) 
         mn_rng r;
         mn_rng_seed(&r, seed ^ 0x13198A2E03707344ull);
         for (int n = 0; n < a->sequences; n++) d->train[n] = n;
-        for (int i = a->sequences - 1; i > 0; i--) {
+        /* given apart (tail_heldout): the training sequences still shuffle per epoch */
+        for (int i = a->sequences - 1; i > 0 && !tail_heldout; i--) {
             int j = (int)mn_rng_below(&r, (uint32_t)i + 1);
             int32_t s = d->train[i];
             d->train[i] = d->train[j];

@@ -292,8 +292,9 @@ static mn_status evaluate(mn_model *m, mn_task *task, int sequences, int batch_s
         st = mn_fail(MN_E_NOMEM, "no memory for the decoded tokens of %d sequences of %d steps",
                      MN_MIN(batch_size, sequences), task->info.max_steps);
     if (!st) mn_task_start_heldout(task, heldout_seed(task->seed));
-    /* loss, items, correct, counted, sequences right, sequences decoded */
-    double sums[6] = {0};
+    /* loss, items, correct, counted, sequences right, sequences decoded, and a
+     * forecasting task's squared and absolute errors and values */
+    double sums[9] = {0};
     for (int done = 0; done < sequences && !st;) {
         int B = MN_MIN(batch_size, sequences - done), i0, n;
         const mn_batch *b;
@@ -316,6 +317,7 @@ static mn_status evaluate(mn_model *m, mn_task *task, int sequences, int batch_s
             break;
         sums[2] += c;
         sums[3] += k;
+        if (task->kind->measure) task->kind->measure(task, b, m->head_out, sums + 6);
         if (s2s) {
             if ((st = mn_model_generate(m, b, b->T, gen))) break;
             task->kind->score_generated(task, b, gen, &c, &k);
@@ -325,22 +327,24 @@ static mn_status evaluate(mn_model *m, mn_task *task, int sequences, int batch_s
     }
     mn_release(gen);
     if (mn_comm_active(comm)) {
-        double r[8] = {sums[0], sums[1], sums[2], sums[3], sums[4], sums[5], st != MN_OK,
-                       st ? comm->rank + 1.0 : 0.0};
-        mn_status cst = mn_comm_sum_f64(comm, r, 8);
+        double r[11] = {sums[0], sums[1], sums[2], sums[3], sums[4], sums[5], sums[6],
+                        sums[7], sums[8], st != MN_OK, st ? comm->rank + 1.0 : 0.0};
+        mn_status cst = mn_comm_sum_f64(comm, r, 11);
         if (cst) return cst;
         if (st) return st;
-        if (r[6] > 0)
-            return r[6] == 1 ? mn_fail(MN_E_STATE, "evaluation failed on rank %d of %d; its "
-                                       "own message says why", (int)r[7] - 1, comm->size)
+        if (r[9] > 0)
+            return r[9] == 1 ? mn_fail(MN_E_STATE, "evaluation failed on rank %d of %d; its "
+                                       "own message says why", (int)r[10] - 1, comm->size)
                              : mn_fail(MN_E_STATE, "evaluation failed on %d of the %d ranks; "
-                                       "their own messages say why", (int)r[6], comm->size);
+                                       "their own messages say why", (int)r[9], comm->size);
         memcpy(sums, r, sizeof sums);
     }
     if (st) return st;
     stats->loss = sums[1] > 0 ? sums[0] / sums[1] : 0;
     stats->accuracy = task->info.has_accuracy && sums[3] > 0 ? sums[2] / sums[3] : -1;
     stats->token_accuracy = -1;
+    stats->mse = task->kind->measure && sums[8] > 0 ? sums[6] / sums[8] : -1;
+    stats->mae = task->kind->measure && sums[8] > 0 ? sums[7] / sums[8] : -1;
     if (s2s) {
         stats->token_accuracy = stats->accuracy;
         stats->accuracy = sums[5] > 0 ? sums[4] / sums[5] : -1;

@@ -1,0 +1,54 @@
+/* text:FILE[,FILE...] — language modelling on bytes. The files (then the validation files)
+ * are read into one byte buffer, sized once from their stat sizes; that buffer is the
+ * task's stream (task_stream.c), so the corpus is held exactly once. Any bytes are fine:
+ * UTF-8 only decides what counts as a character (a byte that is not 10xxxxxx). A BPE
+ * tokenizer would hand task_stream.c int32 ids and the characters they cover instead. */
+#include "data.h"
+
+#include <math.h>
+#include <string.h>
+
+static mn_status text_open(const mn_data_files *f, uint64_t seed, mn_task **out) {
+    size_t total = 0, size, train_bytes = 0;
+    mn_status st = MN_OK;
+    for (int i = 0; i < f->n + f->nv && !st; i++) {
+        st = mn_data_file_size(i < f->n ? f->paths[i] : f->vpaths[i - f->n], &size);
+        total += size;
+    }
+    if (st) return st;
+    if (f->length < 1)
+        return mn_fail(MN_E_ARG, "text data needs a window length (the bytes of context per "
+                       "training sequence), at least 1");
+    unsigned char *buf = NULL;
+    size_t len = 0, cap = 0;
+    if (total && !(buf = mn_alloc(total))) return MN_E_NOMEM;
+    cap = total;
+    for (int i = 0; i < f->n + f->nv && !st; i++) {
+        st = mn_data_append_file(i < f->n ? f->paths[i] : f->vpaths[i - f->n],
+                                 "text (any bytes)", &buf, &len, &cap);
+        if (i == f->n - 1) train_bytes = len;
+    }
+    if (st) {
+        mn_release(buf);
+        return st;
+    }
+    size_t split = f->nv ? train_bytes
+                         : len - (size_t)floor(f->valid_fraction * (double)len + 0.5);
+    double chars = 0;
+    for (size_t i = split; i < len; i++) chars += (buf[i] & 0xC0) != 0x80;
+    if (split < (size_t)f->length + 1 || split >= len) {
+        char nb[MN_ESCAPE_CAP];
+        mn_release(buf);
+        if (split >= len)
+            return mn_fail(MN_E_ARG, "data \"%s\": the validation fraction %g of %zu bytes "
+                           "leaves none to evaluate on; give a larger fraction or validation "
+                           "files", mn_data_name(nb, sizeof nb, f->spec), f->valid_fraction, len);
+        return mn_fail(MN_E_INPUT, "data \"%s\": %zu training bytes, too few for one window "
+                       "of %d bytes and the byte after it; give more text or a shorter length",
+                       mn_data_name(nb, sizeof nb, f->spec), split, f->length);
+    }
+    return mn_task_stream_create("text", buf, buf, NULL, len, split, 256, f->length, chars,
+                                 seed, out);
+}
+
+const mn_data_kind mn_data_text = {"text", "text:FILE[,FILE...]", 1, 64, text_open};
