@@ -71,7 +71,8 @@ if [ "$rc" -eq 0 ] && [ "$(wc -c <"$tmp/raw.bin")" -eq $((18 * 4 * 4)) ] &&
     r=$(close "$tmp/got1" "$tmp/want1"); then
     ok "frames on stdin through --stream --raw equal predict on the [18, 1, 5] .npy ($r)"
 else
-    bad "--stream --raw from stdin differs from predict" "$(cat "$tmp/err"; close "$tmp/got1" "$tmp/want1")"
+    bad "--stream --raw from stdin differs from predict" \
+        "$(cat "$tmp/err"; close "$tmp/got1" "$tmp/want1")"
 fi
 
 # a pipeline: raw frames in, raw frames out, read back as text by od
@@ -112,7 +113,8 @@ fi
 "$bin" "${S[@]}" --stream --input - <"$tmp/partial.bin" >"$tmp/out" 2>"$tmp/err"
 rc=$?
 if [ "$rc" -eq 2 ] && [ "$(wc -l <"$tmp/out")" -eq 18 ] && [ "$(err_lines)" -eq 1 ] &&
-    grep -q '^mnemo: --input -: the input ended inside frame 18 (7 of its 20 bytes)' "$tmp/err"; then
+    grep -q '^mnemo: --input -: the input ended inside frame 18 (7 of its 20 bytes)' \
+        "$tmp/err"; then
     ok "a partial frame: the 18 complete frames, then exit 2: $(cut -c1-90 "$tmp/err")"
 else
     bad "a partial frame (want 18 lines, exit 2, one message)" "$(show)"
@@ -134,7 +136,8 @@ rc=$?
 f32 "$tmp/m.raw" >"$tmp/m.want"
 run predict --load "$tmp/m.safetensors" --stream --input "$tmp/x2.npy"
 words "$tmp/out" >"$tmp/m.got"
-if [ "$rc" -eq 0 ] && [ "$(wc -l <"$tmp/out")" -eq 9 ] && r=$(close "$tmp/m.got" "$tmp/m.want"); then
+if [ "$rc" -eq 0 ] && [ "$(wc -l <"$tmp/out")" -eq 9 ] &&
+    r=$(close "$tmp/m.got" "$tmp/m.want"); then
     ok "--load M --stream: 9 frames, the same from a [9, 2] .npy and from stdin ($r)"
 else
     bad "--load M --stream" "$(show; cat "$tmp/err")"
@@ -147,10 +150,12 @@ expect_usage "--load of a bidirectional model" predict --load "$tmp/bi.safetenso
 grep -q "block 0 (gru) cannot stream" "$tmp/err" || bad "the refusal names the block" "$(show)"
 
 # ------------------------------------------------------------- refused options
-expect_usage "--raw without --stream" "${S[@]}" --input "$F/lstm_l1_x.npy" --output "$tmp/z.npy" --raw
+expect_usage "--raw without --stream" "${S[@]}" --input "$F/lstm_l1_x.npy" \
+    --output "$tmp/z.npy" --raw
 expect_usage "--load without --stream" predict --load "$tmp/m.safetensors" --input "$tmp/x2.npy" \
     --output "$tmp/z.npy"
-expect_usage "--stream with --output" "${S[@]}" --input "$F/lstm_l1_x.npy" --stream --output "$tmp/z.npy"
+expect_usage "--stream with --output" "${S[@]}" --input "$F/lstm_l1_x.npy" --stream \
+    --output "$tmp/z.npy"
 expect_usage "--stream with --lengths" "${S[@]}" --input "$F/lstm_l1_x.npy" --stream \
     --lengths "$F/lstm_l2_bidir_lengths.npy"
 expect_usage "--load with --model" predict --load "$tmp/m.safetensors" --model lstm --stream \
