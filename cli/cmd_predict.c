@@ -6,6 +6,7 @@
 #include "common.h"
 #include "progress.h"
 #include "families.h"
+#include "predict_stream.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,19 @@ static void usage(FILE *f, cli_opt *opts, int n) {
             "--lengths L.npy masks the keys past each sequence's length, as\n"
             "src_key_padding_mask does, and writes 0 in the rows past it. mnemo's own\n"
             "Transformer checkpoints load the same way.\n"
+            "\n"
+            "--stream runs the model one step at a time, each sequence's state kept between\n"
+            "steps, and writes one output frame to standard output per input frame, flushed\n"
+            "at once, so a pipeline sees it while the input is still coming: --input X.npy\n"
+            "(float32 [T, I] or [T, B, I]) or --input - (raw frames on standard input: I\n"
+            "little-endian float32 values each, one sequence). A frame is the B x O outputs\n"
+            "of a step, one text line (or B x O float32 with --raw); no --output. It runs a\n"
+            "unidirectional recurrent stack (the options above), or with --load M a mnemo\n"
+            "model file (train --save, or a checkpoint) of causal blocks, whose head it\n"
+            "writes: O = the model's outputs, logits for a classifier (tokens: --input int32\n"
+            "[T] or [T, B], or raw int32 frames, one token each). An output=last model's head\n"
+            "at each step is what it would say if the sequence ended there. A partial frame\n"
+            "at the end of the input exits with 2, after the complete frames' outputs.\n"
             "\n"
             "options:\n",
             cli_cell_list());
@@ -100,8 +114,9 @@ static int check_input(const mn_array *x, const char *path, int I) {
 }
 
 typedef struct {
-    const char *model, *weights, *input, *output, *lengths;
+    const char *model, *weights, *input, *output, *lengths, *load;
     int layers, hidden, input_size, bidir, threads, json;
+    int stream, raw;              /* --stream: frame by frame to stdout (--raw: float32) */
     int proj, no_bias;            /* recurrent: proj_size, bias=False (else from the file) */
     int proj_given, no_bias_given;
     int norm_first;               /* transformer: norm_first=True */
@@ -369,6 +384,10 @@ static int run(const options *o, mn_cell_kind cell) {
     double t0 = cli_now();
     mn_status st = mn_stack_load_torch(o->weights, &cfg, &stack);
     if (st) return weights_fail(st, o->weights);
+    if (o->stream) {
+        rc = predict_stream_stack(stack, o->input, o->raw);
+        goto done;
+    }
     if ((st = mn_array_load(o->input, &x))) {
         rc = cli_lib_fail(st, "--input");
         goto done;
@@ -414,6 +433,32 @@ done:
     mn_array_free(&x);
     mn_stack_free(stack);
     return rc;
+}
+
+/* The options --stream, --raw and --load take or exclude. 0, or 2 after printing. */
+static int check_stream_options(const options *o, cli_opt *opts, int n) {
+    static const char *const not_streamed[] = {"--output", "--lengths", "--json"};
+    if (!o->stream) {
+        if (o->raw || o->load)
+            return cli_fail("%s goes with --stream (one step at a time); add --stream",
+                            o->raw ? "--raw" : "--load");
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof not_streamed / sizeof not_streamed[0]; i++)
+        if (cli_find(opts, n, not_streamed[i])->given)
+            return cli_fail("--stream writes its frames to standard output and runs every "
+                            "sequence to its end; drop %s", not_streamed[i]);
+    if (o->load) {
+        static const char *const stack_only[] = {
+            "--model", "--weights", "--layers", "--hidden", "--input-size", "--bidirectional",
+            "--proj-size", "--no-bias", "--heads", "--ff", "--activation", "--causal",
+            "--norm-first"};
+        for (size_t i = 0; i < sizeof stack_only / sizeof stack_only[0]; i++)
+            if (cli_find(opts, n, stack_only[i])->given)
+                return cli_fail("--load reads the whole model from its file; drop %s",
+                                stack_only[i]);
+    }
+    return 0;
 }
 
 int cmd_predict(int argc, char **argv) {
@@ -466,14 +511,37 @@ int cmd_predict(int argc, char **argv) {
          "gelu", 0, 0, 0, 0, 0, 0, 0},
         {"--causal", OPT_FLAG, &o.fam.causal, NULL,
          "transformer: a causal mask (step t sees steps <= t)", NULL, NULL, 0, 0, 0, 0, 0, 0, 0},
+        {"--stream", OPT_FLAG, &o.stream, NULL,
+         "one step at a time: an output frame on stdout per input frame (--input - reads raw "
+         "float32 frames from stdin)", NULL, NULL, 0, 0, 0, 0, 0, 0, 0},
+        {"--raw", OPT_FLAG, &o.raw, NULL, "--stream: write float32 frames, not text lines",
+         NULL, NULL, 0, 0, 0, 0, 0, 0, 0},
+        {"--load", OPT_STR, &o.load, "FILE",
+         "--stream: a mnemo model file to run instead of --model and --weights", "",
+         "model.safetensors", 0, 0, 0, 0, 0, 0, 0},
     };
     const int nopts = (int)(sizeof opts / sizeof opts[0]);
     if (cli_wants_help(argc, argv)) {
         usage(stdout, opts, nopts);
         return CLI_EXIT_OK;
     }
+    /* --stream writes to stdout, and --load names the model: what they replace is not
+     * required with them */
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--stream")) cli_find(opts, nopts, "--output")->required = 0;
+        if (!strcmp(argv[i], "--load") || !strncmp(argv[i], "--load=", 7)) {
+            cli_find(opts, nopts, "--model")->required = 0;
+            cli_find(opts, nopts, "--hidden")->required = 0;
+            cli_find(opts, nopts, "--weights")->required = 0;
+        }
+    }
     int rc = cli_parse("predict", argc, argv, opts, nopts);
     if (rc) return rc;
+    if ((rc = check_stream_options(&o, opts, nopts))) return rc;
+    if (o.load) {
+        cli_set_threads(o.threads);
+        return predict_stream_model(o.load, o.input, o.raw);
+    }
     mn_cell_kind cell = (mn_cell_kind)0;   /* read below, for the recurrent models */
     if (family_opts_check(&o.fam, opts, nopts, o.model)) return CLI_EXIT_USAGE;
     int transformer = o.fam.kind == FAMILY_TRANSFORMER;
@@ -504,6 +572,17 @@ int cmd_predict(int argc, char **argv) {
     if (transformer && o.bidir)
         return cli_fail("--bidirectional is a recurrent stack's; a Transformer attends both ways "
                         "unless --causal: drop it");
+    if (o.stream) {
+        if (transformer)
+            return cli_fail("--stream runs recurrent stacks and mnemo model files; for a "
+                            "Transformer, train it with causal attention and stream its file "
+                            "with --load");
+        if (o.bidir)
+            return cli_fail("--stream: a bidirectional module reads each sequence from its "
+                            "end, which a stream has not seen yet; stream a unidirectional one");
+        cli_set_threads(o.threads);
+        return run(&o, cell);
+    }
     struct stat sb;
     if (!stat(o.output, &sb) && S_ISDIR(sb.st_mode))
         return cli_fail("--output needs a file name, got the folder \"%s\"; for example "

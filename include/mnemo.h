@@ -298,6 +298,36 @@ mn_status mn_model_features(mn_model *m, const mn_batch *b, const float **featur
  * over the steps so far (O(max_steps²) rows in all). MN_E_STATE for a model without an
  * encoder. */
 mn_status mn_model_generate(mn_model *m, const mn_batch *b, int max_steps, int32_t *out_tokens);
+
+/* Streaming inference: one time step in, one head output out, each layer's state kept
+ * between calls (a device receiving a frame every few milliseconds). A stream belongs to
+ * one model and one batch size B; it reads the model's parameters as they are at each
+ * step. Feeding steps t = 0..T-1 gives, at step t, the same values as mn_model_forward on
+ * those T steps (every length T): for an output=every model its row t ([B,O] at t·B·O);
+ * for an output=last model the head at every step, that is what mn_model_forward would
+ * give if the sequences ended at step t. Equal to float rounding: the whole-sequence
+ * forward multiplies in other groupings (GEMM tiles; S4D's FFT against the recurrence;
+ * Mamba's chunked scan), within 1e-5 relative in the tests.
+ * Every block must be causal: a bidirectional block, attention that is not causal,
+ * cross-attention and encoder–decoder models (encoder_blocks > 0) are refused at
+ * mn_stream_create (MN_E_ARG naming the block and its kind). Learned positions end at
+ * their table's max_len steps (MN_E_ARG then). Attention keeps every step's keys and
+ * values: step t costs O(t). */
+typedef struct mn_stream mn_stream;
+/* B in [1, 2^24]. MN_E_STATE when the model is in training mode (dropout on). */
+mn_status mn_stream_create(mn_model *m, int B, mn_stream **out);
+/* One step. x_t [B,input_size] for a model of dense features, tokens_t [B] (each in
+ * [0, vocab_size), else MN_E_INPUT) for a model of tokens; the other one NULL (MN_E_ARG
+ * otherwise). Writes y_t [B,output_size] (logits for cross-entropy). The model's layers
+ * hold the state between steps, so another pass on the model in between (a forward, a
+ * training step, another stream's step) makes the next step MN_E_STATE until
+ * mn_stream_reset; so does a failed step. */
+mn_status mn_stream_step(mn_stream *s, const float *x_t, const int32_t *tokens_t, float *y_t);
+/* The next step is step 0 of new sequences (zero state, empty caches). */
+void mn_stream_reset(mn_stream *s);
+/* Steps taken since the stream was created or reset. */
+int64_t mn_stream_steps(const mn_stream *s);
+void mn_stream_free(mn_stream *s);   /* the model stays; NULL is fine */
 /* Mean loss of the batch (padding and ignored labels excluded). */
 mn_status mn_model_loss(mn_model *m, const mn_batch *b, double *loss);
 /* Full BPTT on a batch from zero state without an update: the gradients of the mean loss
@@ -1064,6 +1094,14 @@ int mn_stack_output_size(const mn_stack *s);   /* H (or P), twice that when bidi
  * buffers between layers (one with two layers, none with one) and one chunk's gates. */
 mn_status mn_stack_forward(mn_stack *s, const float *x, int T, int B, const int32_t *lengths,
                            float *y);
+/* Streaming through a stack (unidirectional only; MN_E_ARG for a bidirectional one):
+ * y_t[B,output_size] from x_t[B,I], each layer's state carried from the previous step.
+ * The first step after loading, after mn_stack_stream_reset or after an mn_stack_forward
+ * (which replaces the state) starts new sequences of B; B stays until then (MN_E_ARG).
+ * Steps t = 0..T-1 give mn_stack_forward's rows t (lengths NULL) to float rounding. A
+ * failed step ends the stream: the next step starts new sequences. */
+mn_status mn_stack_step(mn_stack *s, const float *x_t, int B, float *y_t);
+void mn_stack_stream_reset(mn_stack *s);
 /* What loading such a stack and one mn_stack_forward over T steps of B sequences hold at
  * their peak, counted as mn_memory_estimate_run counts a model's (grads and optimizer 0;
  * data: the input x; the output y, the caller's, is not counted). MN_E_ARG as

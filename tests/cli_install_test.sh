@@ -88,6 +88,7 @@ for src in examples/*.c; do
         case $name in
             arrays) args="$tmp/model.safetensors 60" ;;
             train_adding) args=40 ;;
+            stream) args=40 ;;
             *) args="" ;;
         esac
         if (cd "$tmp" && "./$name" $args) >"$tmp/ex" 2>&1; then

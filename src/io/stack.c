@@ -26,6 +26,8 @@ struct mn_stack {
     size_t nparams;
     void *ws;                  /* two [T,B,out_size] buffers between layers */
     size_t ws_bytes;
+    int64_t steps;             /* streaming: steps since the stream began (0: none) */
+    int step_B;                /* the stream's batch */
 };
 
 /* The cells PyTorch has a module for (nn.RNN, nn.LSTM, nn.GRU), by gate count. */
@@ -417,6 +419,7 @@ mn_status mn_stack_forward(mn_stack *s, const float *x, int T, int B, const int3
         buf[0] = s->ws;
         buf[1] = L > 2 ? buf[0] + rows * (size_t)s->out_size : NULL;
     }
+    s->steps = 0;   /* the forward replaces the state a stream kept */
     for (int k = 0; k < L; k++) {
         mn_layer *l = s->layers[k];
         mn_layer_reset(l);
@@ -428,4 +431,41 @@ mn_status mn_stack_forward(mn_stack *s, const float *x, int T, int B, const int3
         if (st) return st;
     }
     return MN_OK;
+}
+
+/* ------------------------------------------------------------ streaming */
+
+void mn_stack_stream_reset(mn_stack *s) {
+    if (s) s->steps = 0;
+}
+
+mn_status mn_stack_step(mn_stack *s, const float *x_t, int B, float *y_t) {
+    if (!s || !x_t || !y_t) return mn_fail(MN_E_ARG, "mn_stack_step: NULL argument");
+    if (s->cfg.bidirectional)
+        return mn_fail(MN_E_ARG, "a bidirectional stack cannot stream: its reverse direction "
+                       "starts from the end of the sequence, which has not come yet");
+    if (B < 1 || (size_t)B * (size_t)MN_MAX(s->out_size, s->cfg.input_size) > INT32_MAX)
+        return mn_fail(MN_E_ARG, "mn_stack_step: batch %d; it must be from 1 to %d", B,
+                       INT32_MAX / MN_MAX(s->out_size, s->cfg.input_size));
+    if (s->steps > 0 && B != s->step_B)
+        return mn_fail(MN_E_ARG, "mn_stack_step: a batch of %d in a stream of %d sequences; "
+                       "reset the stream (mn_stack_stream_reset) to change the batch", B,
+                       s->step_B);
+    if (s->steps == INT32_MAX) return mn_fail(MN_E_ARG, "mn_stack_step: the stream is at %d steps, "
+                                            "the most one can take; reset it", INT32_MAX);
+    int L = s->cfg.num_layers, t = (int)s->steps;
+    size_t row = (size_t)B * s->out_size;
+    if (L > 1 && mn_reserve(&s->ws, &s->ws_bytes, 2 * row * sizeof(float))) return MN_E_NOMEM;
+    float *buf[2] = { s->ws, (float *)s->ws + row };
+    mn_status st = MN_OK;
+    unsigned fp = mn_fp_enter();
+    for (int k = 0; k < L && !st; k++) {
+        const float *in = k ? buf[(k - 1) % 2] : x_t;
+        st = mn_layer_step(s->layers[k], in, k == L - 1 ? y_t : buf[k % 2], B, t);
+    }
+    mn_fp_leave(fp);
+    /* a failed step leaves the layers' state unknown: the next one starts over */
+    s->steps = st ? 0 : s->steps + 1;
+    s->step_B = B;
+    return st;
 }

@@ -361,6 +361,13 @@ static void attn_destroy(mn_layer *l) {
     mn_release(s);
 }
 
+/* t = 0 starts a stream: an empty cache (the batch may change). The cache counts its
+ * own steps, which are t once it started at 0. */
+static mn_status attn_step_op(mn_layer *l, const float *x_t, float *y_t, int B, int t) {
+    if (t == 0) mn_attention_cache_reset(l);
+    return mn_attention_step(l, x_t, y_t, B);
+}
+
 static const mn_layer_ops attn_ops = {
     .kind = "attention",
     .init = attn_init,
@@ -369,6 +376,7 @@ static const mn_layer_ops attn_ops = {
     .activation_bytes = attn_bytes,
     .destroy = attn_destroy,
     .attention = attn_view,
+    .step = attn_step_op,
 };
 
 mn_layer *mn_attention_create(int dim, int heads, int causal, int rope) {

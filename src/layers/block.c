@@ -161,6 +161,32 @@ static mn_status block_backward(mn_layer *l, const float *dy, float *dx, int T, 
     return s->norm->ops->backward(s->norm, s->gz, dx, T, B, lengths);
 }
 
+/* The forward's arithmetic over one step, the inner layer stepped from its own state. */
+static mn_status block_step(mn_layer *l, const float *x_t, float *y_t, int B, int t) {
+    block *s = (block *)l;
+    size_t nI = (size_t)B * l->in_size, nO = (size_t)B * l->out_size;
+    mn_layer *f = s->inner;
+    mn_status st;
+    bind(s);
+    if ((st = reserve(s, (size_t)B))) return st;
+    const float *fin = x_t;
+    if (s->place == MN_BLOCK_NORM_PRE) {
+        if ((st = s->norm->ops->forward(s->norm, x_t, s->u, 1, B, NULL))) return st;
+        fin = s->u;
+    }
+    if ((st = mn_layer_step(f, fin, s->f, B, t))) return st;
+    if (s->drop && (st = s->drop->ops->forward(s->drop, s->f, s->f, 1, B, NULL))) return st;
+    if (s->place == MN_BLOCK_NORM_POST) {
+        if (s->residual) add(s->f, x_t, nI);
+        return s->norm->ops->forward(s->norm, s->f, y_t, 1, B, NULL);
+    }
+    if (s->residual)
+        for (size_t i = 0; i < nO; i++) y_t[i] = x_t[i] + s->f[i];
+    else
+        memcpy(y_t, s->f, nO * sizeof(float));
+    return MN_OK;
+}
+
 /* ------------------------------------------------ delegated to the inner layer */
 
 static void block_reset(mn_layer *l) {
@@ -247,6 +273,7 @@ static const mn_layer_ops block_ops = {
     .set_mode = block_set_mode,
     .attention = block_attention,
     .set_memory = block_set_memory,
+    .step = block_step,
 };
 
 mn_layer *mn_block_create(mn_layer *inner, const mn_block_wrap *w) {

@@ -203,6 +203,12 @@ static void conv_destroy(mn_layer *l) {
     mn_release(l);
 }
 
+/* t = 0 starts a stream: an empty ring (the zeros before step 0) */
+static mn_status conv_step_op(mn_layer *l, const float *x_t, float *y_t, int B, int t) {
+    if (t == 0) mn_conv_stream_reset(l);
+    return mn_conv_step(l, x_t, y_t, B);
+}
+
 static const mn_layer_ops conv_ops = {
     .kind = "conv",
     .init = conv_init,
@@ -210,6 +216,7 @@ static const mn_layer_ops conv_ops = {
     .backward = conv_backward,
     .activation_bytes = conv_bytes,
     .destroy = conv_destroy,
+    .step = conv_step_op,
 };
 
 mn_layer *mn_conv_create(int in, int out, int kernel, int dilation) {

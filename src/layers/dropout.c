@@ -95,6 +95,7 @@ static const mn_layer_ops dropout_ops = {
     .backward = dropout_backward,
     .destroy = dropout_destroy,
     .set_mode = dropout_set_mode,
+    .step = mn_step_by_forward,
 };
 
 mn_layer *mn_dropout_create(int dim, float p) {

@@ -163,6 +163,7 @@ static const mn_layer_ops ff_ops = {
     .backward = ff_backward,
     .activation_bytes = ff_bytes,
     .destroy = ff_destroy,
+    .step = mn_step_by_forward,
 };
 
 mn_layer *mn_feedforward_create(int dim, int ff, int activation) {

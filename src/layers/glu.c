@@ -127,6 +127,7 @@ static const mn_layer_ops glu_ops = {
     .backward = glu_backward,
     .activation_bytes = glu_bytes,
     .destroy = glu_destroy,
+    .step = mn_step_by_forward,
 };
 
 mn_layer *mn_glu_create(int d) {
@@ -203,6 +204,7 @@ static const mn_layer_ops gelu_ops = {
     .forward = gelu_forward,
     .backward = gelu_backward,
     .destroy = gelu_destroy,
+    .step = mn_step_by_forward,
 };
 
 mn_layer *mn_gelu_create(int d) {

@@ -114,3 +114,25 @@ int mn_recurrence_view(const float *hs, const float *cs, int T, int B, int H, in
     };
     return 1;
 }
+
+mn_status mn_layer_step(mn_layer *l, const float *x_t, float *y_t, int B, int t) {
+    if (!l->ops->step)
+        return mn_fail(MN_E_ARG, "a %s layer cannot stream one step at a time: its output "
+                       "at a step reads later steps or another sequence", l->ops->kind);
+    if (B < 1 || t < 0)
+        return mn_fail(MN_E_ARG, "a %s step got batch %d at step %d; the batch must be at "
+                       "least 1 and the step not negative", l->ops->kind, B, t);
+    return l->ops->step(l, x_t, y_t, B, t);
+}
+
+mn_status mn_step_by_forward(mn_layer *l, const float *x_t, float *y_t, int B, int t) {
+    (void)t;
+    return l->ops->forward(l, x_t, y_t, 1, B, NULL);
+}
+
+mn_status mn_step_by_carry(mn_layer *l, const float *x_t, float *y_t, int B, int t) {
+    mn_status st;
+    if (t == 0) mn_layer_reset(l);
+    else if (l->ops->carry_state && (st = l->ops->carry_state(l))) return st;
+    return l->ops->forward(l, x_t, y_t, 1, B, NULL);
+}

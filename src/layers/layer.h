@@ -125,6 +125,15 @@ typedef struct {
      * backward. NULL for every other kind. */
     mn_status (*set_memory)(mn_layer *l, const float *mem, int S, int B,
                             const int32_t *mem_lengths, float *dmem);
+    /* Streaming inference, one step: y_t[B,out] from x_t[B,in] and the layer's own
+     * streaming state. t counts the steps since the stream began: t = 0 starts a new one
+     * (the state is reset and B may change), and positional layers read t. Steps
+     * t = 0..T-1 of one batch give the rows of a forward over those T steps (lengths NULL,
+     * inference mode: dropout off). A forward in between may clobber the state of a
+     * recurrent kind (the model's stream refuses to go on then). NULL: the kind cannot
+     * stream (it reads later steps, or an encoder's memory); call it through
+     * mn_layer_step. */
+    mn_status (*step)(mn_layer *l, const float *x_t, float *y_t, int B, int t);
 } mn_layer_ops;
 
 struct mn_layer {
@@ -228,5 +237,12 @@ int mn_recurrence_view(const float *hs, const float *cs, int T, int B, int H, in
 void mn_layer_reset(mn_layer *l);
 int mn_layer_state(mn_layer *l, mn_state_view v[2]);
 size_t mn_layer_bytes(const mn_layer *l);
+/* The step op (MN_E_ARG naming the kind when it has none; B and t checked). */
+mn_status mn_layer_step(mn_layer *l, const float *x_t, float *y_t, int B, int t);
+/* Step ops for the kinds that need nothing of their own: a position-wise layer's step is
+ * its forward over one step; a recurrent layer's is its forward over one step from the
+ * state its last step ended in (carry_state), from zero at t = 0. */
+mn_status mn_step_by_forward(mn_layer *l, const float *x_t, float *y_t, int B, int t);
+mn_status mn_step_by_carry(mn_layer *l, const float *x_t, float *y_t, int B, int t);
 
 #endif

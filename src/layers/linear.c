@@ -60,6 +60,7 @@ static const mn_layer_ops linear_ops = {
     .forward = linear_forward,
     .backward = linear_backward,
     .destroy = linear_destroy,
+    .step = mn_step_by_forward,
 };
 
 mn_layer *mn_linear_create(int in, int out) {

@@ -537,6 +537,7 @@ static const mn_layer_ops lncell_ops = {
     .destroy = lncell_destroy,
     .inspect = lncell_inspect,
     .step_vjp = lncell_step_vjp,
+    .step = mn_step_by_carry,
 };
 
 static size_t add(mn_layer *l, const char *base, const char *suffix, const char *leaf,

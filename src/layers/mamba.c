@@ -346,6 +346,12 @@ static void mamba_destroy(mn_layer *l) {
     mn_release(s);
 }
 
+/* t = 0 starts a stream: a zero conv window and scan state */
+static mn_status mamba_step_op(mn_layer *l, const float *x_t, float *y_t, int B, int t) {
+    if (t == 0) mn_mamba_stream_reset(l);
+    return mn_mamba_step(l, x_t, y_t, B);
+}
+
 static const mn_layer_ops mamba_ops = {
     .kind = "mamba",
     .init = mamba_init,
@@ -353,6 +359,7 @@ static const mn_layer_ops mamba_ops = {
     .backward = mamba_backward,
     .activation_bytes = mamba_bytes,
     .destroy = mamba_destroy,
+    .step = mamba_step_op,
 };
 
 static mn_status mamba_check(int D, int N, mn_ssm_init init) {

@@ -162,6 +162,7 @@ static const mn_layer_ops layernorm_ops = {
     .backward = norm_backward,
     .activation_bytes = norm_bytes,
     .destroy = norm_destroy,
+    .step = mn_step_by_forward,
 };
 
 static const mn_layer_ops rmsnorm_ops = {
@@ -171,6 +172,7 @@ static const mn_layer_ops rmsnorm_ops = {
     .backward = norm_backward,
     .activation_bytes = norm_bytes,
     .destroy = norm_destroy,
+    .step = mn_step_by_forward,
 };
 
 static mn_layer *norm_create(int dim, float eps, int centered) {

@@ -91,6 +91,23 @@ static void pos_destroy(mn_layer *l) {
     mn_release(l);
 }
 
+/* y_t[B,D] = x_t + P[t]: the row the forward adds at step t */
+static mn_status pos_step(mn_layer *l, const float *x_t, float *y_t, int B, int t) {
+    positions *s = (positions *)l;
+    int D = l->in_size;
+    if (s->learned && t >= s->max_len)
+        return mn_fail(MN_E_ARG, "learned positions: step %d is past the table's %d rows; "
+                       "build the block with a larger max-len, or use sin-positions", t,
+                       s->max_len);
+    const float *w = l->params + (size_t)t * D;
+    for (int b = 0; b < B; b++)
+        for (int d = 0; d < D; d++) {
+            size_t r = (size_t)b * D + d;
+            y_t[r] = x_t[r] + (s->learned ? w[d] : sinusoid((size_t)t, d, D));
+        }
+    return MN_OK;
+}
+
 static const mn_layer_ops pos_ops = {
     .kind = "positions",
     .init = pos_init,
@@ -98,6 +115,7 @@ static const mn_layer_ops pos_ops = {
     .backward = pos_backward,
     .activation_bytes = pos_bytes,
     .destroy = pos_destroy,
+    .step = pos_step,
 };
 
 #define DEFAULT_MAX_LEN 4096

@@ -505,6 +505,7 @@ static const mn_layer_ops recurrent_ops = {
     .destroy = recurrent_destroy,
     .inspect = recurrent_inspect,
     .step_vjp = recurrent_step_vjp,
+    .step = mn_step_by_carry,
 };
 
 mn_layer *mn_recurrent_create_opts(mn_cell_kind cell, int in, int hidden,

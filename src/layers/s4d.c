@@ -426,6 +426,12 @@ static void s4d_destroy(mn_layer *l) {
     mn_release(s);
 }
 
+/* t = 0 starts a stream: a zero state */
+static mn_status s4d_step_op(mn_layer *l, const float *x_t, float *y_t, int B, int t) {
+    if (t == 0) mn_s4d_stream_reset(l);
+    return mn_s4d_step(l, x_t, y_t, B);
+}
+
 static const mn_layer_ops s4d_ops = {
     .kind = "s4d",
     .init = s4d_init,
@@ -433,6 +439,7 @@ static const mn_layer_ops s4d_ops = {
     .backward = s4d_backward,
     .activation_bytes = s4d_bytes,
     .destroy = s4d_destroy,
+    .step = s4d_step_op,
 };
 
 mn_layer *mn_s4d_create(int H, int N, mn_ssm_init init) {

@@ -187,6 +187,12 @@ static void tcn_destroy(mn_layer *l) {
     mn_release(s);
 }
 
+/* t = 0 starts a stream: empty rings (the zeros before step 0) */
+static mn_status tcn_step_op(mn_layer *l, const float *x_t, float *y_t, int B, int t) {
+    if (t == 0) mn_tcn_stream_reset(l);
+    return mn_tcn_step(l, x_t, y_t, B);
+}
+
 static const mn_layer_ops tcn_ops = {
     .kind = "tcn",
     .init = tcn_init,
@@ -194,6 +200,7 @@ static const mn_layer_ops tcn_ops = {
     .backward = tcn_backward,
     .activation_bytes = tcn_bytes,
     .destroy = tcn_destroy,
+    .step = tcn_step_op,
 };
 
 mn_layer *mn_tcn_create(int in, int width, int kernel, int dilation) {

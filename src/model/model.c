@@ -467,6 +467,7 @@ mn_status mn_model_forward_layers(mn_model *m, int l0, int l1, const float *x, f
                                   int k, int B, const int32_t *lengths, int t0, int carry,
                                   int backward) {
     mn_status st;
+    m->passes++;
     for (int l = l0; l < l1; l++) {
         mn_layer *ly = m->layers[l];
         if (ly->ops->set_mode)

@@ -28,6 +28,8 @@ struct mn_model {
     uint64_t seed;                       /* of the initialization; noise seeds derive from it */
     int training;                        /* dropout on (mn_model_set_training) */
     uint64_t noise_seed;
+    uint64_t passes;                     /* passes over the layers so far: a stream (stream.c)
+                                            knows whether another pass replaced its state */
     mn_layer *head;
     size_t nparams;
     float *params, *grads;
