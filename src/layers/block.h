@@ -29,7 +29,5 @@ mn_layer *mn_block_inner(mn_layer *l);
  * theirs. in, out: the inner layer's widths. */
 void mn_block_plan(const mn_block_wrap *w, int in, int out, size_t rows, int backward,
                    mn_memory_plan *p);
-/* A block's inner layer; any other layer itself. */
-mn_layer *mn_block_inner(mn_layer *l);
 
 #endif
