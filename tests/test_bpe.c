@@ -129,6 +129,13 @@ TEST(bpe_encodings_match_the_reference) {
         size_t counted;
         CHECK_OK(mn_tokenizer_encode(t, in, len, NULL, 0, &counted));
         CHECK(counted == n_ids, "counting gives %zu, encoding %zu", counted, n_ids);
+        /* again, now from the piece cache */
+        static int32_t again[8192];
+        size_t n_again;
+        CHECK_OK(mn_tokenizer_encode(t, in, len, again, sizeof again / sizeof again[0],
+                                     &n_again));
+        CHECK(n_again == n_ids && !memcmp(again, ids, n_ids * sizeof(int32_t)),
+              "string %d: the cached encoding differs", k);
         line = end + 1;
     }
     CHECK(k >= 10, "only %d encodings", k);

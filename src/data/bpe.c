@@ -44,6 +44,9 @@ void mn_tokenizer_free(mn_tokenizer *t) {
     mn_release(t->prev);
     mn_release(t->next);
     mn_release(t->heap);
+    mn_release(t->cache);
+    mn_release(t->cache_bytes);
+    mn_release(t->cache_ids);
     mn_release(t);
 }
 
@@ -228,6 +231,65 @@ static mn_status grow_scratch(mn_tokenizer *t, size_t n) {
     return MN_OK;
 }
 
+static uint64_t hash_piece(const unsigned char *s, size_t n) {
+    uint64_t h = 0x9E3779B97F4A7C15ULL ^ n;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        h = mix64(h ^ w);
+    }
+    uint64_t w = 0;
+    memcpy(&w, s + i, n - i);
+    return mix64(h ^ w);
+}
+
+/* Encodes one piece through the cache: a hit copies its ids, a miss merges and stores. */
+static size_t encode_cached(mn_tokenizer *t, const unsigned char *s, size_t n, int32_t *ids) {
+    if (n > MN_BPE_CACHE_PIECE || n == 1) return encode_piece(t, s, n, ids);
+    if (!t->cache) {
+        t->cache = mn_alloc_zero(sizeof(struct mn_bpe_cached) * MN_BPE_CACHE_SLOTS);
+        t->cache_bytes = mn_alloc(MN_BPE_CACHE_BYTES);
+        t->cache_ids = mn_alloc(sizeof(int32_t) * MN_BPE_CACHE_BYTES);
+        if (!t->cache || !t->cache_bytes || !t->cache_ids) {   /* no cache: merge each time */
+            mn_release(t->cache); mn_release(t->cache_bytes); mn_release(t->cache_ids);
+            t->cache = NULL; t->cache_bytes = NULL; t->cache_ids = NULL;
+            mn_clear_error();
+            return encode_piece(t, s, n, ids);
+        }
+    }
+    uint64_t h = hash_piece(s, n);
+    const size_t mask = MN_BPE_CACHE_SLOTS - 1;
+    size_t i = h & mask;
+    for (; t->cache[i].len; i = (i + 1) & mask) {
+        const struct mn_bpe_cached *c = &t->cache[i];
+        if (c->hash == h && c->len == n && !memcmp(t->cache_bytes + c->bytes_off, s, n)) {
+            memcpy(ids, t->cache_ids + c->ids_off, sizeof(int32_t) * c->n_ids);
+            return c->n_ids;
+        }
+    }
+    size_t k = encode_piece(t, s, n, ids);
+    if (2 * (t->cache_n + 1) > MN_BPE_CACHE_SLOTS ||
+        t->cache_bytes_used + n > MN_BPE_CACHE_BYTES ||
+        t->cache_ids_used + k > MN_BPE_CACHE_BYTES) {   /* full: start again */
+        memset(t->cache, 0, sizeof(struct mn_bpe_cached) * MN_BPE_CACHE_SLOTS);
+        t->cache_n = t->cache_bytes_used = t->cache_ids_used = 0;
+        i = h & mask;
+    }
+    struct mn_bpe_cached *c = &t->cache[i];
+    c->hash = h;
+    c->len = (uint32_t)n;
+    c->bytes_off = (uint32_t)t->cache_bytes_used;
+    c->ids_off = (uint32_t)t->cache_ids_used;
+    c->n_ids = (uint32_t)k;
+    memcpy(t->cache_bytes + t->cache_bytes_used, s, n);
+    memcpy(t->cache_ids + t->cache_ids_used, ids, sizeof(int32_t) * k);
+    t->cache_bytes_used += n;
+    t->cache_ids_used += k;
+    t->cache_n++;
+    return k;
+}
+
 mn_status mn_tokenizer_encode(mn_tokenizer *t, const void *bytes, size_t n, int32_t *ids,
                               size_t cap, size_t *n_ids) {
     if (n_ids) *n_ids = 0;
@@ -248,7 +310,7 @@ mn_status mn_tokenizer_encode(mn_tokenizer *t, const void *bytes, size_t n, int3
         if (st) return st;
         /* counting only: the final walk of encode_piece reads next[] alone, so prev[]
          * can take the piece's ids */
-        k += encode_piece(t, s + pos, len, ids ? ids + k : t->prev);
+        k += encode_cached(t, s + pos, len, ids ? ids + k : t->prev);
         pos += len;
     }
     *n_ids = k;
