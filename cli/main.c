@@ -23,6 +23,7 @@ static const command commands[] = {
     {"diagnose", cmd_diagnose, "train or load a model and report how its gradient flows"},
     {"memory", cmd_memory, "bytes a training run needs, and the longest T that fits"},
     {"lab", cmd_lab, "experiments that check the theory of long-range learning"},
+    {"tokenize", cmd_tokenize, "train a byte-level BPE tokenizer; encode text to ids, decode ids"},
 };
 #define NCOMMANDS ((int)(sizeof commands / sizeof commands[0]))
 
