@@ -64,10 +64,10 @@ mn_status mn_bpe_build(const size_t *tok_off, const unsigned char *tok_bytes, in
     if (n_vocab < 256 || n_vocab > MN_BPE_MAX_VOCAB)
         return mn_fail(MN_E_INPUT, "%s: a byte-level tokenizer has 256 to %d tokens, this one "
                        "has %d", what, MN_BPE_MAX_VOCAB, n_vocab);
-    if (n_merges < 0 || n_merges > n_vocab - 256)
-        return mn_fail(MN_E_INPUT, "%s: %d merges for %d tokens; each merge makes a token "
-                       "besides the 256 single bytes, so at most %d", what, n_merges, n_vocab,
-                       n_vocab - 256);
+    /* two merges may make the same token ("ab" "c" and "a" "bc"), so merges are not
+     * bounded by the vocabulary; the pair table's int32 ranks are */
+    if (n_merges < 0 || n_merges > INT32_MAX / 4)
+        return mn_fail(MN_E_INPUT, "%s: %d merges; at most %d", what, n_merges, INT32_MAX / 4);
     mn_tokenizer *t = mn_alloc_zero(sizeof *t);
     if (!t) return MN_E_NOMEM;
     size_t total = tok_off[n_vocab];

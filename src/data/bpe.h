@@ -2,9 +2,11 @@
  * the internals shared by bpe.c (training, encoding), bpe_pretok.c (the pre-tokenizer) and
  * bpe_json.c (tokenizer.json). The public API is mn_tokenizer_* in mnemo.h.
  *
- * Token ids: a tokenizer holds n_vocab tokens, each a byte string; every one of the 256
- * single bytes is a token, and every other token is the result of exactly one merge.
- * Merge k (its rank) joins the tokens left and right into result. A trained tokenizer
+ * Token ids: a tokenizer holds n_vocab distinct tokens, each a byte string; every one of
+ * the 256 single bytes is a token. Merge k (its rank) joins the tokens left and right into
+ * result. In a trained tokenizer every other token is the result of exactly one merge; a
+ * loaded file may also hold tokens no merge makes (GPT-2's "<|endoftext|>") or that two
+ * merges make ("ab" "c" and "a" "bc"). A trained tokenizer
  * numbers byte b as id b and merge k's result as 256 + k; a loaded file keeps the file's
  * ids (any dense numbering 0..n_vocab-1).
  *

@@ -304,11 +304,6 @@ mn_status mn_bpe_read_json(const char *text, size_t len, const char *what, mn_to
         goto done;
     }
     int nm = mj->count;
-    if (nm > v.n - 256) {
-        st = mn_fail(MN_E_INPUT, "%s: %d merges for %d tokens; each merge makes a token "
-                     "besides the 256 single bytes, so at most %d", what, nm, v.n, v.n - 256);
-        goto done;
-    }
     size_t longest = 0;
     for (int k = 0; k < v.n; k++) longest = MN_MAX(longest, v.off[k + 1] - v.off[k]);
     merges = mn_alloc(sizeof(int32_t) * 3 * ((size_t)nm + 1));
