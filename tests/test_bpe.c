@@ -191,6 +191,22 @@ TEST(bpe_round_trips_random_bytes) {
     CHECK_OK(mn_tokenizer_decode(t, bid, n_ids, back, big, &nb));
     CHECK(nb == big && !memcmp(a, back, big), "a megabyte of 'a' does not round-trip");
     free(a); free(back); free(bid);
+    /* more distinct pieces than the piece cache holds at its largest: it grows, then
+     * empties and refills, and the ids stay those of the first pass */
+    size_t cap = 200000 * 16;
+    char *many = malloc(cap);
+    int32_t *e1 = malloc(sizeof(int32_t) * cap), *e2 = malloc(sizeof(int32_t) * cap);
+    REQUIRE(many && e1 && e2, "malloc");
+    size_t len = 0, n1, n2;
+    for (int i = 0; i < 200000; i++) len += (size_t)sprintf(many + len, " w%xq", (unsigned)i * 2654435761u);
+    CHECK_OK(mn_tokenizer_encode(t, many, len, e1, cap, &n1));
+    CHECK_OK(mn_tokenizer_encode(t, many, len, e2, cap, &n2));
+    CHECK(n1 == n2 && !memcmp(e1, e2, n1 * sizeof(int32_t)), "a second pass gives other ids");
+    CHECK(t->cache_slots == MN_BPE_CACHE_SLOTS, "the cache should have grown to its largest "
+          "(%zu slots)", t->cache_slots);
+    CHECK_OK(mn_tokenizer_decode(t, e1, n1, many, cap, &nb));
+    CHECK(nb == len, "%zu bytes decode to %zu", len, nb);
+    free(many); free(e1); free(e2);
     mn_tokenizer_free(t);
 }
 

@@ -244,23 +244,39 @@ static uint64_t hash_piece(const unsigned char *s, size_t n) {
     return mix64(h ^ w);
 }
 
+/* Makes the cache hold `slots` slots (and 32 bytes and ids per slot), keeping what it
+ * holds; 0 when memory is short (the caller then goes on without the cache). */
+static int cache_resize(mn_tokenizer *t, size_t slots) {
+    struct mn_bpe_cached *c = mn_alloc_zero(sizeof *c * slots);
+    unsigned char *cb = mn_alloc(32 * slots);
+    int32_t *ci = mn_alloc(sizeof(int32_t) * 32 * slots);
+    if (!c || !cb || !ci) {
+        mn_release(c); mn_release(cb); mn_release(ci);
+        mn_clear_error();
+        return 0;
+    }
+    for (size_t j = 0; j < t->cache_slots; j++) {
+        if (!t->cache[j].len) continue;
+        size_t i = t->cache[j].hash & (slots - 1);
+        while (c[i].len) i = (i + 1) & (slots - 1);
+        c[i] = t->cache[j];
+    }
+    if (t->cache_bytes_used) memcpy(cb, t->cache_bytes, t->cache_bytes_used);
+    if (t->cache_ids_used) memcpy(ci, t->cache_ids, sizeof(int32_t) * t->cache_ids_used);
+    mn_release(t->cache); mn_release(t->cache_bytes); mn_release(t->cache_ids);
+    t->cache = c;
+    t->cache_bytes = cb;
+    t->cache_ids = ci;
+    t->cache_slots = slots;
+    return 1;
+}
+
 /* Encodes one piece through the cache: a hit copies its ids, a miss merges and stores. */
 static size_t encode_cached(mn_tokenizer *t, const unsigned char *s, size_t n, int32_t *ids) {
     if (n > MN_BPE_CACHE_PIECE || n == 1) return encode_piece(t, s, n, ids);
-    if (!t->cache) {
-        t->cache = mn_alloc_zero(sizeof(struct mn_bpe_cached) * MN_BPE_CACHE_SLOTS);
-        t->cache_bytes = mn_alloc(MN_BPE_CACHE_BYTES);
-        t->cache_ids = mn_alloc(sizeof(int32_t) * MN_BPE_CACHE_BYTES);
-        if (!t->cache || !t->cache_bytes || !t->cache_ids) {   /* no cache: merge each time */
-            mn_release(t->cache); mn_release(t->cache_bytes); mn_release(t->cache_ids);
-            t->cache = NULL; t->cache_bytes = NULL; t->cache_ids = NULL;
-            mn_clear_error();
-            return encode_piece(t, s, n, ids);
-        }
-    }
+    if (!t->cache && !cache_resize(t, 1024)) return encode_piece(t, s, n, ids);
     uint64_t h = hash_piece(s, n);
-    const size_t mask = MN_BPE_CACHE_SLOTS - 1;
-    size_t i = h & mask;
+    size_t mask = t->cache_slots - 1, i = h & mask;
     for (; t->cache[i].len; i = (i + 1) & mask) {
         const struct mn_bpe_cached *c = &t->cache[i];
         if (c->hash == h && c->len == n && !memcmp(t->cache_bytes + c->bytes_off, s, n)) {
@@ -269,12 +285,15 @@ static size_t encode_cached(mn_tokenizer *t, const unsigned char *s, size_t n, i
         }
     }
     size_t k = encode_piece(t, s, n, ids);
-    if (2 * (t->cache_n + 1) > MN_BPE_CACHE_SLOTS ||
-        t->cache_bytes_used + n > MN_BPE_CACHE_BYTES ||
-        t->cache_ids_used + k > MN_BPE_CACHE_BYTES) {   /* full: start again */
-        memset(t->cache, 0, sizeof(struct mn_bpe_cached) * MN_BPE_CACHE_SLOTS);
-        t->cache_n = t->cache_bytes_used = t->cache_ids_used = 0;
-        i = h & mask;
+    if (2 * (t->cache_n + 1) > t->cache_slots || t->cache_bytes_used + n > 32 * t->cache_slots ||
+        t->cache_ids_used + k > 32 * t->cache_slots) {
+        if (t->cache_slots >= MN_BPE_CACHE_SLOTS || !cache_resize(t, 2 * t->cache_slots)) {
+            /* full at its largest (or no memory to grow): start again */
+            memset(t->cache, 0, sizeof(struct mn_bpe_cached) * t->cache_slots);
+            t->cache_n = t->cache_bytes_used = t->cache_ids_used = 0;
+        }
+        mask = t->cache_slots - 1;
+        for (i = h & mask; t->cache[i].len; i = (i + 1) & mask) {}
     }
     struct mn_bpe_cached *c = &t->cache[i];
     c->hash = h;

@@ -73,16 +73,16 @@ struct mn_tokenizer {
     int32_t *prev, *next;
     int64_t *heap;            /* (rank << 32 | position) */
     size_t scratch_cap;
-    /* piece -> ids cache for encoding (pieces up to MN_BPE_CACHE_PIECE bytes); emptied
-     * when full, so its memory stays bounded */
-    struct mn_bpe_cached *cache;  /* [MN_BPE_CACHE_SLOTS] */
-    unsigned char *cache_bytes;   /* [MN_BPE_CACHE_BYTES] */
-    int32_t *cache_ids;           /* [MN_BPE_CACHE_BYTES] */
-    size_t cache_n, cache_bytes_used, cache_ids_used;
+    /* piece -> ids cache for encoding (pieces up to MN_BPE_CACHE_PIECE bytes): it starts
+     * small, doubles while it fills up to MN_BPE_CACHE_SLOTS, and is emptied when full
+     * at that size, so its memory stays bounded (about 24 MB) */
+    struct mn_bpe_cached *cache;  /* [cache_slots] */
+    unsigned char *cache_bytes;   /* [32 * cache_slots] */
+    int32_t *cache_ids;           /* [32 * cache_slots] */
+    size_t cache_slots, cache_n, cache_bytes_used, cache_ids_used;
 };
 #define MN_BPE_CACHE_PIECE 64
 #define MN_BPE_CACHE_SLOTS (1u << 17)
-#define MN_BPE_CACHE_BYTES ((size_t)1 << 22)
 struct mn_bpe_cached { uint64_t hash; uint32_t bytes_off, len, ids_off, n_ids; };
 
 /* Builds a tokenizer from its tokens and merges (it takes ownership of nothing: the
