@@ -362,3 +362,68 @@ TEST(bpe_reads_tokenizer_json_and_refuses_malformed_files) {
         mn_tokenizer_free(t);
     }
 }
+
+/* Out of memory at every allocation of training, loading and encoding: the call fails
+ * with MN_E_NOMEM (or, for the encoder's optional cache, goes on without it), hands out
+ * nothing, and leaves no memory behind. */
+TEST(bpe_out_of_memory_at_every_allocation) {
+    long n = read_fixture("corpus.bin", (char *)corpus, sizeof corpus);
+    REQUIRE(n > 0, "corpus");
+    const char *c = (const char *)corpus;
+    size_t len = (size_t)n;
+    mn_tokenizer *good = NULL;
+    REQUIRE_OK(mn_tokenizer_train(&c, &len, 1, 400, &good));
+    char dir[512], path[1024];
+    REQUIRE(mn_test_tmpdir(dir, sizeof dir, "bpe_oom"), "tmpdir");
+    snprintf(path, sizeof path, "%s/tok.json", dir);
+    REQUIRE_OK(mn_tokenizer_save(good, path));
+    static int32_t want[8192], got[8192];
+    size_t n_want, n_got;
+    REQUIRE_OK(mn_tokenizer_encode(good, corpus, len, want, 8192, &n_want));
+    int done[3] = {0, 0, 0};
+    for (long k = 0; k < 20000 && !(done[0] && done[1] && done[2]); k++) {
+        for (int what = 0; what < 3; what++) {
+            if (done[what]) continue;
+            size_t mem0 = mn_memory_in_use();
+            mn_tokenizer *t = NULL;
+            mn_status s;
+            mn_test_fail_allocs_after(k);
+            if (what == 0) s = mn_tokenizer_train(&c, &len, 1, 400, &t);
+            else if (what == 1) s = mn_tokenizer_load(path, &t);
+            else {
+                s = MN_OK;
+                mn_test_fail_allocs_after(-1);
+                REQUIRE_OK(mn_tokenizer_load(path, &t));
+                mem0 = mn_memory_in_use();
+                mn_test_fail_allocs_after(k);
+                mn_status e = mn_tokenizer_encode(t, corpus, len, got, 8192, &n_got);
+                mn_test_fail_allocs_after(-1);
+                CHECK(e == MN_OK || e == MN_E_NOMEM, "encode, allocation %ld: status %d", k,
+                      (int)e);
+                if (e == MN_OK) {
+                    CHECK(n_got == n_want && !memcmp(got, want, n_want * sizeof(int32_t)),
+                          "encode with allocation %ld failing gives other ids", k);
+                    done[2] = t->cache != NULL;   /* every cache allocation got through */
+                }
+                mn_tokenizer_free(t);
+                continue;
+            }
+            mn_test_fail_allocs_after(-1);
+            if (s == MN_OK) {
+                CHECK(t && t->n_merges == good->n_merges &&
+                      !memcmp(t->merges, good->merges, sizeof(int32_t) * 3 * (size_t)good->n_merges),
+                      "what %d: a success with allocation %ld failing differs", what, k);
+                mn_tokenizer_free(t);
+                done[what] = 1;
+                continue;
+            }
+            CHECK(s == MN_E_NOMEM && !t, "what %d, allocation %ld: status %d (%s)", what, k,
+                  (int)s, mn_last_error());
+            CHECK(mn_memory_in_use() == mem0, "what %d, allocation %ld failing leaks %zu bytes",
+                  what, k, mn_memory_in_use() - mem0);
+        }
+    }
+    CHECK(done[0] && done[1] && done[2], "the calls never got through (%d %d %d)", done[0],
+          done[1], done[2]);
+    mn_tokenizer_free(good);
+}
