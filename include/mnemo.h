@@ -991,7 +991,9 @@ typedef struct mn_tokenizer mn_tokenizer;
  * pair of adjacent tokens occurs at least twice in the text (then fewer). Each step merges
  * the pair that occurs most often, counted over the pieces (a pair repeated in a row, as
  * in "aaa", counts at each position); ties go to the pair of smaller ids (left, then
- * right). MN_E_ARG for a vocab_size out of range; MN_E_INPUT for an unreadable file. */
+ * right). MN_E_ARG for a vocab_size out of range; MN_E_INPUT for an unreadable file, or
+ * one with a single piece (a run without a break) longer than the 16 MB block. Memory:
+ * about the distinct pieces' bytes times 20, plus one block. */
 mn_status mn_tokenizer_train(const char *const *texts, const size_t *lengths, int n_texts,
                              int vocab_size, mn_tokenizer **out);
 mn_status mn_tokenizer_train_files(const char *const *paths, int n_paths, int vocab_size,
