@@ -24,6 +24,7 @@ int cmd_memory(int argc, char **argv);
 int cmd_lab(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
 
 /* The result lines `train` and `eval` share: test loss, the task's baseline, their ratio
  * and (when show_accuracy) the task's accuracy. */

@@ -24,6 +24,7 @@ static const command commands[] = {
     {"memory", cmd_memory, "bytes a training run needs, and the longest T that fits"},
     {"lab", cmd_lab, "experiments that check the theory of long-range learning"},
     {"sweep", cmd_sweep, "train several models at several lengths; one table and plot"},
+    {"tokenize", cmd_tokenize, "train a byte-level BPE tokenizer; encode text to ids, decode ids"},
 };
 #define NCOMMANDS ((int)(sizeof commands / sizeof commands[0]))
 

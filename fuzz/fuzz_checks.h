@@ -17,6 +17,7 @@
 #include "core.h"
 #include "safetensors.h"
 #include "checkpoint.h"
+#include "bpe.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -352,6 +353,98 @@ static inline const char *fuzz_check_npy(const uint8_t *data, size_t len, mn_sta
         mn_array_free(&a);
         if (!why && (a.data || a.count)) why = "mn_array_free left the array set";
     }
+    if (!why && mn_memory_in_use() != mem0) why = "library memory in use changed (a leak)";
+    return why;
+}
+
+/* ------------------------------------------------------------ byte-level BPE */
+
+/* A tokenizer must encode every byte string to ids in its vocabulary, no more ids than
+ * bytes, the same ids when only counting, and decode them to the same bytes; and its
+ * tokenizer.json must read back to the same tokens and merges. */
+static inline const char *fuzz_bpe_roundtrip_(mn_tokenizer *t, const uint8_t *s, size_t n,
+                                              int with_file) {
+    const char *why = NULL;
+    int32_t *ids = malloc(sizeof(int32_t) * (n ? n : 1));
+    uint8_t *back = malloc(n ? n : 1);
+    size_t k = 0, k2 = 0, nb = 0;
+    if (!ids || !back) why = NULL;   /* the harness's own memory: nothing to check */
+    else if (mn_tokenizer_encode(t, s, n, ids, n, &k)) why = "encoding failed";
+    else if (k > n) why = "more ids than bytes";
+    else if (mn_tokenizer_encode(t, s, n, NULL, 0, &k2) || k2 != k)
+        why = "counting the ids gives another number than encoding";
+    for (size_t i = 0; !why && ids && i < k; i++)
+        if (ids[i] < 0 || ids[i] >= t->n_vocab) why = "an id outside the vocabulary";
+    if (!why && ids && back && (mn_tokenizer_decode(t, ids, k, back, n, &nb) || nb != n ||
+                                (n && memcmp(back, s, n))))
+        why = "decode(encode(bytes)) is not the bytes";
+    if (!why && ids && back && with_file) {   /* the file form reads back the same */
+        mn_strbuf sb = {0};
+        mn_bpe_write_json(t, &sb);
+        mn_tokenizer *u = NULL;
+        if (sb.failed) why = "writing the tokenizer.json failed";
+        else if (mn_bpe_read_json(sb.data, sb.len, "written", &u))
+            why = "the tokenizer.json it writes does not read back";
+        else if (u->n_vocab != t->n_vocab || u->n_merges != t->n_merges ||
+                 memcmp(u->merges, t->merges, sizeof(int32_t) * 3 * (size_t)t->n_merges) ||
+                 memcmp(u->tok_off, t->tok_off, sizeof(size_t) * ((size_t)t->n_vocab + 1)) ||
+                 memcmp(u->tok_bytes, t->tok_bytes, t->tok_off[t->n_vocab]))
+            why = "the tokenizer read back from its file differs";
+        mn_tokenizer_free(u);
+        mn_sb_free(&sb);
+    }
+    free(ids);
+    free(back);
+    return why;
+}
+
+/* data[0] chooses: even, the rest is text, encoded by a tokenizer trained on a fixed text
+ * and by one trained on the text itself (vocab 256 + data[0] / 2), whose pieces must tile
+ * it; odd, the rest is a tokenizer.json, which mn_bpe_read_json accepts (then it must
+ * round-trip) or refuses with MN_E_INPUT and a message naming the input. */
+static inline const char *fuzz_check_bpe(const uint8_t *data, size_t len, mn_status *status) {
+    static const char label[] = "fuzz input";
+    static const char fixed[] = "the cat sat on the mat; the cat ate the rat. caf\xc3\xa9 "
+                                "caf\xc3\xa9 \xe6\x97\xa5\xe6\x97\xa5 42 42 \xff\xff  x  x";
+    size_t mem0 = mn_memory_in_use();
+    mn_clear_error();
+    *status = MN_OK;
+    if (len == 0) return NULL;
+    const uint8_t *s = data + 1;
+    size_t n = len - 1;
+    const char *why = NULL;
+    mn_tokenizer *t = NULL;
+    if (!(data[0] & 1)) {
+        for (size_t pos = 0; pos < n && !why;) {
+            size_t p = mn_bpe_piece(s + pos, n - pos);
+            if (p < 1 || p > n - pos) why = "a piece outside the text";
+            pos += p ? p : 1;
+        }
+        const char *fx = fixed;
+        size_t fl = sizeof fixed - 1;
+        if (!why && mn_tokenizer_train(&fx, &fl, 1, 300, &t)) why = "training on a fixed text failed";
+        if (!why) why = fuzz_bpe_roundtrip_(t, s, n, 0);   /* its file is always the same */
+        mn_tokenizer_free(t);
+        t = NULL;
+        const char *txt = (const char *)s;
+        if (!why && mn_tokenizer_train(&txt, &n, 1, 256 + data[0] / 2, &t))
+            why = "training on the input failed";
+        if (!why && t->n_merges > data[0] / 2) why = "training made more merges than asked";
+        if (!why) why = fuzz_bpe_roundtrip_(t, s, n, 1);
+        if (!why) why = fuzz_bpe_roundtrip_(t, (const uint8_t *)fixed, sizeof fixed - 1, 0);
+    } else {
+        mn_status st = mn_bpe_read_json((const char *)s, n, label, &t);
+        *status = st;
+        if (st != MN_OK) {
+            if (t) why = "mn_bpe_read_json failed but handed out a tokenizer";
+            else if (st != MN_E_INPUT) why = "mn_bpe_read_json returned a status other than MN_E_INPUT";
+            else if ((why = fuzz_check_message()) == NULL && !strstr(mn_last_error(), label))
+                why = "the error message does not name the input";
+        } else {
+            why = fuzz_bpe_roundtrip_(t, (const uint8_t *)fixed, sizeof fixed - 1, 1);
+        }
+    }
+    mn_tokenizer_free(t);
     if (!why && mn_memory_in_use() != mem0) why = "library memory in use changed (a leak)";
     return why;
 }

@@ -172,5 +172,10 @@ w bad-save-is-metrics $tiny --save same --metrics same
 w bad-save-folder $tiny --save .
 w bad-empty-value $tiny --optimizer=
 w bad-missing-model --task adding --length 4
+# --- bpe: text and tokenizer.json seeds (fuzz/make_corpus_bpe.py says which is which)
+rm -rf fuzz/corpus/bpe
+python3 fuzz/make_corpus_bpe.py fuzz/corpus/bpe
+
 echo "corpora: $(du -sh fuzz/corpus | cut -f1);" \
-     "safetensors $(ls "$st" | wc -l), npy $(ls "$npy" | wc -l), args $(ls "$args" | wc -l) files"
+     "safetensors $(ls "$st" | wc -l), npy $(ls "$npy" | wc -l), args $(ls "$args" | wc -l)," \
+     "bpe $(ls fuzz/corpus/bpe | wc -l) files"

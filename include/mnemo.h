@@ -1110,6 +1110,58 @@ mn_status mn_memory_estimate_stack(const mn_stack_config *cfg, int T, int B,
                                    mn_memory_estimate *out);
 /* ------------------------------------------------------------ end arrays */
 
+/* ------------------------------------------------------------- tokenizer */
+
+/* A byte-level BPE tokenizer (byte-pair encoding, Sennrich et al. 2016, "Neural Machine
+ * Translation of Rare Words with Subword Units"; in GPT-2's byte-level form, Radford et al.
+ * 2019, "Language Models are Unsupervised Multitask Learners"). Every byte string, UTF-8
+ * or not, encodes to ids and decodes back to exactly the same bytes.
+ *
+ * Text is first cut into pieces (runs of letters, of digits, of spaces, of other
+ * characters; a single space leads the word after it, as in GPT-2; the exact rule, with
+ * the classes of non-ASCII characters, is in src/data/bpe.h), then each piece is merged
+ * from its bytes. Ids: a trained tokenizer numbers byte b as id b and the token of merge k
+ * as 256 + k; a loaded file keeps its own ids. */
+typedef struct mn_tokenizer mn_tokenizer;
+
+/* Trains on n_texts buffers texts[i][0..lengths[i]) (any bytes), or on the files paths[i]
+ * (read in 16 MB blocks), until the vocabulary has vocab_size tokens (256 to 2^24) or no
+ * pair of adjacent tokens occurs at least twice in the text (then fewer). Each step merges
+ * the pair that occurs most often, counted over the pieces (a pair repeated in a row, as
+ * in "aaa", counts at each position); ties go to the pair of smaller ids (left, then
+ * right). MN_E_ARG for a vocab_size out of range; MN_E_INPUT for an unreadable file, or
+ * one with a single piece (a run without a break) longer than the 16 MB block. Memory:
+ * about the distinct pieces' bytes times 20, plus one block. */
+mn_status mn_tokenizer_train(const char *const *texts, const size_t *lengths, int n_texts,
+                             int vocab_size, mn_tokenizer **out);
+mn_status mn_tokenizer_train_files(const char *const *paths, int n_paths, int vocab_size,
+                                   mn_tokenizer **out);
+/* Reads a Hugging Face tokenizer.json with a BPE model and the ByteLevel pre-tokenizer
+ * (GPT-2's, RoBERTa's, or one mn_tokenizer_save wrote): merges as "a b" strings or
+ * ["a", "b"] pairs. MN_E_INPUT, naming the file and the problem, for anything else: not
+ * JSON, another model or pre-tokenizer, ids not 0..n-1 each once, a token that is not
+ * byte-level text, a missing single byte, a merge of unknown tokens or whose result is not
+ * in the vocab, a repeated merge. Added tokens are not treated specially (they encode as
+ * text). Encoding follows mnemo's pre-tokenizer, which differs from GPT-2's regular
+ * expression in its contraction rule and in runs of spaces: ids of a loaded GPT-2 file
+ * then match its own encoder's for most text, but not all. */
+mn_status mn_tokenizer_load(const char *path, mn_tokenizer **out);
+/* Writes tokenizer.json (Hugging Face's format, read by tokenizers.Tokenizer.from_file)
+ * atomically: path holds the old file or the whole new one. MN_E_IO when writing fails. */
+mn_status mn_tokenizer_save(const mn_tokenizer *tok, const char *path);
+/* ids[0..*n_ids) from bytes[0..n): at most n ids, so cap >= n always suffices (MN_E_ARG
+ * when cap < n); with ids NULL only counts them. Keeps scratch in tok: not for two threads
+ * at once. */
+mn_status mn_tokenizer_encode(mn_tokenizer *tok, const void *bytes, size_t n, int32_t *ids,
+                              size_t cap, size_t *n_ids);
+/* The bytes of ids[0..n) into out[0..*n_bytes); with out NULL only sets *n_bytes.
+ * MN_E_ARG for an id outside 0..vocab_size-1, or when cap < the bytes needed. */
+mn_status mn_tokenizer_decode(const mn_tokenizer *tok, const int32_t *ids, size_t n, void *out,
+                              size_t cap, size_t *n_bytes);
+int mn_tokenizer_vocab_size(const mn_tokenizer *tok);
+int mn_tokenizer_merge_count(const mn_tokenizer *tok);
+void mn_tokenizer_free(mn_tokenizer *tok);
+
 #if defined(__GNUC__)
 #pragma GCC visibility pop
 #endif

@@ -129,6 +129,15 @@ TEST(fuzz_regressions_npy) {
     mn_clear_error();
 }
 
+TEST(fuzz_regressions_bpe) {
+    replay_counts seeds = { 0, 0, 0 }, repro = { 0, 0, 0 };
+    replay("bpe", fuzz_check_bpe, NULL, &seeds, &repro);
+    CHECK(seeds.files >= 15 && seeds.ok >= 6 && seeds.bad >= 10,
+          "found %d seeds (%d ok-, %d bad-) in %s/bpe; run from the repository root",
+          seeds.files, seeds.ok, seeds.bad, CORPUS_DIR);
+    mn_clear_error();
+}
+
 /* The checks themselves must be able to fail: a walk over a file that breaks the
  * promises (built by hand here, not by the parser) is reported. */
 TEST(fuzz_checks_can_fail) {
