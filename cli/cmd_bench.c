@@ -6,7 +6,7 @@
 #include <math.h>
 #include <string.h>
 
-static const char *const mode_names[] = {"train", "infer", NULL};
+static const char *const mode_names[] = {"train", "infer", "stream", NULL};
 
 static void usage(FILE *f, cli_opt *opts, int n) {
     fprintf(f,
@@ -53,7 +53,7 @@ int cmd_bench(int argc, char **argv) {
          0, 0, 0},
         {"--bidirectional", OPT_FLAG, &bidir, NULL, "run each layer in both directions", NULL,
          NULL, 0, 0, 0, 0, 0, 0, 0},
-        {"--mode", OPT_STR, &mode_name, "MODE", "train (forward+backward+Adam) or infer", NULL,
+        {"--mode", OPT_STR, &mode_name, "MODE", "train (forward+backward+Adam), infer (a whole-sequence forward) or stream (T steps through the streaming API, mn_stream_step)", NULL,
          "infer", 0, 0, 0, 0, 0, 0, 0},
         {"--iterations", OPT_INT, &iterations, "N", "timed steps", NULL, "20", 1, 1000000, 0, 0,
          0, 0, 0},
@@ -148,6 +148,7 @@ int cmd_bench(int argc, char **argv) {
     bc.num_layers = layers;
     bc.bidirectional = bidir;
     bc.train = mode == 0;
+    bc.stream = mode == 2;
     bc.warmup = warmup;
     bc.iterations = iterations;
     bc.seed = seed;

@@ -301,8 +301,9 @@ mn_status mn_model_generate(mn_model *m, const mn_batch *b, int max_steps, int32
 
 /* Streaming inference: one time step in, one head output out, each layer's state kept
  * between calls (a device receiving a frame every few milliseconds). A stream belongs to
- * one model and one batch size B; it reads the model's parameters as they are at each
- * step. Feeding steps t = 0..T-1 gives, at step t, the same values as mn_model_forward on
+ * one model and one batch size B. Parameters changed in place between steps (through
+ * mn_model_tensor's data) take effect at the next mn_stream_reset: recurrent layers pack
+ * their weights once, at a stream's step 0, so a step costs only its products. Feeding steps t = 0..T-1 gives, at step t, the same values as mn_model_forward on
  * those T steps (every length T): for an output=every model its row t ([B,O] at t·B·O);
  * for an output=last model the head at every step, that is what mn_model_forward would
  * give if the sequences ended at step t. Equal to float rounding: the whole-sequence
@@ -658,6 +659,8 @@ typedef struct {
     mn_cell_kind cell;
     int T, B, input_size, hidden_size, num_layers, bidirectional;
     int train;                /* 1: forward + backward + Adam; 0: forward only */
+    int stream;               /* 1 (with train 0): T steps through the streaming API
+                                 (mn_stream_step), from a reset, per timed iteration */
     int warmup, iterations;
     uint64_t seed;
     const char *blocks;       /* a block spec (mn_blocks_parse) instead of cell/num_layers/

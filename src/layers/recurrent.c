@@ -31,6 +31,9 @@
 
 typedef mn_recurrent recurrent;
 typedef mn_time_loop time_loop;
+#define reserve mn_recurrent_reserve
+#define forward_step mn_recurrent_forward_step
+#define run_time_loop mn_recurrent_run_time_loop
 
 /* An inference pass runs in chunks of this many rows (steps × sequences, at least one
  * step): the input projection of a chunk is still one large GEMM, and the layer holds a
@@ -47,7 +50,7 @@ int mn_recurrent_inference_steps(int T, int B) {
  * step's product, the running gradients dh/dc (and dm; also used by step_vjp after a
  * forward) and a row for step_vjp's gate gradients. The [T,B,GH] gate gradients are
  * backward's own (reserve_grads), so a forward-only run never holds them. */
-static mn_status reserve(recurrent *s, int T, int B) {
+mn_status mn_recurrent_reserve(recurrent *s, int T, int B) {
     size_t rows = (size_t)T * B;
     if (rows <= s->cap_rows && (size_t)B <= s->cap_B && s->ws) return MN_OK;
     rows = MN_MAX(rows, s->cap_rows);
@@ -144,7 +147,7 @@ static void forward_row(const time_loop *k, const mn_cell_step *st, int t, int b
 
 /* Rows [b0, b1) of step t; `mine` says the rows are this thread's share of the batch
  * (one-thread product), otherwise they are the whole batch (product may fork). */
-static void forward_step(const time_loop *k, int t, int b0, int b1, int mine) {
+void mn_recurrent_forward_step(const time_loop *k, int t, int b0, int b1, int mine) {
     recurrent *s = k->s;
     int H = s->H, GH = s->GH, B = k->B;
     size_t BH = (size_t)B * H;
@@ -221,8 +224,8 @@ static void backward_step(const time_loop *k, int t, int b0, int b1, int mine) {
 }
 
 /* Runs step(t) for t = 0..T-1 (or T-1..0), split by rows when the batch allows. */
-static void run_time_loop(const time_loop *k, int reverse,
-                          void (*step)(const time_loop *, int, int, int, int)) {
+void mn_recurrent_run_time_loop(const time_loop *k, int reverse,
+                                void (*step)(const time_loop *, int, int, int, int)) {
     int T = k->T, B = k->B, threads = row_threads(B);
     if (threads > 1) {
         #pragma omp parallel num_threads(threads)
@@ -371,7 +374,7 @@ static int recurrent_state(mn_layer *l, mn_state_view v[2]) {
 
 static size_t recurrent_bytes(const mn_layer *l) {
     const recurrent *s = (const recurrent *)l;
-    return s->ws_bytes + s->gws_bytes + s->whh.cap + s->whh_t.cap + s->whr.cap + s->whr_t.cap +
+    return s->ws_bytes + s->gws_bytes + s->whh.cap + s->whh_t.cap + s->whr.cap + s->whr_t.cap + s->wih_t.cap +
            s->state_cap + s->probe_cap;
 }
 
@@ -386,6 +389,7 @@ static void recurrent_destroy(mn_layer *l) {
     mn_packed_free(&s->whh);
     mn_packed_free(&s->whr_t);
     mn_packed_free(&s->whr);
+    mn_packed_free(&s->wih_t);
     mn_release(s);
 }
 
@@ -505,7 +509,7 @@ static const mn_layer_ops recurrent_ops = {
     .destroy = recurrent_destroy,
     .inspect = recurrent_inspect,
     .step_vjp = recurrent_step_vjp,
-    .step = mn_step_by_carry,
+    .step = mn_recurrent_stream_step,
 };
 
 mn_layer *mn_recurrent_create_opts(mn_cell_kind cell, int in, int hidden,

@@ -47,6 +47,8 @@ typedef struct {
 
     mn_packed whh_t, whh;  /* W_hhᵀ for forward, W_hh for backward */
     mn_packed whr_t, whr;  /* W_hrᵀ, W_hr likewise (proj) */
+    mn_packed wih_t;       /* W_ihᵀ for streaming steps, packed at a stream's step 0 */
+    int stream_B;          /* the batch of the stream in progress; 0: none */
 
     double *probe_rows;    /* [2][T,B] per-row probe values, only while a recorder is on */
     size_t probe_cap;
@@ -81,5 +83,15 @@ void mn_recurrent_backward_step_proj(const mn_time_loop *k, int t, int b0, int b
 /* step_vjp of one row with a projection: u_h [P], u_c [H]. */
 void mn_recurrent_step_vjp_proj(mn_recurrent *s, int t, int b, float *u_h, float *u_c);
 double mn_recurrent_row_norm(const float *v, int n);
+
+/* recurrent.c's workspace (for T·B rows, B sequences), step and time loop, which the
+ * streaming step (recurrent_step.c) runs over one step. */
+mn_status mn_recurrent_reserve(mn_recurrent *s, int T, int B);
+void mn_recurrent_forward_step(const mn_time_loop *k, int t, int b0, int b1, int mine);
+void mn_recurrent_run_time_loop(const mn_time_loop *k, int reverse,
+                                void (*step)(const mn_time_loop *, int, int, int, int));
+/* The layer's step op (mn_layer_ops.step): one step of B sequences from the state the
+ * previous step left (zero at t = 0). */
+mn_status mn_recurrent_stream_step(mn_layer *l, const float *x_t, float *y_t, int B, int t);
 
 #endif

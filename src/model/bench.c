@@ -13,6 +13,30 @@ static double now(void) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
+/* Seconds per iteration of T streamed steps of B sequences, each iteration from a reset
+ * (the state, and a recurrent layer's packed weights, made again), as a device feeding
+ * frames would run them. */
+static mn_status stream_steps(mn_model *m, const mn_bench_config *cfg, const float *x,
+                              double *secs) {
+    mn_stream *s;
+    mn_status st = mn_stream_create(m, cfg->B, &s);
+    if (st) return st;
+    float *y = mn_alloc((size_t)cfg->B * sizeof(float));
+    if (!y) st = MN_E_NOMEM;
+    size_t step = (size_t)cfg->B * cfg->input_size;
+    double t0 = 0;
+    for (int it = 0; !st && it < cfg->warmup + cfg->iterations; it++) {
+        if (it == cfg->warmup) t0 = now();
+        mn_stream_reset(s);
+        for (int t = 0; !st && t < cfg->T; t++)
+            st = mn_stream_step(s, x + (size_t)t * step, NULL, y);
+    }
+    *secs = (now() - t0) / cfg->iterations;
+    mn_release(y);
+    mn_stream_free(s);
+    return st;
+}
+
 mn_status mn_bench_run(const mn_bench_config *cfg, mn_bench_result *res) {
     memset(res, 0, sizeof *res);
     if (cfg->T < 1 || cfg->B < 1 || cfg->input_size < 1 || cfg->iterations < 1 || cfg->warmup < 0)
@@ -21,6 +45,7 @@ mn_status mn_bench_run(const mn_bench_config *cfg, mn_bench_result *res) {
     size_t base = mn_memory_in_use();
 
     mn_status st;
+    double secs_stream = 0;
     mn_model_config c;
     mn_model_config_init(&c);
     c.cell = cfg->cell;
@@ -55,14 +80,20 @@ mn_status mn_bench_run(const mn_bench_config *cfg, mn_bench_result *res) {
     mn_batch batch = {.T = cfg->T, .B = cfg->B, .input_size = cfg->input_size, .x = x,
                      .lengths = lengths, .output_size = 1, .target = target};
     double inv = 1.0 / (double)rows, sum, t0 = 0;
-
-    for (int it = 0; it < cfg->warmup + cfg->iterations; it++) {
+    if (cfg->stream) {
+        if (cfg->train) {
+            st = mn_fail(MN_E_ARG, "bench: a stream is inference; train must be 0");
+            goto done;
+        }
+        if ((st = stream_steps(m, cfg, x, &secs_stream))) goto done;
+    }
+    for (int it = 0; !cfg->stream && it < cfg->warmup + cfg->iterations; it++) {
         if (it == cfg->warmup) t0 = now();
         if (cfg->train) memset(m->grads, 0, m->nparams * sizeof(float));
         if ((st = mn_model_run(m, &batch, 0, cfg->T, 0, cfg->train, inv, &sum))) goto done;
         if (cfg->train) mn_optimizer_step(&opt, m->params, m->grads, tc.lr);
     }
-    double secs = (now() - t0) / cfg->iterations;
+    double secs = cfg->stream ? secs_stream : (now() - t0) / cfg->iterations;
 
     /* useful FLOPs: the products of every block, as its kind counts them (elementwise
      * work not counted); backward: input and weight gradients, twice the forward */
