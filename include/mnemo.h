@@ -659,12 +659,12 @@ typedef struct {
     mn_cell_kind cell;
     int T, B, input_size, hidden_size, num_layers, bidirectional;
     int train;                /* 1: forward + backward + Adam; 0: forward only */
-    int stream;               /* 1 (with train 0): T steps through the streaming API
-                                 (mn_stream_step), from a reset, per timed iteration */
     int warmup, iterations;
     uint64_t seed;
     const char *blocks;       /* a block spec (mn_blocks_parse) instead of cell/num_layers/
                                  bidirectional, or NULL */
+    int stream;               /* 1 (with train 0): T steps through the streaming API
+                                 (mn_stream_step), from a reset, per timed iteration */
 } mn_bench_config;
 
 typedef struct {

@@ -102,6 +102,24 @@ else
     bad "shared memory and TCP runs differ"
 fi
 
+# Your own data (--data text:): each rank reads its share of every global batch of windows
+# (the windows depend only on the seed and how many were drawn), so 2 ranks end where one
+# process does, and the evaluation over the held-out bytes is reduced to the same loss.
+awk 'BEGIN { for (i = 0; i < 400; i++) printf "the cat sat on the mat %d times; ", i % 7 }' >"$tmp/t.txt"
+txt=(train --data "text:$tmp/t.txt" --length 16 --model gru --hidden 16 --steps 20 --batch 8
+     --lr 5e-3 --eval-size 20 --threads 1)
+run "${txt[@]}" --save "$tmp/txt1.safetensors" --json
+bpc1=$(json_get "$tmp/out" bits_per_char)
+mpi shm 2 "${txt[@]}" --save "$tmp/txt2.safetensors" --json
+d=$(max_rel_diff "$tmp/txt1.safetensors" "$tmp/txt2.safetensors")
+bpc2=$(json_get "$tmp/out" bits_per_char)
+if [ "$rc" -eq 0 ] && within "$d" && [ -n "$bpc1" ] &&
+   awk -v a="$bpc1" -v b="$bpc2" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 1e-4 * (a > 1 ? a : 1)) }'; then
+    ok "--data text: on 2 ranks ends within $bound of one process ($d); bits per char $bpc2 vs $bpc1"
+else
+    bad "--data text: on 2 ranks (exit $rc, difference $d, bits per char $bpc2 vs $bpc1)" "$(show)"
+fi
+
 # A Transformer on tokens, cross-entropy at every step, evaluation batches split unevenly.
 # With SGD: the attention's key bias has a zero gradient in exact arithmetic (a softmax
 # does not change when one number is added to all of a query's scores), so Adam, which

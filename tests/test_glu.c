@@ -86,7 +86,7 @@ TEST(glu_memory_estimate_matches_peak) {
     c.output_size = 1;
     REQUIRE_OK(mn_blocks_parse(spec, &c));
     for (int train = 0; train < 2; train++) {
-        mn_bench_config b = {MN_LSTM, 200, 3, 12, 32, 1, 0, train, 0, 1, 7, spec};
+        mn_bench_config b = {MN_LSTM, 200, 3, 12, 32, 1, 0, train, 0, 1, 7, spec, 0};
         mn_bench_result r;
         size_t peak = 0;
         for (int pass = 0; pass < 2; pass++)

@@ -94,7 +94,7 @@ TEST(init_identity_recurrence_for_irnn) {
 }
 
 TEST(bench_peak_memory_within_1_5x_of_accounted) {
-    mn_bench_config b = {MN_LSTM, 50, 8, 32, 64, 2, 0, 1, 1, 2, 1, NULL};
+    mn_bench_config b = {MN_LSTM, 50, 8, 32, 64, 2, 0, 1, 1, 2, 1, NULL, 0};
     mn_bench_result r;
     REQUIRE_OK(mn_bench_run(&b, &r));
     double ratio = (double)r.peak_bytes / (double)r.model_bytes;

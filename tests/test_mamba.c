@@ -371,7 +371,7 @@ TEST(mamba_memory_estimate_matches_peak) {
         c.output_size = 1;
         REQUIRE_OK(mn_blocks_parse(shapes[i].spec, &c));
         mn_bench_config b = {MN_LSTM, shapes[i].T, shapes[i].B, shapes[i].I, 32, 1, 0,
-                             shapes[i].train, 0, 1, 7, shapes[i].spec};
+                             shapes[i].train, 0, 1, 7, shapes[i].spec, 0};
         mn_bench_result r;
         size_t peak = 0;
         for (int pass_ = 0; pass_ < 2; pass_++)

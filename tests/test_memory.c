@@ -27,7 +27,7 @@ static mn_model_config dense(mn_cell_kind cell, int I, int H, int L, int bidir) 
 /* The peak of the second of two identical bench runs. */
 static size_t bench_peak(const mn_model_config *c, int T, int B, int train) {
     mn_bench_config b = {c->cell, T, B, c->input_size, c->hidden_size, c->num_layers,
-                         c->bidirectional, train, 0, 1, 7, NULL};
+                         c->bidirectional, train, 0, 1, 7, NULL, 0};
     mn_bench_result r;
     for (int pass = 0; pass < 2; pass++)
         if (mn_bench_run(&b, &r) != MN_OK) return 0;
@@ -215,7 +215,7 @@ TEST(memory_estimate_matches_peak_blocks) {
         mn_model_config c = dense(MN_LSTM, shapes[i].I, 32, 1, 0);
         REQUIRE_OK(mn_blocks_parse(shapes[i].spec, &c));
         mn_bench_config b = {MN_LSTM, shapes[i].T, shapes[i].B, shapes[i].I, 32, 1, 0,
-                             shapes[i].train, 0, 1, 7, shapes[i].spec};
+                             shapes[i].train, 0, 1, 7, shapes[i].spec, 0};
         mn_bench_result r;
         size_t peak = 0;
         for (int pass = 0; pass < 2; pass++)

@@ -243,7 +243,7 @@ TEST(s4d_memory_estimate_matches_peak) {
         c.output_size = 1;
         REQUIRE_OK(mn_blocks_parse(shapes[i].spec, &c));
         mn_bench_config b = {MN_LSTM, shapes[i].T, shapes[i].B, shapes[i].I, 32, 1, 0,
-                             shapes[i].train, 0, 1, 7, shapes[i].spec};
+                             shapes[i].train, 0, 1, 7, shapes[i].spec, 0};
         mn_bench_result r;
         size_t peak = 0;
         for (int pass = 0; pass < 2; pass++) peak = mn_bench_run(&b, &r) == MN_OK ? r.peak_bytes : 0;

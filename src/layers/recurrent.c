@@ -145,28 +145,86 @@ static void forward_row(const time_loop *k, const mn_cell_step *st, int t, int b
     }
 }
 
-/* Rows [b0, b1) of step t; `mine` says the rows are this thread's share of the batch
- * (one-thread product), otherwise they are the whole batch (product may fork). */
-void mn_recurrent_forward_step(const time_loop *k, int t, int b0, int b1, int mine) {
+/* The cells of rows [b0, b1) of step t, once the step's product rec is complete;
+ * `split`: the rows are the whole batch, which may be large enough for a parallel loop. */
+static void forward_cells(const time_loop *k, int t, int b0, int b1, int split) {
     recurrent *s = k->s;
     int H = s->H, GH = s->GH, B = k->B;
     size_t BH = (size_t)B * H;
-    float *hp = s->hs + (size_t)t * BH, *hn = hp + BH;
-    float *rec = s->rec + (size_t)b0 * GH, *yt = k->y + (size_t)t * BH;
-    if (mine)
-        mn_sgemm_packed_serial(0, b1 - b0, 1.0f, hp + (size_t)b0 * H, H, &s->whh_t, 0.0f, rec, GH);
-    else
-        mn_sgemm_packed(0, b1 - b0, 1.0f, hp + (size_t)b0 * H, H, &s->whh_t, 0.0f, rec, GH);
+    float *hp = s->hs + (size_t)t * BH, *yt = k->y + (size_t)t * BH;
     mn_cell_step st = {.H = H, .b_ih = mn_recurrent_b_ih(s), .b_hh = mn_recurrent_b_hh(s),
                        .rec = s->rec, .act = s->act + (size_t)t * B * GH,
-                       .aux = s->aux ? s->aux + (size_t)t * BH : NULL, .h_prev = hp, .h = hn,
-                       .c_prev = s->cs ? s->cs + (size_t)t * BH : NULL,
+                       .aux = s->aux ? s->aux + (size_t)t * BH : NULL, .h_prev = hp,
+                       .h = hp + BH, .c_prev = s->cs ? s->cs + (size_t)t * BH : NULL,
                        .c = s->cs ? s->cs + (size_t)(t + 1) * BH : NULL};
-    if (!mine && omp_rows(b1 - b0, H)) {
+    if (split && omp_rows(b1 - b0, H)) {
         #pragma omp parallel for schedule(static)
         for (int b = b0; b < b1; b++) forward_row(k, &st, t, b, yt);
     } else { /* no parallel construct at all: even a disabled one costs per step */
         for (int b = b0; b < b1; b++) forward_row(k, &st, t, b, yt);
+    }
+}
+
+/* Rows [b0, b1) of step t; `mine` says the rows are this thread's share of the batch
+ * (one-thread product), otherwise they are the whole batch (product may fork). */
+void mn_recurrent_forward_step(const time_loop *k, int t, int b0, int b1, int mine) {
+    recurrent *s = k->s;
+    int H = s->H, GH = s->GH;
+    float *hp = s->hs + (size_t)t * k->B * H, *rec = s->rec + (size_t)b0 * GH;
+    if (mine)
+        mn_sgemm_packed_serial(0, b1 - b0, 1.0f, hp + (size_t)b0 * H, H, &s->whh_t, 0.0f, rec, GH);
+    else
+        mn_sgemm_packed(0, b1 - b0, 1.0f, hp + (size_t)b0 * H, H, &s->whh_t, 0.0f, rec, GH);
+    forward_cells(k, t, b0, b1, !mine);
+}
+
+/* A batch too small to split by rows (one sequence streaming from a sensor) still has a
+ * product worth two cores when W_hh is large: from this many multiply-adds per step on,
+ * the threads stay in one parallel region for the whole loop, each multiplying h_{t-1} by
+ * its share of W_hh's column panels (its gates' columns, which then sit in its own L2),
+ * and one thread runs the cells; two barriers a step instead of a fork. Each element of
+ * the product is the same chain of FMAs whichever panels a thread holds, so the bits are
+ * those of one thread. */
+#define COLUMN_SPLIT_MACS 65536
+#define COLUMN_SPLIT_MIN_STEPS 8
+
+static int column_threads(const recurrent *s, int T, int B) {
+#ifdef _OPENMP
+    int threads = MN_MIN(omp_get_max_threads(), MN_GEMM_MAX_THREADS);
+    int panels = (s->GH + s->whh_t.nr - 1) / s->whh_t.nr;
+    if (s->proj || row_threads(B) > 1 || T < COLUMN_SPLIT_MIN_STEPS ||
+        (double)B * s->GH * s->H < COLUMN_SPLIT_MACS)
+        return 1;
+    return MN_MAX(1, MN_MIN(threads, panels / 4));
+#else
+    (void)s; (void)T; (void)B;
+    return 1;
+#endif
+}
+
+static void forward_columns(const time_loop *k, int threads) {
+    recurrent *s = k->s;
+    const mn_packed *W = &s->whh_t;
+    const int B = k->B, H = s->H, GH = s->GH, panels = (W->N + W->nr - 1) / W->nr;
+    #pragma omp parallel num_threads(threads)
+    {
+        int id = 0, n = 1;
+#ifdef _OPENMP
+        id = omp_get_thread_num();
+        n = omp_get_num_threads();
+#endif
+        int p0 = panels * id / n, p1 = panels * (id + 1) / n;
+        mn_packed mine = {.K = W->K, .N = MN_MIN(W->N, p1 * W->nr) - p0 * W->nr, .nr = W->nr,
+                          .data = W->data + (size_t)p0 * W->K * W->nr};
+        for (int t = 0; t < k->T; t++) {
+            const float *hp = s->hs + (size_t)t * B * H;
+            if (mine.N > 0)
+                mn_sgemm_packed_serial(0, B, 1.0f, hp, H, &mine, 0.0f,
+                                       s->rec + (size_t)p0 * W->nr, GH);
+            #pragma omp barrier
+            #pragma omp single
+            forward_cells(k, t, 0, B, 0);
+        }
     }
 }
 
@@ -283,7 +341,9 @@ static mn_status recurrent_forward(mn_layer *l, const float *x, float *y, int T,
         mn_sgemm(0, 1, n * B, GH, I, 1.0f, x + (size_t)t0 * B * I, I, W_ih, I, 0.0f, s->act, GH);
         time_loop k = {.s = s, .T = n, .B = B, .t0 = t0, .lengths = lengths,
                        .y = y + (size_t)t0 * BP};
-        run_time_loop(&k, 0, step);
+        int columns = column_threads(s, n, B);
+        if (columns > 1) forward_columns(&k, columns);
+        else run_time_loop(&k, 0, step);
     }
     s->chunked = l->inference;
     s->x = l->inference ? NULL : x;
