@@ -137,9 +137,9 @@ static const struct {
 const char *mn_lab_names(void) {
     return "vanishing, exploding, lstm-highway, orthogonal, tbptt, forget-bias, activations, "
            "gru-params, adding-sweep, residual, prenorm, gated-residual, path-length, "
-           "attention-cost, receptive-field, s4-cost, s4-equivalence, selectivity, output-gate, forget-product, "
-           "input-gate, euler, adjoint, adam-vanishing, sample-complexity, small-data, "
-           "layernorm-saturation";
+           "attention-cost, receptive-field, s4-cost, s4-equivalence, selectivity, output-gate, "
+           "forget-product, input-gate, euler, adjoint, adam-vanishing, sample-complexity, "
+           "small-data, layernorm-saturation";
 }
 
 int mn_lab_count(void) { return NEXPERIMENTS; }
