@@ -25,7 +25,7 @@
 #include <time.h>
 
 #define SEL_LENGTH 64          /* the scatter region (the task's --length) */
-#define SEL_STEPS 300          /* about 40 s for both models on 2 loaded cores */
+#define SEL_STEPS 300          /* both models: ~90 s of CPU, 39-202 s wall on 2 shared cores */
 #define SEL_BATCH 16
 #define SEL_LR 1e-2f
 #define SEL_LAYERS 2
