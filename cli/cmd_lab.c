@@ -170,7 +170,7 @@ int cmd_lab(int argc, char **argv) {
          "random orthogonal", "0.9 vanishing, lstm-highway; 1.1 exploding; 1 orthogonal; 0.8 "
          "residual", "0.9", 0, 0, 0, 100, 1, 0, 0},
         {"--length", OPT_INT, &lo.length, "T", "steps T (activations: depth D)",
-         "100; adjoint 20; small-data 50", "100", 2, 100000, 0, 0, 0, 0, 0},
+         "100; adjoint 20; small-data 50; selectivity 64", "100", 2, 100000, 0, 0, 0, 0, 0},
         {"--hidden", OPT_INT, &lo.hidden, "H", "hidden units", "32; adjoint 8", "32", 1, 4096, 0,
          0, 0, 0, 0},
         {"--forget", OPT_FLOAT, &forget, "F", "forget gate value f (gated-residual: sigmoid of "
@@ -189,7 +189,7 @@ int cmd_lab(int argc, char **argv) {
          0, 0, 0, 0, 0},
         {"--steps", OPT_INT, &lo.steps, "S", "training steps per run (sample-complexity: "
          "the budget)", "2000 adding-sweep; 10000 sample-complexity; 1000 small-data; 200 "
-         "layernorm-saturation", "2000", 1,
+         "layernorm-saturation; 300 selectivity", "2000", 1,
          CLI_MAX_STEPS, 0, 0, 0, 0, 0},
         {"--batch", OPT_INT, &lo.batch, "B", "sequences per training step", "32", "32", 1,
          CLI_MAX_BATCH, 0, 0, 0, 0, 0},

@@ -12,8 +12,8 @@ if [ "$rc" -eq 0 ] && grep -q vanishing "$tmp/out" && grep -q adding-sweep "$tmp
     && grep -q -- '--radius' "$tmp/out" && grep -q 'FAIL is a measurement' "$tmp/out"; then
     ok "lab --help lists the experiments, the options and the exit-code rule"
 else bad "lab --help" "$(show)"; fi
-n=$(grep -cE '^  (vanishing|exploding|lstm-highway|orthogonal|tbptt|forget-bias|activations|gru-params|adding-sweep|residual|prenorm|gated-residual|receptive-field|s4-cost|s4-equivalence|output-gate|forget-product|input-gate|euler|adjoint|adam-vanishing|sample-complexity|small-data|layernorm-saturation)( |$)' "$tmp/out")
-[ "$n" -eq 24 ] && ok "lab --help has one line per experiment (24)" || bad "experiment lines: $n" "$(show)"
+n=$(grep -cE '^  (vanishing|exploding|lstm-highway|orthogonal|tbptt|forget-bias|activations|gru-params|adding-sweep|residual|prenorm|gated-residual|receptive-field|s4-cost|s4-equivalence|selectivity|output-gate|forget-product|input-gate|euler|adjoint|adam-vanishing|sample-complexity|small-data|layernorm-saturation)( |$)' "$tmp/out")
+[ "$n" -eq 25 ] && ok "lab --help has one line per experiment (25)" || bad "experiment lines: $n" "$(show)"
 run help lab
 [ "$rc" -eq 0 ] && grep -q vanishing "$tmp/out" && ok "'help lab' works" || bad "help lab" "$(show)"
 run lab tbptt --help
@@ -36,6 +36,18 @@ for e in vanishing exploding lstm-highway orthogonal tbptt forget-bias activatio
 done
 
 # The issue's acceptance line: within 5% of 0.9^99.
+# selectivity trains two models: with a tiny budget it runs and reports its figures (the
+# default budget's verdict is a measurement: see tests/test_lab_select.c)
+run lab selectivity --length 20 --hidden 8 --steps 2 --json --threads 1
+if [ "$rc" -eq 0 ] && msg=$(json_check "$tmp/out" command experiment theory measured pass \
+    mamba_b0_ratio mamba_b0_delta_data mamba_b0_delta_noise s4d_b0_delta mamba_accuracy \
+    s4d_accuracy) && grep -q 'ratio init' "$tmp/out"; then
+    ok "lab selectivity --steps 2: runs, ratio $(json_get "$tmp/out" measured), accuracies $(json_get "$tmp/out" mamba_accuracy) / $(json_get "$tmp/out" s4d_accuracy)"
+else bad "lab selectivity with a tiny budget" "${msg:-}$(show)"; fi
+run lab selectivity --radius 0.5
+[ "$rc" -eq 2 ] && grep -q 'does not apply' "$tmp/err" && ok "lab selectivity refuses --radius" \
+    || bad "lab selectivity --radius" "$(show)"
+
 run lab vanishing --radius 0.9 --length 100 --json
 m=$(json_get "$tmp/out" measured)
 if [ "$rc" -eq 0 ] && awk -v m="$m" 'BEGIN { t = 0.9 ^ 99; exit !(m > 0.95 * t && m < 1.05 * t) }'; then

@@ -9,7 +9,8 @@
  * defaults; the experiments live one family per file (lab.h lists them): gradient flow
  * through time (lab_gradflow.c), gated cells (lab_gates.c), activations
  * (lab_activations.c), the trainer (lab_training.c), gradient flow through depth
- * and pre- vs post-norm blocks (lab_depth.c), convolutions and state spaces (lab_conv.c),
+ * and pre- vs post-norm blocks (lab_depth.c), convolutions and state spaces (lab_conv.c;
+ * Mamba's selection mechanism: lab_select.c),
  * the LSTM gates' calculus (lab_calculus.c), BPTT as a dynamical system (lab_adjoint.c),
  * Adam against SGD and gate saturation under LayerNorm (lab_learning.c), the data learning
  * takes (lab_samples.c); shared helpers in lab_util.c. */
@@ -107,6 +108,9 @@ static const struct {
      "lengths hidden batch seed", mn_lab_s4_cost},
     {"s4-equivalence", "S4D's convolution mode and recurrent mode give the same outputs (1e-5)",
      "length hidden seed", mn_lab_s4_equivalence},
+    {"selectivity", "trained on selective copy, Mamba's delta rises at data tokens over noise "
+     "(Gu & Dao 2023, sec. 3.5.2: delta as a gate); S4D's is fixed", "length steps hidden seed",
+     mn_lab_selectivity},
     {"output-gate", "LSTM output gate at 0: no gradient reaches the cell through h; at 1 it does",
      "length hidden seed", mn_lab_output_gate},
     {"forget-product", "LSTM cell path: gradient = product of forget gates; one f = 0.1 cuts it",
@@ -133,9 +137,9 @@ static const struct {
 const char *mn_lab_names(void) {
     return "vanishing, exploding, lstm-highway, orthogonal, tbptt, forget-bias, activations, "
            "gru-params, adding-sweep, residual, prenorm, gated-residual, path-length, "
-           "attention-cost, receptive-field, s4-cost, s4-equivalence, output-gate, forget-product, "
-           "input-gate, euler, adjoint, adam-vanishing, sample-complexity, small-data, "
-           "layernorm-saturation";
+           "attention-cost, receptive-field, s4-cost, s4-equivalence, selectivity, output-gate, "
+           "forget-product, input-gate, euler, adjoint, adam-vanishing, sample-complexity, "
+           "small-data, layernorm-saturation";
 }
 
 int mn_lab_count(void) { return NEXPERIMENTS; }

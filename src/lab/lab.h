@@ -48,6 +48,8 @@ mn_status mn_lab_prenorm(const mn_lab_options *o, mn_lab_result *r);
 mn_status mn_lab_receptive_field(const mn_lab_options *o, mn_lab_result *r);
 mn_status mn_lab_s4_cost(const mn_lab_options *o, mn_lab_result *r);
 mn_status mn_lab_s4_equivalence(const mn_lab_options *o, mn_lab_result *r);
+/* lab_select.c: Mamba's input-dependent delta on selective copy, trained, against S4D */
+mn_status mn_lab_selectivity(const mn_lab_options *o, mn_lab_result *r);
 
 /* lab_attention.c: attention against recurrence (path length to step 0; cost in T) */
 mn_status mn_lab_path_length(const mn_lab_options *o, mn_lab_result *r);

@@ -1,7 +1,7 @@
 /* Convolutions and state spaces, measured on mnemo's own layers: how far a TCN stack sees
  * (receptive-field), what one S4D layer costs against an LSTM layer as sequences grow
  * (s4-cost), and S4D's two computations of one map, the FFT convolution and the
- * recurrence (s4-equivalence). (selectivity, the fourth of the issue, needs Mamba.) */
+ * recurrence (s4-equivalence). The fourth of the issue, selectivity, is in lab_select.c. */
 #include "lab.h"
 #include "s4d.h"
 #include "tcn.h"

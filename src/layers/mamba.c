@@ -398,6 +398,17 @@ mn_layer *mn_mamba_create(int D, int N, mn_ssm_init init) {
     return &s->base;
 }
 
+const float *mn_mamba_last_delta(mn_layer *l, int *T, int *B, int *E) {
+    mn_layer *in = l ? mn_block_inner(l) : NULL;
+    if (!in || in->ops != &mamba_ops) return NULL;
+    const mamba *s = (const mamba *)in;
+    if (!s->dl || s->T < 1) return NULL;
+    *T = s->T;
+    *B = s->B;
+    *E = s->E;
+    return s->dl;
+}
+
 /* ------------------------------------------------------------ registered kind
  * mamba:state=N:init=real; the width is the input's. */
 

@@ -42,6 +42,11 @@ mn_layer *mn_mamba_create(int D, int N, mn_ssm_init init);
 mn_status mn_mamba_step(mn_layer *l, const float *x_t, float *y_t, int B);
 void mn_mamba_stream_reset(mn_layer *l);
 
+/* Δ [T,B,E] (after its softplus, E = 2·D channels) of l's last forward, l a mamba layer or
+ * a block wrapping one; NULL when l is no mamba layer or has not run forward yet. Valid
+ * until l's next forward (mnemo lab selectivity reads it against the input tokens). */
+const float *mn_mamba_last_delta(mn_layer *l, int *T, int *B, int *E);
+
 /* ------------------------------------------------------------ the selective scan
  * (mamba_scan.c) over T steps of B sequences, E channels, N states: each (sequence,
  * channel) pair is an independent recurrence, so the work is split among threads by
