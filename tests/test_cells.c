@@ -317,3 +317,44 @@ static void probe_matches_step_vjp(mn_cell_kind cell) {
 
 TEST(cells_ln_lstm_probe_and_step_vjp) { probe_matches_step_vjp(MN_LSTM); }
 TEST(cells_ln_gru_probe_and_step_vjp) { probe_matches_step_vjp(MN_GRU); }
+
+/* A batch too small to split by rows on 2 threads splits each step's product by W_hh's
+ * column panels (recurrent.c, forward_columns): the outputs and final state must be the
+ * bits of one thread. Widths are above the split's threshold (G·H·H >= 65536) for every
+ * cell; B = 3 with lengths puts padding inside the loop; T >= 8 steps. */
+TEST(cells_column_split_same_bits_as_one_thread) {
+    static const struct { mn_cell_kind cell; int H; } cases[] = {
+        {MN_LSTM, 128}, {MN_GRU, 160}, {MN_RNN_TANH, 256}, {MN_GATED_RESIDUAL, 192}};
+    enum { I = 5, T = 12 };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+        for (int B = 1; B <= 3; B += 2) {
+            int H = cases[c].H;
+            int32_t lengths[3] = {T, 7, 10};
+            float *x = malloc(sizeof(float) * T * B * I), *y[2];
+            mn_rng r;
+            mn_rng_seed(&r, 3);
+            for (int i = 0; i < T * B * I; i++) x[i] = mn_rng_uniform_range(&r, -1, 1);
+            owned_layer o;
+            REQUIRE(own(&o, mn_recurrent_create(cases[c].cell, I, H, "_l0")), "create: %s",
+                    mn_last_error());
+            mn_init_config ic = {MN_INIT_UNIFORM, 1.0f, 1.0f, 0};
+            o.l->ops->init(o.l, &r, &ic);
+            mn_state_view v[2];
+            float *hT[2];
+            for (int threads = 1; threads <= 2; threads++) {
+                mn_set_threads(threads);
+                y[threads - 1] = malloc(sizeof(float) * T * B * H);
+                REQUIRE_OK(o.l->ops->forward(o.l, x, y[threads - 1], T, B, B > 1 ? lengths : NULL));
+                REQUIRE(o.l->ops->state(o.l, v) == 1, "no state view");
+                hT[threads - 1] = malloc(sizeof(float) * B * H);
+                memcpy(hT[threads - 1], v[0].hT, sizeof(float) * B * H);
+            }
+            CHECK(memcmp(y[0], y[1], sizeof(float) * T * B * H) == 0 &&
+                  memcmp(hT[0], hT[1], sizeof(float) * B * H) == 0,
+                  "%s H=%d B=%d: 2 threads differ from 1", mn_cell_name(cases[c].cell), H, B);
+            for (int i = 0; i < 2; i++) { free(y[i]); free(hT[i]); }
+            free(x);
+            disown(&o);
+        }
+    mn_set_threads(0);
+}
