@@ -478,6 +478,8 @@ typedef struct {
     const char *columns;      /* csv: "a,b" or "1,3" (names or 1-based); NULL: every numeric */
     int horizon;              /* csv: forecast this many steps ahead; 0: 1 */
     const char *state;        /* a task's data_state to reuse (csv: normalization), or NULL */
+    const char *labels;       /* fasta: a label file (one label per record): classification */
+    int permute;              /* idx: 1 reads the pixels in a fixed permutation (psMNIST) */
 } mn_data_options;
 
 void mn_data_options_init(mn_data_options *o);   /* length 0, valid_fraction -1, no files */
