@@ -105,7 +105,7 @@ static mn_status read_header(idx_in *r, int ndim, const char *kind, uint32_t *di
     unsigned char h[16];
     size_t need = 4 + 4 * (size_t)ndim;
     long got = in_read(r, h, 4);
-    if (got < 0) return read_fail(r, "IDX header", 4, 0);
+    if (got < 0) return read_fail(r, "its dimensions", 4, 0);
     if (got < 4)
         return mn_fail(MN_E_INPUT, "\"%s\" holds %ld byte%s, too few for an IDX header; give "
                        "an IDX file of %s", mn_data_name(nb, sizeof nb, r->path), got,
@@ -120,7 +120,7 @@ static mn_status read_header(idx_in *r, int ndim, const char *kind, uint32_t *di
                        "with %d (magic 0x%08x)", mn_data_name(nb, sizeof nb, r->path), h[3],
                        h[3] == 1 ? "" : "s", magic, kind, ndim, 0x800 + ndim);
     got = in_read(r, h + 4, need - 4);
-    if (got < (long)(need - 4)) return read_fail(r, "IDX header", need, 4 + (got > 0 ? got : 0));
+    if (got < (long)(need - 4)) return read_fail(r, "its dimensions", need, 4 + (got > 0 ? got : 0));
     for (int k = 0; k < ndim; k++) {
         const unsigned char *p = h + 4 + 4 * k;
         dims[k] = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
