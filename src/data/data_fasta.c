@@ -106,7 +106,10 @@ static mn_status read_labels(const char *path, long want, int32_t **out, int *cl
     unsigned char *buf = NULL;
     size_t len = 0, cap = 0;
     mn_status st = mn_data_append_file(path, "one label per record", &buf, &len, &cap);
-    if (st) return st;
+    if (st) {   /* the buffer may be there, sized before the file proved empty */
+        mn_release(buf);
+        return st;
+    }
     long n = 0;
     for (size_t i = 0; i < len; i++) n += buf[i] == '\n';
     n++;

@@ -256,7 +256,7 @@ static mn_status idx_open(const mn_data_files *f, uint64_t seed, mn_task **out) 
     }
     /* the sizes come from the first header: read it once for the permutation's length */
     int T = 0;
-    int32_t *step_of = NULL;
+    int32_t *step_of = NULL, *perm_block = NULL;
     float *x = NULL;
     int32_t *y = NULL;
     size_t n = 0, n_train = 0;
@@ -271,7 +271,7 @@ static mn_status idx_open(const mn_data_files *f, uint64_t seed, mn_task **out) 
             in_close(&im);
             size_t rc = st ? 0 : (size_t)d[1] * d[2];
             if (!st && rc >= 1 && rc <= (size_t)INT32_MAX / 2) {
-                int32_t *perm = mn_alloc(rc * 2 * sizeof *perm);
+                int32_t *perm = perm_block = mn_alloc(rc * 2 * sizeof *perm);
                 if (!perm) st = MN_E_NOMEM;
                 else {
                     draw_permutation(pseed, perm, (int)rc);
@@ -283,7 +283,7 @@ static mn_status idx_open(const mn_data_files *f, uint64_t seed, mn_task **out) 
         if (!st) st = read_pair(ip, lp, step_of, &T, &x, &y, &n);
         if (!pair) n_train = n;
     }
-    if (step_of) mn_release(step_of - T);
+    mn_release(perm_block);
     if (!st) {
         int32_t top = 1;
         for (size_t i = 0; i < n; i++) top = y[i] > top ? y[i] : top;
