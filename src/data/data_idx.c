@@ -153,8 +153,8 @@ static void draw_permutation(uint64_t seed, int32_t *perm, int T) {
 }
 
 /* One pair of files appended: pixels into x (grown), labels into y. */
-static mn_status read_pair(const char *ipath, const char *lpath, const int32_t *step_of,
-                           int *T, float **x, int32_t **y, size_t *n) {
+static mn_status read_pair(const char *ipath, const char *lpath, int permute, uint64_t pseed,
+                           int32_t **perm_block, int *T, float **x, int32_t **y, size_t *n) {
     char nb[MN_ESCAPE_CAP], nb2[MN_ESCAPE_CAP];
     idx_in im, lb;
     uint32_t d[3] = {0, 0, 0}, ld[1] = {0};
@@ -185,6 +185,19 @@ static mn_status read_pair(const char *ipath, const char *lpath, const int32_t *
     /* a plain file's size is known: a truncated one is refused before anything is read */
     if (!st && !im.gzip && im.size < 16 + body) st = read_fail(&im, "pixels", 16 + body, im.size);
     if (!st && !lb.gzip && lb.size < 8 + N) st = read_fail(&lb, "labels", 8 + N, lb.size);
+    /* deflate packs at most about 1032 bytes into one: a gzip file far smaller than its
+     * dimensions say is cut short (refused before anything is allocated for it) */
+    if (!st && im.gzip && im.size < (16 + body) / 1100) st = read_fail(&im, "pixels", 16 + body, im.size);
+    if (!st && lb.gzip && lb.size < (8 + N) / 1100) st = read_fail(&lb, "labels", 8 + N, lb.size);
+    if (!st && permute && !*perm_block) {   /* the first images' size draws the permutation */
+        if (!(*perm_block = mn_alloc(rc * 2 * sizeof **perm_block))) st = MN_E_NOMEM;
+        else {
+            int32_t *perm = *perm_block, *inv = perm + rc;
+            draw_permutation(pseed, perm, (int)rc);
+            for (size_t s = 0; s < rc; s++) inv[perm[s]] = (int32_t)s;
+        }
+    }
+    const int32_t *step_of = *perm_block ? *perm_block + rc : NULL;   /* pixel p at step_of[p] */
     if (!st) {
         *T = (int)rc;
         size_t bytes;
@@ -254,33 +267,15 @@ static mn_status idx_open(const mn_data_files *f, uint64_t seed, mn_task **out) 
                            mn_escape(nb, sizeof nb, f->state));
         permute = 1;
     }
-    /* the sizes come from the first header: read it once for the permutation's length */
     int T = 0;
-    int32_t *step_of = NULL, *perm_block = NULL;
+    int32_t *perm_block = NULL;
     float *x = NULL;
     int32_t *y = NULL;
     size_t n = 0, n_train = 0;
     mn_status st = MN_OK;
     for (int pair = 0; pair < 1 + (f->nv > 0) && !st; pair++) {
         const char *ip = pair ? f->vpaths[0] : f->paths[0], *lp = pair ? f->vpaths[1] : f->paths[1];
-        if (permute && !step_of) {   /* the image size first, to draw the permutation */
-            idx_in im;
-            uint32_t d[3];
-            st = in_open(&im, ip);
-            if (!st) st = read_header(&im, 3, "images [N,rows,cols] of unsigned bytes", d);
-            in_close(&im);
-            size_t rc = st ? 0 : (size_t)d[1] * d[2];
-            if (!st && rc >= 1 && rc <= (size_t)INT32_MAX / 2) {
-                int32_t *perm = perm_block = mn_alloc(rc * 2 * sizeof *perm);
-                if (!perm) st = MN_E_NOMEM;
-                else {
-                    draw_permutation(pseed, perm, (int)rc);
-                    step_of = perm + rc;   /* the inverse: pixel p is read at step step_of[p] */
-                    for (size_t s = 0; s < rc; s++) step_of[perm[s]] = (int32_t)s;
-                }
-            }
-        }
-        if (!st) st = read_pair(ip, lp, step_of, &T, &x, &y, &n);
+        if (!st) st = read_pair(ip, lp, permute, pseed, &perm_block, &T, &x, &y, &n);
         if (!pair) n_train = n;
     }
     mn_release(perm_block);
