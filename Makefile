@@ -49,8 +49,16 @@ MPI_CFLAGS += -DMN_WITH_MPI
 # what a static link against libmnemo.a needs besides (mnemo.pc's Libs.private)
 MPI_PCLIBS := $(if $(MPI_PC),$(shell pkg-config --libs $(MPI_PC)),$(shell $(MPICC) --showme:link 2>/dev/null))
 endif
-ALLFLAGS := $(BASEFLAGS) $(OPENMP) $(MPI_CFLAGS) $(CFLAGS)
-LDLIBS  := -lm $(OPENMP) $(MPI_LIBS)
+# zlib is optional too (idx: data may be gzip-compressed): probe a compile and link with
+# -lz; `make ZLIB=0` builds without it (gzip files are then refused with one line).
+ifeq ($(ZLIB),0)
+ZLIB_LIBS :=
+else
+ZLIB_LIBS := $(shell printf '\043include <zlib.h>\nint main(void){return zlibVersion()[0] == 0;}' | $(CC) -x c - -lz -o /dev/null 2>/dev/null && echo -lz)
+endif
+ZLIB_CFLAGS := $(if $(ZLIB_LIBS),-DMN_WITH_ZLIB)
+ALLFLAGS := $(BASEFLAGS) $(OPENMP) $(MPI_CFLAGS) $(ZLIB_CFLAGS) $(CFLAGS)
+LDLIBS  := -lm $(OPENMP) $(MPI_LIBS) $(ZLIB_LIBS)
 
 # The version lives in one place, mnemo.h; the shared library is named after it.
 VERSION := $(shell sed -n 's/^\#define MNEMO_VERSION "\(.*\)"/\1/p' include/mnemo.h)
@@ -78,6 +86,7 @@ all: features $(BUILD)/libmnemo.a $(BUILD)/libmnemo.so $(BUILD)/mnemo
 features:
 	@echo "mnemo build: OpenMP $(if $(OPENMP),yes,no (single-threaded))," \
 	      "MPI $(if $(filter 1,$(MPI)),yes ($(if $(MPI_LIBS),pkg-config $(MPI_PC),$(notdir $(CC)))),no (make MPI=1))," \
+	      "zlib $(if $(ZLIB_LIBS),yes,no (gzip idx: files refused; apt-get install zlib1g-dev))," \
 	      "CPU kernels: avx512/avx2/scalar chosen at run time;" \
 	      "OpenBLAS not used; CUDA backend not built"
 
@@ -160,7 +169,7 @@ install: all $(BUILD)/mnemo.1
 	install -m 644 $(BUILD)/libmnemo.a $(DESTDIR)$(LIBDIR)/libmnemo.a
 	install -m 644 include/mnemo.h $(DESTDIR)$(INCLUDEDIR)/mnemo.h
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
-	    -e 's|@VERSION@|$(VERSION)|' -e 's|@OPENMP@|$(strip $(OPENMP) $(MPI_PCLIBS))|' mnemo.pc.in \
+	    -e 's|@VERSION@|$(VERSION)|' -e 's|@OPENMP@|$(strip $(OPENMP) $(MPI_PCLIBS) $(ZLIB_LIBS))|' mnemo.pc.in \
 	    > $(DESTDIR)$(PKGCONFIGDIR)/mnemo.pc
 	install -m 644 $(BUILD)/mnemo.1 $(DESTDIR)$(MANDIR)/mnemo.1
 	@echo "mnemo $(VERSION) installed under $(DESTDIR)$(PREFIX)"

@@ -54,7 +54,7 @@ int cmd_eval(int argc, char **argv) {
     mn_train_config_init(&tc);
     const char *load = NULL, *task_name = NULL, *data_spec = NULL, *valid_data = NULL;
     float valid_fraction = -1;
-    const char *columns = NULL;
+    const char *columns = NULL, *labels = NULL;
     int horizon = 0;
     char data_show[512];
     /* The batch mn_trainer_evaluate uses during training, for the same speed. */
@@ -73,7 +73,8 @@ int cmd_eval(int argc, char **argv) {
         {"--length", OPT_INT, &length, "N", "sequence length T", "the file's length", "100", 1,
          CLI_MAX_LENGTH, 0, 0, 0, 0, 0},
         {"--data", OPT_STR, &data_spec, "KIND:PATH", "evaluate on files instead of a task "
-         "(npy:X.npy,Y.npy[,LENGTHS.npy], text:FILE[,FILE...] or csv:FILE)", "the file's data",
+         "(npy:X.npy,Y.npy[,LENGTHS.npy], text:FILE[,FILE...], csv:FILE, fasta:FILE[,FILE...] "
+         "or idx:IMAGES,LABELS)", "the file's data",
          "text:corpus.txt", 0, 0, 0, 0, 0, 0, 0},
         {"--valid-data", OPT_STR, &valid_data, "KIND:PATH",
          "the evaluation files of --data (instead of its held-out part)", "the file's",
@@ -85,6 +86,8 @@ int cmd_eval(int argc, char **argv) {
          "the file's", "2,3", 0, 0, 0, 0, 0, 0, 0},
         {"--horizon", OPT_INT, &horizon, "K", "csv data: steps ahead", "the file's", "5", 1,
          CLI_MAX_LENGTH, 0, 0, 0, 0, 0},
+        {"--labels", OPT_STR, &labels, "FILE", "fasta data: one label per record",
+         "the file's", "labels.txt", 0, 0, 0, 0, 0, 0, 0},
         {"--eval-size", OPT_INT, &eval_size, "N", "held-out sequences", NULL, "1000", 1,
          CLI_MAX_EVAL, 0, 0, 0, 0, 0},
         {"--batch", OPT_INT, &batch, "B", "sequences per forward pass", NULL, "32", 1,
@@ -159,6 +162,7 @@ int cmd_eval(int argc, char **argv) {
     if (data_spec && file_data) {
         long long hz = meta_number(mn_model_metadata(model, "data.horizon"), CLI_MAX_LENGTH);
         if (!columns) columns = mn_model_metadata(model, "data.columns");
+        if (!labels) labels = mn_model_metadata(model, "data.labels");
         if (!horizon && hz > 0) horizon = (int)hz;
     }
     if ((columns || horizon) && data_spec && strncmp(data_spec, "csv:", 4)) {
@@ -178,7 +182,14 @@ int cmd_eval(int argc, char **argv) {
             goto done;
         }
     }
-    if (!length && !(data_spec && !strncmp(data_spec, "npy:", 4))) {
+    if (labels && data_spec && strncmp(data_spec, "fasta:", 6)) {
+        rc = cli_fail("--labels applies to fasta data, and the data is not fasta:; drop it");
+        goto done;
+    }
+    /* npy, idx and labelled fasta records keep their own length */
+    if (!length && !(data_spec && (!strncmp(data_spec, "npy:", 4) ||
+                                   !strncmp(data_spec, "idx:", 4) ||
+                                   (labels && !strncmp(data_spec, "fasta:", 6))))) {
         long long l = meta_number(mn_model_metadata(model, "length"), CLI_MAX_LENGTH);
         if (l < 1) {
             rc = cli_fail("\"%s\" does not record its sequence length; pass --length N", load);
@@ -204,6 +215,7 @@ int cmd_eval(int argc, char **argv) {
         d.valid_fraction = valid_fraction;
         d.columns = columns;
         d.horizon = horizon;
+        d.labels = labels;
         d.state = file_data ? mn_model_metadata(model, "data.state") : NULL;
         st = mn_task_from_data(data_spec, &d, seed, &task);
         if (!st) {

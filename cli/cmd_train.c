@@ -56,6 +56,7 @@ static int save_model(const train_opts *o, const train_session *s, const char *t
     snprintf(hz_s, sizeof hz_s, "%d", o->horizon);
     if (o->columns) meta[n++] = "data.columns", meta[n++] = o->columns;
     if (o->horizon) meta[n++] = "data.horizon", meta[n++] = hz_s;
+    if (o->labels) meta[n++] = "data.labels", meta[n++] = o->labels;
     if (s->info->data_state) meta[n++] = "data.state", meta[n++] = s->info->data_state;
     const char *const rest[] = {"length", len_s, "seed", seed_s, "steps", steps_s,
                                 "steps_done", done_s, test_loss ? "test_loss" : NULL, test_loss,

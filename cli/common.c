@@ -159,7 +159,16 @@ void cli_json_text_metrics(json_obj *j, const mn_eval_stats *ev, const mn_task_i
         json_num(j, "baseline_mse", info->baseline_mse);
         json_num(j, "baseline_mae", info->baseline_mae);
     }
+    int fasta = info->data_spec && !strncmp(info->data_spec, "fasta:", 6);
+    if (fasta && info->data_state) json_str(j, "alphabet", info->data_state);
     if (!(info->tokens_per_char > 0)) return;
+    if (fasta) {   /* a character is a residue */
+        json_num(j, "bits_per_base", ev->loss / log(2.0) * info->tokens_per_char);
+        json_num(j, "perplexity", exp(ev->loss));
+        json_num(j, "baseline_bits_per_base",
+                 info->baseline_loss / log(2.0) * info->tokens_per_char);
+        return;
+    }
     json_num(j, "bits_per_char", ev->loss / log(2.0) * info->tokens_per_char);
     if (info->tokens_per_byte > 0)
         json_num(j, "bits_per_byte", ev->loss / log(2.0) * info->tokens_per_byte);
@@ -184,7 +193,15 @@ void cli_print_test_result(const mn_eval_stats *ev, int sequences, const mn_task
     if (ev->mse >= 0)
         printf("  forecast    MSE %.6g, MAE %.6g in the data's units (repeat the last value: MSE "
                "%.6g, MAE %.6g)\n", ev->mse, ev->mae, info->baseline_mse, info->baseline_mae);
-    if (info->tokens_per_char > 0) {
+    int fasta = info->data_spec && !strncmp(info->data_spec, "fasta:", 6);
+    if (fasta && info->data_state)
+        printf("  alphabet    %s (detected from the training files)\n", info->data_state);
+    if (fasta && info->tokens_per_char > 0) {
+        printf("  bits/base   %.4g (baseline %.4g, the unigram model; perplexity %.4g per "
+               "token, the record separators included)\n",
+               ev->loss / log(2.0) * info->tokens_per_char,
+               info->baseline_loss / log(2.0) * info->tokens_per_char, exp(ev->loss));
+    } else if (info->tokens_per_char > 0) {
         double bpc = ev->loss / log(2.0) * info->tokens_per_char;
         printf("  bits/char   %.4g (baseline %.4g; per byte %.4g; perplexity %.4g per token)\n",
                bpc, info->baseline_loss / log(2.0) * info->tokens_per_char,

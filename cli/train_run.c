@@ -40,8 +40,8 @@ int train_opts_table(train_opts *o, cli_opt *opts, int model_required) {
          "(text data: the window of bytes)", "required with --task or --data text:", "100", 1,
          CLI_MAX_LENGTH, 0, 0, 0, 0, 0},
         {"--data", OPT_STR, &o->data_spec, "KIND:PATH",
-         "train on files instead of --task: npy:X.npy,Y.npy[,LENGTHS.npy], text:FILE[,FILE...] "
-         "or csv:FILE",
+         "train on files instead of --task: npy:X.npy,Y.npy[,LENGTHS.npy], text:FILE[,FILE...], "
+         "csv:FILE, fasta:FILE[,FILE...] or idx:IMAGES,LABELS",
          "", "text:corpus.txt", 0, 0, 0, 0, 0, 0, 0},
         {"--valid-data", OPT_STR, &o->valid_data, "KIND:PATH",
          "evaluate on these files (the same kind as --data) instead of a held-out fraction", "",
@@ -55,6 +55,13 @@ int train_opts_table(train_opts *o, cli_opt *opts, int model_required) {
         {"--horizon", OPT_INT, &o->horizon, "K",
          "csv data: forecast K steps after each window", "1", "5", 1, CLI_MAX_LENGTH, 0, 0, 0,
          0, 0},
+        {"--labels", OPT_STR, &o->labels, "FILE",
+         "fasta data: one label per record, in record order (the data's records, then the "
+         "validation data's), one per line: classify the records instead of modelling them",
+         "", "labels.txt", 0, 0, 0, 0, 0, 0, 0},
+        {"--permute", OPT_FLAG, &o->permute, NULL,
+         "idx data: read the pixels in one fixed permutation drawn from --seed (psMNIST)", NULL,
+         NULL, 0, 0, 0, 0, 0, 0, 0},
         {"--model", OPT_STR, &o->model_name, "M",
          "recurrent cell (rnn, rnn-relu, lstm, gru, gated) or transformer, tcn, s4d, mamba",
          model_required ? "required, or --blocks" : NULL, "lstm", 0, 0, 0, 0, 0, 0, 0},
@@ -188,6 +195,10 @@ int train_data_check(train_opts *o) {
         (train_opt_given(o, "--columns") || train_opt_given(o, "--horizon")))
         return cli_fail("%s applies to csv data, and no --data is given; add --data csv:FILE "
                         "or drop it", train_opt_given(o, "--columns") ? "--columns" : "--horizon");
+    if (!o->data_spec && (train_opt_given(o, "--labels") || train_opt_given(o, "--permute")))
+        return cli_fail("%s applies to %s data, and no --data is given; add --data %s or drop it",
+                        o->labels ? "--labels" : "--permute", o->labels ? "fasta" : "idx",
+                        o->labels ? "fasta:FILE" : "idx:IMAGES,LABELS");
     if (!o->data_spec && (vf || vd))
         return cli_fail("%s splits the files of --data, and none are given; add --data "
                         "KIND:PATH or drop %s", vf ? "--valid-fraction" : "--valid-data",
@@ -204,7 +215,22 @@ int train_data_check(train_opts *o) {
         return cli_check_task(o->task_name);
     }
     int npy = !strncmp(o->data_spec, "npy:", 4), text = !strncmp(o->data_spec, "text:", 5);
-    int csv = !strncmp(o->data_spec, "csv:", 4);
+    int csv = !strncmp(o->data_spec, "csv:", 4), fasta = !strncmp(o->data_spec, "fasta:", 6);
+    int idx = !strncmp(o->data_spec, "idx:", 4);
+    if (o->labels && !fasta)
+        return cli_fail("--labels applies to fasta data, and --data is not fasta:; drop --labels");
+    if (o->permute && !idx)
+        return cli_fail("--permute applies to idx data, and --data is not idx:; drop --permute");
+    if (fasta && !o->labels && !train_opt_given(o, "--length"))
+        return cli_fail("fasta data needs --length N, the residues of context per training "
+                        "window (or --labels FILE to classify whole records); for example "
+                        "--length 200");
+    if (fasta && o->labels && train_opt_given(o, "--length"))
+        return cli_fail("fasta data with --labels classifies whole records (padded to the "
+                        "longest); drop --length");
+    if (idx && train_opt_given(o, "--length"))
+        return cli_fail("idx data reads every pixel of an image (rows x cols steps); drop "
+                        "--length");
     const char *csv_only = train_opt_given(o, "--columns") ? "--columns"
                            : train_opt_given(o, "--horizon") ? "--horizon" : NULL;
     if (csv_only && !csv)
@@ -231,6 +257,8 @@ int train_task_create(train_opts *o, uint64_t seed, mn_task **out) {
         if (train_opt_given(o, "--valid-fraction")) d.valid_fraction = o->valid_fraction;
         d.columns = o->columns;
         d.horizon = o->horizon;
+        d.labels = o->labels;
+        d.permute = o->permute;
         st = mn_task_from_data(o->data_spec, &d, seed, out);
         if (!st) o->length = mn_task_get_info(*out)->max_steps;
     } else {

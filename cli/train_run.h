@@ -15,6 +15,8 @@ typedef struct {
     float valid_fraction;                 /* --valid-fraction (-1: the library's default) */
     const char *columns;                  /* --columns (csv) */
     int horizon;                          /* --horizon (csv) */
+    const char *labels;                   /* --labels (fasta) */
+    int permute;                          /* --permute (idx) */
     const char *opt_name, *sched_name, *init_name;
     const char *blocks_spec, *norm_name, *norm_kind_name;   /* --blocks, --norm, --norm-kind */
     int length, bidir, chrono, no_chrono, eval_every, log_every, threads, residual;

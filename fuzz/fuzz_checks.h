@@ -21,6 +21,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -445,6 +446,128 @@ static inline const char *fuzz_check_bpe(const uint8_t *data, size_t len, mn_sta
         }
     }
     mn_tokenizer_free(t);
+    if (!why && mn_memory_in_use() != mem0) why = "library memory in use changed (a leak)";
+    return why;
+}
+
+/* ------------------------------------------------------- readers that take paths */
+
+/* A scratch folder made once per process ($TMPDIR or /tmp), for the readers that read
+ * files (fasta:, idx:); the inputs are written there, named so messages can be checked. */
+static inline const char *fuzz_scratch_(void) {
+    static char dir[200];
+    if (!dir[0]) {
+        const char *base = getenv("TMPDIR");
+        snprintf(dir, sizeof dir, "%s/mnemo-fuzz-XXXXXX", base && *base ? base : "/tmp");
+        if (!mkdtemp(dir)) abort();
+    }
+    return dir;
+}
+
+static inline int fuzz_put_(const char *path, const void *p, size_t n) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return 0;
+    int ok = fwrite(p, 1, n, f) == n;
+    return fclose(f) == 0 && ok;
+}
+
+/* Training and evaluation batches of a data task: tokens in the vocabulary, inputs
+ * finite, labels classes (or -1), lengths in [1, T]. */
+static inline const char *fuzz_task_batches_(mn_task *t) {
+    const mn_task_info *in = mn_task_get_info(t);
+    if (!(in->baseline_loss >= 0) || !isfinite(in->baseline_loss)) return "a baseline NaN or < 0";
+    for (int pass = 0; pass < 2; pass++) {
+        const mn_batch *b;
+        if (pass) mn_task_use_heldout(t);
+        if (mn_task_next(t, 3, &b)) return "drawing a batch failed";
+        int every = in->output == MN_OUTPUT_EVERY;
+        for (int i = 0; i < 3; i++)
+            if (b->lengths[i] < 1 || b->lengths[i] > b->T) return "a length outside [1, T]";
+        for (size_t k = 0; k < (size_t)b->T * 3; k++) {
+            if (b->tokens && (b->tokens[k] < 0 || b->tokens[k] >= in->vocab_size))
+                return "a token outside the vocabulary";
+            if (b->x && !(b->x[k] >= 0 && b->x[k] <= 1)) return "a pixel outside [0, 1]";
+            if ((every || k < 3) && b->labels &&
+                (b->labels[k] < -1 || b->labels[k] >= in->output_size))
+                return "a label outside the classes";
+        }
+    }
+    return NULL;
+}
+
+static inline const char *fuzz_data_(const char *spec, const mn_data_options *o,
+                                     mn_status *status) {
+    mn_task *t = NULL;
+    mn_status s = mn_task_from_data(spec, o, 1, &t);
+    *status = s;
+    if (s) {
+        if (t) return "a refusal left a task";
+        if (s != MN_E_INPUT && s != MN_E_ARG && s != MN_E_NOMEM) return "an unexpected status";
+        const char *why = fuzz_check_message();
+        if (!why && s != MN_E_NOMEM && !strstr(mn_last_error(), "mnemo-fuzz-"))
+            why = "the message does not name the file";
+        return why;
+    }
+    const char *why = fuzz_task_batches_(t);
+    mn_task_free(t);
+    return why;
+}
+
+/* fasta: the first byte picks the window (1..4), the validation fraction and, bit 0,
+ * classification: then the rest up to its first NUL is the FASTA file, the bytes after it
+ * the label file. */
+static inline const char *fuzz_check_fasta(const uint8_t *data, size_t len, mn_status *status) {
+    size_t mem0 = mn_memory_in_use();
+    mn_clear_error();
+    *status = MN_OK;
+    if (len == 0) return NULL;
+    char fa[260], lb[260], spec[280];
+    snprintf(fa, sizeof fa, "%s/in.fa", fuzz_scratch_());
+    snprintf(lb, sizeof lb, "%s/labels.txt", fuzz_scratch_());
+    const uint8_t *s = data + 1;
+    size_t n = len - 1, m = n;
+    int labels = data[0] & 1;
+    if (labels) {
+        const uint8_t *z = memchr(s, 0, n);
+        m = z ? (size_t)(z - s) : n;
+        if (!fuzz_put_(lb, s + m + (m < n), n - m - (m < n))) abort();
+    }
+    if (!fuzz_put_(fa, s, m)) abort();
+    snprintf(spec, sizeof spec, "fasta:%s", fa);
+    mn_data_options o;
+    mn_data_options_init(&o);
+    o.length = labels ? 0 : 1 + ((data[0] >> 1) & 3);
+    o.valid_fraction = (data[0] >> 3) & 1 ? 0.5 : 0.1;
+    o.labels = labels ? lb : NULL;
+    const char *why = fuzz_data_(spec, &o, status);
+    if (!why && mn_memory_in_use() != mem0) why = "library memory in use changed (a leak)";
+    return why;
+}
+
+/* idx: the first byte's bit 0 picks which file the rest is (labels, else images; the
+ * other one is a valid file for 3 images of 2x2), bit 1 --permute, bit 2 the validation
+ * fraction. Gzip inputs go through zlib when the build has it. */
+static inline const char *fuzz_check_idx(const uint8_t *data, size_t len, mn_status *status) {
+    static const uint8_t images[] = {0, 0, 8, 3, 0, 0, 0, 3, 0, 0, 0, 2, 0, 0, 0, 2,
+                                     0, 9, 99, 255, 1, 2, 3, 4, 128, 64, 32, 16};
+    static const uint8_t labels[] = {0, 0, 8, 1, 0, 0, 0, 3, 1, 0, 7};
+    size_t mem0 = mn_memory_in_use();
+    mn_clear_error();
+    *status = MN_OK;
+    if (len == 0) return NULL;
+    char ip[260], lp[260], spec[540];
+    snprintf(ip, sizeof ip, "%s/images", fuzz_scratch_());
+    snprintf(lp, sizeof lp, "%s/labels", fuzz_scratch_());
+    int fuzz_labels = data[0] & 1;
+    if (!fuzz_put_(ip, fuzz_labels ? images : data + 1, fuzz_labels ? sizeof images : len - 1) ||
+        !fuzz_put_(lp, fuzz_labels ? data + 1 : labels, fuzz_labels ? len - 1 : sizeof labels))
+        abort();
+    snprintf(spec, sizeof spec, "idx:%s,%s", ip, lp);
+    mn_data_options o;
+    mn_data_options_init(&o);
+    o.permute = (data[0] >> 1) & 1;
+    o.valid_fraction = (data[0] >> 2) & 1 ? 0.5 : 0.2;
+    const char *why = fuzz_data_(spec, &o, status);
     if (!why && mn_memory_in_use() != mem0) why = "library memory in use changed (a leak)";
     return why;
 }

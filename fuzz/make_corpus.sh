@@ -175,7 +175,11 @@ w bad-missing-model --task adding --length 4
 # --- bpe: text and tokenizer.json seeds (fuzz/make_corpus_bpe.py says which is which)
 rm -rf fuzz/corpus/bpe
 python3 fuzz/make_corpus_bpe.py fuzz/corpus/bpe
+# --- fasta and idx: small files and their malformed variants (fuzz/make_corpus_data.py)
+rm -rf fuzz/corpus/fasta fuzz/corpus/idx
+python3 fuzz/make_corpus_data.py fuzz/corpus
 
 echo "corpora: $(du -sh fuzz/corpus | cut -f1);" \
      "safetensors $(ls "$st" | wc -l), npy $(ls "$npy" | wc -l), args $(ls "$args" | wc -l)," \
-     "bpe $(ls fuzz/corpus/bpe | wc -l) files"
+     "bpe $(ls fuzz/corpus/bpe | wc -l), fasta $(ls fuzz/corpus/fasta | wc -l)," \
+     "idx $(ls fuzz/corpus/idx | wc -l) files"

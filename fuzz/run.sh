@@ -4,7 +4,7 @@
 # one executed. Never part of `make test`.
 #
 #   FUZZ_SECONDS=N    seconds per harness (libFuzzer's -max_total_time)
-#   FUZZ_TARGETS=...  harnesses to run (default: safetensors npy args csv bpe)
+#   FUZZ_TARGETS=...  harnesses to run (default: safetensors npy args csv bpe fasta idx)
 #   FUZZ_CC=clang     the compiler (it must ship libFuzzer: -fsanitize=fuzzer)
 #
 # Each harness starts from its seeds in fuzz/corpus/<name>/ (read only) and keeps what it
@@ -13,7 +13,7 @@
 set -u
 cd "$(dirname "$0")/.." || exit 1
 secs=${FUZZ_SECONDS:-300}
-targets=${FUZZ_TARGETS:-safetensors npy args csv bpe}
+targets=${FUZZ_TARGETS:-safetensors npy args csv bpe fasta idx}
 cc=${FUZZ_CC:-clang}
 out=build/fuzz
 san="-fsanitize=address,undefined -fno-sanitize-recover=all"
@@ -28,6 +28,9 @@ if ! printf '%s\n' "$probe" | "$cc" $san -fsanitize=fuzzer -x c - -o "$out/probe
     exit 1
 fi
 rm -f "$out/probe"
+# the library links zlib when the Makefile's probe finds it (idx: gzip files): so do the harnesses
+zlib=$(printf '#include <zlib.h>\nint main(void){return zlibVersion()[0] == 0;}\n' |
+       "$cc" -x c - -lz -o /dev/null 2>/dev/null && echo -lz)
 
 # The library and the CLI's parsing code, instrumented for coverage (incremental).
 cli_objs="$out/cli/args.o $out/cli/train_run.o $out/cli/train_record.o $out/cli/common.o $out/cli/progress.o $out/cli/signals.o $out/cli/families.o"
@@ -44,7 +47,7 @@ for t in $targets; do
     extra=""
     [ "$t" = args ] && extra=$cli_objs
     # shellcheck disable=SC2086
-    if ! "$cc" $flags "fuzz/fuzz_$t.c" $extra "$out/libmnemo.a" -lm -o "$out/fuzz_$t"; then
+    if ! "$cc" $flags "fuzz/fuzz_$t.c" $extra "$out/libmnemo.a" -lm $zlib -o "$out/fuzz_$t"; then
         echo "make fuzz: building fuzz_$t failed"; failed=1; continue
     fi
     mkdir -p "$out/corpus/$t" "$out/artifacts/$t"

@@ -469,6 +469,25 @@ mn_status mn_task_from_arrays(const mn_arrays *a, uint64_t seed, mn_task **out);
  *     is the "repeat the last value" forecast's MSE (normalized); mse and mae of
  *     mn_eval_stats and baseline_mse, baseline_mae are in the data's own units. The
  *     normalization is data_state, "mean:std" per column joined by ','.
+ *   fasta:FILE[,FILE...] — nucleotide or protein FASTA: '>' headers, sequence lines of any
+ *     width in either case, blank lines, CRLF; letters (IUPAC codes), '*', '-'. The
+ *     alphabet, detected on the training files (nucleotide: only A C G T N U R Y K M S W B
+ *     D H V -; else protein: every letter, '*', '-'), is data_state ("nucleotide" or
+ *     "protein"). Without labels: language modelling over the residues as with text, a
+ *     separator token (0) before each record; tokens_per_char is tokens per residue, so
+ *     bits per character is bits per base. With labels (a file, one label per record, the
+ *     data's records then the validation files'; whole numbers 0..65535 are the classes,
+ *     other labels classes in order of first appearance): each record classified at its
+ *     last residue (tokens padded to the longest record); length unused. Refused, with
+ *     file:line[:column]: a sequence line before any header, a byte that is no residue (or
+ *     outside the training files' alphabet in validation files), an empty record, a label
+ *     count other than the record count.
+ *   idx:IMAGES,LABELS — IDX files (MNIST: images [N,rows,cols] magic 0x00000803, labels
+ *     [N] 0x00000801, unsigned bytes, big-endian dimensions), plain or gzip (by the magic
+ *     bytes; needs a build with zlib). Sequential classification: rows·cols steps of one
+ *     input, pixel/255, the label at the last step; classes: the largest label + 1. permute
+ *     reads the pixels in a fixed permutation drawn from the seed (psMNIST), data_state
+ *     "permute=SEED". valid_spec "idx:IMAGES,LABELS": the test pair. length unused.
  * Source: the layouts follow torch.utils.data.TensorDataset (npy) and the character-level
  * language-modelling protocol of Karpathy's char-rnn / the enwik8 evaluations (text:
  * bits per character on a held-out tail). */
@@ -479,6 +498,8 @@ typedef struct {
     const char *columns;      /* csv: "a,b" or "1,3" (names or 1-based); NULL: every numeric */
     int horizon;              /* csv: forecast this many steps ahead; 0: 1 */
     const char *state;        /* a task's data_state to reuse (csv: normalization), or NULL */
+    const char *labels;       /* fasta: a label file (one label per record): classification */
+    int permute;              /* idx: 1 reads the pixels in a fixed permutation (psMNIST) */
 } mn_data_options;
 
 void mn_data_options_init(mn_data_options *o);   /* length 0, valid_fraction -1, no files */

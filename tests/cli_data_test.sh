@@ -116,6 +116,97 @@ expect_usage "an empty csv cell" train --data "csv:$tmp/hole.csv" --length 1 "${
 expect_usage "--columns on text data" train --data "text:$tmp/c.txt" --length 8 --columns 1 "${S[@]}"
 expect_usage "csv without --length" train --data "csv:$tmp/s.csv" "${S[@]}"
 
+# fasta: two nucleotide records (lower case, CRLF, wrapped) for bits per base; the unigram
+# baseline is checked against the entropy awk computes from the same tokens
+awk 'BEGIN { srand(4); for (r = 0; r < 6; r++) { printf ">r%d\r\n", r; s = "";
+             for (i = 0; i < 300; i++) s = s substr("ACGTacgtAAN", int(rand() * 11) + 1, 1);
+             for (i = 1; i <= 300; i += 70) printf "%s\r\n", substr(s, i, 70) } }' >"$tmp/a.fa"
+run train --data "fasta:$tmp/a.fa" --length 32 "${S[@]}" --json --save "$tmp/f.safetensors"
+if [ "$rc" -eq 0 ] && json_check "$tmp/out" bits_per_base baseline_bits_per_base alphabet \
+    >/dev/null && [ "$(json_get "$tmp/out" alphabet)" = "\"nucleotide\"" ] \
+    && grep -q '^  bits/base' "$tmp/out"; then
+    bpb=$(json_get "$tmp/out" bits_per_base)
+    base=$(json_get "$tmp/out" baseline_loss)
+    # tokens: a separator (#) per record, then its residues; the training part is the first
+    # 90% of them (the default --valid-fraction 0.1), the baseline the entropy of tokens 2..split
+    want=$(awk '/^>/ { s = s "#"; next } { gsub(/\r/, ""); s = s toupper($0) }
+        END { n = length(s); split_at = n - int(0.1 * n + 0.5);
+              for (i = 2; i <= split_at; i++) c[substr(s, i, 1)]++;
+              for (k in c) { p = c[k] / (split_at - 1); h -= p * log(p) } printf "%.6f", h }' "$tmp/a.fa")
+    awk -v a="$base" -v b="$want" 'BEGIN { exit !((a - b) ^ 2 < 1e-10) }' \
+        && ok "train --data fasta: bits_per_base $bpb, unigram baseline $base = awk's entropy" \
+        || bad "fasta unigram baseline $base, awk says $want" "$(show)"
+else bad "train --data fasta --json" "$(show)"; fi
+run eval --load "$tmp/f.safetensors" --threads 1 --json
+[ "$rc" -eq 0 ] && [ "$(json_get "$tmp/out" bits_per_base)" = "$bpb" ] \
+    && ok "eval --load reproduces bits_per_base" || bad "eval --load fasta" "$(show)"
+printf 'a\nb\na\nb\nc\nb\n' >"$tmp/l.txt"
+run train --data "fasta:$tmp/a.fa" --labels "$tmp/l.txt" --valid-fraction 0.34 "${S[@]}" --json \
+    --save "$tmp/fl.safetensors"
+acc=$(json_get "$tmp/out" test_accuracy)
+[ "$rc" -eq 0 ] && [ "$(json_get "$tmp/out" length)" = 300 ] && [ -n "$acc" ] \
+    && ok "train --data fasta --labels: per-record classification, accuracy $acc" \
+    || bad "fasta --labels" "$(show)"
+run eval --load "$tmp/fl.safetensors" --threads 1 --json
+[ "$rc" -eq 0 ] && [ "$(json_get "$tmp/out" test_accuracy)" = "$acc" ] \
+    && ok "eval --load keeps the recorded --labels" || bad "eval --load fasta labels" "$(show)"
+printf 'ACGT\n>x\nAC\n' >"$tmp/nohead.fa"
+expect_usage "fasta: a sequence before any header" train --data "fasta:$tmp/nohead.fa" --length 2 "${S[@]}"
+grep -q 'nohead.fa:1:' "$tmp/err" || bad "names file:line" "$(show)"
+printf '>x\nACGT\nAC7T\n' >"$tmp/digit.fa"
+expect_usage "fasta: a byte outside the alphabet" train --data "fasta:$tmp/digit.fa" --length 2 "${S[@]}"
+grep -q "digit.fa:3:3: byte 0x37 ('7')" "$tmp/err" || bad "names file:line:column and the byte" "$(show)"
+printf '>x\n>y\nACGT\n' >"$tmp/emptyrec.fa"
+expect_usage "fasta: an empty record" train --data "fasta:$tmp/emptyrec.fa" --length 2 "${S[@]}"
+printf 'a\nb\n' >"$tmp/l2.txt"
+expect_usage "fasta: label count != record count" train --data "fasta:$tmp/a.fa" --labels "$tmp/l2.txt" "${S[@]}"
+expect_usage "fasta without --length" train --data "fasta:$tmp/a.fa" "${S[@]}"
+expect_usage "--labels on text data" train --data "text:$tmp/c.txt" --length 8 --labels "$tmp/l.txt" "${S[@]}"
+expect_usage "--permute on fasta data" train --data "fasta:$tmp/a.fa" --length 8 --permute "${S[@]}"
+
+# idx: 30 images of 4x4 and their labels, as MNIST lays them out; gzip copies when gzip exists
+idx_pair() {   # idx_pair PREFIX N [LABEL_N]
+    awk -v n="$2" -v ln="${3:-$2}" -v p="$1" 'function be(x) { return sprintf("%c%c%c%c",
+            int(x / 16777216) % 256, int(x / 65536) % 256, int(x / 256) % 256, x % 256) }
+        BEGIN { srand(n); printf "%c%c%c%c%s%s%s", 0, 0, 8, 3, be(n), be(4), be(4) > p "-images";
+                for (i = 0; i < n * 16; i++) printf "%c", int(rand() * 255) + 1 > p "-images";
+                printf "%c%c%c%c%s", 0, 0, 8, 1, be(ln) > p "-labels";
+                for (i = 0; i < ln; i++) printf "%c", i % 10 > p "-labels" }'
+}
+LC_ALL=C idx_pair "$tmp/tr" 30
+LC_ALL=C idx_pair "$tmp/te" 10
+run train --data "idx:$tmp/tr-images,$tmp/tr-labels" --valid-data "idx:$tmp/te-images,$tmp/te-labels" \
+    --permute "${S[@]}" --json --save "$tmp/i.safetensors"
+iacc=$(json_get "$tmp/out" test_accuracy); iloss=$(json_get "$tmp/out" test_loss)
+[ "$rc" -eq 0 ] && [ "$(json_get "$tmp/out" length)" = 16 ] && [ "$(json_get "$tmp/out" eval_size)" = 10 ] \
+    && ok "train --data idx --permute: 16 pixel steps, 10 test images, accuracy $iacc" \
+    || bad "train --data idx" "$(show)"
+run eval --load "$tmp/i.safetensors" --threads 1 --json
+[ "$rc" -eq 0 ] && [ "$(json_get "$tmp/out" test_loss)" = "$iloss" ] \
+    && ok "eval --load reuses the recorded permutation (test_loss $iloss)" || bad "eval idx" "$(show)"
+run eval --load "$tmp/i.safetensors" --seed 77 --threads 1 --json
+[ "$rc" -eq 0 ] && [ "$(json_get "$tmp/out" test_loss)" = "$iloss" ] \
+    && ok "eval --load --seed 77: the same permutation and test pair" || bad "eval idx --seed" "$(show)"
+if command -v gzip >/dev/null 2>&1; then
+    gzip -c "$tmp/tr-images" >"$tmp/tr-images.gz"
+    run train --data "idx:$tmp/tr-images.gz,$tmp/tr-labels" "${S[@]}" --json
+    if [ "$rc" -eq 0 ]; then ok "train --data idx on gzip images (built with zlib)"
+    elif grep -q 'is gzip-compressed and this mnemo was built without zlib: gunzip it, or install zlib1g-dev and rebuild' "$tmp/err" \
+        && [ "$rc" -eq 2 ] && [ "$(err_lines)" -eq 1 ]; then
+        ok "gzip idx refused with one line (built without zlib)"
+    else bad "gzip idx" "$(show)"; fi
+else skip "gzip idx: gzip is not installed"; fi
+head -c 100 "$tmp/tr-images" >"$tmp/cut-images"
+expect_usage "idx: truncated images" train --data "idx:$tmp/cut-images,$tmp/tr-labels" "${S[@]}"
+grep -q 'cut-images" is truncated' "$tmp/err" || bad "names the file" "$(show)"
+expect_usage "idx: labels given as images" train --data "idx:$tmp/tr-labels,$tmp/tr-labels" "${S[@]}"
+expect_usage "idx: a labels file of 3 dimensions" train --data "idx:$tmp/tr-images,$tmp/tr-images" "${S[@]}"
+printf 'IDX!\0\0\0\0' >"$tmp/magic"
+expect_usage "idx: a wrong magic" train --data "idx:$tmp/magic,$tmp/tr-labels" "${S[@]}"
+LC_ALL=C idx_pair "$tmp/mis" 30 29
+expect_usage "idx: 30 images, 29 labels" train --data "idx:$tmp/mis-images,$tmp/mis-labels" "${S[@]}"
+expect_usage "idx with --length" train --data "idx:$tmp/tr-images,$tmp/tr-labels" --length 5 "${S[@]}"
+
 # refusals: one line, exit 2, naming the file where there is one
 : >"$tmp/empty.txt"
 expect_usage "an empty text file" train --data "text:$tmp/empty.txt" --length 8 "${S[@]}"

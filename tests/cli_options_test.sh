@@ -48,6 +48,8 @@ ROWS=(
     "--valid-fraction 0.2||0|-"
     "--columns 1||0|-"
     "--horizon 2||0|-"
+    "--labels l.txt||0|-"
+    "--permute||0|-"
     "--model @M||P|w"
     "--blocks gru:5||!P&&!X&&!C&&!S|w"
     "--residual||TWO|w"

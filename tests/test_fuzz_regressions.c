@@ -138,6 +138,24 @@ TEST(fuzz_regressions_bpe) {
     mn_clear_error();
 }
 
+TEST(fuzz_regressions_fasta) {
+    replay_counts seeds = { 0, 0, 0 }, repro = { 0, 0, 0 };
+    replay("fasta", fuzz_check_fasta, NULL, &seeds, &repro);
+    CHECK(seeds.files >= 8 && seeds.ok >= 3 && seeds.bad >= 4,
+          "found %d seeds (%d ok-, %d bad-) in %s/fasta; run from the repository root",
+          seeds.files, seeds.ok, seeds.bad, CORPUS_DIR);
+    mn_clear_error();
+}
+
+TEST(fuzz_regressions_idx) {
+    replay_counts seeds = { 0, 0, 0 }, repro = { 0, 0, 0 };
+    replay("idx", fuzz_check_idx, NULL, &seeds, &repro);
+    CHECK(seeds.files >= 8 && seeds.ok >= 3 && seeds.bad >= 4,
+          "found %d seeds (%d ok-, %d bad-) in %s/idx; run from the repository root",
+          seeds.files, seeds.ok, seeds.bad, CORPUS_DIR);
+    mn_clear_error();
+}
+
 /* The checks themselves must be able to fail: a walk over a file that breaks the
  * promises (built by hand here, not by the parser) is reported. */
 TEST(fuzz_checks_can_fail) {

@@ -7,10 +7,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static const mn_data_kind *const kinds[] = {&mn_data_npy, &mn_data_text, &mn_data_csv};
+static const mn_data_kind *const kinds[] = {&mn_data_npy, &mn_data_text, &mn_data_csv,
+                                             &mn_data_fasta, &mn_data_idx};
 #define NKINDS (sizeof kinds / sizeof kinds[0])
 
-const char *mn_data_kinds(void) { return "npy, text, csv"; }
+const char *mn_data_kinds(void) { return "npy, text, csv, fasta, idx"; }
 
 void mn_data_options_init(mn_data_options *o) {
     if (!o) return;
@@ -161,7 +162,8 @@ mn_status mn_task_from_data(const char *spec, const mn_data_options *opt, uint64
     if (opt->length < 0)
         return mn_fail(MN_E_ARG, "the window length must be at least 1, got %d", opt->length);
     mn_data_files f = {spec, NULL, 0, NULL, 0, opt->valid_fraction < 0 ? 0.1 : opt->valid_fraction,
-                       opt->length, opt->columns, opt->horizon, opt->state};
+                       opt->length, opt->columns, opt->horizon, opt->state, opt->labels,
+                       opt->permute};
     const mn_data_kind *kind, *vkind;
     mn_status st = parse_spec(spec, "data", &kind, &f.paths, &f.n);
     if (!st && opt->valid_spec) {

@@ -18,6 +18,8 @@ typedef struct {
     const char *columns;     /* csv */
     int horizon;             /* csv; 0: 1 */
     const char *state;       /* a data_state to reuse, or NULL */
+    const char *labels;      /* fasta: the label file, or NULL */
+    int permute;             /* idx */
 } mn_data_files;
 
 typedef struct {
@@ -27,7 +29,7 @@ typedef struct {
     mn_status (*open)(const mn_data_files *f, uint64_t seed, mn_task **out);
 } mn_data_kind;
 
-extern const mn_data_kind mn_data_npy, mn_data_text, mn_data_csv;
+extern const mn_data_kind mn_data_npy, mn_data_text, mn_data_csv, mn_data_fasta, mn_data_idx;
 
 /* Appends the whole regular file at path to *buf (len bytes used of cap), reading it in
  * blocks of at most 1 MiB; the buffer grows once to the file's size as stat reports it.
@@ -36,6 +38,10 @@ mn_status mn_data_append_file(const char *path, const char *what, unsigned char 
                               size_t *len, size_t *cap);
 /* The size of the regular file at path (MN_E_INPUT naming it when it is not one). */
 mn_status mn_data_file_size(const char *path, size_t *size);
+/* 1 when gzip files can be read: built with zlib (MN_WITH_ZLIB) and mn_data_pretend_no_zlib
+ * is 0 (tests set it to take the refusal's path in a build that has zlib). */
+int mn_data_zlib_available(void);
+extern int mn_data_pretend_no_zlib;
 /* path made safe to quote in a message (mn_escape). */
 const char *mn_data_name(char *buf, size_t cap, const char *path);
 

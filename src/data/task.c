@@ -90,6 +90,9 @@ mn_status mn_task_clone(const mn_task *t, mn_task **out) {
     c->kind = t->kind;
     c->info = t->info;
     c->seed = t->seed;
+    /* a data_state worded at setup (idx: its permutation) lives in desc: the copy's own */
+    memcpy(c->desc, t->desc, sizeof c->desc);
+    if (t->info.data_state == t->desc) c->info.data_state = c->desc;
     mn_rng_seed(&c->rng, t->seed);
     mn_status st = t->kind->clone(t, c);
     if (!st && t->spec) {
