@@ -57,6 +57,13 @@ static int save_model(const train_opts *o, const train_session *s, const char *t
     if (o->columns) meta[n++] = "data.columns", meta[n++] = o->columns;
     if (o->horizon) meta[n++] = "data.horizon", meta[n++] = hz_s;
     if (s->info->data_state) meta[n++] = "data.state", meta[n++] = s->info->data_state;
+    /* the tokenizer by path and content hash: eval and generate find it and refuse another */
+    char tok_hash[17];
+    if (o->tokenizer) {
+        if (cli_file_hash(o->tokenizer, tok_hash)) return CLI_EXIT_USAGE;
+        meta[n++] = "data.tokenizer", meta[n++] = o->tokenizer;
+        meta[n++] = "data.tokenizer_hash", meta[n++] = tok_hash;
+    }
     const char *const rest[] = {"length", len_s, "seed", seed_s, "steps", steps_s,
                                 "steps_done", done_s, test_loss ? "test_loss" : NULL, test_loss,
                                 NULL};

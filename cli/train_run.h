@@ -15,6 +15,7 @@ typedef struct {
     float valid_fraction;                 /* --valid-fraction (-1: the library's default) */
     const char *columns;                  /* --columns (csv) */
     int horizon;                          /* --horizon (csv) */
+    const char *tokenizer;                /* --tokenizer (text data as BPE ids) */
     const char *opt_name, *sched_name, *init_name;
     const char *blocks_spec, *norm_name, *norm_kind_name;   /* --blocks, --norm, --norm-kind */
     int length, bidir, chrono, no_chrono, eval_every, log_every, threads, residual;
@@ -37,7 +38,7 @@ typedef struct {
     char notes[512];        /* what the model's options chose (a TCN's layers and field) */
 } train_opts;
 
-#define TRAIN_OPTS_MAX 56
+#define TRAIN_OPTS_MAX 60
 
 void train_opts_init(train_opts *o);
 /* The task of the options: --data (seed: the split's and the stream's) or --task at

@@ -454,6 +454,11 @@ mn_status mn_task_from_arrays(const mn_arrays *a, uint64_t seed, mn_task **out);
  *     (or valid_spec "text:V[,V...]"), cut into consecutive windows of `length` bytes, each
  *     scored once. Baseline: the unigram model of the training bytes (their entropy, in
  *     nats). tokens_per_char / tokens_per_byte are set (see mn_task_info).
+ *     With opt->tokenizer the training part and the evaluation part are each encoded with
+ *     that BPE tokenizer (apart, so no token straddles the split) and the stream is their
+ *     ids: vocabulary the tokenizer's, windows of `length` tokens, the unigram baseline
+ *     over the training ids; tokens_per_char and tokens_per_byte count the evaluation
+ *     part's ids against its characters and bytes.
  *   csv:FILE — a numeric time series, one row per step, cells separated by commas. A
  *     first row with a cell that is not a number is a header. columns chooses the series
  *     (names from the header or 1-based indices; default: every column whose first data
@@ -478,6 +483,9 @@ typedef struct {
     const char *columns;      /* csv: "a,b" or "1,3" (names or 1-based); NULL: every numeric */
     int horizon;              /* csv: forecast this many steps ahead; 0: 1 */
     const char *state;        /* a task's data_state to reuse (csv: normalization), or NULL */
+    /* text: a tokenizer.json (mn_tokenizer_load) that encodes the text into BPE ids: the
+     * vocabulary is the tokenizer's, windows are `length` tokens. NULL: bytes. */
+    const char *tokenizer;
 } mn_data_options;
 
 void mn_data_options_init(mn_data_options *o);   /* length 0, valid_fraction -1, no files */

@@ -48,6 +48,7 @@ ROWS=(
     "--valid-fraction 0.2||0|-"
     "--columns 1||0|-"
     "--horizon 2||0|-"
+    "--tokenizer tok.json||0|-"
     "--model @M||P|w"
     "--blocks gru:5||!P&&!X&&!C&&!S|w"
     "--residual||TWO|w"

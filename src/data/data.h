@@ -18,6 +18,7 @@ typedef struct {
     const char *columns;     /* csv */
     int horizon;             /* csv; 0: 1 */
     const char *state;       /* a data_state to reuse, or NULL */
+    const char *tokenizer;   /* text: a tokenizer.json to encode with, or NULL (bytes) */
 } mn_data_files;
 
 typedef struct {
