@@ -328,6 +328,19 @@ void mn_stream_reset(mn_stream *s);
 /* Steps taken since the stream was created or reset. */
 int64_t mn_stream_steps(const mn_stream *s);
 void mn_stream_free(mn_stream *s);   /* the model stays; NULL is fine */
+
+/* Draws one class from the logits[0..n) of a language model's head, for sampling text
+ * (mnemo generate): softmax(logits / temperature) over the top_k largest logits (ties
+ * among equal logits go to the smaller index; top_k 0: all n), drawn with one uniform
+ * number from *rng, a 64-bit state the caller seeds and keeps (splitmix64; the same state
+ * gives the same draw). temperature 0 is greedy: the first maximum, rng untouched. -Inf
+ * logits are never drawn (masked). MN_E_ARG for n < 1, NULL pointers, a negative or NaN
+ * temperature, top_k < 0 or > n; MN_E_INPUT for a NaN or +Inf logit, or every logit -Inf.
+ * Source: the softmax-with-temperature and top-k sampling of Holtzman et al. 2020, "The
+ * Curious Case of Neural Text Degeneration" (section 3), as in Hugging Face's
+ * TemperatureLogitsWarper and TopKLogitsWarper. */
+mn_status mn_sample_logits(const float *logits, int n, double temperature, int top_k,
+                           uint64_t *rng, int32_t *out);
 /* Mean loss of the batch (padding and ignored labels excluded). */
 mn_status mn_model_loss(mn_model *m, const mn_batch *b, double *loss);
 /* Full BPTT on a batch from zero state without an update: the gradients of the mean loss
