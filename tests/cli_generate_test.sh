@@ -61,4 +61,93 @@ expect_usage "--tokenizer with csv data" train --data "csv:$tmp/s.csv" --length 
     --tokenizer "$tok"
 expect_usage "--tokenizer that is not a tokenizer" train --data "text:$tmp/text.txt" --length 8 \
     --model lstm --tokenizer "$tmp/text.txt"
+
+# ------------------------------------------------------------- generate
+# gen DESC MODEL ARGS...: a model trained 30 steps on the text's bytes generates 40 tokens,
+# the same seed gives the same text, and the JSON's text is what was printed
+gen_check() {
+    local desc=$1 file=$2; shift 2
+    run generate --load "$file" --prompt "the quick" --tokens 40 --seed 5 --threads 1 "$@" --json
+    if [ "$rc" -ne 0 ]; then bad "generate ($desc)" "$(show)"; return; fi
+    sed '$d' "$tmp/out" >"$tmp/first"
+    if msg=$(json_check "$tmp/out" text tokens prompt_tokens tokens_per_s) \
+            && [ "$(json_get "$tmp/out" tokens)" = 40 ]; then
+        ok "generate ($desc): $(head -n 1 "$tmp/out" | tr -d '\\000' | cut -c1-60)"
+    else bad "generate ($desc) JSON" "$(show; echo; echo "${msg:-}")"; fi
+    if [ "$have_python" = 1 ]; then
+        python3 - "$tmp/out" <<'PY' && ok "generate ($desc): the JSON text is the text printed" \
+            || bad "generate ($desc): JSON text vs stdout" "$(show)"
+import json, sys
+raw = open(sys.argv[1], "rb").read()
+cut = raw.rstrip(b"\n").rfind(b"\n{")
+printed, last = raw[:cut + 1], raw[cut + 1:]
+d = json.loads(last)
+assert d["text_bytes"] == len(printed) or d["text_bytes"] == len(printed) - 1, (d, printed)
+printed = printed[:d["text_bytes"]]
+# the JSON's text: the printed bytes, each byte starting no valid character as U+FFFD
+assert printed.decode("utf-8", "replace") == d["text"] or "\ufffd" in d["text"], (printed, d)
+if b"\0" not in printed:
+    assert printed.decode("utf-8", "replace").replace("\ufffd", "") == d["text"].replace("\ufffd", ""), (printed, d)
+PY
+    fi
+    run generate --load "$file" --prompt "the quick" --tokens 40 --seed 5 --threads 1 "$@" --json
+    [ "$rc" -eq 0 ] && cmp -s <(sed '$d' "$tmp/out") "$tmp/first" \
+        && ok "generate ($desc): the same seed, the same text" || bad "generate ($desc) seed" "$(show)"
+}
+train_lm() {   # train_lm FILE ARGS...
+    local file=$1; shift
+    run train --data "text:$tmp/text.txt" --length 16 --steps 30 --batch 8 --threads 1 \
+        --save "$file" "$@"
+    [ "$rc" -eq 0 ] || bad "train $*" "$(show)"
+}
+train_lm "$tmp/lstm.st" --model lstm --hidden 16
+gen_check "byte lstm" "$tmp/lstm.st"
+gen_check "byte lstm, top-k 3, temperature 0.7" "$tmp/lstm.st" --top-k 3 --temperature 0.7
+gen_check "bpe lstm" "$tmp/bpe.safetensors"
+train_lm "$tmp/tf.st" --model transformer --hidden 16 --heads 2 --layers 1 --causal
+gen_check "causal transformer" "$tmp/tf.st"
+train_lm "$tmp/s4d.st" --model s4d --hidden 16 --layers 1 --state 4
+gen_check "s4d" "$tmp/s4d.st"
+
+# greedy: the same text for any seed; other seeds give other samples
+run generate --load "$tmp/lstm.st" --prompt "the " --tokens 30 --temperature 0 --seed 1
+a=$(cat "$tmp/out")
+run generate --load "$tmp/lstm.st" --prompt "the " --tokens 30 --temperature 0 --seed 2
+[ "$rc" -eq 0 ] && [ "$(cat "$tmp/out")" = "$a" ] && [ -n "$a" ] \
+    && ok "temperature 0 is greedy: the seed changes nothing" || bad "greedy" "$(show)"
+run generate --load "$tmp/lstm.st" --prompt "the " --tokens 30 --seed 1
+a=$(cat "$tmp/out")
+run generate --load "$tmp/lstm.st" --prompt "the " --tokens 30 --seed 2
+[ "$rc" -eq 0 ] && [ "$(cat "$tmp/out")" != "$a" ] && ok "another seed, another sample" \
+    || bad "seeds" "$(show)"
+# without --json stdout is the continuation alone: 30 byte tokens are 30 bytes
+run generate --load "$tmp/lstm.st" --prompt "the " --tokens 30 --seed 1
+[ "$rc" -eq 0 ] && [ "$(wc -c <"$tmp/out")" -eq 30 ] && ok "30 byte tokens print 30 bytes" \
+    || bad "byte count $(wc -c <"$tmp/out")" "$(show)"
+printf 'the lazy' >"$tmp/prompt.txt"
+run generate --load "$tmp/lstm.st" --prompt-file "$tmp/prompt.txt" --tokens 10 --echo
+[ "$rc" -eq 0 ] && head -c 8 "$tmp/out" | grep -q '^the lazy$' \
+    && ok "--prompt-file and --echo" || bad "--prompt-file --echo" "$(show)"
+: >"$tmp/empty.txt"
+run generate --load "$tmp/lstm.st" --prompt-file "$tmp/empty.txt" --tokens 10 --json
+[ "$rc" -eq 0 ] && [ "$(json_get "$tmp/out" prompt_tokens)" = 1 ] \
+    && ok "an empty prompt starts from a newline (1 token)" || bad "empty prompt" "$(show)"
+
+# refusals
+run train --task adding --length 10 --model lstm --hidden 8 --steps 2 --save "$tmp/add.st"
+expect_usage "a model of a task, not text" generate --load "$tmp/add.st" --prompt x
+train_lm "$tmp/tfb.st" --model transformer --hidden 16 --heads 2 --layers 1
+expect_usage "a non-causal transformer" generate --load "$tmp/tfb.st" --prompt x
+expect_usage "--top-k 0" generate --load "$tmp/lstm.st" --prompt x --top-k 0
+expect_usage "--top-k above the vocabulary" generate --load "$tmp/lstm.st" --prompt x --top-k 257
+expect_usage "a negative temperature" generate --load "$tmp/lstm.st" --prompt x --temperature -1
+expect_usage "--prompt and --prompt-file" generate --load "$tmp/lstm.st" --prompt x \
+    --prompt-file "$tmp/prompt.txt"
+expect_usage "--tokenizer for a byte model" generate --load "$tmp/lstm.st" --prompt x \
+    --tokenizer "$tok"
+expect_usage "another tokenizer" generate --load "$tmp/bpe.safetensors" --prompt x \
+    --tokenizer "$tmp/tok2.json"
+expect_usage "--load missing" generate --load "$tmp/nothing.st" --prompt x
+expect_usage "--tokens 0" generate --load "$tmp/lstm.st" --prompt x --tokens 0
+
 cli_finish
