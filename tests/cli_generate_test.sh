@@ -72,7 +72,7 @@ gen_check() {
     sed '$d' "$tmp/out" >"$tmp/first"
     if msg=$(json_check "$tmp/out" text tokens prompt_tokens tokens_per_s) \
             && [ "$(json_get "$tmp/out" tokens)" = 40 ]; then
-        ok "generate ($desc): $(head -n 1 "$tmp/out" | tr -d '\\000' | cut -c1-60)"
+        ok "generate ($desc): $(head -n 1 "$tmp/out" | tr -d '\000' | cut -c1-60)"
     else bad "generate ($desc) JSON" "$(show; echo; echo "${msg:-}")"; fi
     if [ "$have_python" = 1 ]; then
         python3 - "$tmp/out" <<'PY' && ok "generate ($desc): the JSON text is the text printed" \
