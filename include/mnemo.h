@@ -942,6 +942,9 @@ typedef struct {
      * (adding-sweep, sample-complexity, small-data, layernorm-saturation): nonzero ends
      * the run after the current step with MN_E_STOPPED; NULL for none. */
     const volatile sig_atomic_t *stop;
+    /* bpe-distance: the text to measure on (any bytes; at most 64 MB); NULL: a generated
+     * text of repeated words with brackets and quotes, from seed */
+    const char *text;
 } mn_lab_options;
 
 typedef struct {

@@ -186,4 +186,19 @@ expect_usage "option adam-vanishing ignores"   lab adam-vanishing --steps 10
 expect_usage "--scale where it does not apply" lab small-data --scale 10
 expect_usage "--seeds where it does not apply" lab layernorm-saturation --seeds 2
 
+# bpe-distance: the generated text and a given one
+run lab bpe-distance --json --threads 1
+[ "$rc" -eq 0 ] && [ "$(json_get "$tmp/out" result)" = '"PASS"' ] \
+    && grep -q 'chars/token' "$tmp/out" \
+    && ok "lab bpe-distance: PASS, token distance $(json_get "$tmp/out" all_tokens_256) -> $(json_get "$tmp/out" all_tokens_4096)" \
+    || bad "lab bpe-distance" "$(show)"
+printf 'one (two) one "three" two\n' >"$tmp/bpe.txt"
+run lab bpe-distance --text "$tmp/bpe.txt" --json
+[ "$rc" -eq 0 ] && [ "$(json_get "$tmp/out" pairs_words)" = 2 ] \
+    && [ "$(json_get "$tmp/out" pairs_brackets)" = 2 ] \
+    && ok "lab bpe-distance --text: 2 word repetitions, 2 bracket/quote pairs" \
+    || bad "lab bpe-distance --text" "$(show)"
+expect_usage "bpe-distance --text missing" lab bpe-distance --text "$tmp/none.txt"
+expect_usage "--text where it does not apply" lab vanishing --text "$tmp/bpe.txt"
+
 cli_finish

@@ -472,6 +472,7 @@ LAB_ROWS=(
     "--target 100|sample-complexity --lengths 4,8 --steps 30 --batch 4 --hidden 4 --seeds 1|rnn_T4_samples"
     "--train-size 16|small-data --length 5 --hidden 4 --steps 4 --batch 8 --seeds 2|lstm_test_mean"
     "--scale 10|layernorm-saturation --length 10 --hidden 4 --steps 2 --batch 4|lstm_saturated"
+    "--text README.md|bpe-distance|all_chars"
     "--seed 2|adam-vanishing --length 10 --hidden 4 --batch 4|sgd_norm_w_ih"
     "--threads 3|gru-params|threads"
 )
