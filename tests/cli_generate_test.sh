@@ -54,6 +54,12 @@ run eval --load "$tmp/bpe.safetensors" --tokenizer "$tmp/tok-copy.json" --thread
 mv "$tok" "$tmp/tok-moved.json"
 expect_usage "eval when the recorded tokenizer is gone" eval --load "$tmp/bpe.safetensors"
 mv "$tmp/tok-moved.json" "$tok"
+run diagnose --load "$tmp/bpe.safetensors" --data "text:$tmp/text.txt" --length 24 --threads 1 \
+    --json
+[ "$rc" -eq 0 ] && [ "$(json_get "$tmp/out" tokenizer)" = "\"$tok\"" ] \
+    && ok "diagnose --load reads the text through the recorded tokenizer" || bad "diagnose --load" "$(show)"
+expect_usage "diagnose --load with another tokenizer" diagnose --load "$tmp/bpe.safetensors" \
+    --data "text:$tmp/text.txt" --length 24 --tokenizer "$tmp/tok2.json"
 expect_usage "--tokenizer with --task" train --task adding --length 10 --model lstm \
     --tokenizer "$tok"
 printf '1,2\n3,4\n5,6\n' >"$tmp/s.csv"

@@ -434,7 +434,7 @@ Dl=(diagnose --task adding --length 6 --load "$tmp/d.st" --threads 1)
 bad_load=""
 for row in "${ROWS[@]}"; do
     words=${row%%|*}
-    case $words in --task*|--length*|--batch*|--seed*|--threads*|--data*|--valid-*) continue ;; esac
+    case $words in --task*|--length*|--batch*|--seed*|--threads*|--data*|--valid-*|--tokenizer*) continue ;; esac
     words=${words//@M/gru}; words=${words//@O/sgd}; words=${words//@S/cosine}; words=${words//@F/$tmp/x}
     case $words in --checkpoint-every*) continue ;; esac
     # shellcheck disable=SC2086
