@@ -109,3 +109,56 @@ SLOW_TEST(learn_lstm_generates_abc) {
     CHECK(!strncmp(out, "bcabcabcabca", 12), "from \"bcabcabca\": \"%s\"", out);
     mn_model_free(m);
 }
+
+/* mn_task_from_data "text:" with a tokenizer: the tokenizer's vocabulary, ids that decode
+ * to the text, tokens per character from the held-out part; other kinds refuse it */
+TEST(text_data_with_tokenizer) {
+    char dir[256], path[512], tpath[512], text[4000];
+    REQUIRE(mn_test_tmpdir(dir, sizeof dir, "datatok"), "tmpdir");
+    size_t n = 0;
+    while (n + 20 < sizeof text) n += (size_t)snprintf(text + n, sizeof text - n, "%s ",
+                                                       n % 3 ? "alpha beta" : "gamma");
+    snprintf(path, sizeof path, "%s/t.txt", dir);
+    snprintf(tpath, sizeof tpath, "%s/tok.json", dir);
+    REQUIRE(mn_test_write_file(path, text, n), "write");
+    mn_tokenizer *tok = NULL;
+    const char *texts[1] = {text};
+    REQUIRE_OK(mn_tokenizer_train(texts, &n, 1, 280, &tok));
+    REQUIRE_OK(mn_tokenizer_save(tok, tpath));
+    size_t want_eval = 0, split = n - (size_t)(0.1 * n + 0.5);
+    REQUIRE_OK(mn_tokenizer_encode(tok, text + split, n - split, NULL, 0, &want_eval));
+    mn_data_options d;
+    mn_data_options_init(&d);
+    d.length = 8;
+    d.tokenizer = tpath;
+    char spec[600];
+    snprintf(spec, sizeof spec, "text:%s", path);
+    mn_task *t = NULL;
+    REQUIRE_OK(mn_task_from_data(spec, &d, 1, &t));
+    const mn_task_info *in = mn_task_get_info(t);
+    CHECK(in->vocab_size == mn_tokenizer_vocab_size(tok), "vocab %d", in->vocab_size);
+    /* ASCII: characters are bytes; the eval part's ids over its bytes */
+    CHECK(fabs(in->tokens_per_char - (double)want_eval / (double)(n - split)) < 1e-12,
+          "tokens per char %g, want %zu/%zu", in->tokens_per_char, want_eval, n - split);
+    CHECK(in->tokens_per_byte == in->tokens_per_char, "per byte %g", in->tokens_per_byte);
+    CHECK(in->tokens_per_char < 0.6, "BPE tokens span characters: %g", in->tokens_per_char);
+    const mn_batch *b = NULL;
+    REQUIRE_OK(mn_task_next(t, 1, &b));
+    int32_t ids[9];
+    for (int s = 0; s < 8; s++) ids[s] = b->tokens[s];
+    ids[8] = b->labels[7];
+    char back[256];
+    size_t nb = 0;
+    REQUIRE_OK(mn_tokenizer_decode(tok, ids, 9, back, sizeof back, &nb));
+    back[nb] = 0;
+    CHECK(strstr(text, back) != NULL, "a window's ids decode to \"%s\", not in the text", back);
+    for (int s = 0; s + 1 < 8; s++)
+        CHECK(b->labels[s] == b->tokens[s + 1], "label %d is not the next token", s);
+    mn_task_free(t);
+    d.length = 0;
+    CHECK(mn_task_from_data("npy:a.npy,b.npy", &d, 1, &t) == MN_E_ARG, "npy with a tokenizer");
+    d.length = 8;
+    d.tokenizer = path;   /* not a tokenizer.json */
+    CHECK(mn_task_from_data(spec, &d, 1, &t) == MN_E_INPUT, "a text file as the tokenizer");
+    mn_tokenizer_free(tok);
+}
