@@ -51,6 +51,12 @@ cp "$tok" "$tmp/tok-copy.json"
 run eval --load "$tmp/bpe.safetensors" --tokenizer "$tmp/tok-copy.json" --threads 1 --json
 [ "$rc" -eq 0 ] && [ "$(json_get "$tmp/out" bits_per_char)" = "$bpc" ] \
     && ok "a copy of the tokenizer (same content) is accepted" || bad "copy" "$(show)"
+# a relative --tokenizer is recorded as an absolute path: found from another folder
+(cd "$tmp" && "$bin" train --data text:text.txt --tokenizer tok.json --length 8 --model lstm \
+    --hidden 8 --steps 2 --threads 1 --save rel.st >/dev/null 2>&1)
+run generate --load "$tmp/rel.st" --tokens 3 --json
+[ "$rc" -eq 0 ] && [ "$(json_get "$tmp/out" tokenizer)" = "\"$tmp/tok.json\"" ] \
+    && ok "a relative --tokenizer is found from another folder" || bad "relative tokenizer" "$(show)"
 mv "$tok" "$tmp/tok-moved.json"
 expect_usage "eval when the recorded tokenizer is gone" eval --load "$tmp/bpe.safetensors"
 mv "$tmp/tok-moved.json" "$tok"
