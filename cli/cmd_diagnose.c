@@ -82,7 +82,7 @@ static void usage(FILE *f, cli_opt *opts, int n) {
  * model or of training would change nothing. What a loaded model's diagnosis reads: */
 static int check_load_conflicts(cli_opt *opts, int n) {
     static const char *const reads[] = {"--task", "--length", "--seed", "--batch", "--threads",
-                                        "--data", "--valid-data", "--valid-fraction",
+                                        "--data", "--valid-data", "--valid-fraction", "--tokenizer",
                                         "--load", "--plot", "--threshold", "--sequences",
                                         "--batches", "--json", NULL};
     for (int i = 0; i < n; i++) {
@@ -557,6 +557,12 @@ int cmd_diagnose(int argc, char **argv) {
             rc = cli_lib_fail(st, NULL);
             goto done;
         }
+        /* a model of BPE ids reads text through its own tokenizer (the file records it) */
+        const char *tok = NULL;
+        if (o.data_spec && !strncmp(o.data_spec, "text:", 5) &&
+            (rc = cli_model_tokenizer(s.model, load_path, o.tokenizer, &tok)))
+            goto done;
+        if (tok) o.tokenizer = tok;
         if ((rc = train_task_create(&o, o.seed, &s.task))) goto done;
         s.info = mn_task_get_info(s.task);
         o.mc = *mn_model_get_config(s.model);

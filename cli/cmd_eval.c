@@ -54,7 +54,7 @@ int cmd_eval(int argc, char **argv) {
     mn_train_config_init(&tc);
     const char *load = NULL, *task_name = NULL, *data_spec = NULL, *valid_data = NULL;
     float valid_fraction = -1;
-    const char *columns = NULL, *labels = NULL;
+    const char *columns = NULL, *labels = NULL, *tokenizer = NULL;
     int horizon = 0;
     char data_show[512];
     /* The batch mn_trainer_evaluate uses during training, for the same speed. */
@@ -88,6 +88,9 @@ int cmd_eval(int argc, char **argv) {
          CLI_MAX_LENGTH, 0, 0, 0, 0, 0},
         {"--labels", OPT_STR, &labels, "FILE", "fasta data: one label per record",
          "the file's", "labels.txt", 0, 0, 0, 0, 0, 0, 0},
+        {"--tokenizer", OPT_STR, &tokenizer, "FILE", "text data: the BPE tokenizer.json the "
+         "model was trained with (checked against the hash the file records)", "the file's",
+         "tok.json", 0, 0, 0, 0, 0, 0, 0},
         {"--eval-size", OPT_INT, &eval_size, "N", "held-out sequences", NULL, "1000", 1,
          CLI_MAX_EVAL, 0, 0, 0, 0, 0},
         {"--batch", OPT_INT, &batch, "B", "sequences per forward pass", NULL, "32", 1,
@@ -170,6 +173,16 @@ int cmd_eval(int argc, char **argv) {
                       columns ? "--columns" : "--horizon");
         goto done;
     }
+    {
+        const char *tok = NULL;
+        if ((rc = cli_model_tokenizer(model, load, tokenizer, &tok))) goto done;
+        tokenizer = tok;
+    }
+    if (tokenizer && !(data_spec && !strncmp(data_spec, "text:", 5))) {
+        rc = cli_fail("the model in \"%s\" reads BPE tokens of text data; evaluate it on "
+                      "--data text:FILE", load);
+        goto done;
+    }
     if (!task_name && !data_spec) {
         if (!file_task) {
             rc = cli_fail("\"%s\" does not record its task; pass --task (one of %s)", load,
@@ -217,6 +230,7 @@ int cmd_eval(int argc, char **argv) {
         d.horizon = horizon;
         d.labels = labels;
         d.state = file_data ? mn_model_metadata(model, "data.state") : NULL;
+        d.tokenizer = tokenizer;
         st = mn_task_from_data(data_spec, &d, seed, &task);
         if (!st) {
             length = mn_task_get_info(task)->max_steps;
@@ -295,6 +309,7 @@ int cmd_eval(int argc, char **argv) {
             json_str(&j, "file", load);
             json_str(&j, data_spec ? "data" : "task", task_name);
             if (data_spec && valid_data) json_str(&j, "valid_data", valid_data);
+            if (tokenizer) json_str(&j, "tokenizer", tokenizer);
             json_model(&j, mc);
             json_int(&j, "length", length);
             json_num(&j, "test_loss", ev.loss);

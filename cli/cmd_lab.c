@@ -204,6 +204,8 @@ int cmd_lab(int argc, char **argv) {
          "every epoch (a multiple of --batch)", "256", "256", 1, 1 << 20, 0, 0, 0, 0, 0},
         {"--scale", OPT_FLOAT, &scale, "X", "factor on the task's inputs", "100", "100", 0, 0, 0,
          1e6, 1, 0, 0},
+        {"--text", OPT_STR, &lo.text, "FILE", "bpe-distance: the text to measure on (at most "
+         "64 MB)", "a generated text", "corpus.txt", 0, 0, 0, 0, 0, 0, 0},
         {"--seed", OPT_U64, &seed, "S", "seed of the weights and data", NULL, "1", 0, 0, 0, 0,
          0, 0, 0},
         {"--threads", OPT_INT, &threads, "N", "threads", threads_def, "2", 1, CLI_MAX_THREADS,

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void usage(FILE *f, cli_opt *opts, int n) {
     fprintf(f,
@@ -58,12 +59,26 @@ static int save_model(const train_opts *o, const train_session *s, const char *t
     if (o->horizon) meta[n++] = "data.horizon", meta[n++] = hz_s;
     if (o->labels) meta[n++] = "data.labels", meta[n++] = o->labels;
     if (s->info->data_state) meta[n++] = "data.state", meta[n++] = s->info->data_state;
+    /* the tokenizer by path and content hash: eval and generate find it and refuse another */
+    /* an absolute path, so a command run from another folder still finds it */
+    char tok_hash[17];
+    char *tok_abs = NULL;
+    if (o->tokenizer) {
+        if (cli_file_hash(o->tokenizer, tok_hash)) return CLI_EXIT_USAGE;
+        char cwd[4096];
+        size_t need = strlen(o->tokenizer) + sizeof cwd + 2;
+        if (o->tokenizer[0] != '/' && getcwd(cwd, sizeof cwd) && (tok_abs = malloc(need)))
+            snprintf(tok_abs, need, "%s/%s", cwd, o->tokenizer);
+        meta[n++] = "data.tokenizer", meta[n++] = tok_abs ? tok_abs : o->tokenizer;
+        meta[n++] = "data.tokenizer_hash", meta[n++] = tok_hash;
+    }
     const char *const rest[] = {"length", len_s, "seed", seed_s, "steps", steps_s,
                                 "steps_done", done_s, test_loss ? "test_loss" : NULL, test_loss,
                                 NULL};
     for (int i = 0; rest[i]; i++) meta[n++] = rest[i];
     meta[n] = NULL;
     mn_status st = mn_trainer_save(s->tr, path, meta);
+    free(tok_abs);
     return st ? cli_lib_fail(st, "saving the model failed") : 0;
 }
 

@@ -212,3 +212,56 @@ void cli_print_test_result(const mn_eval_stats *ev, int sequences, const mn_task
         printf("  tokens      %.2f%% (target tokens right under teacher forcing)\n",
                100.0 * ev->token_accuracy);
 }
+
+/* FNV-1a, 64 bits, of the file's bytes; -1 with errno set when it cannot be read */
+static int hash_file(const char *path, char hex[17]) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    uint64_t h = 0xcbf29ce484222325ull;
+    unsigned char buf[1 << 14];
+    size_t got;
+    while ((got = fread(buf, 1, sizeof buf, f)) > 0)
+        for (size_t i = 0; i < got; i++) h = (h ^ buf[i]) * 0x100000001b3ull;
+    int err = ferror(f);
+    fclose(f);
+    if (err) {
+        errno = EIO;
+        return -1;
+    }
+    snprintf(hex, 17, "%016llx", (unsigned long long)h);
+    return 0;
+}
+
+int cli_file_hash(const char *path, char hex[17]) {
+    if (hash_file(path, hex))
+        return cli_fail("cannot read tokenizer \"%s\": %s", path, strerror(errno));
+    return 0;
+}
+
+int cli_model_tokenizer(mn_model *m, const char *load, const char *given, const char **path) {
+    const char *rec = mn_model_metadata(m, "data.tokenizer");
+    const char *rec_hash = mn_model_metadata(m, "data.tokenizer_hash");
+    char nb[256], rb[256], hb[64];
+    *path = NULL;
+    if (!rec) {
+        if (given)
+            return cli_fail("the model in \"%s\" was trained without a tokenizer (on bytes); "
+                            "drop --tokenizer", load);
+        return 0;
+    }
+    const char *use = given ? given : rec;
+    char hex[17];
+    if (hash_file(use, hex)) {
+        if (given) return cli_fail("cannot read tokenizer \"%s\": %s", use, strerror(errno));
+        return cli_fail("cannot read the tokenizer \"%s\" that \"%s\" was trained with: %s; "
+                        "give its path with --tokenizer FILE", mn_escape(nb, sizeof nb, rec),
+                        load, strerror(errno));
+    }
+    if (rec_hash && strcmp(rec_hash, hex))
+        return cli_fail("tokenizer \"%s\" (content hash %s) is not the one \"%s\" was trained "
+                        "with (\"%s\", hash %s); give that tokenizer with --tokenizer FILE",
+                        mn_escape(nb, sizeof nb, use), hex, load,
+                        mn_escape(rb, sizeof rb, rec), mn_escape(hb, sizeof hb, rec_hash));
+    *path = use;
+    return 0;
+}

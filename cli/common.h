@@ -25,6 +25,7 @@ int cmd_lab(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
 
 /* The result lines `train` and `eval` share: test loss, the task's baseline, their ratio
  * and (when show_accuracy) the task's accuracy. */
@@ -54,6 +55,14 @@ int cli_check_memory(const char *what, double bytes, const char *advice);
 /* 0 when a file can be created at path (its folder exists and is writable); else prints
  * "mnemo: cannot write <opt> file ..." and returns 2. */
 int cli_check_writable(const char *opt, const char *path);
+
+/* The FNV-1a 64-bit hash of a file's bytes as 16 hex digits (what a checkpoint records of
+ * its tokenizer, data.tokenizer_hash). 0, or 2 after printing the error. */
+int cli_file_hash(const char *path, char hex[17]);
+/* The tokenizer a loaded model was trained with: given (--tokenizer) or the path the file
+ * records (data.tokenizer), whose content must hash to the recorded data.tokenizer_hash.
+ * *path NULL when the model was trained on bytes (then given is refused). 0 or 2. */
+int cli_model_tokenizer(mn_model *m, const char *load, const char *given, const char **path);
 
 /* Apply --threads (0: all cores). */
 void cli_set_threads(int threads);

@@ -25,6 +25,7 @@ static const command commands[] = {
     {"lab", cmd_lab, "experiments that check the theory of long-range learning"},
     {"sweep", cmd_sweep, "train several models at several lengths; one table and plot"},
     {"tokenize", cmd_tokenize, "train a byte-level BPE tokenizer; encode text to ids, decode ids"},
+    {"generate", cmd_generate, "sample text from a language model trained on text data"},
 };
 #define NCOMMANDS ((int)(sizeof commands / sizeof commands[0]))
 

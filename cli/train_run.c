@@ -37,7 +37,7 @@ int train_opts_table(train_opts *o, cli_opt *opts, int model_required) {
         {"--task", OPT_STR, &o->task_name, "T", "task to learn", "required, or --data", "adding",
          0, 0, 0, 0, 0, 0, 0},
         {"--length", OPT_INT, &o->length, "N", "sequence length T: how far back the answer lies "
-         "(text data: the window of bytes)", "required with --task or --data text:", "100", 1,
+         "(text data: the window of bytes, of tokens with --tokenizer)", "required with --task or --data text:", "100", 1,
          CLI_MAX_LENGTH, 0, 0, 0, 0, 0},
         {"--data", OPT_STR, &o->data_spec, "KIND:PATH",
          "train on files instead of --task: npy:X.npy,Y.npy[,LENGTHS.npy], text:FILE[,FILE...], "
@@ -62,6 +62,9 @@ int train_opts_table(train_opts *o, cli_opt *opts, int model_required) {
         {"--permute", OPT_FLAG, &o->permute, NULL,
          "idx data: read the pixels in one fixed permutation drawn from --seed (psMNIST)", NULL,
          NULL, 0, 0, 0, 0, 0, 0, 0},
+        {"--tokenizer", OPT_STR, &o->tokenizer, "FILE",
+         "text data: encode it with this BPE tokenizer.json (mnemo tokenize train); --length "
+         "counts tokens", "bytes", "tok.json", 0, 0, 0, 0, 0, 0, 0},
         {"--model", OPT_STR, &o->model_name, "M",
          "recurrent cell (rnn, rnn-relu, lstm, gru, gated) or transformer, tcn, s4d, mamba",
          model_required ? "required, or --blocks" : NULL, "lstm", 0, 0, 0, 0, 0, 0, 0},
@@ -206,6 +209,9 @@ int train_data_check(train_opts *o) {
     if (vf && vd)
         return cli_fail("--valid-data gives the evaluation files, so nothing is held out of "
                         "--data; drop --valid-fraction");
+    if (!o->data_spec && o->tokenizer)
+        return cli_fail("--tokenizer encodes text data, and no --data is given; add --data "
+                        "text:FILE or drop --tokenizer");
     if (!o->data_spec) {
         if (!o->task_name)
             return cli_fail("give what to learn: --task T --length N (tasks: %s), or --data "
@@ -236,6 +242,9 @@ int train_data_check(train_opts *o) {
     if (csv_only && !csv)
         return cli_fail("%s applies to csv data, and --data is not csv:; drop %s", csv_only,
                         csv_only);
+    if (o->tokenizer && !text)
+        return cli_fail("--tokenizer encodes text data, and --data is not text:; drop "
+                        "--tokenizer");
     if (csv && !train_opt_given(o, "--length"))
         return cli_fail("csv data needs --length N, the rows before each forecast; for "
                         "example --length 50");
@@ -259,6 +268,7 @@ int train_task_create(train_opts *o, uint64_t seed, mn_task **out) {
         d.horizon = o->horizon;
         d.labels = o->labels;
         d.permute = o->permute;
+        d.tokenizer = o->tokenizer;
         st = mn_task_from_data(o->data_spec, &d, seed, out);
         if (!st) o->length = mn_task_get_info(*out)->max_steps;
     } else {
@@ -274,6 +284,7 @@ void train_json_task(json_obj *j, const train_opts *o) {
     }
     json_str(j, "data", o->data_spec);
     if (o->valid_data) json_str(j, "valid_data", o->valid_data);
+    if (o->tokenizer) json_str(j, "tokenizer", o->tokenizer);
 }
 
 int train_opts_check(train_opts *o) {

@@ -17,6 +17,7 @@ typedef struct {
     int horizon;                          /* --horizon (csv) */
     const char *labels;                   /* --labels (fasta) */
     int permute;                          /* --permute (idx) */
+    const char *tokenizer;                /* --tokenizer (text data as BPE ids) */
     const char *opt_name, *sched_name, *init_name;
     const char *blocks_spec, *norm_name, *norm_kind_name;   /* --blocks, --norm, --norm-kind */
     int length, bidir, chrono, no_chrono, eval_every, log_every, threads, residual;
@@ -39,7 +40,7 @@ typedef struct {
     char notes[512];        /* what the model's options chose (a TCN's layers and field) */
 } train_opts;
 
-#define TRAIN_OPTS_MAX 56
+#define TRAIN_OPTS_MAX 60
 
 void train_opts_init(train_opts *o);
 /* The task of the options: --data (seed: the split's and the stream's) or --task at

@@ -329,6 +329,19 @@ void mn_stream_reset(mn_stream *s);
 /* Steps taken since the stream was created or reset. */
 int64_t mn_stream_steps(const mn_stream *s);
 void mn_stream_free(mn_stream *s);   /* the model stays; NULL is fine */
+
+/* Draws one class from the logits[0..n) of a language model's head, for sampling text
+ * (mnemo generate): softmax(logits / temperature) over the top_k largest logits (ties
+ * among equal logits go to the smaller index; top_k 0: all n), drawn with one uniform
+ * number from *rng, a 64-bit state the caller seeds and keeps (splitmix64; the same state
+ * gives the same draw). temperature 0 is greedy: the first maximum, rng untouched. -Inf
+ * logits are never drawn (masked). MN_E_ARG for n < 1, NULL pointers, a negative or NaN
+ * temperature, top_k < 0 or > n; MN_E_INPUT for a NaN or +Inf logit, or every logit -Inf.
+ * Source: the softmax-with-temperature and top-k sampling of Holtzman et al. 2020, "The
+ * Curious Case of Neural Text Degeneration" (section 3), as in Hugging Face's
+ * TemperatureLogitsWarper and TopKLogitsWarper. */
+mn_status mn_sample_logits(const float *logits, int n, double temperature, int top_k,
+                           uint64_t *rng, int32_t *out);
 /* Mean loss of the batch (padding and ignored labels excluded). */
 mn_status mn_model_loss(mn_model *m, const mn_batch *b, double *loss);
 /* Full BPTT on a batch from zero state without an update: the gradients of the mean loss
@@ -455,6 +468,11 @@ mn_status mn_task_from_arrays(const mn_arrays *a, uint64_t seed, mn_task **out);
  *     (or valid_spec "text:V[,V...]"), cut into consecutive windows of `length` bytes, each
  *     scored once. Baseline: the unigram model of the training bytes (their entropy, in
  *     nats). tokens_per_char / tokens_per_byte are set (see mn_task_info).
+ *     With opt->tokenizer the training part and the evaluation part are each encoded with
+ *     that BPE tokenizer (apart, so no token straddles the split) and the stream is their
+ *     ids: vocabulary the tokenizer's, windows of `length` tokens, the unigram baseline
+ *     over the training ids; tokens_per_char and tokens_per_byte count the evaluation
+ *     part's ids against its characters and bytes.
  *   csv:FILE — a numeric time series, one row per step, cells separated by commas. A
  *     first row with a cell that is not a number is a header. columns chooses the series
  *     (names from the header or 1-based indices; default: every column whose first data
@@ -500,6 +518,9 @@ typedef struct {
     const char *state;        /* a task's data_state to reuse (csv: normalization), or NULL */
     const char *labels;       /* fasta: a label file (one label per record): classification */
     int permute;              /* idx: 1 reads the pixels in a fixed permutation (psMNIST) */
+    /* text: a tokenizer.json (mn_tokenizer_load) that encodes the text into BPE ids: the
+     * vocabulary is the tokenizer's, windows are `length` tokens. NULL: bytes. */
+    const char *tokenizer;
 } mn_data_options;
 
 void mn_data_options_init(mn_data_options *o);   /* length 0, valid_fraction -1, no files */
@@ -945,6 +966,9 @@ typedef struct {
      * (adding-sweep, sample-complexity, small-data, layernorm-saturation): nonzero ends
      * the run after the current step with MN_E_STOPPED; NULL for none. */
     const volatile sig_atomic_t *stop;
+    /* bpe-distance: the text to measure on (any bytes; at most 64 MB); NULL: a generated
+     * text of repeated words with brackets and quotes, from seed */
+    const char *text;
 } mn_lab_options;
 
 typedef struct {

@@ -12,8 +12,8 @@ if [ "$rc" -eq 0 ] && grep -q vanishing "$tmp/out" && grep -q adding-sweep "$tmp
     && grep -q -- '--radius' "$tmp/out" && grep -q 'FAIL is a measurement' "$tmp/out"; then
     ok "lab --help lists the experiments, the options and the exit-code rule"
 else bad "lab --help" "$(show)"; fi
-n=$(grep -cE '^  (vanishing|exploding|lstm-highway|orthogonal|tbptt|forget-bias|activations|gru-params|adding-sweep|residual|prenorm|gated-residual|receptive-field|s4-cost|s4-equivalence|selectivity|output-gate|forget-product|input-gate|euler|adjoint|adam-vanishing|sample-complexity|small-data|layernorm-saturation)( |$)' "$tmp/out")
-[ "$n" -eq 25 ] && ok "lab --help has one line per experiment (25)" || bad "experiment lines: $n" "$(show)"
+n=$(grep -cE '^  (vanishing|exploding|lstm-highway|orthogonal|tbptt|forget-bias|activations|gru-params|adding-sweep|residual|prenorm|gated-residual|receptive-field|s4-cost|s4-equivalence|selectivity|output-gate|forget-product|input-gate|euler|adjoint|adam-vanishing|sample-complexity|small-data|layernorm-saturation|bpe-distance)( |$)' "$tmp/out")
+[ "$n" -eq 26 ] && ok "lab --help has one line per experiment (26)" || bad "experiment lines: $n" "$(show)"
 run help lab
 [ "$rc" -eq 0 ] && grep -q vanishing "$tmp/out" && ok "'help lab' works" || bad "help lab" "$(show)"
 run lab tbptt --help
@@ -197,5 +197,20 @@ expect_usage "--train-size not a multiple of --batch" lab small-data --train-siz
 expect_usage "option adam-vanishing ignores"   lab adam-vanishing --steps 10
 expect_usage "--scale where it does not apply" lab small-data --scale 10
 expect_usage "--seeds where it does not apply" lab layernorm-saturation --seeds 2
+
+# bpe-distance: the generated text and a given one
+run lab bpe-distance --json --threads 1
+[ "$rc" -eq 0 ] && [ "$(json_get "$tmp/out" result)" = '"PASS"' ] \
+    && grep -q 'chars/token' "$tmp/out" \
+    && ok "lab bpe-distance: PASS, token distance $(json_get "$tmp/out" all_tokens_256) -> $(json_get "$tmp/out" all_tokens_4096)" \
+    || bad "lab bpe-distance" "$(show)"
+printf 'one (two) one "three" two\n' >"$tmp/bpe.txt"
+run lab bpe-distance --text "$tmp/bpe.txt" --json
+[ "$rc" -eq 0 ] && [ "$(json_get "$tmp/out" pairs_words)" = 2 ] \
+    && [ "$(json_get "$tmp/out" pairs_brackets)" = 2 ] \
+    && ok "lab bpe-distance --text: 2 word repetitions, 2 bracket/quote pairs" \
+    || bad "lab bpe-distance --text" "$(show)"
+expect_usage "bpe-distance --text missing" lab bpe-distance --text "$tmp/none.txt"
+expect_usage "--text where it does not apply" lab vanishing --text "$tmp/bpe.txt"
 
 cli_finish

@@ -50,6 +50,7 @@ ROWS=(
     "--horizon 2||0|-"
     "--labels l.txt||0|-"
     "--permute||0|-"
+    "--tokenizer tok.json||0|-"
     "--model @M||P|w"
     "--blocks gru:5||!P&&!X&&!C&&!S|w"
     "--residual||TWO|w"
@@ -435,7 +436,7 @@ Dl=(diagnose --task adding --length 6 --load "$tmp/d.st" --threads 1)
 bad_load=""
 for row in "${ROWS[@]}"; do
     words=${row%%|*}
-    case $words in --task*|--length*|--batch*|--seed*|--threads*|--data*|--valid-*) continue ;; esac
+    case $words in --task*|--length*|--batch*|--seed*|--threads*|--data*|--valid-*|--tokenizer*) continue ;; esac
     words=${words//@M/gru}; words=${words//@O/sgd}; words=${words//@S/cosine}; words=${words//@F/$tmp/x}
     case $words in --checkpoint-every*) continue ;; esac
     # shellcheck disable=SC2086
@@ -473,6 +474,7 @@ LAB_ROWS=(
     "--target 100|sample-complexity --lengths 4,8 --steps 30 --batch 4 --hidden 4 --seeds 1|rnn_T4_samples"
     "--train-size 16|small-data --length 5 --hidden 4 --steps 4 --batch 8 --seeds 2|lstm_test_mean"
     "--scale 10|layernorm-saturation --length 10 --hidden 4 --steps 2 --batch 4|lstm_saturated"
+    "--text README.md|bpe-distance|all_chars"
     "--seed 2|adam-vanishing --length 10 --hidden 4 --batch 4|sgd_norm_w_ih"
     "--threads 3|gru-params|threads"
 )

@@ -28,7 +28,7 @@ static int close_rel(double a, double b, double tol) { return fabs(a / b - 1.0) 
 
 TEST(lab_lists_every_experiment) {
     const char *names = mn_lab_names();
-    CHECK(mn_lab_count() == 27, "count %d", mn_lab_count());
+    CHECK(mn_lab_count() == 28, "count %d", mn_lab_count());
     for (int i = 0; i < mn_lab_count(); i++) {
         const char *n, *s, *opts;
         CHECK_OK(mn_lab_info(i, &n, &s, &opts));

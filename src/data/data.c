@@ -163,7 +163,7 @@ mn_status mn_task_from_data(const char *spec, const mn_data_options *opt, uint64
         return mn_fail(MN_E_ARG, "the window length must be at least 1, got %d", opt->length);
     mn_data_files f = {spec, NULL, 0, NULL, 0, opt->valid_fraction < 0 ? 0.1 : opt->valid_fraction,
                        opt->length, opt->columns, opt->horizon, opt->state, opt->labels,
-                       opt->permute};
+                       opt->permute, opt->tokenizer};
     const mn_data_kind *kind, *vkind;
     mn_status st = parse_spec(spec, "data", &kind, &f.paths, &f.n);
     if (!st && opt->valid_spec) {
@@ -174,6 +174,9 @@ mn_status mn_task_from_data(const char *spec, const mn_data_options *opt, uint64
                          "(%s); give %s files", mn_data_name(nb, sizeof nb, opt->valid_spec),
                          kind->name, kind->name);
     }
+    if (!st && opt->tokenizer && kind != &mn_data_text)
+        st = mn_fail(MN_E_ARG, "a tokenizer encodes text data, and the data is %s:; drop the "
+                     "tokenizer or give text:FILE", kind->name);
     mn_task *t = NULL;
     if (!st) st = kind->open(&f, seed, &t);
     if (!st) {

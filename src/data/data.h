@@ -20,6 +20,7 @@ typedef struct {
     const char *state;       /* a data_state to reuse, or NULL */
     const char *labels;      /* fasta: the label file, or NULL */
     int permute;             /* idx */
+    const char *tokenizer;   /* text: a tokenizer.json to encode with, or NULL (bytes) */
 } mn_data_files;
 
 typedef struct {

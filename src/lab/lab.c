@@ -131,6 +131,9 @@ static const struct {
      "(minutes)", "train-size length steps batch hidden seeds seed", mn_lab_small_data},
     {"layernorm-saturation", "saturated gate units in training at a large input scale: LSTM "
      "vs LN-LSTM", "scale length steps batch hidden seed", mn_lab_layernorm_saturation},
+    /* lab_bpe.c */
+    {"bpe-distance", "BPE shortens the distance in tokens between related positions (a word "
+     "and its repetition, brackets) as the vocabulary grows", "text seed", mn_lab_bpe_distance},
 };
 #define NEXPERIMENTS ((int)(sizeof experiments / sizeof experiments[0]))
 
@@ -139,7 +142,7 @@ const char *mn_lab_names(void) {
            "gru-params, adding-sweep, residual, prenorm, gated-residual, path-length, "
            "attention-cost, receptive-field, s4-cost, s4-equivalence, selectivity, output-gate, "
            "forget-product, input-gate, euler, adjoint, adam-vanishing, sample-complexity, "
-           "small-data, layernorm-saturation";
+           "small-data, layernorm-saturation, bpe-distance";
 }
 
 int mn_lab_count(void) { return NEXPERIMENTS; }

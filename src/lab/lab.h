@@ -73,6 +73,9 @@ mn_status mn_lab_layernorm_saturation(const mn_lab_options *o, mn_lab_result *r)
 mn_status mn_lab_sample_complexity(const mn_lab_options *o, mn_lab_result *r);
 mn_status mn_lab_small_data(const mn_lab_options *o, mn_lab_result *r);
 
+/* lab_bpe.c: what BPE tokenization does to the distance between related positions */
+mn_status mn_lab_bpe_distance(const mn_lab_options *o, mn_lab_result *r);
+
 /* ------------------------------------------------------------ options (lab.c) */
 
 /* The options with every default filled in. */
