@@ -318,18 +318,18 @@ static void probe_matches_step_vjp(mn_cell_kind cell) {
 TEST(cells_ln_lstm_probe_and_step_vjp) { probe_matches_step_vjp(MN_LSTM); }
 TEST(cells_ln_gru_probe_and_step_vjp) { probe_matches_step_vjp(MN_GRU); }
 
-/* A batch too small to split by rows on 2 threads splits each step's product by W_hh's
- * column panels (recurrent.c, forward_columns): the outputs and final state must be the
- * bits of one thread. Widths are above the split's threshold (G·H·H >= 65536) for every
- * cell; B = 3 with lengths puts padding inside the loop; T >= 8 steps. */
+/* One sequence on 2 threads splits each step's product by W_hh's column panels
+ * (recurrent.c, forward_columns): the outputs and final state must be the bits of one
+ * thread. Widths are above the split's threshold (G·H·H >= 131072) for every cell; the
+ * lengths put padding inside the loop; T >= 8 steps; B = 3 takes the one-thread loop. */
 TEST(cells_column_split_same_bits_as_one_thread) {
     static const struct { mn_cell_kind cell; int H; } cases[] = {
-        {MN_LSTM, 128}, {MN_GRU, 160}, {MN_RNN_TANH, 256}, {MN_GATED_RESIDUAL, 192}};
+        {MN_LSTM, 192}, {MN_GRU, 224}, {MN_RNN_TANH, 384}, {MN_GATED_RESIDUAL, 272}};
     enum { I = 5, T = 12 };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
         for (int B = 1; B <= 3; B += 2) {
             int H = cases[c].H;
-            int32_t lengths[3] = {T, 7, 10};
+            int32_t lengths[3] = {B > 1 ? T : 9, 7, 10};
             float *x = malloc(sizeof(float) * T * B * I), *y[2];
             mn_rng r;
             mn_rng_seed(&r, 3);
@@ -344,7 +344,7 @@ TEST(cells_column_split_same_bits_as_one_thread) {
             for (int threads = 1; threads <= 2; threads++) {
                 mn_set_threads(threads);
                 y[threads - 1] = malloc(sizeof(float) * T * B * H);
-                REQUIRE_OK(o.l->ops->forward(o.l, x, y[threads - 1], T, B, B > 1 ? lengths : NULL));
+                REQUIRE_OK(o.l->ops->forward(o.l, x, y[threads - 1], T, B, lengths));
                 REQUIRE(o.l->ops->state(o.l, v) == 1, "no state view");
                 hT[threads - 1] = malloc(sizeof(float) * B * H);
                 memcpy(hT[threads - 1], v[0].hT, sizeof(float) * B * H);

@@ -179,21 +179,24 @@ void mn_recurrent_forward_step(const time_loop *k, int t, int b0, int b1, int mi
 }
 
 /* A batch too small to split by rows (one sequence streaming from a sensor) still has a
- * product worth two cores when W_hh is large: from this many multiply-adds per step on,
+ * product worth two cores when W_hh is large. Measured on 2 cores (bench/RESULTS.md), one
+ * sequence: GRU H=256 (196k multiply-adds a step) 19.2 -> 15.8 ms over 1000 steps, where
+ * LSTM H=128 (65k) lost 7.1 -> 8.1 ms to the barriers, and 4 sequences of LSTM H=256 lost
+ * too (48.6 -> 52 ms): so one sequence, from this many multiply-adds per step on,
  * the threads stay in one parallel region for the whole loop, each multiplying h_{t-1} by
  * its share of W_hh's column panels (its gates' columns, which then sit in its own L2),
  * and one thread runs the cells; two barriers a step instead of a fork. Each element of
  * the product is the same chain of FMAs whichever panels a thread holds, so the bits are
  * those of one thread. */
-#define COLUMN_SPLIT_MACS 65536
+#define COLUMN_SPLIT_MACS 131072
 #define COLUMN_SPLIT_MIN_STEPS 8
 
 static int column_threads(const recurrent *s, int T, int B) {
 #ifdef _OPENMP
     int threads = MN_MIN(omp_get_max_threads(), MN_GEMM_MAX_THREADS);
     int panels = (s->GH + s->whh_t.nr - 1) / s->whh_t.nr;
-    if (s->proj || row_threads(B) > 1 || T < COLUMN_SPLIT_MIN_STEPS ||
-        (double)B * s->GH * s->H < COLUMN_SPLIT_MACS)
+    if (s->proj || B > 1 || T < COLUMN_SPLIT_MIN_STEPS ||
+        (double)s->GH * s->H < COLUMN_SPLIT_MACS)
         return 1;
     return MN_MAX(1, MN_MIN(threads, panels / 4));
 #else
