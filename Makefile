@@ -1,6 +1,6 @@
 # mnemo build. Needs only a C11 compiler, libm and (optionally) OpenMP.
 #   make            library (static + shared) and the mnemo binary
-#   make run        the main job: LSTM vs tanh RNN on the adding problem, T=100
+#   make run        the main job: tanh RNN, LSTM, Transformer, TCN, S4D on the adding problem, T=50 and 100
 #   make test       the whole test suite
 #   make sanitize   the same suite built with -fsanitize=address,undefined
 #   make fuzz       libFuzzer harnesses (clang), FUZZ_SECONDS=300 each; see fuzz/run.sh
