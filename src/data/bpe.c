@@ -11,14 +11,6 @@
 #include <limits.h>
 #include <string.h>
 
-static inline uint64_t mix64(uint64_t x) {
-    x ^= x >> 31;
-    x *= 0x7fb5d329728ea185ULL;
-    x ^= x >> 27;
-    x *= 0x81dadef4bc2dd44dULL;
-    x ^= x >> 33;
-    return x;
-}
 
 static inline uint64_t pair_key(int32_t l, int32_t r) {
     return ((uint64_t)(uint32_t)l << 32) | (uint32_t)r;
@@ -27,7 +19,7 @@ static inline uint64_t pair_key(int32_t l, int32_t r) {
 int32_t mn_bpe_rank(const mn_tokenizer *t, int32_t left, int32_t right) {
     uint64_t k = pair_key(left, right);
     size_t mask = t->pair_cap - 1;
-    for (size_t i = mix64(k) & mask;; i = (i + 1) & mask) {
+    for (size_t i = mn_bpe_mix64(k) & mask;; i = (i + 1) & mask) {
         if (t->pair_rank[i] < 0) return -1;
         if (t->pair_keys[i] == k) return t->pair_rank[i];
     }
@@ -129,7 +121,7 @@ mn_status mn_bpe_build(const size_t *tok_off, const unsigned char *tok_bytes, in
             goto fail;
         }
         uint64_t key = pair_key(l, r);
-        size_t mask = t->pair_cap - 1, i = mix64(key) & mask;
+        size_t mask = t->pair_cap - 1, i = mn_bpe_mix64(key) & mask;
         while (t->pair_rank[i] >= 0 && t->pair_keys[i] != key) i = (i + 1) & mask;
         if (t->pair_rank[i] >= 0) {
             mn_fail(st, "%s: merge %d repeats merge %d (\"%s\" \"%s\")", what, k,
@@ -231,19 +223,6 @@ static mn_status grow_scratch(mn_tokenizer *t, size_t n) {
     return MN_OK;
 }
 
-static uint64_t hash_piece(const unsigned char *s, size_t n) {
-    uint64_t h = 0x9E3779B97F4A7C15ULL ^ n;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t w;
-        memcpy(&w, s + i, 8);
-        h = mix64(h ^ w);
-    }
-    uint64_t w = 0;
-    memcpy(&w, s + i, n - i);
-    return mix64(h ^ w);
-}
-
 /* Makes the cache hold `slots` slots (and 32 bytes and ids per slot), keeping what it
  * holds; 0 when memory is short (the caller then goes on without the cache). */
 static int cache_resize(mn_tokenizer *t, size_t slots) {
@@ -275,7 +254,7 @@ static int cache_resize(mn_tokenizer *t, size_t slots) {
 static size_t encode_cached(mn_tokenizer *t, const unsigned char *s, size_t n, int32_t *ids) {
     if (n > MN_BPE_CACHE_PIECE || n == 1) return encode_piece(t, s, n, ids);
     if (!t->cache && !cache_resize(t, 1024)) return encode_piece(t, s, n, ids);
-    uint64_t h = hash_piece(s, n);
+    uint64_t h = mn_bpe_hash(s, n);
     size_t mask = t->cache_slots - 1, i = h & mask;
     for (; t->cache[i].len; i = (i + 1) & mask) {
         const struct mn_bpe_cached *c = &t->cache[i];

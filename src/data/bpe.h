@@ -37,6 +37,8 @@
 #define MN_BPE_H
 
 #include "core.h"
+
+#include <string.h>
 #include "json.h"
 
 /* The longest byte string a token may have (bounds a hostile file's allocations). */
@@ -104,5 +106,28 @@ int32_t mn_bpe_rank(const mn_tokenizer *t, int32_t left, int32_t right);
 void mn_bpe_write_json(const mn_tokenizer *t, mn_strbuf *sb);
 /* Parses a tokenizer.json text; `what` (a path) names it in messages. */
 mn_status mn_bpe_read_json(const char *text, size_t len, const char *what, mn_tokenizer **out);
+
+/* The hash tables' mixing (a 64-bit finalizer) and the hash of a byte string, shared by the
+ * encoder's cache, training's piece map and the reader's vocabulary. */
+static inline uint64_t mn_bpe_mix64(uint64_t x) {
+    x ^= x >> 31;
+    x *= 0x7fb5d329728ea185ULL;
+    x ^= x >> 27;
+    x *= 0x81dadef4bc2dd44dULL;
+    x ^= x >> 33;
+    return x;
+}
+
+static inline uint64_t mn_bpe_hash(const unsigned char *s, size_t n) {
+    uint64_t h = 0x9E3779B97F4A7C15ULL ^ n, w;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&w, s + i, 8);
+        h = mn_bpe_mix64(h ^ w);
+    }
+    w = 0;
+    memcpy(&w, s + i, n - i);
+    return mn_bpe_mix64(h ^ w);
+}
 
 #endif

@@ -119,15 +119,9 @@ typedef struct {
     size_t map_cap;
 } vocab_t;
 
-static uint64_t hash_bytes(const unsigned char *s, size_t n) {
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) h = (h ^ s[i]) * 1099511628211ULL;
-    return h;
-}
-
 static int32_t vocab_find(const vocab_t *v, const unsigned char *s, size_t n) {
     size_t mask = v->map_cap - 1;
-    for (size_t i = hash_bytes(s, n) & mask; v->map[i] >= 0; i = (i + 1) & mask) {
+    for (size_t i = mn_bpe_hash(s, n) & mask; v->map[i] >= 0; i = (i + 1) & mask) {
         int32_t id = v->map[i];
         if (v->off[id + 1] - v->off[id] == n && !memcmp(v->bytes + v->off[id], s, n)) return id;
     }
@@ -236,7 +230,7 @@ static mn_status read_vocab(const mn_json *vj, vocab_t *v) {
     }
     v->off[n] = pos;
     for (int k = 0; k < n; k++) {   /* distinct keys give distinct bytes: a bijection */
-        size_t mask = v->map_cap - 1, i = hash_bytes(v->bytes + v->off[k],
+        size_t mask = v->map_cap - 1, i = mn_bpe_hash(v->bytes + v->off[k],
                                                      v->off[k + 1] - v->off[k]) & mask;
         while (v->map[i] >= 0) i = (i + 1) & mask;
         v->map[i] = k;

@@ -16,14 +16,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static inline uint64_t mix64(uint64_t x) {
-    x ^= x >> 31;
-    x *= 0x7fb5d329728ea185ULL;
-    x ^= x >> 27;
-    x *= 0x81dadef4bc2dd44dULL;
-    x ^= x >> 33;
-    return x;
-}
 
 /* Grows an array of elem-byte items to hold need, keeping its contents. */
 static int grow(void *bufp, size_t *cap, size_t need, size_t elem) {
@@ -72,19 +64,6 @@ static void trainer_free(trainer *tr) {
     mn_release(tr->nodes); mn_release(tr->heap); mn_release(tr->stamp); mn_release(tr->fresh);
 }
 
-static uint64_t hash_bytes(const unsigned char *s, size_t n) {
-    uint64_t h = 0x9E3779B97F4A7C15ULL ^ n;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t w;
-        memcpy(&w, s + i, 8);
-        h = mix64(h ^ w);
-    }
-    uint64_t w = 0;
-    memcpy(&w, s + i, n - i);
-    return mix64(h ^ w ^ ((uint64_t)(n - i) << 59));
-}
-
 static mn_status rehash_words(trainer *tr, size_t cap) {
     int32_t *m = mn_alloc(sizeof(int32_t) * cap);
     if (!m) return MN_E_NOMEM;
@@ -105,7 +84,7 @@ static mn_status add_piece(trainer *tr, const unsigned char *s, size_t n) {
         mn_status st = rehash_words(tr, tr->wmap_cap ? 2 * tr->wmap_cap : 1 << 12);
         if (st) return st;
     }
-    uint64_t h = hash_bytes(s, n);
+    uint64_t h = mn_bpe_hash(s, n);
     size_t mask = tr->wmap_cap - 1, i = h & mask;
     for (; tr->wmap[i] >= 0; i = (i + 1) & mask) {
         int32_t w = tr->wmap[i];
@@ -193,7 +172,7 @@ static int32_t pair_index(trainer *tr, int32_t l, int32_t r, int create) {
         if (!m) return -1;
         memset(m, 0xff, sizeof(int32_t) * cap);
         for (size_t p = 0; p < tr->n_pairs; p++) {
-            size_t i = mix64(tr->p_key[p]) & (cap - 1);
+            size_t i = mn_bpe_mix64(tr->p_key[p]) & (cap - 1);
             while (m[i] >= 0) i = (i + 1) & (cap - 1);
             m[i] = (int32_t)p;
         }
@@ -201,7 +180,7 @@ static int32_t pair_index(trainer *tr, int32_t l, int32_t r, int create) {
         tr->pmap = m;
         tr->pmap_cap = cap;
     }
-    size_t mask = tr->pmap_cap - 1, i = mix64(key) & mask;
+    size_t mask = tr->pmap_cap - 1, i = mn_bpe_mix64(key) & mask;
     for (; tr->pmap[i] >= 0; i = (i + 1) & mask)
         if (tr->p_key[tr->pmap[i]] == key) return tr->pmap[i];
     if (!create) return -1;
