@@ -391,7 +391,7 @@ typedef struct {
 
 typedef struct mn_task mn_task;
 
-const char *mn_task_names(void);  /* "adding, adding-1997, copy" */
+const char *mn_task_names(void);  /* "adding, adding-1997, copy, ...": every task, joined */
 mn_status mn_task_create(const char *name, int length, uint64_t seed, mn_task **out);
 void mn_task_free(mn_task *t);
 const mn_task_info *mn_task_get_info(const mn_task *t);
