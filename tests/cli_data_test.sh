@@ -225,4 +225,18 @@ expect_usage "--valid-data and --valid-fraction" train --data "text:$tmp/c.txt" 
 expect_usage "neither --task nor --data" train "${S[@]}"
 expect_usage "eval --data with --task" eval --load "$tmp/m.safetensors" --data "text:$tmp/c.txt" --task adding
 expect_usage "eval on an empty file" eval --load "$tmp/m.safetensors" --data "text:$tmp/empty.txt"
+# quoted cells, as Python's csv module and statsmodels' data sets write them
+awk 'BEGIN { print "\"YEAR\",\"SUN, ACTIVITY\""; for (i = 0; i < 80; i++)
+             printf "%d,\"%.2f\"\n", 1700 + i, 50 + 40 * sin(i / 2) }' >"$tmp/q.csv"
+run train --data "csv:$tmp/q.csv" --columns 2 --length 10 "${S[@]}" --json
+if [ "$rc" -eq 0 ] && json_check "$tmp/out" test_mse >/dev/null; then
+    ok "csv with quoted header names and cells (\"SUN, ACTIVITY\")"
+else bad "csv with quoted cells" "$(show)"; fi
+printf 'a,b\n1,"2\n3,4\n' >"$tmp/open.csv"
+expect_usage "a quoted cell left open" train --data "csv:$tmp/open.csv" --length 1 "${S[@]}"
+grep -q 'open.csv:2: column 2: a quoted cell is not closed' "$tmp/err" \
+    && ok "... names file, line and column" || bad "open quote message" "$(show)"
+printf 'a,b\n1,"2"x\n3,4\n' >"$tmp/after.csv"
+expect_usage "text after a quoted cell" train --data "csv:$tmp/after.csv" --length 1 "${S[@]}"
+
 cli_finish

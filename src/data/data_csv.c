@@ -1,7 +1,9 @@
 /* csv:FILE — a numeric time series for forecasting (task_series.c). The file is read once
  * in blocks (mn_data_append_file) and parsed in place, line by line; every refusal names
- * file:line:column and what was expected. Cells are separated by ','; '\r\n' line ends and
- * blank lines are fine; a first row with any cell that is not a number is the header. */
+ * file:line:column and what was expected. Cells are separated by ','; a cell may be quoted
+ * as RFC 4180 and Python's csv module write it ("YEAR", "a,b", "say ""hi"""), within its
+ * line; '\r\n' line ends and blank lines are fine; a first row with any cell that is not a
+ * number is the header. */
 #include "data.h"
 
 #include <errno.h>
@@ -44,9 +46,36 @@ static int next_row(csv_reader *r) {
                         mn_data_name(nb, sizeof nb, r->path), r->line, MAX_COLS, MAX_COLS);
                 return -1;
             }
-            char *e = strchr(c, ',');
-            r->cell[r->ncell] = c;
-            r->cell_len[r->ncell++] = e ? (size_t)(e - c) : strlen(c);
+            char *e;
+            if (*c == '"') {   /* RFC 4180 (and Python's csv): "...", "" for a quote */
+                char *w = c, *p = c + 1;
+                for (;; p++) {
+                    if (!*p) {
+                        mn_fail(MN_E_INPUT, "%s:%ld: column %d: a quoted cell is not closed on "
+                                "its line (cells that span lines are not read)",
+                                mn_data_name(nb, sizeof nb, r->path), r->line, r->ncell + 1);
+                        return -1;
+                    }
+                    if (*p == '"' && p[1] != '"') break;
+                    *w++ = *p;
+                    p += *p == '"';
+                }
+                for (p++; *p == ' ' || *p == '\t'; p++) {}
+                if (*p && *p != ',') {
+                    mn_fail(MN_E_INPUT, "%s:%ld: column %d: text after a quoted cell; expected "
+                            "',' or the end of the line", mn_data_name(nb, sizeof nb, r->path),
+                            r->line, r->ncell + 1);
+                    return -1;
+                }
+                e = *p ? p : NULL;
+                *w = 0;
+                r->cell[r->ncell] = c;
+                r->cell_len[r->ncell++] = (size_t)(w - c);
+            } else {
+                e = strchr(c, ',');
+                r->cell[r->ncell] = c;
+                r->cell_len[r->ncell++] = e ? (size_t)(e - c) : strlen(c);
+            }
             if (!e) break;
             *e = 0;
             c = e + 1;
