@@ -194,7 +194,7 @@ SLOW_TEST(learn_lstm_adding_T50) {
  * with `mnemo train` (1 thread): hidden 128 stalls near 91% after 4000 steps; hidden 256
  * with a cosine decay reaches 99.2% (batch 64, 4000 steps) and 99.6% (batch 128, 3000
  * steps, this configuration), with chrono init over the 40 steps as the CLI does.
- * About 15M tokens: two or three minutes on 2 cores. */
+ * About 15M tokens: two or three minutes on 2 AVX-512 cores, 7 minutes on 2 AVX2 cores. */
 SLOW_TEST(learn_lstm_copy_T20) {
     mn_train_config tc;
     mn_train_config_init(&tc);
