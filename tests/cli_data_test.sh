@@ -239,4 +239,10 @@ grep -q 'open.csv:2: column 2: a quoted cell is not closed' "$tmp/err" \
 printf 'a,b\n1,"2"x\n3,4\n' >"$tmp/after.csv"
 expect_usage "text after a quoted cell" train --data "csv:$tmp/after.csv" --length 1 "${S[@]}"
 
+# a number float32 cannot hold (found by fuzz_csv: it became Inf in a batch)
+printf 'a,b\n1,2\n5,6\n3,4\n5888888888888888888888888888888888888888888888888888888888,6\n7,8\n' >"$tmp/big.csv"
+expect_usage "a value beyond float32's range" train --data "csv:$tmp/big.csv" --length 1 "${S[@]}"
+grep -q "big.csv:5:1: expected a finite number, got a number beyond float32's range" "$tmp/err" \
+    && ok "... names file, line, column and the range" || bad "float32 range message" "$(show)"
+
 cli_finish

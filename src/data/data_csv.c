@@ -7,6 +7,7 @@
 #include "data.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,7 +95,7 @@ static int cell_number(const char *c, double *v) {
     double x = strtod(c, &end);
     if (end == c) return 0;
     while (*end == ' ' || *end == '\t') end++;
-    if (*end || !isfinite(x)) return 0;
+    if (*end || !isfinite(x) || fabs(x) > FLT_MAX) return 0;   /* batches are float32 */
     *v = x;
     return 1;
 }
@@ -106,6 +107,7 @@ static const char *cell_problem(const char *c) {
     char *end;
     double x = strtod(c, &end);
     if (end != c && !isfinite(x)) return x != x ? "NaN" : "an infinity";
+    if (end != c && fabs(x) > FLT_MAX) return "a number beyond float32's range (3.4e38)";
     return NULL;
 }
 

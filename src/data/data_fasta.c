@@ -129,8 +129,12 @@ static mn_status read_labels(const char *path, long want, int32_t **out, int *cl
             start[k] = pos + b;
             slen[k] = m - b;
             int digits = slen[k] <= 5;
-            for (size_t j = b; j < m; j++) digits &= s[j] >= '0' && s[j] <= '9';
-            if (digits && atol((const char *)s + b) > 65535) digits = 0;
+            long v = 0;   /* the line is not NUL-terminated: read its digits in place */
+            for (size_t j = b; j < m; j++) {
+                digits &= s[j] >= '0' && s[j] <= '9';
+                if (digits) v = v * 10 + (s[j] - '0');
+            }
+            if (digits && v > 65535) digits = 0;
             numeric &= digits;
             k++;
         }
