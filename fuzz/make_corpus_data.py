@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Seeds for fuzz_fasta and fuzz_idx (fuzz/corpus/fasta, fuzz/corpus/idx): the first byte
-holds the options fuzz_checks.h reads (fasta: bit 0 labels, bits 1-2 window, bit 3
-validation fraction; idx: bit 0 the input is the labels file, bit 1 permute). ok-* seeds
+"""Seeds for fuzz_fasta, fuzz_idx and fuzz_text (fuzz/corpus/fasta, idx, text): the first
+byte holds the options the harness reads (fasta: bit 0 labels, bits 1-2 window, bit 3
+validation fraction; idx: bit 0 the input is the labels file, bit 1 permute; text: bits 0-2
+window, bit 3 fraction, bit 4 two files split at the second byte, bit 5 tokenizer). ok-* seeds
 must be accepted, bad-* refused; gz-* are read through zlib or refused, by build.
     python3 fuzz/make_corpus_data.py fuzz/corpus"""
 import gzip, os, struct, sys
@@ -43,3 +44,11 @@ put("idx", "bad-labels-dims", b"\x01" + idx(2, [3, 1], bytes([0, 1, 2])))
 put("idx", "bad-images-dims", b"\x00" + idx(2, [3, 4], bytes(12)))
 put("idx", "bad-header-cut", b"\x00" + images[:9])
 put("idx", "bad-gz-cut", b"\x00" + gzip.compress(images, mtime=0)[:-12])
+
+text = "It was the best of times, it was the worst of times; caf\u00e9 \u2014 1999.\n".encode()
+put("text", "ok-bytes", b"\x03\x00" + text * 3)
+put("text", "ok-tokens", b"\x23\x00" + text * 3)
+put("text", "ok-two-files-tokens", b"\x31\x80" + text * 4)
+put("text", "ok-invalid-utf8", b"\x22\x00" + bytes(range(256)))
+put("text", "bad-too-short", b"\x07\x00abc")
+put("text", "bad-empty-valid", b"\x10\xff" + text)

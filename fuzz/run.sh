@@ -4,7 +4,7 @@
 # one executed. Never part of `make test`.
 #
 #   FUZZ_SECONDS=N    seconds per harness (libFuzzer's -max_total_time)
-#   FUZZ_TARGETS=...  harnesses to run (default: safetensors npy args csv bpe fasta idx)
+#   FUZZ_TARGETS=...  harnesses to run (default: safetensors npy args csv bpe fasta idx text)
 #   FUZZ_CC=clang     the compiler (it must ship libFuzzer: -fsanitize=fuzzer)
 #
 # Each harness starts from its seeds in fuzz/corpus/<name>/ (read only) and keeps what it
@@ -13,7 +13,7 @@
 set -u
 cd "$(dirname "$0")/.." || exit 1
 secs=${FUZZ_SECONDS:-300}
-targets=${FUZZ_TARGETS:-safetensors npy args csv bpe fasta idx}
+targets=${FUZZ_TARGETS:-safetensors npy args csv bpe fasta idx text}
 cc=${FUZZ_CC:-clang}
 out=build/fuzz
 san="-fsanitize=address,undefined -fno-sanitize-recover=all"

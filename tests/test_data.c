@@ -138,6 +138,13 @@ TEST(data_text_refusals_name_the_file) {
     CHECK(text_task(spec, 20, 0.1, NULL, &t) == MN_E_INPUT && has("short.txt"),
           "too short for a window: %s", mn_last_error());
     CHECK(text_task(spec, 4, 0, NULL, &t) == MN_E_ARG, "nothing held out: %s", mn_last_error());
+    /* the held-out tail, one byte, is a UTF-8 continuation byte: no character to count */
+    snprintf(path, sizeof path, "%s/tail.txt", dir);
+    REQUIRE(mn_test_write_file(path, "abcdefghi\xa7", 10), "write");
+    snprintf(spec, sizeof spec, "text:%s", path);
+    CHECK(text_task(spec, 4, 0.1, NULL, &t) == MN_E_INPUT && has("tail.txt") &&
+          has("no character"), "held-out part without a character: %s", mn_last_error());
+    snprintf(spec, sizeof spec, "text:%s", path);
     CHECK(text_task(spec, 0, 0.1, NULL, &t) == MN_E_ARG, "no window length");
     CHECK(text_task("csvx:a", 4, 0.1, NULL, &t) == MN_E_ARG && has("unknown kind"),
           "unknown kind: %s", mn_last_error());

@@ -61,13 +61,17 @@ static mn_status text_open(const mn_data_files *f, uint64_t seed, mn_task **out)
                          : len - (size_t)floor(f->valid_fraction * (double)len + 0.5);
     double chars = 0;
     for (size_t i = split; i < len; i++) chars += (buf[i] & 0xC0) != 0x80;
-    if (split < (size_t)f->length + 1 || split >= len) {
+    if (split < (size_t)f->length + 1 || split >= len || chars == 0) {
         char nb[MN_ESCAPE_CAP];
         mn_release(buf);
         if (split >= len)
             return mn_fail(MN_E_ARG, "data \"%s\": the validation fraction %g of %zu bytes "
                            "leaves none to evaluate on; give a larger fraction or validation "
                            "files", mn_data_name(nb, sizeof nb, f->spec), f->valid_fraction, len);
+        if (split >= (size_t)f->length + 1)   /* bits per character would divide by 0 */
+            return mn_fail(MN_E_INPUT, "data \"%s\": the %zu held-out bytes hold no character "
+                           "(only UTF-8 continuation bytes); give more held-out text",
+                           mn_data_name(nb, sizeof nb, f->spec), len - split);
         return mn_fail(MN_E_INPUT, "data \"%s\": %zu training bytes, too few for one window "
                        "of %d bytes and the byte after it; give more text or a shorter length",
                        mn_data_name(nb, sizeof nb, f->spec), split, f->length);
