@@ -33,7 +33,7 @@ zlib=$(printf '#include <zlib.h>\nint main(void){return zlibVersion()[0] == 0;}\
        "$cc" -x c - -lz -o /dev/null 2>/dev/null && echo -lz)
 
 # The library and the CLI's parsing code, instrumented for coverage (incremental).
-cli_objs="$out/cli/args.o $out/cli/train_run.o $out/cli/train_record.o $out/cli/common.o $out/cli/progress.o $out/cli/signals.o $out/cli/families.o"
+cli_objs="$out/cli/args.o $out/cli/train_run.o $out/cli/train_loop.o $out/cli/train_record.o $out/cli/common.o $out/cli/progress.o $out/cli/signals.o $out/cli/families.o $out/cli/ranks.o"
 make -s BUILD="$out" CC="$cc" OPENMP= \
     OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link $san" \
     "$out/libmnemo.a" $cli_objs >"$out/build.log" 2>&1 || {
