@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Run `mnemo bench` and the same TCN and S4D steps in PyTorch, side by side, in one run,
-plus an LSTM of the same width in mnemo (the issue's S4D-vs-LSTM claim).
+"""Run `mnemo bench` and the same TCN, S4D and Mamba steps in PyTorch, side by side, in one
+run, plus an LSTM of the same width in mnemo (the issue's S4D-vs-LSTM claim).
 
 Both sides do the same work per step: the stack over B sequences of length L and width H,
 a 1-wide linear head at every step, MSE against random targets, backward and one Adam
@@ -13,6 +13,11 @@ for mnemo, [B, H, L] for PyTorch's convolutions):
   s4d: the S4 repository's models/s4/s4d.py (S4DKernel: the Vandermonde kernel by exp of an
        [H, N/2, L] tensor and einsum, in complex64; y = irfft(rfft(u, 2L)·rfft(K, 2L))[:L]
        + D·u), without its GELU and output linear: mnemo's `s4d` block (state N = 64);
+  mamba: one Mamba-1 block (state 16, expand 2, conv 4, dt rank ceil(H/16)) as the slow path
+       of state-spaces/mamba's mamba_simple.py computes it, the scan a loop over the steps
+       as selective_scan_ref (slices by unbind: see selective_scan_loop):
+       tools/gen_fixtures_mamba.py's reference, the one mnemo's fixtures come from, with its
+       parameters as nn.Parameters; mnemo `--blocks mamba`;
   lstm: mnemo `--blocks lstm:H` at the same shape (mnemo only).
 
     /usr/bin/python3 bench/compare_ssm.py [--threads 2] [--mnemo build/mnemo]
@@ -21,9 +26,12 @@ for mnemo, [B, H, L] for PyTorch's convolutions):
 import argparse
 import json
 import math
+import os
 import subprocess
 import sys
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
 
 
 def torch_models(torch):
@@ -85,18 +93,51 @@ def torch_models(torch):
             y = torch.fft.irfft(u_f * k_f, n=2 * L)[..., :L]
             return y + u * self.D.unsqueeze(-1)
 
-    return TCN, S4D
+    def selective_scan_loop(u, delta, A, Bm, Cm, D, z, delta_bias):
+        """selective_scan_ref's step loop, with the per-step slices taken by unbind: the
+        reference's indexing x[:, :, i] makes autograd add a full-size gradient for every
+        step (quadratic in L: 25 s for one training step at L = 512), unbind's backward is
+        one stack."""
+        delta = F.softplus(delta + delta_bias[..., None])
+        dA = torch.exp(torch.einsum("bdl,dn->bdln", delta, A)).unbind(2)
+        dBu = torch.einsum("bdl,bnl,bdl->bdln", delta, Bm, u).unbind(2)
+        Cs = Cm.unbind(2)
+        x = A.new_zeros((u.shape[0], A.shape[0], A.shape[1]))
+        ys = []
+        for i in range(u.shape[2]):
+            x = dA[i] * x + dBu[i]
+            ys.append(torch.einsum("bdn,bn->bd", x, Cs[i]))
+        y = torch.stack(ys, dim=2)
+        return (y + u * D[..., None]) * F.silu(z)
+
+    class Mamba(nn.Module):                         # tools/gen_fixtures_mamba.py
+        def __init__(self, H, N=16):
+            super().__init__()
+            import gen_fixtures_mamba as ref
+            ref.selective_scan_ref = selective_scan_loop
+            self.forward_ref = ref.mamba_forward
+            p = ref.mamba_init(H, N)
+            self.names = list(p)                    # state-dict names hold dots
+            self.ps = nn.ParameterList([nn.Parameter(v) for v in p.values()])
+
+        def forward(self, x):                       # [L, B, H]
+            return self.forward_ref(x, dict(zip(self.names, self.ps)))
+
+    return TCN, S4D, Mamba
 
 
 def torch_ms(torch, model, L, B, H, mode, a):
     torch.manual_seed(0)
     torch.set_num_threads(a.threads)
-    TCN, S4D = torch_models(torch)
-    net = TCN(H, a.kernel, a.blocks) if model == "tcn" else S4D(H)
+    TCN, S4D, Mamba = torch_models(torch)
+    net = {"tcn": lambda: TCN(H, a.kernel, a.blocks), "s4d": lambda: S4D(H),
+           "mamba": lambda: Mamba(H)}[model]()
     head = torch.nn.Linear(H, 1)
     params = list(net.parameters()) + list(head.parameters())
     opt = torch.optim.Adam(params, lr=2e-3)
-    x = torch.rand(B, H, L) * 2 - 1
+    x = torch.rand(B, H, L) * 2 - 1                 # Mamba takes [L, B, H]
+    if model == "mamba":
+        x = torch.rand(L, B, H) * 2 - 1
     y = torch.rand(B, L, 1) * 2 - 1
 
     def step():
@@ -105,7 +146,8 @@ def torch_ms(torch, model, L, B, H, mode, a):
                 net(x)
             return
         opt.zero_grad()
-        out = net(x).transpose(1, 2)                # [B, L, H]
+        out = net(x)
+        out = out.permute(1, 0, 2) if model == "mamba" else out.transpose(1, 2)   # [B, L, H]
         loss = torch.nn.functional.mse_loss(head(out), y)
         loss.backward()
         opt.step()
@@ -120,7 +162,7 @@ def torch_ms(torch, model, L, B, H, mode, a):
 def blocks_of(model, H, a):
     if model == "tcn":
         return ",".join(f"tcn:{H}:kernel={a.kernel}:dilation={2 ** i}" for i in range(a.blocks))
-    return "s4d" if model == "s4d" else f"lstm:{H}"
+    return model if model in ("s4d", "mamba") else f"lstm:{H}"
 
 
 def mnemo_ms(model, L, B, H, mode, a):
@@ -141,14 +183,14 @@ def main():
     ap.add_argument("--kernel", type=int, default=3, help="TCN kernel")
     ap.add_argument("--blocks", type=int, default=4, help="TCN blocks (dilations 1, 2, 4, ...)")
     ap.add_argument("--modes", default="train,infer")
-    ap.add_argument("--models", default="tcn,s4d")
+    ap.add_argument("--models", default="tcn,s4d,mamba")
     ap.add_argument("--iterations", type=int, default=3)
     ap.add_argument("--warmup", type=int, default=1)
     a = ap.parse_args()
     import torch
     B, H = a.batch, a.width
     print(f"# torch {torch.__version__}, {a.threads} threads, B {B}, width {H}; TCN {a.blocks} "
-          f"blocks of kernel {a.kernel}; S4D state 64; ms per step (lower is better)")
+          f"blocks of kernel {a.kernel}; S4D state 64; Mamba state 16; ms per step (lower is better)")
     print(f"{'model':<6}{'L':>7}  {'mode':<6}{'mnemo ms':>10}{'torch ms':>10}{'speed-up':>10}"
           f"{'mnemo LSTM ms':>15}{'LSTM/S4D':>10}")
     for mode in a.modes.split(","):
