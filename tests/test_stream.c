@@ -277,6 +277,18 @@ TEST(stream_models) {
     cfg.output = MN_OUTPUT_LAST;
     expect_close(check_model(&cfg, 9, 3, "LSTM with proj, output=last"), 1e-5f,
                  "LSTM with proj, output=last");
+    /* weights past 1 MiB a layer: on 2 threads each step's products are split by columns
+     * between the threads (recurrent_step.c) */
+    base_config(&cfg, 1);
+    cfg.input_size = cfg.hidden_size = 256;
+    memset(b, 0, 3 * sizeof *b);
+    cfg.num_blocks = 2;
+    snprintf(b[0].kind, sizeof b[0].kind, "gru");
+    snprintf(b[1].kind, sizeof b[1].kind, "lstm");
+    mn_set_threads(2);
+    expect_close(check_model(&cfg, 6, 2, "GRU and LSTM 256, split steps"), 1e-5f,
+                 "GRU and LSTM 256, split steps");
+    mn_set_threads(0);
 }
 
 /* The model's stream refuses what cannot stream, naming the block and kind; and a pass in

@@ -145,9 +145,7 @@ static void forward_row(const time_loop *k, const mn_cell_step *st, int t, int b
     }
 }
 
-/* The cells of rows [b0, b1) of step t, once the step's product rec is complete;
- * `split`: the rows are the whole batch, which may be large enough for a parallel loop. */
-static void forward_cells(const time_loop *k, int t, int b0, int b1, int split) {
+void mn_recurrent_forward_cells(const time_loop *k, int t, int b0, int b1, int split) {
     recurrent *s = k->s;
     int H = s->H, GH = s->GH, B = k->B;
     size_t BH = (size_t)B * H;
@@ -175,7 +173,7 @@ void mn_recurrent_forward_step(const time_loop *k, int t, int b0, int b1, int mi
         mn_sgemm_packed_serial(0, b1 - b0, 1.0f, hp + (size_t)b0 * H, H, &s->whh_t, 0.0f, rec, GH);
     else
         mn_sgemm_packed(0, b1 - b0, 1.0f, hp + (size_t)b0 * H, H, &s->whh_t, 0.0f, rec, GH);
-    forward_cells(k, t, b0, b1, !mine);
+    mn_recurrent_forward_cells(k, t, b0, b1, !mine);
 }
 
 /* A batch too small to split by rows (one sequence streaming from a sensor) still has a
@@ -226,7 +224,7 @@ static void forward_columns(const time_loop *k, int threads) {
                                        s->rec + (size_t)p0 * W->nr, GH);
             #pragma omp barrier
             #pragma omp single
-            forward_cells(k, t, 0, B, 0);
+            mn_recurrent_forward_cells(k, t, 0, B, 0);
         }
     }
 }

@@ -88,6 +88,9 @@ double mn_recurrent_row_norm(const float *v, int n);
  * streaming step (recurrent_step.c) runs over one step. */
 mn_status mn_recurrent_reserve(mn_recurrent *s, int T, int B);
 void mn_recurrent_forward_step(const mn_time_loop *k, int t, int b0, int b1, int mine);
+/* The cells of rows [b0, b1) of step t once act and rec hold the step's products;
+ * split: the rows are the whole batch, which may take a parallel loop. */
+void mn_recurrent_forward_cells(const mn_time_loop *k, int t, int b0, int b1, int split);
 void mn_recurrent_run_time_loop(const mn_time_loop *k, int reverse,
                                 void (*step)(const mn_time_loop *, int, int, int, int));
 /* The layer's step op (mn_layer_ops.step): one step of B sequences from the state the

@@ -9,6 +9,53 @@
 #include "recurrent.h"
 
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* A few sequences make each step two matrix-vector products, too small for the GEMM's
+ * own threads, yet bound by reading W_ih and W_hh, which at H = 256 outgrow one core's L2.
+ * Then the threads split both products by the same column panels: each reads its share of
+ * the weights, which stays in its own L2 from step to step; one thread runs the cells.
+ * Every element is the same chain of FMAs as on one thread: the same bits. */
+/* From 1 MiB of weights (G·H·(I + H) floats) on: measured on 2 cores (bench/RESULTS.md),
+ * GRU H=256 at batch 1 (1.5 MiB) gained, LSTM H=128 (0.5 MiB, in one L2) lost to the fork */
+#define SPLIT_MIN_MACS 262144
+#define SPLIT_MAX_B 8
+
+static int split_threads(const mn_recurrent *s, int I, int B) {
+#ifdef _OPENMP
+    int threads = MN_MIN(omp_get_max_threads(), MN_GEMM_MAX_THREADS);
+    int panels = (s->GH + s->wih_t.nr - 1) / s->wih_t.nr;
+    if (s->proj || B > SPLIT_MAX_B || (double)s->GH * (I + s->H) < SPLIT_MIN_MACS ||
+        s->wih_t.nr != s->whh_t.nr)
+        return 1;
+    return MN_MAX(1, MN_MIN(threads, panels / 2));
+#else
+    (void)s; (void)I; (void)B;
+    return 1;
+#endif
+}
+
+static void split_products(mn_recurrent *s, const float *x_t, int I, int B, int threads) {
+    const mn_packed *Wi = &s->wih_t, *Wh = &s->whh_t;
+    const int GH = s->GH, nr = Wi->nr, panels = (GH + nr - 1) / nr;
+    #pragma omp parallel num_threads(threads)
+    {
+        int id = 0, n = 1;
+#ifdef _OPENMP
+        id = omp_get_thread_num();
+        n = omp_get_num_threads();
+#endif
+        int p0 = panels * id / n, p1 = panels * (id + 1) / n, N = MN_MIN(GH, p1 * nr) - p0 * nr;
+        if (N > 0) {
+            mn_packed wi = {.K = Wi->K, .N = N, .nr = nr, .data = Wi->data + (size_t)p0 * Wi->K * nr};
+            mn_packed wh = {.K = Wh->K, .N = N, .nr = nr, .data = Wh->data + (size_t)p0 * Wh->K * nr};
+            mn_sgemm_packed_serial(0, B, 1.0f, x_t, I, &wi, 0.0f, s->act + (size_t)p0 * nr, GH);
+            mn_sgemm_packed_serial(0, B, 1.0f, s->hs, s->H, &wh, 0.0f, s->rec + (size_t)p0 * nr, GH);
+        }
+    }
+}
 
 mn_status mn_recurrent_stream_step(mn_layer *l, const float *x_t, float *y_t, int B, int t) {
     mn_recurrent *s = (mn_recurrent *)l;
@@ -31,10 +78,16 @@ mn_status mn_recurrent_stream_step(mn_layer *l, const float *x_t, float *y_t, in
         memcpy(s->hs, s->hs + (size_t)B * P, (size_t)B * P * sizeof(float));
         if (s->cs) memcpy(s->cs, s->cs + (size_t)B * H, (size_t)B * H * sizeof(float));
     }
-    mn_sgemm_packed(0, B, 1.0f, x_t, I, &s->wih_t, 0.0f, s->act, GH);
     mn_time_loop k = {.s = s, .T = 1, .B = B, .y = y_t};
-    mn_recurrent_run_time_loop(&k, 0, s->proj ? mn_recurrent_forward_step_proj
-                                              : mn_recurrent_forward_step);
+    int threads = split_threads(s, I, B);
+    if (threads > 1) {
+        split_products(s, x_t, I, B, threads);
+        mn_recurrent_forward_cells(&k, 0, 0, B, 0);
+    } else {
+        mn_sgemm_packed(0, B, 1.0f, x_t, I, &s->wih_t, 0.0f, s->act, GH);
+        mn_recurrent_run_time_loop(&k, 0, s->proj ? mn_recurrent_forward_step_proj
+                                                  : mn_recurrent_forward_step);
+    }
     /* what a forward of one step leaves: its state (state(), carry_state), no backward */
     s->carry = 0;
     s->chunked = 1;
