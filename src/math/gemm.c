@@ -239,6 +239,33 @@ __attribute__((target("avx"))) static void transpose6x8(const float *src, size_t
     _mm_storel_pi((__m64 *)(dst + 46), _mm256_extractf128_ps(last, 1));
 }
 
+/* 8 rows × 8 columns of a row-major matrix into 8 rows of 8 at dst, ldd apart: packing
+ * op(B) = Bᵀ, where a panel's row k gathers column k of 8 rows of B (the scalar gather
+ * took 7 cycles a float, 90% of a one-step LSTM forward's time). */
+__attribute__((target("avx"))) static void transpose8x8_to(const float *src, size_t lda,
+                                                           float *dst, size_t ldd) {
+    __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + lda),
+           r2 = _mm256_loadu_ps(src + 2 * lda), r3 = _mm256_loadu_ps(src + 3 * lda),
+           r4 = _mm256_loadu_ps(src + 4 * lda), r5 = _mm256_loadu_ps(src + 5 * lda),
+           r6 = _mm256_loadu_ps(src + 6 * lda), r7 = _mm256_loadu_ps(src + 7 * lda);
+    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+    __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+    __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+    __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    _mm256_storeu_ps(dst, _mm256_permute2f128_ps(u0, u4, 0x20));
+    _mm256_storeu_ps(dst + ldd, _mm256_permute2f128_ps(u1, u5, 0x20));
+    _mm256_storeu_ps(dst + 2 * ldd, _mm256_permute2f128_ps(u2, u6, 0x20));
+    _mm256_storeu_ps(dst + 3 * ldd, _mm256_permute2f128_ps(u3, u7, 0x20));
+    _mm256_storeu_ps(dst + 4 * ldd, _mm256_permute2f128_ps(u0, u4, 0x31));
+    _mm256_storeu_ps(dst + 5 * ldd, _mm256_permute2f128_ps(u1, u5, 0x31));
+    _mm256_storeu_ps(dst + 6 * ldd, _mm256_permute2f128_ps(u2, u6, 0x31));
+    _mm256_storeu_ps(dst + 7 * ldd, _mm256_permute2f128_ps(u3, u7, 0x31));
+}
+
 static int has_avx512(void) { return __builtin_cpu_supports("avx512f"); }
 static int has_avx2(void) {
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
@@ -249,6 +276,7 @@ static int has_avx2(void) {
 #define kernel_avx2_thin NULL
 #define transpose8x8 NULL
 #define transpose6x8 NULL
+#define transpose8x8_to NULL
 #define kernel_avx2 kernel_portable
 static int has_avx512(void) { return 0; }
 static int has_avx2(void) { return 0; }
@@ -297,12 +325,20 @@ static const kernel *kernel_for(int nr) {
     return pick();   /* unreachable: an empty panel (N = 0) is never multiplied */
 }
 
-/* Panel jp of op(B) [K,N] into dst + jp·K·nr: [K][nr], zero past column N. */
+/* Panel jp of op(B) [K,N] into dst + jp·K·nr: [K][nr], zero past column N. For the AVX
+ * kernels (the ones with a transpose) op(B) = Bᵀ goes 8 × 8 blocks at a time. */
+static void (*const transpose_to)(const float *, size_t, float *, size_t) = transpose8x8_to;
+
 static void pack_panel(float *dst0, int nr, int trans_b, int K, int N, int jp, const float *B,
                        int ldb) {
     float *dst = dst0 + (size_t)jp * K * nr;
-    int j0 = jp * nr, w = MN_MIN(nr, N - j0);
-    for (int k = 0; k < K; k++) {
+    int j0 = jp * nr, w = MN_MIN(nr, N - j0), k = 0;
+    if (trans_b && transpose_to && kernel_for(nr)->transpose && nr % 8 == 0 && w == nr)
+        for (; k + 8 <= K; k += 8)
+            for (int j = 0; j < nr; j += 8)
+                transpose_to(B + (size_t)(j0 + j) * ldb + k, (size_t)ldb,
+                                dst + (size_t)k * nr + j, (size_t)nr);
+    for (; k < K; k++) {
         float *row = dst + (size_t)k * nr;
         if (!trans_b) memcpy(row, B + (size_t)k * ldb + j0, (size_t)w * sizeof(float));
         else for (int j = 0; j < w; j++) row[j] = B[(size_t)(j0 + j) * ldb + k];
