@@ -250,7 +250,7 @@ static void forward_row(lncell *s, int t, int b, const int32_t *lengths, float *
     }
 }
 
-static int parallel_rows(int B, int H) { return (size_t)B * H >= 8192; }
+static inline int parallel_rows(int B, int H) { return (size_t)B * H >= 8192; }
 
 static mn_status lncell_forward(mn_layer *l, const float *x, float *y, int T, int B,
                                 const int32_t *lengths) {

@@ -230,6 +230,7 @@ static void forward_unit(const mn_scan_io *s, int b, int e0, int ec, float *h, c
 }
 
 void mn_scan_forward(const mn_scan_io *s, float *y, float *hs, float *scratch, int threads) {
+    (void)threads;   /* read by OpenMP only */
     int ng = groups_of(s->E), units = s->B * ng;
     size_t each = mn_scan_forward_scratch((size_t)s->N);
     #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
@@ -255,6 +256,7 @@ void mn_scan_step(const mn_scan_io *s, float *h, float *y, float *scratch) {
 void mn_scan_backward(const mn_scan_io *s, const float *hs, const float *dy, float *du,
                       float *ddelta, float *dBC, float *dA_log, float *dD, float *shared,
                       float *scratch, int threads) {
+    (void)threads;   /* read by OpenMP only */
     int T = s->T, B = s->B, E = s->E, N = s->N, CH = mn_mamba_chunk, ng = groups_of(E);
     int units = B * ng, chunks = (T + CH - 1) / CH;
     size_t NG = (size_t)N * G, BN = (size_t)B * N, each = mn_scan_backward_scratch((size_t)N);

@@ -111,13 +111,7 @@ static mn_status reserve_grads(recurrent *s, int T, int B) {
 #define omp_rows mn_recurrent_omp_rows
 
 static int row_threads(int B) {
-#ifdef _OPENMP
-    int threads = MN_MIN(omp_get_max_threads(), MN_GEMM_MAX_THREADS);
-    return MN_MAX(1, MN_MIN(threads, B / MN_ROWS_PER_THREAD));
-#else
-    (void)B;
-    return 1;
-#endif
+    return MN_MAX(1, MN_MIN(mn_gemm_threads(), B / MN_ROWS_PER_THREAD));
 }
 
 /* The rows [*b0, *b1) of thread `id` of `n`. */
@@ -190,38 +184,26 @@ void mn_recurrent_forward_step(const time_loop *k, int t, int b0, int b1, int mi
 #define COLUMN_SPLIT_MIN_STEPS 8
 
 static int column_threads(const recurrent *s, int T, int B) {
-#ifdef _OPENMP
-    int threads = MN_MIN(omp_get_max_threads(), MN_GEMM_MAX_THREADS);
     int panels = (s->GH + s->whh_t.nr - 1) / s->whh_t.nr;
     if (s->proj || B > 1 || T < COLUMN_SPLIT_MIN_STEPS ||
         (double)s->GH * s->H < COLUMN_SPLIT_MACS)
         return 1;
-    return MN_MAX(1, MN_MIN(threads, panels / 4));
-#else
-    (void)s; (void)T; (void)B;
-    return 1;
-#endif
+    return MN_MAX(1, MN_MIN(mn_gemm_threads(), panels / 4));
 }
 
 static void forward_columns(const time_loop *k, int threads) {
     recurrent *s = k->s;
     const mn_packed *W = &s->whh_t;
-    const int B = k->B, H = s->H, GH = s->GH, panels = (W->N + W->nr - 1) / W->nr;
+    const int B = k->B, H = s->H, GH = s->GH;
+    (void)threads;   /* read by OpenMP only */
     #pragma omp parallel num_threads(threads)
     {
-        int id = 0, n = 1;
-#ifdef _OPENMP
-        id = omp_get_thread_num();
-        n = omp_get_num_threads();
-#endif
-        int p0 = panels * id / n, p1 = panels * (id + 1) / n;
-        mn_packed mine = {.K = W->K, .N = MN_MIN(W->N, p1 * W->nr) - p0 * W->nr, .nr = W->nr,
-                          .data = W->data + (size_t)p0 * W->K * W->nr};
+        int c0;
+        mn_packed mine = mn_packed_share(W, &c0);
         for (int t = 0; t < k->T; t++) {
             const float *hp = s->hs + (size_t)t * B * H;
             if (mine.N > 0)
-                mn_sgemm_packed_serial(0, B, 1.0f, hp, H, &mine, 0.0f,
-                                       s->rec + (size_t)p0 * W->nr, GH);
+                mn_sgemm_packed_serial(0, B, 1.0f, hp, H, &mine, 0.0f, s->rec + c0, GH);
             #pragma omp barrier
             #pragma omp single
             mn_recurrent_forward_cells(k, t, 0, B, 0);

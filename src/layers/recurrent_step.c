@@ -9,9 +9,6 @@
 #include "recurrent.h"
 
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 /* A few sequences make each step two matrix-vector products, too small for the GEMM's
  * own threads, yet bound by reading W_ih and W_hh, which at H = 256 outgrow one core's L2.
@@ -24,35 +21,22 @@
 #define SPLIT_MAX_B 8
 
 static int split_threads(const mn_recurrent *s, int I, int B) {
-#ifdef _OPENMP
-    int threads = MN_MIN(omp_get_max_threads(), MN_GEMM_MAX_THREADS);
     int panels = (s->GH + s->wih_t.nr - 1) / s->wih_t.nr;
     if (s->proj || B > SPLIT_MAX_B || (double)s->GH * (I + s->H) < SPLIT_MIN_MACS ||
         s->wih_t.nr != s->whh_t.nr)
         return 1;
-    return MN_MAX(1, MN_MIN(threads, panels / 2));
-#else
-    (void)s; (void)I; (void)B;
-    return 1;
-#endif
+    return MN_MAX(1, MN_MIN(mn_gemm_threads(), panels / 2));
 }
 
 static void split_products(mn_recurrent *s, const float *x_t, int I, int B, int threads) {
-    const mn_packed *Wi = &s->wih_t, *Wh = &s->whh_t;
-    const int GH = s->GH, nr = Wi->nr, panels = (GH + nr - 1) / nr;
+    (void)threads;   /* read by OpenMP only */
     #pragma omp parallel num_threads(threads)
     {
-        int id = 0, n = 1;
-#ifdef _OPENMP
-        id = omp_get_thread_num();
-        n = omp_get_num_threads();
-#endif
-        int p0 = panels * id / n, p1 = panels * (id + 1) / n, N = MN_MIN(GH, p1 * nr) - p0 * nr;
-        if (N > 0) {
-            mn_packed wi = {.K = Wi->K, .N = N, .nr = nr, .data = Wi->data + (size_t)p0 * Wi->K * nr};
-            mn_packed wh = {.K = Wh->K, .N = N, .nr = nr, .data = Wh->data + (size_t)p0 * Wh->K * nr};
-            mn_sgemm_packed_serial(0, B, 1.0f, x_t, I, &wi, 0.0f, s->act + (size_t)p0 * nr, GH);
-            mn_sgemm_packed_serial(0, B, 1.0f, s->hs, s->H, &wh, 0.0f, s->rec + (size_t)p0 * nr, GH);
+        int c0;   /* the same panels of both: W_ih and W_hh have G·H columns */
+        mn_packed wi = mn_packed_share(&s->wih_t, &c0), wh = mn_packed_share(&s->whh_t, &c0);
+        if (wi.N > 0) {
+            mn_sgemm_packed_serial(0, B, 1.0f, x_t, I, &wi, 0.0f, s->act + c0, s->GH);
+            mn_sgemm_packed_serial(0, B, 1.0f, s->hs, s->H, &wh, 0.0f, s->rec + c0, s->GH);
         }
     }
 }

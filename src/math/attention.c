@@ -552,6 +552,7 @@ void mn_attention_backward(const mn_attention_dims *a, const float *q, const flo
     ctx_init(&c, 1, scratch);
     int H = a->H, T = a->T, dh = a->dh, BH = a->B * H, threads = team();
     size_t work = (size_t)T * a->B * H * dh;
+    (void)work;   /* read by OpenMP only */
     /* D = rowsum(dO∘O) per head; 0 on padded query rows, which backward skips */
     #pragma omp parallel for schedule(static) if (work > 65536)
     for (int bh = 0; bh < BH; bh++) {

@@ -187,30 +187,6 @@ __attribute__((target("avx2,fma"))) static void kernel_avx2(
 
 /* Packing 8 rows of a row-major A: an 8×8 block transposed in registers (the classic
  * unpack / shuffle / permute sequence) becomes 8 consecutive k-rows of the panel. */
-__attribute__((target("avx"))) static void transpose8x8(const float *src, size_t lda,
-                                                        float *dst) {
-    __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + lda),
-           r2 = _mm256_loadu_ps(src + 2 * lda), r3 = _mm256_loadu_ps(src + 3 * lda),
-           r4 = _mm256_loadu_ps(src + 4 * lda), r5 = _mm256_loadu_ps(src + 5 * lda),
-           r6 = _mm256_loadu_ps(src + 6 * lda), r7 = _mm256_loadu_ps(src + 7 * lda);
-    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
-    __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
-    __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
-    __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
-    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-    __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-    __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-    __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-    _mm256_storeu_ps(dst, _mm256_permute2f128_ps(u0, u4, 0x20));
-    _mm256_storeu_ps(dst + 8, _mm256_permute2f128_ps(u1, u5, 0x20));
-    _mm256_storeu_ps(dst + 16, _mm256_permute2f128_ps(u2, u6, 0x20));
-    _mm256_storeu_ps(dst + 24, _mm256_permute2f128_ps(u3, u7, 0x20));
-    _mm256_storeu_ps(dst + 32, _mm256_permute2f128_ps(u0, u4, 0x31));
-    _mm256_storeu_ps(dst + 40, _mm256_permute2f128_ps(u1, u5, 0x31));
-    _mm256_storeu_ps(dst + 48, _mm256_permute2f128_ps(u2, u6, 0x31));
-    _mm256_storeu_ps(dst + 56, _mm256_permute2f128_ps(u3, u7, 0x31));
-}
-
 /* The AVX2 kernel's 6-row panels: the same transpose with two zero rows, each 8-wide
  * result row stored over the previous one's two zero lanes, the last one as 4 + 2. */
 __attribute__((target("avx"))) static void transpose6x8(const float *src, size_t lda,
@@ -264,6 +240,12 @@ __attribute__((target("avx"))) static void transpose8x8_to(const float *src, siz
     _mm256_storeu_ps(dst + 5 * ldd, _mm256_permute2f128_ps(u1, u5, 0x31));
     _mm256_storeu_ps(dst + 6 * ldd, _mm256_permute2f128_ps(u2, u6, 0x31));
     _mm256_storeu_ps(dst + 7 * ldd, _mm256_permute2f128_ps(u3, u7, 0x31));
+}
+
+/* Packing 8 rows of a row-major A: an 8×8 block becomes 8 consecutive k-rows of the panel */
+__attribute__((target("avx"))) static void transpose8x8(const float *src, size_t lda,
+                                                        float *dst) {
+    transpose8x8_to(src, lda, dst, 8);
 }
 
 static int has_avx512(void) { return __builtin_cpu_supports("avx512f"); }
@@ -529,7 +511,7 @@ void mn_sgemm_packed(int trans_a, int M, float alpha, const float *A, int lda,
     int threads = 1;
 #ifdef _OPENMP
     double flops = 2.0 * M * N * (double)Bp->K;
-    threads = flops < MN_GEMM_PARALLEL_FLOPS ? 1 : MN_MIN(omp_get_max_threads(), MN_GEMM_MAX_THREADS);
+    threads = flops < MN_GEMM_PARALLEL_FLOPS ? 1 : mn_gemm_threads();
 #endif
     if (threads == 1) {
         gemm_rows(kn, trans_a, 0, M, 0, (N + nr - 1) / nr, alpha, A, lda, Bp, beta, C, ldc);
@@ -563,6 +545,27 @@ size_t mn_sgemm_serial_floats(int K, int N) {
     /* every kernel's NR divides MAX_NR, so MAX_NR-wide rounding covers all of them */
     size_t cols = (size_t)(N > 0 ? N : 0) + MAX_NR - 1;
     return cols / MAX_NR * MAX_NR * (size_t)(K > 0 ? K : 1);
+}
+
+int mn_gemm_threads(void) {
+#ifdef _OPENMP
+    return MN_MIN(omp_get_max_threads(), MN_GEMM_MAX_THREADS);
+#else
+    return 1;
+#endif
+}
+
+mn_packed mn_packed_share(const mn_packed *p, int *col0) {
+    int id = 0, n = 1;
+#ifdef _OPENMP
+    id = omp_get_thread_num();
+    n = omp_get_num_threads();
+#endif
+    int panels = p->nr ? (p->N + p->nr - 1) / p->nr : 0;
+    int p0 = panels * id / n, p1 = panels * (id + 1) / n;
+    *col0 = p0 * p->nr;
+    return (mn_packed){.K = p->K, .N = MN_MAX(0, MN_MIN(p->N, p1 * p->nr) - p0 * p->nr),
+                       .nr = p->nr, .data = p->data + (size_t)p0 * p->K * p->nr, .cap = 0};
 }
 
 int mn_gemm_nr(void) { return pick()->nr; }

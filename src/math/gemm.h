@@ -48,6 +48,13 @@ size_t mn_sgemm_serial_floats(int K, int N);
  * wide (mn_gemm_nr(), which divides 32), so the columns [p·NR, N) of a packed B are the
  * view {K, N − p·NR, NR, data + p·K·NR}. */
 mn_packed mn_pack_b_serial(float *panels, int trans_b, int K, int N, const float *B, int ldb);
+/* Inside a parallel region: the calling thread's share of a packed B, whole panels split
+ * evenly over the region's threads, as a view (cap 0; N = 0 when it gets none) whose first
+ * column is *col0. Products over the shares give each column the bits of the whole. */
+mn_packed mn_packed_share(const mn_packed *p, int *col0);
+/* Threads a parallel product may use: OpenMP's maximum, capped at MN_GEMM_MAX_THREADS
+ * (1 in a build without OpenMP). */
+int mn_gemm_threads(void);
 int mn_gemm_nr(void);
 void mn_sgemm_serial(int trans_a, int trans_b, int M, int N, int K, float alpha,
                      const float *A, int lda, const float *B, int ldb, float beta, float *C,
