@@ -69,9 +69,10 @@ static mn_status text_open(const mn_data_files *f, uint64_t seed, mn_task **out)
                            "leaves none to evaluate on; give a larger fraction or validation "
                            "files", mn_data_name(nb, sizeof nb, f->spec), f->valid_fraction, len);
         if (split >= (size_t)f->length + 1)   /* bits per character would divide by 0 */
-            return mn_fail(MN_E_INPUT, "data \"%s\": the %zu held-out bytes hold no character "
-                           "(only UTF-8 continuation bytes); give more held-out text",
-                           mn_data_name(nb, sizeof nb, f->spec), len - split);
+            return mn_fail(MN_E_INPUT, "data \"%s\": the held-out part (%zu byte%s) holds no "
+                           "character, only UTF-8 continuation bytes; give more held-out text",
+                           mn_data_name(nb, sizeof nb, f->spec), len - split,
+                           len - split == 1 ? "" : "s");
         return mn_fail(MN_E_INPUT, "data \"%s\": %zu training bytes, too few for one window "
                        "of %d bytes and the byte after it; give more text or a shorter length",
                        mn_data_name(nb, sizeof nb, f->spec), split, f->length);

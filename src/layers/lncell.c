@@ -250,7 +250,8 @@ static void forward_row(lncell *s, int t, int b, const int32_t *lengths, float *
     }
 }
 
-static inline int parallel_rows(int B, int H) { return (size_t)B * H >= 8192; }
+/* read only by OpenMP's if clauses: unused in a build without OpenMP */
+__attribute__((unused)) static int parallel_rows(int B, int H) { return (size_t)B * H >= 8192; }
 
 static mn_status lncell_forward(mn_layer *l, const float *x, float *y, int T, int B,
                                 const int32_t *lengths) {
