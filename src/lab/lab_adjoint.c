@@ -5,6 +5,7 @@
  * Jacobians, which this file builds on its own, in double, from what the forward stored. */
 #include "init.h"
 #include "lab.h"
+#include "cell.h"
 
 #include <math.h>
 #include <string.h>
@@ -307,7 +308,8 @@ static mn_status adjoint_cell(mn_cell_kind cell, const mn_lab_settings *s, adj_c
     mn_rng_seed(&rng, s->seed);
     mn_init_config ic = {MN_INIT_UNIFORM, 1.0f, 0.0f, 0};
     bl.l->ops->init(bl.l, &rng, &ic);
-    int S = cell == MN_LSTM ? 2 * H : H;
+    const int has_c = mn_cell_kernel_for(cell)->has_cell;   /* a c state beside h */
+    int S = has_c ? 2 * H : H;
     size_t nx = (size_t)T * B * I, ny = (size_t)T * B * H;
     float *fb = mn_alloc((2 * nx + ny) * sizeof(float));
     double *db = NULL;
@@ -323,7 +325,7 @@ static mn_status adjoint_cell(mn_cell_kind cell, const mn_lab_settings *s, adj_c
            *nc = nh + T;
     for (size_t i = 0; i < nx; i++) x[i] = mn_rng_uniform_range(&rng, -1.0f, 1.0f);
     for (size_t i = 0; i < ny; i++) dy[i] = (float)mn_rng_normal(&rng);
-    if ((st = mn_lab_bare_pass(&bl, x, dy, T, B, probe_dh, cell == MN_LSTM ? probe_dc : NULL,
+    if ((st = mn_lab_bare_pass(&bl, x, dy, T, B, probe_dh, has_c ? probe_dc : NULL,
                                dx)))
         goto done;
     mn_recurrent_view v;
@@ -341,7 +343,7 @@ static mn_status adjoint_cell(mn_cell_kind cell, const mn_lab_settings *s, adj_c
             const float *dyt = dy + ((size_t)t * B + b) * H;
             for (int i = 0; i < S; i++) ll[i] = i < H ? dyt[i] : 0;
             nh[t] += vnorm(lam, H) / B;
-            if (cell == MN_LSTM) {   /* what the probe reads: λ^c + λ^h⊙o(1 - tanh²c) */
+            if (has_c) {   /* what the probe reads (LSTM): λ^c + λ^h⊙o(1 - tanh²c) */
                 const float *o = v.act + ((size_t)t * B + b) * 4 * H + 3 * H;
                 const float *c = v.cs + ((size_t)(t + 1) * B + b) * H;
                 for (int i = 0; i < H; i++) {
@@ -368,7 +370,7 @@ static mn_status adjoint_cell(mn_cell_kind cell, const mn_lab_settings *s, adj_c
     }
     for (int t = 0; t < T; t++) {
         worse(&res->dh_err, mn_lab_rel_err(probe_dh[t], nh[t]));
-        if (cell == MN_LSTM) worse(&res->dc_err, mn_lab_rel_err(probe_dc[t], nc[t]));
+        if (has_c) worse(&res->dc_err, mn_lab_rel_err(probe_dc[t], nc[t]));
     }
     res->lam0 = nh[0];
     res->probe0 = probe_dh[0];
@@ -418,7 +420,8 @@ mn_status mn_lab_adjoint(const mn_lab_options *o, mn_lab_result *r) {
         worse(&worst, c.dx_err);
         ctrl = fmin(ctrl, c.ctrl_local);
         ctrl_t = fmin(ctrl_t, c.ctrl_transposed);
-        if (cells[k].cell == MN_LSTM)
+        const int has_c = mn_cell_kernel_for(cells[k].cell)->has_cell;
+        if (has_c)
             mn_lab_say(r, "  %-5s  %-6s  %12.6g  %12.6g  %9.2e  %9.2e  %9.2e  %11.3g  %11.3g\n",
                        cells[k].name, cells[k].state, c.lam0, c.probe0, c.dh_err, c.dc_err,
                        c.dx_err, c.ctrl_transposed, c.ctrl_local);
@@ -428,7 +431,7 @@ mn_status mn_lab_adjoint(const mn_lab_options *o, mn_lab_result *r) {
                        c.ctrl_transposed, c.ctrl_local);
         mn_lab_putf(r, c.dh_err, "%s_dh_error", cells[k].name);
         mn_lab_putf(r, c.dx_err, "%s_dx_error", cells[k].name);
-        if (cells[k].cell == MN_LSTM) mn_lab_putf(r, c.dc_err, "%s_dc_error", cells[k].name);
+        if (has_c) mn_lab_putf(r, c.dc_err, "%s_dc_error", cells[k].name);
         mn_lab_putf(r, c.ctrl_transposed, "%s_control_transposed", cells[k].name);
         mn_lab_putf(r, c.ctrl_local, "%s_control_no_recurrence", cells[k].name);
     }
