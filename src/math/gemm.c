@@ -185,9 +185,7 @@ __attribute__((target("avx2,fma"))) static void kernel_avx2(
     X256_STORE(0) X256_STORE(1) X256_STORE(2) X256_STORE(3) X256_STORE(4) X256_STORE(5)
 }
 
-/* Packing 8 rows of a row-major A: an 8×8 block transposed in registers (the classic
- * unpack / shuffle / permute sequence) becomes 8 consecutive k-rows of the panel. */
-/* The AVX2 kernel's 6-row panels: the same transpose with two zero rows, each 8-wide
+/* The AVX2 kernel's 6-row panels: transpose8x8_to's transpose with two zero rows, each 8-wide
  * result row stored over the previous one's two zero lanes, the last one as 4 + 2. */
 __attribute__((target("avx"))) static void transpose6x8(const float *src, size_t lda,
                                                         float *dst) {
@@ -215,9 +213,10 @@ __attribute__((target("avx"))) static void transpose6x8(const float *src, size_t
     _mm_storel_pi((__m64 *)(dst + 46), _mm256_extractf128_ps(last, 1));
 }
 
-/* 8 rows × 8 columns of a row-major matrix into 8 rows of 8 at dst, ldd apart: packing
- * op(B) = Bᵀ, where a panel's row k gathers column k of 8 rows of B (the scalar gather
- * took 7 cycles a float, 90% of a one-step LSTM forward's time). */
+/* 8 rows × 8 columns of a row-major matrix transposed in registers (the classic unpack /
+ * shuffle / permute sequence) into 8 rows of 8 at dst, ldd apart: AVX-512's 8-row A
+ * panels, and op(B) = Bᵀ panels, where row k gathers column k of 8 rows of B (the scalar
+ * gather took 7 cycles a float, 90% of a one-step LSTM forward's time). */
 __attribute__((target("avx"))) static void transpose8x8_to(const float *src, size_t lda,
                                                            float *dst, size_t ldd) {
     __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + lda),
