@@ -189,7 +189,7 @@ int cmd_lab(int argc, char **argv) {
          0, 0, 0, 0, 0},
         {"--steps", OPT_INT, &lo.steps, "S", "training steps per run (sample-complexity: "
          "the budget)", "2000 adding-sweep; 10000 sample-complexity; 1000 small-data; 200 "
-         "layernorm-saturation; 300 selectivity", "2000", 1,
+         "layernorm-saturation; 3000 selectivity", "2000", 1,
          CLI_MAX_STEPS, 0, 0, 0, 0, 0},
         {"--batch", OPT_INT, &lo.batch, "B", "sequences per training step", "32", "32", 1,
          CLI_MAX_BATCH, 0, 0, 0, 0, 0},

@@ -41,7 +41,7 @@ done
 run lab selectivity --length 20 --hidden 8 --steps 2 --json --threads 1
 if [ "$rc" -eq 0 ] && msg=$(json_check "$tmp/out" command experiment theory measured pass \
     mamba_b0_ratio mamba_b0_delta_data mamba_b0_delta_noise s4d_b0_delta mamba_accuracy \
-    s4d_accuracy) && grep -q 'ratio init' "$tmp/out"; then
+    s4d_accuracy mamba_b0_channel_p90) && grep -q 'p90 init' "$tmp/out"; then
     ok "lab selectivity --steps 2: runs, ratio $(json_get "$tmp/out" measured), accuracies $(json_get "$tmp/out" mamba_accuracy) / $(json_get "$tmp/out" s4d_accuracy)"
 else bad "lab selectivity with a tiny budget" "${msg:-}$(show)"; fi
 run lab selectivity --radius 0.5

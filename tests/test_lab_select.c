@@ -25,13 +25,22 @@ TEST(lab_selectivity_runs_and_reports_finite_figures) {
     CHECK(r->applies, "does not apply: %s", r->note);
     CHECK(r->theory > 1 && isfinite(r->measured) && r->measured > 0, "theory %g measured %g",
           r->theory, r->measured);
-    CHECK(r->measured == fmax(number(r, "mamba_b0_ratio"), number(r, "mamba_b1_ratio")),
-          "verdict %g, the blocks' ratios %g %g", r->measured, number(r, "mamba_b0_ratio"),
-          number(r, "mamba_b1_ratio"));
+    CHECK(r->measured == fmax(number(r, "mamba_b0_channel_p90"),
+                              number(r, "mamba_b1_channel_p90")),
+          "verdict %g, the blocks' channel p90 %g %g", r->measured,
+          number(r, "mamba_b0_channel_p90"), number(r, "mamba_b1_channel_p90"));
+    for (int k = 0; k < 2; k++) {   /* percentiles of the channel ratios: p10 <= p90 */
+        char a[48], b[48];
+        snprintf(a, sizeof a, "mamba_b%d_channel_p10", k);
+        snprintf(b, sizeof b, "mamba_b%d_channel_p90", k);
+        CHECK(number(r, a) > 0 && number(r, a) <= number(r, b), "block %d: p10 %g p90 %g", k,
+              number(r, a), number(r, b));
+    }
     static const char *const names[] = {
         "mamba_b0_delta_data", "mamba_b0_delta_noise", "mamba_b0_ratio_init",
         "mamba_b1_delta_data", "mamba_b1_delta_noise", "mamba_b1_ratio",
-        "mamba_b0_channels_rising", "s4d_b0_delta", "s4d_b1_delta", "mamba_accuracy",
+        "mamba_b0_channels_rising", "mamba_b0_channel_p90_init", "mamba_b1_channel_p10_init",
+        "s4d_b0_delta", "s4d_b1_delta", "mamba_accuracy",
         "s4d_accuracy", "mamba_test_loss", "s4d_test_loss"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         CHECK(isfinite(number(r, names[i])), "%s = %g", names[i], number(r, names[i]));
@@ -53,7 +62,7 @@ TEST(lab_selectivity_runs_and_reports_finite_figures) {
     for (int i = 0; i < 2; i++) CHECK(acc[i] >= 0 && acc[i] <= 1, "accuracy %g", acc[i]);
     CHECK(number(r, "length") == 20 && number(r, "steps") == 2, "length %g steps %g",
           number(r, "length"), number(r, "steps"));
-    CHECK(strstr(r->report, "ratio init") && strstr(r->report, "s4d") &&
+    CHECK(strstr(r->report, "p90 init") && strstr(r->report, "s4d") &&
           strstr(r->claim, "3.5.2"), "report:\n%s", r->report);
     /* the same seed gives the same figures */
     mn_lab_result *r2 = malloc(sizeof *r2);
@@ -78,7 +87,9 @@ TEST(lab_selectivity_refuses_bad_options) {
     free(r);
 }
 
-/* No learn_* test asserts the PASS: the default budget (300 steps: about 90 s of CPU time,
- * 39 to 202 s wall on two shared cores) is past the 60 s such a test may take, and it FAILs
- * as measured (block ratios 0.91 and 1.03, Mamba 11.6% against S4D 24.3%); 1000 steps
- * (minutes) gave ratios up to 1.16 and about equal accuracies (34% and 33% at length 64). */
+/* No learn_* test asserts the PASS: the default budget (3000 steps: about 145 s on one core
+ * of a loaded 2-core machine, 95 s Mamba and 50 s S4D) is past the 60 s such a test may take.
+ * Measured at the defaults, seeds 1, 2, 3: PASS each time, the largest channel p90 2.19,
+ * 9.03 and 22.2 (1.05, 1.02 and 1.08 at init), Mamba recalling 63.8%, 70.3% and 87.5%
+ * against S4D's 41.6%, 40.1% and 42.3%. At 300 steps neither model had learned the task
+ * (Mamba 11.6%, S4D 24.3%). */

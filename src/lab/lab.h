@@ -103,6 +103,7 @@ void mn_lab_verdict(mn_lab_result *r, double theory, double measured, int applie
 void mn_lab_progress(const mn_lab_options *o, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 int mn_lab_cmp_int(const void *a, const void *b);       /* qsort, ascending */
+int mn_lab_cmp_double(const void *a, const void *b);    /* qsort, ascending; NaN unordered */
 double mn_lab_rel_err(double measured, double theory);  /* |measured/theory - 1| */
 mn_status mn_lab_alloc_doubles(double **p, size_t n);   /* zeroed; mn_release */
 

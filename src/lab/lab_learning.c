@@ -92,11 +92,6 @@ static mn_status step_norms(mn_model *m, mn_optimizer_kind kind, float *p, const
     return MN_OK;
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* Least-squares slope of y over x = 0..n-1. */
 static double slope(const double *y, int n) {
     double mx = (n - 1) / 2.0, my = 0, sxy = 0, sxx = 0;
@@ -169,7 +164,7 @@ mn_status mn_lab_adam_vanishing(const mn_lab_options *o, mn_lab_result *r) {
     for (int i = 0, n = 0; i < m->ntensors; i++)
         for (size_t j = 0; group_of(m->tensors[i].name) == G_IH && j < m->tensors[i].size; j++)
             mag[n++] = fabs((double)m->grads[m->tensors[i].offset + j]);
-    qsort(mag, n_ih, sizeof *mag, cmp_double);
+    qsort(mag, n_ih, sizeof *mag, mn_lab_cmp_double);
     for (int k = 0; k < K && !st; k++) st = measure_decade(m, pow(10.0, -k), lr, eps, p, g, &d[k]);
     if (st) goto done;
 

@@ -56,6 +56,11 @@ int mn_lab_cmp_int(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+int mn_lab_cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
 double mn_lab_rel_err(double measured, double theory) {
     if (theory == 0) return measured == 0 ? 0 : INFINITY;
     return fabs(measured / theory - 1.0);
