@@ -17,7 +17,7 @@ static const struct {
     {"--heads", 1u << FAMILY_TRANSFORMER},     {"--ff", 1u << FAMILY_TRANSFORMER},
     {"--positions", 1u << FAMILY_TRANSFORMER}, {"--causal", 1u << FAMILY_TRANSFORMER},
     {"--activation", 1u << FAMILY_TRANSFORMER}, {"--kernel", 1u << FAMILY_TCN},
-    {"--state", 1u << FAMILY_S4D | 1u << FAMILY_MAMBA},
+    {"--state", 1u << FAMILY_S4D | 1u << FAMILY_MAMBA}, {"--weight-norm", 1u << FAMILY_TCN},
 };
 
 void family_opts_init(cli_family *f) {
@@ -49,6 +49,10 @@ int family_opts_table(cli_family *f, cli_opt *opts) {
          0, 0, 0},
         {"--state", OPT_INT, &f->state, "N", "s4d, mamba: state size N per channel",
          "s4d 64, mamba 16", "32", 1, 4096, 0, 0, 0, 0, 0},
+        {"--weight-norm", OPT_FLAG, &f->weight_norm, NULL,
+         "tcn: weight normalization w = g*v/|v| on each block's two convolutions (Bai et "
+         "al.'s TCN; torch.nn.utils.weight_norm's weight_g, weight_v)", NULL, NULL, 0, 0, 0,
+         0, 0, 0, 0},
     };
     memcpy(opts, o, sizeof o);
     return FAMILY_OPTS;
@@ -137,7 +141,8 @@ int family_spec(const cli_family *f, int layers, int width, int input_size, mn_n
                 f->gelu ? "-gelu" : "", f->ff > 0 ? f->ff : 4 * width, wrap);
             break;
         case FAMILY_TCN:
-            ADD("%stcn:%d:kernel=%d:dilation=%d", sep, width, f->kernel, 1 << k);
+            ADD("%stcn:%d:kernel=%d:dilation=%d%s", sep, width, f->kernel, 1 << k,
+                f->weight_norm ? ":weight-norm" : "");
             break;
         case FAMILY_S4D:
         case FAMILY_MAMBA:

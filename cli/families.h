@@ -15,11 +15,11 @@ typedef struct {
     const char *positions_name, *activation_name;
     int positions;                    /* index into the positions' names, after the check */
     int gelu;
-    int kernel;                       /* tcn */
+    int kernel, weight_norm;          /* tcn */
     int state;                        /* s4d, mamba: state size N */
 } cli_family;
 
-#define FAMILY_OPTS 7
+#define FAMILY_OPTS 8
 void family_opts_init(cli_family *f);
 /* Writes the options into opts[0..FAMILY_OPTS) and returns FAMILY_OPTS. */
 int family_opts_table(cli_family *f, cli_opt *opts);
@@ -47,7 +47,8 @@ void family_blocks_help(FILE *f);
  *               input with a 1x1 convolution
  *   transformer: [sin-|learned-positions] (unless rope or none), then per layer
  *                attention:heads=H[:causal][:rope]:residual:NORM, ff[-gelu]:F:residual:NORM
- *   tcn:         tcn:W:kernel=K:dilation=2^l per layer (receptive field 1+2(K-1)(2^L-1))
+ *   tcn:         tcn:W:kernel=K:dilation=2^l[:weight-norm] per layer (receptive field
+ *                1+2(K-1)(2^L-1))
  *   s4d, mamba:  s4d:state=N:residual:NORM or mamba:state=N:residual:NORM per layer
  *   [layernorm]  with final_norm: a norm after the layers, as GPT-2 and ViT put after
  *                pre-norm layers (the un-normalized residual stream would reach the head

@@ -131,6 +131,10 @@ typedef struct {
                                 0: none */
     int no_bias;             /* rnn, rnn-relu, lstm, gru, gated: 1 drops bias_ih and bias_hh
                                 (bias=False) */
+    int weight_norm;         /* tcn: 1 reparametrizes conv1's and conv2's weights as
+                                w = g·v/‖v‖ per output channel (Salimans & Kingma 2016;
+                                torch.nn.utils.weight_norm, dim 0: weight_g [out,1,1],
+                                weight_v [out,in,k]), as Bai et al.'s TCN does */
 } mn_block_config;
 
 typedef struct {

@@ -108,6 +108,7 @@ ROWS=(
     "--causal||X|w"
     "--activation gelu||X|w"
     "--kernel 2||C|w"
+    "--weight-norm||C|w"
     "--state 8||S|w"
 )
 # diagnose's own options (its training options are the rows above)

@@ -17,10 +17,16 @@
 
 static const int32_t ragged[3] = {5, 3, 1};
 
-static mn_layer *make(const char *kind, int in, int width, int kernel, int dilation) {
-    mn_block_config b = {.width = width, .kernel = kernel, .dilation = dilation};
+static mn_layer *make_wn(const char *kind, int in, int width, int kernel, int dilation,
+                         int weight_norm) {
+    mn_block_config b = {.width = width, .kernel = kernel, .dilation = dilation,
+                         .weight_norm = weight_norm};
     snprintf(b.kind, sizeof b.kind, "%s", kind);
     return mn_layer_kind_find(kind)->create(&b, in, 0);
+}
+
+static mn_layer *make(const char *kind, int in, int width, int kernel, int dilation) {
+    return make_wn(kind, in, width, kernel, dilation, 0);
 }
 
 /* y[t,b,o] = bias[o] + Σ_{i,j} W[o,i,j]·x[t−(k−1−j)·d, b, i], straight from the definition */
@@ -259,19 +265,80 @@ static void check_relu_layer(const char *what, mn_layer *l, int T, int B, uint64
 }
 
 TEST(tcn_gradcheck_with_and_without_downsample) {
-    static const struct { int in, width, k, d, T; } cases[] = {
-        {3, 4, 2, 1, 5}, {4, 4, 3, 2, 7}, {2, 3, 3, 1, 5}, {3, 3, 2, 4, 6}, {3, 5, 4, 1, 9}};
+    static const struct { int in, width, k, d, T, wn; } cases[] = {
+        {3, 4, 2, 1, 5, 0}, {4, 4, 3, 2, 7, 0}, {2, 3, 3, 1, 5, 0}, {3, 3, 2, 4, 6, 0},
+        {3, 5, 4, 1, 9, 0}, {3, 4, 2, 1, 5, 1}, {4, 4, 3, 2, 7, 1}};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
-        mn_layer *l = make("tcn", cases[c].in, cases[c].width, cases[c].k, cases[c].d);
+        mn_layer *l = make_wn("tcn", cases[c].in, cases[c].width, cases[c].k, cases[c].d,
+                              cases[c].wn);
         REQUIRE(l, "create: %s", mn_last_error());
-        CHECK(l->nspecs == (cases[c].in != cases[c].width ? 6 : 4), "%d parameter tensors",
-              l->nspecs);
+        /* weight-norm: weight_v, bias, weight_g for conv1 and conv2 */
+        CHECK(l->nspecs == (cases[c].in != cases[c].width ? 6 : 4) + 2 * cases[c].wn,
+              "%d parameter tensors", l->nspecs);
         char what[64];
-        snprintf(what, sizeof what, "tcn %d->%d k=%d d=%d", cases[c].in, cases[c].width,
-                 cases[c].k, cases[c].d);
+        snprintf(what, sizeof what, "tcn %d->%d k=%d d=%d%s", cases[c].in, cases[c].width,
+                 cases[c].k, cases[c].d, cases[c].wn ? " weight-norm" : "");
         check_relu_layer(what, l, cases[c].T, 3, 400 + c);
         mn_check_free_layer(l);
     }
+}
+
+/* torch.nn.utils.weight_norm's names, and its start: g = ‖v‖ per output channel, so the
+ * block computes what the block without weight-norm computes with weight = v */
+TEST(tcn_weight_norm_names_and_init) {
+    enum { T = 9, B = 2, I = 3, C = 5 };
+    mn_layer *l = make_wn("tcn", I, C, 3, 2, 1), *plain = make("tcn", I, C, 3, 2);
+    REQUIRE(l && plain, "create: %s", mn_last_error());
+    static const char *const names[] = {"conv1.weight_v", "conv1.bias", "conv1.weight_g",
+                                        "conv2.weight_v", "conv2.bias", "conv2.weight_g",
+                                        "downsample.weight", "downsample.bias"};
+    static const int shapes[8][3] = {{C, I, 3}, {C}, {C, 1, 1}, {C, C, 3}, {C}, {C, 1, 1},
+                                     {C, I, 1}, {C}};
+    REQUIRE(l->nspecs == 8, "%d specs", l->nspecs);
+    for (int i = 0; i < 8; i++) {
+        CHECK(!strcmp(l->specs[i].name, names[i]), "spec %d: %s", i, l->specs[i].name);
+        for (int d = 0; d < l->specs[i].ndim; d++)
+            CHECK(l->specs[i].shape[d] == shapes[i][d], "%s dim %d: %d", names[i], d,
+                  l->specs[i].shape[d]);
+    }
+    float *p = mn_check_alloc_params(l);
+    mn_check_alloc_params(plain);
+    mn_rng r;
+    mn_rng_seed(&r, 991);
+    mn_init_config ic = {MN_INIT_UNIFORM, 1.0f, 1.0f, 0};
+    l->ops->init(l, &r, &ic);
+    for (int i = 0; i < 6; i += 3) {    /* g[o] = ‖v[o]‖ */
+        const mn_param_spec *v = &l->specs[i], *g = &l->specs[i + 2];
+        size_t row = v->size / C;
+        for (int o = 0; o < C; o++) {
+            double ss = 0;
+            for (size_t k = 0; k < row; k++) ss += (double)p[v->offset + o * row + k] *
+                                                  p[v->offset + o * row + k];
+            CHECK(fabs(p[g->offset + o] - sqrt(ss)) <= 1e-6 * sqrt(ss), "%s[%d] %g, ‖v‖ %g",
+                  g->name, o, p[g->offset + o], sqrt(ss));
+        }
+    }
+    for (int i = 0; i < plain->nspecs; i++) {   /* the plain block: weight = v */
+        const mn_param_spec *dst = &plain->specs[i];
+        char want[MN_NAME_MAX];
+        snprintf(want, sizeof want, "%s", dst->name);
+        char *dot = strrchr(want, '.');
+        if (strncmp(want, "downsample", 10) && !strcmp(dot, ".weight")) strcpy(dot, ".weight_v");
+        const float *src = NULL;
+        for (int j = 0; j < l->nspecs; j++)
+            if (!strcmp(l->specs[j].name, want)) src = l->params + l->specs[j].offset;
+        REQUIRE(src, "no %s", want);
+        memcpy(plain->params + dst->offset, src, dst->size * sizeof(float));
+    }
+    float x[T * B * I], y[T * B * C], y2[T * B * C];
+    mn_check_randomize(x, T * B * I, &r, 1.0f);
+    CHECK_OK(l->ops->forward(l, x, y, T, B, NULL));
+    CHECK_OK(plain->ops->forward(plain, x, y2, T, B, NULL));
+    double worst = 0;
+    for (int i = 0; i < T * B * C; i++) worst = fmax(worst, fabs(y[i] - y2[i]));
+    CHECK(worst < 1e-6, "weight-norm at init differs from weight = v by %g", worst);
+    mn_check_free_layer(l);
+    mn_check_free_layer(plain);
 }
 
 TEST(tcn_parameter_names_are_pytorch_temporal_block_names) {
@@ -292,12 +359,14 @@ TEST(tcn_parameter_names_are_pytorch_temporal_block_names) {
 
 TEST(tcn_streaming_equals_full_pass) {
     enum { T = 30, B = 2, C = 4 };
-    for (int in = 3; in <= 4; in++) {       /* with a downsample, then an identity residual */
-        mn_layer *l = make("tcn", in, C, 3, 2);
+    /* with a downsample, then an identity residual; then both with weight-norm */
+    for (int c = 0; c < 4; c++) {
+        int in = 3 + c % 2;
+        mn_layer *l = make_wn("tcn", in, C, 3, 2, c >= 2);
         REQUIRE(l, "create: %s", mn_last_error());
         mn_check_alloc_params(l);
         mn_rng r;
-        mn_rng_seed(&r, 500 + in);
+        mn_rng_seed(&r, 500 + c);
         mn_check_randomize(l->params, l->param_count, &r, 0.7f);
         float x[T * B * 4], y[T * B * C], ys[B * C];
         mn_check_randomize(x, T * B * in, &r, 1.0f);
@@ -307,7 +376,8 @@ TEST(tcn_streaming_equals_full_pass) {
             CHECK_OK(mn_tcn_step(l, x + t * B * in, ys, B));
             for (int i = 0; i < B * C; i++) worst = fmax(worst, fabs(ys[i] - y[t * B * C + i]));
         }
-        CHECK(worst < 1e-5, "in=%d: streaming differs by %.3g", in, worst);
+        CHECK(worst < 1e-5, "in=%d%s: streaming differs by %.3g", in,
+              c >= 2 ? " weight-norm" : "", worst);
         mn_tcn_stream_reset(l);
         CHECK_OK(mn_tcn_step(l, x, ys, B));
         CHECK(fabs(ys[0] - y[0]) < 1e-6, "after a reset: %g, not %g", ys[0], y[0]);
@@ -387,6 +457,8 @@ TEST(tcn_memory_estimate_matches_peak) {
         {"tcn:32:kernel=3,tcn:32:kernel=3:dilation=2,tcn:32:kernel=3:dilation=4", 16, 40, 8, 1},
         {"tcn:24:dilation=2:residual:pre:dropout=0.1", 24, 30, 8, 1},
         {"tcn:48:kernel=4", 12, 30, 8, 0},
+        {"tcn:32:kernel=3:weight-norm,tcn:32:kernel=3:dilation=2:weight-norm", 16, 40, 8, 1},
+        {"tcn:40:weight-norm", 12, 30, 8, 0},
     };
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         mn_model_config c;
@@ -428,7 +500,8 @@ static void run_golden(const char *fixture, double tol) {
     const char *kind = mn_st_meta(f, "kind"), *init = mn_st_meta(f, "init");
     int T = meta_int(f, "T"), B = meta_int(f, "B"), I = meta_int(f, "in"), O = meta_int(f, "out");
     mn_block_config b = {.width = O, .kernel = meta_int(f, "kernel"),
-                         .dilation = meta_int(f, "dilation"), .state = meta_int(f, "state")};
+                         .dilation = meta_int(f, "dilation"), .state = meta_int(f, "state"),
+                         .weight_norm = meta_int(f, "weight_norm")};
     if (init) {
         mn_model_config c;
         char spec[64];
@@ -488,6 +561,7 @@ TEST(conv_golden_pytorch_k2_d4) { run_golden("conv_k2_d4", 1e-5); }
 TEST(conv_golden_pytorch_k5_d2) { run_golden("conv_k5_d2", 1e-5); }
 TEST(tcn_golden_pytorch_downsample) { run_golden("tcn_downsample", 1e-5); }
 TEST(tcn_golden_pytorch_identity) { run_golden("tcn_identity", 1e-5); }
+TEST(tcn_golden_pytorch_weight_norm) { run_golden("tcn_weight_norm", 1e-5); }
 /* 2e-5 for S4D: the FFTs run in float32, and a gradient element at 1.6% of its tensor's
  * scale (s4d_lin's log_dt) lands at 1.02e-5. PyTorch itself in float32 (s4d.py's code on
  * the same inputs) misses these references by up to 2.8e-5 (log_dt) and 1.1e-3
@@ -523,4 +597,37 @@ TEST(tcn_initialization) {
             CHECK(fabs(sqrt(m2) / 0.01 - 1) < 0.15, "%s: std %g, want 0.01", w->name, sqrt(m2));
     }
     mn_check_free_layer(l);
+}
+
+/* weight-norm as a block option: parsed, written back in the canonical form (the
+ * checkpoint's model.blocks), refused twice, on other kinds and as a raw value */
+TEST(tcn_weight_norm_block_option) {
+    mn_model_config c;
+    mn_model_config_init(&c);
+    c.input_size = 2;
+    REQUIRE_OK(mn_blocks_parse("tcn:8:weight-norm:kernel=3,tcn:8:dilation=2", &c));
+    CHECK(c.blocks[0].weight_norm == 1 && c.blocks[1].weight_norm == 0, "parsed %d %d",
+          c.blocks[0].weight_norm, c.blocks[1].weight_norm);
+    char text[256];
+    mn_blocks_format(&c, text, sizeof text);
+    CHECK(!strcmp(text, "tcn:8:weight-norm:kernel=3,tcn:8:dilation=2"), "format: %s", text);
+    mn_model *m = NULL;
+    REQUIRE_OK(mn_model_create(&c, 1, &m));
+    int g = 0;
+    for (int i = 0; i < mn_model_tensor_count(m); i++) {
+        const char *name;
+        REQUIRE_OK(mn_model_tensor(m, i, &name, NULL, NULL, NULL, NULL));
+        g += strstr(name, ".weight_g") != NULL;
+    }
+    CHECK(g == 2, "%d weight_g tensors (conv1 and conv2 of block 0)", g);
+    mn_model_free(m);
+    CHECK(mn_blocks_parse("tcn:8:weight-norm:weight-norm", &c) == MN_E_ARG &&
+          strstr(mn_last_error(), "twice"), "twice: %s", mn_last_error());
+    CHECK(mn_blocks_parse("conv:8:weight-norm", &c) == MN_E_ARG &&
+          strstr(mn_last_error(), "only tcn"), "conv: %s", mn_last_error());
+    mn_model_config_init(&c);
+    c.input_size = 2;
+    REQUIRE_OK(mn_blocks_parse("tcn:8", &c));
+    c.blocks[0].weight_norm = 2;
+    CHECK(mn_model_create(&c, 1, &m) == MN_E_ARG, "weight_norm 2 accepted");
 }

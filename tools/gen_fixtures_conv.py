@@ -18,6 +18,10 @@ Writes into tests/fixtures/:
   glu.safetensors, gelu.safetensors
         the pieces after S4D in S4's block: nn.Linear(d, 2d) then nn.GLU(dim=-1) (names
         linear.weight, linear.bias; nn.Linear's own init), and nn.GELU() (exact erf form)
+  tcn_weight_norm.safetensors
+        the TCN block with torch.nn.utils.weight_norm on conv1 and conv2 (locuslab/TCN's
+        TemporalBlock): conv1.weight_g [C,1,1], conv1.weight_v [C,I,k], ...; g drawn away
+        from ‖v‖ so that the weight is not v
 
 mnemo's layout is [T, B, C] (time major); PyTorch's convolutions take [B, C, T], so the
 inputs are transposed on the way in and the outputs on the way out. Each file holds the
@@ -26,7 +30,7 @@ layers need none), `w` [T,B,O], the output `y` [T,B,O] and the gradients of
 loss = sum(y * w) for `x` (`grad.x`) and every parameter (`grad.<name>`). Parameters and
 inputs are drawn in float32 and computed in float64. The configuration is in
 __metadata__ as strings (`mode`, `kind`, `T`, `B`, `in`, `out`, `kernel`, `dilation`,
-`state`, `init`, `torch_version`, `seed`).
+`state`, `init`, `weight_norm`, `torch_version`, `seed`).
 """
 import math
 import os
@@ -82,12 +86,14 @@ def conv_case(I, O, k, d):
 
 
 class TemporalBlock(nn.Module):
-    """locuslab/TCN's TemporalBlock without weight normalization and dropout."""
+    """locuslab/TCN's TemporalBlock without dropout; weight normalization on conv1 and conv2
+    when wn (torch.nn.utils.weight_norm, as the reference applies it)."""
 
-    def __init__(self, cin, cout, k, d):
+    def __init__(self, cin, cout, k, d, wn=False):
         super().__init__()
-        self.conv1 = conv1d(cin, cout, k, d)
-        self.conv2 = conv1d(cout, cout, k, d)
+        wrap = nn.utils.weight_norm if wn else (lambda m: m)
+        self.conv1 = wrap(conv1d(cin, cout, k, d))
+        self.conv2 = wrap(conv1d(cout, cout, k, d))
         self.downsample = nn.Conv1d(cin, cout, 1) if cin != cout else None
 
     def forward(self, x_bct):
@@ -97,12 +103,16 @@ class TemporalBlock(nn.Module):
         return F.relu(h + res)
 
 
-def tcn_case(I, C, k, d):
+def tcn_case(I, C, k, d, wn=False):
     # nn.Conv1d's default init, not the paper's N(0, 0.01): with weights that small the
     # convolution path would vanish beside the residual and test little
-    block = TemporalBlock(I, C, k, d)
+    block = TemporalBlock(I, C, k, d, wn)
     params = {n: v.detach().clone() for n, v in block.state_dict().items()}
-    return params, lambda x, p: to_tbc(with_params(TemporalBlock(I, C, k, d), p)(to_bct(x)))
+    if wn:   # g away from ‖v‖, so that w = g·v/‖v‖ is not v and dg, dv are both exercised
+        for n in params:
+            if n.endswith("weight_g"):
+                params[n] = params[n] * (0.5 + torch.rand(params[n].shape))
+    return params, lambda x, p: to_tbc(with_params(TemporalBlock(I, C, k, d, wn), p)(to_bct(x)))
 
 
 # ------------------------------------------------------------------ S4D
@@ -215,6 +225,8 @@ def main():
     # appended last: the seeds of the cases above stay what they were
     cases.append(("glu", "glu", 9, 3, 5, 5, lambda: glu_case(5), {}))
     cases.append(("gelu", "gelu", 9, 3, 5, 5, gelu_case, {}))
+    cases.append(("tcn_weight_norm", "tcn", 12, 2, 3, 5, lambda: tcn_case(3, 5, 3, 2, True),
+                  {"kernel": 3, "dilation": 2, "weight_norm": 1}))
     for i, (mode, kind, T, B, I, O, make, meta) in enumerate(cases):
         path = generate(mode, kind, SEED + i, T, B, I, O, make, meta)
         print(f"{os.path.relpath(path)}: {os.path.getsize(path)} bytes")

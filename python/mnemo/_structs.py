@@ -18,7 +18,8 @@ class BlockConfig(ctypes.Structure):
                 ("residual", c_int), ("norm", c_int), ("norm_kind", c_int),
                 ("dropout", c_float), ("heads", c_int), ("causal", c_int), ("rope", c_int),
                 ("max_len", c_int), ("kernel", c_int), ("dilation", c_int), ("state", c_int),
-                ("ssm_init", c_int), ("proj", c_int), ("no_bias", c_int)]
+                ("ssm_init", c_int), ("proj", c_int), ("no_bias", c_int),
+                ("weight_norm", c_int)]
 
 
 class ModelConfig(ctypes.Structure):

@@ -31,6 +31,7 @@ enum {
                                          set_memory op (cross-attention): a decoder's block */
     MN_KIND_NO_BIAS = 1u << 13,      /* may drop its biases (nobias: PyTorch's bias=False) */
     MN_KIND_PROJECTION = 1u << 14,   /* reads proj (an LSTM's proj_size) */
+    MN_KIND_WEIGHT_NORM = 1u << 15,  /* reads weight_norm (a TCN's weight normalization) */
 };
 
 typedef struct mn_layer_kind {

@@ -6,7 +6,15 @@
  * ReLU's derivative reads its output (PyTorch's threshold_backward: a NaN output passes its
  * gradient). The convolutions are conv.c's cores over slices of this layer's parameters.
  * Dropout between the convolutions (the paper's) is not inside: a block's dropout=P
- * applies to the block's output. Weight normalization (the paper's) is not implemented.
+ * applies to the block's output.
+ *
+ * Weight normalization (the paper's; option weight-norm): conv1's and conv2's weights are
+ * w = g·v/‖v‖ per output channel o (torch.nn.utils.weight_norm, dim 0: the norm over in
+ * and k). Forward builds w (and a copy of the bias next to it, the layout the convolution
+ * core reads) in `eff`; backward lets the core add dW into `geff`, then
+ *   dg[o] += (dW[o]·v[o]) / ‖v[o]‖,
+ *   dv[o] += (g[o]/‖v[o]‖)·dW[o] − (g[o]·(dW[o]·v[o]) / ‖v[o]‖³)·v[o].
+ * The streaming step rebuilds w at every step (it reads the parameters as they are).
  *
  * Init: what the reference code (locuslab/TCN's TemporalBlock) ends up with, not the
  * N(0, 0.01) its init_weights and the paper state for conv1 and conv2: under weight_norm
@@ -17,10 +25,15 @@
  * N(0, 0.01) in conv1 and conv2 too, a 3-block stack did not learn the adding problem at
  * T = 20 in 400 steps (test loss / baseline 0.94; 0.036 with this init).
  *
- * Workspace: forward a1, a2, out [N,C]; backward g, da1 [N,C]. */
+ * With weight-norm, v and the bias get nn.Conv1d's init and g = ‖v‖, so w = v: PyTorch's
+ * weight_norm likewise starts from the module's weight.
+ *
+ * Workspace: forward a1, a2, out [N,C]; backward g, da1 [N,C]; with weight-norm, eff,
+ * geff (conv1's and conv2's [w | b]) and the norms [2, C], held from the first forward. */
 #include "tcn.h"
 #include "conv.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -28,8 +41,13 @@
 typedef struct {
     mn_layer base;
     mn_conv_core conv[3];            /* conv1, conv2, downsample (when in != width) */
-    size_t off[3];                   /* each one's first parameter */
-    int nconv, C;
+    size_t off[3];                   /* each one's weight (weight_v with weight-norm), its
+                                        bias right after */
+    size_t off_g[2];                 /* weight-norm: conv1's and conv2's weight_g */
+    int nconv, C, wn;
+    void *wn_ws;                     /* weight-norm: eff[0], eff[1], geff[0], geff[1], norm */
+    size_t wn_bytes;
+    float *eff[2], *geff[2], *norm[2];
     void *ws, *gws;
     size_t ws_bytes, gws_bytes, cap_rows, gcap_rows, rows;
     float *a1, *a2, *out, *g, *da1;
@@ -38,9 +56,80 @@ typedef struct {
     size_t sws_bytes;
 } tcn;
 
-/* convolution i's parameters and gradients */
-static const float *P(const tcn *s, int i) { return s->base.params + s->off[i]; }
-static float *G(const tcn *s, int i) { return s->base.grads + s->off[i]; }
+/* convolution i's weight and bias as the core reads them, and where it adds their
+ * gradients: the parameters themselves, or with weight-norm the built w and its gradient */
+static const float *P(const tcn *s, int i) {
+    return s->wn && i < 2 ? s->eff[i] : s->base.params + s->off[i];
+}
+static float *G(const tcn *s, int i) {
+    return s->wn && i < 2 ? s->geff[i] : s->base.grads + s->off[i];
+}
+
+/* ------------------------------------------------------------ weight normalization */
+
+/* Floats of the weight-norm buffers: [w | b] of conv1 and conv2 twice (eff, geff), and
+ * the norms [2, C]; the pointers set when `base` is non-NULL (one function sizes and
+ * places them, so the two cannot drift apart). */
+static size_t wn_layout(tcn *s, float *base) {
+    size_t n0 = mn_conv_core_params(&s->conv[0]), n1 = mn_conv_core_params(&s->conv[1]);
+    if (base) {
+        s->eff[0] = base;
+        s->eff[1] = s->eff[0] + n0;
+        s->geff[0] = s->eff[1] + n1;
+        s->geff[1] = s->geff[0] + n0;
+        s->norm[0] = s->geff[1] + n1;
+        s->norm[1] = s->norm[0] + s->C;
+    }
+    return 2 * (n0 + n1) + 2 * (size_t)s->C;
+}
+
+static mn_status wn_reserve(tcn *s) {
+    if (s->wn_ws) return MN_OK;
+    if (mn_reserve(&s->wn_ws, &s->wn_bytes, wn_layout(s, NULL) * sizeof(float)) != MN_OK)
+        return MN_E_NOMEM;
+    wn_layout(s, s->wn_ws);
+    return MN_OK;
+}
+
+/* w = g·v/‖v‖ per output channel, the bias copied after it, ‖v‖ kept for backward */
+static mn_status wn_build(tcn *s) {
+    mn_status st = wn_reserve(s);
+    for (int i = 0; i < 2 && !st; i++) {
+        const mn_conv_core *c = &s->conv[i];
+        size_t row = (size_t)c->in * c->K, nw = row * (size_t)s->C;
+        const float *v = s->base.params + s->off[i], *g = s->base.params + s->off_g[i];
+        for (int o = 0; o < s->C; o++) {
+            const float *vo = v + (size_t)o * row;
+            double ss = 0;
+            for (size_t j = 0; j < row; j++) ss += (double)vo[j] * vo[j];
+            float norm = (float)sqrt(ss), scale = g[o] / norm;
+            for (size_t j = 0; j < row; j++) s->eff[i][(size_t)o * row + j] = scale * vo[j];
+            s->norm[i][o] = norm;
+        }
+        memcpy(s->eff[i] + nw, v + nw, (size_t)s->C * sizeof(float));
+    }
+    return st;
+}
+
+/* dW, db of the built weights (in geff) into dv, dg and the bias's gradient */
+static void wn_grads(tcn *s) {
+    for (int i = 0; i < 2; i++) {
+        const mn_conv_core *c = &s->conv[i];
+        size_t row = (size_t)c->in * c->K, nw = row * (size_t)s->C;
+        const float *v = s->base.params + s->off[i], *g = s->base.params + s->off_g[i];
+        float *dv = s->base.grads + s->off[i], *dg = s->base.grads + s->off_g[i];
+        for (int o = 0; o < s->C; o++) {
+            const float *vo = v + (size_t)o * row, *dw = s->geff[i] + (size_t)o * row;
+            float *dvo = dv + (size_t)o * row;
+            double dot = 0, norm = s->norm[i][o];
+            for (size_t j = 0; j < row; j++) dot += (double)dw[j] * vo[j];
+            float a = (float)(g[o] / norm), b = (float)(g[o] * dot / (norm * norm * norm));
+            dg[o] += (float)(dot / norm);
+            for (size_t j = 0; j < row; j++) dvo[j] += a * dw[j] - b * vo[j];
+        }
+        for (int o = 0; o < s->C; o++) dv[nw + o] += s->geff[i][nw + o];
+    }
+}
 
 /* Bytes of the forward workspace (a1, a2, out) and of backward's (g, da1). 0 on overflow. */
 static int layout(size_t C, size_t rows, size_t *fwd_bytes, size_t *bwd_bytes) {
@@ -78,6 +167,14 @@ static void tcn_init(mn_layer *l, mn_rng *rng, const mn_init_config *cfg) {
         size_t nw = mn_conv_core_params(&s->conv[i]) - (size_t)s->C;
         if (i == 2)                                   /* the downsample: N(0, 0.01) */
             for (size_t k = 0; k < nw; k++) p[k] = 0.01f * (float)mn_rng_normal(rng);
+        if (s->wn && i < 2) {                         /* g = ‖v‖: w = v */
+            size_t row = nw / (size_t)s->C;
+            for (int o = 0; o < s->C; o++) {
+                double ss = 0;
+                for (size_t k = 0; k < row; k++) ss += (double)p[o * row + k] * p[o * row + k];
+                l->params[s->off_g[i] + (size_t)o] = (float)sqrt(ss);
+            }
+        }
     }
 }
 
@@ -97,6 +194,7 @@ static mn_status tcn_forward(mn_layer *l, const float *x, float *y, int T, int B
     size_t rows, n;
     mn_status st;
     if ((st = mn_layer_rows(l, T, B, &rows)) || (st = reserve(s, rows, 0))) return st;
+    if (s->wn && (st = wn_build(s))) return st;
     n = rows * (size_t)s->C;
     if ((st = mn_conv_core_forward(&s->conv[0], P(s, 0), x, s->a1, T, B))) return st;
     relu(s->a1, n);
@@ -127,6 +225,9 @@ static mn_status tcn_backward(mn_layer *l, const float *dy, float *dx, int T, in
                        "%zu: call forward with the same T and B first", rows, s->rows);
     if ((st = reserve(s, rows, 1))) return st;
     n = rows * (size_t)s->C;
+    if (s->wn)
+        memset(s->geff[0], 0, (mn_conv_core_params(&s->conv[0]) +
+                               mn_conv_core_params(&s->conv[1])) * sizeof(float));
     memcpy(s->g, dy, n * sizeof(float));
     relu_grad(s->g, s->out, n);
     if (s->nconv == 3) {
@@ -138,7 +239,9 @@ static mn_status tcn_backward(mn_layer *l, const float *dy, float *dx, int T, in
     memset(s->da1, 0, n * sizeof(float));
     if ((st = mn_conv_core_backward(&s->conv[1], P(s, 1), G(s, 1), s->g, s->da1, T, B))) return st;
     relu_grad(s->da1, s->a1, n);
-    return mn_conv_core_backward(&s->conv[0], P(s, 0), G(s, 0), s->da1, dx, T, B);
+    if ((st = mn_conv_core_backward(&s->conv[0], P(s, 0), G(s, 0), s->da1, dx, T, B))) return st;
+    if (s->wn) wn_grads(s);
+    return MN_OK;
 }
 
 /* ------------------------------------------------------------ streaming */
@@ -154,6 +257,7 @@ mn_status mn_tcn_step(mn_layer *l, const float *x_t, float *y_t, int B) {
     mn_status st;
     if (B < 1) return mn_fail(MN_E_ARG, "TCN step over a batch of %d: need at least 1", B);
     if (mn_reserve(&s->sws, &s->sws_bytes, 3 * n * sizeof(float)) != MN_OK) return MN_E_NOMEM;
+    if (s->wn && (st = wn_build(s))) return st;
     float *h1 = s->sws, *h2 = h1 + n, *r = h2 + n;
     if ((st = mn_conv_core_step(&s->conv[0], P(s, 0), x_t, h1, B))) return st;
     relu(h1, n);
@@ -173,7 +277,7 @@ mn_status mn_tcn_step(mn_layer *l, const float *x_t, float *y_t, int B) {
 
 static size_t tcn_bytes(const mn_layer *l) {
     const tcn *s = (const tcn *)l;
-    size_t n = s->ws_bytes + s->gws_bytes + s->sws_bytes;
+    size_t n = s->ws_bytes + s->gws_bytes + s->sws_bytes + s->wn_bytes;
     for (int i = 0; i < s->nconv; i++) n += mn_conv_core_bytes(&s->conv[i]);
     return n;
 }
@@ -184,6 +288,7 @@ static void tcn_destroy(mn_layer *l) {
     mn_release(s->ws);
     mn_release(s->gws);
     mn_release(s->sws);
+    mn_release(s->wn_ws);
     mn_release(s);
 }
 
@@ -203,7 +308,7 @@ static const mn_layer_ops tcn_ops = {
     .step = tcn_step_op,
 };
 
-mn_layer *mn_tcn_create(int in, int width, int kernel, int dilation) {
+mn_layer *mn_tcn_create(int in, int width, int kernel, int dilation, int weight_norm) {
     static const char *const names[3] = {"conv1", "conv2", "downsample"};
     mn_conv_core c[3] = {{0}};
     int nconv = in != width ? 3 : 2;
@@ -218,13 +323,19 @@ mn_layer *mn_tcn_create(int in, int width, int kernel, int dilation) {
     s->base.out_size = width;
     s->C = width;
     s->nconv = nconv;
+    s->wn = weight_norm != 0;
     for (int i = 0; i < nconv; i++) {
         char name[MN_NAME_MAX];
+        int wn = s->wn && i < 2;
         s->conv[i] = c[i];
-        snprintf(name, sizeof name, "%s.weight", names[i]);
+        snprintf(name, sizeof name, "%s.%s", names[i], wn ? "weight_v" : "weight");
         s->off[i] = mn_layer_add_param(&s->base, name, 3, (int[]){width, c[i].in, c[i].K});
         snprintf(name, sizeof name, "%s.bias", names[i]);
         mn_layer_add_param(&s->base, name, 1, (int[]){width});
+        if (wn) {
+            snprintf(name, sizeof name, "%s.weight_g", names[i]);
+            s->off_g[i] = mn_layer_add_param(&s->base, name, 3, (int[]){width, 1, 1});
+        }
     }
     return &s->base;
 }
@@ -243,11 +354,19 @@ int64_t mn_tcn_receptive_field(int kernel, int blocks) {
 static int tcn_out_width(const mn_block_config *b, int in) { (void)in; return b->width; }
 static mn_layer *tcn_block(const mn_block_config *b, int in, int index) {
     (void)index;
-    return mn_tcn_create(in, b->width, mn_conv_kernel_of(b), mn_conv_dilation_of(b));
+    return mn_tcn_create(in, b->width, mn_conv_kernel_of(b), mn_conv_dilation_of(b),
+                         b->weight_norm);
 }
 static double tcn_macs(const mn_block_config *b, int in) {
     double k = mn_conv_kernel_of(b), C = b->width;
     return k * in * C + k * C * C + (in != b->width ? (double)in * C : 0);
+}
+
+/* weight-norm's buffers (wn_layout's floats), held from the first forward */
+static size_t tcn_wn_bytes(const mn_block_config *b, int in) {
+    size_t C = (size_t)b->width, k = (size_t)mn_conv_kernel_of(b);
+    return b->weight_norm ? (2 * (C * (size_t)in * k + C + C * C * k + C) + 2 * C) * sizeof(float)
+                          : 0;
 }
 
 /* One direction's events of a convolution's plan; `always_dx`: its input gradient is
@@ -273,6 +392,7 @@ static void tcn_plan(const mn_block_config *b, int in, size_t T, size_t B, mn_me
         p->overflow = 1;
         return;
     }
+    if (b->weight_norm) mn_plan_alloc(p, 0, tcn_wn_bytes(b, in));
     mn_conv_plan(in, C, k, d, T, B, &c1);
     mn_conv_plan(C, C, k, d, T, B, &c2);
     if (in != C) mn_conv_plan(in, C, 1, 1, T, B, &ds);
@@ -295,7 +415,8 @@ const mn_layer_kind mn_kind_tcn = {
     .name = "tcn",
     .summary = "TCN residual block (Bai et al. 2018): two causal convs (kernel=K, dilation=D) "
                "with ReLU, 1x1 conv on the residual when widths differ",
-    .cell = -1, .caps = MN_KIND_WIDTH | MN_KIND_CONV | MN_KIND_WHOLE_SEQUENCE,
+    .cell = -1,
+    .caps = MN_KIND_WIDTH | MN_KIND_CONV | MN_KIND_WHOLE_SEQUENCE | MN_KIND_WEIGHT_NORM,
     .out_width = tcn_out_width, .create = tcn_block, .plan = tcn_plan, .macs_per_row = tcn_macs,
     .history = tcn_history,
 };

@@ -10,9 +10,11 @@
 
 /* A block of `width` channels over `in` inputs; parameters conv1.weight [width, in, k],
  * conv1.bias, conv2.weight [width, width, k], conv2.bias, and with in != width
- * downsample.weight [width, in, 1], downsample.bias: the names of a PyTorch TemporalBlock
- * without weight normalization. NULL with the error set on failure. */
-mn_layer *mn_tcn_create(int in, int width, int kernel, int dilation);
+ * downsample.weight [width, in, 1], downsample.bias: the names of a PyTorch TemporalBlock.
+ * With weight_norm, conv1 and conv2 hold weight_v (the weight's shape) and weight_g
+ * [width, 1, 1] instead of weight, as torch.nn.utils.weight_norm names them (locuslab/TCN's
+ * TemporalBlock). NULL with the error set on failure. */
+mn_layer *mn_tcn_create(int in, int width, int kernel, int dilation, int weight_norm);
 
 /* The receptive field of `blocks` TCN blocks of kernel k with dilations 1, 2, 4, ...,
  * 2^(blocks−1): 1 + 2(k−1)(2^blocks − 1) steps (each block reaches 2(k−1)d steps back, two

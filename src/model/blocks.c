@@ -12,7 +12,7 @@
 #define OPTIONS "residual, bidirectional, pre, post, layernorm, rmsnorm, dropout=P, nobias " \
                 "(recurrent), proj=P (lstm), heads=H, causal, rope (attention), max-len=N " \
                 "(learned positions), kernel=K, dilation=D (convolutions), state=N, " \
-                "init=lin|inv|real (state spaces)"
+                "init=lin|inv|real (state spaces), weight-norm (tcn)"
 
 /* The longest reach (k−1)·d of one convolution: the zero padding before step 0 */
 #define MAX_CONV_REACH (1 << 30)
@@ -148,6 +148,11 @@ static mn_status check_block(const mn_block_config *b, int k, int in, int *out) 
     if (b->no_bias && !(kind->caps & MN_KIND_NO_BIAS))
         return mn_fail(MN_E_ARG, "block %d (%s): nobias is an option of the recurrent kinds "
                        "(%s)", k, kind->name, kinds_with(MN_KIND_NO_BIAS, owners, sizeof owners));
+    if ((unsigned)b->weight_norm > 1)
+        return mn_fail(MN_E_ARG, "block %d (%s): weight_norm must be 0 or 1", k, kind->name);
+    if (b->weight_norm && !(kind->caps & MN_KIND_WEIGHT_NORM))
+        return mn_fail(MN_E_ARG, "block %d (%s): weight-norm is an option of %s only", k,
+                       kind->name, kinds_with(MN_KIND_WEIGHT_NORM, owners, sizeof owners));
     if (b->proj && !(kind->caps & MN_KIND_PROJECTION))
         return mn_fail(MN_E_ARG, "block %d (%s): proj (PyTorch's proj_size) is an option of %s "
                        "only", k, kind->name, kinds_with(MN_KIND_PROJECTION, owners,
@@ -253,7 +258,7 @@ static mn_status parse_block(const char *s, size_t len, int k, mn_block_config *
     int seen_res = 0, seen_bi = 0, seen_place = 0, seen_norm = 0, seen_drop = 0;
     int seen_heads = 0, seen_causal = 0, seen_rope = 0, seen_max = 0;
     int seen_kernel = 0, seen_dilation = 0, seen_state = 0, seen_init = 0;
-    int seen_proj = 0, seen_nobias = 0;
+    int seen_proj = 0, seen_nobias = 0, seen_wn = 0;
     char owners[160];
 #define ONCE(flag, what)                                                                     \
     do {                                                                                     \
@@ -362,6 +367,13 @@ static mn_status parse_block(const char *s, size_t len, int k, mn_block_config *
                                "%s do", k, (int)len, s, kind->name,
                                kinds_with(MN_KIND_NO_BIAS, owners, sizeof owners));
             b->no_bias = 1;
+        } else if (is(p, n, "weight-norm")) {
+            ONCE(seen_wn, "weight-norm");
+            if (!(kind->caps & MN_KIND_WEIGHT_NORM))
+                return mn_fail(MN_E_ARG, "--blocks: block %d ('%.*s'): %s takes no weight-norm; "
+                               "only %s does", k, (int)len, s, kind->name,
+                               kinds_with(MN_KIND_WEIGHT_NORM, owners, sizeof owners));
+            b->weight_norm = 1;
         } else if (n > 5 && memcmp(p, "proj=", 5) == 0) {
             ONCE(seen_proj, "proj");
             if (!(kind->caps & MN_KIND_PROJECTION))
@@ -430,6 +442,7 @@ int mn_blocks_format(const mn_model_config *cfg, char *buf, size_t cap) {
         if (b[k].bidirectional) w += snprintf(tmp + w, sizeof tmp - (size_t)w, ":bidirectional");
         if (b[k].proj > 0) w += snprintf(tmp + w, sizeof tmp - (size_t)w, ":proj=%d", b[k].proj);
         if (b[k].no_bias) w += snprintf(tmp + w, sizeof tmp - (size_t)w, ":nobias");
+        if (b[k].weight_norm) w += snprintf(tmp + w, sizeof tmp - (size_t)w, ":weight-norm");
         if (b[k].residual) w += snprintf(tmp + w, sizeof tmp - (size_t)w, ":residual");
         if (b[k].norm != MN_NORM_NONE)
             w += snprintf(tmp + w, sizeof tmp - (size_t)w, ":%s:%s",
