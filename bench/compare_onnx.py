@@ -7,7 +7,9 @@ and run in ONNX Runtime from Node.js (npm onnxruntime-node, installed into --ort
 be unreachable, while the CPU library is already in the package). mnemo runs the same
 shapes with `mnemo bench --mode infer` (a whole-sequence forward, as the ONNX graph is);
 with --stream also `mnemo bench --mode stream` (one step at a time through the streaming
-API, the per-step cost times T). Each measurement is repeated --repeats times,
+API, the per-step cost times T) and its ONNX Runtime peer: the module exported with its
+state as input and output (h0, c0 -> hn, cn), run one step per call, each call fed the
+state the previous one returned. Each measurement is repeated --repeats times,
 interleaved (ORT, mnemo, ORT, mnemo, ...), and the median is reported, so both sides see
 the same machine state; every row is measured at each of --threads.
 
@@ -47,19 +49,31 @@ def ensure_ort(d):
     return os.path.join(d, "node_modules")
 
 
-def export(torch, cell, I, H, layers, path):
+def export(torch, cell, I, H, layers, path, stream=False):
+    """The module as one ONNX graph over x [T,B,I]; with stream, over (x, h0[, c0]) with
+    the final state as outputs hn[, cn], for one step per call."""
     torch.manual_seed(0)
     m = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell](I, H, num_layers=layers).eval()
     x = torch.zeros(3, 2, I)
-    outs = ["y", "h", "c"] if cell == "lstm" else ["y", "h"]
+    ins, args, axes = ["x"], (x,), {"x": {0: "T", 1: "B"}}
+    outs = ["y", "hn", "cn"] if cell == "lstm" else ["y", "hn"]
+    if stream:
+        h0 = torch.zeros(layers, 2, H)
+        state = (h0, torch.zeros(layers, 2, H)) if cell == "lstm" else h0
+        args = (x, state)
+        ins += ["h0", "c0"] if cell == "lstm" else ["h0"]
+        for n in ins[1:]:
+            axes[n] = {1: "B"}
     with torch.no_grad():
-        torch.onnx.export(m, (x,), path, opset_version=14, input_names=["x"],
-                          output_names=outs, dynamic_axes={"x": {0: "T", 1: "B"}})
+        torch.onnx.export(m, args, path, opset_version=14, input_names=ins,
+                          output_names=outs, dynamic_axes=axes)
 
 
-def ort_ms(a, mods, path, T, B, I, threads):
+def ort_ms(a, mods, path, T, B, I, threads, stream=None):
+    """stream: (layers, H) to time T one-step calls carrying the state"""
+    extra = ["stream", str(stream[0]), str(stream[1])] if stream else []
     r = subprocess.run(["node", os.path.join(HERE, "onnx_time.js"), path, str(T), str(B),
-                        str(I), str(threads), str(a.iterations), str(a.warmup), mods],
+                        str(I), str(threads), str(a.iterations), str(a.warmup), mods] + extra,
                        capture_output=True, text=True)
     if r.returncode:
         sys.exit("compare_onnx: ONNX Runtime failed: " + r.stderr.strip()[-500:])
@@ -86,7 +100,8 @@ def main():
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--iterations", type=int, default=20)
     p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--stream", action="store_true", help="also mnemo's step-by-step stream")
+    p.add_argument("--stream", action="store_true",
+                   help="also the step-by-step streams, mnemo's and ONNX Runtime's")
     a = p.parse_args()
     warnings.filterwarnings("ignore")   # torch.onnx's shape-inference notes
     import torch
@@ -99,25 +114,30 @@ def main():
     tmp = tempfile.mkdtemp(prefix="mnemo-onnx-")
     cols = ["shape (T×B×I=H)", "threads", "ONNX Runtime ms", "mnemo ms", "mnemo speed-up"]
     if a.stream:
-        cols += ["mnemo stream ms", "stream speed-up"]
+        cols += ["mnemo stream ms", "stream / ORT whole", "ORT stream ms",
+                 "stream / ORT stream"]
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))
     for n in names:
         cell, T, B, I, H, layers = SHAPES[n]
         path = os.path.join(tmp, n + ".onnx")
+        spath = os.path.join(tmp, n + "-stream.onnx")
         export(torch, cell, I, H, layers, path)
+        if a.stream:
+            export(torch, cell, I, H, layers, spath, stream=True)
         for th in threads:
-            o, m, s = [], [], []
+            o, m, s, os_ = [], [], [], []
             for _ in range(a.repeats):
                 o.append(ort_ms(a, mods, path, T, B, I, th))
                 m.append(mnemo_ms(a, cell, T, B, I, H, layers, th, "infer"))
                 if a.stream:
                     s.append(mnemo_ms(a, cell, T, B, I, H, layers, th, "stream"))
+                    os_.append(ort_ms(a, mods, spath, T, B, I, th, (layers, H)))
             om, mm = statistics.median(o), statistics.median(m)
             row = [n, str(th), "%.3g" % om, "%.3g" % mm, "%.2f×" % (om / mm)]
             if a.stream:
-                sm = statistics.median(s)
-                row += ["%.3g" % sm, "%.2f×" % (om / sm)]
+                sm, osm = statistics.median(s), statistics.median(os_)
+                row += ["%.3g" % sm, "%.2f×" % (om / sm), "%.3g" % osm, "%.2f×" % (osm / sm)]
             print("| " + " | ".join(row) + " |", flush=True)
 
 
