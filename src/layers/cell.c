@@ -82,8 +82,12 @@ CELL_LOOP static void rnn_relu_backward(const mn_cell_step *s, int b) {
 /* ---------------------------------------------------------------------- LSTM
  * i,f,o = σ(·), g = tanh(·);  c = f⊙c_prev + i⊙g;  h = o⊙tanh(c) */
 
-/* One pass over the row: gate blocks through their own pointers (with ivdep, see above)
- * so the single loop vectorizes. */
+/* Two passes over the row, gate blocks through their own pointers (with ivdep, see above)
+ * so each loop vectorizes. Why two: one vector of the fused loop was ~325 instructions
+ * whose longest chain (a gate's exp and division, then c, then tanh(c)'s exp and division)
+ * is ~150 cycles, so the out-of-order window held about one vector and the loop ran at
+ * its latency; the first pass's four gates are independent chains, and the second pass
+ * is short enough for several vectors to overlap. */
 CELL_LOOP static void lstm_forward(const mn_cell_step *s, int b) {
     int H = s->H;
     size_t o4 = (size_t)b * 4 * H, o = (size_t)b * H;
@@ -93,13 +97,15 @@ CELL_LOOP static void lstm_forward(const mn_cell_step *s, int b) {
     float *c = s->c + o, *h = s->h + o;
     #pragma GCC ivdep
     for (int j = 0; j < H; j++) {
-        float i = sigmoid(ai[j] + (ri[j] + bi[j] + bh[j]));
-        float f = sigmoid(af[j] + (rf[j] + bi[H + j] + bh[H + j]));
-        float g = tanhf(ag[j] + (rg[j] + bi[2 * H + j] + bh[2 * H + j]));
-        float og = sigmoid(ao[j] + (ro[j] + bi[3 * H + j] + bh[3 * H + j]));
-        ai[j] = i; af[j] = f; ag[j] = g; ao[j] = og;
-        c[j] = f * cp[j] + i * g;
-        h[j] = og * tanhf(c[j]);
+        ai[j] = sigmoid(ai[j] + (ri[j] + bi[j] + bh[j]));
+        af[j] = sigmoid(af[j] + (rf[j] + bi[H + j] + bh[H + j]));
+        ag[j] = tanhf(ag[j] + (rg[j] + bi[2 * H + j] + bh[2 * H + j]));
+        ao[j] = sigmoid(ao[j] + (ro[j] + bi[3 * H + j] + bh[3 * H + j]));
+    }
+    #pragma GCC ivdep
+    for (int j = 0; j < H; j++) {
+        c[j] = af[j] * cp[j] + ai[j] * ag[j];
+        h[j] = ao[j] * tanhf(c[j]);
     }
 }
 
@@ -136,13 +142,17 @@ CELL_LOOP static void gru_forward(const mn_cell_step *s, int b) {
     float *ar = s->act + o3, *az = ar + H, *an = ar + 2 * H, *aux = s->aux + o, *h = s->h + o;
     const float *rr = s->rec + o3, *rz = rr + H, *rn = rr + 2 * H;
     const float *bi = s->b_ih, *bh = s->b_hh, *hp = s->h_prev + o;
+    /* two passes, as lstm_forward: n's tanh waits on r's sigmoid */
     #pragma GCC ivdep
     for (int j = 0; j < H; j++) {
-        float r = sigmoid(ar[j] + bi[j] + rr[j] + bh[j]);
-        float z = sigmoid(az[j] + bi[H + j] + rz[j] + bh[H + j]);
-        float hn = rn[j] + bh[2 * H + j];               /* W_hn·h_prev + b_hn */
-        float n = tanhf(an[j] + bi[2 * H + j] + r * hn);
-        ar[j] = r; az[j] = z; an[j] = n; aux[j] = hn;
+        ar[j] = sigmoid(ar[j] + bi[j] + rr[j] + bh[j]);
+        az[j] = sigmoid(az[j] + bi[H + j] + rz[j] + bh[H + j]);
+        aux[j] = rn[j] + bh[2 * H + j];                 /* W_hn·h_prev + b_hn */
+    }
+    #pragma GCC ivdep
+    for (int j = 0; j < H; j++) {
+        float n = tanhf(an[j] + bi[2 * H + j] + ar[j] * aux[j]), z = az[j];
+        an[j] = n;
         h[j] = (1.0f - z) * n + z * hp[j];
     }
 }

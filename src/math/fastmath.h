@@ -11,13 +11,12 @@
  * (Cephes expf coefficients), computed on x clamped to [-87, 88] so 2^n stays a normal float.
  * The ends are libm's and PyTorch's: +Inf above the float range, 0 below the normal floats
  * (flushed there anyway), NaN for NaN — so sigmoid(∓Inf) is exactly 0 and 1, tanh(±Inf)
- * ±1, and an attention weight of a −Inf score exactly 0. NaN is replaced by 0 before the
- * conversion to int and the exponent shifted as unsigned (both undefined behaviour
- * otherwise, which the sanitizer build stops on). Every select is a compare: a file whose
+ * ±1, and an attention weight of a −Inf score exactly 0. 2^n is built from the bits of the
+ * rounded float as unsigned integers, so a NaN makes no undefined conversion (which the
+ * sanitizer build would stop on). Every select is a compare: a file whose
  * loops should vectorize on AVX2 compiles under no-trapping-math (see cell.c). */
 static inline float mn_fast_expf(float x) {
     float c = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
-    c = c != c ? 0.0f : c;
     const float shifter = 12582912.0f;            /* 1.5·2^23: rounds to an integer */
     float t = c * 1.44269504088896341f + shifter;
     float n = t - shifter;
@@ -31,7 +30,12 @@ static inline float mn_fast_expf(float x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r2 + r + 1.0f;
-    uint32_t bits = (uint32_t)((int32_t)n + 127) << 23;
+    /* t's bits are 0x4B400000 + n (its unit in the last place is 1), and 0x4B400000 << 23
+     * wraps to 0: the bits of 2^n straight from t, without a float-to-int conversion
+     * (undefined for NaN, which the last select below replaces anyway) */
+    uint32_t bits;
+    memcpy(&bits, &t, sizeof bits);
+    bits = (bits + 127u) << 23;
     float scale;
     memcpy(&scale, &bits, sizeof scale);
     float e = p * scale;
