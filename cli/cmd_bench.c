@@ -67,7 +67,7 @@ int cmd_bench(int argc, char **argv) {
          0, 0, 0, 0, 0, 0},
         {"--norm", OPT_STR, &norm_name, "P", "transformer, s4d, mamba: pre (with a final norm) or post",
          "pre, as train", "post", 0, 0, 0, 0, 0, 0, 0},
-        {0}, {0}, {0}, {0}, {0}, {0}, {0},   /* the families' options */
+        FAMILY_OPT_SLOTS,                     /* the families' options */
     };
     const int nopts = (int)(sizeof opts / sizeof opts[0]);
     family_opts_table(&fam, opts + nopts - FAMILY_OPTS);

@@ -387,7 +387,7 @@ int cmd_memory(int argc, char **argv) {
          NULL, "1", 0, 0, 0, 0, 0, 0, 0},
         {"--json", OPT_FLAG, &o.json, NULL, "end stdout with one JSON summary line", NULL, NULL,
          0, 0, 0, 0, 0, 0, 0},
-        {0}, {0}, {0}, {0}, {0}, {0}, {0},   /* the families' options */
+        FAMILY_OPT_SLOTS,                     /* the families' options */
     };
     const int nopts = (int)(sizeof opts / sizeof opts[0]);
     family_opts_table(&o.fam, opts + nopts - FAMILY_OPTS);

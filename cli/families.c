@@ -20,6 +20,11 @@ static const struct {
     {"--state", 1u << FAMILY_S4D | 1u << FAMILY_MAMBA}, {"--weight-norm", 1u << FAMILY_TCN},
 };
 
+/* an option array ending in FAMILY_OPT_SLOTS has room for exactly the table below */
+static const cli_opt family_slots[] = {FAMILY_OPT_SLOTS};
+_Static_assert(sizeof family_slots / sizeof family_slots[0] == FAMILY_OPTS,
+               "FAMILY_OPT_SLOTS must hold FAMILY_OPTS rows");
+
 void family_opts_init(cli_family *f) {
     memset(f, 0, sizeof *f);
     f->heads = 4;

@@ -20,6 +20,9 @@ typedef struct {
 } cli_family;
 
 #define FAMILY_OPTS 8
+/* FAMILY_OPTS empty rows, for the end of an option array that family_opts_table fills
+ * (families.c checks the count against FAMILY_OPTS at compile time) */
+#define FAMILY_OPT_SLOTS {0}, {0}, {0}, {0}, {0}, {0}, {0}, {0}
 void family_opts_init(cli_family *f);
 /* Writes the options into opts[0..FAMILY_OPTS) and returns FAMILY_OPTS. */
 int family_opts_table(cli_family *f, cli_opt *opts);
