@@ -168,6 +168,8 @@ int train_opts_table(train_opts *o, cli_opt *opts, int model_required) {
          "append one JSON line per logged step and evaluation", "", "run.jsonl", 0, 0, 0, 0, 0,
          0, 0},
     };
+    _Static_assert(sizeof t / sizeof t[0] + FAMILY_OPTS <= TRAIN_OPTS_MAX,
+                   "TRAIN_OPTS_MAX must hold the training options and the families'");
     int n = (int)(sizeof t / sizeof t[0]);
     memcpy(opts, t, sizeof t);
     n += family_opts_table(&o->fam, opts + n);
