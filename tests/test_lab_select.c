@@ -87,8 +87,9 @@ TEST(lab_selectivity_refuses_bad_options) {
     free(r);
 }
 
-/* No learn_* test asserts the PASS: the default budget (3000 steps: about 145 s on one core
- * of a loaded 2-core machine, 95 s Mamba and 50 s S4D) is past the 60 s such a test may take.
+/* No learn_* test asserts the PASS: the default budget (3000 steps: about 90 s on one core,
+ * Mamba 59 s and S4D 30 s; 145 s with three runs sharing two cores) is past the 60 s such a
+ * test may take.
  * Measured at the defaults, seeds 1, 2, 3: PASS each time, the largest channel p90 2.19,
  * 9.03 and 22.2 (1.05, 1.02 and 1.08 at init), Mamba recalling 63.8%, 70.3% and 87.5%
  * against S4D's 41.6%, 40.1% and 42.3%. At 300 steps neither model had learned the task
