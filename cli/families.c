@@ -88,8 +88,8 @@ int family_opts_check(cli_family *f, const cli_opt *opts, int nopts, const char 
                             readers[r].families == (1u << FAMILY_TRANSFORMER) ? "transformer"
                             : readers[r].families == (1u << FAMILY_TCN) ? "tcn" : "s4d or mamba",
                             f->kind ? "drop it" : "use --model with that family (with --blocks, "
-                            "write the option on the block: heads=H, kernel=K, state=N), or "
-                            "drop it");
+                            "write the option on the block: heads=H, kernel=K, weight-norm, "
+                            "state=N), or drop it");
         }
     f->positions = cli_choice(f->positions_name, positions_names);
     if (f->positions < 0)
@@ -217,6 +217,6 @@ void family_blocks_help(FILE *f) {
             "Block options: residual, bidirectional, pre, post, layernorm, rmsnorm, dropout=P;\n"
             "rnn, rnn-relu, lstm, gru, gated: nobias; lstm: proj=P (PyTorch's proj_size);\n"
             "attention: heads=H, causal, rope; learned-positions: max-len=N; conv, tcn:\n"
-            "kernel=K, dilation=D; s4d, mamba: state=N, init=lin|inv|real.\n",
+            "kernel=K, dilation=D; tcn: weight-norm; s4d, mamba: state=N, init=lin|inv|real.\n",
             mn_layer_kind_names());
 }

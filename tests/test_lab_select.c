@@ -62,6 +62,10 @@ TEST(lab_selectivity_runs_and_reports_finite_figures) {
     for (int i = 0; i < 2; i++) CHECK(acc[i] >= 0 && acc[i] <= 1, "accuracy %g", acc[i]);
     CHECK(number(r, "length") == 20 && number(r, "steps") == 2, "length %g steps %g",
           number(r, "length"), number(r, "steps"));
+    /* the texts fit their fields (a full field was cut short) */
+    CHECK(strlen(r->quantity) + 1 < sizeof r->quantity && strlen(r->claim) + 1 < sizeof r->claim &&
+          strlen(r->criterion) + 1 < sizeof r->criterion, "a text fills its field: %s / %s",
+          r->quantity, r->claim);
     CHECK(strstr(r->report, "p90 init") && strstr(r->report, "s4d") &&
           strstr(r->claim, "3.5.2"), "report:\n%s", r->report);
     /* the same seed gives the same figures */

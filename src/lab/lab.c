@@ -109,7 +109,7 @@ static const struct {
     {"s4-equivalence", "S4D's convolution mode and recurrent mode give the same outputs (1e-5)",
      "length hidden seed", mn_lab_s4_equivalence},
     {"selectivity", "trained on selective copy, Mamba's focusing channels raise delta at data "
-     "tokens over noise (Gu & Dao 2023, sec. 3.5.2: delta as a gate); S4D's is fixed (minutes)",
+     "tokens over noise (Gu & Dao 2023, sec. 3.5.2: delta as a gate); S4D's is fixed (~90 s)",
      "length steps hidden seed",
      mn_lab_selectivity},
     {"output-gate", "LSTM output gate at 0: no gradient reaches the cell through h; at 1 it does",

@@ -249,9 +249,9 @@ mn_status mn_lab_selectivity(const mn_lab_options *o, mn_lab_result *r) {
                 "gate (Gu & Dao 2023, sec. 3.5.2): trained on selective copy, in the channels that "
                 "focus it rises at data tokens and falls on noise, and it recalls the data; "
                 "S4D's delta is a parameter, the same at every token, and recalls less");
-    mn_lab_text(r->quantity, sizeof r->quantity, "held out, each channel's mean delta at data "
-                "/ at noise tokens: its %.0fth percentile over channels, the largest over "
-                "Mamba's blocks (theory: the margin)", 100 * SEL_PCT);
+    /* one short line: the field holds 127 characters */
+    mn_lab_text(r->quantity, sizeof r->quantity, "a Mamba channel's delta at data / at noise "
+                "tokens, held out: %.0fth percentile, largest block", 100 * SEL_PCT);
     mn_lab_text(r->criterion, sizeof r->criterion, "ratio > %.2f and Mamba's recall accuracy "
                 "above S4D's", SEL_RATIO);
     mn_lab_say(r,
@@ -261,8 +261,9 @@ mn_status mn_lab_selectivity(const mn_lab_options *o, mn_lab_result *r) {
         "       trained %d steps of %d sequences (Adam, lr %g, clip 1) on the same stream.\n"
         "       delta: per channel, its mean over the data positions of the scatter region\n"
         "       and over its noise positions, in %d held-out sequences (markers not counted);\n"
-        "       'mean' columns average the channels first, p10 and p90 are percentiles over\n"
-        "       the channels of their own data / noise ratio.\n\n",
+        "       'mean' columns average the channels first; 'ch. rise' is the share of\n"
+        "       channels whose delta is larger at data; p10 and p90 are percentiles over the\n"
+        "       channels of their own data / noise ratio ('p90 init': before training).\n\n",
         L, SEL_LAYERS, H, SEL_STATE, mb.params, 2 * H, s4.params, steps, SEL_BATCH,
         (double)SEL_LR, SEL_PROBE_BATCHES * SEL_PROBE_B);
     mn_lab_say(r, "  %-6s %5s  %10s  %10s  %10s  %8s  %6s  %6s  %8s\n", "model", "block",
@@ -287,11 +288,11 @@ mn_status mn_lab_selectivity(const mn_lab_options *o, mn_lab_result *r) {
                    s4.s4d_delta[k], s4.s4d_delta[k], 1.0, "-", 1.0, 1.0, 1.0);
         mn_lab_putf(r, s4.s4d_delta[k], "s4d_b%d_delta", k);
     }
-    mn_lab_say(r, "\n  Mamba's channels select in both directions: some raise delta at data (take\n"
-               "  it in, keep it through the noise: p90), others lower it (reset on noise: p10),\n"
-               "  so the mean over channels hides the selection. S4D's delta = exp(log_dt) is\n"
-               "  one number per channel, the same at every token by construction (ratio 1\n"
-               "  exactly).\n\n");
+    mn_lab_say(r, "\n  A trained Mamba's channels select in both directions: some raise delta at\n"
+               "  data (take it in, keep it through the noise: p90), others lower it (reset on\n"
+               "  noise: p10), so the mean over channels can hide the selection. S4D's delta =\n"
+               "  exp(log_dt) is one number per channel, the same at every token by\n"
+               "  construction (ratio 1 exactly).\n\n");
     mn_lab_say(r, "  recall accuracy on %d held-out sequences (chance %.1f%%):\n", SEL_EVAL,
                100 * SEL_CHANCE);
     mn_lab_say(r, "    mamba  %6.1f%%  (test loss %.3f, %.1f s training)\n", 100 * mb.accuracy,
@@ -316,6 +317,12 @@ mn_status mn_lab_selectivity(const mn_lab_options *o, mn_lab_result *r) {
     }
     if (!finite) ratio = NAN;
     int agree = ratio > SEL_RATIO && mb.accuracy > s4.accuracy;
+    mn_lab_say(r, "  criterion: channel p90 %.3f > %.2f: %s; Mamba's recall above S4D's: %s\n",
+               ratio, SEL_RATIO, ratio > SEL_RATIO ? "yes" : "no",
+               mb.accuracy > s4.accuracy ? "yes" : "no");
+    if (steps < SEL_STEPS)
+        mn_lab_say(r, "  (%d steps, fewer than the default %d that both models need to learn the "
+                   "task)\n", steps, SEL_STEPS);
     mn_lab_verdict(r, SEL_RATIO, ratio, 1, agree);
     if (!finite) {
         r->applies = r->pass = 0;
