@@ -153,8 +153,11 @@ static void print_table(const plan *p, const mn_memory_estimate *e, int steps, i
     row("activations", e->activations, note);
     row("batch", e->data, p->cfg.vocab_size > 0 ? "tokens, labels, lengths"
                                                 : "inputs, targets, lengths");
-    snprintf(note, sizeof note, "packed W_hh, structs, GEMM scratch %s (kept by the process)",
-             fmt_bytes(s, sizeof s, (double)e->scratch));
+    mn_model_uses u;
+    int recurrent = mn_model_config_uses(&p->cfg, &u) == MN_OK && u.recurrent > 0;
+    snprintf(note, sizeof note, "%sstructs, GEMM scratch %s (kept by the process)",
+             recurrent ? "packed W_hh, " : "packed weights, ", fmt_bytes(s, sizeof s,
+                                                                       (double)e->scratch));
     row("workspace", e->workspace, note);
     row("total", e->total, "peak of the run");
 }
