@@ -80,7 +80,7 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 HEADERS  := $(wildcard include/*.h $(SRC_DIRS:%=src/%/*.h) $(SRC_DIRS:%=src/%/*.def) cli/*.h tests/*.h fuzz/*.h)
 
-.PHONY: all run test sanitize clean features bench bench-gemm bench-attention install uninstall
+.PHONY: all run test sanitize clean features bench bench-gemm bench-attention bench-cells install uninstall
 all: features $(BUILD)/libmnemo.a $(BUILD)/libmnemo.so $(BUILD)/mnemo
 
 features:
@@ -128,6 +128,12 @@ $(BUILD)/attention_bench: bench/attention_bench.c $(BUILD)/libmnemo.a $(HEADERS)
 
 bench-attention: $(BUILD)/attention_bench
 	$(BUILD)/attention_bench $(BENCH_ARGS)
+
+$(BUILD)/cell_time: bench/cell_time.c $(BUILD)/libmnemo.a $(HEADERS)
+	$(CC) $(ALLFLAGS) $(INTERNAL) -o $@ bench/cell_time.c $(BUILD)/libmnemo.a $(LDLIBS)
+
+bench-cells: $(BUILD)/cell_time
+	$(BUILD)/cell_time $(BENCH_ARGS)
 
 run: all
 	bash tools/run_main_job.sh $(BUILD)/mnemo
