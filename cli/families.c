@@ -21,8 +21,7 @@ static const struct {
 };
 
 /* an option array ending in FAMILY_OPT_SLOTS has room for exactly the table below */
-static const cli_opt family_slots[] = {FAMILY_OPT_SLOTS};
-_Static_assert(sizeof family_slots / sizeof family_slots[0] == FAMILY_OPTS,
+_Static_assert(sizeof((cli_opt[]){FAMILY_OPT_SLOTS}) / sizeof(cli_opt) == FAMILY_OPTS,
                "FAMILY_OPT_SLOTS must hold FAMILY_OPTS rows");
 
 void family_opts_init(cli_family *f) {
