@@ -75,11 +75,14 @@ static int from_stdin(streamer *st) {
             if (ferror(stdin))
                 rc = cli_fail_code(CLI_EXIT_RUNTIME, "--input -: reading standard input "
                                    "failed (%s)", strerror(errno));
+            else if (st->tokens)
+                rc = cli_fail("--input -: the input ended inside frame %lld (%zu of its %zu "
+                              "bytes); each frame is one little-endian int32 token", t, got,
+                              bytes);
             else
                 rc = cli_fail("--input -: the input ended inside frame %lld (%zu of its %zu "
-                              "bytes); each frame is %s", t, got, bytes, st->tokens ?
-                              "one little-endian int32 token" : "--input-size little-endian "
-                              "float32 values");
+                              "bytes); each frame is %d little-endian float32 values, the "
+                              "model's input width", t, got, bytes, st->I);
             break;
         }
         swap4(frame, bytes / 4);
