@@ -67,9 +67,14 @@ static float *G(const tcn *s, int i) {
 
 /* ------------------------------------------------------------ weight normalization */
 
-/* Floats of the weight-norm buffers: [w | b] of conv1 and conv2 twice (eff, geff), and
- * the norms [2, C]; the pointers set when `base` is non-NULL (one function sizes and
- * places them, so the two cannot drift apart). */
+/* Floats of the weight-norm buffers of a block of C channels over `in` inputs with k
+ * taps: [w | b] of conv1 and conv2 twice (eff, geff), and the norms [2, C]. The layer's
+ * allocation (wn_layout) and the memory plan (tcn_plan) both size them here. */
+static size_t wn_floats(size_t C, size_t in, size_t k) {
+    return 2 * ((C * in * k + C) + (C * C * k + C)) + 2 * C;
+}
+
+/* Sets the weight-norm pointers into `base` and returns its floats. */
 static size_t wn_layout(tcn *s, float *base) {
     size_t n0 = mn_conv_core_params(&s->conv[0]), n1 = mn_conv_core_params(&s->conv[1]);
     if (base) {
@@ -80,7 +85,7 @@ static size_t wn_layout(tcn *s, float *base) {
         s->norm[0] = s->geff[1] + n1;
         s->norm[1] = s->norm[0] + s->C;
     }
-    return 2 * (n0 + n1) + 2 * (size_t)s->C;
+    return wn_floats((size_t)s->C, (size_t)s->conv[0].in, (size_t)s->conv[0].K);
 }
 
 static mn_status wn_reserve(tcn *s) {
@@ -362,11 +367,10 @@ static double tcn_macs(const mn_block_config *b, int in) {
     return k * in * C + k * C * C + (in != b->width ? (double)in * C : 0);
 }
 
-/* weight-norm's buffers (wn_layout's floats), held from the first forward */
+/* weight-norm's buffers, held from the first forward */
 static size_t tcn_wn_bytes(const mn_block_config *b, int in) {
-    size_t C = (size_t)b->width, k = (size_t)mn_conv_kernel_of(b);
-    return b->weight_norm ? (2 * (C * (size_t)in * k + C + C * C * k + C) + 2 * C) * sizeof(float)
-                          : 0;
+    return b->weight_norm ? wn_floats((size_t)b->width, (size_t)in,
+                                      (size_t)mn_conv_kernel_of(b)) * sizeof(float) : 0;
 }
 
 /* One direction's events of a convolution's plan; `always_dx`: its input gradient is
