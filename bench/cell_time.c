@@ -37,7 +37,7 @@ static double time_cell(mn_cell_kind kind, int G, int H, int B, int reps) {
         double t0 = now();
         for (int r = 0; r < reps; r++) {
             memcpy(act, act0, n * 4);
-            for (int b = 0; b < B; b++) k->forward(&s, b);
+            for (int b = 0; b < B; b++) k->forward(&s, b, 0, H);
         }
         double ns = (now() - t0) * 1e9 / ((double)reps * B * H);
         if (ns < best) best = ns;

@@ -4,6 +4,7 @@
 #include "test.h"
 #include "layer.h"
 #include "lncell.h"
+#include "recurrent.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -318,13 +319,14 @@ static void probe_matches_step_vjp(mn_cell_kind cell) {
 TEST(cells_ln_lstm_probe_and_step_vjp) { probe_matches_step_vjp(MN_LSTM); }
 TEST(cells_ln_gru_probe_and_step_vjp) { probe_matches_step_vjp(MN_GRU); }
 
-/* One sequence on 2 threads splits each step's product by W_hh's column panels
- * (recurrent.c, forward_columns): the outputs and final state must be the bits of one
- * thread. Widths are above the split's threshold (G·H·H >= 131072) for every cell; the
- * lengths put padding inside the loop; T >= 8 steps; B = 3 takes the one-thread loop. */
-TEST(cells_column_split_same_bits_as_one_thread) {
+/* A few sequences on 2 threads split each step by units (recurrent_split.c): each thread
+ * its gate columns of W_hh and its units' cells. The outputs and final state must be the
+ * bits of one thread. Widths are whole panels of every kernel (multiples of 32) and above
+ * the split's threshold; the lengths put padding inside the loop; B = 1 and 3. */
+TEST(cells_unit_split_same_bits_as_one_thread) {
     static const struct { mn_cell_kind cell; int H; } cases[] = {
-        {MN_LSTM, 192}, {MN_GRU, 224}, {MN_RNN_TANH, 384}, {MN_GATED_RESIDUAL, 272}};
+        {MN_LSTM, 192}, {MN_GRU, 224}, {MN_RNN_TANH, 384}, {MN_GATED_RESIDUAL, 288},
+        {MN_LSTM, 64}};
     enum { I = 5, T = 12 };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
         for (int B = 1; B <= 3; B += 2) {
@@ -345,6 +347,10 @@ TEST(cells_column_split_same_bits_as_one_thread) {
                 mn_set_threads(threads);
                 y[threads - 1] = malloc(sizeof(float) * T * B * H);
                 REQUIRE_OK(o.l->ops->forward(o.l, x, y[threads - 1], T, B, lengths));
+                REQUIRE(mn_recurrent_unit_threads((mn_recurrent *)o.l, T, B, 0) == threads ||
+                            mn_gemm_threads() < threads,
+                        "%s H=%d B=%d on %d threads: the step is not split",
+                        mn_cell_name(cases[c].cell), H, B, threads);
                 REQUIRE(o.l->ops->state(o.l, v) == 1, "no state view");
                 hT[threads - 1] = malloc(sizeof(float) * B * H);
                 memcpy(hT[threads - 1], v[0].hT, sizeof(float) * B * H);

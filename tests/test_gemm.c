@@ -23,7 +23,9 @@ static void compare_kernel(const char *name) {
                                     {5, 70, 0}, {200, 64, 64},
                                     /* thin tiles: 1-4 leftover rows over whole panels */
                                     {1, 128, 64}, {2, 96, 300}, {3, 160, 40}, {4, 64, 9},
-                                    {10, 256, 17}, {13, 200, 33}, {1, 140, 257}};
+                                    {10, 256, 17}, {13, 200, 33}, {1, 140, 257},
+                                    /* one row over 3 and 6 panels (4 at once, 2, 1) */
+                                    {1, 48, 64}, {1, 96, 33}, {1, 224, 20}, {2, 48, 30}};
     mn_rng r;
     mn_rng_seed(&r, 7);
     if (mn_gemm_use(name) != MN_OK) { printf("    (kernel %s not supported here)\n", name); return; }
@@ -96,6 +98,39 @@ static void rows_independent_of_tiling(const char *name) {
 TEST(gemm_avx512_rows_independent_of_tiling) { rows_independent_of_tiling("avx512"); }
 TEST(gemm_avx2_rows_independent_of_tiling) { rows_independent_of_tiling("avx2"); }
 TEST(gemm_portable_rows_independent_of_tiling) { rows_independent_of_tiling("portable"); }
+
+/* Products over column views of a packed B (mn_packed_columns: a recurrent layer's threads
+ * each take their units' gate columns) give every column the bits of the whole product:
+ * one row (which the thin kernel reads in place) and a few, views of 1, 2 and 3 panels. */
+static void columns_independent_of_split(const char *name) {
+    enum { K = 70, MAXN = 7 * 32 };
+    static float A[5 * K], B[MAXN * K], whole[5 * MAXN], parts[5 * MAXN];
+    mn_rng r;
+    mn_rng_seed(&r, 5);
+    if (mn_gemm_use(name) != MN_OK) { printf("    (kernel %s not supported here)\n", name); return; }
+    int nr = mn_gemm_nr(), N = 7 * nr;
+    fill(A, 5 * K, &r); fill(B, (size_t)N * K, &r);
+    mn_packed p = {0};
+    REQUIRE_OK(mn_pack_b(&p, 1, K, N, B, K));
+    static const int rows[] = {1, 2, 3, 5};
+    for (size_t m = 0; m < sizeof rows / sizeof rows[0]; m++)
+        for (int w = 1; w <= 3; w++) {
+            int M = rows[m];
+            mn_sgemm_packed_serial(0, M, 0.5f, A, K, &p, 0.0f, whole, N);
+            for (int c0 = 0; c0 < N; c0 += w * nr) {
+                mn_packed v = mn_packed_columns(&p, c0, w * nr);
+                mn_sgemm_packed_serial(0, M, 0.5f, A, K, &v, 0.0f, parts + c0, N);
+            }
+            CHECK(memcmp(whole, parts, sizeof(float) * M * N) == 0,
+                  "kernel %s: %d rows over views of %d panels differ from the whole", name, M, w);
+        }
+    mn_packed_free(&p);
+    mn_gemm_use(NULL);
+}
+
+TEST(gemm_avx512_columns_independent_of_split) { columns_independent_of_split("avx512"); }
+TEST(gemm_avx2_columns_independent_of_split) { columns_independent_of_split("avx2"); }
+TEST(gemm_portable_columns_independent_of_split) { columns_independent_of_split("portable"); }
 
 TEST(gemm_beta_zero_ignores_nan_in_c) {
     float A[4] = {1, 2, 3, 4}, B[4] = {1, 0, 0, 1}, C[4] = {NAN, NAN, NAN, NAN};

@@ -30,25 +30,25 @@
 /* ---------------------------------------------------------------- vanilla RNN
  * h = act(x·W_ihᵀ + b_ih + h_prev·W_hhᵀ + b_hh);   act = tanh or ReLU */
 
-CELL_LOOP static void rnn_tanh_forward(const mn_cell_step *s, int b) {
+CELL_LOOP static void rnn_tanh_forward(const mn_cell_step *s, int b, int j0, int j1) {
     int H = s->H;
     size_t o = (size_t)b * H;
     float *restrict a = s->act + o, *restrict h = s->h + o;
     const float *restrict rc = s->rec + o, *restrict bi = s->b_ih, *restrict bh = s->b_hh;
     #pragma GCC ivdep
-    for (int j = 0; j < H; j++) {
+    for (int j = j0; j < j1; j++) {
         a[j] = tanhf(a[j] + bi[j] + rc[j] + bh[j]);
         h[j] = a[j];
     }
 }
 
-CELL_LOOP static void rnn_relu_forward(const mn_cell_step *s, int b) {
+CELL_LOOP static void rnn_relu_forward(const mn_cell_step *s, int b, int j0, int j1) {
     int H = s->H;
     size_t o = (size_t)b * H;
     float *restrict a = s->act + o, *restrict h = s->h + o;
     const float *restrict rc = s->rec + o, *restrict bi = s->b_ih, *restrict bh = s->b_hh;
     #pragma GCC ivdep
-    for (int j = 0; j < H; j++) {
+    for (int j = j0; j < j1; j++) {
         float p = a[j] + bi[j] + rc[j] + bh[j];
         a[j] = p <= 0.0f ? 0.0f : p;            /* NaN stays NaN, as torch.relu */
         h[j] = a[j];
@@ -88,7 +88,7 @@ CELL_LOOP static void rnn_relu_backward(const mn_cell_step *s, int b) {
  * is ~150 cycles, so the out-of-order window held about one vector and the loop ran at
  * its latency; the first pass's four gates are independent chains, and the second pass
  * is short enough for several vectors to overlap. */
-CELL_LOOP static void lstm_forward(const mn_cell_step *s, int b) {
+CELL_LOOP static void lstm_forward(const mn_cell_step *s, int b, int j0, int j1) {
     int H = s->H;
     size_t o4 = (size_t)b * 4 * H, o = (size_t)b * H;
     float *ai = s->act + o4, *af = ai + H, *ag = ai + 2 * H, *ao = ai + 3 * H;
@@ -96,14 +96,14 @@ CELL_LOOP static void lstm_forward(const mn_cell_step *s, int b) {
     const float *bi = s->b_ih, *bh = s->b_hh, *cp = s->c_prev + o;
     float *c = s->c + o, *h = s->h + o;
     #pragma GCC ivdep
-    for (int j = 0; j < H; j++) {
+    for (int j = j0; j < j1; j++) {
         ai[j] = sigmoid(ai[j] + (ri[j] + bi[j] + bh[j]));
         af[j] = sigmoid(af[j] + (rf[j] + bi[H + j] + bh[H + j]));
         ag[j] = tanhf(ag[j] + (rg[j] + bi[2 * H + j] + bh[2 * H + j]));
         ao[j] = sigmoid(ao[j] + (ro[j] + bi[3 * H + j] + bh[3 * H + j]));
     }
     #pragma GCC ivdep
-    for (int j = 0; j < H; j++) {
+    for (int j = j0; j < j1; j++) {
         c[j] = af[j] * cp[j] + ai[j] * ag[j];
         h[j] = ao[j] * tanhf(c[j]);
     }
@@ -136,7 +136,7 @@ CELL_LOOP static void lstm_backward(const mn_cell_step *s, int b) {
  * r = σ(x_r + h_r), z = σ(x_z + h_z), n = tanh(x_n + r⊙(W_hn·h_prev + b_hn)),
  * h = (1-z)⊙n + z⊙h_prev — exactly PyTorch's nn.GRU. */
 
-CELL_LOOP static void gru_forward(const mn_cell_step *s, int b) {
+CELL_LOOP static void gru_forward(const mn_cell_step *s, int b, int j0, int j1) {
     int H = s->H;
     size_t o3 = (size_t)b * 3 * H, o = (size_t)b * H;
     float *ar = s->act + o3, *az = ar + H, *an = ar + 2 * H, *aux = s->aux + o, *h = s->h + o;
@@ -144,13 +144,13 @@ CELL_LOOP static void gru_forward(const mn_cell_step *s, int b) {
     const float *bi = s->b_ih, *bh = s->b_hh, *hp = s->h_prev + o;
     /* two passes, as lstm_forward: n's tanh waits on r's sigmoid */
     #pragma GCC ivdep
-    for (int j = 0; j < H; j++) {
+    for (int j = j0; j < j1; j++) {
         ar[j] = sigmoid(ar[j] + bi[j] + rr[j] + bh[j]);
         az[j] = sigmoid(az[j] + bi[H + j] + rz[j] + bh[H + j]);
         aux[j] = rn[j] + bh[2 * H + j];                 /* W_hn·h_prev + b_hn */
     }
     #pragma GCC ivdep
-    for (int j = 0; j < H; j++) {
+    for (int j = j0; j < j1; j++) {
         float n = tanhf(an[j] + bi[2 * H + j] + ar[j] * aux[j]), z = az[j];
         an[j] = n;
         h[j] = (1.0f - z) * n + z * hp[j];
@@ -182,14 +182,14 @@ CELL_LOOP static void gru_backward(const mn_cell_step *s, int b) {
  * α = σ(x_α + h_α), f = tanh(x_f + h_f), h = α⊙h_prev + (1-α)⊙f: a learned convex mix of
  * the old state and new content, so α plays LSTM's f / GRU's z (diagnostics read it). */
 
-CELL_LOOP static void gated_forward(const mn_cell_step *s, int b) {
+CELL_LOOP static void gated_forward(const mn_cell_step *s, int b, int j0, int j1) {
     int H = s->H;
     size_t o2 = (size_t)b * 2 * H, o = (size_t)b * H;
     float *aa = s->act + o2, *af = aa + H, *h = s->h + o;
     const float *ra = s->rec + o2, *rf = ra + H;
     const float *bi = s->b_ih, *bh = s->b_hh, *hp = s->h_prev + o;
     #pragma GCC ivdep
-    for (int j = 0; j < H; j++) {
+    for (int j = j0; j < j1; j++) {
         float a = sigmoid(aa[j] + (ra[j] + bi[j] + bh[j]));
         float f = tanhf(af[j] + (rf[j] + bi[H + j] + bh[H + j]));
         aa[j] = a; af[j] = f;

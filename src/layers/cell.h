@@ -32,7 +32,8 @@ typedef struct {
     int gates;             /* G */
     int has_cell;          /* keeps a c state (LSTM) */
     int split_recurrent;   /* dgh differs from dg, so it needs its own buffer (GRU) */
-    void (*forward)(const mn_cell_step *s, int b);
+    /* units [j0, j1) of row b: a step split among threads by units gives each its own */
+    void (*forward)(const mn_cell_step *s, int b, int j0, int j1);
     void (*backward)(const mn_cell_step *s, int b);
     /* What diagnostics read from the activated gates (indices of gate blocks): */
     int keep_gate;         /* the gate that keeps the old state (LSTM f, GRU z, gated α),

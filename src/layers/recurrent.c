@@ -125,35 +125,49 @@ static void my_rows(int B, int *b0, int *b1) {
     *b1 = (int)((long)B * (id + 1) / n);
 }
 
-static void forward_row(const time_loop *k, const mn_cell_step *st, int t, int b, float *yt) {
+/* Units [j0, j1) of row b at step t: the cell where the step is real; padding carries the
+ * state and outputs zero. */
+static void forward_row(const time_loop *k, const mn_cell_step *st, int t, int b, int j0,
+                        int j1, float *yt) {
     recurrent *s = k->s;
-    int H = s->H;
-    size_t o = (size_t)b * H;
+    size_t o = (size_t)b * s->H + j0, n = (size_t)(j1 - j0) * sizeof(float);
     if (!k->lengths || k->t0 + t < k->lengths[b]) {
-        s->cell->forward(st, b);
-        memcpy(yt + o, st->h + o, (size_t)H * sizeof(float));
-    } else { /* padding: carry the state, output zero */
-        memcpy(st->h + o, st->h_prev + o, (size_t)H * sizeof(float));
-        if (st->c) memcpy(st->c + o, st->c_prev + o, (size_t)H * sizeof(float));
-        memset(yt + o, 0, (size_t)H * sizeof(float));
+        s->cell->forward(st, b, j0, j1);
+        memcpy(yt + o, st->h + o, n);
+    } else {
+        memcpy(st->h + o, st->h_prev + o, n);
+        if (st->c) memcpy(st->c + o, st->c_prev + o, n);
+        memset(yt + o, 0, n);
     }
 }
 
-void mn_recurrent_forward_cells(const time_loop *k, int t, int b0, int b1, int split) {
+/* What the cells of step t read and write. */
+static mn_cell_step cell_state(const time_loop *k, int t) {
     recurrent *s = k->s;
-    int H = s->H, GH = s->GH, B = k->B;
-    size_t BH = (size_t)B * H;
-    float *hp = s->hs + (size_t)t * BH, *yt = k->y + (size_t)t * BH;
-    mn_cell_step st = {.H = H, .b_ih = mn_recurrent_b_ih(s), .b_hh = mn_recurrent_b_hh(s),
-                       .rec = s->rec, .act = s->act + (size_t)t * B * GH,
-                       .aux = s->aux ? s->aux + (size_t)t * BH : NULL, .h_prev = hp,
-                       .h = hp + BH, .c_prev = s->cs ? s->cs + (size_t)t * BH : NULL,
-                       .c = s->cs ? s->cs + (size_t)(t + 1) * BH : NULL};
+    size_t BH = (size_t)k->B * s->H;
+    float *hp = s->hs + (size_t)t * BH;
+    return (mn_cell_step){.H = s->H, .b_ih = mn_recurrent_b_ih(s), .b_hh = mn_recurrent_b_hh(s),
+                          .rec = s->rec, .act = s->act + (size_t)t * k->B * s->GH,
+                          .aux = s->aux ? s->aux + (size_t)t * BH : NULL, .h_prev = hp,
+                          .h = hp + BH, .c_prev = s->cs ? s->cs + (size_t)t * BH : NULL,
+                          .c = s->cs ? s->cs + (size_t)(t + 1) * BH : NULL};
+}
+
+void mn_recurrent_forward_units(const time_loop *k, int t, int b0, int b1, int j0, int j1) {
+    mn_cell_step st = cell_state(k, t);
+    float *yt = k->y + (size_t)t * k->B * k->s->H;
+    for (int b = b0; b < b1; b++) forward_row(k, &st, t, b, j0, j1, yt);
+}
+
+void mn_recurrent_forward_cells(const time_loop *k, int t, int b0, int b1, int split) {
+    int H = k->s->H;
+    mn_cell_step st = cell_state(k, t);
+    float *yt = k->y + (size_t)t * k->B * H;
     if (split && omp_rows(b1 - b0, H)) {
         #pragma omp parallel for schedule(static)
-        for (int b = b0; b < b1; b++) forward_row(k, &st, t, b, yt);
+        for (int b = b0; b < b1; b++) forward_row(k, &st, t, b, 0, H, yt);
     } else { /* no parallel construct at all: even a disabled one costs per step */
-        for (int b = b0; b < b1; b++) forward_row(k, &st, t, b, yt);
+        for (int b = b0; b < b1; b++) forward_row(k, &st, t, b, 0, H, yt);
     }
 }
 
@@ -168,47 +182,6 @@ void mn_recurrent_forward_step(const time_loop *k, int t, int b0, int b1, int mi
     else
         mn_sgemm_packed(0, b1 - b0, 1.0f, hp + (size_t)b0 * H, H, &s->whh_t, 0.0f, rec, GH);
     mn_recurrent_forward_cells(k, t, b0, b1, !mine);
-}
-
-/* A batch too small to split by rows (one sequence streaming from a sensor) still has a
- * product worth two cores when W_hh is large. Measured on 2 cores (bench/RESULTS.md), one
- * sequence: GRU H=256 (196k multiply-adds a step) 19.2 -> 15.8 ms over 1000 steps, where
- * LSTM H=128 (65k) lost 7.1 -> 8.1 ms to the barriers, and 4 sequences of LSTM H=256 lost
- * too (48.6 -> 52 ms): so one sequence, from this many multiply-adds per step on,
- * the threads stay in one parallel region for the whole loop, each multiplying h_{t-1} by
- * its share of W_hh's column panels (its gates' columns, which then sit in its own L2),
- * and one thread runs the cells; two barriers a step instead of a fork. Each element of
- * the product is the same chain of FMAs whichever panels a thread holds, so the bits are
- * those of one thread. */
-#define COLUMN_SPLIT_MACS 131072
-#define COLUMN_SPLIT_MIN_STEPS 8
-
-static int column_threads(const recurrent *s, int T, int B) {
-    int panels = (s->GH + s->whh_t.nr - 1) / s->whh_t.nr;
-    if (s->proj || B > 1 || T < COLUMN_SPLIT_MIN_STEPS ||
-        (double)s->GH * s->H < COLUMN_SPLIT_MACS)
-        return 1;
-    return MN_MAX(1, MN_MIN(mn_gemm_threads(), panels / 4));
-}
-
-static void forward_columns(const time_loop *k, int threads) {
-    recurrent *s = k->s;
-    const mn_packed *W = &s->whh_t;
-    const int B = k->B, H = s->H, GH = s->GH;
-    (void)threads;   /* read by OpenMP only */
-    #pragma omp parallel num_threads(threads)
-    {
-        int c0;
-        mn_packed mine = mn_packed_share(W, &c0);
-        for (int t = 0; t < k->T; t++) {
-            const float *hp = s->hs + (size_t)t * B * H;
-            if (mine.N > 0)
-                mn_sgemm_packed_serial(0, B, 1.0f, hp, H, &mine, 0.0f, s->rec + c0, GH);
-            #pragma omp barrier
-            #pragma omp single
-            mn_recurrent_forward_cells(k, t, 0, B, 0);
-        }
-    }
 }
 
 double mn_recurrent_row_norm(const float *v, int n) {
@@ -324,8 +297,8 @@ static mn_status recurrent_forward(mn_layer *l, const float *x, float *y, int T,
         mn_sgemm(0, 1, n * B, GH, I, 1.0f, x + (size_t)t0 * B * I, I, W_ih, I, 0.0f, s->act, GH);
         time_loop k = {.s = s, .T = n, .B = B, .t0 = t0, .lengths = lengths,
                        .y = y + (size_t)t0 * BP};
-        int columns = column_threads(s, n, B);
-        if (columns > 1) forward_columns(&k, columns);
+        int units = s->proj ? 1 : mn_recurrent_unit_threads(s, n, B, 0);
+        if (units > 1) mn_recurrent_forward_split(&k, units);
         else run_time_loop(&k, 0, step);
     }
     s->chunked = l->inference;

@@ -91,8 +91,18 @@ void mn_recurrent_forward_step(const mn_time_loop *k, int t, int b0, int b1, int
 /* The cells of rows [b0, b1) of step t once act and rec hold the step's products;
  * split: the rows are the whole batch, which may take a parallel loop. */
 void mn_recurrent_forward_cells(const mn_time_loop *k, int t, int b0, int b1, int split);
+/* The cells of rows [b0, b1), units [j0, j1) of step t, on the calling thread. */
+void mn_recurrent_forward_units(const mn_time_loop *k, int t, int b0, int b1, int j0, int j1);
 void mn_recurrent_run_time_loop(const mn_time_loop *k, int reverse,
                                 void (*step)(const mn_time_loop *, int, int, int, int));
+/* A few sequences on several cores: each step split by units (recurrent_split.c).
+ * The threads worth it for T steps of B sequences (1: do not split); `input`: the step
+ * also multiplies x_t by W_ih (a stream's step) besides h_{t-1} by W_hh. */
+int mn_recurrent_unit_threads(const mn_recurrent *s, int T, int B, int input);
+/* The whole time loop of k, act already holding x·W_ihᵀ, on `threads` threads. */
+void mn_recurrent_forward_split(const mn_time_loop *k, int threads);
+/* One stream step (k->T = 1): both products and the cells, on `threads` threads. */
+void mn_recurrent_step_split(const mn_time_loop *k, const float *x_t, int threads);
 /* The layer's step op (mn_layer_ops.step): one step of B sequences from the state the
  * previous step left (zero at t = 0). */
 mn_status mn_recurrent_stream_step(mn_layer *l, const float *x_t, float *y_t, int B, int t);

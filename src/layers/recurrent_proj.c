@@ -21,7 +21,7 @@ static void cell_rows(const mn_time_loop *k, const mn_cell_step *st, int t, int 
     size_t H = (size_t)s->H;
     for (int b = b0; b < b1; b++) {
         if (!k->lengths || k->t0 + t < k->lengths[b]) {
-            s->cell->forward(st, b);
+            s->cell->forward(st, b, 0, st->H);
         } else {
             memcpy(st->c + b * H, st->c_prev + b * H, H * sizeof(float));
             memset(st->h + b * H, 0, H * sizeof(float));

@@ -10,37 +10,6 @@
 
 #include <string.h>
 
-/* A few sequences make each step two matrix-vector products, too small for the GEMM's
- * own threads, yet bound by reading W_ih and W_hh, which at H = 256 outgrow one core's L2.
- * Then the threads split both products by the same column panels: each reads its share of
- * the weights, which stays in its own L2 from step to step; one thread runs the cells.
- * Every element is the same chain of FMAs as on one thread: the same bits. */
-/* From 1 MiB of weights (G·H·(I + H) floats) on: measured on 2 cores (bench/RESULTS.md),
- * GRU H=256 at batch 1 (1.5 MiB) gained, LSTM H=128 (0.5 MiB, in one L2) lost to the fork */
-#define SPLIT_MIN_MACS 262144
-#define SPLIT_MAX_B 8
-
-static int split_threads(const mn_recurrent *s, int I, int B) {
-    int panels = (s->GH + s->wih_t.nr - 1) / s->wih_t.nr;
-    if (s->proj || B > SPLIT_MAX_B || (double)s->GH * (I + s->H) < SPLIT_MIN_MACS ||
-        s->wih_t.nr != s->whh_t.nr)
-        return 1;
-    return MN_MAX(1, MN_MIN(mn_gemm_threads(), panels / 2));
-}
-
-static void split_products(mn_recurrent *s, const float *x_t, int I, int B, int threads) {
-    (void)threads;   /* read by OpenMP only */
-    #pragma omp parallel num_threads(threads)
-    {
-        int c0;   /* the same panels of both: W_ih and W_hh have G·H columns */
-        mn_packed wi = mn_packed_share(&s->wih_t, &c0), wh = mn_packed_share(&s->whh_t, &c0);
-        if (wi.N > 0) {
-            mn_sgemm_packed_serial(0, B, 1.0f, x_t, I, &wi, 0.0f, s->act + c0, s->GH);
-            mn_sgemm_packed_serial(0, B, 1.0f, s->hs, s->H, &wh, 0.0f, s->rec + c0, s->GH);
-        }
-    }
-}
-
 mn_status mn_recurrent_stream_step(mn_layer *l, const float *x_t, float *y_t, int B, int t) {
     mn_recurrent *s = (mn_recurrent *)l;
     const int I = l->in_size, GH = s->GH, P = s->P, H = s->H;
@@ -63,10 +32,9 @@ mn_status mn_recurrent_stream_step(mn_layer *l, const float *x_t, float *y_t, in
         if (s->cs) memcpy(s->cs, s->cs + (size_t)B * H, (size_t)B * H * sizeof(float));
     }
     mn_time_loop k = {.s = s, .T = 1, .B = B, .y = y_t};
-    int threads = split_threads(s, I, B);
+    int threads = mn_recurrent_unit_threads(s, 1, B, 1);
     if (threads > 1) {
-        split_products(s, x_t, I, B, threads);
-        mn_recurrent_forward_cells(&k, 0, 0, B, 0);
+        mn_recurrent_step_split(&k, x_t, threads);
     } else {
         mn_sgemm_packed(0, B, 1.0f, x_t, I, &s->wih_t, 0.0f, s->act, GH);
         mn_recurrent_run_time_loop(&k, 0, s->proj ? mn_recurrent_forward_step_proj

@@ -22,10 +22,12 @@
  * for the whole tile; the driver points edge tiles at a scratch tile first. */
 typedef void (*kernel_fn)(int kc, const float *A, const float *B, float *C, size_t ldc,
                           float alpha, float beta);
-/* A thin kernel computes h < MR rows (h ≤ 4) over np = 4/h full panels at once, reading
- * the first h rows of a packed A panel; NULL where a kernel has none. */
-typedef void (*thin_fn)(int h, int kc, const float *A, int mr, const float *B, size_t bstride,
-                        float *C, size_t ldc, float alpha, float beta);
+/* A thin kernel computes h < MR rows (h ≤ 4) over np full panels at once (h·np ≤ 4: np
+ * is 4, 2 or 1 for h = 1, 2 or 1 for h = 2, 1 otherwise), reading A[k·mr + r]: the first
+ * h rows of a packed A panel, or with mr = 1 one row of A in place; NULL where a kernel
+ * has none. */
+typedef void (*thin_fn)(int h, int np, int kc, const float *A, int mr, const float *B,
+                        size_t bstride, float *C, size_t ldc, float alpha, float beta);
 typedef struct {
     const char *name;
     int mr, nr;
@@ -148,24 +150,30 @@ __attribute__((target("avx512f,fma"))) static void kernel_avx512(
     }
 
 __attribute__((target("avx512f,fma"))) static void kernel_avx512_thin(
-    int h, int kc, const float *A, int mr, const float *B, size_t bstride, float *C,
+    int h, int np, int kc, const float *A, int mr, const float *B, size_t bstride, float *C,
     size_t ldc, float alpha, float beta) {
-    switch (h) {
-    case 1: THIN_BODY(__m512, 512, 16, 1, 4) break;
-    case 2: THIN_BODY(__m512, 512, 16, 2, 2) break;
-    case 3: THIN_BODY(__m512, 512, 16, 3, 1) break;
+    switch (h * 8 + np) {
+    case 8 + 4: THIN_BODY(__m512, 512, 16, 1, 4) break;
+    case 8 + 2: THIN_BODY(__m512, 512, 16, 1, 2) break;
+    case 8 + 1: THIN_BODY(__m512, 512, 16, 1, 1) break;
+    case 16 + 2: THIN_BODY(__m512, 512, 16, 2, 2) break;
+    case 16 + 1: THIN_BODY(__m512, 512, 16, 2, 1) break;
+    case 24 + 1: THIN_BODY(__m512, 512, 16, 3, 1) break;
     default: THIN_BODY(__m512, 512, 16, 4, 1) break;
     }
 }
 
 /* The same for AVX2's 16-column panels: at most 8 accumulators of the 16 ymm registers. */
 __attribute__((target("avx2,fma"))) static void kernel_avx2_thin(
-    int h, int kc, const float *A, int mr, const float *B, size_t bstride, float *C,
+    int h, int np, int kc, const float *A, int mr, const float *B, size_t bstride, float *C,
     size_t ldc, float alpha, float beta) {
-    switch (h) {
-    case 1: THIN_BODY(__m256, 256, 8, 1, 4) break;
-    case 2: THIN_BODY(__m256, 256, 8, 2, 2) break;
-    case 3: THIN_BODY(__m256, 256, 8, 3, 1) break;
+    switch (h * 8 + np) {
+    case 8 + 4: THIN_BODY(__m256, 256, 8, 1, 4) break;
+    case 8 + 2: THIN_BODY(__m256, 256, 8, 1, 2) break;
+    case 8 + 1: THIN_BODY(__m256, 256, 8, 1, 1) break;
+    case 16 + 2: THIN_BODY(__m256, 256, 8, 2, 2) break;
+    case 16 + 1: THIN_BODY(__m256, 256, 8, 2, 1) break;
+    case 24 + 1: THIN_BODY(__m256, 256, 8, 3, 1) break;
     default: THIN_BODY(__m256, 256, 8, 4, 1) break;
     }
 }
@@ -474,8 +482,10 @@ static void gemm_rows(const kernel *kn, int trans_a, int i0, int i1, int p0, int
             int kb = k_outer ? o : in, mb = k_outer ? in : o;
             int k0 = kb * KC, kc = MN_MIN(KC, K - k0);
             int r0 = i0 + mb * mc, rows = MN_MIN(mc, i1 - r0);
-            if (kc > 0) pack_a(kn, Ap, A, trans_a, lda, r0, rows, k0, kc);
-            else kc = 0;
+            /* one row over whole panels: the thin kernel reads it in place, unpacked */
+            int direct = rows == 1 && !trans_a && kn->thin && p1 * nr <= N;
+            if (kc > 0 && !direct) pack_a(kn, Ap, A, trans_a, lda, r0, rows, k0, kc);
+            else if (kc <= 0) kc = 0;
             float b = kb == 0 ? beta : 1.0f;
             int full = rows - rows % mr, h = rows - full;
             const float *Bk = Bp->data + (size_t)k0 * nr;
@@ -487,14 +497,16 @@ static void gemm_rows(const kernel *kn, int trans_a, int i0, int i1, int p0, int
                          C + (size_t)(r0 + ip) * ldc + j0, ldc, mr, w, alpha, b);
             }
             if (!h) continue;
-            /* the last h < MR rows: thin tiles over whole panels where the kernel has them */
-            const float *Ah = Ap + (size_t)full * kc;
+            /* the last h < MR rows: thin tiles over whole panels where the kernel has them,
+             * as many panels at once as its accumulators hold, then fewer */
+            const float *Ah = direct ? A + (size_t)r0 * lda + k0 : Ap + (size_t)full * kc;
             float *Ch = C + (size_t)(r0 + full) * ldc;
-            int np = h == 1 ? 4 : h == 2 ? 2 : 1, jp = p0;
+            int jp = p0;
             if (kn->thin && h <= 4)
-                for (; jp + np <= p1 && (jp + np) * nr <= N; jp += np)
-                    kn->thin(h, kc, Ah, mr, Bk + jp * bstride, bstride, Ch + jp * nr,
-                             (size_t)ldc, alpha, b);
+                for (int np = 4 / h; np >= 1; np /= 2)
+                    for (; jp + np <= p1 && (jp + np) * nr <= N; jp += np)
+                        kn->thin(h, np, kc, Ah, direct ? 1 : mr, Bk + jp * bstride, bstride,
+                                 Ch + jp * nr, (size_t)ldc, alpha, b);
             for (; jp < p1; jp++)
                 tile(kn, kc, Ah, Bk + jp * bstride, Ch + jp * nr, ldc, h,
                      MN_MIN(nr, N - jp * nr), alpha, b);
@@ -565,6 +577,11 @@ mn_packed mn_packed_share(const mn_packed *p, int *col0) {
     *col0 = p0 * p->nr;
     return (mn_packed){.K = p->K, .N = MN_MAX(0, MN_MIN(p->N, p1 * p->nr) - p0 * p->nr),
                        .nr = p->nr, .data = p->data + (size_t)p0 * p->K * p->nr, .cap = 0};
+}
+
+mn_packed mn_packed_columns(const mn_packed *p, int c0, int n) {
+    return (mn_packed){.K = p->K, .N = MN_MAX(0, MN_MIN(n, p->N - c0)), .nr = p->nr,
+                       .data = p->data + (size_t)(c0 / p->nr) * p->K * p->nr, .cap = 0};
 }
 
 int mn_gemm_nr(void) { return pick()->nr; }

@@ -52,6 +52,9 @@ mn_packed mn_pack_b_serial(float *panels, int trans_b, int K, int N, const float
  * evenly over the region's threads, as a view (cap 0; N = 0 when it gets none) whose first
  * column is *col0. Products over the shares give each column the bits of the whole. */
 mn_packed mn_packed_share(const mn_packed *p, int *col0);
+/* The columns [c0, c0 + n) of a packed B as a view (cap 0), for a caller that splits the
+ * columns itself; c0 must be a multiple of its panel width nr. */
+mn_packed mn_packed_columns(const mn_packed *p, int c0, int n);
 /* Threads a parallel product may use: OpenMP's maximum, capped at MN_GEMM_MAX_THREADS
  * (1 in a build without OpenMP). */
 int mn_gemm_threads(void);
