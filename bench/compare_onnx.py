@@ -10,8 +10,9 @@ with --stream also `mnemo bench --mode stream` (one step at a time through the s
 API, the per-step cost times T) and its ONNX Runtime peer: the module exported with its
 state as input and output (h0, c0 -> hn, cn), run one step per call, each call fed the
 state the previous one returned. Each measurement is repeated --repeats times,
-interleaved (ORT, mnemo, ORT, mnemo, ...), and the median is reported, so both sides see
-the same machine state; every row is measured at each of --threads.
+interleaved (ORT, mnemo, ORT, mnemo, ...), so both sides see the same machine state, and
+two tables are printed: the medians, then the best of the repeats (on a shared machine
+the least disturbed run of each side); every row is measured at each of --threads.
 
     /usr/bin/python3 bench/compare_onnx.py [--threads 1,2] [--mnemo build/mnemo]
         [--ort-dir build/onnxruntime] [--shapes all|NAME,...] [--repeats 5] [--stream]
@@ -116,8 +117,9 @@ def main():
     if a.stream:
         cols += ["mnemo stream ms", "stream / ORT whole", "ORT stream ms",
                  "stream / ORT stream"]
-    print("| " + " | ".join(cols) + " |")
-    print("|" + "---|" * len(cols))
+    head = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    print("\n".join(head))
+    best = []   # the best-of table, printed after the medians
     for n in names:
         cell, T, B, I, H, layers = SHAPES[n]
         path = os.path.join(tmp, n + ".onnx")
@@ -133,12 +135,19 @@ def main():
                 if a.stream:
                     s.append(mnemo_ms(a, cell, T, B, I, H, layers, th, "stream"))
                     os_.append(ort_ms(a, mods, spath, T, B, I, th, (layers, H)))
-            om, mm = statistics.median(o), statistics.median(m)
-            row = [n, str(th), "%.3g" % om, "%.3g" % mm, "%.2f×" % (om / mm)]
-            if a.stream:
-                sm, osm = statistics.median(s), statistics.median(os_)
-                row += ["%.3g" % sm, "%.2f×" % (om / sm), "%.3g" % osm, "%.2f×" % (osm / sm)]
-            print("| " + " | ".join(row) + " |", flush=True)
+            med, low = (table_row(n, th, *[f(v) if v else None for v in (o, m, s, os_)])
+                        for f in (statistics.median, min))
+            print(med, flush=True)
+            best.append(low)
+    print("\nbest of %d repeats:\n" % a.repeats + "\n".join(head + best))
+
+
+def table_row(n, th, om, mm, sm, osm):
+    """One row: ONNX Runtime and mnemo whole-sequence ms, and the streams' when measured."""
+    row = [n, str(th), "%.3g" % om, "%.3g" % mm, "%.2f×" % (om / mm)]
+    if sm is not None:
+        row += ["%.3g" % sm, "%.2f×" % (om / sm), "%.3g" % osm, "%.2f×" % (osm / sm)]
+    return "| " + " | ".join(row) + " |"
 
 
 if __name__ == "__main__":
