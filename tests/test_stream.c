@@ -277,8 +277,8 @@ TEST(stream_models) {
     cfg.output = MN_OUTPUT_LAST;
     expect_close(check_model(&cfg, 9, 3, "LSTM with proj, output=last"), 1e-5f,
                  "LSTM with proj, output=last");
-    /* weights past 1 MiB a layer: on 2 threads each step's products are split by columns
-     * between the threads (recurrent_step.c) */
+    /* on 2 threads a step of a few sequences is split by units between the threads
+     * (recurrent_split.c): both products and the cells */
     base_config(&cfg, 1);
     cfg.input_size = cfg.hidden_size = 256;
     memset(b, 0, 3 * sizeof *b);

@@ -91,6 +91,9 @@ void mn_recurrent_forward_step(const mn_time_loop *k, int t, int b0, int b1, int
 /* The cells of rows [b0, b1) of step t once act and rec hold the step's products;
  * split: the rows are the whole batch, which may take a parallel loop. */
 void mn_recurrent_forward_cells(const mn_time_loop *k, int t, int b0, int b1, int split);
+/* Prefetches step t's act for rows [b0, b1) of B, gate columns of units [u0, u1). */
+void mn_recurrent_prefetch_act(const mn_recurrent *s, int t, int B, int b0, int b1, int u0,
+                               int u1);
 /* The cells of rows [b0, b1), units [j0, j1) of step t, on the calling thread. */
 void mn_recurrent_forward_units(const mn_time_loop *k, int t, int b0, int b1, int j0, int j1);
 void mn_recurrent_run_time_loop(const mn_time_loop *k, int reverse,

@@ -70,6 +70,7 @@ void mn_recurrent_forward_split(const mn_time_loop *k, int threads) {
         }
         my_units(s, &u0, &u1);
         for (int t = 0; t < k->T; t++) {
+            if (t + 1 < k->T) mn_recurrent_prefetch_act(s, t + 1, B, 0, B, u0, u1);
             gate_columns(s, &s->whh_t, s->hs + (size_t)t * B * H, H, B, u0, u1, s->rec);
             mn_recurrent_forward_units(k, t, 0, B, u0, u1);
             mn_spin_barrier_wait(&bar, &phase);   /* h_t whole before any reads it */
