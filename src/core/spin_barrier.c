@@ -8,9 +8,10 @@
 #define cpu_relax() ((void)0)
 #endif
 
-/* Pauses before a waiter starts yielding: ~1 ms on a current x86 core, longer than
- * any step worth splitting, so a yield means the other thread is not running. */
-#define SPINS_BEFORE_YIELD (1L << 16)
+/* Pauses before a waiter starts yielding its core: ~50-150 µs on a current x86 core,
+ * many times a step worth splitting, so by then the thread it waits for is not running
+ * (another program has its core), and spinning on would only take the core from it. */
+#define SPINS_BEFORE_YIELD (1L << 12)
 
 void mn_spin_barrier_init(mn_spin_barrier *b, int n) {
     atomic_init(&b->arrived, 0);

@@ -49,6 +49,8 @@ typedef struct {
     mn_packed whr_t, whr;  /* W_hrᵀ, W_hr likewise (proj) */
     mn_packed wih_t;       /* W_ihᵀ for streaming steps, packed at a stream's step 0 */
     int stream_B;          /* the batch of the stream in progress; 0: none */
+    int stream_solo;       /* steps left that the stream runs on one thread after a slow
+                              split step (recurrent_split.c) */
 
     double *probe_rows;    /* [2][T,B] per-row probe values, only while a recorder is on */
     size_t probe_cap;
@@ -102,8 +104,13 @@ void mn_recurrent_run_time_loop(const mn_time_loop *k, int reverse,
  * The threads worth it for T steps of B sequences (1: do not split); `input`: the step
  * also multiplies x_t by W_ih (a stream's step) besides h_{t-1} by W_hh. */
 int mn_recurrent_unit_threads(const mn_recurrent *s, int T, int B, int input);
-/* The whole time loop of k, act already holding x·W_ihᵀ, on `threads` threads. */
+/* The whole time loop of k, act already holding x·W_ihᵀ, on `threads` threads; after a
+ * few barrier waits of mn_recurrent_slow_wait seconds or more, on thread 0 alone. */
+extern double mn_recurrent_slow_wait;
 void mn_recurrent_forward_split(const mn_time_loop *k, int threads);
+/* The threads for step t of a stream of B sequences (1 at step 0, and for a while after
+ * a split step that took too long). */
+int mn_recurrent_stream_threads(mn_recurrent *s, int t, int B);
 /* One stream step (k->T = 1): both products and the cells, on `threads` threads. */
 void mn_recurrent_step_split(const mn_time_loop *k, const float *x_t, int threads);
 /* The layer's step op (mn_layer_ops.step): one step of B sequences from the state the

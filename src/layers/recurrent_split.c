@@ -11,6 +11,8 @@
 #include "recurrent.h"
 #include "spin_barrier.h"
 
+#include <time.h>
+
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -28,7 +30,20 @@ int mn_recurrent_unit_threads(const mn_recurrent *s, int T, int B, int input) {
         (input && s->wih_t.nr != nr) || (!input && T < 2) ||
         macs < (input ? STEP_SPLIT_MACS : LOOP_SPLIT_MACS))
         return 1;
-    return MN_MAX(1, MN_MIN(mn_gemm_threads(), H / nr));
+    int threads = MN_MIN(mn_gemm_threads(), H / nr);
+#ifdef _OPENMP
+    /* threads that meet every few microseconds must each have a core: one waiting for a
+     * thread that is not running waits out a time slice (--threads 4 on 2 cores took
+     * 4.5 s for what 1 thread does in 6.7 ms) */
+    threads = MN_MIN(threads, omp_get_num_procs());
+#endif
+    return MN_MAX(1, threads);
+}
+
+static double seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 /* The calling thread's units: whole panels, split evenly over the team. */
@@ -52,14 +67,29 @@ static void gate_columns(const mn_recurrent *s, const mn_packed *W, const float 
     }
 }
 
+/* A wait at the barrier longer than this means the thread waited for was not running
+ * (another program had its core): steps are microseconds apart. After SLOW_WAITS such
+ * waits the team hands the rest of the sequence to thread 0 alone, which on a loaded
+ * machine is faster than meeting a descheduled thread every step (LSTM 1000×1×128 on 2
+ * threads beside a 2-job build: 138 ms split, 12 ms on one thread). Same bits either way.
+ * The tests set it to 0 to take that path. */
+double mn_recurrent_slow_wait = 50e-6;
+#define SLOW_WAITS 2
+
 void mn_recurrent_forward_split(const mn_time_loop *k, int threads) {
     mn_recurrent *s = k->s;
     const int B = k->B, H = s->H;
     mn_spin_barrier bar;
+    /* step t's vote is solo[t & 1]: a thread already at step t + 1 votes in the other
+     * slot, so it cannot change what a slower thread reads after step t's barrier, and
+     * step t + 2 reuses the slot only after every thread has passed step t + 1's */
+    atomic_int solo[2];
+    atomic_init(&solo[0], 0);
+    atomic_init(&solo[1], 0);
     (void)threads;   /* read by OpenMP only */
     #pragma omp parallel num_threads(threads)
     {
-        int u0, u1, phase = 0;
+        int u0, u1, phase = 0, slow = 0, alone = 0;
         #pragma omp single
         {
             int n = 1;
@@ -73,13 +103,41 @@ void mn_recurrent_forward_split(const mn_time_loop *k, int threads) {
             if (t + 1 < k->T) mn_recurrent_prefetch_act(s, t + 1, B, 0, B, u0, u1);
             gate_columns(s, &s->whh_t, s->hs + (size_t)t * B * H, H, B, u0, u1, s->rec);
             mn_recurrent_forward_units(k, t, 0, B, u0, u1);
+            if (alone) continue;
+            /* voted before the barrier, read after it: every thread reads the same vote */
+            if (slow >= SLOW_WAITS) atomic_store_explicit(&solo[t & 1], 1, memory_order_relaxed);
+            double t0 = seconds();
             mn_spin_barrier_wait(&bar, &phase);   /* h_t whole before any reads it */
+            slow += seconds() - t0 >= mn_recurrent_slow_wait;
+            if (atomic_load_explicit(&solo[t & 1], memory_order_relaxed)) {
+                if (u0 != 0) break;
+                alone = 1;
+                u1 = H;
+            }
         }
     }
 }
 
+/* A stream's steps fork every call, and a fork waits until every thread of the team has
+ * run: on a loaded machine that is a scheduler's time slice (GRU 300×1×256 on 2 threads
+ * beside a 2-job build: 7.8 ms a step against 40 µs on one). A step that takes longer
+ * than mn_recurrent_slow_wait plus 1 ns a multiply-add (20-50× what a split step takes
+ * on an idle core) sends the next SOLO_STEPS steps to one thread, in this stream or the
+ * next ones of the layer; then the split is tried again. */
+#define SOLO_STEPS 1000
+
+int mn_recurrent_stream_threads(mn_recurrent *s, int t, int B) {
+    if (t == 0) return 1;   /* on the thread that just packed the weights (recurrent_step.c) */
+    if (s->stream_solo > 0) {
+        s->stream_solo--;
+        return 1;
+    }
+    return mn_recurrent_unit_threads(s, 1, B, 1);
+}
+
 void mn_recurrent_step_split(const mn_time_loop *k, const float *x_t, int threads) {
     mn_recurrent *s = k->s;
+    double macs = (double)s->GH * (s->base.in_size + s->H) * k->B, t0 = seconds();
     (void)threads;
     #pragma omp parallel num_threads(threads)
     {
@@ -89,4 +147,5 @@ void mn_recurrent_step_split(const mn_time_loop *k, const float *x_t, int thread
         gate_columns(s, &s->whh_t, s->hs, s->H, k->B, u0, u1, s->rec);
         mn_recurrent_forward_units(k, 0, 0, k->B, u0, u1);
     }
+    if (seconds() - t0 >= mn_recurrent_slow_wait + 1e-9 * macs) s->stream_solo = SOLO_STEPS;
 }

@@ -34,7 +34,7 @@ mn_status mn_recurrent_stream_step(mn_layer *l, const float *x_t, float *y_t, in
     mn_time_loop k = {.s = s, .T = 1, .B = B, .y = y_t};
     /* step 0 runs on the thread that just packed the weights: another would first pull
      * its half of them from this core's cache (a one-step stream took 2.2x as long) */
-    int threads = t == 0 ? 1 : mn_recurrent_unit_threads(s, 1, B, 1);
+    int threads = mn_recurrent_stream_threads(s, t, B);
     if (threads > 1) {
         mn_recurrent_step_split(&k, x_t, threads);
     } else {
