@@ -149,33 +149,29 @@ __attribute__((target("avx512f,fma"))) static void kernel_avx512(
             }                                                                             \
     }
 
+/* Every (rows, panels) pair a thin tile takes, h·np <= 4 (see thin_fn). */
+#define THIN_TILES(VT, X, W)                                \
+    switch (h * 8 + np) {                                   \
+    case 8 + 4: THIN_BODY(VT, X, W, 1, 4) break;            \
+    case 8 + 2: THIN_BODY(VT, X, W, 1, 2) break;            \
+    case 8 + 1: THIN_BODY(VT, X, W, 1, 1) break;            \
+    case 16 + 2: THIN_BODY(VT, X, W, 2, 2) break;           \
+    case 16 + 1: THIN_BODY(VT, X, W, 2, 1) break;           \
+    case 24 + 1: THIN_BODY(VT, X, W, 3, 1) break;           \
+    default: THIN_BODY(VT, X, W, 4, 1) break;               \
+    }
+
 __attribute__((target("avx512f,fma"))) static void kernel_avx512_thin(
     int h, int np, int kc, const float *A, int mr, const float *B, size_t bstride, float *C,
     size_t ldc, float alpha, float beta) {
-    switch (h * 8 + np) {
-    case 8 + 4: THIN_BODY(__m512, 512, 16, 1, 4) break;
-    case 8 + 2: THIN_BODY(__m512, 512, 16, 1, 2) break;
-    case 8 + 1: THIN_BODY(__m512, 512, 16, 1, 1) break;
-    case 16 + 2: THIN_BODY(__m512, 512, 16, 2, 2) break;
-    case 16 + 1: THIN_BODY(__m512, 512, 16, 2, 1) break;
-    case 24 + 1: THIN_BODY(__m512, 512, 16, 3, 1) break;
-    default: THIN_BODY(__m512, 512, 16, 4, 1) break;
-    }
+    THIN_TILES(__m512, 512, 16)
 }
 
 /* The same for AVX2's 16-column panels: at most 8 accumulators of the 16 ymm registers. */
 __attribute__((target("avx2,fma"))) static void kernel_avx2_thin(
     int h, int np, int kc, const float *A, int mr, const float *B, size_t bstride, float *C,
     size_t ldc, float alpha, float beta) {
-    switch (h * 8 + np) {
-    case 8 + 4: THIN_BODY(__m256, 256, 8, 1, 4) break;
-    case 8 + 2: THIN_BODY(__m256, 256, 8, 1, 2) break;
-    case 8 + 1: THIN_BODY(__m256, 256, 8, 1, 1) break;
-    case 16 + 2: THIN_BODY(__m256, 256, 8, 2, 2) break;
-    case 16 + 1: THIN_BODY(__m256, 256, 8, 2, 1) break;
-    case 24 + 1: THIN_BODY(__m256, 256, 8, 3, 1) break;
-    default: THIN_BODY(__m256, 256, 8, 4, 1) break;
-    }
+    THIN_TILES(__m256, 256, 8)
 }
 
 /* AVX2: 6 rows × 16 columns, 12 ymm accumulators + 2 for B + 1 broadcast. */
