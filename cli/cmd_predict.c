@@ -34,7 +34,8 @@ static void usage(FILE *f, cli_opt *opts, int n) {
             "past it are 0, as pack_padded_sequence and pad_packed_sequence give. The pass\n"
             "keeps no activations for training: its memory is the input, the output, two\n"
             "[T, B, out] buffers between layers and a chunk of steps per layer.\n"
-            "Models: %s.\n"
+            "Models: rnn, rnn-relu, lstm, gru (PyTorch's recurrent modules) and transformer;\n"
+            "--stream --load runs mnemo's own model files of every causal kind (gated too).\n"
             "\n"
             "--model transformer runs a torch.nn.TransformerEncoder state dict (layers.{i}.\n"
             "self_attn.in_proj_weight, ..., layers.{i}.linear1.weight, layers.{i}.norm1.weight;\n"
@@ -56,8 +57,7 @@ static void usage(FILE *f, cli_opt *opts, int n) {
             "at each step is what it would say if the sequence ended there. A partial frame\n"
             "at the end of the input exits with 2, after the complete frames' outputs.\n"
             "\n"
-            "options:\n",
-            cli_cell_list());
+            "options:\n");
     cli_print_options(f, opts, n);
 }
 

@@ -76,13 +76,14 @@ static int from_stdin(streamer *st) {
                 rc = cli_fail_code(CLI_EXIT_RUNTIME, "--input -: reading standard input "
                                    "failed (%s)", strerror(errno));
             else if (st->tokens)
-                rc = cli_fail("--input -: the input ended inside frame %lld (%zu of its %zu "
-                              "bytes); each frame is one little-endian int32 token", t, got,
-                              bytes);
+                rc = cli_fail("--input -: the input ended %zu bytes into frame %lld, after "
+                              "%lld whole frames; each frame is %zu bytes, one little-endian "
+                              "int32 token", got, t + 1, t, bytes);
             else
-                rc = cli_fail("--input -: the input ended inside frame %lld (%zu of its %zu "
-                              "bytes); each frame is %d little-endian float32 values, the "
-                              "model's input width", t, got, bytes, st->I);
+                rc = cli_fail("--input -: the input ended %zu bytes into frame %lld, after "
+                              "%lld whole frames; each frame is %zu bytes, %d little-endian "
+                              "float32 values, the model's input width", got, t + 1, t, bytes,
+                              st->I);
             break;
         }
         swap4(frame, bytes / 4);

@@ -82,8 +82,8 @@ int mn_stack_output_size(const mn_stack *s) { return s->out_size; }
 mn_status mn_stack_config_check(const mn_stack_config *c) {
     if (!c) return mn_fail(MN_E_ARG, "stack: no configuration given");
     if (!torch_cell(c->cell))
-        return mn_fail(MN_E_ARG, "cell kind %d has no PyTorch module (nn.RNN, nn.LSTM, nn.GRU)",
-                       (int)c->cell);
+        return mn_fail(MN_E_ARG, "cell '%s' has no PyTorch module (nn.RNN with tanh or relu, "
+                       "nn.LSTM, nn.GRU)", mn_cell_name(c->cell));
     if (c->input_size < 1 || c->input_size > (1 << 20))
         return mn_fail(MN_E_ARG, "input size must be from 1 to 2^20, got %d", c->input_size);
     if (c->hidden_size < 1 || c->hidden_size > 65536)
