@@ -49,8 +49,9 @@ typedef struct {
     mn_packed whr_t, whr;  /* W_hrᵀ, W_hr likewise (proj) */
     mn_packed wih_t;       /* W_ihᵀ for streaming steps, packed at a stream's step 0 */
     int stream_B;          /* the batch of the stream in progress; 0: none */
-    int stream_solo;       /* steps left that the stream runs on one thread after a slow
-                              split step (recurrent_split.c) */
+    int stream_solo;       /* steps left that the stream runs on one thread after slow
+                              split steps, and their score (recurrent_split.c) */
+    int stream_slow;
 
     double *probe_rows;    /* [2][T,B] per-row probe values, only while a recorder is on */
     size_t probe_cap;

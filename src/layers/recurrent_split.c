@@ -67,14 +67,16 @@ static void gate_columns(const mn_recurrent *s, const mn_packed *W, const float 
     }
 }
 
-/* A wait at the barrier longer than this means the thread waited for was not running
- * (another program had its core): steps are microseconds apart. After SLOW_WAITS such
- * waits the team hands the rest of the sequence to thread 0 alone, which on a loaded
- * machine is faster than meeting a descheduled thread every step (LSTM 1000×1×128 on 2
- * threads beside a 2-job build: 138 ms split, 12 ms on one thread). Same bits either way.
- * The tests set it to 0 to take that path. */
+/* A wait at the barrier this long means the thread waited for was not running (another
+ * program had its core): steps are microseconds apart. When such waits are frequent (at
+ * least SLOW_WAITS of them, and one in SLOW_SHARE steps or more) the team hands the rest
+ * of the sequence to thread 0 alone, which on a loaded machine is faster than meeting a
+ * descheduled thread every step (LSTM 1000×1×128 on 2 threads beside a 2-job build:
+ * 138 ms split, 12 ms on one thread); a rare hiccup of an idle machine does not. Same
+ * bits either way. The tests set it below 0 (every wait slow) to take that path. */
 double mn_recurrent_slow_wait = 50e-6;
-#define SLOW_WAITS 2
+#define SLOW_WAITS 4
+#define SLOW_SHARE 64
 
 void mn_recurrent_forward_split(const mn_time_loop *k, int threads) {
     mn_recurrent *s = k->s;
@@ -105,7 +107,8 @@ void mn_recurrent_forward_split(const mn_time_loop *k, int threads) {
             mn_recurrent_forward_units(k, t, 0, B, u0, u1);
             if (alone) continue;
             /* voted before the barrier, read after it: every thread reads the same vote */
-            if (slow >= SLOW_WAITS) atomic_store_explicit(&solo[t & 1], 1, memory_order_relaxed);
+            if (slow >= SLOW_WAITS && slow * SLOW_SHARE >= t + 1)
+                atomic_store_explicit(&solo[t & 1], 1, memory_order_relaxed);
             double t0 = seconds();
             mn_spin_barrier_wait(&bar, &phase);   /* h_t whole before any reads it */
             slow += seconds() - t0 >= mn_recurrent_slow_wait;
@@ -120,10 +123,11 @@ void mn_recurrent_forward_split(const mn_time_loop *k, int threads) {
 
 /* A stream's steps fork every call, and a fork waits until every thread of the team has
  * run: on a loaded machine that is a scheduler's time slice (GRU 300×1×256 on 2 threads
- * beside a 2-job build: 7.8 ms a step against 40 µs on one). A step that takes longer
- * than mn_recurrent_slow_wait plus 1 ns a multiply-add (20-50× what a split step takes
- * on an idle core) sends the next SOLO_STEPS steps to one thread, in this stream or the
- * next ones of the layer; then the split is tried again. */
+ * beside a 2-job build: 7.8 ms a step against 40 µs on one). A split step slower than
+ * mn_recurrent_slow_wait plus 1 ns a multiply-add (20-50× what it takes on an idle core)
+ * adds SLOW_SHARE to a score that every other split step lowers by one; past two slow
+ * steps' worth, the next SOLO_STEPS steps (of this stream or the layer's next ones) run on
+ * one thread, and then the split is tried again. */
 #define SOLO_STEPS 1000
 
 int mn_recurrent_stream_threads(mn_recurrent *s, int t, int B) {
@@ -147,5 +151,12 @@ void mn_recurrent_step_split(const mn_time_loop *k, const float *x_t, int thread
         gate_columns(s, &s->whh_t, s->hs, s->H, k->B, u0, u1, s->rec);
         mn_recurrent_forward_units(k, 0, 0, k->B, u0, u1);
     }
-    if (seconds() - t0 >= mn_recurrent_slow_wait + 1e-9 * macs) s->stream_solo = SOLO_STEPS;
+    if (seconds() - t0 >= mn_recurrent_slow_wait + 1e-9 * macs)
+        s->stream_slow += SLOW_SHARE;
+    else if (s->stream_slow > 0)
+        s->stream_slow--;
+    if (s->stream_slow > 2 * SLOW_SHARE) {
+        s->stream_solo = SOLO_STEPS;
+        s->stream_slow = 0;
+    }
 }
