@@ -51,7 +51,8 @@ typedef struct {
     int stream_B;          /* the batch of the stream in progress; 0: none */
     int stream_solo;       /* steps left that the stream runs on one thread after slow
                               split steps, and their score (recurrent_split.c) */
-    int stream_slow;
+    int stream_slow, stream_warm, stream_solo_len, stream_split_run;
+    double stream_solo_s;  /* seconds of the last stream step on one thread */
 
     double *probe_rows;    /* [2][T,B] per-row probe values, only while a recorder is on */
     size_t probe_cap;
@@ -109,11 +110,9 @@ int mn_recurrent_unit_threads(const mn_recurrent *s, int T, int B, int input);
  * few barrier waits of mn_recurrent_slow_wait seconds or more, on thread 0 alone. */
 extern double mn_recurrent_slow_wait;
 void mn_recurrent_forward_split(const mn_time_loop *k, int threads);
-/* The threads for step t of a stream of B sequences (1 at step 0, and for a while after
- * a split step that took too long). */
-int mn_recurrent_stream_threads(mn_recurrent *s, int t, int B);
-/* One stream step (k->T = 1): both products and the cells, on `threads` threads. */
-void mn_recurrent_step_split(const mn_time_loop *k, const float *x_t, int threads);
+/* Step t of a stream (k->T = 1) once the state is in place: both products and the
+ * cells, split by units when that pays and the threads have run promptly. */
+void mn_recurrent_stream_compute(const mn_time_loop *k, const float *x_t, int t);
 /* The layer's step op (mn_layer_ops.step): one step of B sequences from the state the
  * previous step left (zero at t = 0). */
 mn_status mn_recurrent_stream_step(mn_layer *l, const float *x_t, float *y_t, int B, int t);

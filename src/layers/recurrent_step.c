@@ -32,16 +32,7 @@ mn_status mn_recurrent_stream_step(mn_layer *l, const float *x_t, float *y_t, in
         if (s->cs) memcpy(s->cs, s->cs + (size_t)B * H, (size_t)B * H * sizeof(float));
     }
     mn_time_loop k = {.s = s, .T = 1, .B = B, .y = y_t};
-    /* step 0 runs on the thread that just packed the weights: another would first pull
-     * its half of them from this core's cache (a one-step stream took 2.2x as long) */
-    int threads = mn_recurrent_stream_threads(s, t, B);
-    if (threads > 1) {
-        mn_recurrent_step_split(&k, x_t, threads);
-    } else {
-        mn_sgemm_packed(0, B, 1.0f, x_t, I, &s->wih_t, 0.0f, s->act, GH);
-        mn_recurrent_run_time_loop(&k, 0, s->proj ? mn_recurrent_forward_step_proj
-                                                  : mn_recurrent_forward_step);
-    }
+    mn_recurrent_stream_compute(&k, x_t, t);
     /* what a forward of one step leaves: its state (state(), carry_state), no backward */
     s->carry = 0;
     s->chunked = 1;
