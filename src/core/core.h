@@ -66,6 +66,8 @@ char *mn_float_text(char *buf, size_t cap, float x);
 
 /* --- threads --- */
 int mn_threads(void);   /* what mn_set_threads chose (or all cores) */
+/* Seconds on a monotonic clock, for intervals (bench, labs, the recurrent split's waits). */
+double mn_now(void);
 
 /* Denormal floats take a slow path (tens of cycles per operation) and appear exactly
  * where mnemo looks, in vanishing gradients; below 1.2e-38 they carry nothing a float32

@@ -10,13 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 /* A layer of a registered kind outside any model, with its own parameter and gradient
  * buffers (the lab's bare recurrent layers do the same for cells). */
@@ -164,11 +157,11 @@ static mn_status time_pass(mn_layer *l, const float *x, float *y, float *dx, int
     *secs = INFINITY;
     for (int i = 0; i < COST_REPEATS; i++) {
         if (l->ops->reset_state) l->ops->reset_state(l);
-        double t0 = now();
+        double t0 = mn_now();
         mn_status st = l->ops->forward(l, x, y, T, B, NULL);
         if (!st) st = l->ops->backward(l, x, dx, T, B, NULL);
         if (st) return st;
-        double t = now() - t0;
+        double t = mn_now() - t0;
         if (t < *secs) *secs = t;
     }
     return MN_OK;

@@ -31,7 +31,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define SEL_LENGTH 64          /* the scatter region (the task's --length) */
 #define SEL_STEPS 3000         /* both models: about 90 s on one core (Mamba 60 s, S4D 30 s) */
@@ -48,12 +47,6 @@
 #define SEL_MAX_HIDDEN 256
 #define SEL_MAX_LENGTH 4096
 #define SEL_CHANCE (1.0 / 14)  /* uniform over the 14 data symbols */
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 /* Δ of one Mamba block over the probe batches: sums over channels and positions at data
  * and at noise tokens, and per channel (for the channels' ratios). */
@@ -199,12 +192,12 @@ static mn_status train_one(int mamba, int L, int H, int steps, uint64_t seed,
     tc.lr = SEL_LR;
     if ((st = mn_trainer_create(m, task, &tc, &tr))) goto done;
     mn_trainer_set_stop(tr, stop);
-    double t0 = now();
+    double t0 = mn_now();
     for (int i = 0; i < steps && !st; i++) {
         mn_step_stats ss;
         st = mn_trainer_step(tr, &ss);
     }
-    out->seconds = now() - t0;
+    out->seconds = mn_now() - t0;
     if (st == MN_E_NUMERIC) st = MN_OK;   /* diverged: the accuracy says so */
     mn_eval_stats ev;
     if (st || (st = mn_trainer_evaluate(tr, &ev))) goto done;
@@ -235,7 +228,7 @@ mn_status mn_lab_selectivity(const mn_lab_options *o, mn_lab_result *r) {
                        SEL_MAX_HIDDEN, H);
     if (steps < 1) return mn_fail(MN_E_ARG, "selectivity: --steps must be >= 1, got %d", steps);
     sel_run mb, s4;
-    double t0 = now();
+    double t0 = mn_now();
     mn_status st = train_one(1, L, H, steps, o->seed, o->stop, &mb);
     if (st) return st;
     mn_lab_progress(o, "selectivity: mamba trained, %d steps, %.1f s, accuracy %.1f%%", steps,
@@ -243,7 +236,7 @@ mn_status mn_lab_selectivity(const mn_lab_options *o, mn_lab_result *r) {
     if ((st = train_one(0, L, H, steps, o->seed, o->stop, &s4))) return st;
     mn_lab_progress(o, "selectivity: s4d trained, %d steps, %.1f s, accuracy %.1f%%", steps,
                     s4.seconds, 100 * s4.accuracy);
-    double total = now() - t0;
+    double total = mn_now() - t0;
 
     mn_lab_text(r->claim, sizeof r->claim, "Mamba's input-dependent step delta acts as a "
                 "gate (Gu & Dao 2023, sec. 3.5.2): trained on selective copy, in the channels that "

@@ -11,8 +11,6 @@
 #include "recurrent.h"
 #include "spin_barrier.h"
 
-#include <time.h>
-
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -38,12 +36,6 @@ int mn_recurrent_unit_threads(const mn_recurrent *s, int T, int B, int input) {
     threads = MN_MIN(threads, omp_get_num_procs());
 #endif
     return MN_MAX(1, threads);
-}
-
-static double seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 /* The calling thread's units: whole panels, split evenly over the team. */
@@ -109,9 +101,9 @@ void mn_recurrent_forward_split(const mn_time_loop *k, int threads) {
             /* voted before the barrier, read after it: every thread reads the same vote */
             if (slow >= SLOW_WAITS && slow * SLOW_SHARE >= t + 1)
                 atomic_store_explicit(&solo[t & 1], 1, memory_order_relaxed);
-            double t0 = seconds();
+            double t0 = mn_now();
             mn_spin_barrier_wait(&bar, &phase);   /* h_t whole before any reads it */
-            slow += seconds() - t0 >= mn_recurrent_slow_wait;
+            slow += mn_now() - t0 >= mn_recurrent_slow_wait;
             if (atomic_load_explicit(&solo[t & 1], memory_order_relaxed)) {
                 if (u0 != 0) break;
                 alone = 1;
@@ -161,12 +153,12 @@ static void step_split(const mn_time_loop *k, const float *x_t, int threads) {
 void mn_recurrent_stream_compute(const mn_time_loop *k, const float *x_t, int t) {
     mn_recurrent *s = k->s;
     int threads = stream_threads(s, t, k->B);
-    double t0 = seconds();
+    double t0 = mn_now();
     if (threads == 1) {
         mn_sgemm_packed(0, k->B, 1.0f, x_t, s->base.in_size, &s->wih_t, 0.0f, s->act, s->GH);
         mn_recurrent_run_time_loop(k, 0, s->proj ? mn_recurrent_forward_step_proj
                                                  : mn_recurrent_forward_step);
-        s->stream_solo_s = seconds() - t0;
+        s->stream_solo_s = mn_now() - t0;
         s->stream_warm = 2;
         return;
     }
@@ -178,7 +170,7 @@ void mn_recurrent_stream_compute(const mn_time_loop *k, const float *x_t, int t)
     double macs = (double)s->GH * (s->base.in_size + s->H) * k->B;
     double limit = s->stream_solo_s > 0 ? 1.5 * s->stream_solo_s + 5e-6
                                         : mn_recurrent_slow_wait + 1e-9 * macs;
-    if (mn_recurrent_slow_wait < 0 || seconds() - t0 > limit)
+    if (mn_recurrent_slow_wait < 0 || mn_now() - t0 > limit)
         s->stream_slow += SLOW_SHARE;
     else if (s->stream_slow > 0)
         s->stream_slow--;

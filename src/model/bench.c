@@ -5,13 +5,6 @@
 #include "registry.h"
 
 #include <string.h>
-#include <time.h>
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 /* Seconds per iteration of T streamed steps of B sequences, each iteration from a reset
  * (the state, and a recurrent layer's packed weights, made again), as a device feeding
@@ -26,12 +19,12 @@ static mn_status stream_steps(mn_model *m, const mn_bench_config *cfg, const flo
     size_t step = (size_t)cfg->B * cfg->input_size;
     double t0 = 0;
     for (int it = 0; !st && it < cfg->warmup + cfg->iterations; it++) {
-        if (it == cfg->warmup) t0 = now();
+        if (it == cfg->warmup) t0 = mn_now();
         mn_stream_reset(s);
         for (int t = 0; !st && t < cfg->T; t++)
             st = mn_stream_step(s, x + (size_t)t * step, NULL, y);
     }
-    *secs = (now() - t0) / cfg->iterations;
+    *secs = (mn_now() - t0) / cfg->iterations;
     mn_release(y);
     mn_stream_free(s);
     return st;
@@ -88,12 +81,12 @@ mn_status mn_bench_run(const mn_bench_config *cfg, mn_bench_result *res) {
         if ((st = stream_steps(m, cfg, x, &secs_stream))) goto done;
     }
     for (int it = 0; !cfg->stream && it < cfg->warmup + cfg->iterations; it++) {
-        if (it == cfg->warmup) t0 = now();
+        if (it == cfg->warmup) t0 = mn_now();
         if (cfg->train) memset(m->grads, 0, m->nparams * sizeof(float));
         if ((st = mn_model_run(m, &batch, 0, cfg->T, 0, cfg->train, inv, &sum))) goto done;
         if (cfg->train) mn_optimizer_step(&opt, m->params, m->grads, tc.lr);
     }
-    double secs = cfg->stream ? secs_stream : (now() - t0) / cfg->iterations;
+    double secs = cfg->stream ? secs_stream : (mn_now() - t0) / cfg->iterations;
 
     /* useful FLOPs: the products of every block, as its kind counts them (elementwise
      * work not counted); backward: input and weight gradients, twice the forward */
