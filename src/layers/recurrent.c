@@ -161,14 +161,14 @@ void mn_recurrent_forward_units(const time_loop *k, int t, int b0, int b1, int j
 
 void mn_recurrent_forward_cells(const time_loop *k, int t, int b0, int b1, int split) {
     int H = k->s->H;
+    if (!split || !omp_rows(b1 - b0, H)) {   /* no parallel construct at all: even a */
+        mn_recurrent_forward_units(k, t, b0, b1, 0, H);   /* disabled one costs per step */
+        return;
+    }
     mn_cell_step st = cell_state(k, t);
     float *yt = k->y + (size_t)t * k->B * H;
-    if (split && omp_rows(b1 - b0, H)) {
-        #pragma omp parallel for schedule(static)
-        for (int b = b0; b < b1; b++) forward_row(k, &st, t, b, 0, H, yt);
-    } else { /* no parallel construct at all: even a disabled one costs per step */
-        for (int b = b0; b < b1; b++) forward_row(k, &st, t, b, 0, H, yt);
-    }
+    #pragma omp parallel for schedule(static)
+    for (int b = b0; b < b1; b++) forward_row(k, &st, t, b, 0, H, yt);
 }
 
 /* Asks for the input products of step t (act: rows [b0, b1), the gate columns of units

@@ -112,7 +112,6 @@ __attribute__((target("avx512f,fma"))) static void kernel_avx512(
     X512_STORE(4) X512_STORE(5) X512_STORE(6) X512_STORE(7)
 }
 
-
 /* Thin tiles: one sequence (B = 1) or the rows left over from the full tiles. With H·P
  * accumulator pairs (H rows × P panels, H·P = 4) there are 8 independent FMA chains, enough
  * to keep both FMA pipes busy, where a full tile padded with zero rows would do up to MR×
@@ -562,6 +561,12 @@ int mn_gemm_threads(void) {
 #endif
 }
 
+mn_packed mn_packed_columns(const mn_packed *p, int c0, int n) {
+    return (mn_packed){.K = p->K, .N = MN_MAX(0, MN_MIN(n, p->N - c0)), .nr = p->nr,
+                       .data = p->nr ? p->data + (size_t)(c0 / p->nr) * p->K * p->nr : p->data,
+                       .cap = 0};   /* an empty B (nr 0) gives an empty view */
+}
+
 mn_packed mn_packed_share(const mn_packed *p, int *col0) {
     int id = 0, n = 1;
 #ifdef _OPENMP
@@ -571,13 +576,7 @@ mn_packed mn_packed_share(const mn_packed *p, int *col0) {
     int panels = p->nr ? (p->N + p->nr - 1) / p->nr : 0;
     int p0 = panels * id / n, p1 = panels * (id + 1) / n;
     *col0 = p0 * p->nr;
-    return (mn_packed){.K = p->K, .N = MN_MAX(0, MN_MIN(p->N, p1 * p->nr) - p0 * p->nr),
-                       .nr = p->nr, .data = p->data + (size_t)p0 * p->K * p->nr, .cap = 0};
-}
-
-mn_packed mn_packed_columns(const mn_packed *p, int c0, int n) {
-    return (mn_packed){.K = p->K, .N = MN_MAX(0, MN_MIN(n, p->N - c0)), .nr = p->nr,
-                       .data = p->data + (size_t)(c0 / p->nr) * p->K * p->nr, .cap = 0};
+    return mn_packed_columns(p, p0 * p->nr, (p1 - p0) * p->nr);
 }
 
 int mn_gemm_nr(void) { return pick()->nr; }
