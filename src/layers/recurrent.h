@@ -8,6 +8,17 @@
 #include "gemm.h"
 #include "layer.h"
 
+/* A stream's record of how its split steps went, which decides whether the next ones
+ * split (recurrent_split.c). */
+typedef struct {
+    int solo;        /* steps left to run on one thread */
+    int solo_len;    /* the last fallback's length: each one in a row doubles it */
+    int score;       /* + SLOW_SHARE a slow split step, − 1 a prompt one */
+    int warm;        /* split steps left untimed after one-thread steps */
+    int run;         /* split steps since the last fallback */
+    double solo_s;   /* seconds of the last step on one thread */
+} mn_stream_split;
+
 typedef struct {
     mn_layer base;
     const mn_cell_kernel *cell;
@@ -49,10 +60,7 @@ typedef struct {
     mn_packed whr_t, whr;  /* W_hrᵀ, W_hr likewise (proj) */
     mn_packed wih_t;       /* W_ihᵀ for streaming steps, packed at a stream's step 0 */
     int stream_B;          /* the batch of the stream in progress; 0: none */
-    int stream_solo;       /* steps left that the stream runs on one thread after slow
-                              split steps, and their score (recurrent_split.c) */
-    int stream_slow, stream_warm, stream_solo_len, stream_split_run;
-    double stream_solo_s;  /* seconds of the last stream step on one thread */
+    mn_stream_split split; /* whether a stream's steps split (recurrent_split.c) */
 
     double *probe_rows;    /* [2][T,B] per-row probe values, only while a recorder is on */
     size_t probe_cap;

@@ -114,24 +114,22 @@ void mn_recurrent_forward_split(const mn_time_loop *k, int threads) {
 }
 
 /* A stream's steps fork every call, and a fork waits until every thread of the team has
- * run: on a loaded machine that is up to a scheduler's time slice (GRU 300×1×256 on 2
- * threads beside a 2-job build: 7.8 ms a step against 40 µs on one). So the stream
- * times its steps. A split step is slow when it takes longer than 1.5× the last step on
- * one thread (+ 5 µs; before any, mn_recurrent_slow_wait + 1 ns a multiply-add). A slow
- * step adds SLOW_SHARE to a score that every other split step lowers by one; past two
- * slow steps' worth, the next SOLO_STEPS steps (of this stream or the layer's next ones)
- * run on one thread, and then the split is tried again; each fallback in a row doubles
- * the wait (to 64·SOLO_STEPS), since every retry on a loaded machine costs slow forks. The first two split steps after
- * one on one thread are not timed: they wake the team (up to milliseconds) and move the
- * other thread's half of the weights to its core. Step 0 always runs on one: on
- * the thread that just packed the weights, as another would first pull its half of them
- * from this core's cache (a one-step stream on 2 threads took 2.2× as long). */
+ * run: on a loaded machine up to a scheduler's time slice (GRU 300×1×256 on 2 threads
+ * beside a 2-job build: 7.8 ms a step against 40 µs on one). So the stream times its
+ * split steps. One is slow past 1.5× the last one-thread step + 5 µs (before any,
+ * mn_recurrent_slow_wait + 1 ns a multiply-add). Three slow ones close together send
+ * the next SOLO_STEPS steps (of this stream or the layer's next) to one thread, and each
+ * fallback in a row doubles that, to 64·SOLO_STEPS: a retry on a loaded machine costs
+ * slow forks. The first two split steps after one-thread steps go untimed (they wake the
+ * team and move the other thread's half of the weights). Step 0 runs on the thread that
+ * just packed the weights: another would first pull its half of them from this core's
+ * cache (a one-step stream on 2 threads took 2.2× as long). */
 #define SOLO_STEPS 1000
 
 static int stream_threads(mn_recurrent *s, int t, int B) {
     if (t == 0) return 1;
-    if (s->stream_solo > 0) {
-        s->stream_solo--;
+    if (s->split.solo > 0) {
+        s->split.solo--;
         return 1;
     }
     return mn_recurrent_unit_threads(s, 1, B, 1);
@@ -150,6 +148,24 @@ static void step_split(const mn_time_loop *k, const float *x_t, int threads) {
     }
 }
 
+/* Scores a split step of `secs` seconds (`macs` multiply-adds) and decides the next ones. */
+static void record_split(mn_stream_split *r, double secs, double macs) {
+    if (r->warm > 0) {
+        r->warm--;
+        return;
+    }
+    double limit = r->solo_s > 0 ? 1.5 * r->solo_s + 5e-6 : mn_recurrent_slow_wait + 1e-9 * macs;
+    if (mn_recurrent_slow_wait < 0 || secs > limit) r->score += SLOW_SHARE;
+    else if (r->score > 0) r->score--;
+    if (r->score > 2 * SLOW_SHARE) {
+        r->solo_len = MN_MIN(MN_MAX(2 * r->solo_len, SOLO_STEPS), 64 * SOLO_STEPS);
+        r->solo = r->solo_len;
+        r->score = r->run = 0;
+    } else if (++r->run > 4 * SLOW_SHARE) {
+        r->solo_len = 0;   /* the split has held: the next fallback is a short one again */
+    }
+}
+
 void mn_recurrent_stream_compute(const mn_time_loop *k, const float *x_t, int t) {
     mn_recurrent *s = k->s;
     int threads = stream_threads(s, t, k->B);
@@ -158,28 +174,10 @@ void mn_recurrent_stream_compute(const mn_time_loop *k, const float *x_t, int t)
         mn_sgemm_packed(0, k->B, 1.0f, x_t, s->base.in_size, &s->wih_t, 0.0f, s->act, s->GH);
         mn_recurrent_run_time_loop(k, 0, s->proj ? mn_recurrent_forward_step_proj
                                                  : mn_recurrent_forward_step);
-        s->stream_solo_s = mn_now() - t0;
-        s->stream_warm = 2;
+        s->split.solo_s = mn_now() - t0;
+        s->split.warm = 2;
         return;
     }
     step_split(k, x_t, threads);
-    if (s->stream_warm > 0) {   /* a split after one thread wakes the team, then the other */
-        s->stream_warm--;       /* thread pulls its half of the weights: not the machine */
-        return;
-    }
-    double macs = (double)s->GH * (s->base.in_size + s->H) * k->B;
-    double limit = s->stream_solo_s > 0 ? 1.5 * s->stream_solo_s + 5e-6
-                                        : mn_recurrent_slow_wait + 1e-9 * macs;
-    if (mn_recurrent_slow_wait < 0 || mn_now() - t0 > limit)
-        s->stream_slow += SLOW_SHARE;
-    else if (s->stream_slow > 0)
-        s->stream_slow--;
-    if (s->stream_slow > 2 * SLOW_SHARE) {   /* each fallback in a row waits twice as long */
-        s->stream_solo_len = MN_MIN(MN_MAX(2 * s->stream_solo_len, SOLO_STEPS), 64 * SOLO_STEPS);
-        s->stream_solo = s->stream_solo_len;
-        s->stream_slow = 0;
-        s->stream_split_run = 0;
-    } else if (++s->stream_split_run > 4 * SLOW_SHARE) {
-        s->stream_solo_len = 0;              /* the split has held: back to the first wait */
-    }
+    record_split(&s->split, mn_now() - t0, (double)s->GH * (s->base.in_size + s->H) * k->B);
 }
