@@ -49,7 +49,8 @@ int cmd_bench(int argc, char **argv) {
          "required; a family's is --hidden", "32", 1, CLI_MAX_INPUT, 0, 0, 0, 0, 0},
         {"--hidden", OPT_INT, &hidden, "H", "hidden units per layer and direction",
          "required with --model", "128", 1, CLI_MAX_HIDDEN, 0, 0, 0, 0, 0},
-        {"--layers", OPT_INT, &layers, "L", "stacked layers", NULL, "2", 1, CLI_MAX_LAYERS, 0, 0,
+        {"--layers", OPT_INT, &layers, "L", "stacked layers",
+         "1; tcn: the fewest whose receptive field covers --length, as train", "2", 1, CLI_MAX_LAYERS, 0, 0,
          0, 0, 0},
         {"--bidirectional", OPT_FLAG, &bidir, NULL, "run each layer in both directions", NULL,
          NULL, 0, 0, 0, 0, 0, 0, 0},
@@ -104,6 +105,9 @@ int cmd_bench(int argc, char **argv) {
             return cli_fail("--model %s reads --hidden %d features per step; give --input-size "
                             "%d or drop it", model_name, hidden, hidden);
         input = hidden;
+        /* a TCN's layers as mnemo train picks them: enough to cover --length */
+        if (fam.kind == FAMILY_TCN && !cli_find(opts, nopts, "--layers")->given)
+            layers = family_tcn_layers(fam.kernel, length);
         /* the norms mnemo train builds: pre-norm with a final norm unless --norm post */
         mn_norm_place place = fam.kind == FAMILY_TCN ? MN_NORM_NONE
                             : norm_name && !strcmp(norm_name, "post") ? MN_NORM_POST

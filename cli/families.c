@@ -62,6 +62,12 @@ int family_opts_table(cli_family *f, cli_opt *opts) {
     return FAMILY_OPTS;
 }
 
+int family_tcn_layers(int kernel, int64_t T) {
+    int L = 1;
+    while (L < 30 && 1 + 2 * (int64_t)(kernel - 1) * ((INT64_C(1) << L) - 1) < T) L++;
+    return L;
+}
+
 const char *family_names(void) { return "transformer, tcn, s4d, mamba"; }
 
 cli_family_kind family_of(const char *model_name) {

@@ -57,6 +57,10 @@ void family_blocks_help(FILE *f);
  *                pre-norm layers (the un-normalized residual stream would reach the head
  *                otherwise)
  * NORM the norm place and kind. max_len sizes learned positions. 0, or 2 after printing. */
+/* A TCN's layers when --layers is not given: the fewest (up to 30) whose receptive field
+ * 1 + 2(k−1)(2^L − 1) covers T steps. */
+int family_tcn_layers(int kernel, int64_t T);
+
 int family_spec(const cli_family *f, int layers, int width, int input_size, mn_norm_place norm,
                 mn_norm_kind norm_kind, int max_len, int final_norm, char *spec, size_t cap);
 /* An encoder-decoder for a sequence-to-sequence task (transformer only): the encoder as

@@ -480,10 +480,7 @@ static int configure_model(train_opts *o, const mn_task *task, const mn_task_inf
                                                                             : user.chrono_tmax;
     if (o->fam.kind == FAMILY_TCN && !o->layers_given) {
         /* as many layers as the task's length needs: the receptive field doubles with each */
-        int64_t k = o->fam.kernel, T = info->max_steps;
-        mc->num_layers = 1;
-        while (mc->num_layers < 30 && 1 + 2 * (k - 1) * ((INT64_C(1) << mc->num_layers) - 1) < T)
-            mc->num_layers++;
+        mc->num_layers = family_tcn_layers(o->fam.kernel, info->max_steps);
     }
     if (info->seq2seq && (o->fam.kind != FAMILY_TRANSFORMER || o->blocks_spec))
         return cli_fail("task %s maps a source sequence to a target sequence, which takes an "

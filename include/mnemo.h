@@ -83,7 +83,9 @@ typedef enum { MN_LOSS_MSE, MN_LOSS_CE } mn_loss_kind;
  *   residual:   y = x + f(x)                      (an identity path through depth)
  *   pre-norm:   y = [x +] f(N(x))                 (N: LayerNorm or RMSNorm)
  *   post-norm:  y = N([x +] f(x))                 (the original Transformer's order)
- * and dropout on f's output while training (Srivastava et al. 2014, inverted scaling). */
+ * and dropout on f's output while training (Srivastava et al. 2014, inverted scaling);
+ * a tcn block drops inside instead, after each convolution's ReLU (Bai et al.'s
+ * TemporalBlock), and not at its output. */
 typedef enum { MN_NORM_NONE, MN_NORM_PRE, MN_NORM_POST } mn_norm_place;
 /* Initializations of a diagonal state space's A (Gu, Gupta, Goel & Ré 2022), mode n < N/2:
  * S4D-Lin A_n = −1/2 + iπn, S4D-Inv A_n = −1/2 + i(N/π)(N/(2n+1) − 1), S4D-Real A_n = −(n+1) */
@@ -101,7 +103,8 @@ typedef struct {
     int residual;            /* 1: add the block's input to its output (widths must agree) */
     mn_norm_place norm;
     mn_norm_kind norm_kind;
-    float dropout;           /* drop probability on f's output while training, in [0, 1) */
+    float dropout;           /* drop probability on f's output while training, in [0, 1)
+                                (tcn: on each ReLU's output inside the block) */
     /* attention kinds (Vaswani et al. 2017, "Attention Is All You Need") */
     int heads;               /* heads; the block's input width d_model must divide by it.
                                 0 means 1 */

@@ -63,6 +63,12 @@ run bench --model tcn --weight-norm --hidden 8 --layers 2 --length 10 --batch 2 
     --iterations 1 --warmup 0 --threads 1 --json
 if [ "$rc" -eq 0 ] && grep -q 'weight-norm' "$tmp/out"; then ok "bench --model tcn --weight-norm"
 else bad "bench --model tcn --weight-norm" "$(show)"; fi
+# without --layers a TCN covers --length, as train picks it: kernel 3 and T 30 take 3
+# blocks (receptive field 29) and a fourth (61)
+run bench --model tcn --hidden 8 --length 30 --batch 2 --iterations 1 --warmup 0 --threads 1
+if [ "$rc" -eq 0 ] && grep -q 'dilation=8,' "$tmp/out" && ! grep -q 'dilation=16' "$tmp/out"
+then ok "bench --model tcn picks its layers"
+else bad "bench --model tcn picks its layers" "$(show)"; fi
 run bench --model s4d --norm post --hidden 8 --layers 1 --length 10 --batch 2 \
     --iterations 1 --warmup 0 --threads 1 --json
 if [ "$rc" -eq 0 ] && grep -q ':post:' "$tmp/out"; then ok "bench --model s4d --norm post"

@@ -11,6 +11,7 @@
 #include "registry.h"
 #include "safetensors.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -281,6 +282,90 @@ TEST(tcn_gradcheck_with_and_without_downsample) {
         check_relu_layer(what, l, cases[c].T, 3, 400 + c);
         mn_check_free_layer(l);
     }
+}
+
+/* Dropout inside the block, in training: the masks are a function of the seed, so the
+ * finite differences see one fixed mask. */
+TEST(tcn_gradcheck_with_dropout) {
+    static const struct { int in, width, k, d, T, wn; } cases[] = {
+        {3, 4, 2, 1, 6, 0}, {4, 4, 3, 2, 7, 0}, {4, 4, 3, 1, 6, 1}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        mn_block_config b = {.width = cases[c].width, .kernel = cases[c].k,
+                             .dilation = cases[c].d, .weight_norm = cases[c].wn,
+                             .dropout = 0.4f};
+        snprintf(b.kind, sizeof b.kind, "tcn");
+        mn_layer *l = mn_layer_kind_find("tcn")->create(&b, cases[c].in, 0);
+        REQUIRE(l, "create: %s", mn_last_error());
+        l->ops->set_mode(l, 1, 77 + c);
+        char what[64];
+        snprintf(what, sizeof what, "tcn %d->%d k=%d d=%d dropout%s", cases[c].in,
+                 cases[c].width, cases[c].k, cases[c].d, cases[c].wn ? " weight-norm" : "");
+        check_relu_layer(what, l, cases[c].T, 3, 450 + c);
+        mn_check_free_layer(l);
+    }
+}
+
+/* What the two dropouts do, seen through the output. kernel 1, conv2 the identity and
+ * every ReLU open (positive weights and inputs): y − x = a1·m1·m2, where the block without
+ * dropout gives a1. So each element of y − x is 0 or (1/(1 − p))²·a1, the zeros are a
+ * share 1 − (1 − p)² (not p: the two masks differ), and in inference mode the block is
+ * the block without dropout, bit for bit. */
+TEST(tcn_dropout_drops_each_relu_output_in_training_only) {
+    enum { T = 200, B = 4, C = 8 };
+    const float p = 0.3f;
+    size_t n = (size_t)T * B * C;
+    mn_layer *l = mn_tcn_create(C, C, 1, 1, 0, p), *plain = mn_tcn_create(C, C, 1, 1, 0, 0);
+    REQUIRE(l && plain, "create: %s", mn_last_error());
+    float *pp = mn_check_alloc_params(l), *pq = mn_check_alloc_params(plain);
+    float *x = malloc(n * 4), *y = malloc(n * 4), *y0 = malloc(n * 4);
+    mn_rng r;
+    mn_rng_seed(&r, 5);
+    for (int o = 0; o < C; o++)
+        for (int i = 0; i < C; i++) {
+            pp[o * C + i] = 0.1f + (float)mn_rng_uniform(&r);        /* conv1.weight */
+            pp[C * C + C + o * C + i] = o == i ? 1.0f : 0.0f;        /* conv2.weight */
+        }
+    for (int o = 0; o < C; o++) pp[C * C + o] = 0.1f;                /* conv1.bias */
+    memcpy(pq, pp, l->param_count * sizeof(float));
+    for (size_t i = 0; i < n; i++) x[i] = (float)mn_rng_uniform(&r);
+    CHECK_OK(plain->ops->forward(plain, x, y0, T, B, NULL));
+    CHECK_OK(l->ops->forward(l, x, y, T, B, NULL));
+    CHECK(!memcmp(y, y0, n * 4), "dropout before any set_mode (inference)");
+    l->ops->set_mode(l, 1, 11);
+    CHECK_OK(l->ops->forward(l, x, y, T, B, NULL));
+    double s2 = 1.0 / ((1.0 - p) * (1.0 - p));
+    size_t zeros = 0, bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)y[i] - x[i], d0 = (double)y0[i] - x[i];
+        if (y[i] == x[i]) zeros++;
+        else if (fabs(d - s2 * d0) > 1e-5 * (1 + fabs(s2 * d0)) && bad++ < 3)
+            mn_test_fail(__FILE__, __LINE__, "element %zu: y - x = %g, want 0 or %g", i, d,
+                         s2 * d0);
+    }
+    double share = (double)zeros / n, want = 1 - (1 - p) * (1 - p);
+    CHECK(fabs(share - want) < 0.03, "share dropped %.3f, want %.3f", share, want);
+    l->ops->set_mode(l, 0, 11);
+    CHECK_OK(l->ops->forward(l, x, y, T, B, NULL));
+    CHECK(!memcmp(y, y0, n * 4), "inference mode after training");
+    free(x); free(y); free(y0);
+    mn_check_free_layer(l);
+    mn_check_free_layer(plain);
+}
+
+/* The block's dropout=P reaches the TCN layer, and the wrapper adds none at the output. */
+TEST(tcn_block_dropout_is_inside_not_at_the_output) {
+    mn_model_config c;
+    mn_model_config_init(&c);
+    REQUIRE_OK(mn_blocks_parse("tcn:8:dropout=0.25,tcn:8:residual:dropout=0.25,lstm:8:dropout=0.25", &c));
+    mn_block_wrap w;
+    CHECK(!mn_block_wrap_of(&c.blocks[0], &w), "tcn with dropout alone is wrapped");
+    CHECK(mn_block_wrap_of(&c.blocks[1], &w) && w.residual && w.dropout == 0,
+          "tcn residual: wrap dropout %g", (double)w.dropout);
+    CHECK(mn_block_wrap_of(&c.blocks[2], &w) && w.dropout == 0.25f, "lstm keeps the wrapper's");
+    mn_layer *l = mn_model_block_layer(&c.blocks[0], 8, 0);
+    REQUIRE(l, "%s", mn_last_error());
+    CHECK(!strcmp(l->ops->kind, "tcn"), "layer kind %s", l->ops->kind);
+    mn_layer_destroy(l);
 }
 
 /* torch.nn.utils.weight_norm's names, and its start: g = ‖v‖ per output channel, so the

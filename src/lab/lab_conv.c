@@ -45,7 +45,7 @@ static mn_status tcn_field(int k, int L, int C, int T, mn_rng *rng, int *first, 
         if (!(h[i] = mn_alloc(n)) || !(g[i] = mn_alloc_zero(n))) st = MN_E_NOMEM;
     }
     for (int i = 0; i < L && !st; i++) {
-        if (!(l[i] = bare(mn_tcn_create(i == 0 ? I : C, C, k, 1 << i, 0), &buf[i]))) {
+        if (!(l[i] = bare(mn_tcn_create(i == 0 ? I : C, C, k, 1 << i, 0, 0.0f), &buf[i]))) {
             st = MN_E_NOMEM;
             break;
         }

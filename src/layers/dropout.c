@@ -38,16 +38,27 @@ int mn_dropout_keep(uint64_t seed, size_t i, float p) {
     return hash32(mix64(seed), i) >= threshold_of(p);
 }
 
-/* y[i] += or = x[i] · (kept ? scale : 0) over n elements */
-static void apply(const dropout *s, const float *x, float *y, size_t n, int accumulate) {
-    uint64_t key = mix64(s->fwd_seed), thr = s->threshold;
-    float scale = s->scale;
+/* PyTorch: noise = bernoulli(1 − p) / (1 − p), the division in float32 */
+static float scale_of(float p) { return 1.0f / (float)(1.0 - (double)p); }
+
+/* y[i] += or = x[i] · (kept ? scale : 0) over n elements, element i kept when
+ * hash32(key, i) >= thr */
+static void apply_mask(uint64_t key, uint64_t thr, float scale, const float *x, float *y,
+                       size_t n, int accumulate) {
     #pragma omp parallel for schedule(static) if (n > DROPOUT_PARALLEL)
     for (size_t i = 0; i < n; i++) {
         float m = hash32(key, i) >= thr ? scale : 0.0f;
         if (accumulate) y[i] += x[i] * m;
         else y[i] = x[i] * m;
     }
+}
+
+static void apply(const dropout *s, const float *x, float *y, size_t n, int accumulate) {
+    apply_mask(mix64(s->fwd_seed), s->threshold, s->scale, x, y, n, accumulate);
+}
+
+void mn_dropout_mask(uint64_t seed, float p, float *x, size_t n) {
+    apply_mask(mix64(seed), threshold_of(p), scale_of(p), x, x, n, 0);
 }
 
 static void dropout_init(mn_layer *l, mn_rng *rng, const mn_init_config *cfg) {
@@ -113,8 +124,7 @@ mn_layer *mn_dropout_create(int dim, float p) {
     s->base.ops = &dropout_ops;
     s->base.in_size = s->base.out_size = dim;
     s->p = p;
-    /* PyTorch: noise = bernoulli(1 − p) / (1 − p), the division in float32 */
-    s->scale = 1.0f / (float)(1.0 - (double)p);
+    s->scale = scale_of(p);
     s->threshold = threshold_of(p);
     return &s->base;
 }

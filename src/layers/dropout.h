@@ -13,4 +13,9 @@ mn_layer *mn_dropout_create(int dim, float p);
 /* 1 when element i is kept under (seed, p); what forward and backward use. */
 int mn_dropout_keep(uint64_t seed, size_t i, float p);
 
+/* x[i] ·= (kept ? 1/(1 − p) : 0) in place over n elements, with the masks of a dropout
+ * layer in training mode on `seed` (element i of its input): for layers that drop inside
+ * themselves (a TCN block). Backward multiplies the gradient by the same mask. */
+void mn_dropout_mask(uint64_t seed, float p, float *x, size_t n);
+
 #endif

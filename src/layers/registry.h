@@ -32,6 +32,9 @@ enum {
     MN_KIND_NO_BIAS = 1u << 13,      /* may drop its biases (nobias: PyTorch's bias=False) */
     MN_KIND_PROJECTION = 1u << 14,   /* reads proj (an LSTM's proj_size) */
     MN_KIND_WEIGHT_NORM = 1u << 15,  /* reads weight_norm (a TCN's weight normalization) */
+    MN_KIND_DROPOUT = 1u << 16,      /* applies the block's dropout=P inside itself (a TCN:
+                                        after each convolution's ReLU); the block wrapper
+                                        then adds none at the output */
 };
 
 typedef struct mn_layer_kind {

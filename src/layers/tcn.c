@@ -1,12 +1,17 @@
 /* TCN residual block over x[T,B,I], C = width channels, N = T·B rows:
- *   forward:  a1 = ReLU(conv1(x)),  a2 = ReLU(conv2(a1)),  r = downsample(x) or x,
+ *   forward:  a1 = D1(ReLU(conv1(x))),  a2 = D2(ReLU(conv2(a1))),  r = downsample(x) or x,
  *             out = ReLU(a2 + r),  y = out
- *   backward: g = dy·[out > 0];  dr = g;  g ·= [a2 > 0];  da1 = conv2ᵀ(g);
- *             da1 ·= [a1 > 0];  dx += conv1ᵀ(da1) + (downsampleᵀ(dr) or dr)
+ *   backward: g = dy·[out > 0];  dr = g;  g ·= [a2 > 0]·m2;  da1 = conv2ᵀ(g);
+ *             da1 ·= [a1 > 0]·m1;  dx += conv1ᵀ(da1) + (downsampleᵀ(dr) or dr)
  * ReLU's derivative reads its output (PyTorch's threshold_backward: a NaN output passes its
  * gradient). The convolutions are conv.c's cores over slices of this layer's parameters.
- * Dropout between the convolutions (the paper's) is not inside: a block's dropout=P
- * applies to the block's output.
+ *
+ * Dropout (the block's dropout=P; locuslab/TCN's TemporalBlock: dropout1 after relu1,
+ * dropout2 after relu2): Dj(v) = v·mj, mj = Bernoulli(1 − P)/(1 − P) per element, in
+ * training only, with dropout.c's masks on seeds of their own (so the two differ). The
+ * kind says MN_KIND_DROPOUT, so the block wrapper does not drop the output again. A
+ * dropped element of a is 0, and [a > 0]·m then reads the same as PyTorch's dropout
+ * backward followed by threshold_backward on the ReLU's own output.
  *
  * Weight normalization (the paper's; option weight-norm): conv1's and conv2's weights are
  * w = g·v/‖v‖ per output channel o (torch.nn.utils.weight_norm, dim 0: the norm over in
@@ -32,6 +37,7 @@
  * geff (conv1's and conv2's [w | b]) and the norms [2, C], held from the first forward. */
 #include "tcn.h"
 #include "conv.h"
+#include "dropout.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -54,7 +60,15 @@ typedef struct {
     const float *x;
     void *sws;                       /* streaming: h1, h2, r [B,C] */
     size_t sws_bytes;
+    float p;                         /* dropout probability, 0: none */
+    int training, fwd_training;      /* set_mode's, and the one the last forward ran in,
+                                        which backward follows */
+    uint64_t seed, fwd_seed;
 } tcn;
+
+/* the masks' seeds of dropout1 and dropout2 */
+#define DROP1 0x8f1bbcdcca62c1d6ULL
+#define DROP2 0x6ed9eba1c3a2b4e5ULL
 
 /* convolution i's weight and bias as the core reads them, and where it adds their
  * gradients: the parameters themselves, or with weight-norm the built w and its gradient */
@@ -201,10 +215,14 @@ static mn_status tcn_forward(mn_layer *l, const float *x, float *y, int T, int B
     if ((st = mn_layer_rows(l, T, B, &rows)) || (st = reserve(s, rows, 0))) return st;
     if (s->wn && (st = wn_build(s))) return st;
     n = rows * (size_t)s->C;
+    s->fwd_training = s->training && s->p > 0;
+    s->fwd_seed = s->seed;
     if ((st = mn_conv_core_forward(&s->conv[0], P(s, 0), x, s->a1, T, B))) return st;
     relu(s->a1, n);
+    if (s->fwd_training) mn_dropout_mask(s->seed ^ DROP1, s->p, s->a1, n);
     if ((st = mn_conv_core_forward(&s->conv[1], P(s, 1), s->a1, s->a2, T, B))) return st;
     relu(s->a2, n);
+    if (s->fwd_training) mn_dropout_mask(s->seed ^ DROP2, s->p, s->a2, n);
     if (s->nconv == 3) {
         if ((st = mn_conv_core_forward(&s->conv[2], P(s, 2), x, s->out, T, B))) return st;
     } else {
@@ -241,9 +259,11 @@ static mn_status tcn_backward(mn_layer *l, const float *dy, float *dx, int T, in
         for (size_t i = 0; i < n; i++) dx[i] += s->g[i];
     }
     relu_grad(s->g, s->a2, n);
+    if (s->fwd_training) mn_dropout_mask(s->fwd_seed ^ DROP2, s->p, s->g, n);
     memset(s->da1, 0, n * sizeof(float));
     if ((st = mn_conv_core_backward(&s->conv[1], P(s, 1), G(s, 1), s->g, s->da1, T, B))) return st;
     relu_grad(s->da1, s->a1, n);
+    if (s->fwd_training) mn_dropout_mask(s->fwd_seed ^ DROP1, s->p, s->da1, n);
     if ((st = mn_conv_core_backward(&s->conv[0], P(s, 0), G(s, 0), s->da1, dx, T, B))) return st;
     if (s->wn) wn_grads(s);
     return MN_OK;
@@ -297,6 +317,12 @@ static void tcn_destroy(mn_layer *l) {
     mn_release(s);
 }
 
+static void tcn_set_mode(mn_layer *l, int training, uint64_t seed) {
+    tcn *s = (tcn *)l;
+    s->training = training != 0;
+    s->seed = seed;
+}
+
 /* t = 0 starts a stream: empty rings (the zeros before step 0) */
 static mn_status tcn_step_op(mn_layer *l, const float *x_t, float *y_t, int B, int t) {
     if (t == 0) mn_tcn_stream_reset(l);
@@ -311,12 +337,19 @@ static const mn_layer_ops tcn_ops = {
     .activation_bytes = tcn_bytes,
     .destroy = tcn_destroy,
     .step = tcn_step_op,
+    .set_mode = tcn_set_mode,
 };
 
-mn_layer *mn_tcn_create(int in, int width, int kernel, int dilation, int weight_norm) {
+mn_layer *mn_tcn_create(int in, int width, int kernel, int dilation, int weight_norm,
+                        float dropout) {
     static const char *const names[3] = {"conv1", "conv2", "downsample"};
     mn_conv_core c[3] = {{0}};
     int nconv = in != width ? 3 : 2;
+    if (!(dropout >= 0.0f && dropout < 1.0f)) {
+        mn_fail(MN_E_ARG, "TCN block: dropout %g: it must be in [0, 1) (0 turns it off)",
+                (double)dropout);
+        return NULL;
+    }
     if (mn_conv_core_set(&c[0], in, width, kernel, dilation) ||
         mn_conv_core_set(&c[1], width, width, kernel, dilation) ||
         (nconv == 3 && mn_conv_core_set(&c[2], in, width, 1, 1)))
@@ -329,6 +362,7 @@ mn_layer *mn_tcn_create(int in, int width, int kernel, int dilation, int weight_
     s->C = width;
     s->nconv = nconv;
     s->wn = weight_norm != 0;
+    s->p = dropout;
     for (int i = 0; i < nconv; i++) {
         char name[MN_NAME_MAX];
         int wn = s->wn && i < 2;
@@ -360,7 +394,7 @@ static int tcn_out_width(const mn_block_config *b, int in) { (void)in; return b-
 static mn_layer *tcn_block(const mn_block_config *b, int in, int index) {
     (void)index;
     return mn_tcn_create(in, b->width, mn_conv_kernel_of(b), mn_conv_dilation_of(b),
-                         b->weight_norm);
+                         b->weight_norm, b->dropout);
 }
 static double tcn_macs(const mn_block_config *b, int in) {
     double k = mn_conv_kernel_of(b), C = b->width;
@@ -418,9 +452,10 @@ static int64_t tcn_history(const mn_block_config *b) {
 const mn_layer_kind mn_kind_tcn = {
     .name = "tcn",
     .summary = "TCN residual block (Bai et al. 2018): two causal convs (kernel=K, dilation=D) "
-               "with ReLU, 1x1 conv on the residual when widths differ",
+               "with ReLU and dropout, 1x1 conv on the residual when widths differ",
     .cell = -1,
-    .caps = MN_KIND_WIDTH | MN_KIND_CONV | MN_KIND_WHOLE_SEQUENCE | MN_KIND_WEIGHT_NORM,
+    .caps = MN_KIND_WIDTH | MN_KIND_CONV | MN_KIND_WHOLE_SEQUENCE | MN_KIND_WEIGHT_NORM |
+            MN_KIND_DROPOUT,
     .out_width = tcn_out_width, .create = tcn_block, .plan = tcn_plan, .macs_per_row = tcn_macs,
     .history = tcn_history,
 };

@@ -1,6 +1,6 @@
 /* The TCN residual block (tcn.c; Bai, Kolter & Koltun 2018, "An Empirical Evaluation of
  * Generic Convolutional and Recurrent Networks for Sequence Modeling"):
- *   h = ReLU(conv2(ReLU(conv1(x)))),  y = ReLU(h + (downsample(x) or x))
+ *   h = drop(ReLU(conv2(drop(ReLU(conv1(x)))))),  y = ReLU(h + (downsample(x) or x))
  * conv1, conv2 causal, dilated by d, k taps each (conv.h); downsample a 1×1 convolution,
  * present when the input width differs from the block's. */
 #ifndef MN_TCN_H
@@ -13,8 +13,11 @@
  * downsample.weight [width, in, 1], downsample.bias: the names of a PyTorch TemporalBlock.
  * With weight_norm, conv1 and conv2 hold weight_v (the weight's shape) and weight_g
  * [width, 1, 1] instead of weight, as torch.nn.utils.weight_norm names them (locuslab/TCN's
- * TemporalBlock). NULL with the error set on failure. */
-mn_layer *mn_tcn_create(int in, int width, int kernel, int dilation, int weight_norm);
+ * TemporalBlock). dropout in [0, 1): in training (set_mode), each ReLU's output is dropped
+ * with that probability (TemporalBlock's dropout1, dropout2); 0 for none. NULL with the
+ * error set on failure. */
+mn_layer *mn_tcn_create(int in, int width, int kernel, int dilation, int weight_norm,
+                        float dropout);
 
 /* The receptive field of `blocks` TCN blocks of kernel k with dilations 1, 2, 4, ...,
  * 2^(blocks−1): 1 + 2(k−1)(2^blocks − 1) steps (each block reaches 2(k−1)d steps back, two

@@ -159,15 +159,17 @@ const char *mn_model_whole_sequence_kind(const mn_model *m) {
 }
 
 int mn_block_wrap_of(const mn_block_config *b, mn_block_wrap *w) {
+    const mn_layer_kind *kind = mn_layer_kind_find(b->kind);
+    int inner_drop = kind && (kind->caps & MN_KIND_DROPOUT);
     *w = (mn_block_wrap){
         .residual = b->residual,
         .norm = b->norm == MN_NORM_PRE ? MN_BLOCK_NORM_PRE
               : b->norm == MN_NORM_POST ? MN_BLOCK_NORM_POST : MN_BLOCK_NORM_NONE,
         .norm_kind = b->norm_kind == MN_NORM_RMSNORM ? MN_BLOCK_RMSNORM : MN_BLOCK_LAYERNORM,
-        .dropout = b->dropout,
+        .dropout = inner_drop ? 0.0f : b->dropout,
         .eps = 1e-5f,
     };
-    return b->residual || b->norm != MN_NORM_NONE || b->dropout > 0;
+    return b->residual || b->norm != MN_NORM_NONE || w->dropout > 0;
 }
 
 mn_layer *mn_model_block_layer(const mn_block_config *b, int in, int index) {

@@ -70,8 +70,9 @@ struct mn_model {
 };
 
 /* The layer of one block reading `in` features: the kind's layer, wrapped when the block
- * adds a residual path, a normalization or dropout (mn_block_wrap_of says which, and
- * returns 0 when none). NULL with the error set on failure. */
+ * adds a residual path, a normalization or dropout at its output (mn_block_wrap_of says
+ * which, and returns 0 when none; a kind that drops inside itself, MN_KIND_DROPOUT, gets
+ * no dropout there). NULL with the error set on failure. */
 mn_layer *mn_model_block_layer(const mn_block_config *b, int in, int index);
 int mn_block_wrap_of(const mn_block_config *b, mn_block_wrap *w);
 
