@@ -1,6 +1,6 @@
 /* Causal dilated convolution over x[T,B,I] (row t·B + b), tap j shifted by s_j = (k−1−j)·d
  * steps, i.e. s_j·B rows:
- *   forward:  y[T,B,O] = b;  y[s_j:] += x[:T−s_j] · W_jᵀ            (one GEMM per tap)
+ *   forward:  y[s_j:] (+)= x[:T−s_j] · W_jᵀ (one GEMM per tap, the shift-0 one first);  y += b
  *   backward: db += Σ dy;  dW_j += dy[s_j:]ᵀ · x[:T−s_j];  dx[:T−s_j] += dy[s_j:] · W_j
  * W_j = W[:, :, j] is strided in PyTorch's [O, I, k] layout, so forward and backward
  * repack the taps into wt [k, O, I] (and backward's dW_j into gwt [k, O, I]) to hand the
@@ -80,27 +80,31 @@ void mn_conv_core_init(const mn_conv_core *c, float *p, mn_rng *rng) {
 }
 
 mn_status mn_conv_core_forward(mn_conv_core *c, const float *p, const float *x, float *y, int T,
-                               int B) {
-    int I = c->in, O = c->out;
+                               int B, int add_bias) {
+    int I = c->in, O = c->out, K = c->K;
     size_t rows = (size_t)T * B, OI = (size_t)O * I;
     mn_status st;
     if ((st = repack(c, p, &c->ws, &c->ws_bytes, 0))) return st;
-    const float *bias = p + OI * c->K, *wt = c->ws;
-    for (size_t r = 0; r < rows; r++) memcpy(y + r * O, bias, (size_t)O * sizeof(float));
-    for (int j = 0; j < c->K; j++) {
+    const float *bias = p + OI * K, *wt = c->ws;
+    /* the last tap (shift 0) covers every row: it writes y, the others add to it */
+    mn_sgemm(0, 1, (int)rows, O, I, 1.0f, x, I, wt + (size_t)(K - 1) * OI, I, 0.0f, y, O);
+    for (int j = 0; j < K - 1; j++) {
         size_t sh = shift_of(c, j);
         if (sh >= (size_t)T) continue;
         int M = (int)(((size_t)T - sh) * (size_t)B);
         mn_sgemm(0, 1, M, O, I, 1.0f, x, I, wt + (size_t)j * OI, I, 1.0f, y + sh * (size_t)B * O, O);
     }
+    if (add_bias)
+        for (size_t r = 0; r < rows; r++)
+            for (int o = 0; o < O; o++) y[r * O + o] += bias[o];
     c->x = x;
     c->rows = rows;
     return MN_OK;
 }
 
 mn_status mn_conv_core_backward(mn_conv_core *c, const float *p, float *g, const float *dy,
-                                float *dx, int T, int B) {
-    int I = c->in, O = c->out;
+                                float *dx, int T, int B, int dx_add) {
+    int I = c->in, O = c->out, K = c->K;
     size_t rows = (size_t)T * B, OI = (size_t)O * I;
     mn_status st;
     if (!c->x || rows != c->rows)
@@ -112,16 +116,20 @@ mn_status mn_conv_core_backward(mn_conv_core *c, const float *p, float *g, const
         return st;
     const float *wt = c->ws;
     float *gwt = c->gws;
-    mn_column_sums(dy, rows, O, g + OI * c->K);                      /* db += Σ dy */
-    for (int j = 0; j < c->K; j++) {
+    mn_column_sums(dy, rows, O, g + OI * K);                         /* db += Σ dy */
+    /* the last tap first, as forward: its dx covers every row (written when !dx_add) */
+    for (int n = 0; n < K; n++) {
+        int j = n == 0 ? K - 1 : n - 1;
         size_t sh = shift_of(c, j);
         if (sh >= (size_t)T) continue;
         int M = (int)(((size_t)T - sh) * (size_t)B);
         const float *dys = dy + sh * (size_t)B * O;
         float *gj = gwt + (size_t)j * OI;
         mn_sgemm(1, 0, O, I, M, 1.0f, dys, O, c->x, I, 0.0f, gj, I);  /* dW_j = dyᵀ·x */
-        for (size_t oi = 0; oi < OI; oi++) g[oi * c->K + j] += gj[oi];
-        if (dx) mn_sgemm(0, 0, M, I, O, 1.0f, dys, O, wt + (size_t)j * OI, I, 1.0f, dx, I);
+        for (size_t oi = 0; oi < OI; oi++) g[oi * K + j] += gj[oi];
+        if (dx)
+            mn_sgemm(0, 0, M, I, O, 1.0f, dys, O, wt + (size_t)j * OI, I,
+                     n == 0 && !dx_add ? 0.0f : 1.0f, dx, I);
     }
     return MN_OK;
 }
@@ -152,12 +160,15 @@ mn_status mn_conv_core_step(mn_conv_core *c, const float *p, const float *x_t, f
     size_t slot_floats = (size_t)B * I;
     memcpy(ring + (size_t)c->pos * slot_floats, x_t, slot_floats * sizeof(float));
     const float *bias = p + OI * c->K, *wt = c->ws;
-    for (int b = 0; b < B; b++) memcpy(y_t + (size_t)b * O, bias, (size_t)O * sizeof(float));
-    for (int j = 0; j < c->K; j++) {
+    /* forward's order: the last tap, the others, then the bias */
+    for (int n = 0; n < c->K; n++) {
+        int j = n == 0 ? c->K - 1 : n - 1;
         size_t slot = ((size_t)c->pos + R - shift_of(c, j)) % R;
-        mn_sgemm(0, 1, B, O, I, 1.0f, ring + slot * slot_floats, I, wt + (size_t)j * OI, I, 1.0f,
-                 y_t, O);
+        mn_sgemm(0, 1, B, O, I, 1.0f, ring + slot * slot_floats, I, wt + (size_t)j * OI, I,
+                 n == 0 ? 0.0f : 1.0f, y_t, O);
     }
+    for (int b = 0; b < B; b++)
+        for (int o = 0; o < O; o++) y_t[(size_t)b * O + o] += bias[o];
     c->pos = (int)(((size_t)c->pos + 1) % R);
     return MN_OK;
 }
@@ -179,7 +190,7 @@ static mn_status conv_forward(mn_layer *l, const float *x, float *y, int T, int 
     (void)lengths;
     size_t rows;
     mn_status st = mn_layer_rows(l, T, B, &rows);
-    return st ? st : mn_conv_core_forward(&((conv *)l)->c, l->params, x, y, T, B);
+    return st ? st : mn_conv_core_forward(&((conv *)l)->c, l->params, x, y, T, B, 1);
 }
 
 static mn_status conv_backward(mn_layer *l, const float *dy, float *dx, int T, int B,
@@ -187,7 +198,7 @@ static mn_status conv_backward(mn_layer *l, const float *dy, float *dx, int T, i
     (void)lengths;
     size_t rows;
     mn_status st = mn_layer_rows(l, T, B, &rows);
-    return st ? st : mn_conv_core_backward(&((conv *)l)->c, l->params, l->grads, dy, dx, T, B);
+    return st ? st : mn_conv_core_backward(&((conv *)l)->c, l->params, l->grads, dy, dx, T, B, 1);
 }
 
 mn_status mn_conv_step(mn_layer *l, const float *x_t, float *y_t, int B) {

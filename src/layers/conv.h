@@ -34,11 +34,13 @@ size_t mn_conv_core_params(const mn_conv_core *c);   /* out·in·k + out */
 size_t mn_conv_core_bytes(const mn_conv_core *c);    /* workspaces held */
 /* nn.Conv1d's init: U(±1/√(in·k)) for weight and bias */
 void mn_conv_core_init(const mn_conv_core *c, float *p, mn_rng *rng);
-/* y[T,B,out] from x[T,B,in]; backward adds dW, db into g and (dx non-NULL) dx. */
+/* y[T,B,out] from x[T,B,in], y overwritten; without add_bias the bias is left for the
+ * caller to add (the TCN adds it in its ReLU's pass). Backward adds dW, db into g and, when
+ * dx is not NULL, dx^T·W into dx (dx_add = 1) or writes it there (dx_add = 0). */
 mn_status mn_conv_core_forward(mn_conv_core *c, const float *p, const float *x, float *y, int T,
-                               int B);
+                               int B, int add_bias);
 mn_status mn_conv_core_backward(mn_conv_core *c, const float *p, float *g, const float *dy,
-                                float *dx, int T, int B);
+                                float *dx, int T, int B, int dx_add);
 /* Streaming inference, one step at a time: y_t[B,out] from x_t[B,in], keeping the last
  * (k−1)·d + 1 inputs in a ring. The first step after a reset (or after a step with another
  * B) sees zeros before it, as step 0 of a forward does, so T steps give the forward's T

@@ -197,8 +197,21 @@ static void tcn_init(mn_layer *l, mn_rng *rng, const mn_init_config *cfg) {
     }
 }
 
+static float relu1(float v) { return (v > 0.0f || v != v) ? v : 0.0f; }
+
 static void relu(float *v, size_t n) {
-    for (size_t i = 0; i < n; i++) v[i] = (v[i] > 0.0f || v[i] != v[i]) ? v[i] : 0.0f;
+    for (size_t i = 0; i < n; i++) v[i] = relu1(v[i]);
+}
+
+/* v[r, o] = ReLU(v[r, o] + bias[o]): the convolution's bias, added in the ReLU's pass */
+static void relu_bias(float *v, const float *bias, size_t rows, int C) {
+    for (size_t r = 0; r < rows; r++, v += C)
+        for (int o = 0; o < C; o++) v[o] = relu1(v[o] + bias[o]);
+}
+
+/* convolution i's bias, after its weight */
+static const float *bias_of(const tcn *s, int i) {
+    return P(s, i) + mn_conv_core_params(&s->conv[i]) - (size_t)s->C;
 }
 
 /* g[i] = 0 where the ReLU's output a[i] is not positive (NaN passes) */
@@ -217,23 +230,42 @@ static mn_status tcn_forward(mn_layer *l, const float *x, float *y, int T, int B
     n = rows * (size_t)s->C;
     s->fwd_training = s->training && s->p > 0;
     s->fwd_seed = s->seed;
-    if ((st = mn_conv_core_forward(&s->conv[0], P(s, 0), x, s->a1, T, B))) return st;
-    relu(s->a1, n);
+    if ((st = mn_conv_core_forward(&s->conv[0], P(s, 0), x, s->a1, T, B, 0))) return st;
+    relu_bias(s->a1, bias_of(s, 0), rows, s->C);
     if (s->fwd_training) mn_dropout_mask(s->seed ^ DROP1, s->p, s->a1, n);
-    if ((st = mn_conv_core_forward(&s->conv[1], P(s, 1), s->a1, s->a2, T, B))) return st;
-    relu(s->a2, n);
+    if ((st = mn_conv_core_forward(&s->conv[1], P(s, 1), s->a1, s->a2, T, B, 0))) return st;
+    relu_bias(s->a2, bias_of(s, 1), rows, s->C);
     if (s->fwd_training) mn_dropout_mask(s->seed ^ DROP2, s->p, s->a2, n);
+    const float *r = x;
     if (s->nconv == 3) {
-        if ((st = mn_conv_core_forward(&s->conv[2], P(s, 2), x, s->out, T, B))) return st;
-    } else {
-        memcpy(s->out, x, n * sizeof(float));
+        if ((st = mn_conv_core_forward(&s->conv[2], P(s, 2), x, s->out, T, B, 1))) return st;
+        r = s->out;
     }
-    for (size_t i = 0; i < n; i++) s->out[i] += s->a2[i];
-    relu(s->out, n);
-    memcpy(y, s->out, n * sizeof(float));
+    /* out is kept for backward (y may be changed by a block wrapper in place) */
+    for (size_t i = 0; i < n; i++) y[i] = s->out[i] = relu1(r[i] + s->a2[i]);
     s->x = x;
     s->rows = rows;
     return MN_OK;
+}
+
+/* The identity residual's backward in one pass: gi = dy·[out > 0] goes to dx (when there
+ * is one) and, times [a2 > 0], to g. */
+static void residual_grads(float *restrict g, float *restrict dx, const float *restrict dy,
+                           const float *restrict out, const float *restrict a2, size_t n) {
+    /* every operand read unconditionally, so that the compiler vectorizes the selects */
+    if (dx)
+        for (size_t i = 0; i < n; i++) {
+            float d = dy[i], o = out[i], a = a2[i];
+            float gi = o <= 0.0f ? 0.0f : d;
+            dx[i] += gi;
+            g[i] = a <= 0.0f ? 0.0f : gi;
+        }
+    else
+        for (size_t i = 0; i < n; i++) {
+            float d = dy[i], o = out[i], a = a2[i];
+            float gi = o <= 0.0f ? 0.0f : d;
+            g[i] = a <= 0.0f ? 0.0f : gi;
+        }
 }
 
 static mn_status tcn_backward(mn_layer *l, const float *dy, float *dx, int T, int B,
@@ -251,20 +283,25 @@ static mn_status tcn_backward(mn_layer *l, const float *dy, float *dx, int T, in
     if (s->wn)
         memset(s->geff[0], 0, (mn_conv_core_params(&s->conv[0]) +
                                mn_conv_core_params(&s->conv[1])) * sizeof(float));
-    memcpy(s->g, dy, n * sizeof(float));
-    relu_grad(s->g, s->out, n);
+    /* g = dy·[out > 0] is dr, the residual's gradient; then g ·= [a2 > 0] */
     if (s->nconv == 3) {
-        if ((st = mn_conv_core_backward(&s->conv[2], P(s, 2), G(s, 2), s->g, dx, T, B))) return st;
-    } else if (dx) {
-        for (size_t i = 0; i < n; i++) dx[i] += s->g[i];
+        for (size_t i = 0; i < n; i++) {
+            float d = dy[i];
+            s->g[i] = s->out[i] <= 0.0f ? 0.0f : d;
+        }
+        if ((st = mn_conv_core_backward(&s->conv[2], P(s, 2), G(s, 2), s->g, dx, T, B, 1)))
+            return st;
+        relu_grad(s->g, s->a2, n);
+    } else {
+        residual_grads(s->g, dx, dy, s->out, s->a2, n);
     }
-    relu_grad(s->g, s->a2, n);
     if (s->fwd_training) mn_dropout_mask(s->fwd_seed ^ DROP2, s->p, s->g, n);
-    memset(s->da1, 0, n * sizeof(float));
-    if ((st = mn_conv_core_backward(&s->conv[1], P(s, 1), G(s, 1), s->g, s->da1, T, B))) return st;
+    if ((st = mn_conv_core_backward(&s->conv[1], P(s, 1), G(s, 1), s->g, s->da1, T, B, 0)))
+        return st;
     relu_grad(s->da1, s->a1, n);
     if (s->fwd_training) mn_dropout_mask(s->fwd_seed ^ DROP1, s->p, s->da1, n);
-    if ((st = mn_conv_core_backward(&s->conv[0], P(s, 0), G(s, 0), s->da1, dx, T, B))) return st;
+    if ((st = mn_conv_core_backward(&s->conv[0], P(s, 0), G(s, 0), s->da1, dx, T, B, 1)))
+        return st;
     if (s->wn) wn_grads(s);
     return MN_OK;
 }
