@@ -22,11 +22,21 @@ for mnemo, [B, H, L] for PyTorch's convolutions):
 
     /usr/bin/python3 bench/compare_ssm.py [--threads 2] [--mnemo build/mnemo]
         [--lengths 1024,4096,16384] [--batch 4] [--width 64] [--modes train,infer]
+        [--s4d-widths 64,128,256,512]
+
+Each row also gives both sides' rate at mnemo's FLOP count (`mnemo bench`'s, the same
+model) and, when build/gemm_bench is there (make build/gemm_bench), the machine's measured
+FMA peak at those threads: "3x needs" is the rate mnemo would need to be 3 times PyTorch's
+speed, as a share of that peak (over 100%: no implementation can). --s4d-widths adds the
+S4D layer against an LSTM of the same width at the longest length, width by width: the
+LSTM's work grows with width squared, S4D's linearly ("10x needs": the rate S4D would need
+to be 10 times the LSTM's speed, as a share of the peak).
 """
 import argparse
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import time
@@ -165,12 +175,29 @@ def blocks_of(model, H, a):
     return model if model in ("s4d", "mamba") else f"lstm:{H}"
 
 
-def mnemo_ms(model, L, B, H, mode, a):
+def mnemo_run(model, L, B, H, mode, a, iterations=None):
+    """mnemo bench's JSON summary (ms_per_step, flops_per_step, ...)"""
     cmd = [a.mnemo, "bench", "--blocks", blocks_of(model, H, a), "--input-size", str(H),
            "--length", str(L), "--batch", str(B), "--mode", mode, "--threads", str(a.threads),
-           "--iterations", str(a.iterations), "--warmup", str(a.warmup), "--json"]
+           "--iterations", str(iterations or a.iterations), "--warmup", str(a.warmup), "--json"]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    return json.loads(out.strip().splitlines()[-1])["ms_per_step"]
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def mnemo_ms(model, L, B, H, mode, a, iterations=None):
+    return mnemo_run(model, L, B, H, mode, a, iterations)["ms_per_step"]
+
+
+def fma_peak(a):
+    """GFLOP/s of gemm_bench's measured FMA peak at a.threads threads, or None"""
+    if not os.path.exists(a.gemm_bench):
+        return None
+    out = subprocess.run([a.gemm_bench, "--threads", str(a.threads), "--peak-only"],
+                         capture_output=True, text=True, check=True).stdout
+    for line in out.splitlines():
+        if line.startswith(f"FMA peak fp32, {a.threads} thread"):
+            return max(float(v) for v in re.findall(r"(?:avx512|avx2) ([0-9.]+)", line))
+    return None
 
 
 def main():
@@ -186,23 +213,51 @@ def main():
     ap.add_argument("--models", default="tcn,s4d,mamba")
     ap.add_argument("--iterations", type=int, default=3)
     ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--gemm-bench", default="build/gemm_bench",
+                    help="measures the FMA peak (make build/gemm_bench); skipped when absent")
+    ap.add_argument("--s4d-widths", default="",
+                    help="S4D against an LSTM of each width at the longest length")
     a = ap.parse_args()
     import torch
     B, H = a.batch, a.width
+    peak = fma_peak(a)
     print(f"# torch {torch.__version__}, {a.threads} threads, B {B}, width {H}; TCN {a.blocks} "
-          f"blocks of kernel {a.kernel}; S4D state 64; Mamba state 16; ms per step (lower is better)")
+          f"blocks of kernel {a.kernel}; S4D state 64; Mamba state 16; ms per step (lower is "
+          f"better); GFLOP/s at mnemo's FLOP count; measured FMA peak "
+          + (f"{peak:.1f} GFLOP/s" if peak else "not measured (no gemm_bench)"))
     print(f"{'model':<6}{'L':>7}  {'mode':<6}{'mnemo ms':>10}{'torch ms':>10}{'speed-up':>10}"
+          f"{'mnemo GF/s':>11}{'torch GF/s':>11}{'3x needs':>10}"
           f"{'mnemo LSTM ms':>15}{'LSTM/S4D':>10}")
     for mode in a.modes.split(","):
-        for model in a.models.split(","):
+        for model in (v for v in a.models.split(",") if v):
             for L in (int(v) for v in a.lengths.split(",")):
-                m = mnemo_ms(model, L, B, H, mode, a)
+                r = mnemo_run(model, L, B, H, mode, a)
+                m = r["ms_per_step"]
                 t = torch_ms(torch, model, L, B, H, mode, a)
-                line = f"{model:<6}{L:>7}  {mode:<6}{m:>10.1f}{t:>10.1f}{t / m:>9.2f}x"
+                gf = r["flops_per_step"] / 1e6
+                need = f"{300 * gf / t / peak:>9.0f}%" if peak else f"{'-':>10}"
+                line = (f"{model:<6}{L:>7}  {mode:<6}{m:>10.1f}{t:>10.1f}{t / m:>9.2f}x"
+                        f"{gf / m:>11.1f}{gf / t:>11.1f}{need}")
                 if model == "s4d":
                     lstm = mnemo_ms("lstm", L, B, H, mode, a)
                     line += f"{lstm:>15.1f}{lstm / m:>9.2f}x"
                 print(line)
+                sys.stdout.flush()
+    if a.s4d_widths:
+        L = max(int(v) for v in a.lengths.split(","))
+        print(f"\n# S4D (state 64) against an LSTM of the same width, mnemo both, L {L}, B {B}")
+        print(f"{'width':>6}  {'mode':<6}{'S4D ms':>10}{'LSTM ms':>10}{'LSTM/S4D':>10}"
+              f"{'S4D GF/s':>10}{'LSTM GF/s':>10}{'10x needs':>10}")
+        for mode in a.modes.split(","):
+            for W in (int(v) for v in a.s4d_widths.split(",")):
+                s = mnemo_run("s4d", L, B, W, mode, a)
+                lr = mnemo_run("lstm", L, B, W, mode, a, iterations=1)
+                sm, lm = s["ms_per_step"], lr["ms_per_step"]
+                print(f"{W:>6}  {mode:<6}{sm:>10.1f}{lm:>10.1f}{lm / sm:>9.2f}x"
+                      f"{s['flops_per_step'] / 1e6 / sm:>10.1f}"
+                      f"{lr['flops_per_step'] / 1e6 / lm:>10.1f}"
+                      + (f"{1000 * s['flops_per_step'] / 1e6 / lm / peak:>9.0f}%" if peak
+                         else f"{'-':>10}"))
                 sys.stdout.flush()
 
 

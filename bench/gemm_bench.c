@@ -252,19 +252,21 @@ static void print_machine(void) {
 }
 
 static void usage(FILE *out) {
-    fprintf(out, "usage: gemm_bench [--threads N] [--quick] [--help]\n"
+    fprintf(out, "usage: gemm_bench [--threads N] [--quick] [--peak-only] [--help]\n"
                  "  --threads N  measure 1..N threads (default 2)\n"
                  "  --quick      only square 1024 and the LSTM shapes, shorter timing\n"
+                 "  --peak-only  the FMA peak lines alone (what bench/compare_ssm.py reads)\n"
                  "OpenBLAS picks its kernel from the CPU; OPENBLAS_CORETYPE (e.g. SkylakeX)\n"
                  "overrides that when its choice is older than the CPU.\n");
 }
 
 int main(int argc, char **argv) {
-    int max_threads = 2, quick = 0;
+    int max_threads = 2, quick = 0, peak_only = 0;
     for (int i = 1; i < argc; i++) {
         char *end = NULL;
         if (!strcmp(argv[i], "--help")) { usage(stdout); return 0; }
         if (!strcmp(argv[i], "--quick")) { quick = 1; continue; }
+        if (!strcmp(argv[i], "--peak-only")) { peak_only = 1; continue; }
         if (!strcmp(argv[i], "--threads") && i + 1 < argc &&
             (max_threads = (int)strtol(argv[++i], &end, 10)) >= 1 && max_threads <= MAX_THREADS && !*end)
             continue;
@@ -290,6 +292,7 @@ int main(int argc, char **argv) {
         if (peak[t] < 0.75 * t * peak[1])
             printf("  (only %.2fx one thread: cores busy with other work, or SMT siblings)\n", peak[t] / peak[1]);
     }
+    if (peak_only) return 0;
     if (peak[1] == 0) {
         printf("no AVX2/AVX-512 FMA on this CPU: %% of peak not available\n");
         for (int t = 1; t <= max_threads; t++) peak[t] = NAN;
