@@ -646,7 +646,10 @@ TEST(conv_golden_pytorch_k2_d4) { run_golden("conv_k2_d4", 1e-5); }
 TEST(conv_golden_pytorch_k5_d2) { run_golden("conv_k5_d2", 1e-5); }
 TEST(tcn_golden_pytorch_downsample) { run_golden("tcn_downsample", 1e-5); }
 TEST(tcn_golden_pytorch_identity) { run_golden("tcn_identity", 1e-5); }
-TEST(tcn_golden_pytorch_weight_norm) { run_golden("tcn_weight_norm", 1e-5); }
+/* 2e-5: conv1.bias's gradient sums T·B terms near 1 to about 0.02 (1% of the tensor's scale,
+ * the measure's floor), so float32's rounding of the terms shows there at ~1e-5; every
+ * other tensor of the fixture is within 3e-6. */
+TEST(tcn_golden_pytorch_weight_norm) { run_golden("tcn_weight_norm", 2e-5); }
 /* 2e-5 for S4D: the FFTs run in float32, and a gradient element at 1.6% of its tensor's
  * scale (s4d_lin's log_dt) lands at 1.02e-5. PyTorch itself in float32 (s4d.py's code on
  * the same inputs) misses these references by up to 2.8e-5 (log_dt) and 1.1e-3

@@ -1,12 +1,15 @@
 /* Causal dilated convolution over x[T,B,I] (row t·B + b), tap j shifted by s_j = (k−1−j)·d
  * steps, i.e. s_j·B rows:
- *   forward:  y[s_j:] (+)= x[:T−s_j] · W_jᵀ (one GEMM per tap, the shift-0 one first);  y += b
- *   backward: db += Σ dy;  dW_j += dy[s_j:]ᵀ · x[:T−s_j];  dx[:T−s_j] += dy[s_j:] · W_j
- * W_j = W[:, :, j] is strided in PyTorch's [O, I, k] layout, so forward and backward
- * repack the taps into wt [k, O, I] (and backward's dW_j into gwt [k, O, I]) to hand the
- * GEMM contiguous matrices. No step loop: a tap whose shift reaches past T adds nothing,
- * which is the zero padding before step 0. Padded steps of short sequences are computed
- * like any other and never read by a real step (the convolution is causal). */
+ *   forward:  y[r] = Σ_j x[r − s_j·B] · W_jᵀ  (+ b)
+ *   backward: db += Σ dy;  dW_j += dy[s_j:]ᵀ · x[:T−s_j];  dx[r] (+)= Σ_j dy[r + s_j·B] · W_j
+ * Forward and dx are each one product over all taps (mn_sgemm_shifted: row r's K·I
+ * columns gathered from the shifted rows straight into the GEMM's packed panels, zeros
+ * past either end: the zero padding before step 0), so y and dx are written once instead
+ * of once per tap, and no im2col copy is made. W_j = W[:, :, j] is strided in PyTorch's
+ * [O, I, k] layout, so the taps are repacked: forward's wk [k·I, O] (row j·I + i), dx's wt
+ * [k·O, I] (row j·O + o), and backward's dW_j into gwt [k, O, I]. No step loop. Padded
+ * steps of short sequences are computed like any other and never read by a real step (the
+ * convolution is causal). */
 #include "conv.h"
 #include "gemm.h"
 #include "init.h"
@@ -14,10 +17,23 @@
 #include <math.h>
 #include <string.h>
 
-/* Bytes of the repacked taps: forward's wt and backward's gwt alike. 0 on overflow. */
-static int layout(size_t K, size_t O, size_t I, size_t *bytes) {
+/* Bytes of the repacked taps (wk or wt, and backward's gwt) and, with shifts, the K row
+ * shifts of the shifted products after them. 0 on overflow. */
+static int layout(size_t K, size_t O, size_t I, int shifts, size_t *bytes) {
     size_t n;
-    return mn_mul_size(K, O, &n) && mn_mul_size(n, I, &n) && mn_mul_size(n, sizeof(float), bytes);
+    if (!mn_mul_size(K, O, &n) || !mn_mul_size(n, I, &n) || !mn_mul_size(n, sizeof(float), bytes))
+        return 0;
+    if (!shifts) return 1;
+    *bytes = (*bytes + sizeof(long) - 1) / sizeof(long) * sizeof(long);
+    if (*bytes > SIZE_MAX - K * sizeof(long)) return 0;
+    *bytes += K * sizeof(long);
+    return 1;
+}
+
+/* the shifts after the taps in ws (see layout) */
+static long *shifts_of(const mn_conv_core *c) {
+    size_t taps = (size_t)c->K * c->out * c->in * sizeof(float);
+    return (long *)((char *)c->ws + (taps + sizeof(long) - 1) / sizeof(long) * sizeof(long));
 }
 
 static size_t shift_of(const mn_conv_core *c, int j) {
@@ -56,18 +72,32 @@ size_t mn_conv_core_bytes(const mn_conv_core *c) {
     return c->ws_bytes + c->gws_bytes + c->ring_bytes;
 }
 
-/* wt[j][o][i] = W[o][i][j] into *buf (grads: only the room for backward's gwt) */
+enum { TAPS_FORWARD, TAPS_DX, TAPS_ROOM };
+
+/* The taps of W [O, I, K] into *buf: TAPS_FORWARD wk[(j·I + i)·O + o], TAPS_DX
+ * wt[(j·O + o)·I + i], TAPS_ROOM only the room (backward's gwt, [k, O, I]). */
 static mn_status repack(const mn_conv_core *c, const float *W, void **buf, size_t *cap,
-                        int grads) {
+                        int how) {
     size_t I = (size_t)c->in, O = (size_t)c->out, K = (size_t)c->K, bytes;
-    if (!layout(K, O, I, &bytes) || mn_reserve(buf, cap, bytes) != MN_OK)
+    if (!layout(K, O, I, how != TAPS_ROOM, &bytes) || mn_reserve(buf, cap, bytes) != MN_OK)
         return mn_fail(MN_E_NOMEM, "convolution taps [%zu, %zu, %zu]: out of memory", K, O, I);
-    if (grads) return MN_OK;
-    float *wt = *buf;
-    for (size_t o = 0; o < O; o++)
-        for (size_t i = 0; i < I; i++)
-            for (size_t j = 0; j < K; j++) wt[(j * O + o) * I + i] = W[(o * I + i) * K + j];
+    float *w = *buf;
+    if (how == TAPS_FORWARD)
+        for (size_t o = 0; o < O; o++)
+            for (size_t i = 0; i < I; i++)
+                for (size_t j = 0; j < K; j++) w[(j * I + i) * O + o] = W[(o * I + i) * K + j];
+    else if (how == TAPS_DX)
+        for (size_t o = 0; o < O; o++)
+            for (size_t i = 0; i < I; i++)
+                for (size_t j = 0; j < K; j++) w[(j * O + o) * I + i] = W[(o * I + i) * K + j];
     return MN_OK;
+}
+
+/* op(A) of the all-taps product: row r's segment j is row r + sign·s_j·B of `rows` rows */
+static mn_shifted_a shifted(const mn_conv_core *c, int width, size_t rows, int B, int sign) {
+    long *sh = shifts_of(c);
+    for (int j = 0; j < c->K; j++) sh[j] = sign * (long)shift_of(c, j) * B;
+    return (mn_shifted_a){.segs = c->K, .width = width, .rows = (int)rows, .shift = sh};
 }
 
 void mn_conv_core_init(const mn_conv_core *c, float *p, mn_rng *rng) {
@@ -84,16 +114,10 @@ mn_status mn_conv_core_forward(mn_conv_core *c, const float *p, const float *x, 
     int I = c->in, O = c->out, K = c->K;
     size_t rows = (size_t)T * B, OI = (size_t)O * I;
     mn_status st;
-    if ((st = repack(c, p, &c->ws, &c->ws_bytes, 0))) return st;
-    const float *bias = p + OI * K, *wt = c->ws;
-    /* the last tap (shift 0) covers every row: it writes y, the others add to it */
-    mn_sgemm(0, 1, (int)rows, O, I, 1.0f, x, I, wt + (size_t)(K - 1) * OI, I, 0.0f, y, O);
-    for (int j = 0; j < K - 1; j++) {
-        size_t sh = shift_of(c, j);
-        if (sh >= (size_t)T) continue;
-        int M = (int)(((size_t)T - sh) * (size_t)B);
-        mn_sgemm(0, 1, M, O, I, 1.0f, x, I, wt + (size_t)j * OI, I, 1.0f, y + sh * (size_t)B * O, O);
-    }
+    if ((st = repack(c, p, &c->ws, &c->ws_bytes, TAPS_FORWARD))) return st;
+    const float *bias = p + OI * K, *wk = c->ws;
+    mn_shifted_a sa = shifted(c, I, rows, B, -1);
+    mn_sgemm_shifted((int)rows, O, 1.0f, x, I, &sa, 0, wk, O, 0.0f, y, O);
     if (add_bias)
         for (size_t r = 0; r < rows; r++)
             for (int o = 0; o < O; o++) y[r * O + o] += bias[o];
@@ -111,25 +135,23 @@ mn_status mn_conv_core_backward(mn_conv_core *c, const float *p, float *g, const
         return mn_fail(MN_E_STATE, "convolution backward over %zu rows after a forward over "
                        "%zu: call forward with the same T and B first", rows, c->rows);
     /* the taps again: an owner may have bound other parameters since forward */
-    if ((st = repack(c, p, &c->ws, &c->ws_bytes, 0)) ||
-        (st = repack(c, p, &c->gws, &c->gws_bytes, 1)))
+    if ((st = repack(c, p, &c->ws, &c->ws_bytes, TAPS_DX)) ||
+        (st = repack(c, p, &c->gws, &c->gws_bytes, TAPS_ROOM)))
         return st;
     const float *wt = c->ws;
     float *gwt = c->gws;
     mn_column_sums(dy, rows, O, g + OI * K);                         /* db += Σ dy */
-    /* the last tap first, as forward: its dx covers every row (written when !dx_add) */
-    for (int n = 0; n < K; n++) {
-        int j = n == 0 ? K - 1 : n - 1;
+    for (int j = 0; j < K; j++) {
         size_t sh = shift_of(c, j);
         if (sh >= (size_t)T) continue;
         int M = (int)(((size_t)T - sh) * (size_t)B);
-        const float *dys = dy + sh * (size_t)B * O;
         float *gj = gwt + (size_t)j * OI;
-        mn_sgemm(1, 0, O, I, M, 1.0f, dys, O, c->x, I, 0.0f, gj, I);  /* dW_j = dyᵀ·x */
-        for (size_t oi = 0; oi < OI; oi++) g[oi * K + j] += gj[oi];
-        if (dx)
-            mn_sgemm(0, 0, M, I, O, 1.0f, dys, O, wt + (size_t)j * OI, I,
-                     n == 0 && !dx_add ? 0.0f : 1.0f, dx, I);
+        mn_sgemm(1, 0, O, I, M, 1.0f, dy + sh * (size_t)B * O, O, c->x, I, 0.0f, gj, I);
+        for (size_t oi = 0; oi < OI; oi++) g[oi * K + j] += gj[oi];   /* dW_j = dyᵀ·x */
+    }
+    if (dx) {
+        mn_shifted_a sa = shifted(c, O, rows, B, 1);
+        mn_sgemm_shifted((int)rows, I, 1.0f, dy, O, &sa, 0, wt, I, dx_add ? 1.0f : 0.0f, dx, I);
     }
     return MN_OK;
 }
@@ -142,12 +164,14 @@ void mn_conv_core_reset(mn_conv_core *c) {
 }
 
 mn_status mn_conv_core_step(mn_conv_core *c, const float *p, const float *x_t, float *y_t, int B) {
-    int I = c->in, O = c->out;
-    size_t R = shift_of(c, 0) + 1, bytes, OI = (size_t)O * I;
+    int I = c->in, O = c->out, K = c->K;
+    size_t R = shift_of(c, 0) + 1, bytes, OI = (size_t)O * I, KI = (size_t)K * I;
     mn_status st;
     if (B < 1) return mn_fail(MN_E_ARG, "convolution step over a batch of %d: need at least 1", B);
     if (B != c->ring_B || !c->ring) {
-        if (!mn_mul_size(R, (size_t)B * I, &bytes) || !mn_mul_size(bytes, sizeof(float), &bytes) ||
+        /* the ring [R, B, I], then the step's taps gathered [B, k·I] */
+        if (!mn_mul_size(R + K, (size_t)B * I, &bytes) ||
+            !mn_mul_size(bytes, sizeof(float), &bytes) ||
             mn_reserve(&c->ring, &c->ring_bytes, bytes) != MN_OK)
             return mn_fail(MN_E_NOMEM, "convolution stream: a ring of %zu steps of [%d, %d] "
                            "does not fit in memory", R, B, I);
@@ -155,18 +179,19 @@ mn_status mn_conv_core_step(mn_conv_core *c, const float *p, const float *x_t, f
         memset(c->ring, 0, c->ring_bytes);
         c->pos = 0;
     }
-    if ((st = repack(c, p, &c->ws, &c->ws_bytes, 0))) return st;
-    float *ring = c->ring;
+    if ((st = repack(c, p, &c->ws, &c->ws_bytes, TAPS_FORWARD))) return st;
+    float *ring = c->ring, *gather = ring + R * (size_t)B * I;
     size_t slot_floats = (size_t)B * I;
     memcpy(ring + (size_t)c->pos * slot_floats, x_t, slot_floats * sizeof(float));
-    const float *bias = p + OI * c->K, *wt = c->ws;
-    /* forward's order: the last tap, the others, then the bias */
-    for (int n = 0; n < c->K; n++) {
-        int j = n == 0 ? c->K - 1 : n - 1;
-        size_t slot = ((size_t)c->pos + R - shift_of(c, j)) % R;
-        mn_sgemm(0, 1, B, O, I, 1.0f, ring + slot * slot_floats, I, wt + (size_t)j * OI, I,
-                 n == 0 ? 0.0f : 1.0f, y_t, O);
+    const float *bias = p + OI * K, *wk = c->ws;
+    /* forward's product for one step: row b is [x_{t−s_0}[b] | x_{t−s_1}[b] | ...] */
+    for (int j = 0; j < K; j++) {
+        const float *src = ring + ((size_t)c->pos + R - shift_of(c, j)) % R * slot_floats;
+        for (int b = 0; b < B; b++)
+            memcpy(gather + (size_t)b * KI + (size_t)j * I, src + (size_t)b * I,
+                   (size_t)I * sizeof(float));
     }
+    mn_sgemm(0, 0, B, O, (int)KI, 1.0f, gather, (int)KI, wk, O, 0.0f, y_t, O);
     for (int b = 0; b < B; b++)
         for (int o = 0; o < O; o++) y_t[(size_t)b * O + o] += bias[o];
     c->pos = (int)(((size_t)c->pos + 1) % R);
@@ -259,15 +284,17 @@ void mn_conv_plan(int in, int out, int kernel, int dilation, size_t T, size_t B,
                   mn_memory_plan *p) {
     (void)dilation;
     size_t I = (size_t)in, O = (size_t)out, bytes, rows;
-    if (!layout((size_t)kernel, O, I, &bytes) || !mn_mul_size(T, B, &rows)) {
+    size_t K = (size_t)kernel, gbytes;
+    if (!layout(K, O, I, 1, &bytes) || !layout(K, O, I, 0, &gbytes) ||
+        !mn_mul_size(T, B, &rows)) {
         p->overflow = 1;
         return;
     }
     mn_plan_alloc(p, 0, bytes);
-    mn_plan_gemm(p, 0, 0, rows, O, I);
-    mn_plan_alloc(p, 1, bytes);
-    mn_plan_gemm(p, 1, 0, O, I, rows);
-    mn_plan_gemm(p, 1, 1, rows, I, O);
+    mn_plan_gemm(p, 0, 0, rows, O, K * I);        /* every tap in one shifted product */
+    mn_plan_alloc(p, 1, gbytes);
+    mn_plan_gemm(p, 1, 0, O, I, rows);            /* dW_j, tap by tap */
+    mn_plan_gemm(p, 1, 1, rows, I, K * O);        /* dx, every tap in one */
 }
 
 /* ------------------------------------------------------------ registered kind

@@ -379,7 +379,10 @@ static void pack_a(const kernel *kn, float *dst, const float *A, int trans_a, in
             for (int ip = 0; ip < rows; ip += mr) {
                 float *d = dst + (size_t)(ip / mr) * kc * mr + (size_t)k * mr;
                 int h = MN_MIN(mr, rows - ip);
-                for (int r = 0; r < h; r++) d[r] = src[ip + r];
+                /* a whole panel row as one fixed-size copy (two moves, not six) */
+                if (h == 6) memcpy(d, src + ip, 6 * sizeof(float));
+                else if (h == 8) memcpy(d, src + ip, 8 * sizeof(float));
+                else for (int r = 0; r < h; r++) d[r] = src[ip + r];
             }
         }
         return;
@@ -394,6 +397,33 @@ static void pack_a(const kernel *kn, float *dst, const float *A, int trans_a, in
             for (; k + 8 <= kc; k += 8) kn->transpose(src + k, (size_t)lda, d + (size_t)k * mr);
         for (; k < kc; k++)
             for (int r = 0; r < h; r++) d[(size_t)k * mr + r] = src[(size_t)r * lda + k];
+    }
+}
+
+/* pack_a for a shifted A (mn_shifted_a): row i's segment s is row i + shift[s] of A, or
+ * zeros outside A's rows. Whole panels of valid rows take the kernel's transposes. */
+static void pack_a_shifted(const kernel *kn, float *dst, const float *A, int lda,
+                           const mn_shifted_a *sa, int i0, int rows, int k0, int kc) {
+    int mr = kn->mr, w = sa->width;
+    for (int ip = 0; ip < rows; ip += mr) {
+        float *d = dst + (size_t)(ip / mr) * kc * mr;
+        int h = MN_MIN(mr, rows - ip);
+        for (int sg = k0 / w; sg < sa->segs && sg * w < k0 + kc; sg++) {
+            int c0 = MN_MAX(k0, sg * w), c1 = MN_MIN(k0 + kc, (sg + 1) * w), n = c1 - c0;
+            long r0 = (long)i0 + ip + sa->shift[sg];         /* A's row for the panel's first */
+            float *ds = d + (size_t)(c0 - k0) * mr;
+            int k = 0;
+            if (h == mr && r0 >= 0 && r0 + mr <= sa->rows && kn->transpose) {
+                const float *src = A + (size_t)r0 * lda + (c0 - sg * w);
+                for (; k + 8 <= n; k += 8) kn->transpose(src + k, (size_t)lda, ds + (size_t)k * mr);
+            }
+            for (int r = 0; r < mr; r++) {
+                long row = r0 + r;
+                const float *src = r < h && row >= 0 && row < sa->rows
+                                 ? A + (size_t)row * lda + (c0 - sg * w) : NULL;
+                for (int kk = k; kk < n; kk++) ds[(size_t)kk * mr + r] = src ? src[kk] : 0.0f;
+            }
+        }
     }
 }
 
@@ -456,8 +486,8 @@ static void tile(const kernel *kn, int kc, const float *a, const float *b, float
  * KC blocks in the same order. */
 #define C_RESIDENT_BYTES (512 * 1024)
 static void gemm_rows(const kernel *kn, int trans_a, int i0, int i1, int p0, int p1,
-                      float alpha, const float *A, int lda, const mn_packed *Bp, float beta,
-                      float *C, int ldc) {
+                      float alpha, const float *A, int lda, const mn_shifted_a *sa,
+                      const mn_packed *Bp, float beta, float *C, int ldc) {
     int K = Bp->K, N = Bp->N, mr = kn->mr, nr = kn->nr, mc = MC_PANELS * mr;
     /* Without the scratch, blocks of one MR panel packed on the stack: slower, but every
      * element still sums the same KC blocks in the same order with the same kernel, so
@@ -478,8 +508,9 @@ static void gemm_rows(const kernel *kn, int trans_a, int i0, int i1, int p0, int
             int k0 = kb * KC, kc = MN_MIN(KC, K - k0);
             int r0 = i0 + mb * mc, rows = MN_MIN(mc, i1 - r0);
             /* one row over whole panels: the thin kernel reads it in place, unpacked */
-            int direct = rows == 1 && !trans_a && kn->thin && p1 * nr <= N;
-            if (kc > 0 && !direct) pack_a(kn, Ap, A, trans_a, lda, r0, rows, k0, kc);
+            int direct = rows == 1 && !trans_a && !sa && kn->thin && p1 * nr <= N;
+            if (kc > 0 && sa) pack_a_shifted(kn, Ap, A, lda, sa, r0, rows, k0, kc);
+            else if (kc > 0 && !direct) pack_a(kn, Ap, A, trans_a, lda, r0, rows, k0, kc);
             else if (kc <= 0) kc = 0;
             float b = kb == 0 ? beta : 1.0f;
             int full = rows - rows % mr, h = rows - full;
@@ -508,8 +539,10 @@ static void gemm_rows(const kernel *kn, int trans_a, int i0, int i1, int p0, int
         }
 }
 
-void mn_sgemm_packed(int trans_a, int M, float alpha, const float *A, int lda,
-                     const mn_packed *Bp, float beta, float *C, int ldc) {
+/* mn_sgemm_packed, with op(A) shifted (sa) or not (NULL) */
+static void sgemm_packed(int trans_a, int M, float alpha, const float *A, int lda,
+                         const mn_shifted_a *sa, const mn_packed *Bp, float beta, float *C,
+                         int ldc) {
     int N = Bp->N;
     if (M <= 0 || N <= 0) return;
     const kernel *kn = kernel_for(Bp->nr);   /* the one it was packed for, even after a switch */
@@ -520,7 +553,7 @@ void mn_sgemm_packed(int trans_a, int M, float alpha, const float *A, int lda,
     threads = flops < MN_GEMM_PARALLEL_FLOPS ? 1 : mn_gemm_threads();
 #endif
     if (threads == 1) {
-        gemm_rows(kn, trans_a, 0, M, 0, (N + nr - 1) / nr, alpha, A, lda, Bp, beta, C, ldc);
+        gemm_rows(kn, trans_a, 0, M, 0, (N + nr - 1) / nr, alpha, A, lda, sa, Bp, beta, C, ldc);
         return;
     }
     /* Threads split the rows in whole blocks of MR when there are enough of them, and
@@ -535,16 +568,21 @@ void mn_sgemm_packed(int trans_a, int M, float alpha, const float *A, int lda,
         int i0 = (int)((long)mtiles * rs / rsplit) * mr;
         int i1 = MN_MIN(M, (int)((long)mtiles * (rs + 1) / rsplit) * mr);
         int p0 = (int)((long)panels * cs / csplit), p1 = (int)((long)panels * (cs + 1) / csplit);
-        gemm_rows(kn, trans_a, i0, i1, p0, p1, alpha, A, lda, Bp, beta, C, ldc);
+        gemm_rows(kn, trans_a, i0, i1, p0, p1, alpha, A, lda, sa, Bp, beta, C, ldc);
     }
+}
+
+void mn_sgemm_packed(int trans_a, int M, float alpha, const float *A, int lda,
+                     const mn_packed *Bp, float beta, float *C, int ldc) {
+    sgemm_packed(trans_a, M, alpha, A, lda, NULL, Bp, beta, C, ldc);
 }
 
 void mn_sgemm_packed_serial(int trans_a, int M, float alpha, const float *A, int lda,
                             const mn_packed *Bp, float beta, float *C, int ldc) {
     if (M <= 0 || Bp->N <= 0) return;
     const kernel *kn = kernel_for(Bp->nr);
-    gemm_rows(kn, trans_a, 0, M, 0, (Bp->N + kn->nr - 1) / kn->nr, alpha, A, lda, Bp, beta,
-              C, ldc);
+    gemm_rows(kn, trans_a, 0, M, 0, (Bp->N + kn->nr - 1) / kn->nr, alpha, A, lda, NULL, Bp,
+              beta, C, ldc);
 }
 
 size_t mn_sgemm_serial_floats(int K, int N) {
@@ -649,6 +687,35 @@ void mn_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
         return;
     }
     mn_sgemm_packed(trans_a, M, alpha, A, lda, &b_scratch, beta, C, ldc);
+}
+
+void mn_sgemm_shifted(int M, int N, float alpha, const float *A, int lda,
+                      const mn_shifted_a *sa, int trans_b, const float *B, int ldb, float beta,
+                      float *C, int ldc) {
+    int K = sa->segs * sa->width;
+    if (M <= 0 || N <= 0) return;
+    if (pack_b(&b_scratch, trans_b, K, N, B, ldb, 0) != MN_OK) {
+        mn_sgemm_shifted_ref(M, N, alpha, A, lda, sa, trans_b, B, ldb, beta, C, ldc);
+        return;
+    }
+    sgemm_packed(0, M, alpha, A, lda, sa, &b_scratch, beta, C, ldc);
+}
+
+void mn_sgemm_shifted_ref(int M, int N, float alpha, const float *A, int lda,
+                          const mn_shifted_a *sa, int trans_b, const float *B, int ldb,
+                          float beta, float *C, int ldc) {
+    int w = sa->width, K = sa->segs * w;
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            float s = 0.0f;
+            for (int k = 0; k < K; k++) {
+                long row = (long)i + sa->shift[k / w];
+                float a = row >= 0 && row < sa->rows ? A[(size_t)row * lda + k % w] : 0.0f;
+                s += a * at(B, trans_b, ldb, k, j);
+            }
+            float *c = C + (size_t)i * ldc + j;
+            *c = beta == 0.0f ? alpha * s : beta * *c + alpha * s;
+        }
 }
 
 void mn_sgemm_ref(int trans_a, int trans_b, int M, int N, int K, float alpha,

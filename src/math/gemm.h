@@ -98,6 +98,28 @@ void mn_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
               const float *A, int lda, const float *B, int ldb, float beta,
               float *C, int ldc);
 
+/* op(A) [M, segs·width] read in place from a row-major A with row offsets: columns
+ * [s·width, (s+1)·width) of row i are row i + shift[s] of A (its first `width` columns), or
+ * zeros when that row is outside [0, rows). A causal convolution's taps over a time axis
+ * (shift −s_j·B rows for tap j) as one product, without im2col's copy: each block of A is
+ * gathered straight into the packed panels. */
+typedef struct {
+    int segs, width;
+    int rows;              /* A's rows; the others read as zeros */
+    const long *shift;     /* [segs] */
+} mn_shifted_a;
+
+/* C[M,N] = alpha·op(A)·op(B) + beta·C with op(A) as `sa` describes, K = segs·width; the
+ * threads, packing and kernels of mn_sgemm, so the same memory (its shared B scratch for
+ * [K, N]). Cannot fail (the reference loop when op(B) cannot be packed). */
+void mn_sgemm_shifted(int M, int N, float alpha, const float *A, int lda,
+                      const mn_shifted_a *sa, int trans_b, const float *B, int ldb, float beta,
+                      float *C, int ldc);
+/* The plain loop it is tested against. */
+void mn_sgemm_shifted_ref(int M, int N, float alpha, const float *A, int lda,
+                          const mn_shifted_a *sa, int trans_b, const float *B, int ldb,
+                          float beta, float *C, int ldc);
+
 /* Frees the process-wide packing scratch (the next products allocate it again): for tests
  * of the paths without it, and for a caller that wants the memory back. */
 void mn_gemm_release_scratch(void);
