@@ -17,11 +17,14 @@
  * needs. Zero-initialized, then mn_conv_core_set; mn_conv_core_free releases the buffers. */
 typedef struct {
     int in, out, K, dil;
-    void *ws, *gws;            /* repacked taps wt [k, out, in]; backward's gwt likewise */
+    void *ws, *gws;            /* repacked taps (forward's wk [k·in, out], dx's wt
+                                  [k·out, in]) and the k row shifts; backward's gwt
+                                  [k, out, in] */
     size_t ws_bytes, gws_bytes;
     const float *x;            /* input of the last forward (owned by the caller) */
     size_t rows;
-    void *ring;                /* streaming: the last (k−1)·d + 1 inputs [R, B, in] */
+    void *ring;                /* streaming: the last (k−1)·d + 1 inputs [R, B, in], then
+                                  a step's taps gathered [B, k·in] */
     size_t ring_bytes;
     int ring_B, pos;
 } mn_conv_core;
