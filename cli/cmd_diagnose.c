@@ -584,9 +584,15 @@ int cmd_diagnose(int argc, char **argv) {
         if (mc->blocks[k].width > widest) widest = mc->blocks[k].width;
     if ((rc = alloc_diagnosis(&d, T, mc->num_layers, widest))) goto done;
     d.span = T - 1;
+    /* the cell of the first recurrent block (a plain stack's config cell); a stack with
+     * none (a TCN, a Transformer) has no cell path to report */
+    mn_cell_kind cell = mc->cell;
+    int recurrent = mc->num_blocks == 0;
+    for (int k = 0; k < mc->num_blocks && !recurrent; k++)
+        recurrent = mn_cell_parse(mc->blocks[k].kind, &cell) == MN_OK;
     mn_cell_info ci = {0};
-    d.cell_state = mn_cell_describe(mc->cell, &ci) == MN_OK && ci.has_cell_state;
-    d.cell = mc->cell;
+    d.cell_state = recurrent && mn_cell_describe(cell, &ci) == MN_OK && ci.has_cell_state;
+    d.cell = cell;
     d.baseline = s.info->baseline_loss;
 
     if (!load_path) {

@@ -193,8 +193,9 @@ int cmd_lab(int argc, char **argv) {
          CLI_MAX_STEPS, 0, 0, 0, 0, 0},
         {"--batch", OPT_INT, &lo.batch, "B", "sequences per training step", "32", "32", 1,
          CLI_MAX_BATCH, 0, 0, 0, 0, 0},
-        {"--depth", OPT_INT, &lo.depth, "L", "layers L of the residual and prenorm stacks", "24",
-         "24", 1, 10000, 0, 0, 0, 0, 0},
+        {"--depth", OPT_INT, &lo.depth, "L", "layers L of the residual and prenorm stacks; "
+         "receptive-field: TCN blocks, 1 to 10", "24; receptive-field 4", "24", 1, 10000, 0, 0,
+         0, 0, 0},
         /* the training experiments of lab_learning.c and lab_samples.c */
         {"--seeds", OPT_INT, &lo.seeds, "N", "runs per setting, on seeds S, S+1, ...",
          "3 sample-complexity, 8 small-data", "5", 1, 100, 0, 0, 0, 0, 0},

@@ -228,9 +228,7 @@ static int make_plan(plan *p, const options *o, mn_cell_kind cell, int *steps) {
     int layers = o->layers;
     if (o->fam.kind == FAMILY_TCN && !o->layers_given) {
         /* as train does: as many layers as the sequences need */
-        int64_t k = o->fam.kernel;
-        layers = 1;
-        while (layers < 30 && 1 + 2 * (k - 1) * ((INT64_C(1) << layers) - 1) < *steps) layers++;
+        layers = family_tcn_layers(o->fam.kernel, *steps);
     }
     /* the blocks mnemo train builds for the family (its default norms) */
     mn_norm_place place = o->fam.kind == FAMILY_TCN ? MN_NORM_NONE : MN_NORM_PRE;
@@ -303,6 +301,10 @@ static void print_budget(const plan *p, const options *o, const fit *f) {
     char h[32], g[40], a[40], b[40];
     printf("budget %s (%s bytes):\n", fmt_bytes(h, sizeof h, (double)p->budget),
            grouped(g, sizeof g, p->budget));
+    if (o->fam.kind == FAMILY_TCN && !o->layers_given)
+        printf("  (every line for the %d TCN layers that --length %d takes; train gives longer "
+               "sequences more layers, so fix them with --layers to compare lengths)\n",
+               p->cfg.num_blocks, o->length);
     if (f->max_length)
         printf("  longest length at batch %d: %d%s\n", o->batch, f->max_length,
                f->max_length == CLI_MAX_LENGTH ? " (the largest --length mnemo takes)" : "");

@@ -64,7 +64,8 @@ int family_opts_table(cli_family *f, cli_opt *opts) {
 
 int family_tcn_layers(int kernel, int64_t T) {
     int L = 1;
-    while (L < 30 && 1 + 2 * (int64_t)(kernel - 1) * ((INT64_C(1) << L) - 1) < T) L++;
+    while (L < FAMILY_TCN_MAX_LAYERS && 1 + 2 * (int64_t)(kernel - 1) * ((INT64_C(1) << L) - 1) < T)
+        L++;
     return L;
 }
 
@@ -124,9 +125,10 @@ int family_spec(const cli_family *f, int layers, int width, int input_size, mn_n
         return cli_fail("--positions rope rotates pairs of features, and a head of %d "
                         "features (--hidden %d / --heads %d) is odd; make it even",
                         width / f->heads, width, f->heads);
-    if (f->kind == FAMILY_TCN && layers > 30)
-        return cli_fail("--layers %d: a TCN's dilations 1, 2, 4, ... reach 2^%d; use at most 30 "
-                        "layers", layers, layers - 1);
+    if (f->kind == FAMILY_TCN && layers > FAMILY_TCN_MAX_LAYERS)
+        return cli_fail("--layers %d: a TCN's dilations 1, 2, 4, ... would reach 2^%d, and a "
+                        "block's dilation is at most 2^%d; use at most %d layers", layers,
+                        layers - 1, FAMILY_TCN_MAX_LAYERS - 1, FAMILY_TCN_MAX_LAYERS);
     char wrap[48] = "";
     if (norm != MN_NORM_NONE)
         snprintf(wrap, sizeof wrap, ":%s:%s", norm == MN_NORM_PRE ? "pre" : "post",

@@ -57,8 +57,11 @@ void family_blocks_help(FILE *f);
  *                pre-norm layers (the un-normalized residual stream would reach the head
  *                otherwise)
  * NORM the norm place and kind. max_len sizes learned positions. 0, or 2 after printing. */
-/* A TCN's layers when --layers is not given: the fewest (up to 30) whose receptive field
- * 1 + 2(k−1)(2^L − 1) covers T steps. */
+/* The most TCN layers: the last one's dilation 2^(L−1) is at most 2^24, the block limit. */
+#define FAMILY_TCN_MAX_LAYERS 25
+
+/* A TCN's layers when --layers is not given: the fewest (up to FAMILY_TCN_MAX_LAYERS)
+ * whose receptive field 1 + 2(k−1)(2^L − 1) covers T steps. */
 int family_tcn_layers(int kernel, int64_t T);
 
 int family_spec(const cli_family *f, int layers, int width, int input_size, mn_norm_place norm,

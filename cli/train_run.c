@@ -84,7 +84,8 @@ int train_opts_table(train_opts *o, cli_opt *opts, int model_required) {
         {"--norm-kind", OPT_STR, &o->norm_kind_name, "K", "layernorm or rmsnorm", NULL,
          "rmsnorm", 0, 0, 0, 0, 0, 0, 0},
         {"--dropout", OPT_FLOAT, &o->dropout, "P",
-         "drop each block's output with probability P while training", NULL, "0.1", 0, 0, 0,
+         "drop each block's output with probability P while training (tcn: each convolution's "
+         "ReLU output, inside the block)", NULL, "0.1", 0, 0, 0,
          0.999f, 0, 0, 0},
         {"--hidden", OPT_INT, &o->mc.hidden_size, "H",
          "hidden units per layer and direction (d_model; a TCN's channels)",

@@ -757,7 +757,10 @@ int mn_grad_recorder_input_profile(const mn_grad_recorder *r, int block, double 
  * ratio[lag] = norm[T-1-lag] / norm[T-1], lag = 0..T-1 (all 0 when norm[T-1] is 0). */
 void mn_gradient_ratio(const double *norm, int T, double *ratio);
 /* The effective gradient horizon: the largest lag L such that ratio[lag] >= threshold for
- * every lag <= L (T-1 when the ratio never drops below it). */
+ * every lag <= L (T-1 when the ratio never drops below it). A lag whose ratio is exactly 0
+ * is a hole of the model's structure (a dilated convolution reaches every d-th step), not
+ * a vanished gradient, and is stepped over; zeros up to the first step count as reached
+ * when no longer than the holes between reached lags (the same pattern). */
 int mn_gradient_horizon(const double *norm, int T, double threshold);
 
 typedef struct {

@@ -70,6 +70,20 @@ if [ "$rc" -eq 0 ] && grep -q 'block 1 (tcn): receptive field 5 steps; through b
     ok "diagnose tcn: the receptive field 1+2(k-1)(2^L-1) = 7 against the 30 steps"
 else bad "diagnose tcn field" "$(show)"; fi
 
+# a loaded TCN has no cell state: no "cell path" line (it once took the config's default
+# cell, an LSTM); its dilated blocks' exact-zero lags do not end the horizon at 0
+run train --task adding --length 30 --model tcn --kernel 2 --layers 3 --hidden 4 --steps 2 \
+    --batch 4 --threads 1 --save "$tmp/tcn.safetensors"
+run diagnose --task adding --length 30 --load "$tmp/tcn.safetensors" --threads 1
+if [ "$rc" -eq 0 ] && ! grep -q 'cell path' "$tmp/out" \
+    && grep -q '^              block 1: [1-9][0-9]* steps' "$tmp/out"; then
+    ok "diagnose --load tcn: no cell path, a horizon past the holes"
+else bad "diagnose --load tcn" "$(show)"; fi
+run train --task adding --length 30 --model tcn --layers 26
+if [ "$rc" -eq 2 ] && [ "$(err_lines)" -eq 1 ] && grep -q -- '--layers 26: .*at most 25 layers' "$tmp/err"
+then ok "tcn --layers past the largest dilation: named as --layers"
+else bad "tcn --layers 26" "$(show)"; fi
+
 expect_usage "no model and no --load"      diagnose --task adding --length 20
 expect_usage "--load with --hidden"        diagnose --task adding --length 20 --load "$tmp/m.safetensors" --hidden 4
 expect_usage "--load of a missing file"    diagnose --task adding --length 20 --load "$tmp/nope.safetensors"

@@ -262,6 +262,29 @@ TEST(diagnose_tbptt_cuts_the_gradient) {
     mn_task_free(task);
 }
 
+/* Exactly-zero lags (a dilated convolution's holes) are stepped over; a small nonzero one
+ * ends the horizon, and so do zeros to the first step with no holes before them. */
+TEST(diagnose_horizon_steps_over_structural_holes) {
+    /* by lag: 1, 0, 0.5, 0, 0.2, 0, 1e-4, 0.3 (norm[T-1-lag]) */
+    const double lags[8] = {1, 0, 0.5, 0, 0.2, 0, 1e-4, 0.3};
+    double norm[8];
+    for (int i = 0; i < 8; i++) norm[7 - i] = lags[i];
+    CHECK(mn_gradient_horizon(norm, 8, 1e-3) == 4, "holes: horizon %d, want 4",
+          mn_gradient_horizon(norm, 8, 1e-3));
+    const double tail[6] = {1, 0.5, 0.1, 0, 0, 0};     /* underflowed to 0: vanished */
+    for (int i = 0; i < 6; i++) norm[5 - i] = tail[i];
+    CHECK(mn_gradient_horizon(norm, 6, 1e-3) == 2, "zeros at the end: horizon %d, want 2",
+          mn_gradient_horizon(norm, 6, 1e-3));
+    const double every_other[4] = {1, 0, 1, 0};
+    for (int i = 0; i < 4; i++) norm[3 - i] = every_other[i];
+    CHECK(mn_gradient_horizon(norm, 4, 1e-3) == 3, "a hole at the first step, as between "
+          "reached lags: horizon %d, want 3", mn_gradient_horizon(norm, 4, 1e-3));
+    const double two_holes[5] = {1, 0.5, 0, 0, 0.5};   /* a hole of 2 within: 1 at the end */
+    for (int i = 0; i < 5; i++) norm[4 - i] = two_holes[i];
+    CHECK(mn_gradient_horizon(norm, 5, 1e-3) == 4, "holes of 2: horizon %d, want 4",
+          mn_gradient_horizon(norm, 5, 1e-3));
+}
+
 TEST(diagnose_verdicts) {
     double g[100];
     mn_verdict v;

@@ -146,7 +146,23 @@ int mn_gradient_horizon(const double *norm, int T, double threshold) {
     if (T < 1) return 0;
     double last = norm[T - 1];
     if (!(last > 0) || !isfinite(last)) return 0;
-    int lag = 0;
-    while (lag + 1 < T && norm[T - 2 - lag] / last >= threshold) lag++;
-    return lag;
+    /* An exactly-zero lag is a hole the model's structure leaves (a dilated convolution's
+     * taps skip steps), not a vanished gradient: it is stepped over, and the horizon ends
+     * at the last lag at or above the threshold. Zeros up to the first step count as
+     * reached only when no longer than the holes between reached lags (the same pattern);
+     * a gradient that underflowed to 0 leaves no holes before it, so it is not. */
+    int reached = 0, run = 0, longest = 0;
+    for (int lag = 1; lag < T; lag++) {
+        double r = norm[T - 1 - lag] / last;
+        if (r >= threshold) {
+            reached = lag;
+            longest = run > longest ? run : longest;
+            run = 0;
+        } else if (r == 0) {
+            run++;
+        } else {
+            return reached;
+        }
+    }
+    return run > 0 && run <= longest ? T - 1 : reached;
 }

@@ -84,10 +84,10 @@ mn_status mn_lab_receptive_field(const mn_lab_options *o, mn_lab_result *r) {
     static const int kernels[RF_KERNELS] = {2, 3, 5};
     int D = o->depth ? o->depth : 4, C = o->hidden ? o->hidden : 8;
     if (D < 1 || D > RF_MAX_DEPTH)
-        return mn_fail(MN_E_ARG, "receptive-field stacks 1 to %d TCN blocks (--depth), got %d",
-                       RF_MAX_DEPTH, D);
+        return mn_fail(MN_E_ARG, "--depth %d: this experiment stacks 1 to %d TCN blocks", D,
+                       RF_MAX_DEPTH);
     if (C < 1 || C > 256)
-        return mn_fail(MN_E_ARG, "receptive-field uses 1 to 256 channels (--hidden), got %d", C);
+        return mn_fail(MN_E_ARG, "--hidden %d: this experiment uses 1 to 256 channels", C);
     mn_rng rng;
     mn_rng_seed(&rng, o->seed);
     mn_lab_text(r->claim, sizeof r->claim, "a stack of L TCN blocks of kernel k with dilations "
