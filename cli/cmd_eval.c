@@ -276,6 +276,14 @@ int cmd_eval(int argc, char **argv) {
         }
     }
 
+    {
+        /* as train warns: a bounded field shorter than the sequences (a TCN, convolutions) */
+        int64_t field = mn_model_receptive_field(mc);
+        if (field > 0 && field < info->max_steps)
+            fprintf(stderr, "warning: the output at step t sees only steps t-%lld..t (the "
+                    "model's receptive field), and the task's answer may lie %d steps back\n",
+                    (long long)field - 1, info->max_steps - 1);
+    }
     mn_eval_stats ev = {NAN, -1, 0, -1, -1, -1};
     double t0 = cli_now();
     st = mn_evaluate(model, task, eval_size, batch, &ev);

@@ -79,6 +79,11 @@ if [ "$rc" -eq 0 ] && ! grep -q 'cell path' "$tmp/out" \
     && grep -q '^              block 1: [1-9][0-9]* steps' "$tmp/out"; then
     ok "diagnose --load tcn: no cell path, a horizon past the holes"
 else bad "diagnose --load tcn" "$(show)"; fi
+# eval warns, as train does, when the field is shorter than the sequences
+run eval --task adding --length 40 --load "$tmp/tcn.safetensors" --threads 1 --eval-size 8
+if [ "$rc" -eq 0 ] && grep -q '^warning: the output at step t sees only steps t-14..t' "$tmp/err"
+then ok "eval of a tcn whose field (15) is shorter than the task's 40 steps warns"
+else bad "eval tcn field warning" "$(show)"; fi
 run train --task adding --length 30 --model tcn --layers 26
 if [ "$rc" -eq 2 ] && [ "$(err_lines)" -eq 1 ] && grep -q -- '--layers 26: .*at most 25 layers' "$tmp/err"
 then ok "tcn --layers past the largest dilation: named as --layers"
