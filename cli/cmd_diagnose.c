@@ -35,6 +35,7 @@ static int snapshot_hook(void *ctx, int step, const mn_step_stats *ss) {
 
 typedef struct {
     int T, L, span, horizon, cell_state, units, analysis_sequences;
+    int cell_recurrent;      /* a block has a recurrent cell (rnn, lstm, gru, gated) */
     int recurrent_block;         /* the block the recurrence measures describe, or -1 */
     mn_cell_kind cell;           /* its cell */
     double *depth;               /* [L+1] mean over steps of |dL/dx_t| at each block's input,
@@ -253,8 +254,8 @@ static void print_report(const train_opts *o, const mn_model_config *mc, const d
         printf(" %.3g%s", d->depth[l], l == d->L ? " (output)" : l + 1 == d->L ? "," : ",");
     printf("\n");
     if (d->recurrent_block < 0) {
-        printf("  recurrence  none: no block has a recurrence, so gate and Jacobian measures do "
-               "not apply\n");
+        printf("  recurrence  none: no block has a recurrent cell, so gate and Jacobian measures "
+               "do not apply\n");
         goto verdict;
     }
     if (d->recurrent_block > 0)
@@ -557,6 +558,7 @@ int cmd_diagnose(int argc, char **argv) {
             rc = cli_lib_fail(st, NULL);
             goto done;
         }
+        cli_warn_nonfinite_params(s.model, load_path);
         /* a model of BPE ids reads text through its own tokenizer (the file records it) */
         const char *tok = NULL;
         if (o.data_spec && !strncmp(o.data_spec, "text:", 5) &&
@@ -592,6 +594,7 @@ int cmd_diagnose(int argc, char **argv) {
         recurrent = mn_cell_parse(mc->blocks[k].kind, &cell) == MN_OK;
     mn_cell_info ci = {0};
     d.cell_state = recurrent && mn_cell_describe(cell, &ci) == MN_OK && ci.has_cell_state;
+    d.cell_recurrent = recurrent;
     d.cell = cell;
     d.baseline = s.info->baseline_loss;
 
@@ -641,11 +644,14 @@ int cmd_diagnose(int argc, char **argv) {
     mn_verdict_input vi = {
         .grad_norm = d.dh, .T = T, .span = d.span, .threshold = threshold, .tbptt = o.tc.tbptt,
         .train_loss = d.train_loss, .val_loss = d.val_loss, .baseline_loss = d.baseline,
-        .cell = mc->cell, .recurrent_init = mc->recurrent_init, .chrono = mc->chrono_tmax > 0,
+        .cell = d.cell, .recurrent_init = mc->recurrent_init, .chrono = mc->chrono_tmax > 0,
         .clip_norm = o.tc.clip_norm,
         /* no block reaches every earlier step (a recurrence, state space or attention) */
         .no_recurrence = mn_model_receptive_field(mc) > 0,
         .attention_blocks = d.attention_blocks, .entropy_ratio = d.entropy_ratio,
+        /* the memory is a state space's: no recurrent cell, no attention, yet no bound */
+        .state_space = !d.cell_recurrent && d.attention_blocks == 0 &&
+                       mn_model_receptive_field(mc) <= 0,
     };
     if ((st = mn_diagnose_verdict(&vi, &d.verdict))) {
         rc = cli_lib_fail(st, NULL);

@@ -138,6 +138,7 @@ int cmd_eval(int argc, char **argv) {
         snprintf(ctx, sizeof ctx, "cannot load \"%s\"", load);
         return cli_lib_fail(st, ctx);
     }
+    cli_warn_nonfinite_params(model, load);
 
     /* Defaults from the file's metadata. */
     const char *file_task = mn_model_metadata(model, "task");

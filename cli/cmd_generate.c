@@ -228,6 +228,7 @@ int cmd_generate(int argc, char **argv) {
         rc = cli_lib_fail(st, ctx);
         goto done;
     }
+    cli_warn_nonfinite_params(g.model, load);
     const mn_model_config *mc = mn_model_get_config(g.model);
     const char *data = mn_model_metadata(g.model, "data");
     if (!data || strncmp(data, "text:", 5) || mc->vocab_size < 2 || mc->loss != MN_LOSS_CE ||

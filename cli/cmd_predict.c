@@ -293,6 +293,9 @@ static int run_transformer(const options *o) {
     }
     for (int b = 0; b < B; b++) lengths[b] = T;
     if (o->lengths && (rc = load_lengths(o->lengths, T, B, lengths))) goto done;
+    char what[320];
+    snprintf(what, sizeof what, "--input \"%s\"", o->input);
+    cli_warn_nonfinite(what, (const float *)x.data, T, B, D, lengths, 0);
     double need = cli_estimate_bytes(mn_model_get_config(m), T, B, 0);
     if (need >= 0) need += 4.0 * T * B * D;
     if (cli_check_memory("this prediction", need, "split the input along its batch axis B")) {
@@ -401,6 +404,9 @@ static int run(const options *o, mn_cell_kind cell) {
         }
         if ((rc = load_lengths(o->lengths, T, B, lengths))) goto done;
     }
+    char what[320];
+    snprintf(what, sizeof what, "--input \"%s\"", o->input);
+    cli_warn_nonfinite(what, (const float *)x.data, T, B, o->input_size, lengths, 0);
     /* the stack's inference pass (its estimate counts x), plus the [T,B,O] output */
     mn_memory_estimate e;
     double need = mn_memory_estimate_stack(&cfg, T, B, &e) == MN_OK ? (double)e.total : -1;

@@ -124,6 +124,44 @@ int cli_check_memory(const char *what, double bytes, const char *advice) {
                     fmt_bytes(have_s, sizeof have_s, have), advice);
 }
 
+int cli_warn_nonfinite(const char *what, const float *x, long long T, int B, int I,
+                       const int32_t *lengths, long long t0) {
+    for (long long t = 0; t < T; t++)
+        for (int b = 0; b < B; b++) {
+            if (lengths && t >= lengths[b]) continue;
+            const float *row = x + ((size_t)t * B + (size_t)b) * I;
+            for (int i = 0; i < I; i++)
+                if (!isfinite(row[i])) {
+                    fprintf(stderr, "warning: %s: step %lld of sequence %d holds %s at feature "
+                            "%d; it goes through as through PyTorch, so the outputs that read "
+                            "it are NaN or Inf\n", what, t0 + t, b, isnan(row[i]) ? "NaN"
+                            : row[i] > 0 ? "+Inf" : "-Inf", i);
+                    return 1;
+                }
+        }
+    return 0;
+}
+
+int cli_warn_nonfinite_params(mn_model *m, const char *path) {
+    for (int k = 0; k < mn_model_tensor_count(m); k++) {
+        const char *name;
+        int ndim;
+        const int *shape;
+        float *data, *grad;
+        if (mn_model_tensor(m, k, &name, &ndim, &shape, &data, &grad) != MN_OK) continue;
+        size_t n = 1;
+        for (int d = 0; d < ndim; d++) n *= (size_t)shape[d];
+        for (size_t i = 0; i < n; i++)
+            if (!isfinite(data[i])) {
+                fprintf(stderr, "warning: \"%s\": tensor %s holds %s at element %zu (saved from "
+                        "a run that diverged, or damaged): outputs that read it are NaN or Inf\n",
+                        path, name, isnan(data[i]) ? "NaN" : "Inf", i);
+                return 1;
+            }
+    }
+    return 0;
+}
+
 int cli_check_writable(const char *opt, const char *path) {
     char dir[4096];
     struct stat sb;

@@ -52,6 +52,18 @@ double cli_estimate_bytes(const mn_model_config *cfg, int T, int B, int train);
  * when bytes < 0 (the library's reason, from cli_estimate_bytes). */
 int cli_check_memory(const char *what, double bytes, const char *advice);
 
+/* 0 when the values x[t, b, i] (T steps of B sequences of I features; with lengths, only
+ * the steps t < lengths[b]) are finite; else 1 after a warning on stderr naming `what`, the
+ * first such value's step (counted from t0), sequence and feature. predict lets a NaN or
+ * Inf through as PyTorch does (issue 15); the warning says where the NaN outputs come from. */
+int cli_warn_nonfinite(const char *what, const float *x, long long T, int B, int I,
+                       const int32_t *lengths, long long t0);
+
+/* 0 when every parameter of a loaded model is finite; else 1 after a warning on stderr
+ * naming the file, the first such tensor and element (a file saved from a run that
+ * diverged, or damaged): its outputs will be NaN or Inf. */
+int cli_warn_nonfinite_params(mn_model *m, const char *path);
+
 /* 0 when a file can be created at path (its folder exists and is writable); else prints
  * "mnemo: cannot write <opt> file ..." and returns 2. */
 int cli_check_writable(const char *opt, const char *path);

@@ -90,9 +90,10 @@ int family_opts_check(cli_family *f, const cli_opt *opts, int nopts, const char 
             if (!opts[i].given || strcmp(opts[i].name, readers[r].name) ||
                 (readers[r].families & (1u << f->kind)))
                 continue;
-            return cli_fail("%s shapes a %s model; %s", opts[i].name,
-                            readers[r].families == (1u << FAMILY_TRANSFORMER) ? "transformer"
-                            : readers[r].families == (1u << FAMILY_TCN) ? "tcn" : "s4d or mamba",
+            return cli_fail("%s shapes %s model; %s", opts[i].name,
+                            readers[r].families == (1u << FAMILY_TRANSFORMER) ? "a transformer"
+                            : readers[r].families == (1u << FAMILY_TCN) ? "a tcn"
+                            : "an s4d or mamba",
                             f->kind ? "drop it" : "use --model with that family (with --blocks, "
                             "write the option on the block: heads=H, kernel=K, weight-norm, "
                             "state=N), or drop it");
@@ -113,6 +114,10 @@ int family_opts_check(cli_family *f, const cli_opt *opts, int nopts, const char 
     if (f->state % 2 && f->kind == FAMILY_S4D)
         return cli_fail("--state %d: S4D's state holds N/2 complex conjugate pairs, so N must be "
                         "even", f->state);
+    if (f->state % 2 && f->kind == FAMILY_MAMBA)
+        return cli_fail("--state %d: a mamba block takes an even state size from 2 to 4096 (one "
+                        "rule for every state-space block), e.g. --state %d", f->state,
+                        f->state + 1);
     return 0;
 }
 

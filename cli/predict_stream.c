@@ -5,9 +5,11 @@
  *     frame (one little-endian int32 token for a model of tokens).
  * Output per frame: B·O values (sequence-major), as one text line of %.9g values or, with
  * --raw, as B·O little-endian float32. A partial frame at the end of the input is an
- * error (exit 2) after the complete frames' outputs. */
+ * error (exit 2) after the complete frames' outputs. A NaN or Inf in a frame goes through
+ * as through PyTorch (as predict's whole-sequence pass), with one warning on stderr. */
 #include "predict_stream.h"
 #include "args.h"
+#include "common.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -20,6 +22,7 @@ typedef mn_status (*step_fn)(void *ctx, const float *x, const int32_t *tok, int 
 typedef struct {
     const char *input;
     int I, O, tokens, raw;   /* tokens: frames are int32 tokens, one per sequence */
+    int warned;              /* a NaN or Inf in the input was reported (once) */
     void *ctx;
     step_fn step;
     /* the model: its stream is made once B is known */
@@ -56,7 +59,10 @@ fail:
                          strerror(errno));
 }
 
-static int step_frame(streamer *st, const float *x, const int32_t *tok, int B, float *y) {
+/* frame t (from 0): its step, then its output */
+static int step_frame(streamer *st, long long t, const float *x, const int32_t *tok, int B,
+                      float *y) {
+    if (x && !st->warned) st->warned = cli_warn_nonfinite("--input", x, 1, B, st->I, NULL, t);
     mn_status s = st->step(st->ctx, x, tok, B, y);
     return s ? cli_lib_fail(s, "--stream") : write_frame(st, y, B);
 }
@@ -87,7 +93,7 @@ static int from_stdin(streamer *st) {
             break;
         }
         swap4(frame, bytes / 4);
-        rc = step_frame(st, st->tokens ? NULL : frame, st->tokens ? frame : NULL, 1, y);
+        rc = step_frame(st, t, st->tokens ? NULL : frame, st->tokens ? frame : NULL, 1, y);
     }
     free(frame);
     free(y);
@@ -118,7 +124,7 @@ static int from_file(streamer *st) {
     if (!rc && !y) rc = cli_fail_code(CLI_EXIT_RUNTIME, "out of memory");
     size_t frame = (size_t)B * (st->tokens ? 1 : st->I);
     for (int64_t t = 0; t < T && !rc; t++)
-        rc = step_frame(st, st->tokens ? NULL : (const float *)a.data + t * frame,
+        rc = step_frame(st, t, st->tokens ? NULL : (const float *)a.data + t * frame,
                         st->tokens ? (const int32_t *)a.data + t * frame : NULL, (int)B, y);
     free(y);
     mn_array_free(&a);
@@ -156,6 +162,7 @@ int predict_stream_model(const char *path, const char *input, int raw) {
     mn_model *m = NULL;
     mn_status s = mn_model_load(path, &m);
     if (s) return cli_lib_fail(s, "--load");
+    cli_warn_nonfinite_params(m, path);
     const mn_model_config *c = mn_model_get_config(m);
     streamer st = {.input = input, .I = c->input_size, .O = c->output_size,
                    .tokens = c->vocab_size > 0, .raw = raw, .m = m, .step = model_step};

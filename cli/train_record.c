@@ -163,7 +163,7 @@ void train_record_print(const train_opts *o, const train_session *s, const train
                train_opt_given(o, "--ssm-lr") ? " (--ssm-lr)" : " (min(lr, 1e-3), as the S4 "
                "repository)");
     if (!u.recurrent) {
-        printf("  init        PyTorch's defaults (no block has a recurrence)\n");
+        printf("  init        PyTorch's defaults (no block has a recurrent cell)\n");
         return;
     }
     printf("  init        W_hh %s", init_word[mc->recurrent_init]);

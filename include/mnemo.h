@@ -863,6 +863,9 @@ typedef struct {
      * one (mn_attention_stats): near 0 collapsed on single steps, near 1 diffuse */
     int attention_blocks;
     double entropy_ratio;
+    /* 1 when the memory through time is a state space's (S4D, Mamba) and no block has a
+     * recurrent cell: the advice is about the modes' decay, not cells or gates */
+    int state_space;
 } mn_verdict_input;
 
 typedef struct {

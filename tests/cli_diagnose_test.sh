@@ -84,6 +84,15 @@ run eval --task adding --length 40 --load "$tmp/tcn.safetensors" --threads 1 --e
 if [ "$rc" -eq 0 ] && grep -q '^warning: the output at step t sees only steps t-14..t' "$tmp/err"
 then ok "eval of a tcn whose field (15) is shorter than the task's 40 steps warns"
 else bad "eval tcn field warning" "$(show)"; fi
+# a file with a NaN weight (the first 4 bytes of its data) is read, with a warning
+n=$(od -An -tu8 -N8 "$tmp/tcn.safetensors" | tr -d ' ')
+{ head -c $((8 + n)) "$tmp/tcn.safetensors"; printf '\000\000\300\177'
+  tail -c +$((8 + n + 5)) "$tmp/tcn.safetensors"; } >"$tmp/tcn_nan.safetensors"
+run eval --task adding --length 30 --load "$tmp/tcn_nan.safetensors" --threads 1 --eval-size 8
+if [ "$rc" -eq 0 ] &&
+    grep -q '^warning: ".*tcn_nan.safetensors": tensor .* holds NaN at element 0' "$tmp/err"
+then ok "eval of a file with a NaN weight warns: $(cut -c1-60 "$tmp/err")"
+else bad "eval of a NaN weight" "$(show)"; fi
 run train --task adding --length 30 --model tcn --layers 26
 if [ "$rc" -eq 2 ] && [ "$(err_lines)" -eq 1 ] && grep -q -- '--layers 26: .*at most 25 layers' "$tmp/err"
 then ok "tcn --layers past the largest dilation: named as --layers"

@@ -124,6 +124,18 @@ if [ "$rc" -eq 0 ] && cmp -s "$out" "$tmp/y_c.npy"; then
     ok "predict on a big-endian Fortran-order input gives the C-order input's output, byte for byte"
 else bad "predict on a big-endian Fortran-order input" "$(show)"; fi
 rm -f "$out"
+# a NaN at the input's first value goes through as through PyTorch (tests/
+# cli_nonfinite_test.sh checks the values), with one warning saying where
+hdr=$(( $(od -An -tu2 -j8 -N2 "$F/lstm_l1_x.npy") + 10 ))
+{ head -c "$hdr" "$F/lstm_l1_x.npy"; printf '\000\000\300\177'
+  tail -c +$((hdr + 5)) "$F/lstm_l1_x.npy"; } >"$tmp/x_nan.npy"
+run predict --model lstm --hidden 4 --input-size 5 --weights "$F/lstm_l1.safetensors" \
+    --input "$tmp/x_nan.npy" --output "$out" --threads 1
+if [ "$rc" -eq 0 ] && [ "$(err_lines)" -eq 1 ] && [ -s "$out" ] &&
+    grep -q '^warning: --input ".*": step 0 of sequence 0 holds NaN at feature 0' "$tmp/err"; then
+    ok "a NaN in the input: the output, and $(cut -c1-70 "$tmp/err")"
+else bad "a NaN in the predict input" "$(show)"; fi
+rm -f "$out"
 
 # matches_opts NAME REF ARGS...: predict on fixture NAME (tools/gen_predict_fixtures_proj.py:
 # I=4, H=5) reproduces PyTorch's REF (_y or _y_pad). The bound is 2e-5: lstm_nobias_l1

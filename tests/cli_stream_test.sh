@@ -119,6 +119,19 @@ if [ "$rc" -eq 2 ] && [ "$(wc -l <"$tmp/out")" -eq 18 ] && [ "$(err_lines)" -eq 
 else
     bad "a partial frame (want 18 lines, exit 2, one message)" "$(show)"
 fi
+# a NaN in frame 3 (from 0), feature 2 goes through, as through PyTorch and predict's
+# whole pass: every frame out, exit 0, one warning saying where
+{ head -c 68 "$tmp/frames.bin"; printf '\000\000\300\177'; tail -c +73 "$tmp/frames.bin"; } \
+    >"$tmp/nan.bin"
+"$bin" "${S[@]}" --stream --input - <"$tmp/nan.bin" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+if [ "$rc" -eq 0 ] && [ "$(wc -l <"$tmp/out")" -eq 18 ] && [ "$(err_lines)" -eq 1 ] &&
+    grep -q '^warning: --input: step 3 of sequence 0 holds NaN at feature 2' "$tmp/err" &&
+    ! head -n 3 "$tmp/out" | grep -qi nan && sed -n 4p "$tmp/out" | grep -qi nan; then
+    ok "a NaN in frame 3: the frames before it finite, NaN from it, one warning: $(cut -c1-60 "$tmp/err")"
+else
+    bad "a NaN in a frame (want 18 lines, NaN from line 4, exit 0, one warning)" "$(show)"
+fi
 # an empty stream is 0 frames
 "$bin" "${S[@]}" --stream --input - </dev/null >"$tmp/out" 2>"$tmp/err"
 rc=$?

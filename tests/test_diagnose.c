@@ -297,6 +297,11 @@ TEST(diagnose_verdicts) {
           mn_flow_name(v.flow), v.horizon);
     CHECK(strstr(v.advice, "--model lstm") != NULL, "advice names gated cells: %s", v.advice);
     CHECK(v.fit == MN_FIT_GOOD, "fit %s", mn_fit_name(v.fit));
+    in.state_space = 1;                /* S4D, Mamba: no cell or gate to advise on */
+    REQUIRE_OK(mn_diagnose_verdict(&in, &v));
+    CHECK(strstr(v.advice, "state space") && !strstr(v.advice, "--model lstm") &&
+          !strstr(v.advice, "--chrono"), "state-space advice: %s", v.advice);
+    in.state_space = 0;
     for (int t = 0; t < 100; t++) g[t] = 1.0 + 0.1 * (t % 3);  /* flat */
     in.train_loss = in.val_loss = 0.16;
     REQUIRE_OK(mn_diagnose_verdict(&in, &v));

@@ -58,6 +58,12 @@ static void flow_advice(const mn_verdict_input *in, mn_verdict *out) {
             "a recurrence, a state space or attention.");
         return;
     }
+    if (out->flow == MN_FLOW_VANISHING && in->state_space) {
+        add(a, n, "A state space keeps a step only as long as its modes' decay allows (the "
+            "memory line gives their half-lives): train longer, or, for S4D, let A and delta "
+            "move faster (--ssm-lr).");
+        return;
+    }
     if (out->flow == MN_FLOW_VANISHING) {
         if (in->tbptt > 0 && in->tbptt < in->span)
             add(a, n, "Truncated BPTT cuts the gradient after %d steps but the task needs %d: "
