@@ -71,7 +71,8 @@ static void usage(FILE *f, cli_opt *opts, int n) {
             "the spectrum of the recurrence, and a verdict (vanishing, exploding, healthy;\n"
             "under- or overfitting) with what to try next. --plot writes an SVG of the profile,\n"
             "its evolution during training, the half-lives, and for attention the distance\n"
-            "and entropy of each head.\n"
+            "and entropy of each head. With --load and no --task or --data, the file's task\n"
+            "and length are used (as eval does); --length still sets the length.\n"
             "Tasks: %s. Models: %s.\n"
             "\n"
             "options:\n",
@@ -95,6 +96,33 @@ static int check_load_conflicts(cli_opt *opts, int n) {
                             "diagnose does not train it; drop %s", opts[i].name, opts[i].name);
     }
     return 0;
+}
+
+/* With --load and neither --task nor --data: the task and (unless given) the length the
+ * file records, as eval takes them. 0, or 2 after printing the error. */
+static int task_from_file(const char *path, train_opts *o, int length_given, char *task,
+                          size_t cap) {
+    mn_model *m = NULL;
+    mn_status st = mn_model_load(path, &m);
+    if (st) return cli_lib_fail(st, NULL);
+    const char *t = mn_model_metadata(m, "task"), *data = mn_model_metadata(m, "data");
+    const char *len = mn_model_metadata(m, "length");
+    char *end = NULL;
+    long long L = len && *len >= '0' && *len <= '9' ? strtoll(len, &end, 10) : -1;
+    int rc = 0;
+    if (!t)
+        rc = cli_fail("\"%s\" records no task%s; pass --task T --length N or --data KIND:PATH",
+                      path, data ? " (it was trained on --data)" : "");
+    else if (!length_given && (L < 1 || L > CLI_MAX_LENGTH || (end && *end)))
+        rc = cli_fail("\"%s\" records task %s but no valid sequence length; pass --length N",
+                      path, t);
+    else {
+        snprintf(task, cap, "%s", t);
+        o->task_name = task;
+        if (!length_given) o->length = (int)L;
+    }
+    mn_model_free(m);
+    return rc;
 }
 
 /* Gradients on held-out batches (no update), recorded per step and layer. */
@@ -529,6 +557,13 @@ int cmd_diagnose(int argc, char **argv) {
     int rc = cli_parse("diagnose", argc, argv, opts, n);
     if (rc) return rc;
     if (load_path && (rc = check_load_conflicts(opts, n))) return rc;
+    char file_task[64];
+    if (load_path && !cli_find(opts, n, "--task")->given && !o.data_spec) {
+        cli_opt *len = cli_find(opts, n, "--length");
+        if ((rc = task_from_file(load_path, &o, len->given, file_task, sizeof file_task)))
+            return rc;
+        cli_find(opts, n, "--task")->given = len->given = 1;   /* as if given: the file's */
+    }
     if (!load_path && !o.model_name && !o.blocks_spec)
         return cli_fail("diagnose needs a model: give --model M or --blocks SPEC to train one, "
                         "or --load FILE");

@@ -79,6 +79,11 @@ if [ "$rc" -eq 0 ] && ! grep -q 'cell path' "$tmp/out" \
     && grep -q '^              block 1: [1-9][0-9]* steps' "$tmp/out"; then
     ok "diagnose --load tcn: no cell path, a horizon past the holes"
 else bad "diagnose --load tcn" "$(show)"; fi
+# --load alone: the file's task and length, as eval takes them
+run diagnose --load "$tmp/tcn.safetensors" --threads 1
+if [ "$rc" -eq 0 ] && grep -q '^mnemo diagnose: .*task adding, length 30 (loaded)' "$tmp/out"
+then ok "diagnose --load alone takes the file's task and length"
+else bad "diagnose --load alone" "$(show)"; fi
 # eval warns, as train does, when the field is shorter than the sequences
 run eval --task adding --length 40 --load "$tmp/tcn.safetensors" --threads 1 --eval-size 8
 if [ "$rc" -eq 0 ] && grep -q '^warning: the output at step t sees only steps t-14..t' "$tmp/err"
