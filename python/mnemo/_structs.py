@@ -109,7 +109,7 @@ class VerdictInput(ctypes.Structure):
                 ("val_loss", c_double), ("baseline_loss", c_double), ("cell", c_int),
                 ("recurrent_init", c_int), ("chrono", c_int), ("clip_norm", c_double),
                 ("no_recurrence", c_int), ("attention_blocks", c_int),
-                ("entropy_ratio", c_double)]
+                ("entropy_ratio", c_double), ("state_space", c_int)]
 
 
 class Verdict(ctypes.Structure):

@@ -159,11 +159,14 @@ def diagnose(model, x, y, lengths=None, *, threshold=1e-3, span=None, batch=32,
     vi.grad_norm, vi.T, vi.span, vi.threshold = _dptr(dh), T, span, threshold
     vi.tbptt = fit["tbptt"] if fit else 0
     vi.train_loss, vi.val_loss, vi.baseline_loss = train_loss, val_loss, baseline
-    vi.cell, vi.recurrent_init, vi.chrono = c.cell, c.recurrent_init, int(c.chrono_tmax > 0)
+    vi.cell, vi.recurrent_init, vi.chrono = cell, c.recurrent_init, int(c.chrono_tmax > 0)
     vi.clip_norm = fit["clip"] if fit else 1.0
-    vi.no_recurrence = int(plain("mn_model_receptive_field", byref(c)) > 0)
+    field = plain("mn_model_receptive_field", byref(c))
+    vi.no_recurrence = int(field > 0)
     vi.attention_blocks = len(attention)
     vi.entropy_ratio = float(np.mean(ratios)) if ratios else 0.0
+    # the memory is a state space's (S4D, Mamba): no recurrent cell, no attention, no bound
+    vi.state_space = int(recurrent_block < 0 and not attention and field <= 0)
     v = S.Verdict()
     call("mn_diagnose_verdict", byref(vi), byref(v))
 
