@@ -297,10 +297,6 @@ mn_status mn_gemm_use(const char *name) {
 
 /* ------------------------------------------------------------------ packing */
 
-static inline float at(const float *X, int trans, int ld, int row, int col) {
-    return trans ? X[(size_t)col * ld + row] : X[(size_t)row * ld + col];
-}
-
 /* The kernel a panel was packed for (one this CPU runs, or it would not have been
  * chosen): the tile widths of the table are all different. */
 static const kernel *kernel_for(int nr) {
@@ -699,34 +695,4 @@ void mn_sgemm_shifted(int M, int N, float alpha, const float *A, int lda,
         return;
     }
     sgemm_packed(0, M, alpha, A, lda, sa, &b_scratch, beta, C, ldc);
-}
-
-void mn_sgemm_shifted_ref(int M, int N, float alpha, const float *A, int lda,
-                          const mn_shifted_a *sa, int trans_b, const float *B, int ldb,
-                          float beta, float *C, int ldc) {
-    int w = sa->width, K = sa->segs * w;
-    for (int i = 0; i < M; i++)
-        for (int j = 0; j < N; j++) {
-            float s = 0.0f;
-            for (int k = 0; k < K; k++) {
-                long row = (long)i + sa->shift[k / w];
-                float a = row >= 0 && row < sa->rows ? A[(size_t)row * lda + k % w] : 0.0f;
-                s += a * at(B, trans_b, ldb, k, j);
-            }
-            float *c = C + (size_t)i * ldc + j;
-            *c = beta == 0.0f ? alpha * s : beta * *c + alpha * s;
-        }
-}
-
-void mn_sgemm_ref(int trans_a, int trans_b, int M, int N, int K, float alpha,
-                  const float *A, int lda, const float *B, int ldb, float beta,
-                  float *C, int ldc) {
-    for (int i = 0; i < M; i++)
-        for (int j = 0; j < N; j++) {
-            float s = 0.0f;
-            for (int k = 0; k < K; k++)
-                s += at(A, trans_a, lda, i, k) * at(B, trans_b, ldb, k, j);
-            float *c = C + (size_t)i * ldc + j;
-            *c = beta == 0.0f ? alpha * s : beta * *c + alpha * s;
-        }
 }
