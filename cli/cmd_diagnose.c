@@ -3,6 +3,7 @@
  * spectrum and step-Jacobian products, and a verdict with what to try next. */
 #include "mnemo.h"
 #include "signals.h"
+#include "diagnose_load.h"
 #include "train_run.h"
 
 #include <math.h>
@@ -80,51 +81,6 @@ static void usage(FILE *f, cli_opt *opts, int n) {
     cli_print_options(f, opts, n);
 }
 
-/* With --load the file defines the model and nothing is trained: every option of the
- * model or of training would change nothing. What a loaded model's diagnosis reads: */
-static int check_load_conflicts(cli_opt *opts, int n) {
-    static const char *const reads[] = {"--task", "--length", "--seed", "--batch", "--threads",
-                                        "--data", "--valid-data", "--valid-fraction", "--tokenizer",
-                                        "--load", "--plot", "--threshold", "--sequences",
-                                        "--batches", "--json", NULL};
-    for (int i = 0; i < n; i++) {
-        if (!opts[i].given) continue;
-        int read = 0;
-        for (int k = 0; reads[k] && !read; k++) read = !strcmp(opts[i].name, reads[k]);
-        if (!read)
-            return cli_fail("%s does not apply with --load: the file defines the model and "
-                            "diagnose does not train it; drop %s", opts[i].name, opts[i].name);
-    }
-    return 0;
-}
-
-/* With --load and neither --task nor --data: the task and (unless given) the length the
- * file records, as eval takes them. 0, or 2 after printing the error. */
-static int task_from_file(const char *path, train_opts *o, int length_given, char *task,
-                          size_t cap) {
-    mn_model *m = NULL;
-    mn_status st = mn_model_load(path, &m);
-    if (st) return cli_lib_fail(st, NULL);
-    const char *t = mn_model_metadata(m, "task"), *data = mn_model_metadata(m, "data");
-    const char *len = mn_model_metadata(m, "length");
-    char *end = NULL;
-    long long L = len && *len >= '0' && *len <= '9' ? strtoll(len, &end, 10) : -1;
-    int rc = 0;
-    if (!t)
-        rc = cli_fail("\"%s\" records no task%s; pass --task T --length N or --data KIND:PATH",
-                      path, data ? " (it was trained on --data)" : "");
-    else if (!length_given && (L < 1 || L > CLI_MAX_LENGTH || (end && *end)))
-        rc = cli_fail("\"%s\" records task %s but no valid sequence length; pass --length N",
-                      path, t);
-    else {
-        snprintf(task, cap, "%s", t);
-        o->task_name = task;
-        if (!length_given) o->length = (int)L;
-    }
-    mn_model_free(m);
-    return rc;
-}
-
 /* Gradients on held-out batches (no update), recorded per step and layer. */
 static int measure_profile(mn_model *m, mn_task *held, int batches, int B, diagnosis *d,
                            double *loss) {
@@ -178,9 +134,7 @@ static int analyze(mn_model *m, mn_task *held, int B, int sequences, diagnosis *
         st = mn_gate_stats_measure(m, b, l, &d->gates, NULL, d->half_life);
         if (st == MN_E_STATE) { st = MN_OK; continue; }
         if (!st) st = mn_recurrence_measure(m, b, l, sequences, &d->rec);
-        if (!st) d->recurrent_block = l;
-        const mn_model_config *mc = mn_model_get_config(m);
-        if (!st && mc->num_blocks > 0) mn_cell_parse(mc->blocks[l].kind, &d->cell);
+        if (!st) d->recurrent_block = l;   /* its cell: d->cell, set from the config */
     }
     if (st) return cli_lib_fail(st, "analysing the recurrence failed");
     /* every attention block: the heads' distance and entropy */
@@ -556,11 +510,11 @@ int cmd_diagnose(int argc, char **argv) {
     }
     int rc = cli_parse("diagnose", argc, argv, opts, n);
     if (rc) return rc;
-    if (load_path && (rc = check_load_conflicts(opts, n))) return rc;
+    if (load_path && (rc = diagnose_load_conflicts(opts, n))) return rc;
     char file_task[64];
     if (load_path && !cli_find(opts, n, "--task")->given && !o.data_spec) {
         cli_opt *len = cli_find(opts, n, "--length");
-        if ((rc = task_from_file(load_path, &o, len->given, file_task, sizeof file_task)))
+        if ((rc = diagnose_task_from_file(load_path, &o, len->given, file_task, sizeof file_task)))
             return rc;
         cli_find(opts, n, "--task")->given = len->given = 1;   /* as if given: the file's */
     }

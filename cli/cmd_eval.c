@@ -39,15 +39,6 @@ static void describe(char *buf, size_t n, const mn_model_config *c) {
                  c->output == MN_OUTPUT_EVERY ? "at every step" : "at the last step");
 }
 
-/* Parse a whole non-negative number stored as metadata text; -1 when absent or not one. */
-static long long meta_number(const char *s, long long max) {
-    if (!s || *s < '0' || *s > '9') return -1;
-    char *end;
-    errno = 0;
-    unsigned long long x = strtoull(s, &end, 10);
-    if (*end || errno || x > (unsigned long long)max) return -1;
-    return (long long)x;
-}
 
 int cmd_eval(int argc, char **argv) {
     mn_train_config tc;
@@ -164,7 +155,7 @@ int cmd_eval(int argc, char **argv) {
     }
     /* csv: the columns, horizon and training normalization the model was trained with */
     if (data_spec && file_data) {
-        long long hz = meta_number(mn_model_metadata(model, "data.horizon"), CLI_MAX_LENGTH);
+        long long hz = cli_meta_number(mn_model_metadata(model, "data.horizon"), CLI_MAX_LENGTH);
         if (!columns) columns = mn_model_metadata(model, "data.columns");
         if (!labels) labels = mn_model_metadata(model, "data.labels");
         if (!horizon && hz > 0) horizon = (int)hz;
@@ -204,7 +195,7 @@ int cmd_eval(int argc, char **argv) {
     if (!length && !(data_spec && (!strncmp(data_spec, "npy:", 4) ||
                                    !strncmp(data_spec, "idx:", 4) ||
                                    (labels && !strncmp(data_spec, "fasta:", 6))))) {
-        long long l = meta_number(mn_model_metadata(model, "length"), CLI_MAX_LENGTH);
+        long long l = cli_meta_number(mn_model_metadata(model, "length"), CLI_MAX_LENGTH);
         if (l < 1) {
             rc = cli_fail("\"%s\" does not record its sequence length; pass --length N", load);
             goto done;

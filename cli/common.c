@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -140,6 +141,15 @@ int cli_warn_nonfinite(const char *what, const float *x, long long T, int B, int
                 }
         }
     return 0;
+}
+
+long long cli_meta_number(const char *s, long long max) {
+    if (!s || *s < '0' || *s > '9') return -1;
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(s, &end, 10);
+    if (*end || errno || x > (unsigned long long)max) return -1;
+    return (long long)x;
 }
 
 int cli_warn_nonfinite_params(mn_model *m, const char *path) {

@@ -59,6 +59,10 @@ int cli_check_memory(const char *what, double bytes, const char *advice);
 int cli_warn_nonfinite(const char *what, const float *x, long long T, int B, int I,
                        const int32_t *lengths, long long t0);
 
+/* A whole non-negative number at most max stored as metadata text; -1 when absent or not
+ * one. */
+long long cli_meta_number(const char *s, long long max);
+
 /* 0 when every parameter of a loaded model is finite; else 1 after a warning on stderr
  * naming the file, the first such tensor and element (a file saved from a run that
  * diverged, or damaged): its outputs will be NaN or Inf. */
