@@ -88,7 +88,7 @@ CELL_LOOP static void rnn_relu_backward(const mn_cell_step *s, int b) {
  * is ~150 cycles, so the out-of-order window held about one vector and the loop ran at
  * its latency; the first pass's four gates are independent chains, and the second pass
  * is short enough for several vectors to overlap. */
-CELL_LOOP static void lstm_forward(const mn_cell_step *s, int b, int j0, int j1) {
+CELL_LOOP static void lstm_forward_loop(const mn_cell_step *s, int b, int j0, int j1) {
     int H = s->H;
     size_t o4 = (size_t)b * 4 * H, o = (size_t)b * H;
     float *ai = s->act + o4, *af = ai + H, *ag = ai + 2 * H, *ao = ai + 3 * H;
@@ -107,6 +107,11 @@ CELL_LOOP static void lstm_forward(const mn_cell_step *s, int b, int j0, int j1)
         c[j] = af[j] * cp[j] + ai[j] * ag[j];
         h[j] = ao[j] * tanhf(c[j]);
     }
+}
+
+/* cell_avx2.c's lockstep kernel where the CPU has AVX2 and FMA, this loop elsewhere */
+static void lstm_forward(const mn_cell_step *s, int b, int j0, int j1) {
+    if (mn_lstm_forward_avx2(s, b, j0, j1)) lstm_forward_loop(s, b, j0, j1);
 }
 
 CELL_LOOP static void lstm_backward(const mn_cell_step *s, int b) {
@@ -136,7 +141,7 @@ CELL_LOOP static void lstm_backward(const mn_cell_step *s, int b) {
  * r = σ(x_r + h_r), z = σ(x_z + h_z), n = tanh(x_n + r⊙(W_hn·h_prev + b_hn)),
  * h = (1-z)⊙n + z⊙h_prev — exactly PyTorch's nn.GRU. */
 
-CELL_LOOP static void gru_forward(const mn_cell_step *s, int b, int j0, int j1) {
+CELL_LOOP static void gru_forward_loop(const mn_cell_step *s, int b, int j0, int j1) {
     int H = s->H;
     size_t o3 = (size_t)b * 3 * H, o = (size_t)b * H;
     float *ar = s->act + o3, *az = ar + H, *an = ar + 2 * H, *aux = s->aux + o, *h = s->h + o;
@@ -155,6 +160,10 @@ CELL_LOOP static void gru_forward(const mn_cell_step *s, int b, int j0, int j1) 
         an[j] = n;
         h[j] = (1.0f - z) * n + z * hp[j];
     }
+}
+
+static void gru_forward(const mn_cell_step *s, int b, int j0, int j1) {
+    if (mn_gru_forward_avx2(s, b, j0, j1)) gru_forward_loop(s, b, j0, j1);
 }
 
 CELL_LOOP static void gru_backward(const mn_cell_step *s, int b) {

@@ -50,4 +50,13 @@ typedef struct {
 
 const mn_cell_kernel *mn_cell_kernel_for(mn_cell_kind kind);
 
+/* cell_avx2.c: the LSTM and GRU forward (the kernels' `forward`, same arguments) in AVX2
+ * and FMA. Each returns 0 when it ran, and 1, doing nothing, where the CPU or the build
+ * lacks them or the plain loops are forced; the caller then runs cell.c's loop, which is
+ * also the reference the tests compare these against. */
+int mn_lstm_forward_avx2(const mn_cell_step *s, int b, int j0, int j1);
+int mn_gru_forward_avx2(const mn_cell_step *s, int b, int j0, int j1);
+/* Tests: 1 runs cell.c's plain loops even where AVX2 and FMA are there; 0 undoes. */
+void mn_cell_use_portable(int on);
+
 #endif
