@@ -160,7 +160,7 @@ static void columns_independent_of_split(const char *name) {
     fill(A, 5 * K, &r); fill(B, (size_t)N * K, &r);
     mn_packed p = {0};
     REQUIRE_OK(mn_pack_b(&p, 1, K, N, B, K));
-    static const int rows[] = {1, 2, 3, 5};
+    static const int rows[] = {1, 2, 3, 4, 5};
     for (size_t m = 0; m < sizeof rows / sizeof rows[0]; m++)
         for (int w = 1; w <= 3; w++) {
             int M = rows[m];

@@ -22,11 +22,11 @@
  * for the whole tile; the driver points edge tiles at a scratch tile first. */
 typedef void (*kernel_fn)(int kc, const float *A, const float *B, float *C, size_t ldc,
                           float alpha, float beta);
-/* A thin kernel computes h < MR rows (h ≤ 4) over np full panels at once (h·np ≤ 4: np
- * is 4, 2 or 1 for h = 1, 2 or 1 for h = 2, 1 otherwise), reading A[k·mr + r]: the first
- * h rows of a packed A panel, or with mr = 1 one row of A in place; NULL where a kernel
- * has none. */
-typedef void (*thin_fn)(int h, int np, int kc, const float *A, int mr, const float *B,
+/* A thin kernel computes h < MR rows (h ≤ 4) over nv vectors of whole panels (a panel is two
+ * vectors; nv ≤ thin_vectors(h)), from vector v0 (0 or 1) of the panel at B on, reading
+ * A[k·mr + r]: the first h rows of a packed A panel, or with mr = 1 one row of A in place;
+ * C points at the tile's first column. NULL where a kernel has none. */
+typedef void (*thin_fn)(int h, int v0, int nv, int kc, const float *A, int mr, const float *B,
                         size_t bstride, float *C, size_t ldc, float alpha, float beta);
 typedef struct {
     const char *name;
@@ -112,64 +112,81 @@ __attribute__((target("avx512f,fma"))) static void kernel_avx512(
     X512_STORE(4) X512_STORE(5) X512_STORE(6) X512_STORE(7)
 }
 
-/* Thin tiles: one sequence (B = 1) or the rows left over from the full tiles. With H·P
- * accumulator pairs (H rows × P panels, H·P = 4) there are 8 independent FMA chains, enough
- * to keep both FMA pipes busy, where a full tile padded with zero rows would do up to MR×
- * the work. Each element is still one chain of FMAs over k in order, from zero, then alpha
- * and beta as in the full kernel: the same bits as the full tile. VT/X are the intrinsics'
- * vector type and width (512 or 256), W the floats per vector; a panel is 2·W wide. */
-#define THIN_BODY(VT, X, W, H, P)                                                         \
+/* Thin tiles: one sequence (B = 1) or the rows left over from the full tiles. H rows ×
+ * NV vectors of accumulators, up to 12 (8 for one row, whose loads of B bound it anyway):
+ * FMA's latency needs 8 independent chains to keep both pipes busy, and 12 leave room to
+ * hide a late load. A full tile padded with zero rows would do up to MR× the work. Vectors
+ * are counted across panels (a tile may start in a panel's second half) so that 4 rows get
+ * 3 vectors, not one panel's 2. Each element is still one chain of FMAs over k in order,
+ * from zero, then alpha and beta as in the full kernel: the same bits as the full tile.
+ * VT/X are the intrinsics' vector type and width (512 or 256), W the floats per vector. */
+#define THIN_BODY(VT, X, W, H, NV)                                                        \
     {                                                                                     \
-        VT c[H][P][2];                                                                    \
+        VT c[H][NV];                                                                      \
+        const float *bp[NV];                                                              \
+        for (int v = 0; v < NV; v++)                                                      \
+            bp[v] = B + (size_t)((v0 + v) >> 1) * bstride + ((v0 + v) & 1) * W;           \
         for (int r = 0; r < H; r++)                                                       \
-            for (int q = 0; q < P; q++) c[r][q][0] = c[r][q][1] = _mm##X##_setzero_ps(); \
+            for (int v = 0; v < NV; v++) c[r][v] = _mm##X##_setzero_ps();                 \
         for (int k = 0; k < kc; k++) {                                                    \
-            _Pragma("GCC unroll 4") for (int q = 0; q < P; q++) {                         \
-                const float *b = B + (size_t)q * bstride + (size_t)k * 2 * W;             \
-                VT b0 = _mm##X##_loadu_ps(b), b1 = _mm##X##_loadu_ps(b + W);              \
-                _Pragma("GCC unroll 4") for (int r = 0; r < H; r++) {                     \
-                    VT a = _mm##X##_set1_ps(A[(size_t)k * mr + r]);                       \
-                    c[r][q][0] = _mm##X##_fmadd_ps(a, b0, c[r][q][0]);                    \
-                    c[r][q][1] = _mm##X##_fmadd_ps(a, b1, c[r][q][1]);                    \
-                }                                                                         \
+            VT b[NV];                                                                     \
+            _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++)                          \
+                b[v] = _mm##X##_loadu_ps(bp[v] + (size_t)k * 2 * W);                      \
+            _Pragma("GCC unroll 4") for (int r = 0; r < H; r++) {                         \
+                VT a = _mm##X##_set1_ps(A[(size_t)k * mr + r]);                           \
+                _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++)                      \
+                    c[r][v] = _mm##X##_fmadd_ps(a, b[v], c[r][v]);                        \
             }                                                                             \
         }                                                                                 \
         VT va = _mm##X##_set1_ps(alpha), vb = _mm##X##_set1_ps(beta);                     \
         for (int r = 0; r < H; r++)                                                       \
-            for (int q = 0; q < P; q++) {                                                 \
-                float *cr = C + (size_t)r * ldc + q * 2 * W;                              \
-                VT o0 = _mm##X##_mul_ps(va, c[r][q][0]), o1 = _mm##X##_mul_ps(va, c[r][q][1]); \
-                if (beta != 0.0f) {                                                       \
-                    o0 = _mm##X##_fmadd_ps(vb, _mm##X##_loadu_ps(cr), o0);                \
-                    o1 = _mm##X##_fmadd_ps(vb, _mm##X##_loadu_ps(cr + W), o1);            \
-                }                                                                         \
-                _mm##X##_storeu_ps(cr, o0);                                               \
-                _mm##X##_storeu_ps(cr + W, o1);                                           \
+            for (int v = 0; v < NV; v++) {                                                \
+                float *cr = C + (size_t)r * ldc + v * W;                                  \
+                VT o = _mm##X##_mul_ps(va, c[r][v]);                                      \
+                if (beta != 0.0f) o = _mm##X##_fmadd_ps(vb, _mm##X##_loadu_ps(cr), o);    \
+                _mm##X##_storeu_ps(cr, o);                                                \
             }                                                                             \
     }
 
-/* Every (rows, panels) pair a thin tile takes, h·np <= 4 (see thin_fn). */
-#define THIN_TILES(VT, X, W)                                \
-    switch (h * 8 + np) {                                   \
-    case 8 + 4: THIN_BODY(VT, X, W, 1, 4) break;            \
-    case 8 + 2: THIN_BODY(VT, X, W, 1, 2) break;            \
-    case 8 + 1: THIN_BODY(VT, X, W, 1, 1) break;            \
-    case 16 + 2: THIN_BODY(VT, X, W, 2, 2) break;           \
-    case 16 + 1: THIN_BODY(VT, X, W, 2, 1) break;           \
-    case 24 + 1: THIN_BODY(VT, X, W, 3, 1) break;           \
-    default: THIN_BODY(VT, X, W, 4, 1) break;               \
+/* The most vectors a thin tile of h rows takes (see THIN_BODY) */
+static int thin_vectors(int h) { return h == 1 ? 8 : 12 / h; }
+
+/* Every (rows, vectors) pair a thin tile takes, nv <= thin_vectors(h). */
+#define THIN_TILES(VT, X, W)                                                              \
+    switch (h * 16 + nv) {                                                                \
+    case 16 + 8: THIN_BODY(VT, X, W, 1, 8) break;                                         \
+    case 16 + 7: THIN_BODY(VT, X, W, 1, 7) break;                                         \
+    case 16 + 6: THIN_BODY(VT, X, W, 1, 6) break;                                         \
+    case 16 + 5: THIN_BODY(VT, X, W, 1, 5) break;                                         \
+    case 16 + 4: THIN_BODY(VT, X, W, 1, 4) break;                                         \
+    case 16 + 3: THIN_BODY(VT, X, W, 1, 3) break;                                         \
+    case 16 + 2: THIN_BODY(VT, X, W, 1, 2) break;                                         \
+    case 16 + 1: THIN_BODY(VT, X, W, 1, 1) break;                                         \
+    case 32 + 6: THIN_BODY(VT, X, W, 2, 6) break;                                         \
+    case 32 + 5: THIN_BODY(VT, X, W, 2, 5) break;                                         \
+    case 32 + 4: THIN_BODY(VT, X, W, 2, 4) break;                                         \
+    case 32 + 3: THIN_BODY(VT, X, W, 2, 3) break;                                         \
+    case 32 + 2: THIN_BODY(VT, X, W, 2, 2) break;                                         \
+    case 32 + 1: THIN_BODY(VT, X, W, 2, 1) break;                                         \
+    case 48 + 4: THIN_BODY(VT, X, W, 3, 4) break;                                         \
+    case 48 + 3: THIN_BODY(VT, X, W, 3, 3) break;                                         \
+    case 48 + 2: THIN_BODY(VT, X, W, 3, 2) break;                                         \
+    case 48 + 1: THIN_BODY(VT, X, W, 3, 1) break;                                         \
+    case 64 + 3: THIN_BODY(VT, X, W, 4, 3) break;                                         \
+    case 64 + 2: THIN_BODY(VT, X, W, 4, 2) break;                                         \
+    default: THIN_BODY(VT, X, W, 4, 1) break;                                             \
     }
 
 __attribute__((target("avx512f,fma"))) static void kernel_avx512_thin(
-    int h, int np, int kc, const float *A, int mr, const float *B, size_t bstride, float *C,
-    size_t ldc, float alpha, float beta) {
+    int h, int v0, int nv, int kc, const float *A, int mr, const float *B, size_t bstride,
+    float *C, size_t ldc, float alpha, float beta) {
     THIN_TILES(__m512, 512, 16)
 }
 
-/* The same for AVX2's 16-column panels: at most 8 accumulators of the 16 ymm registers. */
+/* The same for AVX2's 16-column panels: at most 12 accumulators of the 16 ymm registers. */
 __attribute__((target("avx2,fma"))) static void kernel_avx2_thin(
-    int h, int np, int kc, const float *A, int mr, const float *B, size_t bstride, float *C,
-    size_t ldc, float alpha, float beta) {
+    int h, int v0, int nv, int kc, const float *A, int mr, const float *B, size_t bstride,
+    float *C, size_t ldc, float alpha, float beta) {
     THIN_TILES(__m256, 256, 8)
 }
 
@@ -524,11 +541,17 @@ static void gemm_rows(const kernel *kn, int trans_a, int i0, int i1, int p0, int
             const float *Ah = direct ? A + (size_t)r0 * lda + k0 : Ap + (size_t)full * kc;
             float *Ch = C + (size_t)(r0 + full) * ldc;
             int jp = p0;
-            if (kn->thin && h <= 4)
-                for (int np = 4 / h; np >= 1; np /= 2)
-                    for (; jp + np <= p1 && (jp + np) * nr <= N; jp += np)
-                        kn->thin(h, np, kc, Ah, direct ? 1 : mr, Bk + jp * bstride, bstride,
-                                 Ch + jp * nr, (size_t)ldc, alpha, b);
+            if (kn->thin && h <= 4) {
+                int whole = MN_MIN(p1, N / nr), vw = nr / 2, g = 0;
+                int vectors = whole > p0 ? 2 * (whole - p0) : 0;
+                for (; g < vectors; g += thin_vectors(h)) {
+                    int v = p0 * 2 + g;
+                    kn->thin(h, v & 1, MN_MIN(thin_vectors(h), vectors - g), kc, Ah,
+                             direct ? 1 : mr, Bk + (v >> 1) * bstride, bstride, Ch + v * vw,
+                             (size_t)ldc, alpha, b);
+                }
+                jp += vectors / 2;
+            }
             for (; jp < p1; jp++)
                 tile(kn, kc, Ah, Bk + jp * bstride, Ch + jp * nr, ldc, h,
                      MN_MIN(nr, N - jp * nr), alpha, b);
