@@ -357,7 +357,13 @@ static mn_status pack_b(mn_packed *p, int trans_b, int K, int N, const float *B,
         return MN_E_NOMEM;
     }
     p->K = K; p->N = N; p->nr = nr;
-    #pragma omp parallel for schedule(static) if ((size_t)K * N > 65536)
+    /* a small B without any parallel construct: even one whose `if` is false made a
+     * futex call in libgomp, a one-step stream's largest cost after the packing itself */
+    if ((size_t)K * N <= 65536) {
+        for (int jp = 0; jp < panels; jp++) pack_panel(p->data, nr, trans_b, K, N, jp, B, ldb);
+        return MN_OK;
+    }
+    #pragma omp parallel for schedule(static)
     for (int jp = 0; jp < panels; jp++) pack_panel(p->data, nr, trans_b, K, N, jp, B, ldb);
     return MN_OK;
 }
