@@ -2,6 +2,7 @@
 #include "core.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -235,6 +236,17 @@ void mn_set_threads(int n) {
     nthreads = n > 0 ? n : 0;
 #ifdef _OPENMP
     omp_set_num_threads(nthreads ? nthreads : omp_get_num_procs());
+#endif
+}
+
+int mn_processors(void) {
+#ifdef _OPENMP
+    static _Atomic int procs;
+    int n = atomic_load_explicit(&procs, memory_order_relaxed);
+    if (!n) atomic_store_explicit(&procs, n = omp_get_num_procs(), memory_order_relaxed);
+    return n;
+#else
+    return 1;
 #endif
 }
 

@@ -66,6 +66,9 @@ char *mn_float_text(char *buf, size_t cap, float x);
 
 /* --- threads --- */
 int mn_threads(void);   /* what mn_set_threads chose (or all cores) */
+/* The processors this process may run on, asked once: omp_get_num_procs makes a system
+ * call (sched_getaffinity) each time, and a stream step asks on every step. */
+int mn_processors(void);
 /* Seconds on a monotonic clock, for intervals (bench, labs, the recurrent split's waits). */
 double mn_now(void);
 

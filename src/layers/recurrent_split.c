@@ -33,7 +33,7 @@ int mn_recurrent_unit_threads(const mn_recurrent *s, int T, int B, int input) {
     /* threads that meet every few microseconds must each have a core: one waiting for a
      * thread that is not running waits out a time slice (--threads 4 on 2 cores took
      * 4.5 s for what 1 thread does in 6.7 ms) */
-    threads = MN_MIN(threads, omp_get_num_procs());
+    threads = MN_MIN(threads, mn_processors());
 #endif
     return MN_MAX(1, threads);
 }
