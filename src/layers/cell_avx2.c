@@ -97,6 +97,25 @@ LOCKSTEP void prefetch_next_row(const float *a, const float *rc, int G, size_t H
     }
 }
 
+/* The last n < 8 units (from unit `at`) of the G gate blocks of act, rec, b_ih and b_hh,
+ * copied into blocks of 8 zero-padded floats, which the vector code runs on as a row with
+ * H = 8; tail_back puts the gates back. */
+static void tail_copy(int G, size_t H, size_t at, int n, const float *a, const float *rc,
+                      const float *bi, const float *bh, float *pa, float *pr, float *pi,
+                      float *ph) {
+    for (int k = 0; k < G; k++)
+        for (int u = 0; u < n; u++) {
+            size_t from = k * H + at + u;
+            pa[8 * k + u] = a[from], pr[8 * k + u] = rc[from];
+            pi[8 * k + u] = bi[from], ph[8 * k + u] = bh[from];
+        }
+}
+
+static void tail_back(int G, size_t H, size_t at, int n, const float *pa, float *a) {
+    for (int k = 0; k < G; k++)
+        for (int u = 0; u < n; u++) a[k * H + at + u] = pa[8 * k + u];
+}
+
 /* ---------------------------------------------------------------------- LSTM */
 
 /* i, f, o = σ(·), g = tanh(·) of 8 units, their four chains in lockstep; a in: x·W_ihᵀ,
@@ -141,17 +160,11 @@ AVX2 static void lstm_avx2(const mn_cell_step *s, int b, int j0, int j1) {
     int n = j1 - full;
     if (!n) return;
     float pa[32] = {0}, pr[32] = {0}, pi[32] = {0}, ph[32] = {0}, pc[8] = {0}, qc[8], qh[8];
-    for (int k = 0; k < 4; k++)
-        for (int u = 0; u < n; u++) {
-            size_t at = k * H + full + u;
-            pa[8 * k + u] = a[at]; pr[8 * k + u] = rc[at]; pi[8 * k + u] = bi[at];
-            ph[8 * k + u] = bh[at];
-        }
+    tail_copy(4, H, (size_t)full, n, a, rc, bi, bh, pa, pr, pi, ph);
     for (int u = 0; u < n; u++) pc[u] = cp[full + u];
     lstm_gates8(pa, pr, pi, ph, 8);
     lstm_state(pa, 8, pc, qc, qh, 1);
-    for (int k = 0; k < 4; k++)
-        for (int u = 0; u < n; u++) a[k * H + full + u] = pa[8 * k + u];
+    tail_back(4, H, (size_t)full, n, pa, a);
     for (int u = 0; u < n; u++) c[full + u] = qc[u], h[full + u] = qh[u];
 }
 
@@ -207,17 +220,11 @@ AVX2 static void gru_avx2(const mn_cell_step *s, int b, int j0, int j1) {
     int n = j1 - full;
     if (!n) return;
     float pa[24] = {0}, pr[24] = {0}, pi[24] = {0}, ph[24] = {0}, px[8], pp[8] = {0}, qh[8];
-    for (int k = 0; k < 3; k++)
-        for (int u = 0; u < n; u++) {
-            size_t at = k * H + full + u;
-            pa[8 * k + u] = a[at]; pr[8 * k + u] = rc[at]; pi[8 * k + u] = bi[at];
-            ph[8 * k + u] = bh[at];
-        }
+    tail_copy(3, H, (size_t)full, n, a, rc, bi, bh, pa, pr, pi, ph);
     for (int u = 0; u < n; u++) pp[u] = hp[full + u];
     gru_gates16(pa, pr, pi, ph, px, 8, 1);
     gru_state(pa, pi, px, pp, qh, 8, 1);
-    for (int k = 0; k < 3; k++)
-        for (int u = 0; u < n; u++) a[k * H + full + u] = pa[8 * k + u];
+    tail_back(3, H, (size_t)full, n, pa, a);
     for (int u = 0; u < n; u++) aux[full + u] = px[u], h[full + u] = qh[u];
 }
 
