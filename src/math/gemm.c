@@ -24,10 +24,12 @@ typedef void (*kernel_fn)(int kc, const float *A, const float *B, float *C, size
                           float alpha, float beta);
 /* A thin kernel computes h < MR rows (h ≤ 4) over nv vectors of whole panels (a panel is two
  * vectors; nv ≤ thin_vectors(h)), from vector v0 (0 or 1) of the panel at B on, reading
- * A[k·mr + r]: the first h rows of a packed A panel, or with mr = 1 one row of A in place;
- * C points at the tile's first column. NULL where a kernel has none. */
-typedef void (*thin_fn)(int h, int v0, int nv, int kc, const float *A, int mr, const float *B,
-                        size_t bstride, float *C, size_t ldc, float alpha, float beta);
+ * A[k·ks + r·rs]: the first h rows of a packed A panel (ks = MR, rs = 1), or h rows of A in
+ * place (ks = 1, rs = lda); C points at the tile's first column. NULL where a kernel has
+ * none. */
+typedef void (*thin_fn)(int h, int v0, int nv, int kc, const float *A, int ks, size_t rs,
+                        const float *B, size_t bstride, float *C, size_t ldc, float alpha,
+                        float beta);
 typedef struct {
     const char *name;
     int mr, nr;
@@ -133,7 +135,7 @@ __attribute__((target("avx512f,fma"))) static void kernel_avx512(
             _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++)                          \
                 b[v] = _mm##X##_loadu_ps(bp[v] + (size_t)k * 2 * W);                      \
             _Pragma("GCC unroll 4") for (int r = 0; r < H; r++) {                         \
-                VT a = _mm##X##_set1_ps(A[(size_t)k * mr + r]);                           \
+                VT a = _mm##X##_set1_ps(A[(size_t)k * ks + (size_t)r * rs]);               \
                 _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++)                      \
                     c[r][v] = _mm##X##_fmadd_ps(a, b[v], c[r][v]);                        \
             }                                                                             \
@@ -178,15 +180,15 @@ static int thin_vectors(int h) { return h == 1 ? 8 : 12 / h; }
     }
 
 __attribute__((target("avx512f,fma"))) static void kernel_avx512_thin(
-    int h, int v0, int nv, int kc, const float *A, int mr, const float *B, size_t bstride,
-    float *C, size_t ldc, float alpha, float beta) {
+    int h, int v0, int nv, int kc, const float *A, int ks, size_t rs, const float *B,
+    size_t bstride, float *C, size_t ldc, float alpha, float beta) {
     THIN_TILES(__m512, 512, 16)
 }
 
 /* The same for AVX2's 16-column panels: at most 12 accumulators of the 16 ymm registers. */
 __attribute__((target("avx2,fma"))) static void kernel_avx2_thin(
-    int h, int v0, int nv, int kc, const float *A, int mr, const float *B, size_t bstride,
-    float *C, size_t ldc, float alpha, float beta) {
+    int h, int v0, int nv, int kc, const float *A, int ks, size_t rs, const float *B,
+    size_t bstride, float *C, size_t ldc, float alpha, float beta) {
     THIN_TILES(__m256, 256, 8)
 }
 
@@ -526,8 +528,9 @@ static void gemm_rows(const kernel *kn, int trans_a, int i0, int i1, int p0, int
             int kb = k_outer ? o : in, mb = k_outer ? in : o;
             int k0 = kb * KC, kc = MN_MIN(KC, K - k0);
             int r0 = i0 + mb * mc, rows = MN_MIN(mc, i1 - r0);
-            /* one row over whole panels: the thin kernel reads it in place, unpacked */
-            int direct = rows == 1 && !trans_a && !sa && kn->thin && p1 * nr <= N;
+            /* up to 4 rows over whole panels: the thin kernel reads them in place, unpacked
+             * (a recurrent step of a few sequences packed its h every step) */
+            int direct = rows <= 4 && rows < mr && !trans_a && !sa && kn->thin && p1 * nr <= N;
             if (kc > 0 && sa) pack_a_shifted(kn, Ap, A, lda, sa, r0, rows, k0, kc);
             else if (kc > 0 && !direct) pack_a(kn, Ap, A, trans_a, lda, r0, rows, k0, kc);
             else if (kc <= 0) kc = 0;
@@ -553,8 +556,8 @@ static void gemm_rows(const kernel *kn, int trans_a, int i0, int i1, int p0, int
                 for (; g < vectors; g += thin_vectors(h)) {
                     int v = p0 * 2 + g;
                     kn->thin(h, v & 1, MN_MIN(thin_vectors(h), vectors - g), kc, Ah,
-                             direct ? 1 : mr, Bk + (v >> 1) * bstride, bstride, Ch + v * vw,
-                             (size_t)ldc, alpha, b);
+                             direct ? 1 : mr, direct ? (size_t)lda : 1, Bk + (v >> 1) * bstride,
+                             bstride, Ch + v * vw, (size_t)ldc, alpha, b);
                 }
                 jp += vectors / 2;
             }
