@@ -6,6 +6,7 @@
  * over KC steps in registers. Every element of C is owned by one thread and summed in the
  * same K order, so results do not depend on the thread count. */
 #include "gemm.h"
+#include "gemm_thin.h"
 
 #include <string.h>
 #ifdef _OPENMP
@@ -22,11 +23,8 @@
  * for the whole tile; the driver points edge tiles at a scratch tile first. */
 typedef void (*kernel_fn)(int kc, const float *A, const float *B, float *C, size_t ldc,
                           float alpha, float beta);
-/* A thin kernel computes h < MR rows (h ≤ 4) over nv vectors of whole panels (a panel is two
- * vectors; nv ≤ thin_vectors(h)), from vector v0 (0 or 1) of the panel at B on, reading
- * A[k·ks + r·rs]: the first h rows of a packed A panel (ks = MR, rs = 1), or h rows of A in
- * place (ks = 1, rs = lda); C points at the tile's first column. NULL where a kernel has
- * none. */
+/* A thin kernel: the 1-4 rows a full tile leaves over (gemm_thin.h); NULL where a kernel
+ * has none. */
 typedef void (*thin_fn)(int h, int v0, int nv, int kc, const float *A, int ks, size_t rs,
                         const float *B, size_t bstride, float *C, size_t ldc, float alpha,
                         float beta);
@@ -114,83 +112,6 @@ __attribute__((target("avx512f,fma"))) static void kernel_avx512(
     X512_STORE(4) X512_STORE(5) X512_STORE(6) X512_STORE(7)
 }
 
-/* Thin tiles: one sequence (B = 1) or the rows left over from the full tiles. H rows ×
- * NV vectors of accumulators, up to 12 (8 for one row, whose loads of B bound it anyway):
- * FMA's latency needs 8 independent chains to keep both pipes busy, and 12 leave room to
- * hide a late load. A full tile padded with zero rows would do up to MR× the work. Vectors
- * are counted across panels (a tile may start in a panel's second half) so that 4 rows get
- * 3 vectors, not one panel's 2. Each element is still one chain of FMAs over k in order,
- * from zero, then alpha and beta as in the full kernel: the same bits as the full tile.
- * VT/X are the intrinsics' vector type and width (512 or 256), W the floats per vector. */
-#define THIN_BODY(VT, X, W, H, NV)                                                        \
-    {                                                                                     \
-        VT c[H][NV];                                                                      \
-        const float *bp[NV];                                                              \
-        for (int v = 0; v < NV; v++)                                                      \
-            bp[v] = B + (size_t)((v0 + v) >> 1) * bstride + ((v0 + v) & 1) * W;           \
-        for (int r = 0; r < H; r++)                                                       \
-            for (int v = 0; v < NV; v++) c[r][v] = _mm##X##_setzero_ps();                 \
-        for (int k = 0; k < kc; k++) {                                                    \
-            VT b[NV];                                                                     \
-            _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++)                          \
-                b[v] = _mm##X##_loadu_ps(bp[v] + (size_t)k * 2 * W);                      \
-            _Pragma("GCC unroll 4") for (int r = 0; r < H; r++) {                         \
-                VT a = _mm##X##_set1_ps(A[(size_t)k * ks + (size_t)r * rs]);               \
-                _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++)                      \
-                    c[r][v] = _mm##X##_fmadd_ps(a, b[v], c[r][v]);                        \
-            }                                                                             \
-        }                                                                                 \
-        VT va = _mm##X##_set1_ps(alpha), vb = _mm##X##_set1_ps(beta);                     \
-        for (int r = 0; r < H; r++)                                                       \
-            for (int v = 0; v < NV; v++) {                                                \
-                float *cr = C + (size_t)r * ldc + v * W;                                  \
-                VT o = _mm##X##_mul_ps(va, c[r][v]);                                      \
-                if (beta != 0.0f) o = _mm##X##_fmadd_ps(vb, _mm##X##_loadu_ps(cr), o);    \
-                _mm##X##_storeu_ps(cr, o);                                                \
-            }                                                                             \
-    }
-
-/* The most vectors a thin tile of h rows takes (see THIN_BODY) */
-static int thin_vectors(int h) { return h == 1 ? 8 : 12 / h; }
-
-/* Every (rows, vectors) pair a thin tile takes, nv <= thin_vectors(h). */
-#define THIN_TILES(VT, X, W)                                                              \
-    switch (h * 16 + nv) {                                                                \
-    case 16 + 8: THIN_BODY(VT, X, W, 1, 8) break;                                         \
-    case 16 + 7: THIN_BODY(VT, X, W, 1, 7) break;                                         \
-    case 16 + 6: THIN_BODY(VT, X, W, 1, 6) break;                                         \
-    case 16 + 5: THIN_BODY(VT, X, W, 1, 5) break;                                         \
-    case 16 + 4: THIN_BODY(VT, X, W, 1, 4) break;                                         \
-    case 16 + 3: THIN_BODY(VT, X, W, 1, 3) break;                                         \
-    case 16 + 2: THIN_BODY(VT, X, W, 1, 2) break;                                         \
-    case 16 + 1: THIN_BODY(VT, X, W, 1, 1) break;                                         \
-    case 32 + 6: THIN_BODY(VT, X, W, 2, 6) break;                                         \
-    case 32 + 5: THIN_BODY(VT, X, W, 2, 5) break;                                         \
-    case 32 + 4: THIN_BODY(VT, X, W, 2, 4) break;                                         \
-    case 32 + 3: THIN_BODY(VT, X, W, 2, 3) break;                                         \
-    case 32 + 2: THIN_BODY(VT, X, W, 2, 2) break;                                         \
-    case 32 + 1: THIN_BODY(VT, X, W, 2, 1) break;                                         \
-    case 48 + 4: THIN_BODY(VT, X, W, 3, 4) break;                                         \
-    case 48 + 3: THIN_BODY(VT, X, W, 3, 3) break;                                         \
-    case 48 + 2: THIN_BODY(VT, X, W, 3, 2) break;                                         \
-    case 48 + 1: THIN_BODY(VT, X, W, 3, 1) break;                                         \
-    case 64 + 3: THIN_BODY(VT, X, W, 4, 3) break;                                         \
-    case 64 + 2: THIN_BODY(VT, X, W, 4, 2) break;                                         \
-    default: THIN_BODY(VT, X, W, 4, 1) break;                                             \
-    }
-
-__attribute__((target("avx512f,fma"))) static void kernel_avx512_thin(
-    int h, int v0, int nv, int kc, const float *A, int ks, size_t rs, const float *B,
-    size_t bstride, float *C, size_t ldc, float alpha, float beta) {
-    THIN_TILES(__m512, 512, 16)
-}
-
-/* The same for AVX2's 16-column panels: at most 12 accumulators of the 16 ymm registers. */
-__attribute__((target("avx2,fma"))) static void kernel_avx2_thin(
-    int h, int v0, int nv, int kc, const float *A, int ks, size_t rs, const float *B,
-    size_t bstride, float *C, size_t ldc, float alpha, float beta) {
-    THIN_TILES(__m256, 256, 8)
-}
 
 /* AVX2: 6 rows × 16 columns, 12 ymm accumulators + 2 for B + 1 broadcast. */
 __attribute__((target("avx2,fma"))) static void kernel_avx2(
@@ -275,19 +196,19 @@ static int has_avx2(void) {
 }
 #else /* other CPUs run the portable kernel under every name */
 #define kernel_avx512 kernel_portable
-#define kernel_avx512_thin NULL
-#define kernel_avx2_thin NULL
 #define transpose8x8 NULL
 #define transpose6x8 NULL
 #define transpose8x8_to NULL
 #define kernel_avx2 kernel_portable
 static int has_avx512(void) { return 0; }
 static int has_avx2(void) { return 0; }
+#define mn_gemm_thin_avx512 NULL
+#define mn_gemm_thin_avx2 NULL
 #endif
 
 static const kernel kernels[] = {
-    {"avx512", 8, 32, kernel_avx512, kernel_avx512_thin, transpose8x8, has_avx512},
-    {"avx2", 6, 16, kernel_avx2, kernel_avx2_thin, transpose6x8, has_avx2},
+    {"avx512", 8, 32, kernel_avx512, mn_gemm_thin_avx512, transpose8x8, has_avx512},
+    {"avx2", 6, 16, kernel_avx2, mn_gemm_thin_avx2, transpose6x8, has_avx2},
     {"portable", 4, 8, kernel_portable, NULL, NULL, always},
 };
 static const kernel *active;
@@ -553,9 +474,9 @@ static void gemm_rows(const kernel *kn, int trans_a, int i0, int i1, int p0, int
             if (kn->thin && h <= 4) {
                 int whole = MN_MIN(p1, N / nr), vw = nr / 2, g = 0;
                 int vectors = whole > p0 ? 2 * (whole - p0) : 0;
-                for (; g < vectors; g += thin_vectors(h)) {
+                for (; g < vectors; g += mn_gemm_thin_vectors(h)) {
                     int v = p0 * 2 + g;
-                    kn->thin(h, v & 1, MN_MIN(thin_vectors(h), vectors - g), kc, Ah,
+                    kn->thin(h, v & 1, MN_MIN(mn_gemm_thin_vectors(h), vectors - g), kc, Ah,
                              direct ? 1 : mr, direct ? (size_t)lda : 1, Bk + (v >> 1) * bstride,
                              bstride, Ch + v * vw, (size_t)ldc, alpha, b);
                 }
