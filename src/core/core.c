@@ -235,7 +235,7 @@ static int nthreads;
 void mn_set_threads(int n) {
     nthreads = n > 0 ? n : 0;
 #ifdef _OPENMP
-    omp_set_num_threads(nthreads ? nthreads : omp_get_num_procs());
+    omp_set_num_threads(nthreads ? nthreads : mn_processors());
 #endif
 }
 

@@ -11,6 +11,7 @@
  * loops by an ulp or two, and every lane runs the same instructions, so a unit's bits do
  * not depend on where a thread's range [j0, j1) starts or ends. */
 #include "cell.h"
+#include "fastmath.h"
 
 static int force_portable;
 
@@ -31,18 +32,18 @@ typedef __m256 v8;
  * 88.72 the caller puts +Inf itself (only sigmoid's argument gets there). */
 LOCKSTEP void exp_lockstep(v8 *a, int n) {
     v8 t[4], r[4], p[4];
-    for (int k = 0; k < n; k++) a[k] = _mm256_min_ps(V(88.0f), _mm256_max_ps(V(-87.0f), a[k]));
-    for (int k = 0; k < n; k++) t[k] = _mm256_fmadd_ps(a[k], V(1.44269504088896341f), V(12582912.0f));
+    for (int k = 0; k < n; k++) a[k] = _mm256_min_ps(V(MN_EXP_HI), _mm256_max_ps(V(MN_EXP_LO), a[k]));
+    for (int k = 0; k < n; k++) t[k] = _mm256_fmadd_ps(a[k], V(MN_LOG2E), V(MN_EXP_SHIFTER));
     for (int k = 0; k < n; k++) {
-        v8 m = _mm256_sub_ps(t[k], V(12582912.0f));            /* round(a / ln 2) */
-        r[k] = _mm256_fnmadd_ps(m, V(0.693359375f), a[k]);
-        r[k] = _mm256_fnmadd_ps(m, V(-2.12194440e-4f), r[k]);
+        v8 m = _mm256_sub_ps(t[k], V(MN_EXP_SHIFTER));            /* round(a / ln 2) */
+        r[k] = _mm256_fnmadd_ps(m, V(MN_LN2_HI), a[k]);
+        r[k] = _mm256_fnmadd_ps(m, V(MN_LN2_LO), r[k]);
     }
-    for (int k = 0; k < n; k++) p[k] = _mm256_fmadd_ps(V(1.9875691500e-4f), r[k], V(1.3981999507e-3f));
-    for (int k = 0; k < n; k++) p[k] = _mm256_fmadd_ps(p[k], r[k], V(8.3334519073e-3f));
-    for (int k = 0; k < n; k++) p[k] = _mm256_fmadd_ps(p[k], r[k], V(4.1665795894e-2f));
-    for (int k = 0; k < n; k++) p[k] = _mm256_fmadd_ps(p[k], r[k], V(1.6666665459e-1f));
-    for (int k = 0; k < n; k++) p[k] = _mm256_fmadd_ps(p[k], r[k], V(5.0000001201e-1f));
+    for (int k = 0; k < n; k++) p[k] = _mm256_fmadd_ps(V(MN_EXP_P0), r[k], V(MN_EXP_P1));
+    for (int k = 0; k < n; k++) p[k] = _mm256_fmadd_ps(p[k], r[k], V(MN_EXP_P2));
+    for (int k = 0; k < n; k++) p[k] = _mm256_fmadd_ps(p[k], r[k], V(MN_EXP_P3));
+    for (int k = 0; k < n; k++) p[k] = _mm256_fmadd_ps(p[k], r[k], V(MN_EXP_P4));
+    for (int k = 0; k < n; k++) p[k] = _mm256_fmadd_ps(p[k], r[k], V(MN_EXP_P5));
     for (int k = 0; k < n; k++)
         p[k] = _mm256_fmadd_ps(p[k], _mm256_mul_ps(r[k], r[k]), _mm256_add_ps(r[k], V(1.0f)));
     for (int k = 0; k < n; k++) {            /* 2^m from t's bits, as in fastmath.h */
@@ -55,7 +56,7 @@ LOCKSTEP void exp_lockstep(v8 *a, int n) {
  * put +Inf after (sigmoid(−Inf) is then exactly 0). */
 LOCKSTEP v8 sigmoid_arg(v8 x, v8 *over) {
     v8 a = _mm256_xor_ps(x, V(-0.0f));
-    *over = _mm256_cmp_ps(a, V(88.72f), _CMP_GT_OQ);
+    *over = _mm256_cmp_ps(a, V(MN_EXP_INF_ABOVE), _CMP_GT_OQ);
     return a;
 }
 
@@ -71,10 +72,10 @@ LOCKSTEP v8 tanh_arg(v8 x) { return _mm256_mul_ps(_mm256_andnot_ps(V(-0.0f), x),
 LOCKSTEP v8 tanh_of(v8 x, v8 e) {
     v8 a = _mm256_andnot_ps(V(-0.0f), x), x2 = _mm256_mul_ps(a, a);
     v8 big = _mm256_div_ps(_mm256_sub_ps(V(1.0f), e), _mm256_add_ps(V(1.0f), e));
-    v8 small = _mm256_fmadd_ps(x2, V(-0.0539682540f), V(0.133333333f));
-    small = _mm256_fmadd_ps(x2, small, V(-0.333333333f));
+    v8 small = _mm256_fmadd_ps(x2, V(MN_TANH_T7), V(MN_TANH_T5));
+    small = _mm256_fmadd_ps(x2, small, V(MN_TANH_T3));
     small = _mm256_mul_ps(a, _mm256_fmadd_ps(x2, small, V(1.0f)));
-    v8 t = _mm256_blendv_ps(big, small, _mm256_cmp_ps(a, V(0.0625f), _CMP_LT_OQ));
+    v8 t = _mm256_blendv_ps(big, small, _mm256_cmp_ps(a, V(MN_TANH_SMALL), _CMP_LT_OQ));
     return _mm256_or_ps(t, _mm256_and_ps(x, V(-0.0f)));
 }
 

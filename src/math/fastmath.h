@@ -15,20 +15,40 @@
  * rounded float as unsigned integers, so a NaN makes no undefined conversion (which the
  * sanitizer build would stop on). Every select is a compare: a file whose
  * loops should vectorize on AVX2 compiles under no-trapping-math (see cell.c). */
+/* The constants, shared with the vector kernels that compute the same functions
+ * (src/layers/cell_avx2.c) */
+#define MN_EXP_LO (-87.0f)                  /* the clamp: 2^n stays a normal float */
+#define MN_EXP_HI 88.0f
+#define MN_EXP_INF_ABOVE 88.72f             /* +Inf above, as libm */
+#define MN_EXP_ZERO_BELOW (-87.33f)         /* 0 below */
+#define MN_EXP_SHIFTER 12582912.0f          /* 1.5·2^23: adding it rounds to an integer */
+#define MN_LOG2E 1.44269504088896341f
+#define MN_LN2_HI 0.693359375f              /* ln 2 split in two for exactness */
+#define MN_LN2_LO (-2.12194440e-4f)
+#define MN_EXP_P0 1.9875691500e-4f          /* Cephes expf, highest degree first */
+#define MN_EXP_P1 1.3981999507e-3f
+#define MN_EXP_P2 8.3334519073e-3f
+#define MN_EXP_P3 4.1665795894e-2f
+#define MN_EXP_P4 1.6666665459e-1f
+#define MN_EXP_P5 5.0000001201e-1f
+#define MN_TANH_SMALL 0.0625f               /* below: tanh's odd Taylor polynomial */
+#define MN_TANH_T3 (-0.333333333f)
+#define MN_TANH_T5 0.133333333f
+#define MN_TANH_T7 (-0.0539682540f)
+
 static inline float mn_fast_expf(float x) {
-    float c = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
-    const float shifter = 12582912.0f;            /* 1.5·2^23: rounds to an integer */
-    float t = c * 1.44269504088896341f + shifter;
-    float n = t - shifter;
-    float r = c - n * 0.693359375f;               /* ln 2 split in two for exactness */
-    r = r - n * -2.12194440e-4f;
+    float c = x < MN_EXP_LO ? MN_EXP_LO : x > MN_EXP_HI ? MN_EXP_HI : x;
+    float t = c * MN_LOG2E + MN_EXP_SHIFTER;
+    float n = t - MN_EXP_SHIFTER;
+    float r = c - n * MN_LN2_HI;
+    r = r - n * MN_LN2_LO;
     float r2 = r * r;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
+    float p = MN_EXP_P0;
+    p = p * r + MN_EXP_P1;
+    p = p * r + MN_EXP_P2;
+    p = p * r + MN_EXP_P3;
+    p = p * r + MN_EXP_P4;
+    p = p * r + MN_EXP_P5;
     p = p * r2 + r + 1.0f;
     /* t's bits are 0x4B400000 + n (its unit in the last place is 1), and 0x4B400000 << 23
      * wraps to 0: the bits of 2^n straight from t, without a float-to-int conversion
@@ -39,8 +59,8 @@ static inline float mn_fast_expf(float x) {
     float scale;
     memcpy(&scale, &bits, sizeof scale);
     float e = p * scale;
-    e = x > 88.72f ? __builtin_inff() : e;
-    e = x < -87.33f ? 0.0f : e;
+    e = x > MN_EXP_INF_ABOVE ? __builtin_inff() : e;
+    e = x < MN_EXP_ZERO_BELOW ? 0.0f : e;
     return x != x ? x : e;
 }
 
@@ -54,8 +74,8 @@ static inline float mn_fast_tanhf(float x) {
     float e = mn_fast_expf(-2.0f * a);
     float big = (1.0f - e) / (1.0f + e);
     float x2 = a * a;
-    float small = a * (1.0f + x2 * (-0.333333333f + x2 * (0.133333333f + x2 * -0.0539682540f)));
-    return __builtin_copysignf(a < 0.0625f ? small : big, x);
+    float small = a * (1.0f + x2 * (MN_TANH_T3 + x2 * (MN_TANH_T5 + x2 * MN_TANH_T7)));
+    return __builtin_copysignf(a < MN_TANH_SMALL ? small : big, x);
 }
 
 #endif
