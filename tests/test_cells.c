@@ -354,12 +354,12 @@ TEST(cells_unit_split_same_bits_as_one_thread) {
             o.l->ops->init(o.l, &r, &ic);
             mn_state_view v[2];
             float *hT[3];
-            /* pass 3: 2 threads that take every barrier wait for a descheduled thread's,
-             * so the loop hands the sequence to thread 0 after four steps */
+            /* pass 2: 2 threads, every step split; pass 3: split steps and runs on thread
+             * 0 alone, in turn (the choice's test policy) */
             for (int pass = 1; pass <= 3; pass++) {
                 int threads = pass == 1 ? 1 : 2;
                 mn_set_threads(threads);
-                mn_recurrent_slow_wait = pass == 3 ? -1.0 : 50e-6;
+                mn_split_choice_policy = pass == 3 ? MN_SPLIT_ALTERNATE : MN_SPLIT_ALWAYS;
                 y[pass - 1] = malloc(sizeof(float) * T * B * H);
                 REQUIRE_OK(o.l->ops->forward(o.l, x, y[pass - 1], T, B, lengths));
                 REQUIRE(mn_recurrent_unit_threads((mn_recurrent *)o.l, T, B, 0) == threads ||
@@ -374,11 +374,11 @@ TEST(cells_unit_split_same_bits_as_one_thread) {
                 CHECK(memcmp(y[0], y[p], sizeof(float) * T * B * H) == 0 &&
                           memcmp(hT[0], hT[p], sizeof(float) * B * H) == 0,
                       "%s H=%d B=%d: 2 threads%s differ from 1", mn_cell_name(cases[c].cell),
-                      H, B, p == 2 ? " (falling back to one)" : "");
+                      H, B, p == 2 ? " (taking turns with one)" : "");
             for (int i = 0; i < 3; i++) { free(y[i]); free(hT[i]); }
             free(x);
             disown(&o);
         }
     mn_set_threads(0);
-    mn_recurrent_slow_wait = 50e-6;
+    mn_split_choice_policy = MN_SPLIT_MEASURE;
 }

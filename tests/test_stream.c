@@ -287,15 +287,15 @@ TEST(stream_models) {
     snprintf(b[0].kind, sizeof b[0].kind, "gru");
     snprintf(b[1].kind, sizeof b[1].kind, "lstm");
     mn_set_threads(2);
+    mn_split_choice_policy = MN_SPLIT_ALWAYS;
     expect_close(check_model(&cfg, 6, 2, "GRU and LSTM 256, split steps"), 1e-5f,
                  "GRU and LSTM 256, split steps");
-    /* every split step taken for one slowed by a descheduled thread: step 0 runs on one
-     * thread, steps 1 and 2 warm the split up untimed, three slow ones (3 to 5) send
-     * steps 6 to 9 to one thread */
-    mn_recurrent_slow_wait = -1.0;
-    expect_close(check_model(&cfg, 10, 2, "split steps falling back to one thread"), 1e-5f,
-                 "split steps falling back to one thread");
-    mn_recurrent_slow_wait = 50e-6;
+    /* split steps and steps on one thread in turn (the choice's test policy); step 0
+     * always runs on one */
+    mn_split_choice_policy = MN_SPLIT_ALTERNATE;
+    expect_close(check_model(&cfg, 10, 2, "split steps taking turns with one thread"), 1e-5f,
+                 "split steps taking turns with one thread");
+    mn_split_choice_policy = MN_SPLIT_MEASURE;
     mn_set_threads(0);
 }
 

@@ -7,17 +7,8 @@
 #include "cell.h"
 #include "gemm.h"
 #include "layer.h"
+#include "split_choice.h"
 
-/* A stream's record of how its split steps went, which decides whether the next ones
- * split (recurrent_split.c). */
-typedef struct {
-    int solo;        /* steps left to run on one thread */
-    int solo_len;    /* the last fallback's length: each one in a row doubles it */
-    int score;       /* + SLOW_SHARE a slow split step, − 1 a prompt one */
-    int warm;        /* split steps left untimed after one-thread steps */
-    int run;         /* split steps since the last fallback */
-    double solo_s;   /* seconds of the last step on one thread */
-} mn_stream_split;
 
 typedef struct {
     mn_layer base;
@@ -60,7 +51,9 @@ typedef struct {
     mn_packed whr_t, whr;  /* W_hrᵀ, W_hr likewise (proj) */
     mn_packed wih_t;       /* W_ihᵀ for streaming steps, packed at a stream's step 0 */
     int stream_B;          /* the batch of the stream in progress; 0: none */
-    mn_stream_split split; /* whether a stream's steps split (recurrent_split.c) */
+    /* whether a step of a few sequences splits among the cores, timed on this machine
+     * (split_choice.c): whole-sequence loops, and a stream's steps (which add W_ih) */
+    mn_split_choice loop_choice, stream_choice;
 
     double *probe_rows;    /* [2][T,B] per-row probe values, only while a recorder is on */
     size_t probe_cap;
@@ -114,12 +107,11 @@ void mn_recurrent_run_time_loop(const mn_time_loop *k, int reverse,
  * The threads worth it for T steps of B sequences (1: do not split); `input`: the step
  * also multiplies x_t by W_ih (a stream's step) besides h_{t-1} by W_hh. */
 int mn_recurrent_unit_threads(const mn_recurrent *s, int T, int B, int input);
-/* The whole time loop of k, act already holding x·W_ihᵀ, on `threads` threads; after a
- * few barrier waits of mn_recurrent_slow_wait seconds or more, on thread 0 alone. */
-extern double mn_recurrent_slow_wait;
+/* The whole time loop of k, act already holding x·W_ihᵀ, on up to `threads` threads:
+ * each step split among them, or on thread 0 alone, as loop_choice finds faster. */
 void mn_recurrent_forward_split(const mn_time_loop *k, int threads);
 /* Step t of a stream (k->T = 1) once the state is in place: both products and the
- * cells, split by units when that pays and the threads have run promptly. */
+ * cells, split by units when stream_choice finds that faster. */
 void mn_recurrent_stream_compute(const mn_time_loop *k, const float *x_t, int t);
 /* The layer's step op (mn_layer_ops.step): one step of B sequences from the state the
  * previous step left (zero at t = 0). */

@@ -7,7 +7,8 @@
  * packed weights, which then stay in that core's own L2 from step to step) and the cells
  * of those units, and the threads meet once per step, when h_t is whole. Each element of
  * a product is the same chain of FMAs whatever columns a thread holds, and each unit the
- * same cell arithmetic, so the bits are those of one thread. */
+ * same cell arithmetic, so the bits are those of one thread. Whether meeting every step
+ * costs less than it saves depends on the machine, so that is timed (split_choice.c). */
 #include "recurrent.h"
 #include "spin_barrier.h"
 
@@ -15,9 +16,10 @@
 #include <omp.h>
 #endif
 
-/* Multiply-adds per step from which a split pays, measured on 2 cores at batch 1 and 4
- * (bench/RESULTS.md, 2026-12-01 (night)): the whole-sequence loop meets at a spin barrier
- * (~35 ns), a stream's step pays a fork (~0.6 µs) on every call. */
+/* Multiply-adds per step below which a split is never tried: where it first paid on 2
+ * cores of one Zen 3 chiplet at batch 1 and 4 (bench/RESULTS.md, 2026-12-01 (night)), the
+ * whole-sequence loop meeting at a spin barrier (~35 ns), a stream's step paying a fork
+ * (~0.6 µs) on every call. Above them, the choice times both ways. */
 #define LOOP_SPLIT_MACS 16384
 #define STEP_SPLIT_MACS 65536
 
@@ -59,80 +61,83 @@ static void gate_columns(const mn_recurrent *s, const mn_packed *W, const float 
     }
 }
 
-/* A wait at the barrier this long means the thread waited for was not running (another
- * program had its core): steps are microseconds apart. When such waits are frequent (at
- * least SLOW_WAITS of them, and one in SLOW_SHARE steps or more) the team hands the rest
- * of the sequence to thread 0 alone, which on a loaded machine is faster than meeting a
- * descheduled thread every step (LSTM 1000×1×128 on 2 threads beside a 2-job build:
- * 138 ms split, 12 ms on one thread); a rare hiccup of an idle machine does not. Same
- * bits either way. The tests set it below 0 (every wait slow) to take that path. */
-double mn_recurrent_slow_wait = 50e-6;
-#define SLOW_WAITS 4
-#define SLOW_SHARE 64
-
-void mn_recurrent_forward_split(const mn_time_loop *k, int threads) {
-    mn_recurrent *s = k->s;
-    const int B = k->B, H = s->H;
-    mn_spin_barrier bar;
-    /* step t's vote is solo[t & 1]: a thread already at step t + 1 votes in the other
-     * slot, so it cannot change what a slower thread reads after step t's barrier, and
-     * step t + 2 reuses the slot only after every thread has passed step t + 1's */
-    atomic_int solo[2];
-    atomic_init(&solo[0], 0);
-    atomic_init(&solo[1], 0);
-    (void)threads;   /* read by OpenMP only */
-    #pragma omp parallel num_threads(threads)
-    {
-        int u0, u1, phase = 0, slow = 0, alone = 0;
-        #pragma omp single
-        {
-            int n = 1;
-#ifdef _OPENMP
-            n = omp_get_num_threads();   /* the team may be smaller than asked */
-#endif
-            mn_spin_barrier_init(&bar, n);
-        }
-        my_units(s, &u0, &u1);
-        for (int t = 0; t < k->T; t++) {
-            if (t + 1 < k->T) mn_recurrent_prefetch_act(s, t + 1, B, 0, B, u0, u1);
-            gate_columns(s, &s->whh_t, s->hs + (size_t)t * B * H, H, B, u0, u1, s->rec);
-            mn_recurrent_forward_units(k, t, 0, B, u0, u1);
-            if (alone) continue;
-            /* voted before the barrier, read after it: every thread reads the same vote */
-            if (slow >= SLOW_WAITS && slow * SLOW_SHARE >= t + 1)
-                atomic_store_explicit(&solo[t & 1], 1, memory_order_relaxed);
-            double t0 = mn_now();
-            mn_spin_barrier_wait(&bar, &phase);   /* h_t whole before any reads it */
-            slow += mn_now() - t0 >= mn_recurrent_slow_wait;
-            if (atomic_load_explicit(&solo[t & 1], memory_order_relaxed)) {
-                if (u0 != 0) break;
-                alone = 1;
-                u1 = H;
-            }
-        }
+/* Steps [t0, t0 + n) on the calling thread alone, each timed for the choice. */
+static void solo_steps(const mn_time_loop *k, int t0, int n, mn_split_choice *c) {
+    for (int t = t0; t < t0 + n; t++) {
+        double start = mn_now();
+        mn_recurrent_forward_step(k, t, 0, k->B, 1);
+        mn_split_choice_record(c, MN_STEP_SOLO, mn_now() - start);
     }
 }
 
-/* A stream's steps fork every call, and a fork waits until every thread of the team has
- * run: on a loaded machine up to a scheduler's time slice (GRU 300×1×256 on 2 threads
- * beside a 2-job build: 7.8 ms a step against 40 µs on one). So the stream times its
- * split steps. One is slow past 1.5× the last one-thread step + 5 µs (before any,
- * mn_recurrent_slow_wait + 1 ns a multiply-add). Three slow ones close together send
- * the next SOLO_STEPS steps (of this stream or the layer's next) to one thread, and each
- * fallback in a row doubles that, to 64·SOLO_STEPS: a retry on a loaded machine costs
- * slow forks. The first two split steps after one-thread steps go untimed (they wake the
- * team and move the other thread's half of the weights). Step 0 runs on the thread that
- * just packed the weights: another would first pull its half of them from this core's
- * cache (a one-step stream on 2 threads took 2.2× as long). */
-#define SOLO_STEPS 1000
-
-static int stream_threads(mn_recurrent *s, int t, int B) {
-    if (t == 0) return 1;
-    if (s->split.solo > 0) {
-        s->split.solo--;
-        return 1;
+/* Split steps from t0 on, until the pass ends or the choice asks for one thread; then
+ * *mode and *n hold that request and the step it starts at is returned. The threads meet
+ * at a spin barrier after each step. Thread 0 asks the choice about the next step before
+ * it, and posts the answer for every thread to read after; the step's own time ends at
+ * that barrier, so the choice learns it one step late. Runs on one thread happen outside,
+ * where the other threads sleep rather than spin. */
+static int split_steps(const mn_time_loop *k, int t0, int threads, mn_split_choice *c,
+                       int *mode, int *n) {
+    mn_recurrent *s = k->s;
+    const int B = k->B, T = k->T;
+    mn_spin_barrier bar;
+    /* go[t & 1]: step t splits too. Thread 0 writes step t + 2's slot only after every
+     * thread has passed the barrier after step t + 1, so after each has read step t's */
+    atomic_int go[2];
+    int end = T;
+    (void)threads;   /* read by OpenMP only */
+    double start = mn_now();   /* thread 0: when the current step began */
+    #pragma omp parallel num_threads(threads)
+    {
+        int u0, u1, phase = 0, id = 0;
+#ifdef _OPENMP
+        id = omp_get_thread_num();
+#endif
+        #pragma omp single
+        {
+            int nt = 1;
+#ifdef _OPENMP
+            nt = omp_get_num_threads();   /* the team may be smaller than asked */
+#endif
+            mn_spin_barrier_init(&bar, nt);
+        }
+        my_units(s, &u0, &u1);
+        for (int t = t0; t < T;) {
+            if (t + 1 < T) mn_recurrent_prefetch_act(s, t + 1, B, 0, B, u0, u1);
+            gate_columns(s, &s->whh_t, s->hs + (size_t)t * B * s->H, s->H, B, u0, u1, s->rec);
+            mn_recurrent_forward_units(k, t, 0, B, u0, u1);
+            if (++t == T) break;
+            if (id == 0) {
+                *mode = mn_split_choice_next(c, T - t, n);
+                atomic_store_explicit(&go[t & 1], *mode == MN_STEP_SPLIT, memory_order_relaxed);
+            }
+            mn_spin_barrier_wait(&bar, &phase);   /* h_t whole before any reads it */
+            if (id == 0) {
+                double now = mn_now();
+                mn_split_choice_record(c, MN_STEP_SPLIT, now - start);
+                start = now;
+            }
+            if (!atomic_load_explicit(&go[t & 1], memory_order_relaxed)) {
+                if (id == 0) end = t;
+                break;
+            }
+        }
     }
-    return mn_recurrent_unit_threads(s, 1, B, 1);
+    return end;
+}
+
+void mn_recurrent_forward_split(const mn_time_loop *k, int threads) {
+    mn_split_choice *c = &k->s->loop_choice;
+    if (c->B != k->B) mn_split_choice_reset(c, k->B);
+    int n, mode = mn_split_choice_next(c, k->T, &n);
+    for (int t = 0; t < k->T;) {
+        if (mode == MN_STEP_SPLIT) {
+            t = split_steps(k, t, threads, c, &mode, &n);
+        } else {
+            solo_steps(k, t, n, c);
+            if ((t += n) < k->T) mode = mn_split_choice_next(c, k->T - t, &n);
+        }
+    }
 }
 
 static void step_split(const mn_time_loop *k, const float *x_t, int threads) {
@@ -148,36 +153,25 @@ static void step_split(const mn_time_loop *k, const float *x_t, int threads) {
     }
 }
 
-/* Scores a split step of `secs` seconds (`macs` multiply-adds) and decides the next ones. */
-static void record_split(mn_stream_split *r, double secs, double macs) {
-    if (r->warm > 0) {
-        r->warm--;
-        return;
-    }
-    double limit = r->solo_s > 0 ? 1.5 * r->solo_s + 5e-6 : mn_recurrent_slow_wait + 1e-9 * macs;
-    if (mn_recurrent_slow_wait < 0 || secs > limit) r->score += SLOW_SHARE;
-    else if (r->score > 0) r->score--;
-    if (r->score > 2 * SLOW_SHARE) {
-        r->solo_len = MN_MIN(MN_MAX(2 * r->solo_len, SOLO_STEPS), 64 * SOLO_STEPS);
-        r->solo = r->solo_len;
-        r->score = r->run = 0;
-    } else if (++r->run > 4 * SLOW_SHARE) {
-        r->solo_len = 0;   /* the split has held: the next fallback is a short one again */
-    }
-}
-
+/* Step 0 runs on the thread that just packed the weights, untimed: another would first
+ * pull its half of them from this core's cache (a one-step stream on 2 threads took 2.2×
+ * as long). */
 void mn_recurrent_stream_compute(const mn_time_loop *k, const float *x_t, int t) {
     mn_recurrent *s = k->s;
-    int threads = stream_threads(s, t, k->B);
+    mn_split_choice *c = &s->stream_choice;
+    int threads = t == 0 ? 1 : mn_recurrent_unit_threads(s, 1, k->B, 1);
+    int n, mode = MN_STEP_SOLO;
+    if (threads > 1) {
+        if (c->B != k->B) mn_split_choice_reset(c, k->B);
+        mode = mn_split_choice_next(c, 1, &n);
+    }
     double t0 = mn_now();
-    if (threads == 1) {
+    if (mode == MN_STEP_SOLO) {
         mn_sgemm_packed(0, k->B, 1.0f, x_t, s->base.in_size, &s->wih_t, 0.0f, s->act, s->GH);
         mn_recurrent_run_time_loop(k, 0, s->proj ? mn_recurrent_forward_step_proj
                                                  : mn_recurrent_forward_step);
-        s->split.solo_s = mn_now() - t0;
-        s->split.warm = 2;
-        return;
+    } else {
+        step_split(k, x_t, threads);
     }
-    step_split(k, x_t, threads);
-    record_split(&s->split, mn_now() - t0, (double)s->GH * (s->base.in_size + s->H) * k->B);
+    if (threads > 1) mn_split_choice_record(c, mode, mn_now() - t0);
 }
