@@ -1,10 +1,13 @@
 /* Temporary file in the same folder (so rename is atomic), fsync, rename, folder fsync:
- * what checkpoints, arrays and plots all need, in one place. */
+ * what checkpoints, arrays and plots all need, in one place. A symbolic link's target is
+ * what gets replaced; a device or a pipe is written in place. */
+#define _XOPEN_SOURCE 700   /* realpath */
 #include "atomic_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -22,13 +25,38 @@ static void sync_parent(const char *path) {
     if (fd >= 0) { (void)fsync(fd); close(fd); }
 }
 
+/* A device or a pipe (/dev/stdout, a FIFO) cannot be replaced by a rename, and must not
+ * be: as root a rename would put a plain file where /dev/full was. It is written in
+ * place, as a shell's > would; atomicity means nothing for a stream of bytes. */
+static mn_status write_in_place(const char *path, const mn_piece *pieces, int n) {
+    FILE *fp = fopen(path, "wb");
+    if (!fp) return mn_fail(MN_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    int ok = 1;
+    for (int i = 0; ok && i < n; i++)
+        ok = !pieces[i].len || fwrite(pieces[i].data, 1, pieces[i].len, fp) == pieces[i].len;
+    if (ok) ok = fflush(fp) == 0;
+    int err = errno;
+    if (fclose(fp) && ok) { ok = 0; err = errno; }
+    return ok ? MN_OK : mn_fail(MN_E_IO, "%s: cannot write: %s", path, strerror(err));
+}
+
 mn_status mn_write_atomic(const char *path, const mn_piece *pieces, int n) {
     struct stat st;
-    if (!stat(path, &st) && S_ISDIR(st.st_mode))
-        return mn_fail(MN_E_IO, "%s: is a directory; give a file name to write", path);
+    if (!stat(path, &st)) {
+        if (S_ISDIR(st.st_mode))
+            return mn_fail(MN_E_IO, "%s: is a directory; give a file name to write", path);
+        if (!S_ISREG(st.st_mode)) return write_in_place(path, pieces, n);
+    }
+    /* a symbolic link to a file: the file is replaced, and the link still points to it */
+    char *real = NULL;
+    if (!lstat(path, &st) && S_ISLNK(st.st_mode)) real = realpath(path, NULL);
+    if (real) path = real;
     size_t plen = strlen(path) + 32;
     char *tmp = mn_alloc(plen);
-    if (!tmp) return MN_E_NOMEM;
+    if (!tmp) {
+        free(real);
+        return MN_E_NOMEM;
+    }
     snprintf(tmp, plen, "%s.tmp.%ld", path, (long)getpid());
     FILE *fp = fopen(tmp, "wb");
     const char *step = "cannot create temporary file";
@@ -48,5 +76,6 @@ mn_status mn_write_atomic(const char *path, const mn_piece *pieces, int n) {
         sync_parent(path);
     }
     mn_release(tmp);
+    free(real);
     return s;
 }

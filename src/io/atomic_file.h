@@ -11,7 +11,9 @@ typedef struct {
 
 /* Writes the pieces in order to a temporary file beside path, fsyncs it, renames it into
  * place and syncs the folder. On failure the temporary file is removed, path is left as
- * it was, and the reason (MN_E_IO, also when path is a directory) is set. */
+ * it was, and the reason (MN_E_IO, also when path is a directory) is set. Through a
+ * symbolic link the file it names is replaced (the link stays); a path that is neither a
+ * file nor a folder (a device, a FIFO: /dev/stdout) is opened and written in place. */
 mn_status mn_write_atomic(const char *path, const mn_piece *pieces, int n);
 
 #endif
