@@ -452,8 +452,10 @@ static int check_stream_options(const options *o, cli_opt *opts, int n) {
     }
     for (size_t i = 0; i < sizeof not_streamed / sizeof not_streamed[0]; i++)
         if (cli_find(opts, n, not_streamed[i])->given)
-            return cli_fail("--stream writes its frames to standard output and runs every "
-                            "sequence to its end; drop %s", not_streamed[i]);
+            return cli_fail("--stream writes one frame of outputs per input frame to "
+                            "standard output, %s; drop %s", i == 0 ? "not to a file"
+                            : i == 1 ? "running every sequence to its end" : "not as JSON",
+                            not_streamed[i]);
     if (o->load) {
         static const char *const stack_only[] = {
             "--model", "--weights", "--layers", "--hidden", "--input-size", "--bidirectional",

@@ -76,20 +76,20 @@ static int from_stdin(streamer *st) {
     if (!frame || !y) rc = cli_fail_code(CLI_EXIT_RUNTIME, "out of memory");
     for (long long t = 0; !rc; t++) {
         size_t got = fread(frame, 1, bytes, stdin);
-        if (got == 0 && feof(stdin)) break;
+        if (got == 0 && feof(stdin)) break;   /* no frames in, none out, as any filter */
         if (got < bytes) {
             if (ferror(stdin))
                 rc = cli_fail_code(CLI_EXIT_RUNTIME, "--input -: reading standard input "
                                    "failed (%s)", strerror(errno));
             else if (st->tokens)
-                rc = cli_fail("--input -: the input ended %zu bytes into frame %lld, after "
-                              "%lld whole frames; each frame is %zu bytes, one little-endian "
-                              "int32 token", got, t + 1, t, bytes);
+                rc = cli_fail("--input -: the input ended %zu bytes into frame %lld (from 0), "
+                              "after %lld whole frames; each frame is %zu bytes, one "
+                              "little-endian int32 token", got, t, t, bytes);
             else
-                rc = cli_fail("--input -: the input ended %zu bytes into frame %lld, after "
-                              "%lld whole frames; each frame is %zu bytes, %d little-endian "
-                              "float32 values, the model's input width", got, t + 1, t, bytes,
-                              st->I);
+                rc = cli_fail("--input -: the input ended %zu bytes into frame %lld (from 0), "
+                              "after %lld whole frames; each frame is %zu bytes, %d "
+                              "little-endian float32 values, the model's input width", got, t,
+                              t, bytes, st->I);
             break;
         }
         swap4(frame, bytes / 4);

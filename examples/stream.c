@@ -2,7 +2,7 @@
  * sequence one time step at a time, as a device receiving a sample every few milliseconds
  * would, printing the model's answer after each step.
  *
- *   cc stream.c $(pkg-config --cflags --libs mnemo) -o stream
+ *   cc stream.c $(pkg-config --cflags --libs mnemo) -lm -o stream   (-lm: its own fabsf)
  *   ./stream [steps]
  *
  * The stream keeps the GRU's state between calls; the answer after step t is what the whole

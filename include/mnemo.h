@@ -329,7 +329,9 @@ mn_status mn_stream_create(mn_model *m, int B, mn_stream **out);
  * otherwise). Writes y_t [B,output_size] (logits for cross-entropy). The model's layers
  * hold the state between steps, so another pass on the model in between (a forward, a
  * training step, another stream's step) makes the next step MN_E_STATE until
- * mn_stream_reset; so does a failed step. */
+ * mn_stream_reset; so does a failed step. A NaN or Inf in x_t is not an error: it goes
+ * through as through PyTorch (MN_OK, and the outputs that read it, now and through the
+ * state later, NaN or Inf); check the input where that matters. */
 mn_status mn_stream_step(mn_stream *s, const float *x_t, const int32_t *tokens_t, float *y_t);
 /* The next step is step 0 of new sequences (zero state, empty caches). */
 void mn_stream_reset(mn_stream *s);

@@ -113,7 +113,7 @@ fi
 "$bin" "${S[@]}" --stream --input - <"$tmp/partial.bin" >"$tmp/out" 2>"$tmp/err"
 rc=$?
 if [ "$rc" -eq 2 ] && [ "$(wc -l <"$tmp/out")" -eq 18 ] && [ "$(err_lines)" -eq 1 ] &&
-    grep -q '^mnemo: --input -: the input ended 7 bytes into frame 19, after 18 whole frames; each frame is 20 bytes, 5 little-endian float32 values' \
+    grep -q '^mnemo: --input -: the input ended 7 bytes into frame 18 (from 0), after 18 whole frames; each frame is 20 bytes, 5 little-endian float32 values' \
         "$tmp/err"; then
     ok "a partial frame: the 18 complete frames, then exit 2: $(cut -c1-90 "$tmp/err")"
 else

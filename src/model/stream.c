@@ -30,7 +30,8 @@ static mn_status check_block(const mn_model *m, int k) {
         why = "it attends to an encoder's output over a whole source sequence";
     else if ((kind->caps & MN_KIND_ATTENTION) && !b->causal)
         why = "its attention is not causal: step t attends to the steps after it (build "
-              "it with causal=1 to stream)";
+              "it causal to stream: .causal = 1 in its block config; on the command line "
+              "--causal, or :causal in --blocks)";
     else if (!mn_block_inner(m->layers[k])->ops->step)
         why = "the kind has no step of its own";
     if (!why) return MN_OK;
