@@ -35,7 +35,10 @@ static void usage(FILE *f, cli_opt *opts, int n) {
             "keeps no activations for training: its memory is the input, the output, two\n"
             "[T, B, out] buffers between layers and a chunk of steps per layer.\n"
             "Models: rnn, rnn-relu, lstm, gru (PyTorch's recurrent modules) and transformer;\n"
-            "--stream --load runs mnemo's own model files of every causal kind (gated too).\n"
+            "--load M runs a mnemo model file (train --save, or a checkpoint) of any kind and\n"
+            "writes its head's outputs: [T, B, O] (output=last: [B, O]; logits for a\n"
+            "classifier) from float32 [T, B, I] or tokens int32 [T, B]; with --stream, of\n"
+            "causal blocks, one frame a step.\n"
             "\n"
             "--model transformer runs a torch.nn.TransformerEncoder state dict (layers.{i}.\n"
             "self_attn.in_proj_weight, ..., layers.{i}.linear1.weight, layers.{i}.norm1.weight;\n"
@@ -441,21 +444,98 @@ done:
     return rc;
 }
 
+/* --load M without --stream: a mnemo model file over the whole input at once, every
+ * sequence from a zero state; its head's outputs [T, B, O] ([B, O] for an output=last
+ * model; without the B axis when the input has none), what --stream gives frame by frame. */
+static int run_model(const options *o) {
+    mn_model *m = NULL;
+    mn_array x = {0};
+    int32_t *lengths = NULL;
+    double t0 = cli_now();
+    mn_status st = mn_model_load(o->load, &m);
+    if (st) return cli_lib_fail(st, "--load");
+    cli_warn_nonfinite_params(m, o->load);
+    const mn_model_config *c = mn_model_get_config(m);
+    int tokens = c->vocab_size > 0, rc = 0, feat = tokens ? 0 : 1;
+    if ((st = mn_array_load(o->input, &x))) {
+        rc = cli_lib_fail(st, "--input");
+        goto done;
+    }
+    int batched = x.ndim == 2 + feat;
+    if ((int)x.dtype != (tokens ? MN_ARRAY_I32 : MN_ARRAY_F32) ||
+        (x.ndim != 1 + feat && !batched) || (!tokens && x.shape[x.ndim - 1] != c->input_size)) {
+        rc = tokens ? cli_fail("--input \"%s\": the model reads tokens, so the input must be "
+                               "int32 [T] or [T, B]", o->input)
+                    : cli_fail("--input \"%s\": the input must be float32 [T, %d] or [T, B, "
+                               "%d] (%d features per step)", o->input, c->input_size,
+                               c->input_size, c->input_size);
+        goto done;
+    }
+    int64_t T = x.shape[0], B = batched ? x.shape[1] : 1;
+    if (T < 1 || B < 1 || T > CLI_MAX_LENGTH || B > (1 << 24) || T * B > INT32_MAX) {
+        rc = cli_fail("--input \"%s\": %lld steps of %lld sequences; at least 1 and at most %d "
+                      "steps, 2^24 sequences", o->input, (long long)T, (long long)B,
+                      CLI_MAX_LENGTH);
+        goto done;
+    }
+    if (!(lengths = malloc((size_t)B * sizeof *lengths))) {
+        rc = cli_fail_code(CLI_EXIT_RUNTIME, "out of memory");
+        goto done;
+    }
+    for (int64_t b = 0; b < B; b++) lengths[b] = (int32_t)T;
+    if (o->lengths && (rc = load_lengths(o->lengths, (int)T, (int)B, lengths))) goto done;
+    if (!tokens) {
+        char what[320];
+        snprintf(what, sizeof what, "--input \"%s\"", o->input);
+        cli_warn_nonfinite(what, (const float *)x.data, T, (int)B, c->input_size, lengths, 0);
+    }
+    mn_batch bt = {.T = (int)T, .B = (int)B, .input_size = tokens ? 0 : c->input_size,
+                   .x = tokens ? NULL : x.data, .tokens = tokens ? x.data : NULL,
+                   .lengths = lengths};
+    const float *y;
+    if ((st = mn_model_forward(m, &bt, &y))) {
+        rc = cli_lib_fail(st, "forward pass");
+        goto done;
+    }
+    int every = c->output == MN_OUTPUT_EVERY;
+    int64_t shape[3] = {T, B, c->output_size}, *sh = every ? shape : shape + 1;
+    int ndim = (every ? 3 : 2) - !batched;
+    if (!batched) sh[every ? 1 : 0] = c->output_size;   /* drop the B axis (B = 1) */
+    if ((st = mn_array_save(o->output, MN_ARRAY_F32, ndim, sh, y))) {
+        rc = cli_lib_fail(st, "--output");
+        goto done;
+    }
+    char xs[96], ys[96], dur[32];
+    printf("mnemo predict: model %s (%zu parameters, output %s)\n", o->load,
+           mn_model_param_count(m),
+           every ? "at every step" : "at each sequence's last step");
+    printf("  input   %s %s %s%s%s\n", o->input, tokens ? "int32" : "float32",
+           shape_str(xs, sizeof xs, x.shape, x.ndim), o->lengths ? ", lengths " : "",
+           o->lengths ? o->lengths : "");
+    printf("  output  %s float32 %s\n", o->output, shape_str(ys, sizeof ys, sh, ndim));
+    printf("  time    %s\n", fmt_duration(dur, sizeof dur, cli_now() - t0));
+    if (o->json) {
+        json_obj j;
+        json_begin(&j, stdout);
+        json_str(&j, "command", "predict");
+        json_str(&j, "load", o->load);
+        json_int(&j, "length", T);
+        json_int(&j, "batch", B);
+        json_int(&j, "output_size", c->output_size);
+        json_bool(&j, "every", every);
+        json_bool(&j, "lengths", o->lengths != NULL);
+        json_end(&j);
+    }
+done:
+    free(lengths);
+    mn_array_free(&x);
+    mn_model_free(m);
+    return rc;
+}
+
 /* The options --stream, --raw and --load take or exclude. 0, or 2 after printing. */
 static int check_stream_options(const options *o, cli_opt *opts, int n) {
     static const char *const not_streamed[] = {"--output", "--lengths", "--json"};
-    if (!o->stream) {
-        if (o->raw || o->load)
-            return cli_fail("%s goes with --stream (one step at a time); add --stream",
-                            o->raw ? "--raw" : "--load");
-        return 0;
-    }
-    for (size_t i = 0; i < sizeof not_streamed / sizeof not_streamed[0]; i++)
-        if (cli_find(opts, n, not_streamed[i])->given)
-            return cli_fail("--stream writes one frame of outputs per input frame to "
-                            "standard output, %s; drop %s", i == 0 ? "not to a file"
-                            : i == 1 ? "running every sequence to its end" : "not as JSON",
-                            not_streamed[i]);
     if (o->load) {
         static const char *const stack_only[] = {
             "--model", "--weights", "--layers", "--hidden", "--input-size", "--bidirectional",
@@ -466,6 +546,35 @@ static int check_stream_options(const options *o, cli_opt *opts, int n) {
                 return cli_fail("--load reads the whole model from its file; drop %s",
                                 stack_only[i]);
     }
+    if (!o->stream) {
+        if (o->raw)
+            return cli_fail("--raw goes with --stream (one step at a time); add --stream");
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof not_streamed / sizeof not_streamed[0]; i++)
+        if (cli_find(opts, n, not_streamed[i])->given)
+            return cli_fail("--stream writes one frame of outputs per input frame to "
+                            "standard output, %s; drop %s", i == 0 ? "not to a file"
+                            : i == 1 ? "running every sequence to its end" : "not as JSON",
+                            not_streamed[i]);
+    return 0;
+}
+
+/* --output: a file, writable, and none of the files read. 0, or 2 after printing. */
+static int check_output(const options *o) {
+    struct stat sb;
+    const char *model = o->load ? o->load : o->weights;
+    if (!stat(o->output, &sb) && S_ISDIR(sb.st_mode))
+        return cli_fail("--output needs a file name, got the folder \"%s\"; for example "
+                        "--output %s/y.npy", o->output, o->output);
+    if (cli_check_writable("--output", o->output)) return CLI_EXIT_USAGE;
+    if (same_file(o->output, model) || same_file(o->output, o->input))
+        return cli_fail("--output \"%s\" is the %s file; write the output to a new file",
+                        o->output, same_file(o->output, model) ? (o->load ? "--load" : "--weights")
+                        : "--input");
+    if (o->lengths && same_file(o->output, o->lengths))
+        return cli_fail("--output \"%s\" is the --lengths file; write the output to a new file",
+                        o->output);
     return 0;
 }
 
@@ -525,7 +634,7 @@ int cmd_predict(int argc, char **argv) {
         {"--raw", OPT_FLAG, &o.raw, NULL, "--stream: write float32 frames, not text lines",
          NULL, NULL, 0, 0, 0, 0, 0, 0, 0},
         {"--load", OPT_STR, &o.load, "FILE",
-         "--stream: a mnemo model file to run instead of --model and --weights", "",
+         "a mnemo model file to run instead of --model and --weights (its head's outputs)", "",
          "model.safetensors", 0, 0, 0, 0, 0, 0, 0},
     };
     const int nopts = (int)(sizeof opts / sizeof opts[0]);
@@ -546,9 +655,15 @@ int cmd_predict(int argc, char **argv) {
     int rc = cli_parse("predict", argc, argv, opts, nopts);
     if (rc) return rc;
     if ((rc = check_stream_options(&o, opts, nopts))) return rc;
-    if (o.load) {
+    if (o.load && o.stream) {
         cli_set_threads(o.threads);
         return predict_stream_model(o.load, o.input, o.raw);
+    }
+    if (o.load) {
+        if ((rc = check_output(&o))) return rc;
+        cli_json_arm(o.json);
+        cli_set_threads(o.threads);
+        return run_model(&o);
     }
     mn_cell_kind cell = (mn_cell_kind)0;   /* read below, for the recurrent models */
     if (family_opts_check(&o.fam, opts, nopts, o.model)) return CLI_EXIT_USAGE;
@@ -591,17 +706,7 @@ int cmd_predict(int argc, char **argv) {
         cli_set_threads(o.threads);
         return run(&o, cell);
     }
-    struct stat sb;
-    if (!stat(o.output, &sb) && S_ISDIR(sb.st_mode))
-        return cli_fail("--output needs a file name, got the folder \"%s\"; for example "
-                        "--output %s/y.npy", o.output, o.output);
-    if (cli_check_writable("--output", o.output)) return CLI_EXIT_USAGE;
-    if (same_file(o.output, o.weights) || same_file(o.output, o.input))
-        return cli_fail("--output \"%s\" is the %s file; write the output to a new file",
-                        o.output, same_file(o.output, o.weights) ? "--weights" : "--input");
-    if (o.lengths && same_file(o.output, o.lengths))
-        return cli_fail("--output \"%s\" is the --lengths file; write the output to a new file",
-                        o.output);
+    if ((rc = check_output(&o))) return rc;
     cli_json_arm(o.json);
     cli_set_threads(o.threads);
     return transformer ? run_transformer(&o) : run(&o, cell);

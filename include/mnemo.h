@@ -289,7 +289,9 @@ typedef struct {
 } mn_batch;
 
 /* Forward pass on a whole batch from zero state. The model's output is
- * [B,O] (last) or [T,B,O] (every); logits for cross-entropy. */
+ * [B,O] (last) or [T,B,O] (every); logits for cross-entropy. Only the inputs (x or tokens),
+ * lengths and, for an encoder–decoder model, the source are read: output_size, target and
+ * labels may be 0 and NULL. Valid until the next call on m. */
 mn_status mn_model_forward(mn_model *m, const mn_batch *b, const float **output);
 /* The top block's output [T,B,D] for a batch from zero state (D its width): the model's
  * features before its head, as an encoder's output in PyTorch. Only the inputs (x or

@@ -155,18 +155,33 @@ if [ "$rc" -eq 0 ] && [ "$(wc -l <"$tmp/out")" -eq 9 ] &&
 else
     bad "--load M --stream" "$(show; cat "$tmp/err")"
 fi
+# the whole sequence at once: an output=last model's answer, the stream's last frame
+run predict --load "$tmp/m.safetensors" --input "$tmp/x2.npy" --output "$tmp/m_whole.npy"
+npy_data "$tmp/m_whole.npy" >"$tmp/m_whole.raw"
+f32 "$tmp/m_whole.raw" >"$tmp/m.whole"
+tail -n 1 "$tmp/m.want" >"$tmp/m.last"
+if [ "$rc" -eq 0 ] && grep -q "output  $tmp/m_whole.npy float32 \[1\]" "$tmp/out" &&
+    r=$(close "$tmp/m.whole" "$tmp/m.last"); then
+    ok "--load M without --stream: the whole [9, 2] input's answer is the last frame ($r)"
+else
+    bad "--load M over the whole input" "$(show; cat "$tmp/err")"
+fi
+expect_usage "--load M writing over its own file" predict --load "$tmp/m.safetensors" \
+    --input "$tmp/x2.npy" --output "$tmp/m.safetensors"
 expect_success "train a bidirectional model" train --task adding --length 6 --model gru \
     --hidden 6 --bidirectional --steps 1 --batch 4 --eval-size 8 --threads 1 \
     --save "$tmp/bi.safetensors"
 expect_usage "--load of a bidirectional model" predict --load "$tmp/bi.safetensors" --stream \
     --input "$tmp/x2.npy"
 grep -q "block 0 (gru) cannot stream" "$tmp/err" || bad "the refusal names the block" "$(show)"
+expect_success "--load of a bidirectional model over the whole input" predict \
+    --load "$tmp/bi.safetensors" --input "$tmp/x2.npy" --output "$tmp/bi_whole.npy"
 
 # ------------------------------------------------------------- refused options
 expect_usage "--raw without --stream" "${S[@]}" --input "$F/lstm_l1_x.npy" \
     --output "$tmp/z.npy" --raw
-expect_usage "--load without --stream" predict --load "$tmp/m.safetensors" --input "$tmp/x2.npy" \
-    --output "$tmp/z.npy"
+expect_usage "--load with --raw and no --stream" predict --load "$tmp/m.safetensors" \
+    --input "$tmp/x2.npy" --output "$tmp/z.npy" --raw
 expect_usage "--stream with --output" "${S[@]}" --input "$F/lstm_l1_x.npy" --stream \
     --output "$tmp/z.npy"
 expect_usage "--stream with --lengths" "${S[@]}" --input "$F/lstm_l1_x.npy" --stream \

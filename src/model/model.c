@@ -360,7 +360,9 @@ size_t mn_model_activation_bytes(const mn_model *m) {
 
 /* ---------------------------------------------------------------- the batch */
 
-mn_status mn_model_loss_items(const mn_model *m, const mn_batch *b, double *items) {
+/* The batch's checks, and the items its loss averages over. With targets 0 (a forward
+ * for predictions) the labels or targets are neither needed nor read, and items is 0. */
+static mn_status check_batch(const mn_model *m, const mn_batch *b, int targets, double *items) {
     const mn_model_config *c = &m->cfg;
     if (b->T < 1 || b->B < 1 || b->T > (1 << 24) || b->B > (1 << 24))
         return mn_fail(MN_E_ARG, "batch has T=%d, B=%d; both must be at least 1", b->T, b->B);
@@ -375,7 +377,7 @@ mn_status mn_model_loss_items(const mn_model *m, const mn_batch *b, double *item
         return mn_fail(MN_E_ARG, "the model expects %d input features per step, the batch "
                        "has %d", c->input_size, b->x ? b->input_size : 0);
     }
-    if (b->output_size != c->output_size)
+    if (targets && b->output_size != c->output_size)
         return mn_fail(MN_E_ARG, "the model has %d outputs, the batch's targets have %d",
                        c->output_size, b->output_size);
     if (m->E > 0) {
@@ -388,6 +390,7 @@ mn_status mn_model_loss_items(const mn_model *m, const mn_batch *b, double *item
         if (len < 1 || len > b->T)
             return mn_fail(MN_E_INPUT, "sequence %d has length %d; lengths must be in [1, %d]",
                            i, len, b->T);
+        if (!targets) continue;
         if (c->loss == MN_LOSS_MSE) {
             n += c->output == MN_OUTPUT_LAST ? 1 : len;
             continue;
@@ -408,6 +411,10 @@ mn_status mn_model_loss_items(const mn_model *m, const mn_batch *b, double *item
             if (y >= 0) n += 1;
         }
     }
+    if (!targets) {
+        *items = 0;
+        return MN_OK;
+    }
     if (c->loss == MN_LOSS_MSE) {
         if (!b->target) return mn_fail(MN_E_ARG, "the batch has no regression targets");
         n *= c->output_size;
@@ -416,6 +423,10 @@ mn_status mn_model_loss_items(const mn_model *m, const mn_batch *b, double *item
     }
     *items = n;
     return MN_OK;
+}
+
+mn_status mn_model_loss_items(const mn_model *m, const mn_batch *b, double *items) {
+    return check_batch(m, b, 1, items);
 }
 
 /* ---------------------------------------------------------------- running */
@@ -552,7 +563,8 @@ static mn_status model_run(mn_model *m, const mn_batch *b, int t0, int k, int ca
     if ((st = m->head->ops->forward(m->head, hin, m->head_out, 1, hrows, NULL))) return st;
     m->last_rows = hrows;
 
-    /* loss */
+    /* loss: not for a forward that wants only the outputs (its batch may hold no targets) */
+    if (!backward && !loss_sum) return MN_OK;
     float *d = backward ? m->dhead_out : NULL;
     double sum;
     if (c->loss == MN_LOSS_MSE) {
@@ -607,7 +619,7 @@ static mn_status model_run(mn_model *m, const mn_batch *b, int t0, int k, int ca
 
 mn_status mn_model_forward(mn_model *m, const mn_batch *b, const float **output) {
     double items = 0;
-    mn_status st = mn_model_loss_items(m, b, &items);
+    mn_status st = check_batch(m, b, 0, &items);
     if (st) return st;
     if ((st = mn_model_run(m, b, 0, b->T, 0, 0, 1.0, NULL))) return st;
     if (output) *output = m->head_out;
