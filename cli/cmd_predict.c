@@ -457,6 +457,11 @@ static int run_model(const options *o) {
     cli_warn_nonfinite_params(m, o->load);
     const mn_model_config *c = mn_model_get_config(m);
     int tokens = c->vocab_size > 0, rc = 0, feat = tokens ? 0 : 1;
+    if (c->encoder_blocks > 0) {
+        rc = cli_fail("--load \"%s\" is an encoder-decoder, which reads a source sequence "
+                      "besides its input: use mnemo eval --load for it", o->load);
+        goto done;
+    }
     if ((st = mn_array_load(o->input, &x))) {
         rc = cli_lib_fail(st, "--input");
         goto done;

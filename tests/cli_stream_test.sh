@@ -166,6 +166,16 @@ if [ "$rc" -eq 0 ] && grep -q "output  $tmp/m_whole.npy float32 \[1\]" "$tmp/out
 else
     bad "--load M over the whole input" "$(show; cat "$tmp/err")"
 fi
+# --output /dev/stdout while stdout is a file: written where the stream stands, so the line
+# before it stays (a rename would unlink the file, a reopen truncate it)
+{ echo before; "$bin" predict --load "$tmp/m.safetensors" --input "$tmp/x2.npy" \
+    --output /dev/stdout; echo after; } >"$tmp/both.log" 2>"$tmp/err"
+if [ "$(head -n 1 "$tmp/both.log")" = before ] && grep -q NUMPY "$tmp/both.log" &&
+    [ "$(tail -n 1 "$tmp/both.log")" = after ]; then
+    ok "--output /dev/stdout into a file keeps what was written before it"
+else
+    bad "--output /dev/stdout into a file" "$(head -c 300 "$tmp/both.log"; cat "$tmp/err")"
+fi
 expect_usage "--load M writing over its own file" predict --load "$tmp/m.safetensors" \
     --input "$tmp/x2.npy" --output "$tmp/m.safetensors"
 expect_success "train a bidirectional model" train --task adding --length 6 --model gru \

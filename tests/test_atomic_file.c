@@ -36,6 +36,15 @@ TEST(atomic_write_through_a_link_and_into_a_fifo) {
     CHECK(read_all(file, buf, sizeof buf) == 9 && !memcmp(buf, "new bytes", 9),
           "the link's target does not hold the new bytes");
 
+    /* a dangling link: the file it names is made, the link stays */
+    char dangling[64], made[64];
+    snprintf(dangling, sizeof dangling, "%s/dangling", dir);
+    snprintf(made, sizeof made, "%s/made", dir);
+    REQUIRE(symlink("made", dangling) == 0, "symlink failed");
+    CHECK_OK(mn_write_atomic(dangling, p, 2));
+    CHECK(lstat(dangling, &st) == 0 && S_ISLNK(st.st_mode), "the dangling link was replaced");
+    CHECK(read_all(made, buf, sizeof buf) == 9, "the dangling link's target was not made");
+
     /* a FIFO with a reader: written in place, still a FIFO after */
     REQUIRE(mkfifo(fifo, 0600) == 0, "mkfifo failed");
     int rd = open(fifo, O_RDONLY | O_NONBLOCK);   /* so the writer's open does not wait */
@@ -51,6 +60,8 @@ TEST(atomic_write_through_a_link_and_into_a_fifo) {
     snprintf(tmp, sizeof tmp, "%s/target.tmp.%ld", dir, (long)getpid());
     CHECK(access(tmp, F_OK) != 0, "a temporary file was left: %s", tmp);
     remove(fifo);
+    remove(dangling);
+    remove(made);
     remove(link);
     remove(file);
     rmdir(dir);

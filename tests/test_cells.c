@@ -382,3 +382,33 @@ TEST(cells_unit_split_same_bits_as_one_thread) {
     mn_set_threads(0);
     mn_split_choice_policy = MN_SPLIT_MEASURE;
 }
+
+/* The same under the timed choice itself (split_choice.c), long enough for its probes and
+ * a run: which steps split depends on this machine's clock, the bits must not. Three
+ * passes in a row on one layer, so later ones start mid-run or mid-probe. */
+TEST(cells_timed_split_same_bits_as_one_thread) {
+    enum { I = 3, H = 64, T = 300, B = 1 };
+    float *x = malloc(sizeof(float) * T * B * I), *y1 = malloc(sizeof(float) * T * B * H),
+          *y2 = malloc(sizeof(float) * T * B * H);
+    REQUIRE(x && y1 && y2, "out of memory");
+    mn_rng r;
+    mn_rng_seed(&r, 5);
+    for (int i = 0; i < T * B * I; i++) x[i] = mn_rng_uniform_range(&r, -1, 1);
+    owned_layer o;
+    REQUIRE(own(&o, mn_recurrent_create(MN_LSTM, I, H, "_l0")), "create: %s", mn_last_error());
+    mn_init_config ic = {MN_INIT_UNIFORM, 1.0f, 1.0f, 0};
+    o.l->ops->init(o.l, &r, &ic);
+    mn_set_threads(1);
+    REQUIRE_OK(o.l->ops->forward(o.l, x, y1, T, B, NULL));
+    mn_set_threads(2);
+    for (int pass = 0; pass < 3; pass++) {
+        memset(y2, 0, sizeof(float) * T * B * H);
+        REQUIRE_OK(o.l->ops->forward(o.l, x, y2, T, B, NULL));
+        CHECK(!memcmp(y1, y2, sizeof(float) * T * B * H), "pass %d on 2 threads differs", pass);
+    }
+    mn_set_threads(0);
+    free(x);
+    free(y1);
+    free(y2);
+    disown(&o);
+}

@@ -79,9 +79,13 @@ TEST(split_choice_gives_up_a_split_run) {
     REQUIRE(mn_split_choice_next(&c, 1, &n) == MN_STEP_SPLIT, "no split run to end");
     mn_split_choice_record(&c, MN_STEP_SPLIT, MN_SPLIT_WINDOW * 10e-6 * 1.01);
     CHECK(mn_split_choice_next(&c, 1, &n) == MN_STEP_SOLO, "a stalled step kept the split");
-    /* a probe after it: stalled warm step, straight to one thread */
+    /* the probe after it: a slow warm step (a thread woken) is no stall; a slow timed
+     * step is, and sends a run to one thread at once */
     drive(&c, 2 + MN_SPLIT_WINDOW, 10e-6, 6e-6);
     REQUIRE(mn_split_choice_next(&c, 1, &n) == MN_STEP_SPLIT, "no probe after the stall");
+    mn_split_choice_record(&c, MN_STEP_SPLIT, 1e-3);
+    mn_split_choice_record(&c, MN_STEP_SPLIT, 6e-6);
+    CHECK(mn_split_choice_next(&c, 1, &n) == MN_STEP_SPLIT, "a slow warm step ended the probe");
     mn_split_choice_record(&c, MN_STEP_SPLIT, 1e-3);
     CHECK(mn_split_choice_next(&c, 1000, &n) == MN_STEP_SOLO && n >= 256,
           "a stalled probe step did not send a run to one thread: n %d", n);

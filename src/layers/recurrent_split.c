@@ -86,7 +86,7 @@ static int split_steps(const mn_time_loop *k, int t0, int threads, mn_split_choi
     atomic_int go[2];
     int end = T;
     (void)threads;   /* read by OpenMP only */
-    double start = mn_now();   /* thread 0: when the current step began */
+    double start = 0;   /* thread 0: when the current step began */
     #pragma omp parallel num_threads(threads)
     {
         int u0, u1, phase = 0, id = 0;
@@ -102,6 +102,9 @@ static int split_steps(const mn_time_loop *k, int t0, int threads, mn_split_choi
             mn_spin_barrier_init(&bar, nt);
         }
         my_units(s, &u0, &u1);
+        /* after the single's barrier: every thread is awake, so the first step's time
+         * holds no fork or wake-up (a pool thread asleep after a one-thread run) */
+        if (id == 0) start = mn_now();
         for (int t = t0; t < T;) {
             if (t + 1 < T) mn_recurrent_prefetch_act(s, t + 1, B, 0, B, u0, u1);
             gate_columns(s, &s->whh_t, s->hs + (size_t)t * B * s->H, s->H, B, u0, u1, s->rec);

@@ -65,10 +65,10 @@ int mn_split_choice_next(mn_split_choice *c, int max, int *n) {
     *n = 1;
     if (mn_split_choice_policy == MN_SPLIT_ALWAYS) return MN_STEP_SPLIT;
     if (mn_split_choice_policy == MN_SPLIT_ALTERNATE) {   /* counts what it hands out */
-        int at = c->n % ALTERNATE_CYCLE;
+        int at = (int)(c->tick % ALTERNATE_CYCLE);
         int mode = at < 2 ? MN_STEP_SPLIT : MN_STEP_SOLO;
         if (mode == MN_STEP_SOLO) *n = ALTERNATE_CYCLE - at < max ? ALTERNATE_CYCLE - at : max;
-        c->n += *n;
+        c->tick += *n;
         return mode;
     }
     int mode = c->phase == PROBE_SOLO    ? MN_STEP_SOLO
@@ -101,8 +101,9 @@ void mn_split_choice_record(mn_split_choice *c, int mode, double secs) {
             start_probe(c, PROBE_SPLIT, WARM);
         }
     } else if (c->phase == PROBE_SPLIT && mode == MN_STEP_SPLIT) {
-        if (split_stalled(c, secs)) decide(c, MN_STEP_SOLO);
-        else if (c->warm > 0) c->warm--;
+        /* a warm step may wake a sleeping thread (a stream's fork does): not a stall */
+        if (c->warm > 0) c->warm--;
+        else if (split_stalled(c, secs)) decide(c, MN_STEP_SOLO);
         else {
             c->win[c->n++] = secs;
             if (--c->left == 0)

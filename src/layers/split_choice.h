@@ -20,6 +20,7 @@ typedef struct {
     int run_len;      /* the last RUN's length: doubles while the verdict holds */
     int last;         /* the last verdict: MN_STEP_SOLO or MN_STEP_SPLIT, -1 before any */
     int B;            /* the batch measured; another starts over */
+    long tick;        /* steps handed out under MN_SPLIT_ALTERNATE */
 } mn_split_choice;
 
 /* Test hook: 0 measures (the default); MN_SPLIT_ALWAYS splits every step; and
