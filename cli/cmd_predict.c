@@ -64,15 +64,6 @@ static void usage(FILE *f, cli_opt *opts, int n) {
     cli_print_options(f, opts, n);
 }
 
-/* "[5, 3, 4]" */
-static const char *shape_str(char *buf, size_t cap, const int64_t *shape, int ndim) {
-    size_t n = (size_t)snprintf(buf, cap, "[");
-    for (int i = 0; i < ndim && n < cap; i++)
-        n += (size_t)snprintf(buf + n, cap - n, "%s%lld", i ? ", " : "", (long long)shape[i]);
-    if (n < cap) snprintf(buf + n, cap - n, "]");
-    return buf;
-}
-
 /* 1 when both paths exist and are the same file. */
 static int same_file(const char *a, const char *b) {
     struct stat sa, sb;
@@ -96,7 +87,7 @@ static int weights_fail(mn_status st, const char *path) {
 /* The input must be float32 [T, B, I] with I = --input-size. */
 static int check_input(const mn_array *x, const char *path, int I) {
     char s[200];
-    shape_str(s, sizeof s, x->shape, x->ndim);
+    cli_shape_str(s, sizeof s, x->shape, x->ndim);
     if (x->dtype != MN_ARRAY_F32)
         return cli_fail("--input \"%s\" holds int32 values; predict reads float32: save "
                         "x.astype(numpy.float32)", path);
@@ -141,9 +132,9 @@ static void report(const options *o, const mn_stack_config *c, const mn_array *x
     printf("mnemo predict: %s, %d layer%s, hidden %d%s%s%s, weights %s\n", mn_cell_name(c->cell),
            o->layers, o->layers > 1 ? "s" : "", o->hidden, proj, c->no_bias ? ", no bias" : "",
            o->bidir ? ", bidirectional" : "", o->weights);
-    printf("  input   %s float32 %s%s%s\n", o->input, shape_str(xs, sizeof xs, x->shape, 3),
+    printf("  input   %s float32 %s%s%s\n", o->input, cli_shape_str(xs, sizeof xs, x->shape, 3),
            padded ? ", lengths " : "", padded ? o->lengths : "");
-    printf("  output  %s float32 %s\n", o->output, shape_str(ys, sizeof ys, yshape, 3));
+    printf("  output  %s float32 %s\n", o->output, cli_shape_str(ys, sizeof ys, yshape, 3));
     printf("  speed   %s steps/s (T x B) on %d thread%s\n", fmt_si(si, sizeof si, tps),
            nthreads, nthreads > 1 ? "s" : "");
     printf("  memory  %s at the peak (inference: no activations kept)\n",
@@ -170,33 +161,6 @@ static void report(const options *o, const mn_stack_config *c, const mn_array *x
     json_num(&j, "peak_bytes", (double)mn_memory_peak());
     json_int(&j, "threads", nthreads);
     json_end(&j);
-}
-
-/* --lengths: int32 or int64 [B], each in [1, T], into lengths (B of them, already T).
- * 0, or 2 after printing. */
-static int load_lengths(const char *path, int T, int B, int32_t *lengths) {
-    mn_array len = {0};
-    mn_status st = mn_array_load(path, &len);
-    if (st) return cli_lib_fail(st, "--lengths");
-    int rc = 0;
-    if ((len.dtype != MN_ARRAY_I32 && len.dtype != MN_ARRAY_I64) || len.ndim != 1 ||
-        len.shape[0] != B) {
-        char s[200];
-        rc = cli_fail("--lengths \"%s\" holds %s %s; it must be int32 or int64 [%d] (one "
-                      "length per sequence of --input): save numpy.asarray(lengths)", path,
-                      len.dtype == MN_ARRAY_F32 ? "float32" : len.dtype == MN_ARRAY_I32 ?
-                      "int32" : "int64", shape_str(s, sizeof s, len.shape, len.ndim), B);
-    }
-    for (int b = 0; b < B && !rc; b++) {
-        int64_t v = len.dtype == MN_ARRAY_I64 ? ((const int64_t *)len.data)[b]
-                                              : ((const int32_t *)len.data)[b];
-        if (v < 1 || v > T)
-            rc = cli_fail("--lengths: sequence %d has length %lld; each must be from 1 to the "
-                          "input's %d steps", b, (long long)v, T);
-        else lengths[b] = (int32_t)v;
-    }
-    mn_array_free(&len);
-    return rc;
 }
 
 /* --model transformer: the encoder's blocks as a model without input stage, its tensors
@@ -295,7 +259,7 @@ static int run_transformer(const options *o) {
         goto done;
     }
     for (int b = 0; b < B; b++) lengths[b] = T;
-    if (o->lengths && (rc = load_lengths(o->lengths, T, B, lengths))) goto done;
+    if (o->lengths && (rc = cli_load_lengths(o->lengths, T, B, lengths))) goto done;
     char what[320];
     snprintf(what, sizeof what, "--input \"%s\"", o->input);
     cli_warn_nonfinite(what, (const float *)x.data, T, B, D, lengths, 0);
@@ -338,8 +302,8 @@ static int run_transformer(const options *o) {
            "weights %s\n", o->layers, o->layers > 1 ? "s" : "", D, o->fam.heads,
            o->fam.ff > 0 ? o->fam.ff : 4 * D, o->norm_first ? "pre-norm" : "post-norm",
            o->fam.gelu ? "gelu" : "relu", o->fam.causal ? ", causal" : "", o->weights);
-    printf("  input   %s float32 %s\n", o->input, shape_str(xs, sizeof xs, x.shape, 3));
-    printf("  output  %s float32 %s\n", o->output, shape_str(xs, sizeof xs, shape, 3));
+    printf("  input   %s float32 %s\n", o->input, cli_shape_str(xs, sizeof xs, x.shape, 3));
+    printf("  output  %s float32 %s\n", o->output, cli_shape_str(xs, sizeof xs, shape, 3));
     printf("  speed   %s steps/s (T x B) on %d thread%s\n", fmt_si(si, sizeof si, tps),
            mn_get_threads(), mn_get_threads() > 1 ? "s" : "");
     printf("  time    %s\n", fmt_duration(dur, sizeof dur, secs));
@@ -405,7 +369,7 @@ static int run(const options *o, mn_cell_kind cell) {
             rc = cli_fail_code(CLI_EXIT_RUNTIME, "out of memory");
             goto done;
         }
-        if ((rc = load_lengths(o->lengths, T, B, lengths))) goto done;
+        if ((rc = cli_load_lengths(o->lengths, T, B, lengths))) goto done;
     }
     char what[320];
     snprintf(what, sizeof what, "--input \"%s\"", o->input);
@@ -441,100 +405,6 @@ done:
     free(lengths);
     mn_array_free(&x);
     mn_stack_free(stack);
-    return rc;
-}
-
-/* --load M without --stream: a mnemo model file over the whole input at once, every
- * sequence from a zero state; its head's outputs [T, B, O] ([B, O] for an output=last
- * model; without the B axis when the input has none), what --stream gives frame by frame. */
-static int run_model(const options *o) {
-    mn_model *m = NULL;
-    mn_array x = {0};
-    int32_t *lengths = NULL;
-    double t0 = cli_now();
-    mn_status st = mn_model_load(o->load, &m);
-    if (st) return cli_lib_fail(st, "--load");
-    cli_warn_nonfinite_params(m, o->load);
-    const mn_model_config *c = mn_model_get_config(m);
-    int tokens = c->vocab_size > 0, rc = 0, feat = tokens ? 0 : 1;
-    if (c->encoder_blocks > 0) {
-        rc = cli_fail("--load \"%s\" is an encoder-decoder, which reads a source sequence "
-                      "besides its input: use mnemo eval --load for it", o->load);
-        goto done;
-    }
-    if ((st = mn_array_load(o->input, &x))) {
-        rc = cli_lib_fail(st, "--input");
-        goto done;
-    }
-    int batched = x.ndim == 2 + feat;
-    if ((int)x.dtype != (tokens ? MN_ARRAY_I32 : MN_ARRAY_F32) ||
-        (x.ndim != 1 + feat && !batched) || (!tokens && x.shape[x.ndim - 1] != c->input_size)) {
-        rc = tokens ? cli_fail("--input \"%s\": the model reads tokens, so the input must be "
-                               "int32 [T] or [T, B]", o->input)
-                    : cli_fail("--input \"%s\": the input must be float32 [T, %d] or [T, B, "
-                               "%d] (%d features per step)", o->input, c->input_size,
-                               c->input_size, c->input_size);
-        goto done;
-    }
-    int64_t T = x.shape[0], B = batched ? x.shape[1] : 1;
-    if (T < 1 || B < 1 || T > CLI_MAX_LENGTH || B > (1 << 24) || T * B > INT32_MAX) {
-        rc = cli_fail("--input \"%s\": %lld steps of %lld sequences; at least 1 and at most %d "
-                      "steps, 2^24 sequences", o->input, (long long)T, (long long)B,
-                      CLI_MAX_LENGTH);
-        goto done;
-    }
-    if (!(lengths = malloc((size_t)B * sizeof *lengths))) {
-        rc = cli_fail_code(CLI_EXIT_RUNTIME, "out of memory");
-        goto done;
-    }
-    for (int64_t b = 0; b < B; b++) lengths[b] = (int32_t)T;
-    if (o->lengths && (rc = load_lengths(o->lengths, (int)T, (int)B, lengths))) goto done;
-    if (!tokens) {
-        char what[320];
-        snprintf(what, sizeof what, "--input \"%s\"", o->input);
-        cli_warn_nonfinite(what, (const float *)x.data, T, (int)B, c->input_size, lengths, 0);
-    }
-    mn_batch bt = {.T = (int)T, .B = (int)B, .input_size = tokens ? 0 : c->input_size,
-                   .x = tokens ? NULL : x.data, .tokens = tokens ? x.data : NULL,
-                   .lengths = lengths};
-    const float *y;
-    if ((st = mn_model_forward(m, &bt, &y))) {
-        rc = cli_lib_fail(st, "forward pass");
-        goto done;
-    }
-    int every = c->output == MN_OUTPUT_EVERY;
-    int64_t shape[3] = {T, B, c->output_size}, *sh = every ? shape : shape + 1;
-    int ndim = (every ? 3 : 2) - !batched;
-    if (!batched) sh[every ? 1 : 0] = c->output_size;   /* drop the B axis (B = 1) */
-    if ((st = mn_array_save(o->output, MN_ARRAY_F32, ndim, sh, y))) {
-        rc = cli_lib_fail(st, "--output");
-        goto done;
-    }
-    char xs[96], ys[96], dur[32];
-    printf("mnemo predict: model %s (%zu parameters, output %s)\n", o->load,
-           mn_model_param_count(m),
-           every ? "at every step" : "at each sequence's last step");
-    printf("  input   %s %s %s%s%s\n", o->input, tokens ? "int32" : "float32",
-           shape_str(xs, sizeof xs, x.shape, x.ndim), o->lengths ? ", lengths " : "",
-           o->lengths ? o->lengths : "");
-    printf("  output  %s float32 %s\n", o->output, shape_str(ys, sizeof ys, sh, ndim));
-    printf("  time    %s\n", fmt_duration(dur, sizeof dur, cli_now() - t0));
-    if (o->json) {
-        json_obj j;
-        json_begin(&j, stdout);
-        json_str(&j, "command", "predict");
-        json_str(&j, "load", o->load);
-        json_int(&j, "length", T);
-        json_int(&j, "batch", B);
-        json_int(&j, "output_size", c->output_size);
-        json_bool(&j, "every", every);
-        json_bool(&j, "lengths", o->lengths != NULL);
-        json_end(&j);
-    }
-done:
-    free(lengths);
-    mn_array_free(&x);
-    mn_model_free(m);
     return rc;
 }
 
@@ -668,7 +538,7 @@ int cmd_predict(int argc, char **argv) {
         if ((rc = check_output(&o))) return rc;
         cli_json_arm(o.json);
         cli_set_threads(o.threads);
-        return run_model(&o);
+        return predict_model_whole(o.load, o.input, o.output, o.lengths, o.json);
     }
     mn_cell_kind cell = (mn_cell_kind)0;   /* read below, for the recurrent models */
     if (family_opts_check(&o.fam, opts, nopts, o.model)) return CLI_EXIT_USAGE;

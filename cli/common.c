@@ -320,3 +320,39 @@ int cli_model_tokenizer(mn_model *m, const char *load, const char *given, const 
     *path = use;
     return 0;
 }
+
+/* "[5, 3, 4]" */
+const char *cli_shape_str(char *buf, size_t cap, const int64_t *shape, int ndim) {
+    size_t n = (size_t)snprintf(buf, cap, "[");
+    for (int i = 0; i < ndim && n < cap; i++)
+        n += (size_t)snprintf(buf + n, cap - n, "%s%lld", i ? ", " : "", (long long)shape[i]);
+    if (n < cap) snprintf(buf + n, cap - n, "]");
+    return buf;
+}
+
+/* --lengths: int32 or int64 [B], each in [1, T], into lengths (B of them, already T).
+ * 0, or 2 after printing. */
+int cli_load_lengths(const char *path, int T, int B, int32_t *lengths) {
+    mn_array len = {0};
+    mn_status st = mn_array_load(path, &len);
+    if (st) return cli_lib_fail(st, "--lengths");
+    int rc = 0;
+    if ((len.dtype != MN_ARRAY_I32 && len.dtype != MN_ARRAY_I64) || len.ndim != 1 ||
+        len.shape[0] != B) {
+        char s[200];
+        rc = cli_fail("--lengths \"%s\" holds %s %s; it must be int32 or int64 [%d] (one "
+                      "length per sequence of --input): save numpy.asarray(lengths)", path,
+                      len.dtype == MN_ARRAY_F32 ? "float32" : len.dtype == MN_ARRAY_I32 ?
+                      "int32" : "int64", cli_shape_str(s, sizeof s, len.shape, len.ndim), B);
+    }
+    for (int b = 0; b < B && !rc; b++) {
+        int64_t v = len.dtype == MN_ARRAY_I64 ? ((const int64_t *)len.data)[b]
+                                              : ((const int32_t *)len.data)[b];
+        if (v < 1 || v > T)
+            rc = cli_fail("--lengths: sequence %d has length %lld; each must be from 1 to the "
+                          "input's %d steps", b, (long long)v, T);
+        else lengths[b] = (int32_t)v;
+    }
+    mn_array_free(&len);
+    return rc;
+}

@@ -83,4 +83,10 @@ int cli_model_tokenizer(mn_model *m, const char *load, const char *given, const 
 /* Apply --threads (0: all cores). */
 void cli_set_threads(int threads);
 
+/* "[5, 3, 4]" into buf; returns buf. */
+const char *cli_shape_str(char *buf, size_t cap, const int64_t *shape, int ndim);
+/* --lengths PATH: int32 or int64 [B], each in [1, T], into lengths[B]. 0, or 2 after
+ * printing. */
+int cli_load_lengths(const char *path, int T, int B, int32_t *lengths);
+
 #endif
