@@ -628,23 +628,9 @@ mn_status mn_model_forward(mn_model *m, const mn_batch *b, const float **output)
 
 mn_status mn_model_features(mn_model *m, const mn_batch *b, const float **features,
                             int *top_width) {
-    const mn_model_config *c = &m->cfg;
-    if (b->T < 1 || b->B < 1 || b->T > (1 << 24) || b->B > (1 << 24))
-        return mn_fail(MN_E_ARG, "batch has T=%d, B=%d; both must be at least 1", b->T, b->B);
-    if (!b->lengths) return mn_fail(MN_E_ARG, "batch has no lengths");
-    if (c->vocab_size > 0 ? !b->tokens : !b->x || b->input_size != c->input_size)
-        return mn_fail(MN_E_ARG, "the model reads %s; the batch has %s", c->vocab_size > 0 ?
-                       "tokens" : "dense features", b->x ? "another width" : "none");
-    for (int i = 0; i < b->B; i++)
-        if (b->lengths[i] < 1 || b->lengths[i] > b->T)
-            return mn_fail(MN_E_INPUT, "sequence %d has length %d; lengths must be in [1, %d]",
-                           i, b->lengths[i], b->T);
-    for (size_t i = 0; c->vocab_size > 0 && i < (size_t)b->T * b->B; i++)
-        if (b->tokens[i] < 0 || b->tokens[i] >= c->vocab_size)
-            return mn_fail(MN_E_INPUT, "token %d at position %zu is outside the vocabulary "
-                           "[0, %d)", b->tokens[i], i, c->vocab_size);
-    mn_status st;
-    if (m->E > 0 && (st = mn_model_check_source(m, b))) return st;
+    double items;
+    mn_status st = check_batch(m, b, 0, &items);   /* the inputs only, as a forward's */
+    if (st) return st;
     unsigned fp = mn_fp_enter();
     st = run_blocks(m, b, 0, b->T, 0, 0, 1);
     mn_fp_leave(fp);
